@@ -1,0 +1,156 @@
+// Package rpcstatus is the one place where Go errors become gRPC statuses.
+//
+// Every non-OK status it returns carries a google.rpc.ErrorInfo detail
+// (AIP-193): a machine-readable reason, the service's domain and, for vendor
+// failures, the vendor's own code and message, so that callers never have to
+// parse status messages.
+package rpcstatus
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"strconv"
+
+	rpccode "google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
+)
+
+// Metadata keys of the ErrorInfo detail.
+const (
+	metaVendor        = "vendor"
+	metaEndpoint      = "endpoint"
+	metaVendorCode    = "vendor_code"
+	metaVendorMessage = "vendor_message"
+	metaHTTPStatus    = "http_status"
+	metaFields        = "fields"
+)
+
+// FromError converts err into a gRPC status whose ErrorInfo detail names
+// domain (e.g. "delivery.vendorgate.dev"):
+//
+//   - nil is OK;
+//   - a gRPC status error keeps its code, message and details (an ErrorInfo is
+//     added only when it has none);
+//   - a *vendorerr.Error maps its Kind to one code, with the vendor, endpoint,
+//     vendor code, vendor message and HTTP status in the ErrorInfo metadata;
+//   - context.DeadlineExceeded and context.Canceled keep their meaning;
+//   - anything else is INTERNAL with a generic message, because its text was
+//     never meant for the caller.
+func FromError(err error, domain string) *status.Status {
+	if err == nil {
+		return status.New(codes.OK, "")
+	}
+	if st, ok := status.FromError(err); ok {
+		return withErrorInfo(st, domain)
+	}
+	if ve, ok := vendorerr.As(err); ok {
+		return fromVendor(ve, domain)
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return newStatus(codes.DeadlineExceeded, "the request ran out of time", info(reason(codes.DeadlineExceeded), domain, nil))
+	case errors.Is(err, context.Canceled):
+		return newStatus(codes.Canceled, "the request was canceled", info(reason(codes.Canceled), domain, nil))
+	default:
+		return newStatus(codes.Internal, "internal error", info(reason(codes.Internal), domain, nil))
+	}
+}
+
+// fromVendor maps a classified vendor failure to its one gRPC code.
+func fromVendor(ve *vendorerr.Error, domain string) *status.Status {
+	vendor := ve.Vendor
+	if vendor == "" {
+		vendor = "the vendor"
+	}
+	meta := map[string]string{
+		metaVendor:        ve.Vendor,
+		metaEndpoint:      ve.Endpoint,
+		metaVendorCode:    ve.Code,
+		metaVendorMessage: ve.Message,
+	}
+	if ve.HTTPStatus != 0 {
+		meta[metaHTTPStatus] = strconv.Itoa(ve.HTTPStatus)
+	}
+
+	var code codes.Code
+	var msg string
+	switch ve.Kind {
+	case vendorerr.KindInvalidArgument:
+		code, msg = codes.InvalidArgument, vendor+" rejected a parameter"
+	case vendorerr.KindAlreadyExists:
+		code, msg = codes.AlreadyExists, vendor+" says it already exists"
+	case vendorerr.KindNotFound:
+		code, msg = codes.NotFound, vendor+" did not find it"
+	case vendorerr.KindRefused:
+		code, msg = codes.FailedPrecondition, vendor+" refused the request"
+	case vendorerr.KindAuth:
+		// The caller can do nothing about our credentials, and the vendor's
+		// message may echo our key or signature: say whose fault it is and
+		// keep the vendor's words out of the response.
+		code, msg = codes.Internal, "vendorgate is misconfigured: "+vendor+" rejected its vendor credentials"
+		delete(meta, metaVendorMessage)
+	case vendorerr.KindThrottled:
+		code, msg = codes.ResourceExhausted, vendor+" is rate-limiting vendorgate"
+	case vendorerr.KindUnavailable:
+		code, msg = codes.Unavailable, vendor+" is unavailable"
+	case vendorerr.KindTimeout:
+		code, msg = codes.DeadlineExceeded, vendor+" did not answer in time"
+	default:
+		code, msg = codes.Unknown, vendor+" failed"
+	}
+	if vm := meta[metaVendorMessage]; vm != "" {
+		msg += ": " + vm
+	}
+	return newStatus(code, msg, info(ve.Kind.String(), domain, meta))
+}
+
+// withErrorInfo returns st unchanged when it already has an ErrorInfo, and
+// otherwise st with one added whose reason is the code's name.
+func withErrorInfo(st *status.Status, domain string) *status.Status {
+	if st.Code() == codes.OK {
+		return st
+	}
+	for _, d := range st.Details() {
+		if _, ok := d.(*errdetails.ErrorInfo); ok {
+			return st
+		}
+	}
+	return addDetails(st, info(reason(st.Code()), domain, nil))
+}
+
+// info builds an ErrorInfo, leaving out empty metadata values.
+func info(reason, domain string, meta map[string]string) *errdetails.ErrorInfo {
+	maps.DeleteFunc(meta, func(_, v string) bool { return v == "" })
+	if len(meta) == 0 {
+		meta = nil
+	}
+	return &errdetails.ErrorInfo{Reason: reason, Domain: domain, Metadata: meta}
+}
+
+// reason is the ErrorInfo reason for a status that has no finer one, e.g.
+// "DEADLINE_EXCEEDED".
+func reason(c codes.Code) string {
+	return rpccode.Code(c).String()
+}
+
+// newStatus builds a non-OK status with details.
+func newStatus(c codes.Code, msg string, details ...protoadapt.MessageV1) *status.Status {
+	return addDetails(status.New(c, msg), details...)
+}
+
+// addDetails appends details to a non-OK status.
+func addDetails(st *status.Status, details ...protoadapt.MessageV1) *status.Status {
+	withDetails, err := st.WithDetails(details...)
+	if err != nil {
+		// Only an OK code or a detail that cannot be marshaled fails, and
+		// callers pass neither; the bare status still has the right code.
+		return st
+	}
+	return withDetails
+}
