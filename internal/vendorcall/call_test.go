@@ -1,0 +1,157 @@
+package vendorcall
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
+	"github.com/vendorgate/vendorgate/internal/vendorjson"
+)
+
+type envelope struct {
+	Code vendorjson.Int    `json:"code"`
+	Msg  vendorjson.String `json:"msg"`
+}
+
+func decodeEnvelope(body []byte) error {
+	var e envelope
+	if err := vendorjson.Decode(body, &e); err != nil {
+		return err
+	}
+	if e.Code != 1 {
+		return &vendorerr.Error{Kind: vendorerr.KindRefused, Vendor: "test", Code: "0", Message: string(e.Msg)}
+	}
+	return nil
+}
+
+func TestDoClassifiesFailures(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		timeout time.Duration
+		want    vendorerr.Kind
+		code    string
+	}{
+		{"ok", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = w.Write([]byte(`{"msg":"成功","code":1,"result":[]}`))
+		}, 0, -1, ""},
+		{"business refusal", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(`{"msg":"参数无效","code":0,"result":[]}`))
+		}, 0, vendorerr.KindRefused, "0"},
+		{"signature rejected", func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(403)
+			_, _ = w.Write([]byte(`{"message":"HMAC signature does not match"}`))
+		}, 0, vendorerr.KindAuth, "403"},
+		{"throttled", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(429) }, 0, vendorerr.KindThrottled, "429"},
+		{"5xx", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(502) }, 0, vendorerr.KindUnavailable, "502"},
+		{"html garbage", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(`<html>nginx</html>`))
+		}, 0, vendorerr.KindUnavailable, ""},
+		{"too large", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(strings.Repeat(" ", 2<<20)))
+		}, 0, vendorerr.KindUnavailable, ""},
+		{"slow", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(2 * time.Second):
+			}
+		}, 50 * time.Millisecond, vendorerr.KindTimeout, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(tt.handler)
+			defer srv.Close()
+			reg := prometheus.NewRegistry()
+			c := New(srv.Client(), Config{Vendor: "test", Timeout: tt.timeout}, NewMetrics(reg), nil)
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/x", nil)
+			err := c.Do(context.Background(), "/x", req, decodeEnvelope)
+			if tt.want < 0 {
+				if err != nil {
+					t.Fatalf("got %v, want nil", err)
+				}
+				if n := testutil.ToFloat64(c.metrics.requests.WithLabelValues("test", "/x", "ok")); n != 1 {
+					t.Errorf("got %v ok requests counted, want 1", n)
+				}
+				return
+			}
+			ve, ok := vendorerr.As(err)
+			if !ok {
+				t.Fatalf("got %v, want a *vendorerr.Error", err)
+			}
+			if ve.Kind != tt.want || ve.Code != tt.code {
+				t.Errorf("got kind %v code %q, want %v %q", ve.Kind, ve.Code, tt.want, tt.code)
+			}
+			if n := testutil.ToFloat64(c.metrics.failures.WithLabelValues("test", "/x", tt.want.String(), tt.code)); n != 1 {
+				t.Errorf("got %v failures counted, want 1", n)
+			}
+		})
+	}
+}
+
+func TestDoCallerCancel(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer srv.Close()
+	c := New(srv.Client(), Config{Vendor: "test"}, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, nil)
+	if err := c.Do(ctx, "/x", req, decodeEnvelope); !errors.Is(err, context.Canceled) {
+		t.Errorf("got %v, want context.Canceled", err)
+	}
+}
+
+func TestDoIdempotentRetriesOnlyRetryable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		status    []int
+		wantCalls int32
+		wantErr   bool
+	}{
+		{"recovers after 502", []int{502, 200}, 2, false},
+		{"gives up after three", []int{502, 503, 502, 200}, 3, true},
+		{"no retry on refusal", []int{-1, 200}, 1, true},
+		{"no retry on auth", []int{403, 200}, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := calls.Add(1) - 1
+				switch s := tt.status[n]; s {
+				case 200:
+					_, _ = w.Write([]byte(`{"code":1,"msg":"ok"}`))
+				case -1:
+					_, _ = w.Write([]byte(`{"code":0,"msg":"参数无效"}`))
+				default:
+					w.WriteHeader(s)
+				}
+			}))
+			defer srv.Close()
+			c := New(srv.Client(), Config{Vendor: "test"}, nil, nil)
+			err := c.DoIdempotent(context.Background(), "/x", RetryPolicy{InitialInterval: time.Millisecond},
+				func() (*http.Request, error) { return http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("a=1")) },
+				decodeEnvelope)
+			if (err != nil) != tt.wantErr {
+				t.Errorf("got error %v, want error %v", err, tt.wantErr)
+			}
+			if got := calls.Load(); got != tt.wantCalls {
+				t.Errorf("got %d calls, want %d", got, tt.wantCalls)
+			}
+		})
+	}
+}

@@ -1,0 +1,230 @@
+// Package vendorjson decodes vendor JSON that drifts between types: numbers
+// sent as strings, null for empty, [] where an object is expected, "2147483647"
+// for a time that has not happened, and JSON served as text/html.
+package vendorjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Decode unmarshals a vendor body into v, whatever content type it came
+// with: it skips a UTF-8 byte-order mark and surrounding white space.
+func Decode(body []byte, v any) error {
+	body = bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(body), []byte("\xef\xbb\xbf")))
+	if len(body) == 0 {
+		return fmt.Errorf("vendorjson: empty body")
+	}
+	if body[0] != '{' && body[0] != '[' {
+		return fmt.Errorf("vendorjson: body is not JSON (starts with %q)", preview(body))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("vendorjson: %w", err)
+	}
+	return nil
+}
+
+func preview(b []byte) string {
+	const n = 32
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// scalar returns the text of a JSON scalar: a string's content, a number's
+// or bool's literal, "" for null. ok is false for objects and arrays.
+func scalar(data []byte) (s string, ok bool, err error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || string(data) == "null" {
+		return "", true, nil
+	}
+	switch data[0] {
+	case '"':
+		if err := json.Unmarshal(data, &s); err != nil {
+			return "", false, err
+		}
+		return strings.TrimSpace(s), true, nil
+	case '{', '[':
+		return "", false, nil
+	default:
+		return string(data), true, nil
+	}
+}
+
+// String is text that the vendor may send as a string, a number, a bool or
+// null (decoded as "").
+type String string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *String) UnmarshalJSON(data []byte) error {
+	v, ok, err := scalar(data)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		*s = ""
+		return nil
+	}
+	*s = String(v)
+	return nil
+}
+
+// Int is an integer sent as a number or a numeric string; null and "" are 0.
+type Int int64
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (i *Int) UnmarshalJSON(data []byte) error {
+	v, ok, err := scalar(data)
+	if err != nil {
+		return err
+	}
+	if !ok || v == "" {
+		*i = 0
+		return nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil {
+			return fmt.Errorf("vendorjson: %q is not an integer", v)
+		}
+		n = int64(f)
+	}
+	*i = Int(n)
+	return nil
+}
+
+// Float is a number sent as a number or a numeric string; null and "" are 0.
+type Float float64
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (f *Float) UnmarshalJSON(data []byte) error {
+	v, ok, err := scalar(data)
+	if err != nil {
+		return err
+	}
+	if !ok || v == "" {
+		*f = 0
+		return nil
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return fmt.Errorf("vendorjson: %q is not a number", v)
+	}
+	*f = Float(n)
+	return nil
+}
+
+// Bool is a flag sent as true/false, 1/0 or "1"/"0"; null and "" are false.
+type Bool bool
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (b *Bool) UnmarshalJSON(data []byte) error {
+	v, ok, err := scalar(data)
+	if err != nil {
+		return err
+	}
+	switch strings.ToLower(v) {
+	case "1", "true", "是", "y", "yes":
+		*b = Bool(ok)
+	default:
+		*b = false
+	}
+	return nil
+}
+
+// notYet is the value the Dingdang API sends for a time that has not happened.
+const notYet = 2147483647
+
+// UnixTime is a unix time in seconds sent as a number or a string. null, "",
+// 0 and 2147483647 ("not yet") decode as the zero UnixTime.
+type UnixTime struct {
+	// Time is the instant, meaningful only when Valid.
+	Time time.Time
+	// Valid is false when the vendor sent no time.
+	Valid bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (u *UnixTime) UnmarshalJSON(data []byte) error {
+	var i Int
+	if err := i.UnmarshalJSON(data); err != nil {
+		return err
+	}
+	*u = unix(int64(i), time.Second)
+	return nil
+}
+
+// UnixMillis is a unix time in milliseconds, decoded like UnixTime.
+type UnixMillis UnixTime
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (u *UnixMillis) UnmarshalJSON(data []byte) error {
+	var i Int
+	if err := i.UnmarshalJSON(data); err != nil {
+		return err
+	}
+	*u = UnixMillis(unix(int64(i), time.Millisecond))
+	return nil
+}
+
+func unix(n int64, unit time.Duration) UnixTime {
+	if n <= 0 || n == notYet {
+		return UnixTime{}
+	}
+	return UnixTime{Time: time.Unix(0, 0).Add(time.Duration(n) * unit).UTC(), Valid: true}
+}
+
+// Object is a JSON object the vendor may replace by [], "", a string or null
+// when it has nothing (or on failure). Present says whether an object came.
+type Object[T any] struct {
+	// Value is the decoded object, zero when not Present.
+	Value T
+	// Present is true when the vendor sent an object.
+	Present bool
+	// Text is the vendor's text when it sent a string instead.
+	Text string
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (o *Object[T]) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	*o = Object[T]{}
+	if len(data) > 0 && data[0] == '{' {
+		if err := json.Unmarshal(data, &o.Value); err != nil {
+			return err
+		}
+		o.Present = true
+		return nil
+	}
+	s, _, err := scalar(data)
+	if err != nil {
+		return err
+	}
+	o.Text = s
+	return nil
+}
+
+// List is a JSON array the vendor may replace by an object, a string or
+// null; anything but an array decodes as an empty list.
+type List[T any] []T
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *List[T]) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '[' {
+		*l = nil
+		return nil
+	}
+	var items []T
+	if err := json.Unmarshal(data, &items); err != nil {
+		return err
+	}
+	*l = items
+	return nil
+}

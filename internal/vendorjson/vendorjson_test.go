@@ -1,0 +1,72 @@
+package vendorjson
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDriftTolerance(t *testing.T) {
+	t.Parallel()
+	type inner struct {
+		Name String `json:"name"`
+	}
+	type doc struct {
+		S    String        `json:"s"`
+		I    Int           `json:"i"`
+		F    Float         `json:"f"`
+		B    Bool          `json:"b"`
+		T    UnixTime      `json:"t"`
+		M    UnixMillis    `json:"m"`
+		O    Object[inner] `json:"o"`
+		L    List[inner]   `json:"l"`
+		Null String        `json:"null"`
+	}
+	tests := []struct {
+		name string
+		body string
+		want doc
+	}{
+		{"native types", `{"s":"x","i":3,"f":1.5,"b":true,"t":1526278009,"m":1577836800000,"o":{"name":"a"},"l":[{"name":"b"}]}`,
+			doc{S: "x", I: 3, F: 1.5, B: true, T: UnixTime{time.Unix(1526278009, 0).UTC(), true},
+				M: UnixMillis{time.Unix(1577836800, 0).UTC(), true}, O: Object[inner]{Value: inner{"a"}, Present: true}, L: List[inner]{{"b"}}}},
+		{"strings for numbers", `{"s":12,"i":"661","f":"8.00","b":"1","t":"1550282890","m":"1577836800000"}`,
+			doc{S: "12", I: 661, F: 8, B: true, T: UnixTime{time.Unix(1550282890, 0).UTC(), true}, M: UnixMillis{time.Unix(1577836800, 0).UTC(), true}}},
+		{"empties", `{"s":null,"i":"","f":null,"b":0,"t":"2147483647","m":null,"o":[],"l":{},"null":null}`, doc{}},
+		{"failure text instead of object", `{"o":"格式错误","l":"手机号码填写错误!","t":null}`, doc{O: Object[inner]{Text: "格式错误"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got doc
+			if err := Decode([]byte(tt.body), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.S != tt.want.S || got.I != tt.want.I || got.F != tt.want.F || got.B != tt.want.B ||
+				got.T != tt.want.T || got.M != tt.want.M || got.O != tt.want.O || len(got.L) != len(tt.want.L) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeRejectsNonJSON(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{"", "<html>502 Bad Gateway</html>", "{broken"} {
+		var v map[string]any
+		if err := Decode([]byte(body), &v); err == nil {
+			t.Errorf("Decode(%q): got nil error, want one", body)
+		}
+	}
+	var v map[string]any
+	if err := Decode([]byte("\xef\xbb\xbf {\"a\":1}\n"), &v); err != nil {
+		t.Errorf("got %v for a BOM-prefixed body, want nil", err)
+	}
+}
+
+func TestIntRejectsText(t *testing.T) {
+	t.Parallel()
+	var i Int
+	if err := i.UnmarshalJSON([]byte(`"abc"`)); err == nil {
+		t.Error("got nil error for \"abc\", want one")
+	}
+}
