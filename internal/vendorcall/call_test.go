@@ -144,7 +144,9 @@ func TestDoIdempotentRetriesOnlyRetryable(t *testing.T) {
 			defer srv.Close()
 			c := New(srv.Client(), Config{Vendor: "test"}, nil, nil)
 			err := c.DoIdempotent(context.Background(), "/x", RetryPolicy{InitialInterval: time.Millisecond},
-				func() (*http.Request, error) { return http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("a=1")) },
+				func() (*http.Request, error) {
+					return http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("a=1"))
+				},
 				decodeEnvelope)
 			if (err != nil) != tt.wantErr {
 				t.Errorf("got error %v, want error %v", err, tt.wantErr)
