@@ -1,0 +1,46 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		environ []string
+		wantErr []string
+	}{
+		{"missing credentials are all named", nil,
+			[]string{"DINGDANG_BASE_URL", "DINGDANG_SECRET_ID", "DINGDANG_SECRET_KEY"}},
+		{"sandbox needs nothing", []string{"SANDBOX=1"}, nil},
+		{"complete", []string{"DINGDANG_BASE_URL=https://vendor.example/release", "DINGDANG_SECRET_ID=id", "DINGDANG_SECRET_KEY=key"}, nil},
+		{"bad url", []string{"DINGDANG_BASE_URL=vendor", "DINGDANG_SECRET_ID=id", "DINGDANG_SECRET_KEY=key"}, []string{"DINGDANG_BASE_URL"}},
+		{"bad duration", []string{"SANDBOX=1", "DINGDANG_TIMEOUT=soon"}, []string{"DINGDANG_TIMEOUT"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := Load(tt.environ)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("got %v, want nil", err)
+				}
+				if cfg.Timeout != 5*time.Second || cfg.Addr != "127.0.0.1:8081" {
+					t.Errorf("got defaults %+v", cfg)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("got nil error, want one")
+			}
+			for _, name := range tt.wantErr {
+				if !strings.Contains(err.Error(), name) {
+					t.Errorf("got %q, want it to name %s", err, name)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,176 @@
+// Package dingdang is the HTTP client of the 叮叮聚合配送 (Dingdang) delivery
+// API behind the cloud-market gateway: its endpoints, its header-borne
+// parameters, its JSON and its failure codes. Its types are the delivery
+// domain's; proto types never reach it.
+package dingdang
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
+	"github.com/vendorgate/vendorgate/internal/vendorjson"
+)
+
+// Vendor names Dingdang in errors, logs and metrics.
+const Vendor = "dingdang"
+
+// The vendor's endpoints, relative to the base URL.
+const (
+	pathList        = "/open/order/list"
+	pathReason      = "/open/order/Reason"
+	pathRecord      = "/open/order/orderRecord"
+	pathCancel      = "/open/order/orderCancel"
+	pathCreate      = "/open/order/createOrder"
+	pathToken       = "/open/token/getToken"
+	pathShopInfo    = "/open/shop/getShopInfo"
+	pathShopUpsert  = "/open/shop/createUpdateN"
+	orderSource     = "5" // createOrder's source: fixed by the vendor
+	doorTimeNow     = "1" // createOrder's door_time for "dispatch now"
+	codeSuccess     = 1
+	msgDuplicate    = "订单号重复"
+	msgTooFrequent  = "频繁"
+	defaultResends  = 2
+	defaultBackoff  = 200 * time.Millisecond
+	readRetryPolicy = 3
+)
+
+// Options configures a Client beyond its transport and base URL.
+type Options struct {
+	// Call configures the vendor call layer (timeout, size limit).
+	Call vendorcall.Config
+	// Metrics records vendor calls; nil records nothing.
+	Metrics *vendorcall.Metrics
+	// CallbackURL is sent as createOrder's callback; empty sends none.
+	CallbackURL string
+	// Resends is how often CreateOrder is re-sent after a transport failure;
+	// zero means 2.
+	Resends int
+	// ResendBackoff is the wait before the first re-send; zero means 200ms.
+	ResendBackoff time.Duration
+	// Now is the clock for getToken's timestamp; nil means time.Now.
+	Now func() time.Time
+	// Logger receives vendor-call failures; nil discards them.
+	Logger *slog.Logger
+}
+
+// Client calls the Dingdang API.
+type Client struct {
+	base   string
+	caller *vendorcall.Caller
+	opts   Options
+}
+
+// New returns a Client. hc must sign requests (cloudmarket.Signer);
+// baseURL is the API root, e.g. "https://service-…/release".
+func New(hc *http.Client, baseURL string, opts Options) *Client {
+	opts.Call.Vendor = Vendor
+	if opts.Resends <= 0 {
+		opts.Resends = defaultResends
+	}
+	if opts.ResendBackoff <= 0 {
+		opts.ResendBackoff = defaultBackoff
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Client{
+		base:   strings.TrimRight(baseURL, "/"),
+		caller: vendorcall.New(hc, opts.Call, opts.Metrics, opts.Logger),
+		opts:   opts,
+	}
+}
+
+// request builds a POST to path with parameters in headers (as the vendor
+// wants most of them) and, optionally, a form body.
+func (c *Client) request(path string, headers map[string]string, form url.Values) (*http.Request, error) {
+	var body *strings.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	} else {
+		body = strings.NewReader("")
+	}
+	req, err := http.NewRequest(http.MethodPost, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range headers {
+		// The vendor reads lower-case, underscore names such as origin_id:
+		// set them verbatim, not canonicalised.
+		req.Header[k] = []string{v}
+	}
+	return req, nil
+}
+
+// envelope is every Dingdang response: {"msg","code","result"}.
+type envelope struct {
+	Msg    vendorjson.String `json:"msg"`
+	Code   vendorjson.Int    `json:"code"`
+	Result json.RawMessage   `json:"result"`
+}
+
+// decodeInto returns a Decoder that checks the envelope and, on success,
+// decodes result into out (nil to ignore it). msg receives the vendor's
+// message when non-nil.
+func decodeInto(path string, out any, msg *string) vendorcall.Decoder {
+	return func(body []byte) error {
+		var env envelope
+		if err := vendorjson.Decode(body, &env); err != nil {
+			return err
+		}
+		if msg != nil {
+			*msg = string(env.Msg)
+		}
+		if env.Code != codeSuccess {
+			return refusal(path, env)
+		}
+		if out == nil || len(env.Result) == 0 {
+			return nil
+		}
+		return json.Unmarshal(env.Result, out)
+	}
+}
+
+// refusal classifies a business failure (code ≠ 1).
+func refusal(path string, env envelope) error {
+	msg := string(env.Msg)
+	var detail string
+	if err := json.Unmarshal(env.Result, &detail); err == nil && detail != "" && detail != msg {
+		msg += ": " + detail
+	}
+	kind := vendorerr.KindRefused
+	switch {
+	case strings.Contains(msg, msgDuplicate):
+		kind = vendorerr.KindAlreadyExists
+	case strings.Contains(msg, msgTooFrequent):
+		kind = vendorerr.KindThrottled
+	}
+	return &vendorerr.Error{Kind: kind, Vendor: Vendor, Endpoint: path,
+		HTTPStatus: http.StatusOK, Code: strconv.FormatInt(int64(env.Code), 10), Message: msg}
+}
+
+// read sends a call that is safe to repeat, retrying transport failures.
+func (c *Client) read(ctx context.Context, path string, headers map[string]string, out any) error {
+	return c.caller.DoIdempotent(ctx, path, vendorcall.RetryPolicy{Tries: readRetryPolicy},
+		func() (*http.Request, error) { return c.request(path, headers, nil) },
+		decodeInto(path, out, nil))
+}
+
+// write sends a call that is not safe to repeat, exactly once.
+func (c *Client) write(ctx context.Context, path string, headers map[string]string, form url.Values, out any) (string, error) {
+	req, err := c.request(path, headers, form)
+	if err != nil {
+		return "", err
+	}
+	var msg string
+	err = c.caller.Do(ctx, path, req, decodeInto(path, out, &msg))
+	return msg, err
+}

@@ -1,0 +1,341 @@
+package dingdang
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
+	"github.com/vendorgate/vendorgate/internal/vendorjson"
+)
+
+// LatLng is a GCJ-02 point.
+type LatLng struct {
+	// Lat is the latitude in degrees.
+	Lat float64
+	// Lng is the longitude in degrees.
+	Lng float64
+}
+
+// Goods is one line of an order's goods.
+type Goods struct {
+	// Name of the item.
+	Name string `json:"name"`
+	// Quantity of the item.
+	Quantity uint32 `json:"quantity"`
+	// Price of one item in yuan, optional.
+	Price string `json:"price,omitempty"`
+}
+
+// NewOrder is an order to dispatch.
+type NewOrder struct {
+	OriginID          string    // origin_id: the caller's order id
+	ShopNo            string    // shop_no
+	City              string    // city
+	DailySerial       string    // bigNumb
+	CargoPrice        string    // cargo_price, yuan
+	WeightKg          float64   // weight
+	DoorTime          time.Time // door_time; zero dispatches now
+	ReceiverName      string    // receiver_name
+	ReceiverAddress   string    // receiver_address
+	ReceiverPhone     string    // receiver_phone
+	ReceiverExtension string    // receiver_mobile: a virtual number's extension
+	Receiver          LatLng    // receiver_lat, receiver_lng
+	Mode              int       // mode_distribution: 1 cheapest, 3 fastest
+	Remark            string    // info
+	Goods             []Goods   // goods
+}
+
+// Order is one order's delivery detail (orderRecord).
+type Order struct {
+	OriginID          string
+	VendorOrderNumber string
+	Carrier           string
+	CarrierIcon       string
+	RawStatus         string
+	Remark            string
+	DistanceMeters    int64
+	DeliveryFee       string
+	ClientID          string
+	RiderName         string
+	RiderPhone        string
+	RiderDistance     string
+	RiderLocation     *LatLng
+	CreateTime        time.Time // zero when unknown, like the other times
+	AcceptTime        time.Time
+	FetchTime         time.Time
+	FinishTime        time.Time
+	ShopAddress       string
+	ShopContact       string
+	ShopPhone         string
+	ShopLocation      *LatLng
+	Goods             string
+	ReceiverName      string
+	ReceiverAddress   string
+	ReceiverPhone     string
+	ReceiverLocation  *LatLng
+	WeightKg          float64
+	Mode              int
+	Scheduled         string
+}
+
+// OrderSummary is one row of the order list.
+type OrderSummary struct {
+	OriginID          string
+	VendorOrderNumber string
+	Carrier           string
+	ReceiverName      string
+	City              string
+	RawStatus         string
+	AcceptTime        time.Time
+	FetchTime         time.Time
+	FinishTime        time.Time
+	CancelTime        time.Time
+}
+
+// CancelReason is a reason an order can be cancelled with.
+type CancelReason struct {
+	ID   uint32
+	Text string
+}
+
+// ReasonOther is the cancel reason id that needs a free-text reason.
+const ReasonOther = 10000
+
+// CreateOrder dispatches o and returns the vendor's message. After a
+// transport failure it re-sends the same order: the vendor refuses a
+// duplicate origin_id, so a re-send can never dispatch twice, and a
+// duplicate refusal of a re-send means the first attempt landed — confirmed
+// by reading the order back. A duplicate on the first attempt is the
+// caller's own and stays KindAlreadyExists.
+func (c *Client) CreateOrder(ctx context.Context, o NewOrder) (string, error) {
+	headers, form, err := createParams(o, c.opts.CallbackURL)
+	if err != nil {
+		return "", err
+	}
+	msg, err := c.write(ctx, pathCreate, headers, form, nil)
+	wait := c.opts.ResendBackoff
+	for resend := 0; resend < c.opts.Resends && resendable(err); resend++ {
+		select {
+		case <-ctx.Done():
+			return "", err
+		case <-time.After(wait):
+		}
+		wait *= 2
+		msg, err = c.write(ctx, pathCreate, headers, form, nil)
+		if vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
+			return c.confirmLanded(ctx, o, err)
+		}
+	}
+	return msg, err
+}
+
+// resendable reports whether the vendor may not have seen the order.
+func resendable(err error) bool {
+	return vendorcall.Retryable(err) || vendorerr.IsKind(err, vendorerr.KindTimeout)
+}
+
+// confirmLanded reads back an order whose re-send met 订单号重复 and checks
+// it is ours, not somebody else's order under the same id.
+func (c *Client) confirmLanded(ctx context.Context, o NewOrder, dup error) (string, error) {
+	got, err := c.GetOrder(ctx, o.OriginID)
+	if err != nil {
+		return "", fmt.Errorf("re-sent order met a duplicate and could not be read back: %w", err)
+	}
+	if got.ReceiverPhone != "" && got.ReceiverPhone != o.ReceiverPhone {
+		return "", dup
+	}
+	return "成功", nil
+}
+
+func createParams(o NewOrder, callback string) (map[string]string, map[string][]string, error) {
+	goods, err := json.Marshal(o.Goods)
+	if err != nil {
+		return nil, nil, err
+	}
+	door := doorTimeNow
+	if !o.DoorTime.IsZero() {
+		door = strconv.FormatInt(o.DoorTime.Unix(), 10)
+	}
+	headers := map[string]string{
+		"info":              o.Remark,
+		"mode_distribution": strconv.Itoa(o.Mode),
+		"receiver_lat":      formatCoord(o.Receiver.Lat),
+		"receiver_lng":      formatCoord(o.Receiver.Lng),
+	}
+	if callback != "" {
+		headers["callback"] = callback
+	}
+	form := map[string][]string{
+		"bigNumb":          {o.DailySerial},
+		"cargo_price":      {o.CargoPrice},
+		"city":             {o.City},
+		"door_time":        {door},
+		"goods":            {string(goods)},
+		"origin_id":        {o.OriginID},
+		"receiver_address": {o.ReceiverAddress},
+		"receiver_mobile":  {o.ReceiverExtension},
+		"receiver_name":    {o.ReceiverName},
+		"receiver_phone":   {o.ReceiverPhone},
+		"shop_no":          {o.ShopNo},
+		"source":           {orderSource},
+		"weight":           {strconv.FormatFloat(o.WeightKg, 'f', -1, 64)},
+	}
+	return headers, form, nil
+}
+
+func formatCoord(f float64) string { return strconv.FormatFloat(f, 'f', 6, 64) }
+
+// recordJSON is orderRecord's result.
+type recordJSON struct {
+	OrderNumber      vendorjson.String   `json:"ordernumber"`
+	InsertTime       vendorjson.UnixTime `json:"inserttime"`
+	Lng              vendorjson.String   `json:"lng"`
+	Lat              vendorjson.String   `json:"lat"`
+	Name             vendorjson.String   `json:"name"`
+	OriginID         vendorjson.String   `json:"origin_id"`
+	Info             vendorjson.String   `json:"info"`
+	Distance         vendorjson.Int      `json:"distance"`
+	DeliverFee       vendorjson.String   `json:"deliverFee"`
+	ClientID         vendorjson.String   `json:"client_id"`
+	OrderStatus      vendorjson.String   `json:"order_status"`
+	PsyName          vendorjson.String   `json:"psy_name"`
+	PsyMobile        vendorjson.String   `json:"psy_mobile"`
+	AcceptTime       vendorjson.UnixTime `json:"acceptTime"`
+	FinishTime       vendorjson.UnixTime `json:"finishTime"`
+	FetchTime        vendorjson.UnixTime `json:"fetchTime"`
+	StationAddress   vendorjson.String   `json:"station_address"`
+	ContactName      vendorjson.String   `json:"contact_name"`
+	Phone            vendorjson.String   `json:"phone"`
+	Goods            vendorjson.String   `json:"goods"`
+	DelayPublishTime vendorjson.String   `json:"delay_publish_time"`
+	ReceiverLat      vendorjson.String   `json:"receiver_lat"`
+	ReceiverLng      vendorjson.String   `json:"receiver_lng"`
+	ReceiverName     vendorjson.String   `json:"receiver_name"`
+	ReceiverAddress  vendorjson.String   `json:"receiver_address"`
+	ReceiverPhone    vendorjson.String   `json:"receiver_phone"`
+	Weight           vendorjson.Float    `json:"weight"`
+	Mode             vendorjson.Int      `json:"mode_distribution"`
+	Icon             vendorjson.String   `json:"icon"`
+	TransporterLng   vendorjson.String   `json:"transporterLng"`
+	TransporterLat   vendorjson.String   `json:"transporterLat"`
+	Juli             vendorjson.String   `json:"juli"`
+}
+
+// GetOrder returns one order's delivery detail.
+func (c *Client) GetOrder(ctx context.Context, originID string) (*Order, error) {
+	var res vendorjson.Object[recordJSON]
+	if err := c.read(ctx, pathRecord, map[string]string{"origin_id": originID}, &res); err != nil {
+		return nil, err
+	}
+	if !res.Present {
+		return nil, &vendorerr.Error{Kind: vendorerr.KindNotFound, Vendor: Vendor, Endpoint: pathRecord,
+			Message: "the vendor returned no order for origin_id " + originID}
+	}
+	r := res.Value
+	o := &Order{
+		OriginID: string(r.OriginID), VendorOrderNumber: string(r.OrderNumber), Carrier: string(r.Name),
+		CarrierIcon: string(r.Icon), RawStatus: string(r.OrderStatus), Remark: string(r.Info),
+		DistanceMeters: int64(r.Distance), DeliveryFee: string(r.DeliverFee), ClientID: string(r.ClientID),
+		RiderName: string(r.PsyName), RiderPhone: string(r.PsyMobile), RiderDistance: string(r.Juli),
+		RiderLocation: parseLatLng(r.TransporterLat, r.TransporterLng),
+		CreateTime:    timeOf(r.InsertTime), AcceptTime: timeOf(r.AcceptTime), FetchTime: timeOf(r.FetchTime),
+		FinishTime: timeOf(r.FinishTime), ShopAddress: string(r.StationAddress), ShopContact: string(r.ContactName),
+		ShopPhone: string(r.Phone), ShopLocation: parseLatLng(r.Lat, r.Lng), Goods: string(r.Goods),
+		ReceiverName: string(r.ReceiverName), ReceiverAddress: string(r.ReceiverAddress),
+		ReceiverPhone: string(r.ReceiverPhone), ReceiverLocation: parseLatLng(r.ReceiverLat, r.ReceiverLng),
+		WeightKg: float64(r.Weight), Mode: int(r.Mode), Scheduled: string(r.DelayPublishTime),
+	}
+	return o, nil
+}
+
+func timeOf(u vendorjson.UnixTime) time.Time {
+	if !u.Valid {
+		return time.Time{}
+	}
+	return u.Time
+}
+
+// parseLatLng returns nil unless both coordinates are numbers.
+func parseLatLng(lat, lng vendorjson.String) *LatLng {
+	la, err1 := strconv.ParseFloat(string(lat), 64)
+	ln, err2 := strconv.ParseFloat(string(lng), 64)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	return &LatLng{Lat: la, Lng: ln}
+}
+
+// listJSON is one element of order/list's result.
+type listJSON struct {
+	OriginID    vendorjson.String   `json:"origin_id"`
+	Name        vendorjson.String   `json:"name"`
+	OrderNumber vendorjson.String   `json:"ordernumber"`
+	Receiver    vendorjson.String   `json:"receiver_name"`
+	City        vendorjson.String   `json:"city"`
+	CityName    vendorjson.String   `json:"city_name"`
+	OrderStatus vendorjson.String   `json:"order_status"`
+	AcceptTime  vendorjson.UnixTime `json:"acceptTime"`
+	FetchTime   vendorjson.UnixTime `json:"fetchTime"`
+	FinishTime  vendorjson.UnixTime `json:"finishTime"`
+	CancelTime  vendorjson.UnixTime `json:"cancelTime"`
+}
+
+// ListOrders lists orders; types is the vendor filter (1 waiting,
+// 2 accepted, 3 done, 4 cancelled, 0 all).
+func (c *Client) ListOrders(ctx context.Context, types int) ([]OrderSummary, error) {
+	filter := ""
+	if types > 0 {
+		filter = strconv.Itoa(types)
+	}
+	var rows vendorjson.List[listJSON]
+	if err := c.read(ctx, pathList, map[string]string{"types": filter}, &rows); err != nil {
+		return nil, err
+	}
+	out := make([]OrderSummary, 0, len(rows))
+	for _, r := range rows {
+		city := string(r.City)
+		if city == "" {
+			city = string(r.CityName)
+		}
+		out = append(out, OrderSummary{
+			OriginID: string(r.OriginID), VendorOrderNumber: string(r.OrderNumber), Carrier: string(r.Name),
+			ReceiverName: string(r.Receiver), City: city, RawStatus: string(r.OrderStatus),
+			AcceptTime: timeOf(r.AcceptTime), FetchTime: timeOf(r.FetchTime),
+			FinishTime: timeOf(r.FinishTime), CancelTime: timeOf(r.CancelTime),
+		})
+	}
+	return out, nil
+}
+
+// reasonJSON is one element of order/Reason's result.
+type reasonJSON struct {
+	Reason vendorjson.String `json:"reason"`
+	ID     vendorjson.Int    `json:"id"`
+}
+
+// ListCancelReasons lists the reasons originID can be cancelled with.
+func (c *Client) ListCancelReasons(ctx context.Context, originID string) ([]CancelReason, error) {
+	var rows vendorjson.List[reasonJSON]
+	if err := c.read(ctx, pathReason, map[string]string{"origin_id": originID}, &rows); err != nil {
+		return nil, err
+	}
+	out := make([]CancelReason, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, CancelReason{ID: uint32(r.ID), Text: string(r.Reason)})
+	}
+	return out, nil
+}
+
+// CancelOrder cancels originID with a reason id (and text for ReasonOther)
+// and returns the vendor's message.
+func (c *Client) CancelOrder(ctx context.Context, originID string, reasonID uint32, reason string) (string, error) {
+	return c.write(ctx, pathCancel, map[string]string{
+		"origin_id":    originID,
+		"cancel_id":    strconv.FormatUint(uint64(reasonID), 10),
+		"cancelReason": reason,
+	}, nil, nil)
+}

@@ -1,0 +1,160 @@
+package dingdang
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
+	"github.com/vendorgate/vendorgate/internal/vendorjson"
+)
+
+// ShopUpsert creates (Create) or updates a merchant user and its shop.
+type ShopUpsert struct {
+	Create             bool   // isadd: 1 create, 0 update
+	PerUserID          string // per_userid
+	Username           string // username
+	Password           string // password
+	Mobile             string // mobile
+	Phone              string // phone
+	ContactName        string // contact_name
+	ShopName           string // station_name
+	ShopAddress        string // station_address
+	CityName           string // city_name
+	AreaName           string // area_name
+	Location           LatLng // lat, lng
+	CargoTypeCode      string // cargotype_code
+	Mode               int    // mode_distribution: 0 any … 4 other
+	FranchiseAppID     string // appid
+	HeadquartersMobile string // upmobile
+}
+
+// UpsertShop creates or updates a shop and returns the vendor's message.
+// It is never retried: a create is not safe to repeat.
+func (c *Client) UpsertShop(ctx context.Context, s ShopUpsert) (string, error) {
+	isadd := "0"
+	if s.Create {
+		isadd = "1"
+	}
+	return c.write(ctx, pathShopUpsert, map[string]string{
+		"appid":             s.FranchiseAppID,
+		"area_name":         s.AreaName,
+		"cargotype_code":    s.CargoTypeCode,
+		"city_name":         s.CityName,
+		"contact_name":      s.ContactName,
+		"isadd":             isadd,
+		"lat":               formatCoord(s.Location.Lat),
+		"lng":               formatCoord(s.Location.Lng),
+		"mobile":            s.Mobile,
+		"mode_distribution": strconv.Itoa(s.Mode),
+		"password":          s.Password,
+		"per_userid":        s.PerUserID,
+		"phone":             s.Phone,
+		"station_address":   s.ShopAddress,
+		"station_name":      s.ShopName,
+		"upmobile":          s.HeadquartersMobile,
+		"username":          s.Username,
+	}, nil, nil)
+}
+
+// Shop is a merchant's shop and account.
+type Shop struct {
+	ID            int64
+	PerUserID     string
+	Username      string
+	Balance       string // yuan
+	AdminBalance  string // yuan
+	Fee           string // yuan
+	ShopName      string
+	ShopCode      string
+	CargoTypeCode string
+	CityName      string
+	AreaName      string
+	ShopAddress   string
+	ContactName   string
+	Mobile        string
+	Phone         string
+	Status        int32
+	Mode          int
+	HasShop       bool
+	CreateTime    time.Time // zero when unknown
+	UpdateTime    time.Time // zero when unknown
+}
+
+// shopJSON is getShopInfo's result.
+type shopJSON struct {
+	ID             vendorjson.Int      `json:"id"`
+	Money          vendorjson.String   `json:"money"`
+	AdminMoney     vendorjson.String   `json:"adminmoney"`
+	Username       vendorjson.String   `json:"username"`
+	StationName    vendorjson.String   `json:"station_name"`
+	CargoTypeCode  vendorjson.String   `json:"cargotype_code"`
+	CityName       vendorjson.String   `json:"city_name"`
+	AreaName       vendorjson.String   `json:"area_name"`
+	StationAddress vendorjson.String   `json:"station_address"`
+	ContactName    vendorjson.String   `json:"contact_name"`
+	Mobile         vendorjson.String   `json:"mobile"`
+	Phone          vendorjson.String   `json:"phone"`
+	Status         vendorjson.Int      `json:"status"`
+	Mode           vendorjson.Int      `json:"mode_distribution"`
+	CreatedAt      vendorjson.UnixTime `json:"created_at"`
+	UpdatedAt      vendorjson.UnixTime `json:"updated_at"`
+	PerUserID      vendorjson.String   `json:"per_userid"`
+	IsHasShop      vendorjson.Bool     `json:"isHasshop"`
+	Code           vendorjson.String   `json:"code"`
+	Fee            vendorjson.String   `json:"fee"`
+}
+
+// GetShop returns a merchant's shop.
+func (c *Client) GetShop(ctx context.Context, perUserID, username, headquartersID string) (*Shop, error) {
+	var res vendorjson.Object[shopJSON]
+	err := c.read(ctx, pathShopInfo, map[string]string{
+		"headquarters_id": headquartersID,
+		"per_userid":      perUserID,
+		"username":        username,
+	}, &res)
+	if err != nil {
+		return nil, err
+	}
+	if !res.Present {
+		return nil, &vendorerr.Error{Kind: vendorerr.KindNotFound, Vendor: Vendor, Endpoint: pathShopInfo,
+			Message: "the vendor returned no shop for per_userid " + perUserID}
+	}
+	r := res.Value
+	return &Shop{
+		ID: int64(r.ID), PerUserID: string(r.PerUserID), Username: string(r.Username), Balance: string(r.Money),
+		AdminBalance: string(r.AdminMoney), Fee: string(r.Fee), ShopName: string(r.StationName),
+		ShopCode: string(r.Code), CargoTypeCode: string(r.CargoTypeCode), CityName: string(r.CityName),
+		AreaName: string(r.AreaName), ShopAddress: string(r.StationAddress), ContactName: string(r.ContactName),
+		Mobile: string(r.Mobile), Phone: string(r.Phone), Status: int32(r.Status), Mode: int(r.Mode),
+		HasShop: bool(r.IsHasShop), CreateTime: timeOf(r.CreatedAt), UpdateTime: timeOf(r.UpdatedAt),
+	}, nil
+}
+
+// TokenRequest identifies a merchant for IssueToken.
+type TokenRequest struct {
+	PerUserID string // per_userid
+	Username  string // username
+	Mobile    string // mobile
+	Password  string // password
+}
+
+// IssueToken returns a merchant console login token.
+func (c *Client) IssueToken(ctx context.Context, t TokenRequest) (string, error) {
+	var token vendorjson.String
+	_, err := c.write(ctx, pathToken, map[string]string{
+		"mobile":     t.Mobile,
+		"password":   t.Password,
+		"per_userid": t.PerUserID,
+		"timestamp":  strconv.FormatInt(c.opts.Now().Unix(), 10),
+		"username":   t.Username,
+	}, nil, &token)
+	if err != nil {
+		return "", err
+	}
+	if token == "" {
+		return "", &vendorerr.Error{Kind: vendorerr.KindUnavailable, Vendor: Vendor, Endpoint: pathToken,
+			Message: "the vendor returned an empty token"}
+	}
+	return string(token), nil
+}
