@@ -57,8 +57,15 @@ func FromValidation(err error, domain string) *status.Status {
 		if desc == "" {
 			desc = "violates rule " + v.Proto.GetRuleId()
 		}
+		field := protovalidate.FieldPathString(v.Proto.GetField())
+		if field == "" {
+			// A message-level rule has no field path; our contracts name
+			// such rules "<field>.<rule>" so the violation can still name
+			// the field the caller must fix.
+			field, _, _ = strings.Cut(v.Proto.GetRuleId(), ".")
+		}
 		violations = append(violations, &errdetails.BadRequest_FieldViolation{
-			Field:       protovalidate.FieldPathString(v.Proto.GetField()),
+			Field:       field,
 			Description: desc,
 			Reason:      ruleReason(v.Proto.GetRuleId()),
 		})

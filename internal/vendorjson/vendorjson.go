@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -22,11 +23,22 @@ func Decode(body []byte, v any) error {
 	if body[0] != '{' && body[0] != '[' {
 		return fmt.Errorf("vendorjson: body is not JSON (starts with %q)", preview(body))
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	err := json.Unmarshal(body, v)
+	if err != nil && bytes.ContainsRune(body, '“') {
+		// Some vendor documents (and the pages they are pasted from) turn
+		// JSON's quotes typographic. Only when the body does not parse as
+		// it is, try it with plain quotes.
+		if json.Unmarshal(straightQuotes.ReplaceAll(body, []byte(`"`)), v) == nil {
+			return nil
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("vendorjson: %w", err)
 	}
 	return nil
 }
+
+var straightQuotes = regexp.MustCompile("[“”]")
 
 func preview(b []byte) string {
 	const n = 32

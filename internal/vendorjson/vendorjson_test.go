@@ -58,6 +58,9 @@ func TestDecodeRejectsNonJSON(t *testing.T) {
 		}
 	}
 	var v map[string]any
+	if err := Decode([]byte("{\n“msg”: “成功”,\n“code”: 1\n}"), &v); err != nil || v["msg"] != "成功" {
+		t.Errorf("got %v, %v for typographic quotes, want msg 成功", v, err)
+	}
 	if err := Decode([]byte("\xef\xbb\xbf {\"a\":1}\n"), &v); err != nil {
 		t.Errorf("got %v for a BOM-prefixed body, want nil", err)
 	}

@@ -2366,12 +2366,12 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishTime\x12;\n" +
 	"\vcancel_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"cancelTime\"\xa2\x02\n" +
+	"cancelTime\"\x97\x02\n" +
 	"\x12CancelOrderRequest\x129\n" +
 	"\torigin_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12$\n" +
 	"\treason_id\x18\x02 \x01(\rB\a\xbaH\x04*\x02(\x01R\breasonId\x12 \n" +
-	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason:\x88\x01\xbaH\x84\x01\x1a\x81\x01\n" +
-	"\x19reason.required_for_other\x120reason: required when reason_id is 10000 (other)\x1a2this.reason_id != 10000u || this.reason.size() > 0\"Y\n" +
+	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason:~\xbaH{\x1ay\n" +
+	"\x19reason.required_for_other\x12(required when reason_id is 10000 (other)\x1a2this.reason_id != 10000u || this.reason.size() > 0\"Y\n" +
 	"\x13CancelOrderResponse\x12\x1b\n" +
 	"\torigin_id\x18\x01 \x01(\tR\boriginId\x12%\n" +
 	"\x0evendor_message\x18\x02 \x01(\tR\rvendorMessage\"U\n" +

@@ -1,0 +1,81 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// probes answers the liveness and readiness checks.
+type probes struct {
+	// ready is Options.Ready, possibly nil.
+	ready func(ctx context.Context) error
+	// stopping is set when shutdown starts, so that load balancers stop
+	// sending new requests while in-flight ones finish.
+	stopping atomic.Bool
+}
+
+// healthz says the process is serving HTTP; it checks nothing else, so that
+// an unavailable dependency never gets the process restarted.
+func (p *probes) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeText(w, http.StatusOK, "ok")
+}
+
+// readyz says whether the service should receive traffic.
+func (p *probes) readyz(w http.ResponseWriter, r *http.Request) {
+	if p.stopping.Load() {
+		writeText(w, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	if p.ready != nil {
+		if err := p.ready(r.Context()); err != nil {
+			writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+			return
+		}
+	}
+	writeText(w, http.StatusOK, "ok")
+}
+
+func writeText(w http.ResponseWriter, code int, text string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, text+"\n")
+}
+
+// routes is the HTTP side of the listener: the probes, /metrics, the extra
+// routes and, for everything else, the REST gateway.
+func routes(p *probes, reg *prometheus.Registry, extra map[string]http.Handler, gateway http.Handler) (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", p.healthz)
+	mux.HandleFunc("GET /readyz", p.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	for _, pattern := range slices.Sorted(maps.Keys(extra)) {
+		if err := handle(mux, pattern, extra[pattern]); err != nil {
+			return nil, err
+		}
+	}
+	if err := handle(mux, "/", gateway); err != nil {
+		return nil, err
+	}
+	return mux, nil
+}
+
+// handle registers h on mux, returning as an error what ServeMux reports by
+// panicking: an invalid pattern, a nil handler or a conflicting route.
+func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("http route %q: %v", pattern, r)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
+}

@@ -1,0 +1,262 @@
+// Package serve runs a vendorgate service: gRPC and its REST gateway on one
+// listener, with health, readiness, metrics, access logs, request validation,
+// error mapping and a bounded graceful shutdown.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"buf.build/go/protovalidate"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/soheilhy/cmux"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// defaultShutdownTimeout bounds the graceful shutdown when Options leaves it 0.
+const defaultShutdownTimeout = 10 * time.Second
+
+// maxSniffTimeout bounds how long a new connection may take to send enough
+// bytes to tell gRPC from HTTP, like http.Server's ReadHeaderTimeout.
+const maxSniffTimeout = 10 * time.Second
+
+// Options configures Run.
+type Options struct {
+	// Name is the service name for logs and the gRPC health service, e.g. "delivery".
+	Name string
+	// Domain is the google.rpc.ErrorInfo domain, e.g. "delivery.vendorgate.dev".
+	Domain string
+	// Logger receives one line per RPC and the server's own events.
+	Logger *slog.Logger
+	// Registry receives the gRPC server, Go runtime and process metrics and
+	// is what /metrics serves; the global default registry is never used.
+	Registry *prometheus.Registry
+	// RegisterGRPC registers the service implementation.
+	RegisterGRPC func(*grpc.Server)
+	// RegisterGateway registers the REST gateway, e.g.
+	// deliveryv1.RegisterDeliveryServiceHandlerFromEndpoint. It dials the
+	// service's own gRPC endpoint, so every REST call goes through the same
+	// interceptors exactly once. Nil serves no REST API.
+	RegisterGateway func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error
+	// Ready is the optional readiness check behind /readyz; nil means always
+	// ready until shutdown starts.
+	Ready func(ctx context.Context) error
+	// ShutdownTimeout bounds the graceful shutdown; after it, in-flight calls
+	// are cut. 0 means 10s.
+	ShutdownTimeout time.Duration
+	// ExtraHTTP holds more HTTP routes, pattern (as for http.ServeMux) to
+	// handler, e.g. a vendor callback endpoint.
+	ExtraHTTP map[string]http.Handler
+}
+
+// check reports the first required option that is missing.
+func (o *Options) check() error {
+	switch {
+	case o.Name == "":
+		return errors.New("serve: Options.Name is empty")
+	case o.Domain == "":
+		return errors.New("serve: Options.Domain is empty")
+	case o.Logger == nil:
+		return errors.New("serve: Options.Logger is nil")
+	case o.Registry == nil:
+		return errors.New("serve: Options.Registry is nil")
+	case o.RegisterGRPC == nil:
+		return errors.New("serve: Options.RegisterGRPC is nil")
+	case o.ShutdownTimeout < 0:
+		return fmt.Errorf("serve: Options.ShutdownTimeout is negative (%s)", o.ShutdownTimeout)
+	}
+	return nil
+}
+
+// Run serves gRPC and HTTP on lis until ctx ends, then shuts down gracefully:
+// /readyz and the gRPC health service report not serving, new connections
+// are refused and in-flight calls finish. Calls still running after
+// ShutdownTimeout are cut, and Run then returns an error wrapping
+// context.DeadlineExceeded. Run closes lis, and returns only after every
+// goroutine it started has ended; it returns nil after a clean shutdown.
+func Run(ctx context.Context, lis net.Listener, opts Options) error {
+	defer lis.Close()
+	if err := opts.check(); err != nil {
+		return err
+	}
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = defaultShutdownTimeout
+	}
+	logger := opts.Logger.With("service", opts.Name)
+
+	validator, err := protovalidate.New()
+	if err != nil {
+		return fmt.Errorf("serve: build request validator: %w", err)
+	}
+	metrics, err := registerMetrics(opts.Registry)
+	if err != nil {
+		return err
+	}
+
+	grpcSrv := grpc.NewServer(interceptors(logger, opts.Domain, metrics, validator)...)
+	healthSrv := health.NewServer()
+	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	healthSrv.SetServingStatus(opts.Name, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(grpcSrv, healthSrv)
+	reflection.Register(grpcSrv)
+	opts.RegisterGRPC(grpcSrv)
+	metrics.InitializeMetrics(grpcSrv)
+
+	// The gateway's connection to our own endpoint must outlive ctx: REST
+	// calls still in flight when ctx ends need it until the HTTP server has
+	// drained them.
+	gatewayCtx, closeGateway := context.WithCancel(context.WithoutCancel(ctx))
+	defer closeGateway()
+	gateway := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
+		Marshaler: &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		},
+	}))
+	if opts.RegisterGateway != nil {
+		dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		if err := opts.RegisterGateway(gatewayCtx, gateway, lis.Addr().String(), dial); err != nil {
+			return fmt.Errorf("serve: register REST gateway: %w", err)
+		}
+	}
+
+	p := &probes{ready: opts.Ready}
+	handler, err := routes(p, opts.Registry, opts.ExtraHTTP, gateway)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	httpSrv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: maxSniffTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	// gRPC goes to the native grpc.Server (grpc.Server.ServeHTTP is much
+	// slower); everything else, HTTP/1 included, to the HTTP server. The
+	// SendSettings matcher answers the client's SETTINGS, which some gRPC
+	// clients wait for before they send the headers the match needs.
+	mux := cmux.New(lis)
+	mux.SetReadTimeout(min(maxSniffTimeout, opts.ShutdownTimeout))
+	grpcLis := mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
+	httpLis := mux.Match(cmux.Any())
+
+	logger.InfoContext(ctx, "serving", "address", lis.Addr().String())
+	g, gctx := errgroup.WithContext(ctx)
+	serve := func(name string, fn func() error) {
+		g.Go(func() error {
+			err := fn()
+			if p.stopping.Load() {
+				// Closing the listeners is how shutdown stops these loops;
+				// their "closed" errors are expected.
+				return nil
+			}
+			if err == nil {
+				err = errors.New("stopped unexpectedly")
+			}
+			return fmt.Errorf("serve: %s: %w", name, err)
+		})
+	}
+	serve("gRPC server", func() error { return grpcSrv.Serve(grpcLis) })
+	serve("HTTP server", func() error { return httpSrv.Serve(httpLis) })
+	serve("connection mux", mux.Serve)
+	g.Go(func() error {
+		<-gctx.Done()
+		p.stopping.Store(true)
+		healthSrv.Shutdown()
+		logger.InfoContext(ctx, "shutting down", "timeout", opts.ShutdownTimeout.String())
+		err := shutdown(grpcSrv, httpSrv, opts.ShutdownTimeout)
+		closeGateway()
+		// Stop the mux's accept loop and release connections it still holds.
+		mux.Close()
+		_ = lis.Close()
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	logger.InfoContext(ctx, "stopped")
+	return nil
+}
+
+// shutdown stops both servers gracefully in parallel, and forcibly once
+// timeout has passed.
+func shutdown(grpcSrv *grpc.Server, httpSrv *http.Server, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	var grpcForced, httpForced bool
+	wg.Go(func() {
+		stopped := make(chan struct{})
+		go func() {
+			grpcSrv.GracefulStop()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			grpcForced = true
+			grpcSrv.Stop()
+			<-stopped
+		}
+	})
+	wg.Go(func() {
+		// Shutdown also reports failing to close a listener the gRPC side
+		// closed first (cmux's listeners share the root one); only running
+		// out of time matters.
+		if err := httpSrv.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
+			httpForced = true
+			_ = httpSrv.Close()
+		}
+	})
+	wg.Wait()
+	if grpcForced || httpForced {
+		return fmt.Errorf("serve: graceful shutdown did not finish within %s, in-flight calls were cut: %w",
+			timeout, context.DeadlineExceeded)
+	}
+	return nil
+}
+
+// registerMetrics registers the gRPC server metrics, with a handling-time
+// histogram, and the Go runtime and process collectors on reg. A registry
+// that already has them (Run called again) keeps its collectors.
+func registerMetrics(reg *prometheus.Registry) (*grpcprom.ServerMetrics, error) {
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	if err := reg.Register(metrics); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, fmt.Errorf("serve: register gRPC metrics: %w", err)
+		}
+		existing, ok := are.ExistingCollector.(*grpcprom.ServerMetrics)
+		if !ok {
+			return nil, fmt.Errorf("serve: register gRPC metrics: %w", err)
+		}
+		metrics = existing
+	}
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		var are prometheus.AlreadyRegisteredError
+		if err := reg.Register(c); err != nil && !errors.As(err, &are) {
+			return nil, fmt.Errorf("serve: register runtime metrics: %w", err)
+		}
+	}
+	return metrics, nil
+}
