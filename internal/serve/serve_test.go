@@ -62,7 +62,7 @@ func start(t *testing.T, edit func(*Options)) *server {
 	opts := Options{
 		Name:            "echo",
 		Domain:          testDomain,
-		Logger:          slog.New(slog.NewJSONHandler(s.logs, nil)),
+		Logger:          slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registry:        prometheus.NewRegistry(),
 		RegisterGRPC:    s.echo.register,
 		RegisterGateway: s.echo.registerGateway,
@@ -528,10 +528,10 @@ func TestAccessLog(t *testing.T) {
 	if len(lines) != 3 {
 		t.Fatalf("got %d access log lines for Echo, want 3:\n%s", len(lines), s.logs)
 	}
-	for i, wantCode := range []string{"OK", "Internal", "Internal"} {
+	for i, want := range []struct{ code, level string }{{"OK", "DEBUG"}, {"Internal", "ERROR"}, {"Internal", "ERROR"}} {
 		l := lines[i]
-		if l["grpc.code"] != wantCode {
-			t.Errorf("line %d: grpc.code: got %v, want %s", i, l["grpc.code"], wantCode)
+		if l["grpc.code"] != want.code || l["level"] != want.level {
+			t.Errorf("line %d: got grpc.code %v at %v, want %s at %s", i, l["grpc.code"], l["level"], want.code, want.level)
 		}
 		if _, ok := l["duration_ms"].(float64); !ok {
 			t.Errorf("line %d: duration_ms: got %v, want a number", i, l["duration_ms"])

@@ -57,6 +57,10 @@ func scalar(data []byte) (s string, ok bool, err error) {
 	}
 	switch data[0] {
 	case '"':
+		// Fast path: most vendor strings have no escapes to undo.
+		if n := len(data); n >= 2 && data[n-1] == '"' && bytes.IndexByte(data[1:n-1], '\\') < 0 && bytes.IndexByte(data[1:n-1], '"') < 0 {
+			return strings.TrimSpace(string(data[1 : n-1])), true, nil
+		}
 		if err := json.Unmarshal(data, &s); err != nil {
 			return "", false, err
 		}

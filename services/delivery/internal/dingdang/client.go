@@ -110,11 +110,12 @@ func (c *Client) request(path string, headers map[string]string, form url.Values
 	return req, nil
 }
 
-// envelope is every Dingdang response: {"msg","code","result"}.
+// envelope is every Dingdang response: {"msg","code","result"}. Result
+// holds a pointer to decode result into, so a response is parsed once.
 type envelope struct {
 	Msg    vendorjson.String `json:"msg"`
 	Code   vendorjson.Int    `json:"code"`
-	Result json.RawMessage   `json:"result"`
+	Result any               `json:"result"`
 }
 
 // decodeInto returns a Decoder that checks the envelope and, on success,
@@ -122,28 +123,36 @@ type envelope struct {
 // message when non-nil.
 func decodeInto(path string, out any, msg *string) vendorcall.Decoder {
 	return func(body []byte) error {
-		var env envelope
-		if err := vendorjson.Decode(body, &env); err != nil {
+		var raw json.RawMessage
+		env := envelope{Result: out}
+		if out == nil {
+			env.Result = &raw
+		}
+		err := vendorjson.Decode(body, &env)
+		if out != nil && (err != nil || env.Code != codeSuccess) {
+			// On failure result changes type ([] or a string): read the
+			// envelope again with result raw, for its text. Failures only.
+			env = envelope{Result: &raw}
+			if vendorjson.Decode(body, &env) != nil || env.Code == codeSuccess {
+				return err
+			}
+		} else if err != nil {
 			return err
 		}
 		if msg != nil {
 			*msg = string(env.Msg)
 		}
 		if env.Code != codeSuccess {
-			return refusal(path, env)
+			return refusal(path, string(env.Msg), int64(env.Code), raw)
 		}
-		if out == nil || len(env.Result) == 0 {
-			return nil
-		}
-		return json.Unmarshal(env.Result, out)
+		return nil
 	}
 }
 
 // refusal classifies a business failure (code ≠ 1).
-func refusal(path string, env envelope) error {
-	msg := string(env.Msg)
+func refusal(path, msg string, code int64, result json.RawMessage) error {
 	var detail string
-	if err := json.Unmarshal(env.Result, &detail); err == nil && detail != "" && detail != msg {
+	if err := json.Unmarshal(result, &detail); err == nil && detail != "" && detail != msg {
 		msg += ": " + detail
 	}
 	kind := vendorerr.KindRefused
@@ -154,7 +163,7 @@ func refusal(path string, env envelope) error {
 		kind = vendorerr.KindThrottled
 	}
 	return &vendorerr.Error{Kind: kind, Vendor: Vendor, Endpoint: path,
-		HTTPStatus: http.StatusOK, Code: strconv.FormatInt(int64(env.Code), 10), Message: msg}
+		HTTPStatus: http.StatusOK, Code: strconv.FormatInt(code, 10), Message: msg}
 }
 
 // read sends a call that is safe to repeat, retrying transport failures.
