@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,29 @@ type Signer struct {
 	Base http.RoundTripper
 	// Now returns the signing time; nil means time.Now.
 	Now func() time.Time
+
+	// last caches the X-Date and Authorization of the current second: the
+	// signature covers only the date, so every request within one second
+	// carries the same header, and formatting it per call is a hot path.
+	last atomic.Pointer[signed]
+}
+
+// signed is one second's X-Date and Authorization.
+type signed struct {
+	unix       int64
+	date, auth string
+}
+
+// header returns the X-Date and Authorization for t.
+func (s *Signer) header(t time.Time) (date, auth string) {
+	sec := t.Unix()
+	if c := s.last.Load(); c != nil && c.unix == sec {
+		return c.date, c.auth
+	}
+	date = t.UTC().Format(DateFormat)
+	auth = Authorization(s.SecretID, s.SecretKey, date, Source)
+	s.last.Store(&signed{unix: sec, date: date, auth: auth})
+	return date, auth
 }
 
 // RoundTrip signs a clone of req and sends it. The caller's request is not
@@ -52,14 +76,14 @@ func (s *Signer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if s.Now != nil {
 		now = s.Now
 	}
-	date := now().UTC().Format(DateFormat)
-	signed := req.Clone(req.Context())
-	signed.Header.Set("X-Source", Source)
-	signed.Header.Set("X-Date", date)
-	signed.Header.Set("Authorization", Authorization(s.SecretID, s.SecretKey, date, Source))
+	date, auth := s.header(now())
+	out := req.Clone(req.Context())
+	out.Header.Set("X-Source", Source)
+	out.Header.Set("X-Date", date)
+	out.Header.Set("Authorization", auth)
 	base := s.Base
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return base.RoundTrip(signed)
+	return base.RoundTrip(out)
 }

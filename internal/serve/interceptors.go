@@ -7,14 +7,11 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"buf.build/go/protovalidate"
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -34,33 +31,7 @@ func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMe
 			"grpc.method", method, "panic", p, "stack", string(debug.Stack()))
 		return rpcstatus.FromError(errors.New("panic"), domain).Err()
 	})
-	logOpts := []logging.Option{
-		// One line per RPC, when it ends. Payload events are never enabled:
-		// requests and responses carry vendor credentials and personal data.
-		logging.WithLogOnEvents(logging.FinishCall),
-		// Successful calls are logged at debug: at info, one JSON line per
-		// call was a measurable share of a call's CPU (BenchmarkGetOrder),
-		// and /metrics already counts them. Failures keep their levels.
-		logging.WithLevels(func(code codes.Code) logging.Level {
-			if code == codes.OK {
-				return logging.LevelDebug
-			}
-			return logging.DefaultServerCodeToLevel(code)
-		}),
-		logging.WithDurationField(func(d time.Duration) logging.Fields {
-			return logging.Fields{"duration_ms", float64(d.Microseconds()) / 1000}
-		}),
-		logging.WithErrorFields(func(err error) logging.Fields {
-			var me *mappedError
-			if errors.As(err, &me) {
-				return logging.Fields{"cause", causeText(me.cause)}
-			}
-			return nil
-		}),
-	}
-	rpcLogger := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		logger.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
+	access := accessLog{log: logger}
 	v := validating{validator: validator, domain: domain}
 	m := mapping{domain: domain}
 
@@ -68,7 +39,7 @@ func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMe
 		grpc.ChainUnaryInterceptor(
 			recovery.UnaryServerInterceptor(recoverer),
 			metrics.UnaryServerInterceptor(),
-			logging.UnaryServerInterceptor(rpcLogger, logOpts...),
+			access.unary,
 			v.unary,
 			m.unary,
 			recovery.UnaryServerInterceptor(recoverer),
@@ -76,7 +47,7 @@ func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMe
 		grpc.ChainStreamInterceptor(
 			recovery.StreamServerInterceptor(recoverer),
 			metrics.StreamServerInterceptor(),
-			logging.StreamServerInterceptor(rpcLogger, logOpts...),
+			access.stream,
 			v.stream,
 			m.stream,
 			recovery.StreamServerInterceptor(recoverer),

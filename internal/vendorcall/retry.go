@@ -36,13 +36,29 @@ func (c *Caller) DoIdempotent(ctx context.Context, endpoint string, p RetryPolic
 	if p.Tries == 0 {
 		p.Tries = 3
 	}
+	// The first attempt runs outside the back-off machinery: it is the
+	// one that nearly always succeeds, and this is a hot path.
+	req, err := build()
+	if err != nil {
+		return err
+	}
+	err = c.Do(ctx, endpoint, req, decode)
+	if err == nil || !Retryable(err) || p.Tries == 1 {
+		return err
+	}
+	p.Tries--
 	b := backoff.NewExponentialBackOff()
 	if p.InitialInterval > 0 {
 		b.InitialInterval = p.InitialInterval
 	} else {
 		b.InitialInterval = 100 * time.Millisecond
 	}
-	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+	select {
+	case <-ctx.Done():
+		return err
+	case <-time.After(b.NextBackOff()):
+	}
+	_, err = backoff.Retry(ctx, func() (struct{}, error) {
 		req, err := build()
 		if err != nil {
 			return struct{}{}, backoff.Permanent(err)

@@ -118,25 +118,37 @@ type envelope struct {
 	Result any               `json:"result"`
 }
 
+// target is implemented by vendorjson.Object: it can be decoded in the
+// envelope's own pass.
+type target interface {
+	Target() (ptr any, done func())
+}
+
 // decodeInto returns a Decoder that checks the envelope and, on success,
 // decodes result into out (nil to ignore it). msg receives the vendor's
-// message when non-nil.
+// message when non-nil. The common case, success, parses the body once.
 func decodeInto(path string, out any, msg *string) vendorcall.Decoder {
 	return func(body []byte) error {
 		var raw json.RawMessage
-		env := envelope{Result: out}
-		if out == nil {
-			env.Result = &raw
+		env := envelope{Result: &raw}
+		done := func() {}
+		if t, ok := out.(target); ok {
+			env.Result, done = t.Target()
+		} else if out != nil {
+			env.Result = out
 		}
-		err := vendorjson.Decode(body, &env)
-		if out != nil && (err != nil || env.Code != codeSuccess) {
-			// On failure result changes type ([] or a string): read the
-			// envelope again with result raw, for its text. Failures only.
-			env = envelope{Result: &raw}
-			if vendorjson.Decode(body, &env) != nil || env.Code == codeSuccess {
-				return err
+		if err := vendorjson.Decode(body, &env); err == nil && env.Code == codeSuccess {
+			done()
+			if msg != nil {
+				*msg = string(env.Msg)
 			}
-		} else if err != nil {
+			return nil
+		}
+		// A failure, or a result of an unexpected shape ([] or a string
+		// where an object was expected): read the envelope with the result
+		// raw, then decode the result with the tolerant types.
+		env = envelope{Result: &raw}
+		if err := vendorjson.Decode(body, &env); err != nil {
 			return err
 		}
 		if msg != nil {
@@ -145,7 +157,10 @@ func decodeInto(path string, out any, msg *string) vendorcall.Decoder {
 		if env.Code != codeSuccess {
 			return refusal(path, string(env.Msg), int64(env.Code), raw)
 		}
-		return nil
+		if out == nil || len(raw) == 0 {
+			return nil
+		}
+		return json.Unmarshal(raw, out)
 	}
 }
 

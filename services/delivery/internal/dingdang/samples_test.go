@@ -116,3 +116,20 @@ func TestDocumentFailureSamples(t *testing.T) {
 		})
 	}
 }
+
+func TestSuccessWithoutObjectIsNotFound(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"msg":"成功","code":"1","result":[]}`))
+	}))
+	defer srv.Close()
+	c := New(srv.Client(), srv.URL, Options{})
+	_, err := c.GetOrder(context.Background(), "x")
+	if !vendorerr.IsKind(err, vendorerr.KindNotFound) {
+		t.Errorf("got %v, want KindNotFound", err)
+	}
+	_, err = c.GetShop(context.Background(), "x", "y", "")
+	if !vendorerr.IsKind(err, vendorerr.KindNotFound) {
+		t.Errorf("got %v, want KindNotFound", err)
+	}
+}
