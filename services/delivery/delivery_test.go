@@ -462,6 +462,18 @@ func TestVendorFailuresMapToStatuses(t *testing.T) {
 			code: codes.FailedPrecondition, http: http.StatusBadRequest, reason: "VENDOR_REFUSED", vendorMsg: "参数无效",
 		},
 		{
+			name: "unknown order",
+			call: func(h *harness) error {
+				_, err := h.client.GetOrder(context.Background(), &deliveryv1.GetOrderRequest{OriginId: "never-created"})
+				return err
+			},
+			rest: func(t *testing.T, h *harness) int {
+				c, _ := h.callREST(t, http.MethodGet, "/v1/delivery/orders/never-created", nil, nil)
+				return c
+			},
+			code: codes.NotFound, http: http.StatusNotFound, reason: "VENDOR_NOT_FOUND", vendorMsg: "参数无效",
+		},
+		{
 			name: "signature rejected",
 			env:  []string{"DINGDANG_SECRET_KEY=wrong-key"},
 			call: func(h *harness) error {

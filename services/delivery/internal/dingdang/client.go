@@ -24,22 +24,23 @@ const Vendor = "dingdang"
 
 // The vendor's endpoints, relative to the base URL.
 const (
-	pathList        = "/open/order/list"
-	pathReason      = "/open/order/Reason"
-	pathRecord      = "/open/order/orderRecord"
-	pathCancel      = "/open/order/orderCancel"
-	pathCreate      = "/open/order/createOrder"
-	pathToken       = "/open/token/getToken"
-	pathShopInfo    = "/open/shop/getShopInfo"
-	pathShopUpsert  = "/open/shop/createUpdateN"
-	orderSource     = "5" // createOrder's source: fixed by the vendor
-	doorTimeNow     = "1" // createOrder's door_time for "dispatch now"
-	codeSuccess     = 1
-	msgDuplicate    = "订单号重复"
-	msgTooFrequent  = "频繁"
-	defaultResends  = 2
-	defaultBackoff  = 200 * time.Millisecond
-	readRetryPolicy = 3
+	pathList         = "/open/order/list"
+	pathReason       = "/open/order/Reason"
+	pathRecord       = "/open/order/orderRecord"
+	pathCancel       = "/open/order/orderCancel"
+	pathCreate       = "/open/order/createOrder"
+	pathToken        = "/open/token/getToken"
+	pathShopInfo     = "/open/shop/getShopInfo"
+	pathShopUpsert   = "/open/shop/createUpdateN"
+	orderSource      = "5" // createOrder's source: fixed by the vendor
+	doorTimeNow      = "1" // createOrder's door_time for "dispatch now"
+	codeSuccess      = 1
+	msgDuplicate     = "订单号重复"
+	msgInvalidParams = "参数无效"
+	msgTooFrequent   = "频繁"
+	defaultResends   = 2
+	defaultBackoff   = 200 * time.Millisecond
+	readRetryPolicy  = 3
 )
 
 // Options configures a Client beyond its transport and base URL.

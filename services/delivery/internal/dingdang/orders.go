@@ -229,7 +229,7 @@ type recordJSON struct {
 func (c *Client) GetOrder(ctx context.Context, originID string) (*Order, error) {
 	var res vendorjson.Object[recordJSON]
 	if err := c.read(ctx, pathRecord, map[string]string{"origin_id": originID}, &res); err != nil {
-		return nil, err
+		return nil, unknownOrder(err)
 	}
 	if !res.Present {
 		return nil, &vendorerr.Error{Kind: vendorerr.KindNotFound, Vendor: Vendor, Endpoint: pathRecord,
@@ -250,6 +250,16 @@ func (c *Client) GetOrder(ctx context.Context, originID string) (*Order, error) 
 		WeightKg: float64(r.Weight), Mode: int(r.Mode), Scheduled: string(r.DelayPublishTime),
 	}
 	return o, nil
+}
+
+// unknownOrder reclassifies 参数无效 from a lookup by origin_id as
+// KindNotFound: the service validated every other parameter before the
+// call, so the invalid one is the order id the vendor does not know.
+func unknownOrder(err error) error {
+	if ve, ok := vendorerr.As(err); ok && ve.Kind == vendorerr.KindRefused && ve.Message == msgInvalidParams {
+		ve.Kind = vendorerr.KindNotFound
+	}
+	return err
 }
 
 func timeOf(u vendorjson.UnixTime) time.Time {
@@ -321,7 +331,7 @@ type reasonJSON struct {
 func (c *Client) ListCancelReasons(ctx context.Context, originID string) ([]CancelReason, error) {
 	var rows vendorjson.List[reasonJSON]
 	if err := c.read(ctx, pathReason, map[string]string{"origin_id": originID}, &rows); err != nil {
-		return nil, err
+		return nil, unknownOrder(err)
 	}
 	out := make([]CancelReason, 0, len(rows))
 	for _, r := range rows {

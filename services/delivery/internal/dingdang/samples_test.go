@@ -94,8 +94,8 @@ func TestDocumentFailureSamples(t *testing.T) {
 		message string
 	}{
 		{"list_fail.json", func(c *Client) error { _, err := c.ListOrders(ctx, 1); return err }, vendorerr.KindAlreadyExists, "订单号重复"},
-		{"reason_fail.json", func(c *Client) error { _, err := c.ListCancelReasons(ctx, "x"); return err }, vendorerr.KindRefused, "参数无效"},
-		{"record_fail.json", func(c *Client) error { _, err := c.GetOrder(ctx, "x"); return err }, vendorerr.KindRefused, "参数无效"},
+		{"reason_fail.json", func(c *Client) error { _, err := c.ListCancelReasons(ctx, "x"); return err }, vendorerr.KindNotFound, "参数无效"},
+		{"record_fail.json", func(c *Client) error { _, err := c.GetOrder(ctx, "x"); return err }, vendorerr.KindNotFound, "参数无效"},
 		{"cancel_fail.json", func(c *Client) error { _, err := c.CancelOrder(ctx, "x", 1, ""); return err }, vendorerr.KindRefused, "参数无效"},
 		{"create_fail.json", func(c *Client) error { _, err := c.CreateOrder(ctx, NewOrder{OriginID: "x"}); return err }, vendorerr.KindAlreadyExists, "订单号重复"},
 		{"token_fail.json", func(c *Client) error { _, err := c.IssueToken(ctx, TokenRequest{}); return err }, vendorerr.KindRefused, "失败: 手机号不能为空"},
