@@ -68,3 +68,13 @@ func Load(environ []string) (Config, error) {
 	}
 	return cfg, nil
 }
+
+// LoadAddr reads only DELIVERY_ADDR (with its default), for the health
+// probe, which needs no vendor credentials.
+func LoadAddr(environ []string) (string, error) {
+	type addrOnly struct {
+		Addr string `env:"DELIVERY_ADDR" envDefault:"127.0.0.1:8081"`
+	}
+	cfg, err := envconfig.Parse[addrOnly](environ)
+	return cfg.Addr, err
+}
