@@ -5,6 +5,7 @@ package envconfig
 
 import (
 	"errors"
+	"net/url"
 	"fmt"
 	"reflect"
 	"sort"
@@ -74,4 +75,16 @@ func Require(hint string, named map[string]string) []error {
 		}
 	}
 	return errs
+}
+
+// HTTPURL returns an error naming the variable when value is set but is
+// not an absolute http(s) URL.
+func HTTPURL(name, value string) error {
+	if value == "" {
+		return nil
+	}
+	if u, err := url.Parse(value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s %q is not an http(s) URL", name, value)
+	}
+	return nil
 }

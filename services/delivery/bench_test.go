@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vendorgate/vendorgate/internal/logging/logtest"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -30,7 +32,7 @@ import (
 // "cpu-ns/op" metric is process CPU time (user+system) per call.
 func BenchmarkGetOrder(b *testing.B) {
 	b.Run("vendorgate", func(b *testing.B) {
-		h := startLogging(b, &syncBuffer{}, "LOG_LEVEL=info")
+		h := startLogging(b, &logtest.Buffer{}, "LOG_LEVEL=info")
 		ctx := context.Background()
 		if _, err := h.client.CreateOrder(ctx, validOrder("bench-1")); err != nil {
 			b.Fatal(err)
@@ -199,7 +201,7 @@ func startBaseline(b *testing.B) (deliveryv1.DeliveryServiceClient, func(originI
 	// only implements GetOrder.
 	signed := &http.Client{Transport: &cloudmarket.Signer{SecretID: testSecretID, SecretKey: testSecretKey}}
 	create := func(originID string) {
-		h := startLogging(b, &syncBuffer{}, "DINGDANG_BASE_URL="+vendor.URL, "LOG_LEVEL=error")
+		h := startLogging(b, &logtest.Buffer{}, "DINGDANG_BASE_URL="+vendor.URL, "LOG_LEVEL=error")
 		if _, err := h.client.CreateOrder(context.Background(), validOrder(originID)); err != nil {
 			b.Fatal(err)
 		}

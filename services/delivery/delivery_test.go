@@ -9,9 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/vendorgate/vendorgate/internal/logging/logtest"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -33,42 +34,24 @@ const (
 	testSecretKey = "test-secret-key-7f3a9c"
 )
 
-// syncBuffer collects the service's logs from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness is a delivery service started by run() on a loopback port, in
 // front of a Dingdang simulator on a real HTTP server.
 type harness struct {
 	sim    *dingdangsim.Simulator
 	client deliveryv1.DeliveryServiceClient
 	rest   string
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	stop   context.CancelFunc
 	done   chan error
 }
 
 func start(t testing.TB, env ...string) *harness {
 	t.Helper()
-	return startLogging(t, &syncBuffer{}, env...)
+	return startLogging(t, &logtest.Buffer{}, env...)
 }
 
 // startLogging is start with the service's logs going to logs.
-func startLogging(t testing.TB, logs *syncBuffer, env ...string) *harness {
+func startLogging(t testing.TB, logs *logtest.Buffer, env ...string) *harness {
 	t.Helper()
 	sim := dingdangsim.New(dingdangsim.Options{Keys: map[string]string{testSecretID: testSecretKey}})
 	vendor := httptest.NewServer(sim.Handler())
@@ -685,7 +668,7 @@ func TestStartupNamesMissingConfiguration(t *testing.T) {
 
 func TestSandboxServesWithoutCredentials(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addrs := make(chan net.Addr, 1)

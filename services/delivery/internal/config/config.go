@@ -4,8 +4,6 @@ package config
 
 import (
 	"errors"
-	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/envconfig"
@@ -55,10 +53,8 @@ func Load(environ []string) (Config, error) {
 			"DINGDANG_BASE_URL": cfg.BaseURL, "DINGDANG_SECRET_ID": cfg.SecretID, "DINGDANG_SECRET_KEY": cfg.SecretKey,
 		})
 	}
-	if cfg.BaseURL != "" {
-		if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("DINGDANG_BASE_URL %q is not an http(s) URL", cfg.BaseURL))
-		}
+	if err := envconfig.HTTPURL("DINGDANG_BASE_URL", cfg.BaseURL); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.Timeout <= 0 {
 		errs = append(errs, errors.New("DINGDANG_TIMEOUT must be positive"))

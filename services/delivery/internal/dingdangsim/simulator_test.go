@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vendorgate/vendorgate/internal/logging/logtest"
+
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 )
 
@@ -389,7 +391,7 @@ func TestConcurrentUse(t *testing.T) {
 
 func TestLogsNeverHoldAuthorization(t *testing.T) {
 	t.Parallel()
-	var buf syncBuffer
+	var buf logtest.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f := newFixture(t, Options{Logger: logger})
 	f.mustCreateOrder(t, "log-1", nil)
@@ -404,23 +406,6 @@ func TestLogsNeverHoldAuthorization(t *testing.T) {
 			t.Errorf("logs contain %q: %s", secret, out)
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestBoundedOrderStore(t *testing.T) {

@@ -1,0 +1,116 @@
+// Package config loads the vehicle service's configuration from the
+// environment, once, into one typed struct.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vendorgate/vendorgate/internal/envconfig"
+)
+
+// Config is the vehicle service's configuration.
+type Config struct {
+	// Addr is where the service listens for gRPC and REST on one port.
+	Addr string `env:"VEHICLE_ADDR" envDefault:"127.0.0.1:8084"`
+	// Sandbox wires the service to an in-process maintenance-record
+	// simulator with generated credentials; the MAINTENANCE_* credentials
+	// are then not used.
+	Sandbox bool `env:"SANDBOX"`
+	// BaseURL is the maintenance-record API root (required unless Sandbox).
+	BaseURL string `env:"MAINTENANCE_BASE_URL"`
+	// SecretID is the cloud-market secret id (required unless Sandbox).
+	SecretID string `env:"MAINTENANCE_SECRET_ID"`
+	// SecretKey is the cloud-market secret key (required unless Sandbox).
+	SecretKey string `env:"MAINTENANCE_SECRET_KEY"`
+	// Timeout bounds one vendor call, under the caller's deadline.
+	Timeout time.Duration `env:"MAINTENANCE_TIMEOUT" envDefault:"5s"`
+	// MaxResponseBytes bounds a vendor response body.
+	MaxResponseBytes int64 `env:"MAINTENANCE_MAX_RESPONSE_BYTES" envDefault:"1048576"`
+	// DatabaseURL is where orders and reports are kept: "file:vehicle.db"
+	// or "sqlite:///path/vehicle.db" for an embedded SQLite file,
+	// "postgres://user:pw@host:5432/db" for Postgres.
+	DatabaseURL string `env:"VEHICLE_DATABASE_URL" envDefault:"file:vehicle.db"`
+	// ReportFreshness is how old a stored report may be for LookupHistory
+	// to serve it instead of buying a new one.
+	ReportFreshness time.Duration `env:"VEHICLE_REPORT_FRESHNESS" envDefault:"720h"`
+	// ReportCostYuan is the price of one report, counted in the spend metric.
+	ReportCostYuan float64 `env:"VEHICLE_REPORT_COST_YUAN" envDefault:"17"`
+	// PollInterval is the wait before the second report poll; the waits
+	// grow from it up to PollMaxInterval.
+	PollInterval time.Duration `env:"VEHICLE_POLL_INTERVAL" envDefault:"1s"`
+	// PollMaxInterval caps the wait between report polls.
+	PollMaxInterval time.Duration `env:"VEHICLE_POLL_MAX_INTERVAL" envDefault:"30s"`
+	// LookupWait is how long LookupHistory waits for a report when the
+	// caller set no deadline, and how long polling for it goes on after
+	// every caller has left.
+	LookupWait time.Duration `env:"VEHICLE_LOOKUP_WAIT" envDefault:"60s"`
+	// SandboxReportDelay is how long a simulated report takes to become
+	// ready in sandbox mode.
+	SandboxReportDelay time.Duration `env:"SANDBOX_REPORT_DELAY" envDefault:"3s"`
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+}
+
+// Load reads the configuration from environ (e.g. os.Environ()). The error
+// names every missing or malformed variable.
+func Load(environ []string) (Config, error) {
+	cfg, err := envconfig.Parse[Config](environ)
+	if err != nil {
+		return Config{}, err
+	}
+	var errs []error
+	if !cfg.Sandbox {
+		errs = envconfig.Require(" (or set SANDBOX=1 to use the simulator)", map[string]string{
+			"MAINTENANCE_BASE_URL": cfg.BaseURL, "MAINTENANCE_SECRET_ID": cfg.SecretID, "MAINTENANCE_SECRET_KEY": cfg.SecretKey,
+		})
+	}
+	if err := envconfig.HTTPURL("MAINTENANCE_BASE_URL", cfg.BaseURL); err != nil {
+		errs = append(errs, err)
+	}
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"MAINTENANCE_TIMEOUT", cfg.Timeout},
+		{"VEHICLE_REPORT_FRESHNESS", cfg.ReportFreshness},
+		{"VEHICLE_POLL_INTERVAL", cfg.PollInterval},
+		{"VEHICLE_POLL_MAX_INTERVAL", cfg.PollMaxInterval},
+		{"VEHICLE_LOOKUP_WAIT", cfg.LookupWait},
+		{"SHUTDOWN_TIMEOUT", cfg.ShutdownTimeout},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %s", p.name, p.d))
+		}
+	}
+	if cfg.PollMaxInterval < cfg.PollInterval {
+		errs = append(errs, fmt.Errorf("VEHICLE_POLL_MAX_INTERVAL (%s) must not be below VEHICLE_POLL_INTERVAL (%s)", cfg.PollMaxInterval, cfg.PollInterval))
+	}
+	if cfg.ReportCostYuan < 0 {
+		errs = append(errs, errors.New("VEHICLE_REPORT_COST_YUAN must not be negative"))
+	}
+	if cfg.SandboxReportDelay < 0 {
+		errs = append(errs, errors.New("SANDBOX_REPORT_DELAY must not be negative"))
+	}
+	if cfg.MaxResponseBytes <= 0 {
+		errs = append(errs, errors.New("MAINTENANCE_MAX_RESPONSE_BYTES must be positive"))
+	}
+	if err := envconfig.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// LoadAddr reads only VEHICLE_ADDR (with its default), for the health
+// probe, which needs no vendor credentials.
+func LoadAddr(environ []string) (string, error) {
+	type addrOnly struct {
+		Addr string `env:"VEHICLE_ADDR" envDefault:"127.0.0.1:8084"`
+	}
+	cfg, err := envconfig.Parse[addrOnly](environ)
+	return cfg.Addr, err
+}

@@ -1,0 +1,99 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/config"
+)
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := config.Load([]string{"SANDBOX=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{
+		Addr:               "127.0.0.1:8084",
+		Sandbox:            true,
+		Timeout:            5 * time.Second,
+		MaxResponseBytes:   1 << 20,
+		DatabaseURL:        "file:vehicle.db",
+		ReportFreshness:    30 * 24 * time.Hour,
+		ReportCostYuan:     17,
+		PollInterval:       time.Second,
+		PollMaxInterval:    30 * time.Second,
+		LookupWait:         time.Minute,
+		SandboxReportDelay: 3 * time.Second,
+		ShutdownTimeout:    10 * time.Second,
+		LogLevel:           "info",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("defaults mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	vendor := []string{"MAINTENANCE_BASE_URL=https://vendor.example/release", "MAINTENANCE_SECRET_ID=id", "MAINTENANCE_SECRET_KEY=key"}
+	tests := []struct {
+		name    string
+		environ []string
+		wantErr []string
+	}{
+		{"missing vendor settings are all named", nil,
+			[]string{"MAINTENANCE_BASE_URL", "MAINTENANCE_SECRET_ID", "MAINTENANCE_SECRET_KEY", "SANDBOX=1"}},
+		{"one missing", vendor[:2], []string{"MAINTENANCE_SECRET_KEY is required"}},
+		{"sandbox needs nothing", []string{"SANDBOX=1"}, nil},
+		{"complete", vendor, nil},
+		{"postgres", append([]string{"VEHICLE_DATABASE_URL=postgres://u@db:5432/vehicle"}, vendor...), nil},
+		{"bad url", []string{"MAINTENANCE_BASE_URL=vendor", "MAINTENANCE_SECRET_ID=id", "MAINTENANCE_SECRET_KEY=key"}, []string{"MAINTENANCE_BASE_URL"}},
+		{"malformed values are all named",
+			[]string{"SANDBOX=yes please", "MAINTENANCE_TIMEOUT=soon", "VEHICLE_REPORT_COST_YUAN=cheap", "VEHICLE_REPORT_FRESHNESS=30d"},
+			[]string{"SANDBOX", "MAINTENANCE_TIMEOUT", "VEHICLE_REPORT_COST_YUAN", "VEHICLE_REPORT_FRESHNESS"}},
+		{"out of range", []string{"SANDBOX=1", "VEHICLE_POLL_INTERVAL=0s", "VEHICLE_REPORT_COST_YUAN=-1", "VEHICLE_LOOKUP_WAIT=-1s"},
+			[]string{"VEHICLE_POLL_INTERVAL must be positive", "VEHICLE_REPORT_COST_YUAN", "VEHICLE_LOOKUP_WAIT"}},
+		{"poll cap below the first wait", []string{"SANDBOX=1", "VEHICLE_POLL_INTERVAL=5s", "VEHICLE_POLL_MAX_INTERVAL=1s"},
+			[]string{"VEHICLE_POLL_MAX_INTERVAL (1s) must not be below"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(tt.environ)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("got %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("got nil error, want one")
+			}
+			for _, name := range tt.wantErr {
+				if !strings.Contains(err.Error(), name) {
+					t.Errorf("got %q, want it to name %s", err, name)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadAddr(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		environ []string
+		want    string
+	}{
+		{nil, "127.0.0.1:8084"},
+		{[]string{"VEHICLE_ADDR=0.0.0.0:9000", "MAINTENANCE_TIMEOUT=not checked here"}, "0.0.0.0:9000"},
+	}
+	for _, tt := range tests {
+		got, err := config.LoadAddr(tt.environ)
+		if err != nil || got != tt.want {
+			t.Errorf("LoadAddr(%q): got %q, %v, want %q", tt.environ, got, err, tt.want)
+		}
+	}
+}

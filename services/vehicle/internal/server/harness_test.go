@@ -1,0 +1,230 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
+	"github.com/vendorgate/vendorgate/internal/cloudmarket"
+	"github.com/vendorgate/vendorgate/internal/serve"
+	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/server"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
+)
+
+// setup tunes one test service.
+type setup struct {
+	// readyAfter is the simulator's report delay.
+	readyAfter time.Duration
+	// freshness is the server's; zero means a day.
+	freshness time.Duration
+	// databaseURL is the store's; "" means a new SQLite file.
+	databaseURL string
+	// sim, when set, is the simulator to reuse (a restarted service).
+	sim *maintenancesim.Simulator
+}
+
+// service is a vehicle server on loopback behind serve.Run, in front of a
+// simulator reached over real HTTP, with a SQLite store.
+type service struct {
+	sim      *maintenancesim.Simulator
+	registry *prometheus.Registry
+	addr     string
+	grpc     vehiclev1.VehicleServiceClient
+	dbURL    string
+}
+
+const (
+	simID  = "AKIDsim"
+	simKey = "sim-secret-key"
+)
+
+func start(t *testing.T, s setup) *service {
+	t.Helper()
+	sim := s.sim
+	if sim == nil {
+		sim = maintenancesim.New(maintenancesim.Options{Keys: map[string]string{simID: simKey}, ReadyAfter: s.readyAfter})
+	}
+	vendor := httptest.NewServer(sim.Handler())
+	t.Cleanup(vendor.Close)
+	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: simID, SecretKey: simKey, Base: vendor.Client().Transport}}
+	client := maintenance.New(hc, vendor.URL, maintenance.Options{
+		ReportRetry: vendorcall.RetryPolicy{InitialInterval: time.Millisecond},
+	})
+
+	if s.databaseURL == "" {
+		s.databaseURL = sqlstoretest.SQLiteURL(t)
+	}
+	st, err := store.Open(context.Background(), s.databaseURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.freshness == 0 {
+		s.freshness = 24 * time.Hour
+	}
+	reg := prometheus.NewRegistry()
+	srv, err := server.New(client, st, server.Options{
+		Freshness:       s.freshness,
+		CostYuan:        17,
+		PollInterval:    5 * time.Millisecond,
+		PollMaxInterval: 20 * time.Millisecond,
+		LookupWait:      10 * time.Second,
+		Registry:        reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve.Run(ctx, lis, serve.Options{
+			Name:         "vehicle",
+			Domain:       server.Domain,
+			Logger:       slog.New(slog.DiscardHandler),
+			Registry:     reg,
+			RegisterGRPC: func(g *grpc.Server) { vehiclev1.RegisterVehicleServiceServer(g, srv) },
+			RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
+				return vehiclev1.RegisterVehicleServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
+			},
+		})
+	}()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve.Run: %v", err)
+		}
+		_ = st.Close()
+	})
+	return &service{sim: sim, registry: reg, addr: lis.Addr().String(), grpc: vehiclev1.NewVehicleServiceClient(conn), dbURL: s.databaseURL}
+}
+
+// transport calls the three RPCs one way: gRPC, or REST through the
+// gateway on the same listener. A failure comes back as its status.
+type transport struct {
+	name   string
+	lookup func(ctx context.Context, svc *service, vin string) (*vehiclev1.LookupHistoryResponse, *status.Status)
+	order  func(ctx context.Context, svc *service, req *vehiclev1.OrderReportRequest) (*vehiclev1.OrderReportResponse, *status.Status)
+	get    func(ctx context.Context, svc *service, orderID string) (*vehiclev1.GetReportResponse, *status.Status)
+}
+
+var transports = []transport{
+	{
+		name: "grpc",
+		lookup: func(ctx context.Context, svc *service, vin string) (*vehiclev1.LookupHistoryResponse, *status.Status) {
+			resp, err := svc.grpc.LookupHistory(ctx, &vehiclev1.LookupHistoryRequest{Vin: vin})
+			return resp, status.Convert(err)
+		},
+		order: func(ctx context.Context, svc *service, req *vehiclev1.OrderReportRequest) (*vehiclev1.OrderReportResponse, *status.Status) {
+			resp, err := svc.grpc.OrderReport(ctx, req)
+			return resp, status.Convert(err)
+		},
+		get: func(ctx context.Context, svc *service, orderID string) (*vehiclev1.GetReportResponse, *status.Status) {
+			resp, err := svc.grpc.GetReport(ctx, &vehiclev1.GetReportRequest{OrderId: orderID})
+			return resp, status.Convert(err)
+		},
+	},
+	{
+		name: "rest",
+		lookup: func(ctx context.Context, svc *service, vin string) (*vehiclev1.LookupHistoryResponse, *status.Status) {
+			resp := &vehiclev1.LookupHistoryResponse{}
+			return resp, rest(ctx, svc, http.MethodGet, "/v1/vehicle/vins/"+url.PathEscape(vin)+"/history", nil, resp)
+		},
+		order: func(ctx context.Context, svc *service, req *vehiclev1.OrderReportRequest) (*vehiclev1.OrderReportResponse, *status.Status) {
+			resp := &vehiclev1.OrderReportResponse{}
+			return resp, rest(ctx, svc, http.MethodPost, "/v1/vehicle/orders", req, resp)
+		},
+		get: func(ctx context.Context, svc *service, orderID string) (*vehiclev1.GetReportResponse, *status.Status) {
+			resp := &vehiclev1.GetReportResponse{}
+			return resp, rest(ctx, svc, http.MethodGet, "/v1/vehicle/orders/"+url.PathEscape(orderID)+"/report", nil, resp)
+		},
+	},
+}
+
+// rest sends one REST call and decodes its answer into resp, or returns
+// the status of its error body.
+func rest(ctx context.Context, svc *service, method, path string, body, resp proto.Message) *status.Status {
+	var in io.Reader
+	if body != nil {
+		b, err := protojson.Marshal(body)
+		if err != nil {
+			return status.New(codes.Internal, err.Error())
+		}
+		in = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+svc.addr+path, in)
+	if err != nil {
+		return status.New(codes.Internal, err.Error())
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		// grpc-gateway turns this header into the gRPC deadline.
+		req.Header.Set("Grpc-Timeout", fmt.Sprintf("%dm", time.Until(deadline).Milliseconds()))
+	}
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return status.FromContextError(err)
+	}
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return status.New(codes.Internal, err.Error())
+	}
+	if r.StatusCode != http.StatusOK {
+		var st spb.Status
+		if err := protojson.Unmarshal(b, &st); err != nil {
+			return status.New(codes.Internal, fmt.Sprintf("HTTP %d with undecodable body %q: %v", r.StatusCode, b, err))
+		}
+		return status.FromProto(&st)
+	}
+	if err := protojson.Unmarshal(b, resp); err != nil {
+		return status.New(codes.Internal, fmt.Sprintf("undecodable body %q: %v", b, err))
+	}
+	return nil
+}
+
+// details returns a status's ErrorInfo and BadRequest details.
+func details(st *status.Status) (*errdetails.ErrorInfo, *errdetails.BadRequest) {
+	var info *errdetails.ErrorInfo
+	var bad *errdetails.BadRequest
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			info = d
+		case *errdetails.BadRequest:
+			bad = d
+		}
+	}
+	return info, bad
+}

@@ -1,0 +1,142 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
+)
+
+// lookupResult is what one shared lookup found.
+type lookupResult struct {
+	order     store.Order
+	purchased bool
+}
+
+// errNotReady makes the poll loop try again.
+var errNotReady = errors.New("report not ready")
+
+// lookup returns vin's report, sharing the work with every concurrent
+// lookup of vin in this process: a stored fresh report, or an order in
+// flight, or else one purchase. The caller waits until its deadline (less a
+// reserve to answer in) or LookupWait, whichever is first; the shared work
+// goes on without it, up to LookupWait, so that the report is stored for the
+// next caller.
+func (s *Server) lookup(ctx context.Context, vin string) (lookupResult, error) {
+	called := now()
+	wait, cancel := s.waitBudget(ctx)
+	defer cancel()
+	work := context.WithoutCancel(ctx)
+	res, _, err := share(wait, &s.lookups, vin, func() (lookupResult, error) {
+		ctx, cancel := context.WithTimeout(work, s.opts.LookupWait)
+		defer cancel()
+		return s.lookupOnce(ctx, vin)
+	})
+	if err == nil || ctx.Err() != nil || wait.Err() == nil {
+		return res, err
+	}
+	// The caller's budget ran out first: answer with the order in flight,
+	// for it to fetch later. One begun since this call came in was bought
+	// for it.
+	o, err := s.store.Reusable(ctx, vin, time.Now().Add(-s.opts.Freshness))
+	if errors.Is(err, store.ErrNotFound) {
+		return lookupResult{}, status.Error(codes.DeadlineExceeded,
+			"the report purchase did not complete in time; call again to reuse it")
+	}
+	return lookupResult{order: o, purchased: !o.CreatedAt.Before(called)}, err
+}
+
+// waitBudget is how long a caller waits for a shared lookup: until its
+// deadline less a tenth (at most a second) to answer in, else LookupWait.
+func (s *Server) waitBudget(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithTimeout(ctx, s.opts.LookupWait)
+	}
+	reserve := min(time.Until(deadline)/10, time.Second)
+	return context.WithDeadline(ctx, deadline.Add(-reserve))
+}
+
+// lookupOnce does one lookup's work, bounded by ctx.
+func (s *Server) lookupOnce(ctx context.Context, vin string) (lookupResult, error) {
+	o, err := s.store.Reusable(ctx, vin, time.Now().Add(-s.opts.Freshness))
+	switch {
+	case err == nil && o.State.Finished():
+		s.metrics.lookups.WithLabelValues(sourceStored).Inc()
+		return lookupResult{order: o}, nil
+	case err == nil:
+		s.metrics.lookups.WithLabelValues(sourceInFlight).Inc()
+		o, err = s.poll(ctx, o)
+		return lookupResult{order: o}, err
+	case errors.Is(err, store.ErrNotFound):
+		if o, err = s.buy(ctx, store.Purchase{VIN: vin}, viaLookupHistory); err != nil {
+			return lookupResult{}, err
+		}
+		s.metrics.lookups.WithLabelValues(sourcePurchased).Inc()
+		o, err = s.poll(ctx, o)
+		return lookupResult{order: o, purchased: true}, err
+	default:
+		return lookupResult{}, err
+	}
+}
+
+// poll asks the vendor for a pending order's report with growing waits
+// until it is finished or ctx ends; then the order is returned as it
+// stands, still pending if ctx ended first. Failures the vendor may recover
+// from are polled through; others end the poll.
+func (s *Server) poll(ctx context.Context, o store.Order) (store.Order, error) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = s.opts.PollInterval
+	b.MaxInterval = s.opts.PollMaxInterval
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		next, err := s.refresh(ctx, o)
+		switch {
+		case err != nil && !vendorcall.Retryable(err) && !vendorerr.IsKind(err, vendorerr.KindTimeout):
+			// A fetch is safe to repeat, so even one that timed out is
+			// polled through; a refusal is not.
+			return struct{}{}, backoff.Permanent(err)
+		case err != nil:
+			return struct{}{}, err
+		case !next.State.Finished():
+			return struct{}{}, errNotReady
+		}
+		o = next
+		return struct{}{}, nil
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
+	if err != nil && ctx.Err() != nil {
+		return o, nil
+	}
+	return o, err
+}
+
+// refresh asks the vendor for a pending order's report and records it
+// when it is finished.
+func (s *Server) refresh(ctx context.Context, o store.Order) (store.Order, error) {
+	res, err := s.vendor.Report(ctx, o.OrderID)
+	if err != nil {
+		return o, err
+	}
+	var state store.State
+	switch res.State {
+	case maintenance.StateReady:
+		state = store.StateReady
+	case maintenance.StateNoRecords:
+		state = store.StateNoRecords
+	default:
+		return o, nil
+	}
+	ready := now()
+	if err := s.store.Finish(ctx, o.OrderID, state, res.Body, ready); err != nil {
+		return o, err
+	}
+	o.State, o.Report, o.ReadyAt = state, res.Body, ready
+	return o, nil
+}

@@ -1,0 +1,170 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vendorgate/vendorgate/internal/rpcstatus"
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
+)
+
+// staleBuying is how long a purchase may stay unanswered before another
+// request with its request id may take it over. A vendor call is bounded by
+// MAINTENANCE_TIMEOUT (seconds), so a purchase this old was left behind by a
+// process that died.
+const staleBuying = 10 * time.Minute
+
+// order buys a report for OrderReport. With a request id it buys at most
+// once per id: concurrent requests in this process share one purchase, and
+// the store's unique request id settles a race with another replica; a
+// request id already bought returns that order with replayed set.
+//
+// The purchase runs detached from the caller's cancellation, so that an
+// order the vendor sold is always recorded; the vendor call's own timeout
+// bounds it.
+func (s *Server) order(ctx context.Context, p store.Purchase) (o store.Order, replayed bool, err error) {
+	work := context.WithoutCancel(ctx)
+	if p.RequestID == "" {
+		o, err = s.buy(work, p, viaOrderReport)
+		return o, false, err
+	}
+	type result struct {
+		order    store.Order
+		replayed bool
+	}
+	res, led, err := share(ctx, &s.requests, p.RequestID, func() (result, error) {
+		o, replayed, err := s.orderOnce(work, p)
+		return result{o, replayed}, err
+	})
+	if err != nil {
+		return store.Order{}, false, err
+	}
+	if res.order.VIN != p.VIN {
+		// It joined a concurrent request with the same id and another VIN.
+		return store.Order{}, false, errRequestIDReused()
+	}
+	// A request that joined another one with its id bought nothing itself.
+	return res.order, res.replayed || !led, nil
+}
+
+// errRequestIDReused is the INVALID_ARGUMENT status for a request id that
+// bought a report for another VIN.
+func errRequestIDReused() error {
+	return rpcstatus.InvalidArgument(Domain, []*errdetails.BadRequest_FieldViolation{{
+		Field:       "request_id",
+		Description: "was used before to buy a report for another VIN",
+		Reason:      "REQUEST_ID_REUSED",
+	}}).Err()
+}
+
+// orderOnce buys for a request id unless the store knows it already.
+func (s *Server) orderOnce(ctx context.Context, p store.Purchase) (store.Order, bool, error) {
+	// Two rounds: a purchase found stale, or lost to another replica in
+	// the first, is looked up again.
+	for range 2 {
+		prior, err := s.store.ByRequestID(ctx, p.RequestID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			o, err := s.buy(ctx, p, viaOrderReport)
+			if errors.Is(err, store.ErrDuplicateRequest) {
+				continue
+			}
+			return o, false, err
+		case err != nil:
+			return store.Order{}, false, err
+		case prior.VIN != p.VIN:
+			return store.Order{}, false, errRequestIDReused()
+		case prior.State != store.StateBuying:
+			return prior, true, nil
+		case time.Since(prior.CreatedAt) < staleBuying:
+			return store.Order{}, false, status.Error(codes.Aborted,
+				"a purchase with this request_id is in progress elsewhere; retry in a few seconds")
+		}
+		if err := s.store.Abandon(ctx, prior.ID); err != nil {
+			return store.Order{}, false, err
+		}
+		s.log.WarnContext(ctx, "taking over a purchase left unanswered", "request_id", p.RequestID, "vin", p.VIN,
+			"started", prior.CreatedAt)
+	}
+	return store.Order{}, false, status.Error(codes.Aborted, "a purchase with this request_id is in progress elsewhere; retry")
+}
+
+// buy records a purchase, buys the report and records the vendor's order.
+// The purchase is recorded before the vendor is called, so that the store's
+// unique request id decides between concurrent requests; a failed purchase
+// is removed again, leaving the caller free to retry.
+func (s *Server) buy(ctx context.Context, p store.Purchase, via string) (store.Order, error) {
+	started := now()
+	id, err := s.store.Begin(ctx, p, started)
+	if err != nil {
+		return store.Order{}, err
+	}
+	vo, err := s.vendor.Order(ctx, maintenance.OrderRequest{VIN: p.VIN, EngineNumber: p.EngineNumber, PlateNumber: p.PlateNumber})
+	// Whatever the vendor answered is recorded, even when ctx has just ended.
+	record := context.WithoutCancel(ctx)
+	if err != nil {
+		if unknownOutcome(err) {
+			s.log.WarnContext(ctx, "report purchase outcome unknown: the vendor may have sold it", "vin", p.VIN,
+				"request_id", p.RequestID, "error", err.Error())
+		}
+		if aerr := s.store.Abandon(record, id); aerr != nil {
+			s.log.ErrorContext(ctx, "failed purchase not removed", "purchase", id, "error", aerr.Error())
+		}
+		return store.Order{}, err
+	}
+	s.metrics.bought(via)
+	bought := now()
+	if err := s.store.Bought(record, id, vo.ID, bought); err != nil {
+		// The caller paid for the order: hand it out, and leave the order
+		// id in the log, the one place it is now kept.
+		s.log.ErrorContext(ctx, "bought report order not recorded", "order_id", vo.ID, "vin", p.VIN,
+			"request_id", p.RequestID, "error", err.Error())
+	}
+	s.log.InfoContext(ctx, "report bought", "order_id", vo.ID, "vin", p.VIN, "via", via)
+	return store.Order{
+		ID: id, OrderID: vo.ID, VIN: p.VIN, EngineNumber: p.EngineNumber, PlateNumber: p.PlateNumber,
+		RequestID: p.RequestID, State: store.StatePending, CreatedAt: started, BoughtAt: bought,
+	}, nil
+}
+
+// now is the time as the store keeps it (milliseconds, UTC), so that an
+// order reads the same fresh from a purchase as from the store.
+func now() time.Time {
+	return time.Now().UTC().Truncate(time.Millisecond)
+}
+
+// unknownOutcome reports whether a failed purchase may have been sold all
+// the same: the request left and no answer came back.
+func unknownOutcome(err error) bool {
+	ve, ok := vendorerr.As(err)
+	if !ok {
+		return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	}
+	return ve.Kind == vendorerr.KindTimeout || (ve.Kind == vendorerr.KindUnavailable && ve.HTTPStatus == 0 && ve.Code == "")
+}
+
+// share runs fn once for all concurrent callers with the same key, each
+// waiting until fn ends or until its own ctx does; fn runs on either way.
+// led reports whether this caller's fn was the one that ran.
+func share[T any](ctx context.Context, g *singleflight.Group, key string, fn func() (T, error)) (v T, led bool, err error) {
+	ran := false // written by fn before DoChan's result is sent, read after it arrives
+	ch := g.DoChan(key, func() (any, error) {
+		ran = true
+		return fn()
+	})
+	select {
+	case r := <-ch:
+		v, _ = r.Val.(T)
+		return v, ran, r.Err
+	case <-ctx.Done():
+		return v, false, ctx.Err()
+	}
+}

@@ -1,0 +1,193 @@
+// Package server implements vendorgate.vehicle.v1.VehicleService on top of
+// the maintenance-record client and the purchase store: the rules that keep
+// the service from paying twice for one report, proto ↔ domain mapping, and
+// the one place where errors become gRPC statuses.
+package server
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
+	"github.com/vendorgate/vendorgate/internal/rpcstatus"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
+)
+
+// Domain is the google.rpc.ErrorInfo domain of the vehicle service.
+const Domain = "vehicle.vendorgate.dev"
+
+// Vendor is what the server needs from the maintenance-record client.
+type Vendor interface {
+	// Order buys a report; it must not retry.
+	Order(ctx context.Context, r maintenance.OrderRequest) (maintenance.Order, error)
+	// Report fetches an order's report or its state.
+	Report(ctx context.Context, orderID string) (maintenance.Result, error)
+}
+
+// Store is what the server needs from the purchase repository.
+type Store interface {
+	Begin(ctx context.Context, p store.Purchase, at time.Time) (string, error)
+	Bought(ctx context.Context, id, orderID string, at time.Time) error
+	Abandon(ctx context.Context, id string) error
+	Finish(ctx context.Context, orderID string, state store.State, report []byte, at time.Time) error
+	ByOrderID(ctx context.Context, orderID string) (store.Order, error)
+	ByRequestID(ctx context.Context, requestID string) (store.Order, error)
+	Reusable(ctx context.Context, vin string, since time.Time) (store.Order, error)
+}
+
+// Defaults for Options fields left zero.
+const (
+	DefaultFreshness       = 30 * 24 * time.Hour
+	DefaultPollInterval    = time.Second
+	DefaultPollMaxInterval = 30 * time.Second
+	DefaultLookupWait      = time.Minute
+)
+
+// Options tunes a Server.
+type Options struct {
+	// Freshness is how old a stored report may be for LookupHistory to
+	// serve it instead of buying. Zero means DefaultFreshness.
+	Freshness time.Duration
+	// CostYuan is the price of one report, for the spend metric.
+	CostYuan float64
+	// PollInterval is the first wait between report polls; the waits grow
+	// up to PollMaxInterval. Zero means the defaults.
+	PollInterval, PollMaxInterval time.Duration
+	// LookupWait bounds a lookup's wait when the caller set no deadline,
+	// and its polling once every caller has left. Zero means
+	// DefaultLookupWait.
+	LookupWait time.Duration
+	// Registry receives the purchase metrics; nil registers them nowhere.
+	Registry prometheus.Registerer
+	// Logger receives what callers cannot be told (a bought order that
+	// could not be recorded, an internal error's cause); nil discards it.
+	Logger *slog.Logger
+}
+
+// Server is the VehicleService implementation. Requests reach it already
+// checked against their protovalidate rules.
+type Server struct {
+	vehiclev1.UnimplementedVehicleServiceServer
+	vendor  Vendor
+	store   Store
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+	// lookups shares one lookup per VIN between concurrent callers;
+	// requests shares one purchase per request id.
+	lookups, requests singleflight.Group
+}
+
+// New returns a Server buying through vendor and remembering in st.
+func New(vendor Vendor, st Store, opts Options) (*Server, error) {
+	m, err := newMetrics(opts.Registry, opts.CostYuan)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opts.Freshness = cmp.Or(opts.Freshness, DefaultFreshness)
+	opts.PollInterval = cmp.Or(opts.PollInterval, DefaultPollInterval)
+	opts.PollMaxInterval = max(cmp.Or(opts.PollMaxInterval, DefaultPollMaxInterval), opts.PollInterval)
+	opts.LookupWait = cmp.Or(opts.LookupWait, DefaultLookupWait)
+	return &Server{vendor: vendor, store: st, opts: opts, log: log, metrics: m}, nil
+}
+
+// OrderReport implements VehicleService.
+func (s *Server) OrderReport(ctx context.Context, req *vehiclev1.OrderReportRequest) (*vehiclev1.OrderReportResponse, error) {
+	vin, err := normalizeVIN(req.GetVin())
+	if err != nil {
+		return nil, err
+	}
+	o, replayed, err := s.order(ctx, store.Purchase{
+		VIN:          vin,
+		EngineNumber: strings.TrimSpace(req.GetEngineNumber()),
+		PlateNumber:  strings.TrimSpace(req.GetPlateNumber()),
+		RequestID:    strings.TrimSpace(req.GetRequestId()),
+	})
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &vehiclev1.OrderReportResponse{
+		OrderId:    o.OrderID,
+		Vin:        o.VIN,
+		BoughtTime: timestamp(o.BoughtAt),
+		Replayed:   replayed,
+	}, nil
+}
+
+// GetReport implements VehicleService.
+func (s *Server) GetReport(ctx context.Context, req *vehiclev1.GetReportRequest) (*vehiclev1.GetReportResponse, error) {
+	o, err := s.store.ByOrderID(ctx, req.GetOrderId())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, s.toStatus(ctx, status.Errorf(codes.NotFound, "order %q was not bought through vendorgate", req.GetOrderId()))
+	}
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	if !o.State.Finished() {
+		if o, err = s.refresh(ctx, o); err != nil {
+			return nil, s.toStatus(ctx, err)
+		}
+	}
+	v, err := view(o)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &vehiclev1.GetReportResponse{
+		OrderId:    o.OrderID,
+		Vin:        o.VIN,
+		State:      v.state,
+		Report:     v.report,
+		BoughtTime: timestamp(o.BoughtAt),
+		ReadyTime:  timestamp(o.ReadyAt),
+	}, nil
+}
+
+// LookupHistory implements VehicleService.
+func (s *Server) LookupHistory(ctx context.Context, req *vehiclev1.LookupHistoryRequest) (*vehiclev1.LookupHistoryResponse, error) {
+	vin, err := normalizeVIN(req.GetVin())
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.lookup(ctx, vin)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	v, err := view(res.order)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &vehiclev1.LookupHistoryResponse{
+		Vin:        vin,
+		OrderId:    res.order.OrderID,
+		State:      v.state,
+		Report:     v.report,
+		BoughtTime: timestamp(res.order.BoughtAt),
+		ReadyTime:  timestamp(res.order.ReadyAt),
+		Purchased:  res.purchased,
+	}, nil
+}
+
+// toStatus is the one place an error becomes a gRPC status. The cause of an
+// error that becomes INTERNAL or UNKNOWN is logged, since the caller only
+// reads "internal error".
+func (s *Server) toStatus(ctx context.Context, err error) error {
+	st := rpcstatus.FromError(err, Domain)
+	if st.Code() == codes.Internal || st.Code() == codes.Unknown {
+		s.log.ErrorContext(ctx, "vehicle request failed", "error", err.Error())
+	}
+	return st.Err()
+}

@@ -1,0 +1,40 @@
+// Command vehicle serves vendorgate.vehicle.v1.VehicleService over gRPC and
+// REST on one port, in front of the paid vehicle maintenance-record API.
+//
+// `vehicle healthcheck` probes a running instance's /healthz at
+// VEHICLE_ADDR and exits 0 or 1, for container health checks.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vendorgate/vendorgate/internal/healthprobe"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		err = healthcheck(ctx)
+	} else {
+		err = run(ctx, os.Environ(), os.Stderr, nil)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vehicle:", err)
+		os.Exit(1)
+	}
+}
+
+func healthcheck(ctx context.Context) error {
+	addr, err := config.LoadAddr(os.Environ())
+	if err != nil {
+		return err
+	}
+	return healthprobe.Check(ctx, addr)
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
+	"github.com/vendorgate/vendorgate/internal/cloudmarket"
+	"github.com/vendorgate/vendorgate/internal/logging"
+	"github.com/vendorgate/vendorgate/internal/sandbox"
+	"github.com/vendorgate/vendorgate/internal/serve"
+	"github.com/vendorgate/vendorgate/internal/sqlstore"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/config"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/server"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
+)
+
+// run wires the service from environ and serves until ctx ends. onListen,
+// when not nil, learns the bound address (tests listen on port 0).
+func run(ctx context.Context, environ []string, logw io.Writer, onListen func(net.Addr)) error {
+	cfg, err := config.Load(environ)
+	if err != nil {
+		return err
+	}
+	log := logging.New(logw, cfg.LogLevel)
+	if cfg.Sandbox {
+		sim, err := startSimulator(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		log.Warn("SANDBOX: using the in-process maintenance simulator; no real vendor is called",
+			"simulator", sim.BaseURL, "ignored_base_url", cfg.BaseURL, "known_vin", maintenancesim.SampleVIN)
+		cfg.BaseURL, cfg.SecretID, cfg.SecretKey = sim.BaseURL, sim.SecretID, sim.SecretKey
+	}
+
+	st, err := store.Open(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return fmt.Errorf("VEHICLE_DATABASE_URL: %w", err)
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	hc := &http.Client{Transport: &cloudmarket.Signer{
+		SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Base: vendorcall.NewTransport(),
+	}}
+	client := maintenance.New(hc, cfg.BaseURL, maintenance.Options{
+		Call:    vendorcall.Config{Timeout: cfg.Timeout, MaxResponseBytes: cfg.MaxResponseBytes},
+		Metrics: vendorcall.NewMetrics(reg),
+		Logger:  log,
+	})
+	srv, err := server.New(client, st, server.Options{
+		Freshness:       cfg.ReportFreshness,
+		CostYuan:        cfg.ReportCostYuan,
+		PollInterval:    cfg.PollInterval,
+		PollMaxInterval: cfg.PollMaxInterval,
+		LookupWait:      cfg.LookupWait,
+		Registry:        reg,
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+
+	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on VEHICLE_ADDR %s: %w", cfg.Addr, err)
+	}
+	log.Info("vehicle listening", "grpc", lis.Addr().String(), "rest", "http://"+lis.Addr().String()+"/v1/vehicle/orders",
+		"vendor", cfg.BaseURL, "sandbox", cfg.Sandbox, "database", sqlstore.Redact(cfg.DatabaseURL))
+	if onListen != nil {
+		onListen(lis.Addr())
+	}
+	return serve.Run(ctx, lis, serve.Options{
+		Name:            "vehicle",
+		Domain:          server.Domain,
+		Logger:          log,
+		Registry:        reg,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Ready:           st.Ping,
+		RegisterGRPC:    func(s *grpc.Server) { vehiclev1.RegisterVehicleServiceServer(s, srv) },
+		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
+			return vehiclev1.RegisterVehicleServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
+		},
+	})
+}
+
+// startSimulator runs the maintenance-record simulator on loopback with
+// fresh keys.
+func startSimulator(ctx context.Context, cfg config.Config) (*sandbox.Vendor, error) {
+	id, key, err := sandbox.NewCredentials()
+	if err != nil {
+		return nil, err
+	}
+	sim := maintenancesim.New(maintenancesim.Options{Keys: map[string]string{id: key}, ReadyAfter: cfg.SandboxReportDelay})
+	return sandbox.Start(ctx, sim.Handler(), id, key)
+}
