@@ -1,0 +1,510 @@
+package deploycheck
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// readmeTestCommand is the test command the README gives and CI runs.
+const readmeTestCommand = "go test -race -count=1 ./..."
+
+// repoRoot walks up from the test's working directory to the go.mod.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// serviceNames lists the services: the directories services/<name> that
+// hold a main.go.
+func serviceNames(t *testing.T, root string) []string {
+	t.Helper()
+	mains, err := filepath.Glob(filepath.Join(root, "services", "*", "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range mains {
+		names = append(names, filepath.Base(filepath.Dir(m)))
+	}
+	if len(names) == 0 {
+		t.Fatal("got no services/*/main.go, want at least one")
+	}
+	return names
+}
+
+// composeFile is the part of docker-compose.yml the checks read.
+type composeFile struct {
+	Services map[string]composeService `yaml:"services"`
+}
+
+type composeService struct {
+	Build       composeBuild       `yaml:"build"`
+	Environment composeEnvironment `yaml:"environment"`
+	Ports       []composePort      `yaml:"ports"`
+	Healthcheck *composeHealth     `yaml:"healthcheck"`
+}
+
+// composeBuild is the build section, short (a context path) or long.
+type composeBuild struct {
+	Context    string `yaml:"context"`
+	Dockerfile string `yaml:"dockerfile"`
+}
+
+func (b *composeBuild) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		b.Context = n.Value
+		return nil
+	}
+	type plain composeBuild
+	return n.Decode((*plain)(b))
+}
+
+// composeEnvironment is the environment section, a mapping or a list of
+// NAME=value; a name without a value maps to "".
+type composeEnvironment map[string]string
+
+func (e *composeEnvironment) UnmarshalYAML(n *yaml.Node) error {
+	*e = composeEnvironment{}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			v := n.Content[i+1]
+			if v.Tag == "!!null" {
+				(*e)[n.Content[i].Value] = ""
+				continue
+			}
+			(*e)[n.Content[i].Value] = v.Value
+		}
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			name, value, _ := strings.Cut(item.Value, "=")
+			(*e)[name] = value
+		}
+	default:
+		return fmt.Errorf("line %d: environment is neither a mapping nor a list", n.Line)
+	}
+	return nil
+}
+
+// composePort is one ports entry: "[ip:][published:]target[/protocol]"
+// or the long form.
+type composePort struct {
+	Published string
+	Target    string
+}
+
+func (p *composePort) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.MappingNode {
+		var long struct {
+			Target    string `yaml:"target"`
+			Published string `yaml:"published"`
+		}
+		if err := n.Decode(&long); err != nil {
+			return err
+		}
+		p.Target, p.Published = long.Target, long.Published
+		return nil
+	}
+	spec, _, _ := strings.Cut(n.Value, "/")
+	parts := strings.Split(spec, ":")
+	p.Target = parts[len(parts)-1]
+	if len(parts) > 1 {
+		p.Published = parts[len(parts)-2]
+	}
+	return nil
+}
+
+// composeHealth is the healthcheck section; Test is a string or a list.
+type composeHealth struct {
+	Test    yaml.Node `yaml:"test"`
+	Disable bool      `yaml:"disable"`
+}
+
+// command returns the healthcheck test as a list.
+func (h *composeHealth) command() []string {
+	if h.Test.Kind == yaml.ScalarNode {
+		return []string{"CMD-SHELL", h.Test.Value}
+	}
+	var cmd []string
+	for _, c := range h.Test.Content {
+		cmd = append(cmd, c.Value)
+	}
+	return cmd
+}
+
+func loadCompose(t *testing.T, root string) composeFile {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c composeFile
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	return c
+}
+
+// dockerfile is a Dockerfile split into build stages.
+type dockerfile struct {
+	stages []stage
+}
+
+type stage struct {
+	image        string        // the FROM image
+	instructions []instruction // after FROM
+}
+
+type instruction struct {
+	cmd  string // upper-case, e.g. RUN
+	args string
+}
+
+// final is the stage the image is made of.
+func (d dockerfile) final() stage { return d.stages[len(d.stages)-1] }
+
+// args returns the arguments of every cmd instruction in the stage.
+func (s stage) args(cmd string) []string {
+	var out []string
+	for _, in := range s.instructions {
+		if in.cmd == cmd {
+			out = append(out, in.args)
+		}
+	}
+	return out
+}
+
+// parseDockerfile reads instructions, joining continued lines and dropping
+// comments, the way the Docker builder does.
+func parseDockerfile(data string) (dockerfile, error) {
+	var (
+		d       dockerfile
+		logical []string
+		cur     strings.Builder
+	)
+	for _, line := range strings.Split(data, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		if cont, ok := strings.CutSuffix(trimmed, `\`); ok {
+			cur.WriteString(cont + " ")
+			continue
+		}
+		cur.WriteString(trimmed)
+		logical = append(logical, cur.String())
+		cur.Reset()
+	}
+	for _, l := range logical {
+		cmd, args, _ := strings.Cut(l, " ")
+		in := instruction{cmd: strings.ToUpper(cmd), args: strings.TrimSpace(args)}
+		if in.cmd == "FROM" {
+			var image string
+			for _, f := range strings.Fields(in.args) {
+				if !strings.HasPrefix(f, "--") {
+					image = f
+					break
+				}
+			}
+			d.stages = append(d.stages, stage{image: image})
+			continue
+		}
+		if len(d.stages) == 0 {
+			if in.cmd == "ARG" {
+				continue
+			}
+			return d, fmt.Errorf("%s before the first FROM", in.cmd)
+		}
+		last := &d.stages[len(d.stages)-1]
+		last.instructions = append(last.instructions, in)
+	}
+	if len(d.stages) == 0 {
+		return d, errors.New("no FROM")
+	}
+	return d, nil
+}
+
+// envTag matches a caarlos0/env struct tag and captures the variable name.
+var envTag = regexp.MustCompile(`env:"([A-Za-z0-9_]+)`)
+
+// configVars returns the variables services/<name>/internal/config reads,
+// and SANDBOX, which every service reads.
+func configVars(root, name string) (map[string]bool, error) {
+	files, err := filepath.Glob(filepath.Join(root, "services", name, "internal", "config", "*.go"))
+	if err != nil {
+		return nil, err
+	}
+	vars := map[string]bool{"SANDBOX": true}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range envTag.FindAllStringSubmatch(string(src), -1) {
+			vars[m[1]] = true
+		}
+	}
+	if len(vars) == 1 {
+		return nil, fmt.Errorf("no env:\"...\" tags in services/%s/internal/config/*.go", name)
+	}
+	return vars, nil
+}
+
+// deployed is one service with its compose entry and Dockerfile.
+type deployed struct {
+	name    string
+	compose composeService
+	docker  dockerfile
+	vars    map[string]bool
+}
+
+// addrVar is the variable holding a service's listen address.
+func (d deployed) addrVar() string {
+	return strings.ToUpper(strings.ReplaceAll(d.name, "-", "_")) + "_ADDR"
+}
+
+// containerPort is the one port the compose service publishes.
+func (d deployed) containerPort(t *testing.T) string {
+	t.Helper()
+	if len(d.compose.Ports) != 1 {
+		t.Fatalf("compose %s: got %d port mappings, want 1 (one listener serves gRPC and REST)", d.name, len(d.compose.Ports))
+	}
+	return d.compose.Ports[0].Target
+}
+
+// loadDeployed reads what the checks need about one service.
+func loadDeployed(t *testing.T, root string, c composeFile, name string) deployed {
+	t.Helper()
+	svc, ok := c.Services[name]
+	if !ok {
+		t.Fatalf("docker-compose.yml services: got no %q, want one for services/%s/main.go", name, name)
+	}
+	dfPath := svc.Build.Dockerfile
+	if dfPath == "" {
+		dfPath = "Dockerfile"
+	}
+	dfPath = filepath.Join(root, svc.Build.Context, dfPath)
+	data, err := os.ReadFile(dfPath)
+	if err != nil {
+		t.Fatalf("compose %s build: %v", name, err)
+	}
+	df, err := parseDockerfile(string(data))
+	if err != nil {
+		t.Fatalf("%s: %v", dfPath, err)
+	}
+	vars, err := configVars(root, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return deployed{name: name, compose: svc, docker: df, vars: vars}
+}
+
+// tagsFlag captures the value of go build's -tags flag.
+var tagsFlag = regexp.MustCompile(`-tags[= ]+['"]?([^'"\s]+)`)
+
+func TestServicesDeployable(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	compose := loadCompose(t, root)
+
+	checks := []struct {
+		name  string
+		check func(t *testing.T, d deployed)
+	}{
+		{"dockerfile builds the service statically", func(t *testing.T, d deployed) {
+			pkg := "./services/" + d.name
+			var build string
+			for _, s := range d.docker.stages[:len(d.docker.stages)-1] {
+				for _, run := range s.args("RUN") {
+					if strings.Contains(run, "go build") && slices.ContainsFunc(strings.Fields(run), func(f string) bool {
+						return strings.TrimSuffix(f, "/") == pkg
+					}) {
+						build = run
+						if !strings.Contains(run, "CGO_ENABLED=0") && !slices.ContainsFunc(s.args("ENV"), func(env string) bool {
+							return strings.Contains(env, "CGO_ENABLED=0") || strings.Join(strings.Fields(env), " ") == "CGO_ENABLED 0"
+						}) {
+							t.Errorf("go build of %s: got CGO_ENABLED unset, want CGO_ENABLED=0", pkg)
+						}
+					}
+				}
+			}
+			if build == "" {
+				t.Fatalf("build stages: got no RUN go build ... %s, want one", pkg)
+			}
+			var tags []string
+			if m := tagsFlag.FindStringSubmatch(build); m != nil {
+				tags = strings.Split(m[1], ",")
+			}
+			if !slices.Contains(tags, "timetzdata") {
+				t.Errorf("go build -tags: got %q, want timetzdata among them (the static image has no zoneinfo)", tags)
+			}
+		}},
+		{"final stage is distroless static or scratch", func(t *testing.T, d deployed) {
+			if len(d.docker.stages) < 2 {
+				t.Errorf("stages: got %d, want a build stage and a final stage", len(d.docker.stages))
+			}
+			image := d.docker.final().image
+			if image != "scratch" && !strings.HasPrefix(image, "gcr.io/distroless/static") {
+				t.Errorf("final FROM: got %s, want gcr.io/distroless/static* or scratch", image)
+			}
+		}},
+		{"dockerfile exposes the published port", func(t *testing.T, d deployed) {
+			port := d.containerPort(t)
+			var exposed []string
+			for _, e := range d.docker.final().args("EXPOSE") {
+				for _, f := range strings.Fields(e) {
+					p, _, _ := strings.Cut(f, "/")
+					exposed = append(exposed, p)
+				}
+			}
+			if !slices.Contains(exposed, port) {
+				t.Errorf("final stage EXPOSE: got %q, want %s (the port compose publishes)", exposed, port)
+			}
+		}},
+		{"compose runs the sandbox", func(t *testing.T, d deployed) {
+			got, ok := d.compose.Environment["SANDBOX"]
+			if !ok || got != "1" {
+				t.Errorf("compose %s SANDBOX: got %q (set: %t), want \"1\"", d.name, got, ok)
+			}
+		}},
+		{"compose address binds all interfaces on the published port", func(t *testing.T, d deployed) {
+			port := d.containerPort(t)
+			addr, ok := d.compose.Environment[d.addrVar()]
+			if !ok {
+				t.Fatalf("compose %s %s: got unset, want 0.0.0.0:%s", d.name, d.addrVar(), port)
+			}
+			host, p, err := net.SplitHostPort(addr)
+			if err != nil || host != "0.0.0.0" || p != port {
+				t.Errorf("compose %s %s: got %q, want 0.0.0.0:%s", d.name, d.addrVar(), addr, port)
+			}
+		}},
+		{"compose sets only variables the service reads", func(t *testing.T, d deployed) {
+			for name := range d.compose.Environment {
+				if !d.vars[name] {
+					t.Errorf("compose %s environment: got %s, want only variables with env:\"...\" tags in services/%s/internal/config or SANDBOX", d.name, name, d.name)
+				}
+			}
+		}},
+		{"compose has a healthcheck", func(t *testing.T, d deployed) {
+			h := d.compose.Healthcheck
+			if h == nil || h.Disable || len(h.command()) < 2 || h.command()[0] == "NONE" {
+				t.Fatalf("compose %s healthcheck: got none, want a test command", d.name)
+			}
+			// distroless has no shell: the probe must be the image's binary.
+			cmd := h.command()
+			entry := d.docker.final().args("ENTRYPOINT")
+			if cmd[0] == "CMD" && len(entry) > 0 {
+				var exec []string
+				if err := yaml.Unmarshal([]byte(entry[len(entry)-1]), &exec); err == nil && len(exec) > 0 && cmd[1] != exec[0] {
+					t.Errorf("compose %s healthcheck: got %s, want the ENTRYPOINT binary %s", d.name, cmd[1], exec[0])
+				}
+			}
+		}},
+	}
+
+	for _, name := range serviceNames(t, root) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			d := loadDeployed(t, root, compose, name)
+			for _, c := range checks {
+				t.Run(c.name, func(t *testing.T) {
+					t.Parallel()
+					c.check(t, d)
+				})
+			}
+		})
+	}
+}
+
+func TestComposeBuildsOnlyServices(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	for name, svc := range loadCompose(t, root).Services {
+		if svc.Build.Context == "" {
+			continue // a prebuilt image, not one of ours
+		}
+		if _, err := os.Stat(filepath.Join(root, "services", name, "main.go")); err != nil {
+			t.Errorf("compose service %s: got no services/%s/main.go, want compose to build only services", name, name)
+		}
+	}
+}
+
+func TestCIRunsTheChecksAndREADMETests(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	tests := []struct {
+		file     string
+		want     string // a line of file, or for README.md a substring
+		optional bool   // skip when file does not exist yet
+	}{
+		{file: ".ci/run", want: readmeTestCommand},
+		{file: ".ci/run", want: "./scripts/check"},
+		{file: "README.md", want: readmeTestCommand, optional: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file+" "+tt.want, func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile(filepath.Join(root, tt.file))
+			if errors.Is(err, os.ErrNotExist) && tt.optional {
+				t.Skipf("%s does not exist yet", tt.file)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := string(data)
+			var found bool
+			if tt.file == "README.md" {
+				found = strings.Contains(text, tt.want)
+			} else {
+				found = slices.ContainsFunc(strings.Split(text, "\n"), func(l string) bool {
+					return strings.TrimSpace(l) == tt.want
+				})
+			}
+			if !found {
+				t.Errorf("%s: got no line %q, want it (the README's test command is what CI runs)", tt.file, tt.want)
+			}
+		})
+	}
+}
+
+func TestScriptsAreExecutable(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	for _, script := range []string{".ci/run", "scripts/check", "scripts/generate", "scripts/sandbox"} {
+		t.Run(script, func(t *testing.T) {
+			t.Parallel()
+			info, err := os.Stat(filepath.Join(root, script))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Mode()&0o111 == 0 {
+				t.Errorf("%s mode: got %v, want executable", script, info.Mode())
+			}
+		})
+	}
+}
