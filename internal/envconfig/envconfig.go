@@ -5,8 +5,8 @@ package envconfig
 
 import (
 	"errors"
-	"net/url"
 	"fmt"
+	"net/url"
 	"reflect"
 	"sort"
 	"strings"
