@@ -77,10 +77,17 @@ func (s *Signer) RoundTrip(req *http.Request) (*http.Response, error) {
 		now = s.Now
 	}
 	date, auth := s.header(now())
-	out := req.Clone(req.Context())
-	out.Header.Set("X-Source", Source)
-	out.Header.Set("X-Date", date)
-	out.Header.Set("Authorization", auth)
+	// A shallow copy with its own header map, as golang.org/x/oauth2's
+	// transport does: Request.Clone's deep copy was a tenth of a call's CPU.
+	out := new(http.Request)
+	*out = *req
+	out.Header = make(http.Header, len(req.Header)+3)
+	for k, v := range req.Header {
+		out.Header[k] = v
+	}
+	out.Header["X-Source"] = []string{Source}
+	out.Header["X-Date"] = []string{date}
+	out.Header["Authorization"] = []string{auth}
 	base := s.Base
 	if base == nil {
 		base = http.DefaultTransport
