@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
@@ -111,6 +112,10 @@ type Fault struct {
 	Code, Message string
 	// Body is the raw answer when Code is empty, e.g. "<html>bad gateway</html>".
 	Body string
+	// AfterHandling serves the request first (a purchase is sold and
+	// counted) and then answers with the fault: the vendor acted and its
+	// answer was lost.
+	AfterHandling bool
 }
 
 // Simulator is the simulated maintenance-record API. It is safe for
@@ -197,6 +202,9 @@ func (s *Simulator) faulty(next http.Handler) http.Handler {
 		if !ok {
 			next.ServeHTTP(w, r)
 			return
+		}
+		if f.AfterHandling {
+			next.ServeHTTP(httptest.NewRecorder(), r)
 		}
 		body := []byte(f.Body)
 		if f.Code != "" {

@@ -21,6 +21,11 @@ type lookupResult struct {
 	purchased bool
 }
 
+// unknownHold is how long a purchase of unknown outcome stops lookups of
+// its VIN from buying again: long enough for an operator to reconcile it
+// with the vendor, short enough not to block the VIN for good.
+const unknownHold = time.Hour
+
 // errNotReady makes the poll loop try again.
 var errNotReady = errors.New("report not ready")
 
@@ -77,6 +82,11 @@ func (s *Server) lookupOnce(ctx context.Context, vin string) (lookupResult, erro
 		o, err = s.poll(ctx, o)
 		return lookupResult{order: o}, err
 	case errors.Is(err, store.ErrNotFound):
+		if u, err := s.store.RecentUnknown(ctx, vin, time.Now().Add(-unknownHold)); err == nil {
+			return lookupResult{}, errOutcomeUnknown(u)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return lookupResult{}, err
+		}
 		if o, err = s.buy(ctx, store.Purchase{VIN: vin}, viaLookupHistory); err != nil {
 			return lookupResult{}, err
 		}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -82,6 +83,8 @@ func (s *Server) orderOnce(ctx context.Context, p store.Purchase) (store.Order, 
 			return store.Order{}, false, err
 		case prior.VIN != p.VIN:
 			return store.Order{}, false, errRequestIDReused()
+		case prior.State == store.StateUnknown:
+			return store.Order{}, false, errOutcomeUnknown(prior)
 		case prior.State != store.StateBuying:
 			return prior, true, nil
 		case time.Since(prior.CreatedAt) < staleBuying:
@@ -110,11 +113,17 @@ func (s *Server) buy(ctx context.Context, p store.Purchase, via string) (store.O
 	vo, err := s.vendor.Order(ctx, maintenance.OrderRequest{VIN: p.VIN, EngineNumber: p.EngineNumber, PlateNumber: p.PlateNumber})
 	// Whatever the vendor answered is recorded, even when ctx has just ended.
 	record := context.WithoutCancel(ctx)
-	if err != nil {
-		if unknownOutcome(err) {
-			s.log.WarnContext(ctx, "report purchase outcome unknown: the vendor may have sold it", "vin", p.VIN,
-				"request_id", p.RequestID, "error", err.Error())
+	if err != nil && unknownOutcome(err) {
+		// The vendor may have sold it: keep the purchase, so that neither
+		// its request id nor a lookup of its VIN buys again on its own.
+		s.log.ErrorContext(ctx, "report purchase outcome unknown: the vendor may have sold it; not buying again automatically",
+			"purchase", id, "vin", p.VIN, "request_id", p.RequestID, "error", err.Error())
+		if merr := s.store.MarkUnknown(record, id); merr != nil {
+			s.log.ErrorContext(ctx, "purchase of unknown outcome not recorded", "purchase", id, "error", merr.Error())
 		}
+		return store.Order{}, err
+	}
+	if err != nil {
 		if aerr := s.store.Abandon(record, id); aerr != nil {
 			s.log.ErrorContext(ctx, "failed purchase not removed", "purchase", id, "error", aerr.Error())
 		}
@@ -142,13 +151,29 @@ func now() time.Time {
 }
 
 // unknownOutcome reports whether a failed purchase may have been sold all
-// the same: the request left and no answer came back.
+// the same: the request left and no usable answer came back (a timeout, a
+// dropped connection, a gateway 5xx, an unreadable body). A throttle or a
+// signature rejection comes from the gateway before the vendor sees the
+// call, and a business refusal is an answer.
 func unknownOutcome(err error) bool {
 	ve, ok := vendorerr.As(err)
 	if !ok {
 		return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 	}
-	return ve.Kind == vendorerr.KindTimeout || (ve.Kind == vendorerr.KindUnavailable && ve.HTTPStatus == 0 && ve.Code == "")
+	// A KindUnavailable with a vendor code (-1) is the vendor's own answer
+	// that it failed; one without is no answer at all.
+	return ve.Kind == vendorerr.KindTimeout ||
+		(ve.Kind == vendorerr.KindUnavailable && (ve.Code == "" || ve.HTTPStatus >= http.StatusInternalServerError))
+}
+
+// errOutcomeUnknown is the FAILED_PRECONDITION status for a purchase that
+// may have been sold without an answer: buying again could pay twice, and
+// the vendor offers no way to ask.
+func errOutcomeUnknown(o store.Order) error {
+	return status.Errorf(codes.FailedPrecondition,
+		"an earlier purchase for VIN %s (started %s) got no answer from the vendor and may have been sold; "+
+			"vendorgate does not buy again for it automatically: reconcile it with the vendor, or use a new request_id",
+		o.VIN, o.CreatedAt.Format(time.RFC3339))
 }
 
 // share runs fn once for all concurrent callers with the same key, each

@@ -39,6 +39,8 @@ type Store interface {
 	Begin(ctx context.Context, p store.Purchase, at time.Time) (string, error)
 	Bought(ctx context.Context, id, orderID string, at time.Time) error
 	Abandon(ctx context.Context, id string) error
+	MarkUnknown(ctx context.Context, id string) error
+	RecentUnknown(ctx context.Context, vin string, since time.Time) (store.Order, error)
 	Finish(ctx context.Context, orderID string, state store.State, report []byte, at time.Time) error
 	ByOrderID(ctx context.Context, orderID string) (store.Order, error)
 	ByRequestID(ctx context.Context, requestID string) (store.Order, error)

@@ -463,8 +463,16 @@ func TestVendorCodes(t *testing.T) {
 				if n := svc.sim.Purchases(); n != tt.wantPurchases {
 					t.Errorf("got %d purchases, want %d", n, tt.wantPurchases)
 				}
-				if tt.rpc == "OrderReport" {
-					// The failed purchase left its request id free for a retry.
+				switch {
+				case tt.rpc == "OrderReport" && tt.wantVendor == "502":
+					// No answer: the vendor may have sold it, so the request
+					// id is not bought again.
+					_, st := tr.order(ctx, svc, &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "r"})
+					if st.Code() != codes.FailedPrecondition {
+						t.Errorf("got %v on retry, want FailedPrecondition (outcome unknown)", st)
+					}
+				case tt.rpc == "OrderReport":
+					// The vendor's refusal left the request id free for a retry.
 					resp, st := tr.order(ctx, svc, &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "r"})
 					if st != nil || resp.GetReplayed() {
 						t.Errorf("got %v, %v, want a fresh purchase on retry", resp, st)
@@ -553,6 +561,34 @@ func TestFreshnessAndRestart(t *testing.T) {
 			}
 			if n := svc.sim.Purchases(); n != 2 {
 				t.Errorf("got %d purchases, want 2", n)
+			}
+		})
+	}
+}
+
+// TestLostPurchaseAnswerNeverBuysTwice: the vendor sells a report and its
+// answer is lost. Neither a retry with the request id nor a lookup of the
+// VIN may buy again.
+func TestLostPurchaseAnswerNeverBuysTwice(t *testing.T) {
+	t.Parallel()
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			svc := start(t, setup{})
+			svc.sim.Inject(maintenancesim.PathOrder, maintenancesim.Fault{Status: 502, Body: "bad gateway", AfterHandling: true})
+			req := &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "lost-1"}
+			if _, st := tr.order(ctx, svc, req); st.Code() != codes.Unavailable {
+				t.Fatalf("got %v, want Unavailable", st)
+			}
+			if _, st := tr.order(ctx, svc, req); st.Code() != codes.FailedPrecondition {
+				t.Errorf("retry: got %v, want FailedPrecondition", st)
+			}
+			if _, st := tr.lookup(ctx, svc, maintenancesim.SampleVIN); st.Code() != codes.FailedPrecondition {
+				t.Errorf("lookup: got %v, want FailedPrecondition", st)
+			}
+			if n := svc.sim.Purchases(); n != 1 {
+				t.Errorf("got %d purchases, want exactly 1", n)
 			}
 		})
 	}

@@ -37,6 +37,10 @@ const (
 	StateReady State = "READY"
 	// StateNoRecords is an order the vendor has no records for.
 	StateNoRecords State = "NO_RECORDS"
+	// StateUnknown is a purchase whose vendor call got no usable answer
+	// (a timeout, a dropped connection, a 5xx): the vendor may have sold
+	// it. It is kept so that nothing buys again for it automatically.
+	StateUnknown State = "UNKNOWN"
 )
 
 // Finished reports whether the report of an order in state s will not change.
@@ -159,6 +163,22 @@ func (s *Store) Bought(ctx context.Context, id, orderID string, at time.Time) er
 // failed, or the purchase was left behind by a process that died.
 func (s *Store) Abandon(ctx context.Context, id string) error {
 	return s.exec(ctx, "abandon purchase", `DELETE FROM vehicle_orders WHERE id = $1 AND state = $2`, id, StateBuying)
+}
+
+// MarkUnknown moves purchase id from StateBuying to StateUnknown: its
+// vendor call may have sold a report that no answer confirmed.
+func (s *Store) MarkUnknown(ctx context.Context, id string) error {
+	return s.exec(ctx, "mark purchase unknown", `UPDATE vehicle_orders SET state = $2 WHERE id = $1 AND state = $3`,
+		id, StateUnknown, StateBuying)
+}
+
+// RecentUnknown returns the newest purchase for vin in StateUnknown that
+// started at or after since, or ErrNotFound.
+func (s *Store) RecentUnknown(ctx context.Context, vin string, since time.Time) (Order, error) {
+	return s.one(ctx, `SELECT `+columns+` FROM vehicle_orders
+		WHERE vin = $1 AND state = $2 AND created_at >= $3
+		ORDER BY created_at DESC LIMIT 1`,
+		vin, StateUnknown, since.UnixMilli())
 }
 
 // Finish records the finished report of a pending order: state is

@@ -252,3 +252,39 @@ func finish(t *testing.T, s *store.Store, orderID string, state store.State, at 
 		t.Fatal(err)
 	}
 }
+
+func TestUnknownOutcomeIsKept(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		s := open(t, url)
+		id, err := s.Begin(ctx, store.Purchase{VIN: "V", RequestID: "r"}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkUnknown(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		o, err := s.ByRequestID(ctx, "r")
+		if err != nil || o.State != store.StateUnknown {
+			t.Fatalf("got %v, %v, want the purchase kept as UNKNOWN", o, err)
+		}
+		// It is not abandoned, so its request id is not free for another purchase.
+		if err := s.Abandon(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Begin(ctx, store.Purchase{VIN: "V", RequestID: "r"}, t0); !errors.Is(err, store.ErrDuplicateRequest) {
+			t.Errorf("got %v, want ErrDuplicateRequest", err)
+		}
+		got, err := s.RecentUnknown(ctx, "V", t0.Add(-time.Minute))
+		if err != nil || got.ID != id {
+			t.Errorf("got %v, %v, want purchase %s", got, err, id)
+		}
+		if _, err := s.RecentUnknown(ctx, "V", t0.Add(time.Minute)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("got %v for a window after it, want ErrNotFound", err)
+		}
+		if _, err := s.Reusable(ctx, "V", t0.Add(-time.Hour)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("got %v, want an unknown purchase never reused as a report", err)
+		}
+	})
+}

@@ -11,7 +11,7 @@ CREATE TABLE vehicle_orders (
     engine_number TEXT NOT NULL DEFAULT '',
     plate_number  TEXT NOT NULL DEFAULT '',
     request_id    TEXT UNIQUE,              -- the caller's idempotency key; NULL when none
-    state         TEXT NOT NULL,            -- BUYING, PENDING, READY, NO_RECORDS
+    state         TEXT NOT NULL,            -- BUYING, PENDING, READY, NO_RECORDS, UNKNOWN (no answer: may have been sold)
     report_json   TEXT,                     -- maintenance_report/get's answer as sent, once READY or NO_RECORDS
     created_at    BIGINT NOT NULL,          -- purchase started
     bought_at     BIGINT,                   -- vendor confirmed the purchase
