@@ -85,44 +85,11 @@ type baselineServer struct {
 	url string
 }
 
-// baselineRecord is orderRecord's result as the simulator sends it, decoded
-// with plain types: the baseline needs no drift tolerance.
+// baselineRecord is orderRecord's answer as the simulator sends it,
+// decoded with plain types: the baseline needs no drift tolerance.
 type baselineRecord struct {
-	Code   int `json:"code"`
-	Result struct {
-		OrderNumber      string `json:"ordernumber"`
-		InsertTime       string `json:"inserttime"`
-		Lng              string `json:"lng"`
-		Lat              string `json:"lat"`
-		Name             string `json:"name"`
-		OriginID         string `json:"origin_id"`
-		Info             string `json:"info"`
-		Distance         string `json:"distance"`
-		DeliverFee       string `json:"deliverFee"`
-		ClientID         string `json:"client_id"`
-		OrderStatus      string `json:"order_status"`
-		PsyName          string `json:"psy_name"`
-		PsyMobile        string `json:"psy_mobile"`
-		AcceptTime       string `json:"acceptTime"`
-		FinishTime       string `json:"finishTime"`
-		FetchTime        string `json:"fetchTime"`
-		StationAddress   string `json:"station_address"`
-		ContactName      string `json:"contact_name"`
-		Phone            string `json:"phone"`
-		Goods            string `json:"goods"`
-		DelayPublishTime string `json:"delay_publish_time"`
-		ReceiverLat      string `json:"receiver_lat"`
-		ReceiverLng      string `json:"receiver_lng"`
-		ReceiverName     string `json:"receiver_name"`
-		ReceiverAddress  string `json:"receiver_address"`
-		ReceiverPhone    string `json:"receiver_phone"`
-		Weight           string `json:"weight"`
-		Mode             string `json:"mode_distribution"`
-		Icon             string `json:"icon"`
-		TransporterLng   string `json:"transporterLng"`
-		TransporterLat   string `json:"transporterLat"`
-		Juli             string `json:"juli"`
-	} `json:"result"`
+	Code   int                      `json:"code"`
+	Result dingdangsim.RecordResult `json:"result"`
 }
 
 func (s *baselineServer) GetOrder(ctx context.Context, req *deliveryv1.GetOrderRequest) (*deliveryv1.GetOrderResponse, error) {
@@ -171,7 +138,7 @@ func (s *baselineServer) GetOrder(ctx context.Context, req *deliveryv1.GetOrderR
 		ShopContactName: r.ContactName, ShopPhone: r.Phone, Goods: r.Goods, ReceiverName: r.ReceiverName,
 		ReceiverAddress: r.ReceiverAddress, ReceiverPhone: r.ReceiverPhone,
 		ReceiverLocation: point(r.ReceiverLat, r.ReceiverLng), ShopLocation: point(r.Lat, r.Lng),
-		WeightKg: num(r.Weight), Mode: deliveryv1.DeliveryMode(num(r.Mode)), Scheduled: r.DelayPublishTime,
+		WeightKg: num(r.Weight), Mode: deliveryv1.DeliveryMode(num(r.ModeDistribution)), Scheduled: r.DelayPublishTime,
 	}
 	if r.PsyName != "" {
 		o.Rider = &deliveryv1.Rider{Name: r.PsyName, Phone: r.PsyMobile, Location: point(r.TransporterLat, r.TransporterLng), DistanceText: r.Juli}

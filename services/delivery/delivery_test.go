@@ -401,6 +401,18 @@ func TestBadInputNamesFieldAndCallsNoVendor(t *testing.T) {
 	}
 }
 
+// listOrders and listOrdersREST list all orders, the call most failure
+// cases go through.
+func listOrders(h *harness) error {
+	_, err := h.client.ListOrders(context.Background(), &deliveryv1.ListOrdersRequest{})
+	return err
+}
+
+func listOrdersREST(t *testing.T, h *harness) int {
+	c, _ := h.callREST(t, http.MethodGet, "/v1/delivery/orders", nil, nil)
+	return c
+}
+
 func TestVendorFailuresMapToStatuses(t *testing.T) {
 	t.Parallel()
 	const list = "/open/order/list"
@@ -459,14 +471,8 @@ func TestVendorFailuresMapToStatuses(t *testing.T) {
 		{
 			name: "signature rejected",
 			env:  []string{"DINGDANG_SECRET_KEY=wrong-key"},
-			call: func(h *harness) error {
-				_, err := h.client.ListOrders(context.Background(), &deliveryv1.ListOrdersRequest{})
-				return err
-			},
-			rest: func(t *testing.T, h *harness) int {
-				c, _ := h.callREST(t, http.MethodGet, "/v1/delivery/orders", nil, nil)
-				return c
-			},
+			call: listOrders,
+			rest: listOrdersREST,
 			code: codes.Internal, http: http.StatusInternalServerError, reason: "VENDOR_AUTH_REJECTED",
 		},
 		{
@@ -476,14 +482,8 @@ func TestVendorFailuresMapToStatuses(t *testing.T) {
 					h.sim.Inject(list, dingdangsim.Fault{Status: 429, Body: `{"message":"API rate limit exceeded"}`, ContentType: "application/json"})
 				}
 			},
-			call: func(h *harness) error {
-				_, err := h.client.ListOrders(context.Background(), &deliveryv1.ListOrdersRequest{})
-				return err
-			},
-			rest: func(t *testing.T, h *harness) int {
-				c, _ := h.callREST(t, http.MethodGet, "/v1/delivery/orders", nil, nil)
-				return c
-			},
+			call: listOrders,
+			rest: listOrdersREST,
 			code: codes.ResourceExhausted, http: http.StatusTooManyRequests, reason: "VENDOR_THROTTLED",
 		},
 		{
@@ -493,14 +493,8 @@ func TestVendorFailuresMapToStatuses(t *testing.T) {
 					h.sim.Inject(list, dingdangsim.Fault{Status: 502, Body: "<html>502 Bad Gateway</html>"})
 				}
 			},
-			call: func(h *harness) error {
-				_, err := h.client.ListOrders(context.Background(), &deliveryv1.ListOrdersRequest{})
-				return err
-			},
-			rest: func(t *testing.T, h *harness) int {
-				c, _ := h.callREST(t, http.MethodGet, "/v1/delivery/orders", nil, nil)
-				return c
-			},
+			call: listOrders,
+			rest: listOrdersREST,
 			code: codes.Unavailable, http: http.StatusServiceUnavailable, reason: "VENDOR_UNAVAILABLE",
 		},
 		{
@@ -510,14 +504,8 @@ func TestVendorFailuresMapToStatuses(t *testing.T) {
 					h.sim.Inject(list, dingdangsim.Fault{Status: 200, Body: "<html>maintenance</html>"})
 				}
 			},
-			call: func(h *harness) error {
-				_, err := h.client.ListOrders(context.Background(), &deliveryv1.ListOrdersRequest{})
-				return err
-			},
-			rest: func(t *testing.T, h *harness) int {
-				c, _ := h.callREST(t, http.MethodGet, "/v1/delivery/orders", nil, nil)
-				return c
-			},
+			call: listOrders,
+			rest: listOrdersREST,
 			code: codes.Unavailable, http: http.StatusServiceUnavailable, reason: "VENDOR_UNAVAILABLE",
 		},
 		{

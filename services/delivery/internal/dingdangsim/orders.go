@@ -407,9 +407,10 @@ func (o *order) riderPos(now time.Time, step time.Duration) (point, bool) {
 
 func coord(c float64) string { return strconv.FormatFloat(c, 'f', 6, 64) }
 
-// recordResult is orderRecord's result, shaped like the document's sample:
+// RecordResult is orderRecord's result, shaped like the document's sample
+// (exported for BenchmarkGetOrder's baseline, which decodes it plainly):
 // every value a string, "2147483647" for times that have not happened.
-type recordResult struct {
+type RecordResult struct {
 	OrderNumber      string `json:"ordernumber"`
 	InsertTime       string `json:"inserttime"`
 	Lng              string `json:"lng"`
@@ -454,7 +455,7 @@ func (s *Simulator) orderRecord(r *http.Request) response {
 	if o == nil {
 		return fail(msgInvalid)
 	}
-	rec := recordResult{
+	rec := RecordResult{
 		OrderNumber:      o.orderNumber,
 		InsertTime:       strconv.FormatInt(o.created.Unix(), 10),
 		Lng:              coord(o.shopPos.lng),
