@@ -57,13 +57,30 @@ func namedParseErrors[T any](err error) error {
 	for _, e := range agg.Errors {
 		var pe env.ParseError
 		if errors.As(e, &pe) {
-			if f, ok := reflect.TypeFor[T]().FieldByName(pe.Name); ok {
-				e = fmt.Errorf("%s: %w", f.Tag.Get("env"), pe.Err)
+			if name, ok := envName(reflect.TypeFor[T](), "", pe.Name); ok {
+				e = fmt.Errorf("%s: %w", name, pe.Err)
 			}
 		}
 		out = append(out, e)
 	}
 	return errors.Join(out...)
+}
+
+// envName finds the variable of the field named field in t or in a
+// struct nested in it, with the nested structs' envPrefix tags applied.
+func envName(t reflect.Type, prefix, field string) (string, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == field && f.Tag.Get("env") != "" {
+			return prefix + f.Tag.Get("env"), true
+		}
+		if f.Type.Kind() == reflect.Struct {
+			if name, ok := envName(f.Type, prefix+f.Tag.Get("envPrefix"), field); ok {
+				return name, true
+			}
+		}
+	}
+	return "", false
 }
 
 // Require returns an error for each named value that is empty.

@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
-	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
 	"github.com/vendorgate/vendorgate/internal/serve"
@@ -41,16 +39,13 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 			return err
 		}
 		log.Warn("SANDBOX: using the in-process Dingdang simulator; no real vendor is called",
-			"simulator", sim.BaseURL, "ignored_base_url", cfg.BaseURL)
-		cfg.BaseURL, cfg.SecretID, cfg.SecretKey = sim.BaseURL, sim.SecretID, sim.SecretKey
+			"simulator", sim.BaseURL, "ignored_base_url", cfg.Vendor.BaseURL)
+		cfg.Vendor.BaseURL, cfg.Vendor.SecretID, cfg.Vendor.SecretKey = sim.BaseURL, sim.SecretID, sim.SecretKey
 	}
 
 	reg := prometheus.NewRegistry()
-	hc := &http.Client{Transport: &cloudmarket.Signer{
-		SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Base: vendorcall.NewTransport(),
-	}}
-	client := dingdang.New(hc, cfg.BaseURL, dingdang.Options{
-		Call:        vendorcall.Config{Timeout: cfg.Timeout, MaxResponseBytes: cfg.MaxResponseBytes},
+	client := dingdang.New(cfg.Vendor.HTTPClient(), cfg.Vendor.BaseURL, dingdang.Options{
+		Call:        cfg.Vendor.CallConfig(),
 		Metrics:     vendorcall.NewMetrics(reg),
 		CallbackURL: cfg.CallbackURL,
 		Logger:      log,
@@ -62,7 +57,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("listen on DELIVERY_ADDR %s: %w", cfg.Addr, err)
 	}
 	log.Info("delivery listening", "grpc", lis.Addr().String(), "rest", "http://"+lis.Addr().String()+"/v1/delivery/orders",
-		"vendor", cfg.BaseURL, "sandbox", cfg.Sandbox)
+		"vendor", cfg.Vendor.BaseURL, "sandbox", cfg.Sandbox)
 	if onListen != nil {
 		onListen(lis.Addr())
 	}

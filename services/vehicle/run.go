@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
-	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
 	"github.com/vendorgate/vendorgate/internal/serve"
@@ -39,8 +37,8 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 			return err
 		}
 		log.Warn("SANDBOX: using the in-process maintenance simulator; no real vendor is called",
-			"simulator", sim.BaseURL, "ignored_base_url", cfg.BaseURL, "known_vin", maintenancesim.SampleVIN)
-		cfg.BaseURL, cfg.SecretID, cfg.SecretKey = sim.BaseURL, sim.SecretID, sim.SecretKey
+			"simulator", sim.BaseURL, "ignored_base_url", cfg.Vendor.BaseURL, "known_vin", maintenancesim.SampleVIN)
+		cfg.Vendor.BaseURL, cfg.Vendor.SecretID, cfg.Vendor.SecretKey = sim.BaseURL, sim.SecretID, sim.SecretKey
 	}
 
 	st, err := store.Open(ctx, cfg.DatabaseURL, log)
@@ -50,11 +48,8 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	defer st.Close()
 
 	reg := prometheus.NewRegistry()
-	hc := &http.Client{Transport: &cloudmarket.Signer{
-		SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Base: vendorcall.NewTransport(),
-	}}
-	client := maintenance.New(hc, cfg.BaseURL, maintenance.Options{
-		Call:    vendorcall.Config{Timeout: cfg.Timeout, MaxResponseBytes: cfg.MaxResponseBytes},
+	client := maintenance.New(cfg.Vendor.HTTPClient(), cfg.Vendor.BaseURL, maintenance.Options{
+		Call:    cfg.Vendor.CallConfig(),
 		Metrics: vendorcall.NewMetrics(reg),
 		Logger:  log,
 	})
@@ -76,7 +71,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("listen on VEHICLE_ADDR %s: %w", cfg.Addr, err)
 	}
 	log.Info("vehicle listening", "grpc", lis.Addr().String(), "rest", "http://"+lis.Addr().String()+"/v1/vehicle/orders",
-		"vendor", cfg.BaseURL, "sandbox", cfg.Sandbox, "database", sqlstore.Redact(cfg.DatabaseURL))
+		"vendor", cfg.Vendor.BaseURL, "sandbox", cfg.Sandbox, "database", sqlstore.Redact(cfg.DatabaseURL))
 	if onListen != nil {
 		onListen(lis.Addr())
 	}

@@ -3,9 +3,9 @@
 package config
 
 import (
-	"errors"
 	"time"
 
+	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/envconfig"
 )
 
@@ -16,16 +16,10 @@ type Config struct {
 	// Sandbox wires the service to an in-process Dingdang simulator with
 	// generated credentials; the DINGDANG_* credentials are then not used.
 	Sandbox bool `env:"SANDBOX"`
-	// BaseURL is the Dingdang API root (required unless Sandbox).
-	BaseURL string `env:"DINGDANG_BASE_URL"`
-	// SecretID is the cloud-market secret id (required unless Sandbox).
-	SecretID string `env:"DINGDANG_SECRET_ID"`
-	// SecretKey is the cloud-market secret key (required unless Sandbox).
-	SecretKey string `env:"DINGDANG_SECRET_KEY"`
-	// Timeout bounds one vendor call, under the caller's deadline.
-	Timeout time.Duration `env:"DINGDANG_TIMEOUT" envDefault:"5s"`
-	// MaxResponseBytes bounds a vendor response body.
-	MaxResponseBytes int64 `env:"DINGDANG_MAX_RESPONSE_BYTES" envDefault:"1048576"`
+	// Vendor is the Dingdang API root, credentials and call limits:
+	// DINGDANG_BASE_URL, DINGDANG_SECRET_ID, DINGDANG_SECRET_KEY (required
+	// unless Sandbox), DINGDANG_TIMEOUT, DINGDANG_MAX_RESPONSE_BYTES.
+	Vendor cloudmarket.Vendor `envPrefix:"DINGDANG_"`
 	// CallbackURL is sent to the vendor as createOrder's callback, where it
 	// pushes status changes; empty sends none.
 	CallbackURL string `env:"DINGDANG_CALLBACK_URL"`
@@ -47,18 +41,7 @@ func Load(environ []string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	var errs []error
-	if !cfg.Sandbox {
-		errs = envconfig.Require(" (or set SANDBOX=1 to use the simulator)", map[string]string{
-			"DINGDANG_BASE_URL": cfg.BaseURL, "DINGDANG_SECRET_ID": cfg.SecretID, "DINGDANG_SECRET_KEY": cfg.SecretKey,
-		})
-	}
-	if err := envconfig.HTTPURL("DINGDANG_BASE_URL", cfg.BaseURL); err != nil {
-		errs = append(errs, err)
-	}
-	if cfg.Timeout <= 0 {
-		errs = append(errs, errors.New("DINGDANG_TIMEOUT must be positive"))
-	}
+	errs := cfg.Vendor.Check("DINGDANG_", cfg.Sandbox)
 	if err := envconfig.Join(errs...); err != nil {
 		return Config{}, err
 	}

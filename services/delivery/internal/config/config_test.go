@@ -28,7 +28,7 @@ func TestLoad(t *testing.T) {
 				if err != nil {
 					t.Fatalf("got %v, want nil", err)
 				}
-				if cfg.Timeout != 5*time.Second || cfg.Addr != "127.0.0.1:8081" {
+				if cfg.Vendor.Timeout != 5*time.Second || cfg.Addr != "127.0.0.1:8081" {
 					t.Errorf("got defaults %+v", cfg)
 				}
 				return

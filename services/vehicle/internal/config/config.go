@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/envconfig"
 )
 
@@ -18,16 +19,11 @@ type Config struct {
 	// simulator with generated credentials; the MAINTENANCE_* credentials
 	// are then not used.
 	Sandbox bool `env:"SANDBOX"`
-	// BaseURL is the maintenance-record API root (required unless Sandbox).
-	BaseURL string `env:"MAINTENANCE_BASE_URL"`
-	// SecretID is the cloud-market secret id (required unless Sandbox).
-	SecretID string `env:"MAINTENANCE_SECRET_ID"`
-	// SecretKey is the cloud-market secret key (required unless Sandbox).
-	SecretKey string `env:"MAINTENANCE_SECRET_KEY"`
-	// Timeout bounds one vendor call, under the caller's deadline.
-	Timeout time.Duration `env:"MAINTENANCE_TIMEOUT" envDefault:"5s"`
-	// MaxResponseBytes bounds a vendor response body.
-	MaxResponseBytes int64 `env:"MAINTENANCE_MAX_RESPONSE_BYTES" envDefault:"1048576"`
+	// Vendor is the maintenance-record API root, credentials and call
+	// limits: MAINTENANCE_BASE_URL, MAINTENANCE_SECRET_ID,
+	// MAINTENANCE_SECRET_KEY (required unless Sandbox), MAINTENANCE_TIMEOUT,
+	// MAINTENANCE_MAX_RESPONSE_BYTES.
+	Vendor cloudmarket.Vendor `envPrefix:"MAINTENANCE_"`
 	// DatabaseURL is where orders and reports are kept: "file:vehicle.db"
 	// or "sqlite:///path/vehicle.db" for an embedded SQLite file,
 	// "postgres://user:pw@host:5432/db" for Postgres.
@@ -62,20 +58,11 @@ func Load(environ []string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	var errs []error
-	if !cfg.Sandbox {
-		errs = envconfig.Require(" (or set SANDBOX=1 to use the simulator)", map[string]string{
-			"MAINTENANCE_BASE_URL": cfg.BaseURL, "MAINTENANCE_SECRET_ID": cfg.SecretID, "MAINTENANCE_SECRET_KEY": cfg.SecretKey,
-		})
-	}
-	if err := envconfig.HTTPURL("MAINTENANCE_BASE_URL", cfg.BaseURL); err != nil {
-		errs = append(errs, err)
-	}
+	errs := cfg.Vendor.Check("MAINTENANCE_", cfg.Sandbox)
 	positive := []struct {
 		name string
 		d    time.Duration
 	}{
-		{"MAINTENANCE_TIMEOUT", cfg.Timeout},
 		{"VEHICLE_REPORT_FRESHNESS", cfg.ReportFreshness},
 		{"VEHICLE_POLL_INTERVAL", cfg.PollInterval},
 		{"VEHICLE_POLL_MAX_INTERVAL", cfg.PollMaxInterval},
@@ -95,9 +82,6 @@ func Load(environ []string) (Config, error) {
 	}
 	if cfg.SandboxReportDelay < 0 {
 		errs = append(errs, errors.New("SANDBOX_REPORT_DELAY must not be negative"))
-	}
-	if cfg.MaxResponseBytes <= 0 {
-		errs = append(errs, errors.New("MAINTENANCE_MAX_RESPONSE_BYTES must be positive"))
 	}
 	if err := envconfig.Join(errs...); err != nil {
 		return Config{}, err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/config"
 )
 
@@ -19,8 +20,7 @@ func TestLoadDefaults(t *testing.T) {
 	want := config.Config{
 		Addr:               "127.0.0.1:8084",
 		Sandbox:            true,
-		Timeout:            5 * time.Second,
-		MaxResponseBytes:   1 << 20,
+		Vendor:             cloudmarket.Vendor{Timeout: 5 * time.Second, MaxResponseBytes: 1 << 20},
 		DatabaseURL:        "file:vehicle.db",
 		ReportFreshness:    30 * 24 * time.Hour,
 		ReportCostYuan:     17,
