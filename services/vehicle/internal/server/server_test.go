@@ -134,7 +134,8 @@ func TestOrderAndGetReport(t *testing.T) {
 		t.Run(tr.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			svc := start(t, setup{readyAfter: 200 * time.Millisecond})
+			// Long enough that the first GetReport sees PENDING under -race and load.
+			svc := start(t, setup{readyAfter: 2 * time.Second})
 			req := &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, PlateNumber: "沪A12345", RequestId: "req-" + tr.name}
 			first, st := tr.order(ctx, svc, req)
 			if st != nil {
@@ -162,7 +163,7 @@ func TestOrderAndGetReport(t *testing.T) {
 			if got.GetState() != vehiclev1.ReportState_REPORT_STATE_PENDING || got.GetReport() != nil || got.GetReadyTime() != nil {
 				t.Errorf("got %v, want PENDING without a report", got)
 			}
-			deadline := time.Now().Add(5 * time.Second)
+			deadline := time.Now().Add(15 * time.Second)
 			for got.GetState() == vehiclev1.ReportState_REPORT_STATE_PENDING && time.Now().Before(deadline) {
 				time.Sleep(50 * time.Millisecond)
 				if got, st = tr.get(ctx, svc, first.GetOrderId()); st != nil {
@@ -491,7 +492,9 @@ func TestLookupDeadline(t *testing.T) {
 			svc := start(t, setup{readyAfter: time.Hour})
 			var orderID string
 			for i := range 2 {
-				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				// The service answers at the deadline less a tenth: long
+				// enough for the answer to arrive under -race and load.
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				resp, st := tr.lookup(ctx, svc, maintenancesim.SampleVIN)
 				cancel()
 				if st != nil {
