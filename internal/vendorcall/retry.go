@@ -2,6 +2,7 @@ package vendorcall
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -36,29 +37,7 @@ func (c *Caller) DoIdempotent(ctx context.Context, endpoint string, p RetryPolic
 	if p.Tries == 0 {
 		p.Tries = 3
 	}
-	// The first attempt runs outside the back-off machinery: it is the
-	// one that nearly always succeeds, and this is a hot path.
-	req, err := build()
-	if err != nil {
-		return err
-	}
-	err = c.Do(ctx, endpoint, req, decode)
-	if err == nil || !Retryable(err) || p.Tries == 1 {
-		return err
-	}
-	p.Tries--
-	b := backoff.NewExponentialBackOff()
-	if p.InitialInterval > 0 {
-		b.InitialInterval = p.InitialInterval
-	} else {
-		b.InitialInterval = 100 * time.Millisecond
-	}
-	select {
-	case <-ctx.Done():
-		return err
-	case <-time.After(b.NextBackOff()):
-	}
-	_, err = backoff.Retry(ctx, func() (struct{}, error) {
+	attempt := func() (struct{}, error) {
 		req, err := build()
 		if err != nil {
 			return struct{}{}, backoff.Permanent(err)
@@ -68,6 +47,35 @@ func (c *Caller) DoIdempotent(ctx context.Context, endpoint string, p RetryPolic
 			return struct{}{}, backoff.Permanent(err)
 		}
 		return struct{}{}, err
-	}, backoff.WithBackOff(b), backoff.WithMaxTries(p.Tries), backoff.WithMaxElapsedTime(0))
+	}
+	// The first attempt runs outside the back-off machinery: it is the
+	// one that nearly always succeeds, and this is a hot path.
+	_, err := attempt()
+	var permanent *backoff.PermanentError
+	if err == nil || errors.As(err, &permanent) || p.Tries == 1 {
+		return unwrapPermanent(err)
+	}
+	b := backoff.NewExponentialBackOff()
+	if p.InitialInterval > 0 {
+		b.InitialInterval = p.InitialInterval
+	} else {
+		b.InitialInterval = 100 * time.Millisecond
+	}
+	// backoff.Retry starts with an attempt; wait the first interval here.
+	select {
+	case <-ctx.Done():
+		return err
+	case <-time.After(b.NextBackOff()):
+	}
+	_, err = backoff.Retry(ctx, attempt, backoff.WithBackOff(b), backoff.WithMaxTries(p.Tries-1), backoff.WithMaxElapsedTime(0))
+	return err
+}
+
+// unwrapPermanent returns the error a backoff.Permanent wraps.
+func unwrapPermanent(err error) error {
+	var permanent *backoff.PermanentError
+	if errors.As(err, &permanent) {
+		return permanent.Unwrap()
+	}
 	return err
 }

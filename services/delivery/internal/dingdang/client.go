@@ -40,7 +40,6 @@ const (
 	msgTooFrequent   = "频繁"
 	defaultResends   = 2
 	defaultBackoff   = 200 * time.Millisecond
-	readRetryPolicy  = 3
 )
 
 // Options configures a Client beyond its transport and base URL.
@@ -184,7 +183,7 @@ func refusal(path, msg string, code int64, result json.RawMessage) error {
 
 // read sends a call that is safe to repeat, retrying transport failures.
 func (c *Client) read(ctx context.Context, path string, headers map[string]string, out any) error {
-	return c.caller.DoIdempotent(ctx, path, vendorcall.RetryPolicy{Tries: readRetryPolicy},
+	return c.caller.DoIdempotent(ctx, path, vendorcall.RetryPolicy{},
 		func() (*http.Request, error) { return c.request(path, headers, nil) },
 		decodeInto(path, out, nil))
 }
