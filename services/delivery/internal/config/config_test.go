@@ -44,3 +44,13 @@ func TestLoad(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadAddrNeedsNoCredentials(t *testing.T) {
+	t.Parallel()
+	for environ, want := range map[string]string{"": "127.0.0.1:8081", "DELIVERY_ADDR=0.0.0.0:9000": "0.0.0.0:9000"} {
+		got, err := LoadAddr([]string{environ})
+		if err != nil || got != want {
+			t.Errorf("LoadAddr(%q): got %q, %v, want %q", environ, got, err, want)
+		}
+	}
+}
