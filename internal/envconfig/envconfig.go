@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,6 +18,10 @@ import (
 // Parse fills a T from environ (as os.Environ returns it) using T's `env`
 // and `envDefault` tags. The error lists every problem, one per line,
 // each naming its variable.
+//
+// On error the T is still filled as far as it parses: every field but
+// the ones named in the error holds its value or default, so that a
+// caller can check the rest and report every problem at once (see Join).
 func Parse[T any](environ []string) (T, error) {
 	vars := make(map[string]string, len(environ))
 	for _, kv := range environ {
@@ -26,17 +31,32 @@ func Parse[T any](environ []string) (T, error) {
 	}
 	var cfg T
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: vars}); err != nil {
-		return cfg, Join(namedParseErrors[T](err))
+		return cfg, namedParseErrors[T](err, vars)
 	}
 	return cfg, nil
 }
 
 // Join joins errs into one error with a stable order, or returns nil.
+//
+// Every line of an error must start with the variable it is about, as the
+// errors of Parse, Require and HTTPURL do. Only the first line about each
+// variable is kept: a variable that did not parse holds its zero value,
+// and a later check of that value ("must be positive") would only repeat
+// the problem less clearly. So pass Parse's error first.
 func Join(errs ...error) error {
 	var lines []string
+	seen := make(map[string]bool)
 	for _, err := range errs {
-		if err != nil {
-			lines = append(lines, strings.Split(err.Error(), "\n")...)
+		if err == nil {
+			continue
+		}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			name := variable(line)
+			if name != "" && seen[name] {
+				continue
+			}
+			seen[name] = true
+			lines = append(lines, line)
 		}
 	}
 	if len(lines) == 0 {
@@ -46,41 +66,74 @@ func Join(errs ...error) error {
 	return fmt.Errorf("config: %s", strings.Join(lines, "; "))
 }
 
-// namedParseErrors rewrites the env library's parse errors, which name the
-// struct field, to name the environment variable instead.
-func namedParseErrors[T any](err error) error {
+// variable is the name a problem line starts with: its leading run of
+// upper-case letters, digits and underscores, or "" when there is none.
+func variable(line string) string {
+	end := strings.IndexFunc(line, func(r rune) bool {
+		return (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_'
+	})
+	if end < 0 {
+		end = len(line)
+	}
+	return line[:end]
+}
+
+// namedParseErrors rewrites the env library's errors so that each line
+// starts with the environment variable it is about: its parse errors name
+// the struct field instead, and its missing-variable errors put the name
+// last. A field that several nested structs share (Timeout under two
+// vendor prefixes) names each of its variables that is set in vars, since
+// only a set variable can fail to parse.
+func namedParseErrors[T any](err error, vars map[string]string) error {
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
 		return err
 	}
 	out := make([]error, 0, len(agg.Errors))
 	for _, e := range agg.Errors {
-		var pe env.ParseError
-		if errors.As(e, &pe) {
-			if name, ok := envName(reflect.TypeFor[T](), "", pe.Name); ok {
-				e = fmt.Errorf("%s: %w", name, pe.Err)
+		var (
+			pe       env.ParseError
+			notSet   env.VarIsNotSetError
+			emptyVar env.EmptyVarError
+		)
+		switch {
+		case errors.As(e, &pe):
+			names := envNames(reflect.TypeFor[T](), "", pe.Name)
+			if set := slices.DeleteFunc(slices.Clone(names), func(n string) bool { _, ok := vars[n]; return !ok }); len(set) > 0 {
+				names = set
 			}
+			for _, name := range names {
+				out = append(out, fmt.Errorf("%s: %w", name, pe.Err))
+			}
+			if len(names) == 0 {
+				out = append(out, e)
+			}
+		case errors.As(e, &notSet):
+			out = append(out, fmt.Errorf("%s is required", notSet.Key))
+		case errors.As(e, &emptyVar):
+			out = append(out, fmt.Errorf("%s must not be empty", emptyVar.Key))
+		default:
+			out = append(out, e)
 		}
-		out = append(out, e)
 	}
 	return errors.Join(out...)
 }
 
-// envName finds the variable of the field named field in t or in a
-// struct nested in it, with the nested structs' envPrefix tags applied.
-func envName(t reflect.Type, prefix, field string) (string, bool) {
+// envNames finds the variables of the fields named field in t and in the
+// structs nested in it, with the nested structs' envPrefix tags applied.
+func envNames(t reflect.Type, prefix, field string) []string {
+	var names []string
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if f.Name == field && f.Tag.Get("env") != "" {
-			return prefix + f.Tag.Get("env"), true
+			name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+			names = append(names, prefix+name)
 		}
 		if f.Type.Kind() == reflect.Struct {
-			if name, ok := envName(f.Type, prefix+f.Tag.Get("envPrefix"), field); ok {
-				return name, true
-			}
+			names = append(names, envNames(f.Type, prefix+f.Tag.Get("envPrefix"), field)...)
 		}
 	}
-	return "", false
+	return names
 }
 
 // Require returns an error for each named value that is empty.

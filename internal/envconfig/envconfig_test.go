@@ -1,6 +1,7 @@
 package envconfig
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -34,5 +35,39 @@ func TestRequireAndJoin(t *testing.T) {
 	}
 	if Join() != nil {
 		t.Error("got an error from nothing, want nil")
+	}
+}
+
+type vendorSample struct {
+	Timeout time.Duration `env:"TIMEOUT" envDefault:"1s"`
+}
+
+type nestedSample struct {
+	Need  string       `env:"NESTED_NEED,required"`
+	Count int          `env:"NESTED_COUNT" envDefault:"3"`
+	A     vendorSample `envPrefix:"A_"`
+	B     vendorSample `envPrefix:"B_"`
+}
+
+func TestParseNamesEachVariableAndFillsTheRest(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse[nestedSample]([]string{"B_TIMEOUT=fast", "NESTED_COUNT=7"})
+	want := "config: B_TIMEOUT: unable to parse duration: time: invalid duration \"fast\"; NESTED_NEED is required"
+	if got := Join(err); got == nil || got.Error() != want {
+		t.Errorf("got error %v, want %s", got, want)
+	}
+	// Only the variable that failed is left zero.
+	if cfg.A.Timeout != time.Second || cfg.B.Timeout != 0 || cfg.Count != 7 {
+		t.Errorf("got %+v, want A_TIMEOUT 1s, B_TIMEOUT unset, NESTED_COUNT 7", cfg)
+	}
+}
+
+func TestJoinKeepsTheFirstProblemOfEachVariable(t *testing.T) {
+	t.Parallel()
+	_, err := Parse[sample]([]string{"SAMPLE_NEED=x", "SAMPLE_TIMEOUT=soon"})
+	got := Join(err, errors.New("SAMPLE_TIMEOUT must be positive, got 0s"), errors.New("SAMPLE_ADDR is wrong"))
+	want := "config: SAMPLE_ADDR is wrong; SAMPLE_TIMEOUT: unable to parse duration: time: invalid duration \"soon\""
+	if got == nil || got.Error() != want {
+		t.Errorf("got %v, want %s", got, want)
 	}
 }

@@ -37,11 +37,10 @@ type Config struct {
 // Load reads the configuration from environ (e.g. os.Environ()). The error
 // names every missing or malformed variable.
 func Load(environ []string) (Config, error) {
+	// A variable that does not parse must not hide the others: check
+	// what did parse, and let Join keep the parse error of each variable.
 	cfg, err := envconfig.Parse[Config](environ)
-	if err != nil {
-		return Config{}, err
-	}
-	errs := cfg.Vendor.Check("DINGDANG_", cfg.Sandbox)
+	errs := append([]error{err}, cfg.Vendor.Check("DINGDANG_", cfg.Sandbox)...)
 	if err := envconfig.Join(errs...); err != nil {
 		return Config{}, err
 	}

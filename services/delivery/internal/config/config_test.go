@@ -54,3 +54,20 @@ func TestLoadAddrNeedsNoCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadNamesEveryBadVariableAtOnce(t *testing.T) {
+	t.Parallel()
+	_, err := Load([]string{
+		"DINGDANG_TIMEOUT=fast",                // does not parse
+		"DINGDANG_MAX_RESPONSE_BYTES=a lot",    // does not parse
+		"DINGDANG_BASE_URL=vendor.example/api", // not an http(s) URL
+		"DINGDANG_SECRET_ID=id",                // DINGDANG_SECRET_KEY missing
+	})
+	want := `config: DINGDANG_BASE_URL "vendor.example/api" is not an http(s) URL; ` +
+		`DINGDANG_MAX_RESPONSE_BYTES: strconv.ParseInt: parsing "a lot": invalid syntax; ` +
+		`DINGDANG_SECRET_KEY is required (or set SANDBOX=1 to use the simulator); ` +
+		`DINGDANG_TIMEOUT: unable to parse duration: time: invalid duration "fast"`
+	if err == nil || err.Error() != want {
+		t.Errorf("got error %v, want %s", err, want)
+	}
+}

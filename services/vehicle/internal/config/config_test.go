@@ -97,3 +97,22 @@ func TestLoadAddr(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadNamesEveryBadVariableAtOnce(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load([]string{
+		"MAINTENANCE_TIMEOUT=fast",           // does not parse
+		"VEHICLE_POLL_INTERVAL=often",        // does not parse
+		"VEHICLE_REPORT_COST_YUAN=-1",        // parses, out of range
+		"MAINTENANCE_BASE_URL=ftp://vendor/", // not an http(s) URL
+		"MAINTENANCE_SECRET_KEY=key",         // MAINTENANCE_SECRET_ID missing
+	})
+	want := `config: MAINTENANCE_BASE_URL "ftp://vendor/" is not an http(s) URL; ` +
+		`MAINTENANCE_SECRET_ID is required (or set SANDBOX=1 to use the simulator); ` +
+		`MAINTENANCE_TIMEOUT: unable to parse duration: time: invalid duration "fast"; ` +
+		`VEHICLE_POLL_INTERVAL: unable to parse duration: time: invalid duration "often"; ` +
+		`VEHICLE_REPORT_COST_YUAN must not be negative`
+	if err == nil || err.Error() != want {
+		t.Errorf("got error %v, want %s", err, want)
+	}
+}
