@@ -7,6 +7,7 @@
 package rpcstatus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"maps"
@@ -17,7 +18,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 )
 
@@ -37,6 +40,9 @@ const (
 //   - nil is OK;
 //   - a gRPC status error keeps its code, message and details (an ErrorInfo is
 //     added only when it has none);
+//   - a *domainerr.Error maps its Kind to one code, with its message, its
+//     reason in the ErrorInfo (in a BadRequest violation for an invalid
+//     argument) and its retry-after in a RetryInfo;
 //   - a *vendorerr.Error maps its Kind to one code, with the vendor, endpoint,
 //     vendor code, vendor message and HTTP status in the ErrorInfo metadata;
 //   - context.DeadlineExceeded and context.Canceled keep their meaning;
@@ -49,6 +55,9 @@ func FromError(err error, domain string) *status.Status {
 	if st, ok := status.FromError(err); ok {
 		return withErrorInfo(st, domain)
 	}
+	if de, ok := domainerr.As(err); ok {
+		return fromDomain(de, domain)
+	}
 	if ve, ok := vendorerr.As(err); ok {
 		return fromVendor(ve, domain)
 	}
@@ -60,6 +69,34 @@ func FromError(err error, domain string) *status.Status {
 	default:
 		return newStatus(codes.Internal, "internal error", info(reason(codes.Internal), domain, nil))
 	}
+}
+
+// fromDomain maps a domain failure to its one gRPC code.
+func fromDomain(de *domainerr.Error, domain string) *status.Status {
+	if de.Kind == domainerr.KindInvalidArgument {
+		return InvalidArgument(domain, []*errdetails.BadRequest_FieldViolation{{
+			Field: de.Field, Description: de.Message, Reason: de.Reason,
+		}})
+	}
+	var code codes.Code
+	switch de.Kind {
+	case domainerr.KindNotFound:
+		code = codes.NotFound
+	case domainerr.KindFailedPrecondition:
+		code = codes.FailedPrecondition
+	case domainerr.KindAborted:
+		code = codes.Aborted
+	case domainerr.KindDeadlineExceeded:
+		code = codes.DeadlineExceeded
+	default:
+		// A kind this switch does not know is our bug, not the caller's.
+		return newStatus(codes.Internal, "internal error", info(reason(codes.Internal), domain, nil))
+	}
+	details := []protoadapt.MessageV1{info(cmp.Or(de.Reason, reason(code)), domain, maps.Clone(de.Metadata))}
+	if de.RetryAfter > 0 {
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(de.RetryAfter)})
+	}
+	return newStatus(code, de.Message, details...)
 }
 
 // fromVendor maps a classified vendor failure to its one gRPC code.

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"path"
 	"time"
@@ -14,8 +13,8 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// accessLog writes one line per finished RPC: method, code, duration, peer
-// and, for a status that hides its cause, the cause. It never logs request
+// accessLog writes one line per finished RPC: method, code, duration and
+// peer. It never logs request
 // or response bodies or metadata: they carry vendor credentials and
 // personal data. Successful calls are logged at debug: at info, a JSON line
 // per call was a measurable share of a call's CPU (BenchmarkGetOrder), and
@@ -70,11 +69,8 @@ func (a accessLog) finish(ctx context.Context, fullMethod, kind string, start ti
 		attrs = append(attrs, slog.String("peer.address", p.Addr.String()))
 	}
 	if err != nil {
+		// The status only; the error interceptor logs an INTERNAL's cause.
 		attrs = append(attrs, slog.String("grpc.error", err.Error()))
-		var me *mappedError
-		if errors.As(err, &me) {
-			attrs = append(attrs, slog.String("cause", causeText(me.cause)))
-		}
 	}
 	attrs = append(attrs, slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 	a.log.LogAttrs(ctx, level, "finished call", attrs...)

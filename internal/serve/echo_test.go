@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 )
 
@@ -125,6 +127,12 @@ func (s *echoService) echo(ctx context.Context, req *dynamicpb.Message) (*dynami
 		panic("echo: told to panic")
 	case "error":
 		return nil, errors.New("query orders: connection refused")
+	case "url-error":
+		// A transport error quoting a URL whose query carries a secret.
+		return nil, fmt.Errorf("get report: %w", &url.Error{Op: "Get",
+			URL: "https://vendor.example/report?sign=secret-sign-xyz&id=7", Err: errors.New("connection reset by peer")})
+	case "not-found":
+		return nil, fmt.Errorf("get order: %w", domainerr.NotFound("ORDER_NOT_FOUND", `order "A1" is not known here`))
 	case "slow":
 		s.started <- struct{}{}
 		select {

@@ -2,7 +2,9 @@ package serve
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"runtime/debug"
@@ -12,7 +14,8 @@ import (
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vendorgate/vendorgate/internal/rpcstatus"
@@ -21,19 +24,23 @@ import (
 // interceptors builds the server options that chain, from the outside in:
 // recovery, metrics, logging, validation, error mapping and recovery again.
 //
-// The inner recovery turns a handler's panic into an INTERNAL status that the
-// metrics and the access log count like any other failure; the outer one is
-// the safety net for a panic in the interceptors themselves.
+// The inner recovery turns a handler's panic into an error that the mapping
+// makes INTERNAL and logs, and that the metrics and the access log count
+// like any other failure; the outer one is the safety net for a panic in
+// the interceptors themselves.
 func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMetrics, validator protovalidate.Validator) []grpc.ServerOption {
 	recoverer := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		method, _ := grpc.Method(ctx)
-		logger.ErrorContext(ctx, "panic in gRPC handler",
+		logger.ErrorContext(ctx, "panic in gRPC interceptor",
 			"grpc.method", method, "panic", p, "stack", string(debug.Stack()))
 		return rpcstatus.FromError(errors.New("panic"), domain).Err()
 	})
+	handlerPanic := recovery.WithRecoveryHandlerContext(func(_ context.Context, p any) error {
+		return &panicError{value: p, stack: debug.Stack()}
+	})
 	access := accessLog{log: logger}
 	v := validating{validator: validator, domain: domain}
-	m := mapping{domain: domain}
+	m := mapping{domain: domain, log: logger}
 
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(
@@ -42,7 +49,7 @@ func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMe
 			access.unary,
 			v.unary,
 			m.unary,
-			recovery.UnaryServerInterceptor(recoverer),
+			recovery.UnaryServerInterceptor(handlerPanic),
 		),
 		grpc.ChainStreamInterceptor(
 			recovery.StreamServerInterceptor(recoverer),
@@ -50,7 +57,7 @@ func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMe
 			access.stream,
 			v.stream,
 			m.stream,
-			recovery.StreamServerInterceptor(recoverer),
+			recovery.StreamServerInterceptor(handlerPanic),
 		),
 	}
 }
@@ -101,44 +108,89 @@ func (s *validatingStream) RecvMsg(m any) error {
 	return s.v.validate(m)
 }
 
-// mapping converts a handler's error into a status with rpcstatus.FromError:
-// a plain Go error is classified, a status the handler built keeps its code
-// and message and gains an ErrorInfo if it has none.
+// requestIDKey is the metadata key of the request id: read from the
+// incoming call when the client sent one, else generated, and returned in
+// the response header of a failed call so that a caller can quote it.
+const requestIDKey = "x-request-id"
+
+// maxRequestIDLen bounds a client's request id before it is logged.
+const maxRequestIDLen = 128
+
+// mapping is the one place where a handler's error becomes a status, with
+// rpcstatus.FromError: a domain error (internal/domainerr) or a vendor
+// failure (internal/vendorerr) keeps its meaning, anything else is
+// INTERNAL. The cause of every INTERNAL and UNKNOWN is logged here, once,
+// with the method and the request id, since the caller only reads
+// "internal error".
 type mapping struct {
 	domain string
+	log    *slog.Logger
 }
 
-func (m mapping) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+func (m mapping) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	resp, err := handler(ctx, req)
-	return resp, m.convert(err)
+	if err == nil {
+		return resp, nil
+	}
+	id := requestID(ctx)
+	// The header is not sent yet: a unary call sends it with the response
+	// or the status, after the interceptors return.
+	_ = grpc.SetHeader(ctx, metadata.Pairs(requestIDKey, id))
+	return resp, m.convert(ctx, info.FullMethod, id, err)
 }
 
-func (m mapping) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	return m.convert(handler(srv, ss))
-}
-
-func (m mapping) convert(err error) error {
+func (m mapping) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	err := handler(srv, ss)
 	if err == nil {
 		return nil
 	}
-	st := rpcstatus.FromError(err, m.domain)
-	if _, ok := status.FromError(err); ok {
-		// The handler chose the status; its message already says why.
-		return st.Err()
+	id := requestID(ss.Context())
+	if ss.SetHeader(metadata.Pairs(requestIDKey, id)) != nil {
+		// The stream already sent its header.
+		ss.SetTrailer(metadata.Pairs(requestIDKey, id))
 	}
-	return &mappedError{st: st, cause: err}
+	return m.convert(ss.Context(), info.FullMethod, id, err)
 }
 
-// mappedError is the status sent to the client together with the Go error it
-// came from, so that the access log can name the cause the client must not
-// see (an INTERNAL status only says "internal error").
-type mappedError struct {
-	st    *status.Status
-	cause error
+func (m mapping) convert(ctx context.Context, method, id string, err error) error {
+	st := rpcstatus.FromError(err, m.domain)
+	if c := st.Code(); c == codes.Internal || c == codes.Unknown {
+		attrs := []slog.Attr{
+			slog.String("grpc.method", method),
+			slog.String("request_id", id),
+			slog.String("grpc.code", c.String()),
+			slog.String("cause", causeText(err)),
+		}
+		var pe *panicError
+		if errors.As(err, &pe) {
+			attrs = append(attrs, slog.String("stack", string(pe.stack)))
+		}
+		m.log.LogAttrs(ctx, slog.LevelError, "call failed", attrs...)
+	}
+	return st.Err()
 }
 
-func (e *mappedError) Error() string              { return e.st.Err().Error() }
-func (e *mappedError) GRPCStatus() *status.Status { return e.st }
+// requestID is the call's x-request-id metadata when the client sent a
+// usable one, else a new random id.
+func requestID(ctx context.Context) string {
+	if vals := metadata.ValueFromIncomingContext(ctx, requestIDKey); len(vals) > 0 {
+		id := vals[0]
+		if id != "" && len(id) <= maxRequestIDLen && !strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return id
+		}
+	}
+	return rand.Text()
+}
+
+// panicError is a handler's panic, turned into an error by the inner
+// recovery interceptor so that the mapping interceptor logs it once, with
+// the call's method and request id, like any other cause of an INTERNAL.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
 
 // causeText is err's text without the query of a request URL it quotes:
 // transport errors from a vendor client print the URL, and some vendors take

@@ -1,13 +1,13 @@
 // Package server implements vendorgate.delivery.v1.DeliveryService on top of
-// the Dingdang client: proto ↔ domain mapping, and the one place where
-// errors become gRPC statuses.
+// the Dingdang client: proto ↔ domain mapping. Handlers return the client's
+// errors as they are; internal/serve's error interceptor turns them into
+// statuses.
 package server
 
 import (
 	"context"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
-	"github.com/vendorgate/vendorgate/internal/rpcstatus"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdang"
 )
 
@@ -39,16 +39,11 @@ func New(vendor Vendor, statuses StatusMap) *Server {
 	return &Server{vendor: vendor, statuses: statuses}
 }
 
-// toStatus is the one place an error becomes a gRPC status.
-func toStatus(err error) error {
-	return rpcstatus.FromError(err, Domain).Err()
-}
-
 // CreateOrder implements DeliveryService.
 func (s *Server) CreateOrder(ctx context.Context, req *deliveryv1.CreateOrderRequest) (*deliveryv1.CreateOrderResponse, error) {
 	msg, err := s.vendor.CreateOrder(ctx, newOrder(req))
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return &deliveryv1.CreateOrderResponse{OriginId: req.GetOriginId(), VendorMessage: msg}, nil
 }
@@ -57,7 +52,7 @@ func (s *Server) CreateOrder(ctx context.Context, req *deliveryv1.CreateOrderReq
 func (s *Server) GetOrder(ctx context.Context, req *deliveryv1.GetOrderRequest) (*deliveryv1.GetOrderResponse, error) {
 	o, err := s.vendor.GetOrder(ctx, req.GetOriginId())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return &deliveryv1.GetOrderResponse{Order: s.order(o)}, nil
 }
@@ -66,7 +61,7 @@ func (s *Server) GetOrder(ctx context.Context, req *deliveryv1.GetOrderRequest) 
 func (s *Server) ListOrders(ctx context.Context, req *deliveryv1.ListOrdersRequest) (*deliveryv1.ListOrdersResponse, error) {
 	rows, err := s.vendor.ListOrders(ctx, int(req.GetFilter()))
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	resp := &deliveryv1.ListOrdersResponse{Orders: make([]*deliveryv1.OrderSummary, 0, len(rows))}
 	for i := range rows {
@@ -79,7 +74,7 @@ func (s *Server) ListOrders(ctx context.Context, req *deliveryv1.ListOrdersReque
 func (s *Server) CancelOrder(ctx context.Context, req *deliveryv1.CancelOrderRequest) (*deliveryv1.CancelOrderResponse, error) {
 	msg, err := s.vendor.CancelOrder(ctx, req.GetOriginId(), req.GetReasonId(), req.GetReason())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return &deliveryv1.CancelOrderResponse{OriginId: req.GetOriginId(), VendorMessage: msg}, nil
 }
@@ -88,7 +83,7 @@ func (s *Server) CancelOrder(ctx context.Context, req *deliveryv1.CancelOrderReq
 func (s *Server) ListCancelReasons(ctx context.Context, req *deliveryv1.ListCancelReasonsRequest) (*deliveryv1.ListCancelReasonsResponse, error) {
 	reasons, err := s.vendor.ListCancelReasons(ctx, req.GetOriginId())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	resp := &deliveryv1.ListCancelReasonsResponse{Reasons: make([]*deliveryv1.CancelReason, 0, len(reasons))}
 	for _, r := range reasons {
@@ -101,7 +96,7 @@ func (s *Server) ListCancelReasons(ctx context.Context, req *deliveryv1.ListCanc
 func (s *Server) UpsertShop(ctx context.Context, req *deliveryv1.UpsertShopRequest) (*deliveryv1.UpsertShopResponse, error) {
 	msg, err := s.vendor.UpsertShop(ctx, shopUpsert(req))
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return &deliveryv1.UpsertShopResponse{PerUserid: req.GetPerUserid(), VendorMessage: msg}, nil
 }
@@ -110,7 +105,7 @@ func (s *Server) UpsertShop(ctx context.Context, req *deliveryv1.UpsertShopReque
 func (s *Server) GetShop(ctx context.Context, req *deliveryv1.GetShopRequest) (*deliveryv1.GetShopResponse, error) {
 	shop, err := s.vendor.GetShop(ctx, req.GetPerUserid(), req.GetUsername(), req.GetHeadquartersId())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return &deliveryv1.GetShopResponse{Shop: shopProto(shop)}, nil
 }
@@ -121,7 +116,7 @@ func (s *Server) IssueMerchantToken(ctx context.Context, req *deliveryv1.IssueMe
 		PerUserID: req.GetPerUserid(), Username: req.GetUsername(), Mobile: req.GetMobile(), Password: req.GetPassword(),
 	})
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, err
 	}
 	return &deliveryv1.IssueMerchantTokenResponse{Token: token}, nil
 }

@@ -6,9 +6,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
+	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
@@ -53,7 +52,7 @@ func (s *Server) lookup(ctx context.Context, vin string) (lookupResult, error) {
 	// for it.
 	o, err := s.store.Reusable(ctx, vin, time.Now().Add(-s.opts.Freshness))
 	if errors.Is(err, store.ErrNotFound) {
-		return lookupResult{}, status.Error(codes.DeadlineExceeded,
+		return lookupResult{}, domainerr.DeadlineExceeded("PURCHASE_NOT_COMPLETE",
 			"the report purchase did not complete in time; call again to reuse it")
 	}
 	return lookupResult{order: o, purchased: !o.CreatedAt.Before(called)}, err

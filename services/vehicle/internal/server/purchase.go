@@ -3,15 +3,13 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"golang.org/x/sync/singleflight"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
-	"github.com/vendorgate/vendorgate/internal/rpcstatus"
+	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
@@ -56,15 +54,15 @@ func (s *Server) order(ctx context.Context, p store.Purchase) (o store.Order, re
 	return res.order, res.replayed || !led, nil
 }
 
-// errRequestIDReused is the INVALID_ARGUMENT status for a request id that
-// bought a report for another VIN.
+// errRequestIDReused is the invalid argument of a request id that bought a
+// report for another VIN.
 func errRequestIDReused() error {
-	return rpcstatus.InvalidArgument(Domain, []*errdetails.BadRequest_FieldViolation{{
-		Field:       "request_id",
-		Description: "was used before to buy a report for another VIN",
-		Reason:      "REQUEST_ID_REUSED",
-	}}).Err()
+	return domainerr.InvalidArgument("request_id", "REQUEST_ID_REUSED", "was used before to buy a report for another VIN")
 }
+
+// retryPurchaseAfter is the retry advice for a purchase in progress: about
+// one vendor call.
+const retryPurchaseAfter = 3 * time.Second
 
 // orderOnce buys for a request id unless the store knows it already.
 func (s *Server) orderOnce(ctx context.Context, p store.Purchase) (store.Order, bool, error) {
@@ -88,8 +86,8 @@ func (s *Server) orderOnce(ctx context.Context, p store.Purchase) (store.Order, 
 		case prior.State != store.StateBuying:
 			return prior, true, nil
 		case time.Since(prior.CreatedAt) < staleBuying:
-			return store.Order{}, false, status.Error(codes.Aborted,
-				"a purchase with this request_id is in progress elsewhere; retry in a few seconds")
+			return store.Order{}, false, domainerr.Aborted("PURCHASE_IN_PROGRESS",
+				"a purchase with this request_id is in progress elsewhere; retry in a few seconds", retryPurchaseAfter)
 		}
 		if err := s.store.Abandon(ctx, prior.ID); err != nil {
 			return store.Order{}, false, err
@@ -97,7 +95,8 @@ func (s *Server) orderOnce(ctx context.Context, p store.Purchase) (store.Order, 
 		s.log.WarnContext(ctx, "taking over a purchase left unanswered", "request_id", p.RequestID, "vin", p.VIN,
 			"started", prior.CreatedAt)
 	}
-	return store.Order{}, false, status.Error(codes.Aborted, "a purchase with this request_id is in progress elsewhere; retry")
+	return store.Order{}, false, domainerr.Aborted("PURCHASE_IN_PROGRESS",
+		"a purchase with this request_id is in progress elsewhere; retry", retryPurchaseAfter)
 }
 
 // buy records a purchase, buys the report and records the vendor's order.
@@ -166,14 +165,14 @@ func unknownOutcome(err error) bool {
 		(ve.Kind == vendorerr.KindUnavailable && (ve.Code == "" || ve.HTTPStatus >= http.StatusInternalServerError))
 }
 
-// errOutcomeUnknown is the FAILED_PRECONDITION status for a purchase that
-// may have been sold without an answer: buying again could pay twice, and
-// the vendor offers no way to ask.
+// errOutcomeUnknown is the failed precondition of a purchase that may have
+// been sold without an answer: buying again could pay twice, and the vendor
+// offers no way to ask.
 func errOutcomeUnknown(o store.Order) error {
-	return status.Errorf(codes.FailedPrecondition,
+	return domainerr.FailedPrecondition("PURCHASE_OUTCOME_UNKNOWN", fmt.Sprintf(
 		"an earlier purchase for VIN %s (started %s) got no answer from the vendor and may have been sold; "+
 			"vendorgate does not buy again for it automatically: reconcile it with the vendor, or use a new request_id",
-		o.VIN, o.CreatedAt.Format(time.RFC3339))
+		o.VIN, o.CreatedAt.Format(time.RFC3339)))
 }
 
 // share runs fn once for all concurrent callers with the same key, each

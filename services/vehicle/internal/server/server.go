@@ -1,24 +1,24 @@
 // Package server implements vendorgate.vehicle.v1.VehicleService on top of
 // the maintenance-record client and the purchase store: the rules that keep
-// the service from paying twice for one report, proto ↔ domain mapping, and
-// the one place where errors become gRPC statuses.
+// the service from paying twice for one report, and proto ↔ domain mapping.
+// Handlers return Go errors (internal/domainerr for the service's own
+// refusals); internal/serve's error interceptor turns them into statuses.
 package server
 
 import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
-	"github.com/vendorgate/vendorgate/internal/rpcstatus"
+	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
@@ -72,7 +72,7 @@ type Options struct {
 	// Registry receives the purchase metrics; nil registers them nowhere.
 	Registry prometheus.Registerer
 	// Logger receives what callers cannot be told (a bought order that
-	// could not be recorded, an internal error's cause); nil discards it.
+	// could not be recorded, a purchase of unknown outcome); nil discards it.
 	Logger *slog.Logger
 }
 
@@ -120,7 +120,7 @@ func (s *Server) OrderReport(ctx context.Context, req *vehiclev1.OrderReportRequ
 		RequestID:    strings.TrimSpace(req.GetRequestId()),
 	})
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, err
 	}
 	return &vehiclev1.OrderReportResponse{
 		OrderId:    o.OrderID,
@@ -134,19 +134,19 @@ func (s *Server) OrderReport(ctx context.Context, req *vehiclev1.OrderReportRequ
 func (s *Server) GetReport(ctx context.Context, req *vehiclev1.GetReportRequest) (*vehiclev1.GetReportResponse, error) {
 	o, err := s.store.ByOrderID(ctx, req.GetOrderId())
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, s.toStatus(ctx, status.Errorf(codes.NotFound, "order %q was not bought through vendorgate", req.GetOrderId()))
+		return nil, domainerr.NotFound("ORDER_NOT_FOUND", fmt.Sprintf("order %q was not bought through vendorgate", req.GetOrderId()))
 	}
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, err
 	}
 	if !o.State.Finished() {
 		if o, err = s.refresh(ctx, o); err != nil {
-			return nil, s.toStatus(ctx, err)
+			return nil, err
 		}
 	}
 	v, err := view(o)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, err
 	}
 	return &vehiclev1.GetReportResponse{
 		OrderId:    o.OrderID,
@@ -166,11 +166,11 @@ func (s *Server) LookupHistory(ctx context.Context, req *vehiclev1.LookupHistory
 	}
 	res, err := s.lookup(ctx, vin)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, err
 	}
 	v, err := view(res.order)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, err
 	}
 	return &vehiclev1.LookupHistoryResponse{
 		Vin:        vin,
@@ -181,15 +181,4 @@ func (s *Server) LookupHistory(ctx context.Context, req *vehiclev1.LookupHistory
 		ReadyTime:  timestamp(res.order.ReadyAt),
 		Purchased:  res.purchased,
 	}, nil
-}
-
-// toStatus is the one place an error becomes a gRPC status. The cause of an
-// error that becomes INTERNAL or UNKNOWN is logged, since the caller only
-// reads "internal error".
-func (s *Server) toStatus(ctx context.Context, err error) error {
-	st := rpcstatus.FromError(err, Domain)
-	if st.Code() == codes.Internal || st.Code() == codes.Unknown {
-		s.log.ErrorContext(ctx, "vehicle request failed", "error", err.Error())
-	}
-	return st.Err()
 }

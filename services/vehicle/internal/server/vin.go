@@ -5,9 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-
-	"github.com/vendorgate/vendorgate/internal/rpcstatus"
+	"github.com/vendorgate/vendorgate/internal/domainerr"
 )
 
 // vinLength is the length of a VIN (ISO 3779).
@@ -15,8 +13,8 @@ const vinLength = 17
 
 // normalizeVIN trims and upper-cases a VIN and checks it: 17 letters and
 // digits, without I, O and Q (ISO 3779 leaves them out so that they are not
-// read as 1 and 0). A bad VIN is an INVALID_ARGUMENT status naming "vin",
-// returned before anything is bought.
+// read as 1 and 0). A bad VIN is an invalid argument naming "vin", returned
+// before anything is bought.
 func normalizeVIN(raw string) (string, error) {
 	vin := strings.ToUpper(strings.TrimSpace(raw))
 	var problem string
@@ -29,11 +27,7 @@ func normalizeVIN(raw string) (string, error) {
 	if problem == "" {
 		return vin, nil
 	}
-	return "", rpcstatus.InvalidArgument(Domain, []*errdetails.BadRequest_FieldViolation{{
-		Field:       "vin",
-		Description: problem,
-		Reason:      "VIN_MALFORMED",
-	}}).Err()
+	return "", domainerr.InvalidArgument("vin", "VIN_MALFORMED", problem)
 }
 
 func vinRune(r rune) bool {

@@ -1,0 +1,117 @@
+// Package domainerr holds the errors a handler returns when a request
+// fails for a reason of its own rather than a vendor's: an id that is not
+// known here, an operation that must wait, a state that forbids it, a
+// field that breaks a rule no .proto annotation can state.
+//
+// Handlers return these (or *vendorerr.Error, or any wrapped Go error) and
+// never build a gRPC status: internal/serve's error interceptor is the one
+// place that turns errors into statuses, through internal/rpcstatus, and
+// logs the cause of every INTERNAL and UNKNOWN. This package therefore
+// imports nothing of gRPC.
+package domainerr
+
+import (
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Kind is the class of a domain failure; each maps to one gRPC code.
+type Kind int
+
+// The kinds of domain failure.
+const (
+	// KindInvalidArgument: a request field is wrong in a way only the
+	// service can tell (INVALID_ARGUMENT with a BadRequest violation).
+	KindInvalidArgument Kind = iota + 1
+	// KindNotFound: the id names nothing this service knows (NOT_FOUND).
+	KindNotFound
+	// KindFailedPrecondition: the system's state forbids the request until
+	// someone changes it; retrying as is will not help (FAILED_PRECONDITION).
+	KindFailedPrecondition
+	// KindAborted: the request collided with concurrent work; the same
+	// request may be retried, after RetryAfter if set (ABORTED).
+	KindAborted
+	// KindDeadlineExceeded: the work did not finish within the caller's
+	// budget and goes on without it (DEADLINE_EXCEEDED).
+	KindDeadlineExceeded
+)
+
+// String is the kind's name, e.g. "NotFound".
+func (k Kind) String() string {
+	switch k {
+	case KindInvalidArgument:
+		return "InvalidArgument"
+	case KindNotFound:
+		return "NotFound"
+	case KindFailedPrecondition:
+		return "FailedPrecondition"
+	case KindAborted:
+		return "Aborted"
+	case KindDeadlineExceeded:
+		return "DeadlineExceeded"
+	default:
+		return "Kind(" + strconv.Itoa(int(k)) + ")"
+	}
+}
+
+// Error is a domain failure. Its Message is shown to the caller, so it
+// must not quote a secret or a vendor's raw reply.
+type Error struct {
+	// Kind picks the gRPC code.
+	Kind Kind
+	// Reason is the google.rpc.ErrorInfo reason, UPPER_SNAKE_CASE, e.g.
+	// "ORDER_NOT_FOUND". For KindInvalidArgument it is the BadRequest
+	// violation's reason, and the ErrorInfo reason stays INVALID_ARGUMENT
+	// like every other invalid request's.
+	Reason string
+	// Message says what happened, for the caller.
+	Message string
+	// Field is the request field at fault (KindInvalidArgument only), e.g.
+	// "vin".
+	Field string
+	// RetryAfter, when positive, becomes a google.rpc.RetryInfo delay.
+	RetryAfter time.Duration
+	// Metadata is added to the ErrorInfo metadata, e.g. {"order_id": "…"}.
+	Metadata map[string]string
+}
+
+// Error returns the caller-facing message.
+func (e *Error) Error() string { return e.Message }
+
+// NotFound is a KindNotFound error, e.g.
+// NotFound("ORDER_NOT_FOUND", `order "X" was not bought through vendorgate`).
+func NotFound(reason, message string) *Error {
+	return &Error{Kind: KindNotFound, Reason: reason, Message: message}
+}
+
+// FailedPrecondition is a KindFailedPrecondition error.
+func FailedPrecondition(reason, message string) *Error {
+	return &Error{Kind: KindFailedPrecondition, Reason: reason, Message: message}
+}
+
+// Aborted is a KindAborted error that the caller may retry after
+// retryAfter (zero: no advice).
+func Aborted(reason, message string, retryAfter time.Duration) *Error {
+	return &Error{Kind: KindAborted, Reason: reason, Message: message, RetryAfter: retryAfter}
+}
+
+// DeadlineExceeded is a KindDeadlineExceeded error.
+func DeadlineExceeded(reason, message string) *Error {
+	return &Error{Kind: KindDeadlineExceeded, Reason: reason, Message: message}
+}
+
+// InvalidArgument is a KindInvalidArgument error about one request field:
+// field is its path ("vin"), reason the violation's reason
+// ("VIN_MALFORMED") and description what is wrong with it ("must have 17
+// characters, has 16").
+func InvalidArgument(field, reason, description string) *Error {
+	return &Error{Kind: KindInvalidArgument, Reason: reason, Message: description, Field: field}
+}
+
+// As finds a *Error in err's chain.
+func As(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
