@@ -205,4 +205,3 @@ func upsertRequest() *deliveryv1.UpsertShopRequest {
 		Mode: deliveryv1.ShopDeliveryMode(1), FranchiseAppId: "variant-franchise-app-id", HeadquartersMobile: "13800000005",
 	}
 }
-
