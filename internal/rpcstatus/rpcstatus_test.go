@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"buf.build/go/protovalidate"
@@ -15,7 +16,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 )
 
@@ -374,4 +377,75 @@ func badRequest(t *testing.T, st *status.Status) *errdetails.BadRequest {
 		}
 	}
 	return nil
+}
+
+func TestFromDomainError(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		err         error
+		wantCode    codes.Code
+		wantDetails []proto.Message
+	}{
+		{
+			name:     "not found",
+			err:      fmt.Errorf("get report: %w", domainerr.NotFound("ORDER_NOT_FOUND", "no such order")),
+			wantCode: codes.NotFound,
+			wantDetails: []proto.Message{
+				&errdetails.ErrorInfo{Reason: "ORDER_NOT_FOUND", Domain: domain},
+			},
+		},
+		{
+			name:     "aborted with retry-after",
+			err:      domainerr.Aborted("PURCHASE_IN_PROGRESS", "in progress", 3*time.Second),
+			wantCode: codes.Aborted,
+			wantDetails: []proto.Message{
+				&errdetails.ErrorInfo{Reason: "PURCHASE_IN_PROGRESS", Domain: domain},
+				&errdetails.RetryInfo{RetryDelay: durationpb.New(3 * time.Second)},
+			},
+		},
+		{
+			name:     "failed precondition without reason",
+			err:      &domainerr.Error{Kind: domainerr.KindFailedPrecondition, Message: "not now", Metadata: map[string]string{"vin": "V"}},
+			wantCode: codes.FailedPrecondition,
+			wantDetails: []proto.Message{
+				&errdetails.ErrorInfo{Reason: "FAILED_PRECONDITION", Domain: domain, Metadata: map[string]string{"vin": "V"}},
+			},
+		},
+		{
+			name:     "invalid argument names its field",
+			err:      domainerr.InvalidArgument("vin", "VIN_MALFORMED", "must have 17 characters"),
+			wantCode: codes.InvalidArgument,
+			wantDetails: []proto.Message{
+				&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{
+					Field: "vin", Description: "must have 17 characters", Reason: "VIN_MALFORMED",
+				}}},
+				&errdetails.ErrorInfo{Reason: "INVALID_ARGUMENT", Domain: domain, Metadata: map[string]string{"fields": "vin"}},
+			},
+		},
+		{
+			name:     "unknown kind is ours",
+			err:      &domainerr.Error{Kind: domainerr.Kind(99), Message: "?"},
+			wantCode: codes.Internal,
+			wantDetails: []proto.Message{
+				&errdetails.ErrorInfo{Reason: "INTERNAL", Domain: domain},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := FromError(tt.err, domain)
+			if st.Code() != tt.wantCode {
+				t.Errorf("got code %v, want %v", st.Code(), tt.wantCode)
+			}
+			var got []proto.Message
+			for _, d := range st.Details() {
+				got = append(got, d.(proto.Message))
+			}
+			if diff := cmp.Diff(tt.wantDetails, got, protocmp.Transform()); diff != "" {
+				t.Errorf("details (-want +got):\n%s", diff)
+			}
+		})
+	}
 }
