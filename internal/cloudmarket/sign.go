@@ -1,7 +1,10 @@
-// Package cloudmarket implements the API-gateway HMAC scheme shared by the
-// cloud-market vendors (delivery, esign, vehicle): a signing
-// http.RoundTripper for clients and a verifying middleware that behaves like
-// the gateway, for the in-repo vendor simulators.
+// Package cloudmarket is the cloud-market API gateway's scheme, shared by
+// the cloud-market vendors (delivery, esign, vehicle), and nothing else: it
+// signs (Signer, an http.RoundTripper for vendorcall.Options.Transport),
+// verifies as the gateway does (Gateway, for the in-repo simulators) and
+// recognises the gateway's own replies (Classify, for
+// vendorcall.Options.Classify). A vendor's credentials and call settings
+// are its service's config; the call layer is internal/vendorcall.
 package cloudmarket
 
 import (

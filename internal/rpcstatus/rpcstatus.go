@@ -138,13 +138,25 @@ func fromVendor(ve *vendorerr.Error, domain string) *status.Status {
 		code, msg = codes.Unavailable, vendor+" is unavailable"
 	case vendorerr.KindTimeout:
 		code, msg = codes.DeadlineExceeded, vendor+" did not answer in time"
+	case vendorerr.KindOutcomeUnknown:
+		// As billing's OUTCOME_UNKNOWN (issue 9): the call may have been
+		// applied; repeating it blindly could apply it twice.
+		code, msg = codes.Unknown, vendor+" may or may not have applied the request: its outcome is unknown"
+	case vendorerr.KindRateLimited:
+		code, msg = codes.ResourceExhausted, "vendorgate's rate limit for "+vendor+" has no room within the deadline"
+	case vendorerr.KindCircuitOpen:
+		code, msg = codes.Unavailable, vendor+" is failing; calls are paused (circuit open)"
 	default:
 		code, msg = codes.Unknown, vendor+" failed"
 	}
 	if vm := meta[metaVendorMessage]; vm != "" {
 		msg += ": " + vm
 	}
-	return newStatus(code, msg, info(ve.Kind.String(), domain, meta))
+	details := []protoadapt.MessageV1{info(ve.Kind.String(), domain, meta)}
+	if ve.RetryAfter > 0 {
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(ve.RetryAfter)})
+	}
+	return newStatus(code, msg, details...)
 }
 
 // withErrorInfo returns st unchanged when it already has an ErrorInfo, and

@@ -7,136 +7,373 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
-	"github.com/vendorgate/vendorgate/internal/vendorjson"
 )
 
-// Defaults for Config fields left zero.
-const (
-	DefaultTimeout          = 5 * time.Second
-	DefaultMaxResponseBytes = 1 << 20
-)
-
-// Config tunes a Caller.
-type Config struct {
-	// Vendor names the vendor in errors, logs and metrics, e.g. "dingdang".
-	Vendor string
-	// Timeout bounds one call; the caller's deadline still applies when
-	// shorter. Zero means DefaultTimeout.
-	Timeout time.Duration
-	// MaxResponseBytes bounds a response body. Zero means DefaultMaxResponseBytes.
-	MaxResponseBytes int64
-}
-
-// Caller sends vendor requests through one http.Client.
-type Caller struct {
-	cfg     Config
-	client  *http.Client
-	metrics *Metrics
-	log     *slog.Logger
-}
-
-// New returns a Caller. client carries the vendor's signing RoundTripper;
-// metrics and log may be nil.
-func New(client *http.Client, cfg Config, metrics *Metrics, log *slog.Logger) *Caller {
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.MaxResponseBytes <= 0 {
-		cfg.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Caller{cfg: cfg, client: client, metrics: metrics, log: log}
-}
-
-// Decoder checks a 2xx response body and decodes it; it returns a
-// *vendorerr.Error for a business refusal.
+// Decoder checks a 2xx response body, read whole (at most
+// Config.MaxResponseBytes), and decodes it in one pass. It returns a
+// *vendorerr.Error for a business refusal, classified as the status should
+// say (e.g. KindNotFound for an unknown id): that is also what the metric
+// counts. Any other error is an unreadable answer (KindUnavailable, or
+// KindOutcomeUnknown for a mutation).
 type Decoder func(body []byte) error
 
-// Do sends req (built without a context; Do adds one bounded by the
-// configured timeout) and hands a 2xx body to decode. Every failure comes
-// back as a *vendorerr.Error, except the caller's own cancellation, which
-// comes back as context.Canceled.
-func (c *Caller) Do(ctx context.Context, endpoint string, req *http.Request, decode Decoder) error {
+// StreamDecoder consumes a 2xx response body as a stream, for downloads.
+// body yields at most Config.MaxStreamBytes and then fails with a
+// *vendorerr.Error; a broken transfer also reads as a *vendorerr.Error.
+// body is valid only until StreamDecoder returns. An error StreamDecoder
+// returns that is not a *vendorerr.Error (e.g. the caller's own sink
+// failing) is returned unchanged.
+type StreamDecoder func(header http.Header, body io.Reader) error
+
+// Classifier recognises a non-2xx reply: a gateway's or vendor's own error
+// bodies and statuses. It returns nil to leave the reply to the default
+// classification (401/403 auth, 429 throttled, 5xx unavailable, any other
+// unknown). The Caller fills Vendor, Endpoint and HTTPStatus.
+type Classifier func(status int, header http.Header, body []byte) *vendorerr.Error
+
+// Options are a Caller's collaborators, given in code by the service's
+// run() or the vendor client.
+type Options struct {
+	// HTTPClient sends the requests; its Transport is the vendor's
+	// authentication layer around a pooled transport, e.g.
+	// &http.Client{Transport: &cloudmarket.Signer{…, Base: vendorcall.NewTransport()}}.
+	// Its Timeout should be zero: Config.Timeout bounds each call. nil
+	// means a client over NewTransport() with no authentication.
+	HTTPClient *http.Client
+	// Classify recognises the vendor's or gateway's non-2xx replies, e.g.
+	// cloudmarket.Classify; nil uses the default classification only.
+	Classify Classifier
+	// Registerer receives the vendor-call metrics, shared by every Caller
+	// on it; nil records none.
+	Registerer prometheus.Registerer
+	// Logger receives call failures (never a header value); nil discards.
+	Logger *slog.Logger
+}
+
+// Caller sends one vendor's requests. It is safe for concurrent use.
+type Caller struct {
+	vendor   string
+	cfg      Config
+	client   *http.Client
+	classify Classifier
+	limiter  *rate.Limiter
+	breaker  *breaker
+	metrics  *metrics
+	log      *slog.Logger
+}
+
+// New returns the Caller of vendor (its name in errors, logs and metrics,
+// e.g. "dingdang"). It fails only when the metrics cannot be registered.
+func New(vendor string, cfg Config, opts Options) (*Caller, error) {
+	cfg = cfg.withDefaults()
+	c := &Caller{vendor: vendor, cfg: cfg, classify: opts.Classify, log: opts.Logger}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.client = opts.HTTPClient
+	if c.client == nil {
+		c.client = &http.Client{Transport: NewTransport()}
+	}
+	if cfg.RateLimit > 0 {
+		burst := cfg.RateBurst
+		if burst <= 0 {
+			burst = max(1, int(cfg.RateLimit+0.999999))
+		}
+		c.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), burst)
+	}
+	if opts.Registerer != nil {
+		m, err := newMetrics(opts.Registerer)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", vendor, err)
+		}
+		c.metrics = m
+	}
+	c.breaker = newBreaker(vendor, cfg, c.metrics, c.log)
+	return c, nil
+}
+
+// Vendor returns the vendor's name.
+func (c *Caller) Vendor() string { return c.vendor }
+
+// Read sends a call that is safe to repeat. build makes the request (built
+// without a context) afresh for every attempt, so a body can be re-sent;
+// decode gets a 2xx body. Retryable failures are retried under p; pass
+// NoRetry when a loop above owns the retrying. Every failure comes back as
+// a *vendorerr.Error, except the caller's own cancellation, which comes
+// back wrapping context.Canceled.
+func (c *Caller) Read(ctx context.Context, endpoint string, p RetryPolicy, build func() (*http.Request, error), decode Decoder) error {
+	return c.retry(ctx, p, func() error {
+		req, err := build()
+		if err != nil {
+			return err
+		}
+		return c.call(ctx, endpoint, false, req, c.whole(decode))
+	})
+}
+
+// ReadStream is Read for a response handed to consume as a stream (a
+// download). Only failures before consume is called are retried.
+func (c *Caller) ReadStream(ctx context.Context, endpoint string, p RetryPolicy, build func() (*http.Request, error), consume StreamDecoder) error {
+	return c.retry(ctx, p, func() error {
+		req, err := build()
+		if err != nil {
+			return err
+		}
+		return c.call(ctx, endpoint, false, req, c.stream(consume))
+	})
+}
+
+// Mutate sends a call that changes the vendor's state or costs money, at
+// most once: there is no retry, and req is made non-replayable for
+// net/http's Transport. req is built without a context; its Body may be a
+// stream (e.g. formsign.Multipart), read once. A failure after the request
+// may have left is vendorerr.KindOutcomeUnknown (wrapping the cause, e.g.
+// context.DeadlineExceeded); a failure known to come before sending keeps
+// its kind (KindUnavailable for a refused dial, KindRateLimited,
+// KindCircuitOpen), and an answer keeps the vendor's classification.
+func (c *Caller) Mutate(ctx context.Context, endpoint string, req *http.Request, decode Decoder) error {
+	return c.call(ctx, endpoint, true, req, c.whole(decode))
+}
+
+// MutateStream is Mutate for a response handed to consume as a stream.
+func (c *Caller) MutateStream(ctx context.Context, endpoint string, req *http.Request, consume StreamDecoder) error {
+	return c.call(ctx, endpoint, true, req, c.stream(consume))
+}
+
+// consumer reads a 2xx response. It returns a *vendorerr.Error for the
+// vendor's refusal, errUnreadable-wrapped errors for an answer we cannot
+// read, and any other error unchanged.
+type consumer func(resp *http.Response) error
+
+// unreadable marks an answer that could not be read or decoded.
+type unreadable struct{ err error }
+
+func (u unreadable) Error() string { return u.err.Error() }
+func (u unreadable) Unwrap() error { return u.err }
+
+// whole reads the body in one piece and hands it to decode.
+func (c *Caller) whole(decode Decoder) consumer {
+	return func(resp *http.Response) error {
+		body, err := c.readBody(resp.Body)
+		if err != nil {
+			return unreadable{err}
+		}
+		if err := decode(body); err != nil {
+			if _, ok := vendorerr.As(err); ok {
+				return err
+			}
+			return unreadable{fmt.Errorf("undecodable response: %w", err)}
+		}
+		return nil
+	}
+}
+
+// stream hands the body to consume, bounded by MaxStreamBytes.
+func (c *Caller) stream(consume StreamDecoder) consumer {
+	return func(resp *http.Response) error {
+		lr := &limitedReader{r: resp.Body, left: c.cfg.MaxStreamBytes}
+		err := consume(resp.Header, lr)
+		if lr.err != nil {
+			// The transfer itself failed (too large, or broken): that is
+			// what happened, whatever consume made of it.
+			return unreadable{lr.err}
+		}
+		if err != nil {
+			if _, ok := vendorerr.As(err); ok {
+				return err
+			}
+			return callerError{err}
+		}
+		return nil
+	}
+}
+
+// callerError is a StreamDecoder's own failure, returned unchanged.
+type callerError struct{ err error }
+
+func (e callerError) Error() string { return e.err.Error() }
+func (e callerError) Unwrap() error { return e.err }
+
+// limitedReader fails once more than left bytes were read, and remembers
+// any read failure.
+type limitedReader struct {
+	r    io.Reader
+	left int64
+	err  error
+}
+
+// errTooLarge is a body over its bound.
+var errTooLarge = errors.New("response larger than its bound")
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	if int64(n) > l.left {
+		l.err = fmt.Errorf("%w (%d bytes)", errTooLarge, l.left)
+		return int(l.left), l.err
+	}
+	l.left -= int64(n)
+	if err != nil && err != io.EOF {
+		l.err = err
+	}
+	return n, err
+}
+
+// readBody reads a body whole, up to MaxResponseBytes.
+func (c *Caller) readBody(r io.Reader) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, c.cfg.MaxResponseBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > c.cfg.MaxResponseBytes {
+		return nil, fmt.Errorf("%w (%d bytes)", errTooLarge, c.cfg.MaxResponseBytes)
+	}
+	return body, nil
+}
+
+// call makes one attempt: rate limit, breaker, send, classify, observe.
+func (c *Caller) call(ctx context.Context, endpoint string, mutation bool, req *http.Request, consume consumer) error {
 	start := time.Now()
-	err := c.do(ctx, endpoint, req, decode)
+	err := c.attempt(ctx, endpoint, mutation, req, consume)
 	c.observe(endpoint, start, err)
+	var ce callerError
+	if errors.As(err, &ce) {
+		return ce.err
+	}
 	return err
 }
 
-func (c *Caller) do(ctx context.Context, endpoint string, req *http.Request, decode Decoder) error {
+func (c *Caller) attempt(ctx context.Context, endpoint string, mutation bool, req *http.Request, consume consumer) (err error) {
+	if c.limiter != nil {
+		if werr := c.limiter.Wait(ctx); werr != nil {
+			closeBody(req)
+			if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
+				return fmt.Errorf("%s %s: %w", c.vendor, endpoint, context.Canceled)
+			}
+			return &vendorerr.Error{Kind: vendorerr.KindRateLimited, Vendor: c.vendor, Endpoint: endpoint,
+				Message: "our rate limit for this vendor has no room within the call's deadline",
+				Err:     werr, RetryAfter: time.Duration(float64(time.Second) / float64(c.limiter.Limit()))}
+		}
+	}
+	done, berr := c.breaker.allow()
+	if berr != nil {
+		closeBody(req)
+		return &vendorerr.Error{Kind: vendorerr.KindCircuitOpen, Vendor: c.vendor, Endpoint: endpoint,
+			Message: "circuit open after repeated unavailability", Err: berr, RetryAfter: c.breaker.retryAfter()}
+	}
+	defer func() { done(err) }()
+
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
+	var sent atomic.Bool
+	if mutation {
+		req = sendOnce(req)
+		// The request may have left once a connection was handed to it;
+		// before that (dial, DNS, pool wait) it certainly had not.
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			GotConn: func(httptrace.GotConnInfo) { sent.Store(true) },
+		})
+	}
 	resp, err := c.client.Do(req.WithContext(ctx))
 	if err != nil {
-		return c.transportError(ctx, endpoint, err)
+		return c.transportError(ctx, endpoint, mutation && sent.Load(), 0, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
-	if err != nil {
-		return c.transportError(ctx, endpoint, err)
-	}
-	if int64(len(body)) > c.cfg.MaxResponseBytes {
-		return c.fail(vendorerr.KindUnavailable, endpoint, resp.StatusCode,
-			fmt.Errorf("response larger than %d bytes", c.cfg.MaxResponseBytes))
-	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return c.httpError(endpoint, resp.StatusCode, body)
+		return c.httpError(endpoint, mutation, resp)
 	}
-	if err := decode(body); err != nil {
-		if _, ok := vendorerr.As(err); ok {
-			return err
+	err = consume(resp)
+	var u unreadable
+	if errors.As(err, &u) {
+		return c.transportError(ctx, endpoint, mutation, resp.StatusCode, u.err)
+	}
+	return err
+}
+
+// closeBody closes the body of a request that will not be sent.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
+// transportError classifies a failure to get or read an answer. sent says
+// a mutation's request may have reached the vendor.
+func (c *Caller) transportError(ctx context.Context, endpoint string, sent bool, status int, err error) error {
+	canceled := errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, context.Canceled)
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
+	switch {
+	case sent:
+		cause := err
+		if canceled {
+			cause = fmt.Errorf("%w: %w", context.Canceled, err)
+		} else if timedOut && !errors.Is(err, context.DeadlineExceeded) {
+			cause = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 		}
-		return c.fail(vendorerr.KindUnavailable, endpoint, resp.StatusCode, fmt.Errorf("undecodable response: %w", err))
-	}
-	return nil
-}
-
-func (c *Caller) transportError(ctx context.Context, endpoint string, err error) error {
-	switch {
-	case errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, context.Canceled):
-		return fmt.Errorf("%s %s: %w", c.cfg.Vendor, endpoint, context.Canceled)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
-		return c.fail(vendorerr.KindTimeout, endpoint, 0, err)
+		return &vendorerr.Error{Kind: vendorerr.KindOutcomeUnknown, Vendor: c.vendor, Endpoint: endpoint,
+			HTTPStatus: status, Message: "the request may have reached the vendor and no usable answer came back", Err: cause}
+	case canceled:
+		return fmt.Errorf("%s %s: %w", c.vendor, endpoint, context.Canceled)
+	case timedOut:
+		return &vendorerr.Error{Kind: vendorerr.KindTimeout, Vendor: c.vendor, Endpoint: endpoint, HTTPStatus: status, Err: err}
 	default:
-		return c.fail(vendorerr.KindUnavailable, endpoint, 0, err)
+		return &vendorerr.Error{Kind: vendorerr.KindUnavailable, Vendor: c.vendor, Endpoint: endpoint, HTTPStatus: status, Err: err}
 	}
 }
 
-// gatewayMessage is the cloud-market gateway's error body.
-type gatewayMessage struct {
-	Message vendorjson.String `json:"message"`
-}
-
-func (c *Caller) httpError(endpoint string, status int, body []byte) error {
-	var gm gatewayMessage
-	_ = vendorjson.Decode(body, &gm)
-	kind := vendorerr.KindUnknown
-	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		kind = vendorerr.KindAuth
-	case status == http.StatusTooManyRequests:
-		kind = vendorerr.KindThrottled
-	case status >= 500:
-		kind = vendorerr.KindUnavailable
+// httpError classifies a non-2xx reply: the Classify hook first, then the
+// default. A mutation's 5xx may come from a gateway whose upstream applied
+// the call, so it is an unknown outcome.
+func (c *Caller) httpError(endpoint string, mutation bool, resp *http.Response) error {
+	body, _ := c.readBody(resp.Body)
+	var e *vendorerr.Error
+	if c.classify != nil {
+		e = c.classify(resp.StatusCode, resp.Header, body)
 	}
-	e := &vendorerr.Error{Kind: kind, Vendor: c.cfg.Vendor, Endpoint: endpoint, HTTPStatus: status,
-		Code: strconv.Itoa(status), Message: string(gm.Message)}
-	if kind == vendorerr.KindAuth {
+	if e == nil {
+		e = &vendorerr.Error{Kind: defaultKind(resp.StatusCode)}
+	}
+	e.Vendor, e.Endpoint, e.HTTPStatus = c.vendor, endpoint, resp.StatusCode
+	if e.Code == "" {
+		e.Code = strconv.Itoa(resp.StatusCode)
+	}
+	if mutation && resp.StatusCode >= 500 && (e.Kind == vendorerr.KindUnavailable || e.Kind == vendorerr.KindUnknown) {
+		e.Kind = vendorerr.KindOutcomeUnknown
+	}
+	if e.Kind == vendorerr.KindAuth {
 		// Our credentials or clock are wrong: nothing a caller can fix.
-		c.log.Error("vendor gateway rejected our signature: check the vendor secret id/key and the clock",
-			"vendor", c.cfg.Vendor, "endpoint", endpoint, "http_status", status, "gateway_message", e.Message)
+		c.log.Error("vendor rejected our signature or credentials: check the vendor's secret and the clock",
+			"vendor", c.vendor, "endpoint", endpoint, "http_status", resp.StatusCode, "vendor_message", e.Message)
 	}
 	return e
 }
 
-func (c *Caller) fail(kind vendorerr.Kind, endpoint string, status int, err error) error {
-	return &vendorerr.Error{Kind: kind, Vendor: c.cfg.Vendor, Endpoint: endpoint, HTTPStatus: status, Err: err}
+// defaultKind is the vendor-neutral classification of an HTTP status.
+func defaultKind(status int) vendorerr.Kind {
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return vendorerr.KindAuth
+	case status == http.StatusTooManyRequests:
+		return vendorerr.KindThrottled
+	case status >= 500:
+		return vendorerr.KindUnavailable
+	default:
+		return vendorerr.KindUnknown
+	}
 }
 
 func (c *Caller) observe(endpoint string, start time.Time, err error) {
@@ -144,18 +381,22 @@ func (c *Caller) observe(endpoint string, start time.Time, err error) {
 	outcome, code := "ok", ""
 	if err != nil {
 		outcome = "canceled"
+		var ce callerError
+		if errors.As(err, &ce) {
+			outcome = "caller_error"
+		}
 		if ve, ok := vendorerr.As(err); ok {
 			outcome, code = ve.Kind.String(), ve.Code
 		}
-		c.log.Warn("vendor call failed", "vendor", c.cfg.Vendor, "endpoint", endpoint,
-			"duration_ms", elapsed.Milliseconds(), "error", err.Error())
+		c.log.Warn("vendor call failed", "vendor", c.vendor, "endpoint", endpoint,
+			"duration_ms", elapsed.Milliseconds(), "reason", outcome, "error", err.Error())
 	}
 	if c.metrics == nil {
 		return
 	}
-	c.metrics.requests.WithLabelValues(c.cfg.Vendor, endpoint, outcome).Inc()
-	c.metrics.duration.WithLabelValues(c.cfg.Vendor, endpoint).Observe(elapsed.Seconds())
+	c.metrics.requests.WithLabelValues(c.vendor, endpoint, outcome).Inc()
+	c.metrics.duration.WithLabelValues(c.vendor, endpoint).Observe(elapsed.Seconds())
 	if err != nil {
-		c.metrics.failures.WithLabelValues(c.cfg.Vendor, endpoint, outcome, code).Inc()
+		c.metrics.failures.WithLabelValues(c.vendor, endpoint, outcome, code).Inc()
 	}
 }

@@ -33,7 +33,22 @@ func decodeEnvelope(body []byte) error {
 	return nil
 }
 
-func TestDoClassifiesFailures(t *testing.T) {
+// newCaller returns a Caller of vendor "test" in front of srv.
+func newCaller(t *testing.T, srv *httptest.Server, cfg Config, reg prometheus.Registerer) *Caller {
+	t.Helper()
+	c, err := New("test", cfg, Options{HTTPClient: srv.Client(), Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// post returns a builder of an empty POST to url.
+func post(url string) func() (*http.Request, error) {
+	return func() (*http.Request, error) { return http.NewRequest(http.MethodPost, url, nil) }
+}
+
+func TestReadClassifiesFailures(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
@@ -74,9 +89,8 @@ func TestDoClassifiesFailures(t *testing.T) {
 			srv := httptest.NewServer(tt.handler)
 			defer srv.Close()
 			reg := prometheus.NewRegistry()
-			c := New(srv.Client(), Config{Vendor: "test", Timeout: tt.timeout}, NewMetrics(reg), nil)
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/x", nil)
-			err := c.Do(context.Background(), "/x", req, decodeEnvelope)
+			c := newCaller(t, srv, Config{Timeout: tt.timeout}, reg)
+			err := c.Read(context.Background(), "/x", NoRetry, post(srv.URL+"/x"), decodeEnvelope)
 			if tt.want < 0 {
 				if err != nil {
 					t.Fatalf("got %v, want nil", err)
@@ -104,16 +118,15 @@ func TestDoCallerCancel(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	defer srv.Close()
-	c := New(srv.Client(), Config{Vendor: "test"}, nil, nil)
+	c := newCaller(t, srv, Config{}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
-	req, _ := http.NewRequest(http.MethodPost, srv.URL, nil)
-	if err := c.Do(ctx, "/x", req, decodeEnvelope); !errors.Is(err, context.Canceled) {
+	if err := c.Read(ctx, "/x", NoRetry, post(srv.URL), decodeEnvelope); !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
 	}
 }
 
-func TestDoIdempotentRetriesOnlyRetryable(t *testing.T) {
+func TestReadRetriesOnlyRetryable(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
@@ -142,8 +155,8 @@ func TestDoIdempotentRetriesOnlyRetryable(t *testing.T) {
 				}
 			}))
 			defer srv.Close()
-			c := New(srv.Client(), Config{Vendor: "test"}, nil, nil)
-			err := c.DoIdempotent(context.Background(), "/x", RetryPolicy{InitialInterval: time.Millisecond},
+			c := newCaller(t, srv, Config{}, nil)
+			err := c.Read(context.Background(), "/x", RetryPolicy{InitialInterval: time.Millisecond},
 				func() (*http.Request, error) {
 					return http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("a=1"))
 				},

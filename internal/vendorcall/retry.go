@@ -3,7 +3,6 @@ package vendorcall
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -11,18 +10,24 @@ import (
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 )
 
-// Retryable reports whether a failed call may be repeated when the call
-// itself is safe to repeat: the vendor may not have seen it, or asked us to
-// slow down.
+// Retryable reports whether a failed read may be repeated: the vendor may
+// not have seen it, asked us to slow down, did not answer in time, or our
+// own rate limit had no room. It is never consulted for a mutation.
 func Retryable(err error) bool {
 	ve, ok := vendorerr.As(err)
 	if !ok {
 		return false
 	}
-	return ve.Kind == vendorerr.KindUnavailable || ve.Kind == vendorerr.KindThrottled
+	switch ve.Kind {
+	case vendorerr.KindUnavailable, vendorerr.KindThrottled, vendorerr.KindTimeout, vendorerr.KindRateLimited:
+		return true
+	}
+	return false
 }
 
-// RetryPolicy bounds the retries of DoIdempotent.
+// RetryPolicy bounds the retries of a read. The zero value is the default
+// policy: three attempts, exponential back-off from 100ms, within the
+// caller's deadline.
 type RetryPolicy struct {
 	// Tries is the most attempts, the first included. Zero means 3.
 	Tries uint
@@ -30,19 +35,18 @@ type RetryPolicy struct {
 	InitialInterval time.Duration
 }
 
-// DoIdempotent is Do for calls that are safe to repeat (reads): it retries
-// Retryable failures with exponential back-off, within ctx. build is called
-// for each attempt so that every attempt has a fresh body.
-func (c *Caller) DoIdempotent(ctx context.Context, endpoint string, p RetryPolicy, build func() (*http.Request, error), decode Decoder) error {
+// NoRetry sends a read once, for a caller whose own loop owns the retrying
+// (one retry policy per call, never nested).
+var NoRetry = RetryPolicy{Tries: 1}
+
+// retry runs attempt under p, retrying Retryable failures with
+// exponential back-off (cenkalti/backoff/v5) within ctx.
+func (c *Caller) retry(ctx context.Context, p RetryPolicy, attempt func() error) error {
 	if p.Tries == 0 {
 		p.Tries = 3
 	}
-	attempt := func() (struct{}, error) {
-		req, err := build()
-		if err != nil {
-			return struct{}{}, backoff.Permanent(err)
-		}
-		err = c.Do(ctx, endpoint, req, decode)
+	once := func() (struct{}, error) {
+		err := attempt()
 		if err != nil && !Retryable(err) {
 			return struct{}{}, backoff.Permanent(err)
 		}
@@ -50,16 +54,14 @@ func (c *Caller) DoIdempotent(ctx context.Context, endpoint string, p RetryPolic
 	}
 	// The first attempt runs outside the back-off machinery: it is the
 	// one that nearly always succeeds, and this is a hot path.
-	_, err := attempt()
-	var permanent *backoff.PermanentError
-	if err == nil || errors.As(err, &permanent) || p.Tries == 1 {
-		return unwrapPermanent(err)
+	err := attempt()
+	if err == nil || !Retryable(err) || p.Tries == 1 || vendorerr.IsKind(err, vendorerr.KindCircuitOpen) {
+		return err
 	}
 	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 100 * time.Millisecond
 	if p.InitialInterval > 0 {
 		b.InitialInterval = p.InitialInterval
-	} else {
-		b.InitialInterval = 100 * time.Millisecond
 	}
 	// backoff.Retry starts with an attempt; wait the first interval here.
 	select {
@@ -67,12 +69,7 @@ func (c *Caller) DoIdempotent(ctx context.Context, endpoint string, p RetryPolic
 		return err
 	case <-time.After(b.NextBackOff()):
 	}
-	_, err = backoff.Retry(ctx, attempt, backoff.WithBackOff(b), backoff.WithMaxTries(p.Tries-1), backoff.WithMaxElapsedTime(0))
-	return err
-}
-
-// unwrapPermanent returns the error a backoff.Permanent wraps.
-func unwrapPermanent(err error) error {
+	_, err = backoff.Retry(ctx, once, backoff.WithBackOff(b), backoff.WithMaxTries(p.Tries-1), backoff.WithMaxElapsedTime(0))
 	var permanent *backoff.PermanentError
 	if errors.As(err, &permanent) {
 		return permanent.Unwrap()

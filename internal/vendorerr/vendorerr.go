@@ -6,6 +6,7 @@ package vendorerr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies a vendor failure by what the caller can do about it.
@@ -30,8 +31,23 @@ const (
 	KindThrottled
 	// KindUnavailable is a transport failure, a 5xx or an unparseable body.
 	KindUnavailable
-	// KindTimeout is the vendor call running out of time.
+	// KindTimeout is the vendor call running out of time before a
+	// mutation could have left (or during a read, which is safe to repeat).
 	KindTimeout
+	// KindOutcomeUnknown is a mutation or purchase that failed after the
+	// request may have reached the vendor: no usable answer came back (a
+	// dropped connection, a timeout, a 5xx, an unreadable 2xx body), so it
+	// may or may not have been applied. It maps to UNKNOWN. Never repeat it
+	// blindly: keep it for an operator or read the outcome back.
+	KindOutcomeUnknown
+	// KindRateLimited is our own per-vendor rate limit refusing a call
+	// before anything was sent, because no token was free within the
+	// caller's deadline. It maps to RESOURCE_EXHAUSTED.
+	KindRateLimited
+	// KindCircuitOpen is the per-vendor circuit breaker failing a call at
+	// once, before anything was sent, after repeated unavailability. It
+	// maps to UNAVAILABLE; RetryAfter says when a probe will be let through.
+	KindCircuitOpen
 )
 
 // String returns the reason string used in google.rpc.ErrorInfo.
@@ -53,6 +69,12 @@ func (k Kind) String() string {
 		return "VENDOR_UNAVAILABLE"
 	case KindTimeout:
 		return "VENDOR_TIMEOUT"
+	case KindOutcomeUnknown:
+		return "VENDOR_OUTCOME_UNKNOWN"
+	case KindRateLimited:
+		return "VENDOR_RATE_LIMITED"
+	case KindCircuitOpen:
+		return "VENDOR_CIRCUIT_OPEN"
 	default:
 		return "VENDOR_UNKNOWN"
 	}
@@ -74,6 +96,10 @@ type Error struct {
 	Message string
 	// Err is the underlying cause, if any.
 	Err error
+	// RetryAfter, when positive, is how long the caller should wait before
+	// trying again (KindCircuitOpen, KindRateLimited); internal/rpcstatus
+	// turns it into google.rpc.RetryInfo.
+	RetryAfter time.Duration
 }
 
 // Error implements error.
@@ -102,6 +128,13 @@ func As(err error) (*Error, bool) {
 	var ve *Error
 	ok := errors.As(err, &ve)
 	return ve, ok
+}
+
+// NotSent reports whether err is a failure known to have happened before
+// anything reached the vendor: our rate limit or circuit breaker refusing
+// the call. A transport failure cannot say as much and is not NotSent.
+func NotSent(err error) bool {
+	return IsKind(err, KindRateLimited) || IsKind(err, KindCircuitOpen)
 }
 
 // IsKind reports whether err is a vendor error of kind k.

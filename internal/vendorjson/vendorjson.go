@@ -1,6 +1,6 @@
 // Package vendorjson decodes vendor JSON that drifts between types: numbers
-// sent as strings, null for empty, [] where an object is expected, "2147483647"
-// for a time that has not happened, and JSON served as text/html.
+// sent as strings, null for empty, [] where an object is expected, and JSON
+// served as text/html. It knows no vendor.
 package vendorjson
 
 import (
@@ -154,11 +154,9 @@ func (b *Bool) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// notYet is the value the Dingdang API sends for a time that has not happened.
-const notYet = 2147483647
-
-// UnixTime is a unix time in seconds sent as a number or a string. null, "",
-// 0 and 2147483647 ("not yet") decode as the zero UnixTime.
+// UnixTime is a unix time in seconds sent as a number or a string. null, ""
+// and 0 decode as the zero UnixTime. A vendor's own "no time" values (e.g.
+// Dingdang's 2147483647) are its client's to recognise.
 type UnixTime struct {
 	// Time is the instant, meaningful only when Valid.
 	Time time.Time
@@ -190,7 +188,7 @@ func (u *UnixMillis) UnmarshalJSON(data []byte) error {
 }
 
 func unix(n int64, unit time.Duration) UnixTime {
-	if n <= 0 || n == notYet {
+	if n <= 0 {
 		return UnixTime{}
 	}
 	return UnixTime{Time: time.Unix(0, 0).Add(time.Duration(n) * unit).UTC(), Valid: true}

@@ -445,7 +445,7 @@ func TestVendorFailuresMapToStatuses(t *testing.T) {
 			code: codes.AlreadyExists, http: http.StatusConflict, reason: "VENDOR_ALREADY_EXISTS", vendorMsg: "订单号重复",
 		},
 		{
-			name: "business refusal",
+			name: "cancel of an unknown order",
 			call: func(h *harness) error {
 				_, err := h.client.CancelOrder(context.Background(), &deliveryv1.CancelOrderRequest{OriginId: "nope", ReasonId: 1})
 				return err
@@ -454,7 +454,7 @@ func TestVendorFailuresMapToStatuses(t *testing.T) {
 				c, _ := h.callREST(t, http.MethodPost, "/v1/delivery/orders/nope:cancel", &deliveryv1.CancelOrderRequest{ReasonId: 1}, nil)
 				return c
 			},
-			code: codes.FailedPrecondition, http: http.StatusBadRequest, reason: "VENDOR_REFUSED", vendorMsg: "参数无效",
+			code: codes.NotFound, http: http.StatusNotFound, reason: "VENDOR_NOT_FOUND", vendorMsg: "参数无效: no order with this origin_id",
 		},
 		{
 			name: "unknown order",
@@ -477,6 +477,9 @@ func TestVendorFailuresMapToStatuses(t *testing.T) {
 		},
 		{
 			name: "throttled",
+			// A breaker threshold above the 6 injected throttles, so that
+			// both faces see the throttle itself, not the open breaker.
+			env: []string{"DINGDANG_BREAKER_FAILURES=10"},
 			setup: func(h *harness) {
 				for range 6 {
 					h.sim.Inject(list, dingdangsim.Fault{Status: 429, Body: `{"message":"API rate limit exceeded"}`, ContentType: "application/json"})
@@ -509,7 +512,7 @@ func TestVendorFailuresMapToStatuses(t *testing.T) {
 			code: codes.Unavailable, http: http.StatusServiceUnavailable, reason: "VENDOR_UNAVAILABLE",
 		},
 		{
-			name: "vendor timeout",
+			name: "mutation timed out: outcome unknown",
 			env:  []string{"DINGDANG_TIMEOUT=100ms"},
 			setup: func(h *harness) {
 				h.sim.Inject("/open/order/orderCancel", dingdangsim.Fault{Delay: time.Second})
@@ -523,7 +526,7 @@ func TestVendorFailuresMapToStatuses(t *testing.T) {
 				c, _ := h.callREST(t, http.MethodPost, "/v1/delivery/orders/slow:cancel", &deliveryv1.CancelOrderRequest{ReasonId: 1}, nil)
 				return c
 			},
-			code: codes.DeadlineExceeded, http: http.StatusGatewayTimeout, reason: "VENDOR_TIMEOUT",
+			code: codes.Unknown, http: http.StatusInternalServerError, reason: "VENDOR_OUTCOME_UNKNOWN",
 		},
 	}
 	for _, tt := range tests {

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
+	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
 	"github.com/vendorgate/vendorgate/internal/serve"
@@ -40,16 +42,21 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		}
 		log.Warn("SANDBOX: using the in-process Dingdang simulator; no real vendor is called",
 			"simulator", sim.BaseURL, "ignored_base_url", cfg.Vendor.BaseURL)
-		cfg.Vendor.BaseURL, cfg.Vendor.SecretID, cfg.Vendor.SecretKey = sim.BaseURL, sim.SecretID, sim.SecretKey
+		cfg.Vendor.BaseURL, cfg.SecretID, cfg.SecretKey = sim.BaseURL, sim.SecretID, sim.SecretKey
 	}
 
 	reg := prometheus.NewRegistry()
-	client := dingdang.New(cfg.Vendor.HTTPClient(), cfg.Vendor.BaseURL, dingdang.Options{
-		Call:        cfg.Vendor.CallConfig(),
-		Metrics:     vendorcall.NewMetrics(reg),
+	// The vendor's credentials sign every call, on a pooled keep-alive transport.
+	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Base: vendorcall.NewTransport()}}
+	client, err := dingdang.New(hc, cfg.Vendor.BaseURL, dingdang.Options{
+		Call:        cfg.Vendor,
+		Registerer:  reg,
 		CallbackURL: cfg.CallbackURL,
 		Logger:      log,
 	})
+	if err != nil {
+		return err
+	}
 	srv := server.New(client, statuses)
 
 	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
+	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
 	"github.com/vendorgate/vendorgate/internal/serve"
@@ -38,7 +40,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		}
 		log.Warn("SANDBOX: using the in-process maintenance simulator; no real vendor is called",
 			"simulator", sim.BaseURL, "ignored_base_url", cfg.Vendor.BaseURL, "known_vin", maintenancesim.SampleVIN)
-		cfg.Vendor.BaseURL, cfg.Vendor.SecretID, cfg.Vendor.SecretKey = sim.BaseURL, sim.SecretID, sim.SecretKey
+		cfg.Vendor.BaseURL, cfg.SecretID, cfg.SecretKey = sim.BaseURL, sim.SecretID, sim.SecretKey
 	}
 
 	st, err := store.Open(ctx, cfg.DatabaseURL, log)
@@ -48,11 +50,18 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	defer st.Close()
 
 	reg := prometheus.NewRegistry()
-	client := maintenance.New(cfg.Vendor.HTTPClient(), cfg.Vendor.BaseURL, maintenance.Options{
-		Call:    cfg.Vendor.CallConfig(),
-		Metrics: vendorcall.NewMetrics(reg),
-		Logger:  log,
+	// The vendor's credentials sign every call, on a pooled keep-alive transport.
+	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Base: vendorcall.NewTransport()}}
+	client, err := maintenance.New(hc, cfg.Vendor.BaseURL, maintenance.Options{
+		Call:       cfg.Vendor,
+		Registerer: reg,
+		// The report poll loop owns the retrying of report fetches.
+		ReportRetry: vendorcall.NoRetry,
+		Logger:      log,
 	})
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(client, st, server.Options{
 		Freshness:       cfg.ReportFreshness,
 		CostYuan:        cfg.ReportCostYuan,

@@ -5,8 +5,8 @@ package config
 import (
 	"time"
 
-	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/envconfig"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
 )
 
 // Config is the delivery service's configuration.
@@ -16,10 +16,17 @@ type Config struct {
 	// Sandbox wires the service to an in-process Dingdang simulator with
 	// generated credentials; the DINGDANG_* credentials are then not used.
 	Sandbox bool `env:"SANDBOX"`
-	// Vendor is the Dingdang API root, credentials and call limits:
-	// DINGDANG_BASE_URL, DINGDANG_SECRET_ID, DINGDANG_SECRET_KEY (required
-	// unless Sandbox), DINGDANG_TIMEOUT, DINGDANG_MAX_RESPONSE_BYTES.
-	Vendor cloudmarket.Vendor `envPrefix:"DINGDANG_"`
+	// Vendor is the Dingdang call layer: DINGDANG_BASE_URL (required unless
+	// Sandbox), DINGDANG_TIMEOUT, DINGDANG_MAX_RESPONSE_BYTES,
+	// DINGDANG_MAX_STREAM_BYTES, DINGDANG_RATE_LIMIT, DINGDANG_RATE_BURST,
+	// DINGDANG_BREAKER_FAILURES, DINGDANG_BREAKER_OPEN_FOR.
+	Vendor vendorcall.Config `envPrefix:"DINGDANG_"`
+	// SecretID is the cloud-market secret id the gateway knows us by
+	// (DINGDANG_SECRET_ID), required unless Sandbox.
+	SecretID string `env:"DINGDANG_SECRET_ID"`
+	// SecretKey is the cloud-market secret key that signs our calls
+	// (DINGDANG_SECRET_KEY), required unless Sandbox; it is never logged.
+	SecretKey string `env:"DINGDANG_SECRET_KEY"`
 	// CallbackURL is sent to the vendor as createOrder's callback, where it
 	// pushes status changes; empty sends none.
 	CallbackURL string `env:"DINGDANG_CALLBACK_URL"`
@@ -40,7 +47,12 @@ func Load(environ []string) (Config, error) {
 	// A variable that does not parse must not hide the others: check
 	// what did parse, and let Join keep the parse error of each variable.
 	cfg, err := envconfig.Parse[Config](environ)
-	errs := append([]error{err}, cfg.Vendor.Check("DINGDANG_", cfg.Sandbox)...)
+	errs := append([]error{err}, cfg.Vendor.Check("DINGDANG_")...)
+	if !cfg.Sandbox {
+		errs = append(errs, envconfig.Require(" (or set SANDBOX=1 to use the simulator)", map[string]string{
+			"DINGDANG_BASE_URL": cfg.Vendor.BaseURL, "DINGDANG_SECRET_ID": cfg.SecretID, "DINGDANG_SECRET_KEY": cfg.SecretKey,
+		})...)
+	}
 	if err := envconfig.Join(errs...); err != nil {
 		return Config{}, err
 	}

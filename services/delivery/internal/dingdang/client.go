@@ -14,6 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/internal/vendorjson"
@@ -38,16 +41,18 @@ const (
 	msgDuplicate     = "订单号重复"
 	msgInvalidParams = "参数无效"
 	msgTooFrequent   = "频繁"
+	msgBadFormat     = "格式错误"
 	defaultResends   = 2
 	defaultBackoff   = 200 * time.Millisecond
 )
 
 // Options configures a Client beyond its transport and base URL.
 type Options struct {
-	// Call configures the vendor call layer (timeout, size limit).
+	// Call configures the vendor call layer (timeout, size limits, rate
+	// limit, breaker).
 	Call vendorcall.Config
-	// Metrics records vendor calls; nil records nothing.
-	Metrics *vendorcall.Metrics
+	// Registerer receives the vendor-call metrics; nil records none.
+	Registerer prometheus.Registerer
 	// CallbackURL is sent as createOrder's callback; empty sends none.
 	CallbackURL string
 	// Resends is how often CreateOrder is re-sent after a transport failure;
@@ -69,9 +74,18 @@ type Client struct {
 }
 
 // New returns a Client. hc must sign requests (cloudmarket.Signer);
-// baseURL is the API root, e.g. "https://service-…/release".
-func New(hc *http.Client, baseURL string, opts Options) *Client {
-	opts.Call.Vendor = Vendor
+// baseURL is the API root, e.g. "https://service-…/release". It fails only
+// when the call layer's metrics cannot be registered.
+func New(hc *http.Client, baseURL string, opts Options) (*Client, error) {
+	caller, err := vendorcall.New(Vendor, opts.Call, vendorcall.Options{
+		HTTPClient: hc,
+		Classify:   cloudmarket.Classify,
+		Registerer: opts.Registerer,
+		Logger:     opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	if opts.Resends <= 0 {
 		opts.Resends = defaultResends
 	}
@@ -81,11 +95,7 @@ func New(hc *http.Client, baseURL string, opts Options) *Client {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Client{
-		base:   strings.TrimRight(baseURL, "/"),
-		caller: vendorcall.New(hc, opts.Call, opts.Metrics, opts.Logger),
-		opts:   opts,
-	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), caller: caller, opts: opts}, nil
 }
 
 // request builds a POST to path with parameters in headers (as the vendor
@@ -127,7 +137,10 @@ type target interface {
 // decodeInto returns a Decoder that checks the envelope and, on success,
 // decodes result into out (nil to ignore it). msg receives the vendor's
 // message when non-nil. The common case, success, parses the body once.
-func decodeInto(path string, out any, msg *string) vendorcall.Decoder {
+// classify, when not nil, refines a refusal for this call (e.g. an unknown
+// order id as KindNotFound) inside the Decoder, so that the call layer's
+// metric counts the same reason the caller gets.
+func decodeInto(path string, out any, msg *string, classify func(*vendorerr.Error)) vendorcall.Decoder {
 	return func(body []byte) error {
 		var raw json.RawMessage
 		env := envelope{Result: &raw}
@@ -155,7 +168,11 @@ func decodeInto(path string, out any, msg *string) vendorcall.Decoder {
 			*msg = string(env.Msg)
 		}
 		if env.Code != codeSuccess {
-			return refusal(path, string(env.Msg), int64(env.Code), raw)
+			ve := refusal(path, string(env.Msg), int64(env.Code), raw)
+			if classify != nil {
+				classify(ve)
+			}
+			return ve
 		}
 		if out == nil || len(raw) == 0 {
 			return nil
@@ -165,7 +182,7 @@ func decodeInto(path string, out any, msg *string) vendorcall.Decoder {
 }
 
 // refusal classifies a business failure (code ≠ 1).
-func refusal(path, msg string, code int64, result json.RawMessage) error {
+func refusal(path, msg string, code int64, result json.RawMessage) *vendorerr.Error {
 	var detail string
 	if err := json.Unmarshal(result, &detail); err == nil && detail != "" && detail != msg {
 		msg += ": " + detail
@@ -181,20 +198,21 @@ func refusal(path, msg string, code int64, result json.RawMessage) error {
 		HTTPStatus: http.StatusOK, Code: strconv.FormatInt(code, 10), Message: msg}
 }
 
-// read sends a call that is safe to repeat, retrying transport failures.
-func (c *Client) read(ctx context.Context, path string, headers map[string]string, out any) error {
-	return c.caller.DoIdempotent(ctx, path, vendorcall.RetryPolicy{},
+// read sends a call that is safe to repeat, retrying transport failures
+// with the call layer's default policy.
+func (c *Client) read(ctx context.Context, path string, headers map[string]string, out any, classify func(*vendorerr.Error)) error {
+	return c.caller.Read(ctx, path, vendorcall.RetryPolicy{},
 		func() (*http.Request, error) { return c.request(path, headers, nil) },
-		decodeInto(path, out, nil))
+		decodeInto(path, out, nil, classify))
 }
 
-// write sends a call that is not safe to repeat, exactly once.
-func (c *Client) write(ctx context.Context, path string, headers map[string]string, form url.Values, out any) (string, error) {
+// write sends a mutation, at most once.
+func (c *Client) write(ctx context.Context, path string, headers map[string]string, form url.Values, out any, classify func(*vendorerr.Error)) (string, error) {
 	req, err := c.request(path, headers, form)
 	if err != nil {
 		return "", err
 	}
 	var msg string
-	err = c.caller.Do(ctx, path, req, decodeInto(path, out, &msg))
+	err = c.caller.Mutate(ctx, path, req, decodeInto(path, out, &msg, classify))
 	return msg, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -116,7 +117,7 @@ func (c *Client) CreateOrder(ctx context.Context, o NewOrder) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	msg, err := c.write(ctx, pathCreate, headers, form, nil)
+	msg, err := c.write(ctx, pathCreate, headers, form, nil, nil)
 	wait := c.opts.ResendBackoff
 	for resend := 0; resend < c.opts.Resends && resendable(err); resend++ {
 		select {
@@ -125,7 +126,7 @@ func (c *Client) CreateOrder(ctx context.Context, o NewOrder) (string, error) {
 		case <-time.After(wait):
 		}
 		wait *= 2
-		msg, err = c.write(ctx, pathCreate, headers, form, nil)
+		msg, err = c.write(ctx, pathCreate, headers, form, nil, nil)
 		if vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
 			return c.confirmLanded(ctx, o, err)
 		}
@@ -133,9 +134,12 @@ func (c *Client) CreateOrder(ctx context.Context, o NewOrder) (string, error) {
 	return msg, err
 }
 
-// resendable reports whether the vendor may not have seen the order.
+// resendable reports whether the vendor may not have seen the order: the
+// first send's outcome is unknown, or it never went (unavailable before
+// sending, throttled, timed out, rate limited). An open breaker is not
+// waited out.
 func resendable(err error) bool {
-	return vendorcall.Retryable(err) || vendorerr.IsKind(err, vendorerr.KindTimeout)
+	return vendorcall.Retryable(err) || vendorerr.IsKind(err, vendorerr.KindOutcomeUnknown)
 }
 
 // confirmLanded reads back an order whose re-send met 订单号重复 and checks
@@ -228,8 +232,8 @@ type recordJSON struct {
 // GetOrder returns one order's delivery detail.
 func (c *Client) GetOrder(ctx context.Context, originID string) (*Order, error) {
 	var res vendorjson.Object[recordJSON]
-	if err := c.read(ctx, pathRecord, map[string]string{"origin_id": originID}, &res); err != nil {
-		return nil, unknownOrder(err)
+	if err := c.read(ctx, pathRecord, map[string]string{"origin_id": originID}, &res, unknownOrder); err != nil {
+		return nil, err
 	}
 	if !res.Present {
 		return nil, &vendorerr.Error{Kind: vendorerr.KindNotFound, Vendor: Vendor, Endpoint: pathRecord,
@@ -254,16 +258,21 @@ func (c *Client) GetOrder(ctx context.Context, originID string) (*Order, error) 
 
 // unknownOrder reclassifies 参数无效 from a lookup by origin_id as
 // KindNotFound: the service validated every other parameter before the
-// call, so the invalid one is the order id the vendor does not know.
-func unknownOrder(err error) error {
-	if ve, ok := vendorerr.As(err); ok && ve.Kind == vendorerr.KindRefused && ve.Message == msgInvalidParams {
+// call, so the invalid one is the order id the vendor does not know. It
+// runs inside the call's Decoder, so the metric counts VENDOR_NOT_FOUND too.
+func unknownOrder(ve *vendorerr.Error) {
+	if ve.Kind == vendorerr.KindRefused && ve.Message == msgInvalidParams {
 		ve.Kind = vendorerr.KindNotFound
 	}
-	return err
 }
 
+// notYet is the value Dingdang sends for a time that has not happened.
+const notYet = 2147483647
+
+// timeOf returns the zero time for a time the vendor did not send or sent
+// as notYet.
 func timeOf(u vendorjson.UnixTime) time.Time {
-	if !u.Valid {
+	if !u.Valid || u.Time.Unix() == notYet {
 		return time.Time{}
 	}
 	return u.Time
@@ -302,7 +311,7 @@ func (c *Client) ListOrders(ctx context.Context, types int) ([]OrderSummary, err
 		filter = strconv.Itoa(types)
 	}
 	var rows vendorjson.List[listJSON]
-	if err := c.read(ctx, pathList, map[string]string{"types": filter}, &rows); err != nil {
+	if err := c.read(ctx, pathList, map[string]string{"types": filter}, &rows, nil); err != nil {
 		return nil, err
 	}
 	out := make([]OrderSummary, 0, len(rows))
@@ -330,8 +339,8 @@ type reasonJSON struct {
 // ListCancelReasons lists the reasons originID can be cancelled with.
 func (c *Client) ListCancelReasons(ctx context.Context, originID string) ([]CancelReason, error) {
 	var rows vendorjson.List[reasonJSON]
-	if err := c.read(ctx, pathReason, map[string]string{"origin_id": originID}, &rows); err != nil {
-		return nil, unknownOrder(err)
+	if err := c.read(ctx, pathReason, map[string]string{"origin_id": originID}, &rows, unknownOrder); err != nil {
+		return nil, err
 	}
 	out := make([]CancelReason, 0, len(rows))
 	for _, r := range rows {
@@ -341,11 +350,33 @@ func (c *Client) ListCancelReasons(ctx context.Context, originID string) ([]Canc
 }
 
 // CancelOrder cancels originID with a reason id (and text for ReasonOther)
-// and returns the vendor's message.
+// and returns the vendor's message. The vendor answers 参数无效 both for an
+// unknown order and for an unknown reason id; CancelOrder tells them apart
+// by asking for the order's cancel reasons (a read): an unknown order is
+// KindNotFound, an unknown reason KindInvalidArgument.
 func (c *Client) CancelOrder(ctx context.Context, originID string, reasonID uint32, reason string) (string, error) {
 	return c.write(ctx, pathCancel, map[string]string{
 		"origin_id":    originID,
 		"cancel_id":    strconv.FormatUint(uint64(reasonID), 10),
 		"cancelReason": reason,
-	}, nil, nil)
+	}, nil, nil, func(ve *vendorerr.Error) { c.whyCancelRefused(ctx, ve, originID, reasonID) })
+}
+
+// whyCancelRefused refines a cancel's 参数无效, inside the cancel's Decoder
+// so that its metric counts the same reason as the status.
+func (c *Client) whyCancelRefused(ctx context.Context, ve *vendorerr.Error, originID string, reasonID uint32) {
+	if ve.Kind != vendorerr.KindRefused || ve.Message != msgInvalidParams {
+		return
+	}
+	reasons, err := c.ListCancelReasons(ctx, originID)
+	switch {
+	case vendorerr.IsKind(err, vendorerr.KindNotFound):
+		ve.Kind = vendorerr.KindNotFound
+		ve.Message += ": no order with this origin_id"
+	case err != nil:
+		return
+	case !slices.ContainsFunc(reasons, func(r CancelReason) bool { return r.ID == reasonID }):
+		ve.Kind = vendorerr.KindInvalidArgument
+		ve.Message += ": cancel_id is not one of the order's cancel reasons"
+	}
 }

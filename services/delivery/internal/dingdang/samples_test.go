@@ -27,7 +27,11 @@ func sampleServer(t *testing.T, file string) *Client {
 		_, _ = w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
-	return New(srv.Client(), srv.URL, Options{Resends: 1, ResendBackoff: time.Millisecond})
+	c, err := New(srv.Client(), srv.URL, Options{Resends: 1, ResendBackoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func unix(sec int64) time.Time { return time.Unix(sec, 0).UTC() }
@@ -96,10 +100,10 @@ func TestDocumentFailureSamples(t *testing.T) {
 		{"list_fail.json", func(c *Client) error { _, err := c.ListOrders(ctx, 1); return err }, vendorerr.KindAlreadyExists, "订单号重复"},
 		{"reason_fail.json", func(c *Client) error { _, err := c.ListCancelReasons(ctx, "x"); return err }, vendorerr.KindNotFound, "参数无效"},
 		{"record_fail.json", func(c *Client) error { _, err := c.GetOrder(ctx, "x"); return err }, vendorerr.KindNotFound, "参数无效"},
-		{"cancel_fail.json", func(c *Client) error { _, err := c.CancelOrder(ctx, "x", 1, ""); return err }, vendorerr.KindRefused, "参数无效"},
+		{"cancel_fail.json", func(c *Client) error { _, err := c.CancelOrder(ctx, "x", 1, ""); return err }, vendorerr.KindNotFound, "参数无效: no order with this origin_id"},
 		{"create_fail.json", func(c *Client) error { _, err := c.CreateOrder(ctx, NewOrder{OriginID: "x"}); return err }, vendorerr.KindAlreadyExists, "订单号重复"},
 		{"token_fail.json", func(c *Client) error { _, err := c.IssueToken(ctx, TokenRequest{}); return err }, vendorerr.KindRefused, "失败: 手机号不能为空"},
-		{"shopinfo_fail.json", func(c *Client) error { _, err := c.GetShop(ctx, "x", "y", ""); return err }, vendorerr.KindRefused, "失败: 格式错误"},
+		{"shopinfo_fail.json", func(c *Client) error { _, err := c.GetShop(ctx, "x", "y", ""); return err }, vendorerr.KindNotFound, "失败: 格式错误"},
 		{"shopupsert_fail.json", func(c *Client) error { _, err := c.UpsertShop(ctx, ShopUpsert{}); return err }, vendorerr.KindRefused, "手机号码填写错误!"},
 	}
 	for _, tt := range tests {
@@ -123,8 +127,11 @@ func TestSuccessWithoutObjectIsNotFound(t *testing.T) {
 		_, _ = w.Write([]byte(`{"msg":"成功","code":"1","result":[]}`))
 	}))
 	defer srv.Close()
-	c := New(srv.Client(), srv.URL, Options{})
-	_, err := c.GetOrder(context.Background(), "x")
+	c, err := New(srv.Client(), srv.URL, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetOrder(context.Background(), "x")
 	if !vendorerr.IsKind(err, vendorerr.KindNotFound) {
 		t.Errorf("got %v, want KindNotFound", err)
 	}

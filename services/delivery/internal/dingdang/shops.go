@@ -3,6 +3,7 @@ package dingdang
 import (
 	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
@@ -54,7 +55,7 @@ func (c *Client) UpsertShop(ctx context.Context, s ShopUpsert) (string, error) {
 		"station_name":      s.ShopName,
 		"upmobile":          s.HeadquartersMobile,
 		"username":          s.Username,
-	}, nil, nil)
+	}, nil, nil, nil)
 }
 
 // Shop is a merchant's shop and account.
@@ -105,14 +106,24 @@ type shopJSON struct {
 	Fee            vendorjson.String   `json:"fee"`
 }
 
-// GetShop returns a merchant's shop.
+// unknownMerchant reclassifies getShopInfo's 格式错误 as KindNotFound: the
+// service validated the parameters' format before the call, and the
+// vendor answers so when per_userid, username and headquarters_id name no
+// shop of ours.
+func unknownMerchant(ve *vendorerr.Error) {
+	if ve.Kind == vendorerr.KindRefused && strings.HasSuffix(ve.Message, msgBadFormat) {
+		ve.Kind = vendorerr.KindNotFound
+	}
+}
+
+// GetShop returns a merchant's shop; an unknown merchant is KindNotFound.
 func (c *Client) GetShop(ctx context.Context, perUserID, username, headquartersID string) (*Shop, error) {
 	var res vendorjson.Object[shopJSON]
 	err := c.read(ctx, pathShopInfo, map[string]string{
 		"headquarters_id": headquartersID,
 		"per_userid":      perUserID,
 		"username":        username,
-	}, &res)
+	}, &res, unknownMerchant)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +159,7 @@ func (c *Client) IssueToken(ctx context.Context, t TokenRequest) (string, error)
 		"per_userid": t.PerUserID,
 		"timestamp":  strconv.FormatInt(c.opts.Now().Unix(), 10),
 		"username":   t.Username,
-	}, nil, &token)
+	}, nil, &token, nil)
 	if err != nil {
 		return "", err
 	}

@@ -66,7 +66,14 @@ func serveSample(t *testing.T, path string) (*dingdang.Client, *recorder) {
 		_, _ = w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
-	return dingdang.New(srv.Client(), srv.URL, dingdang.Options{}), rec
+	client, err := dingdang.New(srv.Client(), srv.URL, dingdang.Options{
+		// The golden files hold getToken's timestamp: the clock is fixed.
+		Now: func() time.Time { return time.Unix(1795970828, 0) },
+	})
+	if err != nil {
+		t.Fatalf("dingdang.New: %v", err)
+	}
+	return client, rec
 }
 
 // golden is what one sample maps to: the parameters sent (for calls that

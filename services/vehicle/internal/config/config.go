@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/envconfig"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
 )
 
 // Config is the vehicle service's configuration.
@@ -19,11 +19,17 @@ type Config struct {
 	// simulator with generated credentials; the MAINTENANCE_* credentials
 	// are then not used.
 	Sandbox bool `env:"SANDBOX"`
-	// Vendor is the maintenance-record API root, credentials and call
-	// limits: MAINTENANCE_BASE_URL, MAINTENANCE_SECRET_ID,
-	// MAINTENANCE_SECRET_KEY (required unless Sandbox), MAINTENANCE_TIMEOUT,
-	// MAINTENANCE_MAX_RESPONSE_BYTES.
-	Vendor cloudmarket.Vendor `envPrefix:"MAINTENANCE_"`
+	// Vendor is the maintenance-record call layer: MAINTENANCE_BASE_URL (required unless
+	// Sandbox), MAINTENANCE_TIMEOUT, MAINTENANCE_MAX_RESPONSE_BYTES,
+	// MAINTENANCE_MAX_STREAM_BYTES, MAINTENANCE_RATE_LIMIT, MAINTENANCE_RATE_BURST,
+	// MAINTENANCE_BREAKER_FAILURES, MAINTENANCE_BREAKER_OPEN_FOR.
+	Vendor vendorcall.Config `envPrefix:"MAINTENANCE_"`
+	// SecretID is the cloud-market secret id the gateway knows us by
+	// (MAINTENANCE_SECRET_ID), required unless Sandbox.
+	SecretID string `env:"MAINTENANCE_SECRET_ID"`
+	// SecretKey is the cloud-market secret key that signs our calls
+	// (MAINTENANCE_SECRET_KEY), required unless Sandbox; it is never logged.
+	SecretKey string `env:"MAINTENANCE_SECRET_KEY"`
 	// DatabaseURL is where orders and reports are kept: "file:vehicle.db"
 	// or "sqlite:///path/vehicle.db" for an embedded SQLite file,
 	// "postgres://user:pw@host:5432/db" for Postgres.
@@ -57,7 +63,12 @@ func Load(environ []string) (Config, error) {
 	// A variable that does not parse must not hide the others: check
 	// what did parse, and let Join keep the parse error of each variable.
 	cfg, err := envconfig.Parse[Config](environ)
-	errs := append([]error{err}, cfg.Vendor.Check("MAINTENANCE_", cfg.Sandbox)...)
+	errs := append([]error{err}, cfg.Vendor.Check("MAINTENANCE_")...)
+	if !cfg.Sandbox {
+		errs = append(errs, envconfig.Require(" (or set SANDBOX=1 to use the simulator)", map[string]string{
+			"MAINTENANCE_BASE_URL": cfg.Vendor.BaseURL, "MAINTENANCE_SECRET_ID": cfg.SecretID, "MAINTENANCE_SECRET_KEY": cfg.SecretKey,
+		})...)
+	}
 	positive := []struct {
 		name string
 		d    time.Duration

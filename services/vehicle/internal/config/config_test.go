@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/vendorgate/vendorgate/internal/cloudmarket"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/config"
 )
 
@@ -20,7 +20,7 @@ func TestLoadDefaults(t *testing.T) {
 	want := config.Config{
 		Addr:               "127.0.0.1:8084",
 		Sandbox:            true,
-		Vendor:             cloudmarket.Vendor{Timeout: 5 * time.Second, MaxResponseBytes: 1 << 20},
+		Vendor:             vendorcall.Config{Timeout: 5 * time.Second, MaxResponseBytes: 1 << 20, MaxStreamBytes: 50 << 20, BreakerFailures: 5, BreakerOpenFor: 30 * time.Second},
 		DatabaseURL:        "file:vehicle.db",
 		ReportFreshness:    30 * 24 * time.Hour,
 		ReportCostYuan:     17,

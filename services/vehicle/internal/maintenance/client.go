@@ -11,6 +11,9 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 )
 
@@ -27,14 +30,15 @@ const (
 
 // Options configures a Client beyond its transport and base URL.
 type Options struct {
-	// Call configures the vendor call layer (timeout, size limit); its
-	// Vendor is always set to Vendor.
+	// Call configures the vendor call layer (timeout, size limits, rate
+	// limit, breaker).
 	Call vendorcall.Config
-	// Metrics records vendor calls; nil records nothing.
-	Metrics *vendorcall.Metrics
+	// Registerer receives the vendor-call metrics; nil records none.
+	Registerer prometheus.Registerer
 	// ReportRetry bounds the retries of a report fetch after a transport
 	// failure, a 5xx or the vendor's -1; zero values mean vendorcall's
-	// defaults. A purchase is never retried.
+	// defaults. A caller that polls (and so owns the retrying) passes
+	// vendorcall.NoRetry. A purchase is never retried.
 	ReportRetry vendorcall.RetryPolicy
 	// Logger receives vendor-call failures; nil discards them.
 	Logger *slog.Logger
@@ -50,13 +54,18 @@ type Client struct {
 // New returns a Client. hc must sign requests (cloudmarket.Signer);
 // baseURL is the API root, e.g.
 // "https://service-plb7hsqv-1257199080.ap-shanghai.apigateway.myqcloud.com/release".
-func New(hc *http.Client, baseURL string, opts Options) *Client {
-	opts.Call.Vendor = Vendor
-	return &Client{
-		base:   strings.TrimRight(baseURL, "/"),
-		caller: vendorcall.New(hc, opts.Call, opts.Metrics, opts.Logger),
-		retry:  opts.ReportRetry,
+// It fails only when the call layer's metrics cannot be registered.
+func New(hc *http.Client, baseURL string, opts Options) (*Client, error) {
+	caller, err := vendorcall.New(Vendor, opts.Call, vendorcall.Options{
+		HTTPClient: hc,
+		Classify:   cloudmarket.Classify,
+		Registerer: opts.Registerer,
+		Logger:     opts.Logger,
+	})
+	if err != nil {
+		return nil, err
 	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), caller: caller, retry: opts.ReportRetry}, nil
 }
 
 // OrderRequest is what a purchase names.
@@ -70,9 +79,10 @@ type OrderRequest struct {
 }
 
 // Order buys a report and returns its order. Every call that reaches the
-// vendor may cost money, so it is sent once and never retried: a failure
-// after the request left (a timeout) leaves it unknown whether the report
-// was bought.
+// vendor may cost money, so it is a vendorcall mutation, sent at most once
+// (not even replayed by the transport on a broken keep-alive connection): a
+// failure after the request may have left is vendorerr.KindOutcomeUnknown,
+// and it is then unknown whether the report was bought.
 func (c *Client) Order(ctx context.Context, r OrderRequest) (Order, error) {
 	req, err := c.get(PathOrder, url.Values{
 		"vin":           {r.VIN},
@@ -83,7 +93,7 @@ func (c *Client) Order(ctx context.Context, r OrderRequest) (Order, error) {
 		return Order{}, err
 	}
 	var o Order
-	err = c.caller.Do(ctx, PathOrder, req, func(body []byte) error {
+	err = c.caller.Mutate(ctx, PathOrder, req, func(body []byte) error {
 		o, err = DecodeOrder(body)
 		return err
 	})
@@ -91,10 +101,11 @@ func (c *Client) Order(ctx context.Context, r OrderRequest) (Order, error) {
 }
 
 // Report fetches an order's report, or its state while it is not ready.
-// It is a read, retried with back-off when the vendor may not have seen it.
+// It is a read, retried under Options.ReportRetry when the vendor may not
+// have seen it.
 func (c *Client) Report(ctx context.Context, orderID string) (Result, error) {
 	var res Result
-	err := c.caller.DoIdempotent(ctx, PathReport, c.retry,
+	err := c.caller.Read(ctx, PathReport, c.retry,
 		func() (*http.Request, error) {
 			return c.get(PathReport, url.Values{"order_id": {orderID}})
 		},

@@ -28,9 +28,12 @@ func newClient(t *testing.T, key string, opts maintenancesim.Options) (*maintena
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
 	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: testID, SecretKey: key, Base: srv.Client().Transport}}
-	c := maintenance.New(hc, srv.URL+"/release/", maintenance.Options{
+	c, err := maintenance.New(hc, srv.URL+"/release/", maintenance.Options{
 		ReportRetry: vendorcall.RetryPolicy{InitialInterval: time.Millisecond},
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return c, sim
 }
 
@@ -127,7 +130,7 @@ func TestClientFailures(t *testing.T) {
 				_, err := c.Order(context.Background(), maintenance.OrderRequest{VIN: maintenancesim.SampleVIN})
 				return err
 			},
-			wantKind: vendorerr.KindUnavailable, wantCode: "502", wantCalls: 1,
+			wantKind: vendorerr.KindOutcomeUnknown, wantCode: "502", wantCalls: 1,
 		},
 		{
 			name: "a report fetch failing with -1 three times gives up",

@@ -71,9 +71,12 @@ func start(t *testing.T, s setup) *service {
 	vendor := httptest.NewServer(sim.Handler())
 	t.Cleanup(vendor.Close)
 	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: simID, SecretKey: simKey, Base: vendor.Client().Transport}}
-	client := maintenance.New(hc, vendor.URL, maintenance.Options{
-		ReportRetry: vendorcall.RetryPolicy{InitialInterval: time.Millisecond},
+	client, err := maintenance.New(hc, vendor.URL, maintenance.Options{
+		ReportRetry: vendorcall.NoRetry,
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	if s.databaseURL == "" {
 		s.databaseURL = sqlstoretest.SQLiteURL(t)

@@ -421,7 +421,7 @@ func TestVendorCodes(t *testing.T) {
 		{"order refused", maintenancesim.PathOrder, []maintenancesim.Fault{{Code: "10010", Message: "余额不足"}},
 			"OrderReport", codes.FailedPrecondition, "VENDOR_REFUSED", "10010", 0},
 		{"order 502", maintenancesim.PathOrder, []maintenancesim.Fault{{Status: 502, Body: "<html>bad gateway</html>"}},
-			"OrderReport", codes.Unavailable, "VENDOR_UNAVAILABLE", "502", 0},
+			"OrderReport", codes.Unknown, "VENDOR_OUTCOME_UNKNOWN", "502", 0},
 		{"report 20804", maintenancesim.PathReport, []maintenancesim.Fault{{Code: "20804", Message: "订单号不能为空"}},
 			"GetReport", codes.InvalidArgument, "VENDOR_INVALID_ARGUMENT", "20804", 1},
 		{"report -1 after retries", maintenancesim.PathReport, []maintenancesim.Fault{{Code: "-1"}, {Code: "-1"}, {Code: "-1"}},
@@ -581,8 +581,8 @@ func TestLostPurchaseAnswerNeverBuysTwice(t *testing.T) {
 			svc := start(t, setup{})
 			svc.sim.Inject(maintenancesim.PathOrder, maintenancesim.Fault{Status: 502, Body: "bad gateway", AfterHandling: true})
 			req := &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "lost-1"}
-			if _, st := tr.order(ctx, svc, req); st.Code() != codes.Unavailable {
-				t.Fatalf("got %v, want Unavailable", st)
+			if _, st := tr.order(ctx, svc, req); st.Code() != codes.Unknown {
+				t.Fatalf("got %v, want Unknown", st)
 			}
 			if _, st := tr.order(ctx, svc, req); st.Code() != codes.FailedPrecondition {
 				t.Errorf("retry: got %v, want FailedPrecondition", st)
