@@ -15,6 +15,8 @@ import (
 )
 
 // accessLog writes one line per finished RPC: method, code, duration, peer
+// (for a call from the REST gateway, the REST caller, with protocol "rest"
+// and the HTTP method and path)
 // and, for a status that hides its cause, the cause. It never logs request
 // or response bodies or metadata: they carry vendor credentials and
 // personal data. Successful calls are logged at debug: at info, a JSON line
@@ -57,14 +59,22 @@ func (a accessLog) finish(ctx context.Context, fullMethod, kind string, start ti
 		return
 	}
 	service, method := path.Split(fullMethod)
+	protocol := "grpc"
+	origin, viaREST := originFrom(ctx)
+	if viaREST {
+		protocol = "rest"
+	}
 	attrs := []slog.Attr{
-		slog.String("protocol", "grpc"),
+		slog.String("protocol", protocol),
 		slog.String("grpc.component", "server"),
 		slog.String("grpc.service", trimSlashes(service)),
 		slog.String("grpc.method", method),
 		slog.String("grpc.method_type", kind),
 		slog.String("grpc.start_time", start.UTC().Format(time.RFC3339)),
 		slog.String("grpc.code", code.String()),
+	}
+	if viaREST {
+		attrs = append(attrs, slog.String("http.method", origin.method), slog.String("http.path", origin.path))
 	}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		attrs = append(attrs, slog.String("peer.address", p.Addr.String()))
