@@ -310,17 +310,17 @@ func checkContentType(domain, ct string) *status.Status {
 // read timeout. Reading it before the gateway does is what bounds memory:
 // the gateway's JSON decoder holds the whole body anyway.
 func (f *restFace) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *status.Status) {
+	if r.ContentLength > limit {
+		// Refused unread: the declared length says enough.
+		return nil, rpcstatus.RequestTooLarge(f.domain, limit)
+	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(f.readTimeout))
 	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
 
-	var buf bytes.Buffer
-	if r.ContentLength > 0 && r.ContentLength <= limit {
-		buf.Grow(int(r.ContentLength))
-	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readAtMost(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
 	if err == nil {
-		return buf.Bytes(), nil
+		return body, nil
 	}
 	var tooLarge *http.MaxBytesError
 	var ne net.Error
@@ -329,11 +329,38 @@ func (f *restFace) readBody(w http.ResponseWriter, r *http.Request, limit int64)
 		return nil, rpcstatus.RequestTooLarge(f.domain, limit)
 	case errors.As(err, &ne) && ne.Timeout():
 		return nil, rpcstatus.Refused(codes.DeadlineExceeded, f.domain, rpcstatus.ReasonRequestTimeout,
-			fmt.Sprintf("the request body did not arrive within %s (%d bytes came)", f.readTimeout, buf.Len()),
-			map[string]string{"received_bytes": strconv.Itoa(buf.Len())})
+			fmt.Sprintf("the request body did not arrive within %s (%d bytes came)", f.readTimeout, len(body)),
+			map[string]string{"received_bytes": strconv.Itoa(len(body))})
 	default:
 		return nil, rpcstatus.Refused(codes.InvalidArgument, f.domain, rpcstatus.ReasonBodyReadFailed,
 			"the request body could not be read: "+err.Error(), nil)
+	}
+}
+
+// readAtMost reads r to its end into one buffer sized from the declared
+// length, or, for a body of unknown length, grown by doubling but never past
+// limit+1 bytes, so that a body over the limit costs at most about twice
+// the limit while it is read. On error it returns what it read.
+func readAtMost(r io.Reader, declared, limit int64) ([]byte, error) {
+	size := int64(32 << 10)
+	if declared >= 0 {
+		size = declared + 1 // +1 to see the EOF without growing
+	}
+	buf := make([]byte, 0, min(size, limit+1))
+	for {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(2*int64(cap(buf)), limit+1))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
 	}
 }
 
