@@ -5,5 +5,6 @@ window.ui = SwaggerUIBundle({
   dom_id: "#swagger-ui",
   deepLinking: true,
   tryItOutEnabled: false,
+  displayOperationId: true,
   validatorUrl: null,
 });

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/envconfig"
+	"github.com/vendorgate/vendorgate/internal/serve"
 )
 
 // Config is the delivery service's configuration.
@@ -30,6 +31,9 @@ type Config struct {
 	SandboxStatusStep time.Duration `env:"SANDBOX_STATUS_STEP" envDefault:"30s"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	// REST bounds the REST face: REST_MAX_BODY_BYTES, REST_BODY_READ_TIMEOUT,
+	// REST_IDLE_TIMEOUT, REST_TRUSTED_PROXIES.
+	REST serve.REST
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 }
@@ -42,6 +46,9 @@ func Load(environ []string) (Config, error) {
 		return Config{}, err
 	}
 	errs := cfg.Vendor.Check("DINGDANG_", cfg.Sandbox)
+	if err := cfg.REST.Check(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := envconfig.Join(errs...); err != nil {
 		return Config{}, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/envconfig"
+	"github.com/vendorgate/vendorgate/internal/serve"
 )
 
 // Config is the vehicle service's configuration.
@@ -47,6 +48,9 @@ type Config struct {
 	SandboxReportDelay time.Duration `env:"SANDBOX_REPORT_DELAY" envDefault:"3s"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	// REST bounds the REST face: REST_MAX_BODY_BYTES, REST_BODY_READ_TIMEOUT,
+	// REST_IDLE_TIMEOUT, REST_TRUSTED_PROXIES.
+	REST serve.REST
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 }
@@ -59,6 +63,9 @@ func Load(environ []string) (Config, error) {
 		return Config{}, err
 	}
 	errs := cfg.Vendor.Check("MAINTENANCE_", cfg.Sandbox)
+	if err := cfg.REST.Check(); err != nil {
+		errs = append(errs, err)
+	}
 	positive := []struct {
 		name string
 		d    time.Duration
