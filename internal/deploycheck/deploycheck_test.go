@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -60,10 +61,14 @@ type composeFile struct {
 }
 
 type composeService struct {
-	Build       composeBuild       `yaml:"build"`
-	Environment composeEnvironment `yaml:"environment"`
-	Ports       []composePort      `yaml:"ports"`
-	Healthcheck *composeHealth     `yaml:"healthcheck"`
+	Build           composeBuild       `yaml:"build"`
+	Image           string             `yaml:"image"`
+	Environment     composeEnvironment `yaml:"environment"`
+	Ports           []composePort      `yaml:"ports"`
+	Healthcheck     *composeHealth     `yaml:"healthcheck"`
+	Restart         string             `yaml:"restart"`
+	StopGracePeriod string             `yaml:"stop_grace_period"`
+	Profiles        []string           `yaml:"profiles"`
 }
 
 // composeBuild is the build section, short (a context path) or long.
@@ -111,6 +116,7 @@ func (e *composeEnvironment) UnmarshalYAML(n *yaml.Node) error {
 // composePort is one ports entry: "[ip:][published:]target[/protocol]"
 // or the long form.
 type composePort struct {
+	HostIP    string
 	Published string
 	Target    string
 }
@@ -120,11 +126,12 @@ func (p *composePort) UnmarshalYAML(n *yaml.Node) error {
 		var long struct {
 			Target    string `yaml:"target"`
 			Published string `yaml:"published"`
+			HostIP    string `yaml:"host_ip"`
 		}
 		if err := n.Decode(&long); err != nil {
 			return err
 		}
-		p.Target, p.Published = long.Target, long.Published
+		p.Target, p.Published, p.HostIP = long.Target, long.Published, long.HostIP
 		return nil
 	}
 	spec, _, _ := strings.Cut(n.Value, "/")
@@ -133,13 +140,17 @@ func (p *composePort) UnmarshalYAML(n *yaml.Node) error {
 	if len(parts) > 1 {
 		p.Published = parts[len(parts)-2]
 	}
+	if len(parts) > 2 {
+		p.HostIP = strings.Join(parts[:len(parts)-2], ":")
+	}
 	return nil
 }
 
 // composeHealth is the healthcheck section; Test is a string or a list.
 type composeHealth struct {
-	Test    yaml.Node `yaml:"test"`
-	Disable bool      `yaml:"disable"`
+	Test        yaml.Node `yaml:"test"`
+	Disable     bool      `yaml:"disable"`
+	StartPeriod string    `yaml:"start_period"`
 }
 
 // command returns the healthcheck test as a list.
@@ -249,6 +260,41 @@ func parseDockerfile(data string) (dockerfile, error) {
 // envTag matches a caarlos0/env struct tag and captures the variable name.
 var envTag = regexp.MustCompile(`env:"([A-Za-z0-9_]+)`)
 
+// envPrefixField matches a config field such as
+// `Vendor cloudmarket.Vendor `envPrefix:"DINGDANG_"`: the package and the prefix.
+var envPrefixField = regexp.MustCompile(`\s(\w+)\.\w+\s+` + "`" + `envPrefix:"([A-Za-z0-9_]+)"`)
+
+// nestedTags returns the env tags of the shared package internal/<pkg>.
+func nestedTags(root, pkg string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(root, "internal", pkg, "*.go"))
+	if err != nil {
+		return nil, err
+	}
+	var tags []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range envTag.FindAllStringSubmatch(string(src), -1) {
+			tags = append(tags, m[1])
+		}
+	}
+	return tags, nil
+}
+
+// composeDefault is the value a compose "${NAME:-default}" takes when NAME
+// is not set, or value itself when it is no such expression.
+func composeDefault(value string) string {
+	if m := regexp.MustCompile(`^\$\{[A-Za-z0-9_]+:-(.*)\}$`).FindStringSubmatch(value); m != nil {
+		return m[1]
+	}
+	return value
+}
+
 // configVars returns the variables services/<name>/internal/config reads,
 // and SANDBOX, which every service reads.
 func configVars(root, name string) (map[string]bool, error) {
@@ -267,6 +313,17 @@ func configVars(root, name string) (map[string]bool, error) {
 		}
 		for _, m := range envTag.FindAllStringSubmatch(string(src), -1) {
 			vars[m[1]] = true
+		}
+		// A nested struct under an envPrefix (the shared vendor config)
+		// reads its own tags behind the prefix.
+		for _, m := range envPrefixField.FindAllStringSubmatch(string(src), -1) {
+			nested, err := nestedTags(root, m[1])
+			if err != nil {
+				return nil, err
+			}
+			for _, tag := range nested {
+				vars[m[2]+tag] = true
+			}
 		}
 	}
 	if len(vars) == 1 {
@@ -388,8 +445,8 @@ func TestServicesDeployable(t *testing.T) {
 		}},
 		{"compose runs the sandbox", func(t *testing.T, d deployed) {
 			got, ok := d.compose.Environment["SANDBOX"]
-			if !ok || got != "1" {
-				t.Errorf("compose %s SANDBOX: got %q (set: %t), want \"1\"", d.name, got, ok)
+			if !ok || composeDefault(got) != "1" {
+				t.Errorf("compose %s SANDBOX: got %q (set: %t), want \"1\" by default", d.name, got, ok)
 			}
 		}},
 		{"compose address binds all interfaces on the published port", func(t *testing.T, d deployed) {
@@ -410,10 +467,23 @@ func TestServicesDeployable(t *testing.T) {
 				}
 			}
 		}},
+		{"compose publishes on loopback only", func(t *testing.T, d deployed) {
+			for _, p := range d.compose.Ports {
+				if p.HostIP != "127.0.0.1" {
+					t.Errorf("compose %s port %s: got host IP %q, want 127.0.0.1", d.name, p.Target, p.HostIP)
+				}
+			}
+		}},
+		{"compose restarts and stops gracefully", func(t *testing.T, d deployed) {
+			checkRestartAndGrace(t, d.name, d.compose)
+		}},
 		{"compose has a healthcheck", func(t *testing.T, d deployed) {
 			h := d.compose.Healthcheck
 			if h == nil || h.Disable || len(h.command()) < 2 || h.command()[0] == "NONE" {
 				t.Fatalf("compose %s healthcheck: got none, want a test command", d.name)
+			}
+			if _, err := time.ParseDuration(h.StartPeriod); err != nil {
+				t.Errorf("compose %s healthcheck start_period: got %q, want a duration (the first start migrates and warms up)", d.name, h.StartPeriod)
 			}
 			// distroless has no shell: the probe must be the image's binary.
 			cmd := h.command()
@@ -438,6 +508,55 @@ func TestServicesDeployable(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// longestWait is the longest call a service waits for: a vehicle lookup
+// waits up to 60 s for its report.
+const longestWait = 60 * time.Second
+
+// checkRestartAndGrace wants a compose service restarted unless stopped by
+// hand, and given longer than longestWait to stop.
+func checkRestartAndGrace(t *testing.T, name string, svc composeService) {
+	t.Helper()
+	if svc.Restart != "unless-stopped" {
+		t.Errorf("compose %s restart: got %q, want unless-stopped", name, svc.Restart)
+	}
+	grace, err := time.ParseDuration(svc.StopGracePeriod)
+	if err != nil || grace <= longestWait {
+		t.Errorf("compose %s stop_grace_period: got %q, want longer than %s", name, svc.StopGracePeriod, longestWait)
+	}
+}
+
+func TestComposeExtrasSitBehindProfiles(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	compose := loadCompose(t, root)
+	pg, ok := compose.Services["postgres"]
+	if !ok {
+		t.Fatal("compose services: got no postgres, want one behind a profile for the shared-store deployment")
+	}
+	for name, svc := range compose.Services {
+		if _, err := os.Stat(filepath.Join(root, "services", name, "main.go")); err == nil {
+			continue
+		}
+		if len(svc.Profiles) == 0 {
+			t.Errorf("compose %s: got no profiles, want every service that is not ours behind one", name)
+		}
+		checkRestartAndGrace(t, name, svc)
+		if svc.Healthcheck == nil {
+			t.Errorf("compose %s: got no healthcheck, want one", name)
+		} else if _, err := time.ParseDuration(svc.Healthcheck.StartPeriod); err != nil {
+			t.Errorf("compose %s healthcheck start_period: got %q, want a duration", name, svc.Healthcheck.StartPeriod)
+		}
+		for _, p := range svc.Ports {
+			if p.HostIP != "127.0.0.1" {
+				t.Errorf("compose %s port %s: got host IP %q, want 127.0.0.1", name, p.Target, p.HostIP)
+			}
+		}
+	}
+	if !strings.HasPrefix(pg.Image, "postgres:") {
+		t.Errorf("compose postgres image: got %q, want postgres:<version>", pg.Image)
 	}
 }
 

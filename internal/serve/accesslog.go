@@ -13,8 +13,10 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// accessLog writes one line per finished RPC: method, code, duration and
-// peer. It never logs request
+// accessLog writes one line per finished RPC: method, code, duration, peer
+// (for a call from the REST gateway, the REST caller, with protocol "rest"
+// and the HTTP method and path)
+// and, for a status that hides its cause, the cause. It never logs request
 // or response bodies or metadata: they carry vendor credentials and
 // personal data. Successful calls are logged at debug: at info, a JSON line
 // per call was a measurable share of a call's CPU (BenchmarkGetOrder), and
@@ -56,14 +58,22 @@ func (a accessLog) finish(ctx context.Context, fullMethod, kind string, start ti
 		return
 	}
 	service, method := path.Split(fullMethod)
+	protocol := "grpc"
+	origin, viaREST := originFrom(ctx)
+	if viaREST {
+		protocol = "rest"
+	}
 	attrs := []slog.Attr{
-		slog.String("protocol", "grpc"),
+		slog.String("protocol", protocol),
 		slog.String("grpc.component", "server"),
 		slog.String("grpc.service", trimSlashes(service)),
 		slog.String("grpc.method", method),
 		slog.String("grpc.method_type", kind),
 		slog.String("grpc.start_time", start.UTC().Format(time.RFC3339)),
 		slog.String("grpc.code", code.String()),
+	}
+	if viaREST {
+		attrs = append(attrs, slog.String("http.method", origin.method), slog.String("http.path", origin.path))
 	}
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		attrs = append(attrs, slog.String("peer.address", p.Addr.String()))

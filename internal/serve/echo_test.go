@@ -178,15 +178,22 @@ func (s *echoService) registerGateway(ctx context.Context, mux *runtime.ServeMux
 	}
 	context.AfterFunc(ctx, func() { _ = conn.Close() })
 	return mux.HandlePath(http.MethodPost, "/v1/echo", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
-		ctx := runtime.NewServerMetadataContext(r.Context(), runtime.ServerMetadata{})
 		inbound, outbound := runtime.MarshalerForRequest(mux, r)
+		ctx, err := runtime.AnnotateContext(r.Context(), mux, r, echoMethod, runtime.WithHTTPPathPattern("/v1/echo"))
+		if err != nil {
+			runtime.HTTPError(r.Context(), mux, outbound, w, r, err)
+			return
+		}
+		var md runtime.ServerMetadata
 		req := dynamicpb.NewMessage(s.req)
 		if err := inbound.NewDecoder(r.Body).Decode(req); err != nil {
 			runtime.HTTPError(ctx, mux, outbound, w, r, status.Error(codes.InvalidArgument, err.Error()))
 			return
 		}
 		resp := dynamicpb.NewMessage(s.resp)
-		if err := conn.Invoke(ctx, echoMethod, req, resp); err != nil {
+		err = conn.Invoke(ctx, echoMethod, req, resp, grpc.Header(&md.HeaderMD), grpc.Trailer(&md.TrailerMD))
+		ctx = runtime.NewServerMetadataContext(ctx, md)
+		if err != nil {
 			runtime.HTTPError(ctx, mux, outbound, w, r, err)
 			return
 		}

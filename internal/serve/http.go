@@ -50,13 +50,23 @@ func writeText(w http.ResponseWriter, code int, text string) {
 	_, _ = io.WriteString(w, text+"\n")
 }
 
-// routes is the HTTP side of the listener: the probes, /metrics, the extra
-// routes and, for everything else, the REST gateway.
-func routes(p *probes, reg *prometheus.Registry, extra map[string]http.Handler, gateway http.Handler) (*http.ServeMux, error) {
+// routes is the HTTP side of the listener: the probes, /metrics, the
+// OpenAPI document and docs page when there is a document, the extra routes
+// and, for everything else, the REST gateway.
+func routes(p *probes, reg *prometheus.Registry, extra map[string]http.Handler, gateway http.Handler, openAPI []byte) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", p.healthz)
 	mux.HandleFunc("GET /readyz", p.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if openAPI != nil {
+		docs, err := docsHandler()
+		if err != nil {
+			return nil, fmt.Errorf("docs page: %w", err)
+		}
+		mux.Handle("GET /openapi.json", openAPIHandler(openAPI))
+		mux.Handle("GET /docs", docs)
+		mux.Handle("GET /docs/", docs)
+	}
 	for _, pattern := range slices.Sorted(maps.Keys(extra)) {
 		if err := handle(mux, pattern, extra[pattern]); err != nil {
 			return nil, err

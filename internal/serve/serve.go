@@ -4,12 +4,16 @@
 package serve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,7 +29,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
 // defaultShutdownTimeout bounds the graceful shutdown when Options leaves it 0.
@@ -62,6 +66,21 @@ type Options struct {
 	// ExtraHTTP holds more HTTP routes, pattern (as for http.ServeMux) to
 	// handler, e.g. a vendor callback endpoint.
 	ExtraHTTP map[string]http.Handler
+	// REST bounds the REST face: body size and read time, idle connections,
+	// trusted proxies. Zero fields take the defaults.
+	REST REST
+	// RouteBodyLimits gives REST routes a body limit other than
+	// REST.MaxBodyBytes, keyed by HTTP method and path template as in the
+	// proto, e.g. {"POST /v1/esign/files": 20 << 20}. A key that names no
+	// route is an error.
+	RouteBodyLimits map[string]int64
+	// OpenAPI is the service's OpenAPI v2 document, served at
+	// GET /openapi.json with a Swagger UI page at GET /docs; nil serves
+	// neither.
+	OpenAPI []byte
+	// Files resolves the registered services' descriptors for the REST
+	// route table; nil means protoregistry.GlobalFiles.
+	Files *protoregistry.Files
 }
 
 // check reports the first required option that is missing.
@@ -79,6 +98,14 @@ func (o *Options) check() error {
 		return errors.New("serve: Options.RegisterGRPC is nil")
 	case o.ShutdownTimeout < 0:
 		return fmt.Errorf("serve: Options.ShutdownTimeout is negative (%s)", o.ShutdownTimeout)
+	}
+	if err := o.REST.Check(); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	for key, limit := range o.RouteBodyLimits {
+		if limit <= 0 {
+			return fmt.Errorf("serve: Options.RouteBodyLimits[%q] must be positive, got %d", key, limit)
+		}
 	}
 	return nil
 }
@@ -108,7 +135,24 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		return err
 	}
 
-	grpcSrv := grpc.NewServer(interceptors(logger, opts.Domain, metrics, validator)...)
+	opts.REST.MaxBodyBytes = cmp.Or(opts.REST.MaxBodyBytes, DefaultMaxBodyBytes)
+	opts.REST.BodyReadTimeout = cmp.Or(opts.REST.BodyReadTimeout, DefaultBodyReadTimeout)
+	opts.REST.IdleTimeout = cmp.Or(opts.REST.IdleTimeout, DefaultIdleTimeout)
+	grpcLimit := grpcMessageLimit(opts.REST.MaxBodyBytes, opts.RouteBodyLimits)
+	secret, err := newSecret()
+	if err != nil {
+		return err
+	}
+
+	// The gateway-call interceptors come first, so that the access log
+	// already sees the REST caller.
+	gw := gatewayCalls{secret: secret}
+	serverOpts := append([]grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(gw.unary),
+		grpc.ChainStreamInterceptor(gw.stream),
+		grpc.MaxRecvMsgSize(grpcLimit),
+	}, interceptors(logger, opts.Domain, metrics, validator)...)
+	grpcSrv := grpc.NewServer(serverOpts...)
 	healthSrv := health.NewServer()
 	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthSrv.SetServingStatus(opts.Name, healthpb.HealthCheckResponse_SERVING)
@@ -122,28 +166,33 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 	// drained them.
 	gatewayCtx, closeGateway := context.WithCancel(context.WithoutCancel(ctx))
 	defer closeGateway()
-	gateway := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
-		Marshaler: &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		},
-	}))
+	face, err := newRESTFace(opts, logger, grpcSrv, secret, grpcLimit)
+	if err != nil {
+		return err
+	}
+	gateway := runtime.NewServeMux(face.muxOptions()...)
+	face.gateway = gateway
 	if opts.RegisterGateway != nil {
-		dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		// The gateway may send what the server accepts, so that a body
+		// under the REST limit never meets the gRPC one.
+		dial := []grpc.DialOption{
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(grpcLimit), grpc.MaxCallRecvMsgSize(grpcLimit)),
+		}
 		if err := opts.RegisterGateway(gatewayCtx, gateway, lis.Addr().String(), dial); err != nil {
 			return fmt.Errorf("serve: register REST gateway: %w", err)
 		}
 	}
 
 	p := &probes{ready: opts.Ready}
-	handler, err := routes(p, opts.Registry, opts.ExtraHTTP, gateway)
+	handler, err := routes(p, opts.Registry, opts.ExtraHTTP, face, opts.OpenAPI)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	httpSrv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: maxSniffTimeout,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       opts.REST.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 
@@ -231,6 +280,59 @@ func shutdown(grpcSrv *grpc.Server, httpSrv *http.Server, timeout time.Duration)
 			timeout, context.DeadlineExceeded)
 	}
 	return nil
+}
+
+// grpcMessageLimit is the largest gRPC message the server accepts: four
+// times the largest REST body, since a JSON body's protobuf form can be
+// larger than the JSON (a packed -1 takes 10 bytes, "-1," 3), and at least
+// gRPC's usual 4 MiB.
+func grpcMessageLimit(maxBody int64, perRoute map[string]int64) int {
+	largest := maxBody
+	for _, l := range perRoute {
+		largest = max(largest, l)
+	}
+	return int(min(max(4*largest, 4<<20), math.MaxInt32))
+}
+
+// newRESTFace builds the REST face for the services registered on srv.
+func newRESTFace(opts Options, logger *slog.Logger, srv *grpc.Server, secret string, grpcLimit int) (*restFace, error) {
+	files := opts.Files
+	if files == nil {
+		files = protoregistry.GlobalFiles
+	}
+	table, err := newRouteTable(files, slices.Sorted(maps.Keys(srv.GetServiceInfo())))
+	if err != nil {
+		return nil, fmt.Errorf("serve: REST routes: %w", err)
+	}
+	limits := map[*route]int64{}
+	for key, limit := range opts.RouteBodyLimits {
+		rt := table.byKey(key)
+		if rt == nil {
+			return nil, fmt.Errorf("serve: Options.RouteBodyLimits: no REST route %q", key)
+		}
+		limits[rt] = limit
+	}
+	trusted, err := parsePrefixes(opts.REST.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	requests, err := registerRESTMetrics(opts.Registry)
+	if err != nil {
+		return nil, err
+	}
+	return &restFace{
+		domain:      opts.Domain,
+		log:         logger,
+		routes:      table,
+		limits:      limits,
+		maxBody:     opts.REST.MaxBodyBytes,
+		readTimeout: opts.REST.BodyReadTimeout,
+		trusted:     trusted,
+		secret:      secret,
+		grpcLimit:   int64(grpcLimit),
+		requests:    requests,
+		marshaler:   jsonMarshaler(),
+	}, nil
 }
 
 // registerMetrics registers the gRPC server metrics, with a handling-time

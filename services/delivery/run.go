@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
+	"github.com/vendorgate/vendorgate/gen/openapiv2"
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
@@ -68,12 +69,18 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if onListen != nil {
 		onListen(lis.Addr())
 	}
+	doc, err := openapiv2.Files.ReadFile("vendorgate/delivery/v1/delivery_service.swagger.json")
+	if err != nil {
+		return fmt.Errorf("OpenAPI document: %w", err)
+	}
 	return serve.Run(ctx, lis, serve.Options{
 		Name:            "delivery",
 		Domain:          server.Domain,
 		Logger:          log,
 		Registry:        reg,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		REST:            cfg.REST,
+		OpenAPI:         doc,
 		RegisterGRPC:    func(s *grpc.Server) { deliveryv1.RegisterDeliveryServiceServer(s, srv) },
 		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
 			return deliveryv1.RegisterDeliveryServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)

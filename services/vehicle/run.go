@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
+	"github.com/vendorgate/vendorgate/gen/openapiv2"
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
@@ -84,12 +85,18 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if onListen != nil {
 		onListen(lis.Addr())
 	}
+	doc, err := openapiv2.Files.ReadFile("vendorgate/vehicle/v1/vehicle_service.swagger.json")
+	if err != nil {
+		return fmt.Errorf("OpenAPI document: %w", err)
+	}
 	return serve.Run(ctx, lis, serve.Options{
 		Name:            "vehicle",
 		Domain:          server.Domain,
 		Logger:          log,
 		Registry:        reg,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		REST:            cfg.REST,
+		OpenAPI:         doc,
 		Ready:           st.Ping,
 		RegisterGRPC:    func(s *grpc.Server) { vehiclev1.RegisterVehicleServiceServer(s, srv) },
 		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {

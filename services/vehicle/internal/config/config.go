@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/envconfig"
+	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 	SandboxReportDelay time.Duration `env:"SANDBOX_REPORT_DELAY" envDefault:"3s"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	// REST bounds the REST face: REST_MAX_BODY_BYTES, REST_BODY_READ_TIMEOUT,
+	// REST_IDLE_TIMEOUT, REST_TRUSTED_PROXIES.
+	REST serve.REST
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 }
@@ -68,6 +72,9 @@ func Load(environ []string) (Config, error) {
 		errs = append(errs, envconfig.Require(" (or set SANDBOX=1 to use the simulator)", map[string]string{
 			"MAINTENANCE_BASE_URL": cfg.Vendor.BaseURL, "MAINTENANCE_SECRET_ID": cfg.SecretID, "MAINTENANCE_SECRET_KEY": cfg.SecretKey,
 		})...)
+	}
+	if err := cfg.REST.Check(); err != nil {
+		errs = append(errs, err)
 	}
 	positive := []struct {
 		name string

@@ -163,7 +163,7 @@ var transports = []transport{
 		name: "rest",
 		lookup: func(ctx context.Context, svc *service, vin string) (*vehiclev1.LookupHistoryResponse, *status.Status) {
 			resp := &vehiclev1.LookupHistoryResponse{}
-			return resp, rest(ctx, svc, http.MethodGet, "/v1/vehicle/vins/"+url.PathEscape(vin)+"/history", nil, resp)
+			return resp, rest(ctx, svc, http.MethodPost, "/v1/vehicle/vins/"+url.PathEscape(vin)+"/history:lookup", nil, resp)
 		},
 		order: func(ctx context.Context, svc *service, req *vehiclev1.OrderReportRequest) (*vehiclev1.OrderReportResponse, *status.Status) {
 			resp := &vehiclev1.OrderReportResponse{}

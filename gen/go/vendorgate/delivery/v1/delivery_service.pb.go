@@ -8,6 +8,7 @@ package deliveryv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -2266,7 +2267,7 @@ var File_vendorgate_delivery_v1_delivery_service_proto protoreflect.FileDescript
 
 const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\n" +
-	"-vendorgate/delivery/v1/delivery_service.proto\x12\x16vendorgate.delivery.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"t\n" +
+	"-vendorgate/delivery/v1/delivery_service.proto\x12\x16vendorgate.delivery.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"t\n" +
 	"\x06LatLng\x123\n" +
 	"\blatitude\x18\x01 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80V@)\x00\x00\x00\x00\x00\x80V\xc0R\blatitude\x125\n" +
 	"\tlongitude\x18\x02 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80f@)\x00\x00\x00\x00\x00\x80f\xc0R\tlongitude\"\x8b\x01\n" +
@@ -2274,7 +2275,7 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12&\n" +
 	"\bquantity\x18\x02 \x01(\rB\n" +
 	"\xbaH\a*\x05\x18\x8fN(\x01R\bquantity\x12;\n" +
-	"\x05price\x18\x03 \x01(\tB%\xbaH\"r 2\x1e^([0-9]{1,8}(\\.[0-9]{1,2})?)?$R\x05price\"\xd2\b\n" +
+	"\x05price\x18\x03 \x01(\tB%\xbaH\"r 2\x1e^([0-9]{1,8}(\\.[0-9]{1,2})?)?$R\x05price\"\xdc\v\n" +
 	"\x12CreateOrderRequest\x129\n" +
 	"\torigin_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12\"\n" +
 	"\ashop_no\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06shopNo\x12\x1d\n" +
@@ -2297,7 +2298,7 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04mode\x12 \n" +
 	"\x06remark\x18\x0e \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06remark\x12?\n" +
 	"\x05goods\x18\x0f \x03(\v2\x1d.vendorgate.delivery.v1.GoodsB\n" +
-	"\xbaH\a\x92\x01\x04\b\x01\x10dR\x05goods\"Y\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10dR\x05goods:\x87\x03\x92A\x83\x032\x80\x03{\"origin_id\":\"A1001\",\"shop_no\":\"S1\",\"city\":\"上海\",\"cargo_price\":\"58.00\",\"weight_kg\":1.5,\"receiver_name\":\"林冲\",\"receiver_address\":\"上海市嘉定区江桥万达9号楼1106\",\"receiver_phone\":\"18942249050\",\"receiver_location\":{\"latitude\":31.238808,\"longitude\":121.323932},\"mode\":\"DELIVERY_MODE_FASTEST\",\"remark\":\"放门口\",\"goods\":[{\"name\":\"咖啡\",\"quantity\":2,\"price\":\"29.00\"}]}\"Y\n" +
 	"\x13CreateOrderResponse\x12\x1b\n" +
 	"\torigin_id\x18\x01 \x01(\tR\boriginId\x12%\n" +
 	"\x0evendor_message\x18\x02 \x01(\tR\rvendorMessage\"L\n" +
@@ -2366,11 +2367,11 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishTime\x12;\n" +
 	"\vcancel_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"cancelTime\"\x97\x02\n" +
+	"cancelTime\"\xce\x02\n" +
 	"\x12CancelOrderRequest\x129\n" +
 	"\torigin_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12$\n" +
 	"\treason_id\x18\x02 \x01(\rB\a\xbaH\x04*\x02(\x01R\breasonId\x12 \n" +
-	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason:~\xbaH{\x1ay\n" +
+	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason:\xb4\x01\x92A321{\"reason_id\":10000,\"reason\":\"顾客改主意了\"}\xbaH{\x1ay\n" +
 	"\x19reason.required_for_other\x12(required when reason_id is 10000 (other)\x1a2this.reason_id != 10000u || this.reason.size() > 0\"Y\n" +
 	"\x13CancelOrderResponse\x12\x1b\n" +
 	"\torigin_id\x18\x01 \x01(\tR\boriginId\x12%\n" +
@@ -2381,7 +2382,7 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\areasons\x18\x01 \x03(\v2$.vendorgate.delivery.v1.CancelReasonR\areasons\"2\n" +
 	"\fCancelReason\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
-	"\x04text\x18\x02 \x01(\tR\x04text\"\xc2\x06\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\"\xf4\t\n" +
 	"\x11UpsertShopRequest\x12\x16\n" +
 	"\x06create\x18\x01 \x01(\bR\x06create\x12;\n" +
 	"\n" +
@@ -2401,7 +2402,7 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\x0fcargo_type_code\x18\r \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x10R\rcargoTypeCode\x12F\n" +
 	"\x04mode\x18\x0e \x01(\x0e2(.vendorgate.delivery.v1.ShopDeliveryModeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04mode\x121\n" +
 	"\x10franchise_app_id\x18\x0f \x01(\tB\a\xbaH\x04r\x02\x18@R\x0efranchiseAppId\x12K\n" +
-	"\x13headquarters_mobile\x18\x10 \x01(\tB\x1a\xbaH\x17r\x152\x13^(1[3-9][0-9]{9})?$R\x12headquartersMobile\"Z\n" +
+	"\x13headquarters_mobile\x18\x10 \x01(\tB\x1a\xbaH\x17r\x152\x13^(1[3-9][0-9]{9})?$R\x12headquartersMobile:\xaf\x03\x92A\xab\x032\xa8\x03{\"create\":true,\"per_userid\":\"m-1001\",\"username\":\"shop1001\",\"password\":\"s3cret-pw\",\"mobile\":\"13895666331\",\"phone\":\"13895666331\",\"contact_name\":\"王宏雁\",\"shop_name\":\"新百联超市朔方北街店\",\"shop_address\":\"银川市贺兰县朔方北街与兴贸路交叉口\",\"city_name\":\"银川市\",\"area_name\":\"贺兰县\",\"location\":{\"latitude\":38.55,\"longitude\":106.35},\"cargo_type_code\":\"1\",\"mode\":\"SHOP_DELIVERY_MODE_CHEAPEST\"}\"Z\n" +
 	"\x12UpsertShopResponse\x12\x1d\n" +
 	"\n" +
 	"per_userid\x18\x01 \x01(\tR\tperUserid\x12%\n" +
@@ -2437,13 +2438,13 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\vcreate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xd7\x01\n" +
+	"updateTime\"\xb9\x02\n" +
 	"\x19IssueMerchantTokenRequest\x12;\n" +
 	"\n" +
 	"per_userid\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\tperUserid\x12%\n" +
 	"\busername\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\busername\x12/\n" +
 	"\x06mobile\x18\x03 \x01(\tB\x17\xbaH\x14r\x122\x10^1[3-9][0-9]{9}$R\x06mobile\x12%\n" +
-	"\bpassword\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\bpassword\"2\n" +
+	"\bpassword\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\bpassword:`\x92A]2[{\"per_userid\":\"m-1001\",\"username\":\"shop1001\",\"mobile\":\"13895666331\",\"password\":\"s3cret-pw\"}\"2\n" +
 	"\x1aIssueMerchantTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token*d\n" +
 	"\fDeliveryMode\x12\x1d\n" +
@@ -2481,7 +2482,8 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\n" +
 	"UpsertShop\x12).vendorgate.delivery.v1.UpsertShopRequest\x1a*.vendorgate.delivery.v1.UpsertShopResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/delivery/shops\x12\x83\x01\n" +
 	"\aGetShop\x12&.vendorgate.delivery.v1.GetShopRequest\x1a'.vendorgate.delivery.v1.GetShopResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/delivery/shops/{per_userid}\x12\xa4\x01\n" +
-	"\x12IssueMerchantToken\x121.vendorgate.delivery.v1.IssueMerchantTokenRequest\x1a2.vendorgate.delivery.v1.IssueMerchantTokenResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/delivery/merchant-tokensB\xf7\x01\n" +
+	"\x12IssueMerchantToken\x121.vendorgate.delivery.v1.IssueMerchantTokenRequest\x1a2.vendorgate.delivery.v1.IssueMerchantTokenResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/delivery/merchant-tokensB\xf8\x03\x92A\xfd\x01\x12\xd3\x01\n" +
+	"\x13vendorgate delivery\x12\xb4\x01Same-day deliveries through Dingdang. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.0.0*\x01\x012\x10application/json:\x10application/json\n" +
 	"\x1acom.vendorgate.delivery.v1B\x14DeliveryServiceProtoP\x01ZIgithub.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1;deliveryv1\xa2\x02\x03VDX\xaa\x02\x16Vendorgate.Delivery.V1\xca\x02\x16Vendorgate\\Delivery\\V1\xe2\x02\"Vendorgate\\Delivery\\V1\\GPBMetadata\xea\x02\x18Vendorgate::Delivery::V1b\x06proto3"
 
 var (

@@ -8,6 +8,7 @@ package vehiclev1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -423,6 +424,145 @@ func (x *LookupHistoryRequest) GetVin() string {
 	return ""
 }
 
+// GetHistoryRequest asks for a VIN's stored maintenance history.
+type GetHistoryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// vin is the vehicle identification number (车架号), 17 characters; it is
+	// trimmed and upper-cased before it is checked (vendor: vin).
+	Vin           string `protobuf:"bytes,1,opt,name=vin,proto3" json:"vin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetHistoryRequest) Reset() {
+	*x = GetHistoryRequest{}
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetHistoryRequest) ProtoMessage() {}
+
+func (x *GetHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetHistoryRequest.ProtoReflect.Descriptor instead.
+func (*GetHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetHistoryRequest) GetVin() string {
+	if x != nil {
+		return x.Vin
+	}
+	return ""
+}
+
+// GetHistoryResponse is a VIN's stored maintenance history.
+type GetHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// vin is the VIN looked up: trimmed and upper-cased.
+	Vin string `protobuf:"bytes,1,opt,name=vin,proto3" json:"vin,omitempty"`
+	// order_id is the vendor order the report belongs to.
+	OrderId string `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// state is READY or NO_RECORDS.
+	State ReportState `protobuf:"varint,3,opt,name=state,proto3,enum=vendorgate.vehicle.v1.ReportState" json:"state,omitempty"`
+	// report is the report, set only when state is READY.
+	Report *Report `protobuf:"bytes,4,opt,name=report,proto3" json:"report,omitempty"`
+	// bought_time is when the vendor confirmed the purchase.
+	BoughtTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=bought_time,json=boughtTime,proto3" json:"bought_time,omitempty"`
+	// ready_time is when the service first saw the report ready or without
+	// records.
+	ReadyTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=ready_time,json=readyTime,proto3" json:"ready_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetHistoryResponse) Reset() {
+	*x = GetHistoryResponse{}
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetHistoryResponse) ProtoMessage() {}
+
+func (x *GetHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetHistoryResponse.ProtoReflect.Descriptor instead.
+func (*GetHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetHistoryResponse) GetVin() string {
+	if x != nil {
+		return x.Vin
+	}
+	return ""
+}
+
+func (x *GetHistoryResponse) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *GetHistoryResponse) GetState() ReportState {
+	if x != nil {
+		return x.State
+	}
+	return ReportState_REPORT_STATE_UNSPECIFIED
+}
+
+func (x *GetHistoryResponse) GetReport() *Report {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+func (x *GetHistoryResponse) GetBoughtTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BoughtTime
+	}
+	return nil
+}
+
+func (x *GetHistoryResponse) GetReadyTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReadyTime
+	}
+	return nil
+}
+
 // LookupHistoryResponse is a vehicle's maintenance history.
 type LookupHistoryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -449,7 +589,7 @@ type LookupHistoryResponse struct {
 
 func (x *LookupHistoryResponse) Reset() {
 	*x = LookupHistoryResponse{}
-	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[5]
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -461,7 +601,7 @@ func (x *LookupHistoryResponse) String() string {
 func (*LookupHistoryResponse) ProtoMessage() {}
 
 func (x *LookupHistoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[5]
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -474,7 +614,7 @@ func (x *LookupHistoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupHistoryResponse.ProtoReflect.Descriptor instead.
 func (*LookupHistoryResponse) Descriptor() ([]byte, []int) {
-	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{5}
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LookupHistoryResponse) GetVin() string {
@@ -602,7 +742,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[6]
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +754,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[6]
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +767,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{6}
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Report) GetBrand() string {
@@ -828,7 +968,7 @@ type RepairRecord struct {
 
 func (x *RepairRecord) Reset() {
 	*x = RepairRecord{}
-	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[7]
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +980,7 @@ func (x *RepairRecord) String() string {
 func (*RepairRecord) ProtoMessage() {}
 
 func (x *RepairRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[7]
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +993,7 @@ func (x *RepairRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairRecord.ProtoReflect.Descriptor instead.
 func (*RepairRecord) Descriptor() ([]byte, []int) {
-	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{7}
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RepairRecord) GetRepairDate() string {
@@ -926,7 +1066,7 @@ type Part struct {
 
 func (x *Part) Reset() {
 	*x = Part{}
-	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[8]
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1078,7 @@ func (x *Part) String() string {
 func (*Part) ProtoMessage() {}
 
 func (x *Part) ProtoReflect() protoreflect.Message {
-	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[8]
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1091,7 @@ func (x *Part) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Part.ProtoReflect.Descriptor instead.
 func (*Part) Descriptor() ([]byte, []int) {
-	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{8}
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Part) GetName() string {
@@ -972,13 +1112,13 @@ var File_vendorgate_vehicle_v1_vehicle_service_proto protoreflect.FileDescriptor
 
 const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"\n" +
-	"+vendorgate/vehicle/v1/vehicle_service.proto\x12\x15vendorgate.vehicle.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x01\n" +
+	"+vendorgate/vehicle/v1/vehicle_service.proto\x12\x15vendorgate.vehicle.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x92\x02\n" +
 	"\x12OrderReportRequest\x12\x19\n" +
 	"\x03vin\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x03vin\x12,\n" +
 	"\rengine_number\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\fengineNumber\x12*\n" +
 	"\fplate_number\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18\x10R\vplateNumber\x12'\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"\x9b\x01\n" +
+	"request_id\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId:^\x92A[2Y{\"vin\": \"LSVNV2182E2100001\", \"plate_number\": \"沪A12345\", \"request_id\": \"readme-order-1\"}\"\x9b\x01\n" +
 	"\x13OrderReportResponse\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x10\n" +
 	"\x03vin\x18\x02 \x01(\tR\x03vin\x12;\n" +
@@ -996,9 +1136,20 @@ const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"\vbought_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"boughtTime\x129\n" +
 	"\n" +
-	"ready_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\treadyTime\"1\n" +
+	"ready_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\treadyTime\"T\n" +
 	"\x14LookupHistoryRequest\x12\x19\n" +
-	"\x03vin\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x03vin\"\xcb\x02\n" +
+	"\x03vin\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x03vin:!\x92A\x1e2\x1c{\"vin\": \"SALWA2FK7EA402383\"}\".\n" +
+	"\x11GetHistoryRequest\x12\x19\n" +
+	"\x03vin\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x03vin\"\xaa\x02\n" +
+	"\x12GetHistoryResponse\x12\x10\n" +
+	"\x03vin\x18\x01 \x01(\tR\x03vin\x12\x19\n" +
+	"\border_id\x18\x02 \x01(\tR\aorderId\x128\n" +
+	"\x05state\x18\x03 \x01(\x0e2\".vendorgate.vehicle.v1.ReportStateR\x05state\x125\n" +
+	"\x06report\x18\x04 \x01(\v2\x1d.vendorgate.vehicle.v1.ReportR\x06report\x12;\n" +
+	"\vbought_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"boughtTime\x129\n" +
+	"\n" +
+	"ready_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\treadyTime\"\xcb\x02\n" +
 	"\x15LookupHistoryResponse\x12\x10\n" +
 	"\x03vin\x18\x01 \x01(\tR\x03vin\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\tR\aorderId\x128\n" +
@@ -1058,11 +1209,14 @@ const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"\x18REPORT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14REPORT_STATE_PENDING\x10\x01\x12\x16\n" +
 	"\x12REPORT_STATE_READY\x10\x02\x12\x1b\n" +
-	"\x17REPORT_STATE_NO_RECORDS\x10\x032\xba\x03\n" +
+	"\x17REPORT_STATE_NO_RECORDS\x10\x032\xd0\x04\n" +
 	"\x0eVehicleService\x12\x83\x01\n" +
 	"\vOrderReport\x12).vendorgate.vehicle.v1.OrderReportRequest\x1a*.vendorgate.vehicle.v1.OrderReportResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/vehicle/orders\x12\x8c\x01\n" +
-	"\tGetReport\x12'.vendorgate.vehicle.v1.GetReportRequest\x1a(.vendorgate.vehicle.v1.GetReportResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/vehicle/orders/{order_id}/report\x12\x92\x01\n" +
-	"\rLookupHistory\x12+.vendorgate.vehicle.v1.LookupHistoryRequest\x1a,.vendorgate.vehicle.v1.LookupHistoryResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/vehicle/vins/{vin}/historyB\xef\x01\n" +
+	"\tGetReport\x12'.vendorgate.vehicle.v1.GetReportRequest\x1a(.vendorgate.vehicle.v1.GetReportResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/vehicle/orders/{order_id}/report\x12\x9c\x01\n" +
+	"\rLookupHistory\x12+.vendorgate.vehicle.v1.LookupHistoryRequest\x1a,.vendorgate.vehicle.v1.LookupHistoryResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/vehicle/vins/{vin}/history:lookup\x12\x89\x01\n" +
+	"\n" +
+	"GetHistory\x12(.vendorgate.vehicle.v1.GetHistoryRequest\x1a).vendorgate.vehicle.v1.GetHistoryResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/vehicle/vins/{vin}/historyB\x85\x04\x92A\x92\x02\x12\xe8\x01\n" +
+	"\x12vendorgate vehicle\x12\xca\x01Vehicle maintenance-record reports, bought once and stored. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.1.0*\x01\x012\x10application/json:\x10application/json\n" +
 	"\x19com.vendorgate.vehicle.v1B\x13VehicleServiceProtoP\x01ZGgithub.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1;vehiclev1\xa2\x02\x03VVX\xaa\x02\x15Vendorgate.Vehicle.V1\xca\x02\x15Vendorgate\\Vehicle\\V1\xe2\x02!Vendorgate\\Vehicle\\V1\\GPBMetadata\xea\x02\x17Vendorgate::Vehicle::V1b\x06proto3"
 
 var (
@@ -1078,7 +1232,7 @@ func file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vendorgate_vehicle_v1_vehicle_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_vendorgate_vehicle_v1_vehicle_service_proto_goTypes = []any{
 	(ReportState)(0),              // 0: vendorgate.vehicle.v1.ReportState
 	(*OrderReportRequest)(nil),    // 1: vendorgate.vehicle.v1.OrderReportRequest
@@ -1086,38 +1240,46 @@ var file_vendorgate_vehicle_v1_vehicle_service_proto_goTypes = []any{
 	(*GetReportRequest)(nil),      // 3: vendorgate.vehicle.v1.GetReportRequest
 	(*GetReportResponse)(nil),     // 4: vendorgate.vehicle.v1.GetReportResponse
 	(*LookupHistoryRequest)(nil),  // 5: vendorgate.vehicle.v1.LookupHistoryRequest
-	(*LookupHistoryResponse)(nil), // 6: vendorgate.vehicle.v1.LookupHistoryResponse
-	(*Report)(nil),                // 7: vendorgate.vehicle.v1.Report
-	(*RepairRecord)(nil),          // 8: vendorgate.vehicle.v1.RepairRecord
-	(*Part)(nil),                  // 9: vendorgate.vehicle.v1.Part
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*GetHistoryRequest)(nil),     // 6: vendorgate.vehicle.v1.GetHistoryRequest
+	(*GetHistoryResponse)(nil),    // 7: vendorgate.vehicle.v1.GetHistoryResponse
+	(*LookupHistoryResponse)(nil), // 8: vendorgate.vehicle.v1.LookupHistoryResponse
+	(*Report)(nil),                // 9: vendorgate.vehicle.v1.Report
+	(*RepairRecord)(nil),          // 10: vendorgate.vehicle.v1.RepairRecord
+	(*Part)(nil),                  // 11: vendorgate.vehicle.v1.Part
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 }
 var file_vendorgate_vehicle_v1_vehicle_service_proto_depIdxs = []int32{
-	10, // 0: vendorgate.vehicle.v1.OrderReportResponse.bought_time:type_name -> google.protobuf.Timestamp
+	12, // 0: vendorgate.vehicle.v1.OrderReportResponse.bought_time:type_name -> google.protobuf.Timestamp
 	0,  // 1: vendorgate.vehicle.v1.GetReportResponse.state:type_name -> vendorgate.vehicle.v1.ReportState
-	7,  // 2: vendorgate.vehicle.v1.GetReportResponse.report:type_name -> vendorgate.vehicle.v1.Report
-	10, // 3: vendorgate.vehicle.v1.GetReportResponse.bought_time:type_name -> google.protobuf.Timestamp
-	10, // 4: vendorgate.vehicle.v1.GetReportResponse.ready_time:type_name -> google.protobuf.Timestamp
-	0,  // 5: vendorgate.vehicle.v1.LookupHistoryResponse.state:type_name -> vendorgate.vehicle.v1.ReportState
-	7,  // 6: vendorgate.vehicle.v1.LookupHistoryResponse.report:type_name -> vendorgate.vehicle.v1.Report
-	10, // 7: vendorgate.vehicle.v1.LookupHistoryResponse.bought_time:type_name -> google.protobuf.Timestamp
-	10, // 8: vendorgate.vehicle.v1.LookupHistoryResponse.ready_time:type_name -> google.protobuf.Timestamp
-	8,  // 9: vendorgate.vehicle.v1.Report.repair_records:type_name -> vendorgate.vehicle.v1.RepairRecord
-	8,  // 10: vendorgate.vehicle.v1.Report.component_records:type_name -> vendorgate.vehicle.v1.RepairRecord
-	8,  // 11: vendorgate.vehicle.v1.Report.exterior_records:type_name -> vendorgate.vehicle.v1.RepairRecord
-	10, // 12: vendorgate.vehicle.v1.RepairRecord.maintain_time:type_name -> google.protobuf.Timestamp
-	9,  // 13: vendorgate.vehicle.v1.RepairRecord.parts:type_name -> vendorgate.vehicle.v1.Part
-	1,  // 14: vendorgate.vehicle.v1.VehicleService.OrderReport:input_type -> vendorgate.vehicle.v1.OrderReportRequest
-	3,  // 15: vendorgate.vehicle.v1.VehicleService.GetReport:input_type -> vendorgate.vehicle.v1.GetReportRequest
-	5,  // 16: vendorgate.vehicle.v1.VehicleService.LookupHistory:input_type -> vendorgate.vehicle.v1.LookupHistoryRequest
-	2,  // 17: vendorgate.vehicle.v1.VehicleService.OrderReport:output_type -> vendorgate.vehicle.v1.OrderReportResponse
-	4,  // 18: vendorgate.vehicle.v1.VehicleService.GetReport:output_type -> vendorgate.vehicle.v1.GetReportResponse
-	6,  // 19: vendorgate.vehicle.v1.VehicleService.LookupHistory:output_type -> vendorgate.vehicle.v1.LookupHistoryResponse
-	17, // [17:20] is the sub-list for method output_type
-	14, // [14:17] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	9,  // 2: vendorgate.vehicle.v1.GetReportResponse.report:type_name -> vendorgate.vehicle.v1.Report
+	12, // 3: vendorgate.vehicle.v1.GetReportResponse.bought_time:type_name -> google.protobuf.Timestamp
+	12, // 4: vendorgate.vehicle.v1.GetReportResponse.ready_time:type_name -> google.protobuf.Timestamp
+	0,  // 5: vendorgate.vehicle.v1.GetHistoryResponse.state:type_name -> vendorgate.vehicle.v1.ReportState
+	9,  // 6: vendorgate.vehicle.v1.GetHistoryResponse.report:type_name -> vendorgate.vehicle.v1.Report
+	12, // 7: vendorgate.vehicle.v1.GetHistoryResponse.bought_time:type_name -> google.protobuf.Timestamp
+	12, // 8: vendorgate.vehicle.v1.GetHistoryResponse.ready_time:type_name -> google.protobuf.Timestamp
+	0,  // 9: vendorgate.vehicle.v1.LookupHistoryResponse.state:type_name -> vendorgate.vehicle.v1.ReportState
+	9,  // 10: vendorgate.vehicle.v1.LookupHistoryResponse.report:type_name -> vendorgate.vehicle.v1.Report
+	12, // 11: vendorgate.vehicle.v1.LookupHistoryResponse.bought_time:type_name -> google.protobuf.Timestamp
+	12, // 12: vendorgate.vehicle.v1.LookupHistoryResponse.ready_time:type_name -> google.protobuf.Timestamp
+	10, // 13: vendorgate.vehicle.v1.Report.repair_records:type_name -> vendorgate.vehicle.v1.RepairRecord
+	10, // 14: vendorgate.vehicle.v1.Report.component_records:type_name -> vendorgate.vehicle.v1.RepairRecord
+	10, // 15: vendorgate.vehicle.v1.Report.exterior_records:type_name -> vendorgate.vehicle.v1.RepairRecord
+	12, // 16: vendorgate.vehicle.v1.RepairRecord.maintain_time:type_name -> google.protobuf.Timestamp
+	11, // 17: vendorgate.vehicle.v1.RepairRecord.parts:type_name -> vendorgate.vehicle.v1.Part
+	1,  // 18: vendorgate.vehicle.v1.VehicleService.OrderReport:input_type -> vendorgate.vehicle.v1.OrderReportRequest
+	3,  // 19: vendorgate.vehicle.v1.VehicleService.GetReport:input_type -> vendorgate.vehicle.v1.GetReportRequest
+	5,  // 20: vendorgate.vehicle.v1.VehicleService.LookupHistory:input_type -> vendorgate.vehicle.v1.LookupHistoryRequest
+	6,  // 21: vendorgate.vehicle.v1.VehicleService.GetHistory:input_type -> vendorgate.vehicle.v1.GetHistoryRequest
+	2,  // 22: vendorgate.vehicle.v1.VehicleService.OrderReport:output_type -> vendorgate.vehicle.v1.OrderReportResponse
+	4,  // 23: vendorgate.vehicle.v1.VehicleService.GetReport:output_type -> vendorgate.vehicle.v1.GetReportResponse
+	8,  // 24: vendorgate.vehicle.v1.VehicleService.LookupHistory:output_type -> vendorgate.vehicle.v1.LookupHistoryResponse
+	7,  // 25: vendorgate.vehicle.v1.VehicleService.GetHistory:output_type -> vendorgate.vehicle.v1.GetHistoryResponse
+	22, // [22:26] is the sub-list for method output_type
+	18, // [18:22] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_vendorgate_vehicle_v1_vehicle_service_proto_init() }
@@ -1131,7 +1293,7 @@ func file_vendorgate_vehicle_v1_vehicle_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc), len(file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

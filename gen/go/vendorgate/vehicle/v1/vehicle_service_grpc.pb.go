@@ -22,6 +22,7 @@ const (
 	VehicleService_OrderReport_FullMethodName   = "/vendorgate.vehicle.v1.VehicleService/OrderReport"
 	VehicleService_GetReport_FullMethodName     = "/vendorgate.vehicle.v1.VehicleService/GetReport"
 	VehicleService_LookupHistory_FullMethodName = "/vendorgate.vehicle.v1.VehicleService/LookupHistory"
+	VehicleService_GetHistory_FullMethodName    = "/vendorgate.vehicle.v1.VehicleService/GetHistory"
 )
 
 // VehicleServiceClient is the client API for VehicleService service.
@@ -58,7 +59,13 @@ type VehicleServiceClient interface {
 	// caller's deadline (without one, the service's VEHICLE_LOOKUP_WAIT) comes
 	// first, the response has state PENDING and the order id, to fetch later
 	// with GetReport or by calling LookupHistory again, which reuses the order.
+	// It may spend money, so over REST it is a POST (the body is optional).
 	LookupHistory(ctx context.Context, in *LookupHistoryRequest, opts ...grpc.CallOption) (*LookupHistoryResponse, error)
+	// GetHistory returns the stored report of a VIN when one is younger than
+	// the configured freshness, and NOT_FOUND otherwise. It never buys and
+	// never calls the vendor, so it is safe to send as a GET; LookupHistory
+	// is the call that buys.
+	GetHistory(ctx context.Context, in *GetHistoryRequest, opts ...grpc.CallOption) (*GetHistoryResponse, error)
 }
 
 type vehicleServiceClient struct {
@@ -99,6 +106,16 @@ func (c *vehicleServiceClient) LookupHistory(ctx context.Context, in *LookupHist
 	return out, nil
 }
 
+func (c *vehicleServiceClient) GetHistory(ctx context.Context, in *GetHistoryRequest, opts ...grpc.CallOption) (*GetHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetHistoryResponse)
+	err := c.cc.Invoke(ctx, VehicleService_GetHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VehicleServiceServer is the server API for VehicleService service.
 // All implementations must embed UnimplementedVehicleServiceServer
 // for forward compatibility.
@@ -133,7 +150,13 @@ type VehicleServiceServer interface {
 	// caller's deadline (without one, the service's VEHICLE_LOOKUP_WAIT) comes
 	// first, the response has state PENDING and the order id, to fetch later
 	// with GetReport or by calling LookupHistory again, which reuses the order.
+	// It may spend money, so over REST it is a POST (the body is optional).
 	LookupHistory(context.Context, *LookupHistoryRequest) (*LookupHistoryResponse, error)
+	// GetHistory returns the stored report of a VIN when one is younger than
+	// the configured freshness, and NOT_FOUND otherwise. It never buys and
+	// never calls the vendor, so it is safe to send as a GET; LookupHistory
+	// is the call that buys.
+	GetHistory(context.Context, *GetHistoryRequest) (*GetHistoryResponse, error)
 	mustEmbedUnimplementedVehicleServiceServer()
 }
 
@@ -152,6 +175,9 @@ func (UnimplementedVehicleServiceServer) GetReport(context.Context, *GetReportRe
 }
 func (UnimplementedVehicleServiceServer) LookupHistory(context.Context, *LookupHistoryRequest) (*LookupHistoryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LookupHistory not implemented")
+}
+func (UnimplementedVehicleServiceServer) GetHistory(context.Context, *GetHistoryRequest) (*GetHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetHistory not implemented")
 }
 func (UnimplementedVehicleServiceServer) mustEmbedUnimplementedVehicleServiceServer() {}
 func (UnimplementedVehicleServiceServer) testEmbeddedByValue()                        {}
@@ -228,6 +254,24 @@ func _VehicleService_LookupHistory_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VehicleService_GetHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VehicleServiceServer).GetHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VehicleService_GetHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VehicleServiceServer).GetHistory(ctx, req.(*GetHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // VehicleService_ServiceDesc is the grpc.ServiceDesc for VehicleService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -246,6 +290,10 @@ var VehicleService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LookupHistory",
 			Handler:    _VehicleService_LookupHistory_Handler,
+		},
+		{
+			MethodName: "GetHistory",
+			Handler:    _VehicleService_GetHistory_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,589 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vendorgate/vendorgate/internal/rpcstatus"
+)
+
+// Defaults for REST fields left zero.
+const (
+	DefaultMaxBodyBytes    = 4 << 20
+	DefaultBodyReadTimeout = 30 * time.Second
+	DefaultIdleTimeout     = 2 * time.Minute
+)
+
+// REST configures the REST face. Each service embeds it in its
+// configuration, so every service reads the same variables.
+type REST struct {
+	// MaxBodyBytes is the largest request body a REST route accepts, unless
+	// Options.RouteBodyLimits gives the route its own; a larger body is
+	// refused with 413 while it is read, so memory stays bounded.
+	MaxBodyBytes int64 `env:"REST_MAX_BODY_BYTES" envDefault:"4194304"`
+	// BodyReadTimeout is how long a client may take to send a request body;
+	// a stalled body is cut off with 408.
+	BodyReadTimeout time.Duration `env:"REST_BODY_READ_TIMEOUT" envDefault:"30s"`
+	// IdleTimeout is how long an idle keep-alive connection stays open.
+	IdleTimeout time.Duration `env:"REST_IDLE_TIMEOUT" envDefault:"2m"`
+	// TrustedProxies are the CIDRs (e.g. "10.0.0.0/8,127.0.0.1/32") of
+	// proxies whose X-Forwarded-For header names the caller; empty trusts
+	// none, and the access log shows the connection's address.
+	TrustedProxies []string `env:"REST_TRUSTED_PROXIES" envSeparator:","`
+}
+
+// Check reports the first invalid field, naming its variable.
+func (c REST) Check() error {
+	switch {
+	case c.MaxBodyBytes < 0:
+		return fmt.Errorf("REST_MAX_BODY_BYTES must not be negative, got %d", c.MaxBodyBytes)
+	case c.BodyReadTimeout < 0:
+		return fmt.Errorf("REST_BODY_READ_TIMEOUT must not be negative, got %s", c.BodyReadTimeout)
+	case c.IdleTimeout < 0:
+		return fmt.Errorf("REST_IDLE_TIMEOUT must not be negative, got %s", c.IdleTimeout)
+	}
+	_, err := parsePrefixes(c.TrustedProxies)
+	return err
+}
+
+func parsePrefixes(cidrs []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, c := range cidrs {
+		c = strings.TrimSpace(c)
+		if c == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("REST_TRUSTED_PROXIES: %q is not a CIDR: %w", c, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// Metadata keys the REST gateway adds to the gRPC calls it makes, so that
+// the gRPC access log shows the REST caller. They count only with the
+// process's secret: any caller can send them, but only the gateway knows it.
+const (
+	mdGatewaySecret = "vendorgate-gateway-secret"
+	mdClientAddress = "vendorgate-client-address"
+	mdHTTPMethod    = "vendorgate-http-method"
+	mdHTTPPath      = "vendorgate-http-path"
+	// mdLogged is the trailer with which the gRPC access log tells the
+	// gateway it has logged the call, so the REST face logs it only once.
+	mdLogged = "vendorgate-logged"
+)
+
+// restFace is the HTTP handler in front of the REST gateway: it bounds and
+// times the body, names the route, writes every error in the one error
+// shape, counts every request and logs those the gRPC access log did not.
+type restFace struct {
+	domain      string
+	log         *slog.Logger
+	routes      routeTable
+	limits      map[*route]int64
+	maxBody     int64
+	readTimeout time.Duration
+	trusted     []netip.Prefix
+	// secret marks the gateway's own gRPC calls.
+	secret string
+	// grpcLimit is the gRPC message limit, for the error of a REST body
+	// whose message grew over it.
+	grpcLimit int64
+	requests  *prometheus.CounterVec
+	gateway   http.Handler
+	marshaler runtime.Marshaler
+}
+
+// restCall is what one REST request learned on its way; the gateway's
+// handlers find it in their context.
+type restCall struct {
+	route     string
+	client    string
+	reachedRP bool
+	st        *status.Status
+}
+
+type restCallKey struct{}
+
+func callFrom(ctx context.Context) *restCall {
+	c, _ := ctx.Value(restCallKey{}).(*restCall)
+	return c
+}
+
+func newSecret() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("serve: gateway secret: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// registerRESTMetrics registers vendorgate_rest_requests_total, or finds it
+// on a registry that has it.
+func registerRESTMetrics(reg *prometheus.Registry) (*prometheus.CounterVec, error) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vendorgate_rest_requests_total",
+		Help: "REST requests by route (\"POST /v1/delivery/orders\", or \"unmatched\") and HTTP status code.",
+	}, []string{"route", "code"})
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return nil, fmt.Errorf("serve: register REST metrics: %w", err)
+		}
+		existing, ok := are.ExistingCollector.(*prometheus.CounterVec)
+		if !ok {
+			return nil, fmt.Errorf("serve: register REST metrics: %w", err)
+		}
+		c = existing
+	}
+	return c, nil
+}
+
+// muxOptions are the gateway options that route the gateway's own errors,
+// metadata and responses through f.
+func (f *restFace) muxOptions() []runtime.ServeMuxOption {
+	return []runtime.ServeMuxOption{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: f.marshaler}),
+		runtime.WithErrorHandler(f.gatewayError),
+		runtime.WithRoutingErrorHandler(f.routingError),
+		runtime.WithMetadata(f.metadata),
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
+		runtime.WithOutgoingTrailerMatcher(outgoingTrailer),
+		runtime.WithForwardResponseOption(f.forwarded),
+		// A form-encoded POST must not run the GET handler of its path,
+		// and X-HTTP-Method-Override must not turn a POST into a GET the
+		// route table does not expect.
+		runtime.WithDisablePathLengthFallback(),
+		runtime.WithDisableHTTPMethodOverride(),
+	}
+}
+
+// incomingHeader forwards HTTP headers to gRPC as the gateway does by
+// default, except the ones that would pose as the gateway's own metadata.
+func incomingHeader(key string) (string, bool) {
+	if strings.HasPrefix(strings.ToLower(key), strings.ToLower(runtime.MetadataHeaderPrefix)+"vendorgate-") {
+		return "", false
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// outgoingTrailer forwards trailers as the gateway does by default, except
+// the access log's marker.
+func outgoingTrailer(key string) (string, bool) {
+	if key == mdLogged {
+		return "", false
+	}
+	return runtime.MetadataTrailerPrefix + key, true
+}
+
+// metadata is the gateway's runtime.WithMetadata: who called, and how.
+func (f *restFace) metadata(ctx context.Context, r *http.Request) metadata.MD {
+	client := ""
+	if c := callFrom(ctx); c != nil {
+		client = c.client
+	}
+	return metadata.Pairs(
+		mdGatewaySecret, f.secret,
+		mdClientAddress, client,
+		mdHTTPMethod, r.Method,
+		mdHTTPPath, r.URL.Path,
+	)
+}
+
+// forwarded is the gateway's forward-response option: it notes that the
+// call reached gRPC.
+func (f *restFace) forwarded(ctx context.Context, _ http.ResponseWriter, _ proto.Message) error {
+	f.noteGRPC(ctx)
+	return nil
+}
+
+// noteGRPC marks the call as logged by the gRPC access log when its
+// trailer says so.
+func (f *restFace) noteGRPC(ctx context.Context) {
+	c := callFrom(ctx)
+	if c == nil {
+		return
+	}
+	if c.route == "" {
+		if p, ok := runtime.HTTPPathPattern(ctx); ok {
+			if r, ok := runtime.RPCMethod(ctx); ok {
+				if rt := f.routes.byRPC(r); rt != nil {
+					c.route = rt.key()
+				} else {
+					c.route = p
+				}
+			}
+		}
+	}
+	if md, ok := runtime.ServerMetadataFromContext(ctx); ok && len(md.TrailerMD.Get(mdLogged)) > 0 {
+		c.reachedRP = true
+	}
+}
+
+// ServeHTTP serves one REST request through the gateway.
+func (f *restFace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	call := &restCall{client: f.clientAddress(r)}
+	r = r.WithContext(context.WithValue(r.Context(), restCallKey{}, call))
+	defer func() { f.finish(r, sw, call, start) }()
+
+	rt, allowed := f.routes.match(r.Method, r.URL.EscapedPath())
+	if rt != nil {
+		call.route = rt.key()
+	}
+	if rt == nil && len(allowed) > 0 {
+		sw.Header().Set("Allow", strings.Join(allowed, ", "))
+		f.writeError(sw, r, methodNotAllowed(f.domain, r.Method, allowed))
+		return
+	}
+	if hasBody(r) {
+		if st := checkContentType(f.domain, r.Header.Get("Content-Type")); st != nil {
+			f.writeError(sw, r, st)
+			return
+		}
+		limit := f.maxBody
+		if l, ok := f.limits[rt]; ok {
+			limit = l
+		}
+		body, st := f.readBody(w, r, limit)
+		if st != nil {
+			// The connection may still hold the rest of a body nobody
+			// will read.
+			sw.Header().Set("Connection", "close")
+			f.writeError(sw, r, st)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
+	f.gateway.ServeHTTP(sw, r)
+}
+
+// hasBody reports whether r may carry a body.
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+}
+
+// checkContentType accepts JSON bodies, and bodies without a type or with
+// curl -d's default form type, which are read as JSON too. Anything else,
+// XML for one, is 415.
+func checkContentType(domain, ct string) *status.Status {
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || mt == "application/x-www-form-urlencoded" ||
+		(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+		return nil
+	}
+	return rpcstatus.Refused(codes.InvalidArgument, domain, rpcstatus.ReasonUnsupportedMediaType,
+		fmt.Sprintf("unsupported content type %q: send the body as application/json", ct),
+		map[string]string{"content_type": ct})
+}
+
+// readBody reads r's body whole, at most limit bytes and within the body
+// read timeout. Reading it before the gateway does is what bounds memory:
+// the gateway's JSON decoder holds the whole body anyway.
+func (f *restFace) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *status.Status) {
+	if r.ContentLength > limit {
+		// Refused unread: the declared length says enough.
+		return nil, rpcstatus.RequestTooLarge(f.domain, limit)
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(f.readTimeout))
+	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+
+	body, err := readAtMost(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
+	if err == nil {
+		return body, nil
+	}
+	var tooLarge *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, rpcstatus.RequestTooLarge(f.domain, limit)
+	case errors.As(err, &ne) && ne.Timeout():
+		return nil, rpcstatus.Refused(codes.DeadlineExceeded, f.domain, rpcstatus.ReasonRequestTimeout,
+			fmt.Sprintf("the request body did not arrive within %s (%d bytes came)", f.readTimeout, len(body)),
+			map[string]string{"received_bytes": strconv.Itoa(len(body))})
+	default:
+		return nil, rpcstatus.Refused(codes.InvalidArgument, f.domain, rpcstatus.ReasonBodyReadFailed,
+			"the request body could not be read: "+err.Error(), nil)
+	}
+}
+
+// readAtMost reads r to its end into one buffer sized from the declared
+// length, or, for a body of unknown length, grown by doubling but never past
+// limit+1 bytes, so that a body over the limit costs at most about twice
+// the limit while it is read. On error it returns what it read.
+func readAtMost(r io.Reader, declared, limit int64) ([]byte, error) {
+	size := int64(32 << 10)
+	if declared >= 0 {
+		size = declared + 1 // +1 to see the EOF without growing
+	}
+	buf := make([]byte, 0, min(size, limit+1))
+	for {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(2*int64(cap(buf)), limit+1))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// clientAddress is the caller's address: the connection's peer, or, when
+// that peer is a trusted proxy, the last address in X-Forwarded-For that is
+// not one.
+func (f *restFace) clientAddress(r *http.Request) string {
+	peer := r.RemoteAddr
+	ap, err := netip.ParseAddrPort(peer)
+	if err != nil || !f.isTrusted(ap.Addr()) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	client := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		client = a.String()
+		if !f.isTrusted(a) {
+			break
+		}
+	}
+	return client
+}
+
+func (f *restFace) isTrusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range f.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// finish counts the request and logs it unless the gRPC access log did.
+func (f *restFace) finish(r *http.Request, sw *statusWriter, call *restCall, start time.Time) {
+	code := sw.code
+	if code == 0 {
+		code = http.StatusOK
+	}
+	route := call.route
+	if route == "" {
+		route = "unmatched"
+	}
+	f.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	if call.reachedRP {
+		return
+	}
+	level := slog.LevelDebug
+	switch {
+	case code >= 500:
+		level = slog.LevelError
+	case code >= 400:
+		level = slog.LevelInfo
+	}
+	ctx := r.Context()
+	if !f.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("protocol", "rest"),
+		slog.String("http.method", r.Method),
+		slog.String("http.path", r.URL.Path),
+		slog.String("http.route", route),
+		slog.Int("http.status", code),
+		slog.String("peer.address", call.client),
+	}
+	if call.st != nil {
+		attrs = append(attrs, slog.String("grpc.code", call.st.Code().String()), slog.String("error", call.st.Message()))
+		if ei := errorInfo(call.st); ei != nil {
+			attrs = append(attrs, slog.String("reason", ei.GetReason()))
+		}
+	}
+	attrs = append(attrs, slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
+	f.log.LogAttrs(ctx, level, "finished REST request", attrs...)
+}
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush lets streamed responses through.
+func (w *statusWriter) Flush() {
+	if fl, ok := w.ResponseWriter.(http.Flusher); ok {
+		fl.Flush()
+	}
+}
+
+// httpStatus is the HTTP status of st: the gateway's mapping of its code,
+// except for the reasons that have a status of their own.
+func httpStatus(st *status.Status) int {
+	if ei := errorInfo(st); ei != nil {
+		switch ei.GetReason() {
+		case rpcstatus.ReasonRequestTooLarge:
+			return http.StatusRequestEntityTooLarge
+		case rpcstatus.ReasonUnsupportedMediaType:
+			return http.StatusUnsupportedMediaType
+		case rpcstatus.ReasonMethodNotAllowed:
+			return http.StatusMethodNotAllowed
+		case rpcstatus.ReasonRequestTimeout:
+			return http.StatusRequestTimeout
+		}
+	}
+	return runtime.HTTPStatusFromCode(st.Code())
+}
+
+func errorInfo(st *status.Status) *errdetails.ErrorInfo {
+	for _, d := range st.Details() {
+		if ei, ok := d.(*errdetails.ErrorInfo); ok {
+			return ei
+		}
+	}
+	return nil
+}
+
+// writeError writes st in the one REST error shape: the google.rpc.Status
+// as JSON, {"code", "message", "details": [ErrorInfo, BadRequest...]}.
+func (f *restFace) writeError(w http.ResponseWriter, r *http.Request, st *status.Status) {
+	if c := callFrom(r.Context()); c != nil {
+		c.st = st
+	}
+	body, err := f.marshaler.Marshal(st.Proto())
+	if err != nil {
+		body = []byte(`{"code": 13, "message": "failed to marshal error message"}`)
+	}
+	w.Header().Del("Trailer")
+	w.Header().Del("Transfer-Encoding")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(httpStatus(st))
+	_, _ = w.Write(body)
+}
+
+// gatewayError is the gateway's runtime.WithErrorHandler: every error of a
+// matched route, raised by the gateway (a body it cannot decode) or by the
+// service, is written in the one shape.
+func (f *restFace) gatewayError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	f.noteGRPC(ctx)
+	f.writeError(w, r, f.classify(ctx, err))
+}
+
+// classify turns a gateway error into a status with ErrorInfo, and with a
+// snake_case BadRequest field for the decoding errors that name one.
+func (f *restFace) classify(ctx context.Context, err error) *status.Status {
+	var hse *runtime.HTTPStatusError
+	if errors.As(err, &hse) {
+		return rpcstatus.Refused(codes.InvalidArgument, f.domain, rpcstatus.ReasonMalformedBody,
+			"invalid request path: "+hse.Err.Error(), nil)
+	}
+	st := status.Convert(err)
+	if errorInfo(st) != nil {
+		return st // the service's own error
+	}
+	if c := callFrom(ctx); c == nil || !c.reachedRP {
+		switch st.Code() {
+		case codes.ResourceExhausted:
+			if strings.Contains(st.Message(), "larger than max") {
+				return rpcstatus.RequestTooLarge(f.domain, f.grpcLimit)
+			}
+		case codes.InvalidArgument:
+			rpc, _ := runtime.RPCMethod(ctx)
+			var in *route
+			if rpc != "" {
+				in = f.routes.byRPC(rpc)
+			}
+			return decodeError(f.domain, in, st.Message())
+		}
+	}
+	return rpcstatus.FromError(err, f.domain)
+}
+
+// routingError is the gateway's runtime.WithRoutingErrorHandler: a path no
+// route serves, or serves for other methods.
+func (f *restFace) routingError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	switch httpStatus {
+	case http.StatusMethodNotAllowed:
+		_, allowed := f.routes.match(r.Method, r.URL.EscapedPath())
+		if len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+		}
+		f.writeError(w, r, methodNotAllowed(f.domain, r.Method, allowed))
+	case http.StatusNotFound:
+		f.writeError(w, r, rpcstatus.Refused(codes.NotFound, f.domain, rpcstatus.ReasonRouteNotFound,
+			fmt.Sprintf("no route serves %s %s", r.Method, r.URL.Path), nil))
+	default:
+		f.writeError(w, r, rpcstatus.Refused(codes.InvalidArgument, f.domain, rpcstatus.ReasonMalformedBody,
+			http.StatusText(httpStatus), nil))
+	}
+}
+
+func methodNotAllowed(domain, method string, allowed []string) *status.Status {
+	return rpcstatus.Refused(codes.Unimplemented, domain, rpcstatus.ReasonMethodNotAllowed,
+		fmt.Sprintf("method %s is not allowed here; allowed: %s", method, strings.Join(allowed, ", ")),
+		map[string]string{"allow": strings.Join(allowed, ",")})
+}
+
+// jsonMarshaler is the JSON the REST face speaks: snake_case field names out,
+// either form in, unknown fields refused.
+func jsonMarshaler() *runtime.JSONPb {
+	return &runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+	}
+}

@@ -1,0 +1,189 @@
+package serve
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+)
+
+// route is one REST binding of an RPC, from its google.api.http option.
+type route struct {
+	// method is the HTTP method, e.g. "POST".
+	method string
+	// template is the path template, e.g. "/v1/delivery/orders/{origin_id}:cancel".
+	template string
+	// rpc is the gRPC method, e.g. "/vendorgate.delivery.v1.DeliveryService/CancelOrder".
+	rpc string
+	// input is the RPC's request message.
+	input protoreflect.MessageDescriptor
+	// segments are the template's path segments; "*" matches one segment,
+	// "**" the rest of the path.
+	segments []string
+	// verb is the custom method after the last ":", e.g. "cancel".
+	verb string
+}
+
+// key names the route in metrics, logs and Options.RouteBodyLimits:
+// "POST /v1/delivery/orders/{origin_id}:cancel".
+func (r *route) key() string { return r.method + " " + r.template }
+
+// routeTable holds every REST route of the services a server registered.
+type routeTable []*route
+
+// newRouteTable reads the google.api.http options of the named services'
+// methods from files. A service files does not know has no routes: its
+// gateway handlers still serve, without per-route limits or an Allow list.
+func newRouteTable(files *protoregistry.Files, services []string) (routeTable, error) {
+	var t routeTable
+	for _, name := range services {
+		d, err := files.FindDescriptorByName(protoreflect.FullName(name))
+		if err != nil {
+			continue
+		}
+		sd, ok := d.(protoreflect.ServiceDescriptor)
+		if !ok {
+			continue
+		}
+		for i := range sd.Methods().Len() {
+			md := sd.Methods().Get(i)
+			rule, ok := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
+			if !ok || rule == nil {
+				continue
+			}
+			rpc := "/" + string(sd.FullName()) + "/" + string(md.Name())
+			for _, b := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
+				r, err := newRoute(b, rpc, md.Input())
+				if err != nil {
+					return nil, err
+				}
+				if r != nil {
+					t = append(t, r)
+				}
+			}
+		}
+	}
+	return t, nil
+}
+
+// newRoute parses one binding; a binding without a pattern is nil.
+func newRoute(b *annotations.HttpRule, rpc string, input protoreflect.MessageDescriptor) (*route, error) {
+	var method, tmpl string
+	switch p := b.GetPattern().(type) {
+	case *annotations.HttpRule_Get:
+		method, tmpl = http.MethodGet, p.Get
+	case *annotations.HttpRule_Post:
+		method, tmpl = http.MethodPost, p.Post
+	case *annotations.HttpRule_Put:
+		method, tmpl = http.MethodPut, p.Put
+	case *annotations.HttpRule_Patch:
+		method, tmpl = http.MethodPatch, p.Patch
+	case *annotations.HttpRule_Delete:
+		method, tmpl = http.MethodDelete, p.Delete
+	case *annotations.HttpRule_Custom:
+		method, tmpl = p.Custom.GetKind(), p.Custom.GetPath()
+	default:
+		return nil, nil
+	}
+	if !strings.HasPrefix(tmpl, "/") {
+		return nil, fmt.Errorf("route %s %q of %s: the template does not start with /", method, tmpl, rpc)
+	}
+	r := &route{method: method, template: tmpl, rpc: rpc, input: input}
+	path := tmpl[1:]
+	// A verb follows the last ":" that is outside braces.
+	if i := strings.LastIndex(path, ":"); i >= 0 && !strings.Contains(path[i:], "}") {
+		path, r.verb = path[:i], path[i+1:]
+	}
+	for _, seg := range strings.Split(path, "/") {
+		switch {
+		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}"):
+			_, pat, hasPat := strings.Cut(seg[1:len(seg)-1], "=")
+			switch {
+			case !hasPat || pat == "*":
+				seg = "*"
+			case pat == "**":
+				seg = "**"
+			default:
+				return nil, fmt.Errorf("route %s %q of %s: variable pattern %q is not supported", method, tmpl, rpc, pat)
+			}
+		case strings.ContainsAny(seg, "{}"):
+			return nil, fmt.Errorf("route %s %q of %s: segment %q is not supported", method, tmpl, rpc, seg)
+		}
+		r.segments = append(r.segments, seg)
+	}
+	return r, nil
+}
+
+// matches reports whether the route's template matches the escaped path.
+func (r *route) matches(path string) bool {
+	path = strings.TrimPrefix(path, "/")
+	if r.verb != "" {
+		var ok bool
+		if path, ok = strings.CutSuffix(path, ":"+r.verb); !ok {
+			return false
+		}
+	}
+	comps := strings.Split(path, "/")
+	for i, seg := range r.segments {
+		if seg == "**" {
+			return true
+		}
+		if i >= len(comps) {
+			return false
+		}
+		c := comps[i]
+		switch {
+		case seg == "*":
+			if c == "" {
+				return false
+			}
+		case seg != c:
+			return false
+		}
+	}
+	return len(comps) == len(r.segments)
+}
+
+// match returns the route for method and the escaped path, or, when only
+// other methods serve the path, nil and those methods, sorted.
+func (t routeTable) match(method, path string) (*route, []string) {
+	var allowed []string
+	for _, r := range t {
+		if !r.matches(path) {
+			continue
+		}
+		if r.method == method {
+			return r, nil
+		}
+		if !slices.Contains(allowed, r.method) {
+			allowed = append(allowed, r.method)
+		}
+	}
+	slices.Sort(allowed)
+	return nil, allowed
+}
+
+// byKey returns the route whose key is key, or nil.
+func (t routeTable) byKey(key string) *route {
+	for _, r := range t {
+		if r.key() == key {
+			return r
+		}
+	}
+	return nil
+}
+
+// byRPC returns the first route of the gRPC method rpc, or nil.
+func (t routeTable) byRPC(rpc string) *route {
+	for _, r := range t {
+		if r.rpc == rpc {
+			return r
+		}
+	}
+	return nil
+}

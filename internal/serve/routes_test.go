@@ -1,0 +1,66 @@
+package serve
+
+import (
+	"slices"
+	"testing"
+
+	"google.golang.org/genproto/googleapis/api/annotations"
+)
+
+func TestRouteTableMatch(t *testing.T) {
+	t.Parallel()
+	var table routeTable
+	for _, b := range []*annotations.HttpRule{
+		{Pattern: &annotations.HttpRule_Post{Post: "/v1/d/orders"}},
+		{Pattern: &annotations.HttpRule_Get{Get: "/v1/d/orders"}},
+		{Pattern: &annotations.HttpRule_Get{Get: "/v1/d/orders/{id}"}},
+		{Pattern: &annotations.HttpRule_Post{Post: "/v1/d/orders/{id}:cancel"}},
+		{Pattern: &annotations.HttpRule_Get{Get: "/v1/files/{name=**}"}},
+	} {
+		r, err := newRoute(b, "/x.S/M", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		table = append(table, r)
+	}
+	tests := []struct {
+		method, path string
+		want         string
+		allowed      []string
+	}{
+		{"POST", "/v1/d/orders", "POST /v1/d/orders", nil},
+		{"GET", "/v1/d/orders", "GET /v1/d/orders", nil},
+		{"DELETE", "/v1/d/orders", "", []string{"GET", "POST"}},
+		{"GET", "/v1/d/orders/A1", "GET /v1/d/orders/{id}", nil},
+		{"POST", "/v1/d/orders/A1:cancel", "POST /v1/d/orders/{id}:cancel", nil},
+		// As in the gateway, a verb the GET route lacks is part of the id.
+		{"GET", "/v1/d/orders/A1:cancel", "GET /v1/d/orders/{id}", nil},
+		{"PUT", "/v1/d/orders/A1:cancel", "", []string{"GET", "POST"}},
+		{"GET", "/v1/d/orders/", "", nil},
+		{"GET", "/v1/d/orders/A1/x", "", nil},
+		{"GET", "/v1/files/a/b/c", "GET /v1/files/{name=**}", nil},
+		{"GET", "/v2/nothing", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			t.Parallel()
+			r, allowed := table.match(tt.method, tt.path)
+			got := ""
+			if r != nil {
+				got = r.key()
+			}
+			if got != tt.want || !slices.Equal(allowed, tt.allowed) {
+				t.Errorf("got %q allowed %v, want %q allowed %v", got, allowed, tt.want, tt.allowed)
+			}
+		})
+	}
+}
+
+func TestNewRouteRejectsUnsupportedTemplates(t *testing.T) {
+	t.Parallel()
+	for _, tmpl := range []string{"v1/no-slash", "/v1/{name=shelves/*}", "/v1/a{b}"} {
+		if _, err := newRoute(&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: tmpl}}, "/x.S/M", nil); err == nil {
+			t.Errorf("%s: got no error, want one", tmpl)
+		}
+	}
+}
