@@ -66,7 +66,9 @@ func serveSample(t *testing.T, path string) (*dingdang.Client, *recorder) {
 		_, _ = w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
-	return dingdang.New(srv.Client(), srv.URL, dingdang.Options{}), rec
+	// A fixed clock, so that getToken's timestamp is the same every run.
+	clock := func() time.Time { return time.Unix(1700000000, 0) }
+	return dingdang.New(srv.Client(), srv.URL, dingdang.Options{Now: clock}), rec
 }
 
 // golden is what one sample maps to: the parameters sent (for calls that
