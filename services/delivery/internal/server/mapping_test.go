@@ -66,10 +66,9 @@ func serveSample(t *testing.T, path string) (*dingdang.Client, *recorder) {
 		_, _ = w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
-	client, err := dingdang.New(srv.Client(), srv.URL, dingdang.Options{
-		// The golden files hold getToken's timestamp: the clock is fixed.
-		Now: func() time.Time { return time.Unix(1795970828, 0) },
-	})
+	// A fixed clock, so that getToken's timestamp is the same every run.
+	clock := func() time.Time { return time.Unix(1700000000, 0) }
+	client, err := dingdang.New(srv.Client(), srv.URL, dingdang.Options{Now: clock})
 	if err != nil {
 		t.Fatalf("dingdang.New: %v", err)
 	}
