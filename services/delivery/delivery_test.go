@@ -8,11 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/logging/logtest"
+	"github.com/vendorgate/vendorgate/internal/vendorcall/vendorcalltest"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -53,9 +56,18 @@ func start(t testing.TB, env ...string) *harness {
 // startLogging is start with the service's logs going to logs.
 func startLogging(t testing.TB, logs *logtest.Buffer, env ...string) *harness {
 	t.Helper()
+	return startBehind(t, logs, func(h http.Handler) *httptest.Server {
+		vendor := httptest.NewServer(h)
+		t.Cleanup(vendor.Close)
+		return vendor
+	}, env...)
+}
+
+// startBehind is startLogging with the simulator served by serve.
+func startBehind(t testing.TB, logs *logtest.Buffer, serve func(http.Handler) *httptest.Server, env ...string) *harness {
+	t.Helper()
 	sim := dingdangsim.New(dingdangsim.Options{Keys: map[string]string{testSecretID: testSecretKey}})
-	vendor := httptest.NewServer(sim.Handler())
-	t.Cleanup(vendor.Close)
+	vendor := serve(sim.Handler())
 	environ := append([]string{
 		"DELIVERY_ADDR=127.0.0.1:0",
 		"DINGDANG_BASE_URL=" + vendor.URL,
@@ -589,6 +601,86 @@ func TestCreateOrderResendAfterLostResponseDispatchesOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCreateOrderLostReplyOnReusedConnection: the vendor applies a
+// createOrder and closes the reused keep-alive connection unanswered. The
+// client's own re-send (and read-back) are expected; the transport must
+// add no send of its own: every send the vendor counts is one our call
+// layer counted as an attempt.
+func TestCreateOrderLostReplyOnReusedConnection(t *testing.T) {
+	t.Parallel()
+	const create = "/open/order/createOrder"
+	var lost atomic.Bool
+	h := startBehind(t, &logtest.Buffer{}, func(sim http.Handler) *httptest.Server {
+		return vendorcalltest.NewLostReplyServer(t, sim, func(r *http.Request) bool {
+			return r.URL.Path == create && lost.CompareAndSwap(false, true)
+		})
+	})
+	ctx := context.Background()
+	// Warm the pool: this call opens the connection the create reuses.
+	if _, err := h.client.ListOrders(ctx, &deliveryv1.ListOrdersRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.client.CreateOrder(ctx, validOrder("lost-1"))
+	if err != nil {
+		t.Fatalf("got %v, want success (the re-send met 订单号重复 and read the order back)", err)
+	}
+	if resp.GetOriginId() != "lost-1" || !lost.Load() {
+		t.Fatalf("got %v with reply lost %v, want lost-1 after a lost reply", resp, lost.Load())
+	}
+	attempts := vendorAttempts(t, h, create)
+	if n := h.sim.Calls(create); n != 2 || attempts != 2 {
+		t.Errorf("got %d createOrder sends at the vendor for %d attempts of ours, want 2 and 2 (the lost one and one deliberate re-send, no transport replay)", n, attempts)
+	}
+	if got := vendorOutcomes(t, h, create); !strings.Contains(got, `outcome="VENDOR_OUTCOME_UNKNOWN"`) {
+		t.Errorf("got createOrder outcomes %s, want the lost reply counted as VENDOR_OUTCOME_UNKNOWN", got)
+	}
+	list, err := h.client.ListOrders(ctx, &deliveryv1.ListOrdersRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(list.GetOrders()); n != 1 {
+		t.Errorf("got %d orders at the vendor, want exactly 1", n)
+	}
+}
+
+// vendorOutcomes returns the service's vendorgate_vendor_requests_total
+// lines for endpoint, from its /metrics.
+func vendorOutcomes(t *testing.T, h *harness, endpoint string) string {
+	t.Helper()
+	resp, err := http.Get(h.rest + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "vendorgate_vendor_requests_total{") && strings.Contains(l, `endpoint="`+endpoint+`"`) {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// vendorAttempts is how many calls to endpoint the call layer counted.
+func vendorAttempts(t *testing.T, h *harness, endpoint string) int {
+	t.Helper()
+	total := 0
+	for _, l := range strings.Split(vendorOutcomes(t, h, endpoint), "\n") {
+		if i := strings.LastIndexByte(l, ' '); i > 0 {
+			n, err := strconv.Atoi(l[i+1:])
+			if err != nil {
+				t.Fatalf("metric line %q: %v", l, err)
+			}
+			total += n
+		}
+	}
+	return total
 }
 
 func TestNoSecretReachesTheLogs(t *testing.T) {
