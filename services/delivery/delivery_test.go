@@ -645,6 +645,43 @@ func TestCreateOrderLostReplyOnReusedConnection(t *testing.T) {
 	}
 }
 
+// TestUnknownIDsAreNotFoundInStatusAndMetric: an id the vendor does not
+// know is NOT_FOUND, and the call layer's metric counts the same reason.
+func TestUnknownIDsAreNotFoundInStatusAndMetric(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		endpoint string
+		call     func(h *harness) error
+	}{
+		{"order", "/open/order/orderRecord", func(h *harness) error {
+			_, err := h.client.GetOrder(context.Background(), &deliveryv1.GetOrderRequest{OriginId: "never-created"})
+			return err
+		}},
+		{"cancel", "/open/order/orderCancel", func(h *harness) error {
+			_, err := h.client.CancelOrder(context.Background(), &deliveryv1.CancelOrderRequest{OriginId: "never-created", ReasonId: 1})
+			return err
+		}},
+		{"merchant", "/open/shop/getShopInfo", func(h *harness) error {
+			_, err := h.client.GetShop(context.Background(), &deliveryv1.GetShopRequest{PerUserid: "nobody", Username: "nobody"})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := start(t)
+			err := tt.call(h)
+			if got := status.Code(err); got != codes.NotFound || errorInfo(t, err).GetReason() != "VENDOR_NOT_FOUND" {
+				t.Fatalf("got %v, want NotFound with VENDOR_NOT_FOUND", err)
+			}
+			if got, want := vendorOutcomes(t, h, tt.endpoint), `outcome="VENDOR_NOT_FOUND"`; !strings.Contains(got, want) || strings.Contains(got, "VENDOR_REFUSED") {
+				t.Errorf("got metric %s, want %s only", got, want)
+			}
+		})
+	}
+}
+
 // vendorOutcomes returns the service's vendorgate_vendor_requests_total
 // lines for endpoint, from its /metrics.
 func vendorOutcomes(t *testing.T, h *harness, endpoint string) string {
