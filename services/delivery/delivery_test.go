@@ -682,6 +682,39 @@ func TestUnknownIDsAreNotFoundInStatusAndMetric(t *testing.T) {
 	}
 }
 
+// TestCancelRefusalsAreToldApart: the vendor answers 参数无效 for an
+// unknown order and for an unknown reason id alike; the service tells them
+// apart, and a refusal of a known order (already cancelled) stays
+// FAILED_PRECONDITION.
+func TestCancelRefusalsAreToldApart(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	ctx := context.Background()
+	if _, err := h.client.CreateOrder(ctx, validOrder("cancel-1")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		req    *deliveryv1.CancelOrderRequest
+		code   codes.Code
+		reason string
+	}{
+		{"unknown reason id", &deliveryv1.CancelOrderRequest{OriginId: "cancel-1", ReasonId: 999}, codes.InvalidArgument, "VENDOR_INVALID_ARGUMENT"},
+		{"unknown order", &deliveryv1.CancelOrderRequest{OriginId: "cancel-none", ReasonId: 1}, codes.NotFound, "VENDOR_NOT_FOUND"},
+		{"cancelled", &deliveryv1.CancelOrderRequest{OriginId: "cancel-1", ReasonId: 1}, codes.OK, ""},
+		{"cancelled again", &deliveryv1.CancelOrderRequest{OriginId: "cancel-1", ReasonId: 1}, codes.FailedPrecondition, "VENDOR_REFUSED"},
+	}
+	for _, tt := range tests { // in order: the last two depend on each other
+		_, err := h.client.CancelOrder(ctx, tt.req)
+		if got := status.Code(err); got != tt.code {
+			t.Fatalf("%s: got %v, want %v", tt.name, err, tt.code)
+		}
+		if err != nil && errorInfo(t, err).GetReason() != tt.reason {
+			t.Errorf("%s: got reason %s, want %s", tt.name, errorInfo(t, err).GetReason(), tt.reason)
+		}
+	}
+}
+
 // vendorOutcomes returns the service's vendorgate_vendor_requests_total
 // lines for endpoint, from its /metrics.
 func vendorOutcomes(t *testing.T, h *harness, endpoint string) string {
