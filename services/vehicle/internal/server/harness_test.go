@@ -81,7 +81,7 @@ func start(t *testing.T, s setup) *service {
 	}
 	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: simID, SecretKey: simKey, Base: vendor.Client().Transport}}
 	client, err := maintenance.New(hc, vendor.URL, maintenance.Options{
-		ReportRetry: vendorcall.NoRetry,
+		ReportRetry: vendorcall.RetryPolicy{InitialInterval: time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
