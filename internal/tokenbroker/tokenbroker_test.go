@@ -123,7 +123,9 @@ func newHarness(t *testing.T, secret string, delay time.Duration) *harness {
 	t.Cleanup(srv.Close)
 	h := &harness{vendor: v, url: srv.URL, reg: prometheus.NewRegistry(), logs: &syncWriter{}}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c, err := vendorcall.New("tokenvendor", vendorcall.Config{}, vendorcall.Options{HTTPClient: srv.Client(), Registerer: h.reg, Logger: log})
+	// A generous timeout: 200 concurrent calls under -race on a loaded
+	// machine; these tests count logins, not time.
+	c, err := vendorcall.New("tokenvendor", vendorcall.Config{Timeout: time.Minute}, vendorcall.Options{HTTPClient: srv.Client(), Registerer: h.reg, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

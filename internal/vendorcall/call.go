@@ -111,25 +111,31 @@ func (c *Caller) Vendor() string { return c.vendor }
 // a *vendorerr.Error, except the caller's own cancellation, which comes
 // back wrapping context.Canceled.
 func (c *Caller) Read(ctx context.Context, endpoint string, p RetryPolicy, build func() (*http.Request, error), decode Decoder) error {
-	return c.retry(ctx, p, func() error {
-		req, err := build()
-		if err != nil {
-			return err
-		}
-		return c.call(ctx, endpoint, false, req, c.whole(decode))
-	})
+	return c.read(ctx, endpoint, p, build, decode, nil)
 }
 
 // ReadStream is Read for a response handed to consume as a stream (a
 // download). Only failures before consume is called are retried.
 func (c *Caller) ReadStream(ctx context.Context, endpoint string, p RetryPolicy, build func() (*http.Request, error), consume StreamDecoder) error {
-	return c.retry(ctx, p, func() error {
+	return c.read(ctx, endpoint, p, build, nil, consume)
+}
+
+// read runs a read's attempts, with either decode or consume.
+func (c *Caller) read(ctx context.Context, endpoint string, p RetryPolicy, build func() (*http.Request, error), decode Decoder, consume StreamDecoder) error {
+	once := func() error {
 		req, err := build()
 		if err != nil {
 			return err
 		}
-		return c.call(ctx, endpoint, false, req, c.stream(consume))
-	})
+		return c.call(ctx, endpoint, false, req, decode, consume)
+	}
+	// The first attempt runs outside the back-off machinery: it is the
+	// one that nearly always succeeds, and this is a hot path.
+	err := once()
+	if err == nil || !retryable(err, p) {
+		return err
+	}
+	return c.retry(ctx, p, err, once)
 }
 
 // Mutate sends a call that changes the vendor's state or costs money, at
@@ -141,18 +147,13 @@ func (c *Caller) ReadStream(ctx context.Context, endpoint string, p RetryPolicy,
 // its kind (KindUnavailable for a refused dial, KindRateLimited,
 // KindCircuitOpen), and an answer keeps the vendor's classification.
 func (c *Caller) Mutate(ctx context.Context, endpoint string, req *http.Request, decode Decoder) error {
-	return c.call(ctx, endpoint, true, req, c.whole(decode))
+	return c.call(ctx, endpoint, true, req, decode, nil)
 }
 
 // MutateStream is Mutate for a response handed to consume as a stream.
 func (c *Caller) MutateStream(ctx context.Context, endpoint string, req *http.Request, consume StreamDecoder) error {
-	return c.call(ctx, endpoint, true, req, c.stream(consume))
+	return c.call(ctx, endpoint, true, req, nil, consume)
 }
-
-// consumer reads a 2xx response. It returns a *vendorerr.Error for the
-// vendor's refusal, errUnreadable-wrapped errors for an answer we cannot
-// read, and any other error unchanged.
-type consumer func(resp *http.Response) error
 
 // unreadable marks an answer that could not be read or decoded.
 type unreadable struct{ err error }
@@ -160,41 +161,41 @@ type unreadable struct{ err error }
 func (u unreadable) Error() string { return u.err.Error() }
 func (u unreadable) Unwrap() error { return u.err }
 
-// whole reads the body in one piece and hands it to decode.
-func (c *Caller) whole(decode Decoder) consumer {
-	return func(resp *http.Response) error {
-		body, err := c.readBody(resp.Body)
-		if err != nil {
-			return unreadable{err}
-		}
-		if err := decode(body); err != nil {
-			if _, ok := vendorerr.As(err); ok {
-				return err
-			}
-			return unreadable{fmt.Errorf("undecodable response: %w", err)}
-		}
-		return nil
+// whole reads a 2xx body in one piece and hands it to decode. It returns
+// a *vendorerr.Error for the vendor's refusal and an unreadable for an
+// answer we cannot read.
+func (c *Caller) whole(resp *http.Response, decode Decoder) error {
+	body, err := c.readBody(resp.Body)
+	if err != nil {
+		return unreadable{err}
 	}
+	if err := decode(body); err != nil {
+		if _, ok := vendorerr.As(err); ok {
+			return err
+		}
+		return unreadable{fmt.Errorf("undecodable response: %w", err)}
+	}
+	return nil
 }
 
-// stream hands the body to consume, bounded by MaxStreamBytes.
-func (c *Caller) stream(consume StreamDecoder) consumer {
-	return func(resp *http.Response) error {
-		lr := &limitedReader{r: resp.Body, left: c.cfg.MaxStreamBytes}
-		err := consume(resp.Header, lr)
-		if lr.err != nil {
-			// The transfer itself failed (too large, or broken): that is
-			// what happened, whatever consume made of it.
-			return unreadable{lr.err}
-		}
-		if err != nil {
-			if _, ok := vendorerr.As(err); ok {
-				return err
-			}
-			return callerError{err}
-		}
-		return nil
+// stream hands a 2xx body to consume, bounded by MaxStreamBytes. It
+// returns a *vendorerr.Error for the vendor's refusal, an unreadable for a
+// failed transfer and a callerError for consume's own failure.
+func (c *Caller) stream(resp *http.Response, consume StreamDecoder) error {
+	lr := &limitedReader{r: resp.Body, left: c.cfg.MaxStreamBytes}
+	err := consume(resp.Header, lr)
+	if lr.err != nil {
+		// The transfer itself failed (too large, or broken): that is
+		// what happened, whatever consume made of it.
+		return unreadable{lr.err}
 	}
+	if err != nil {
+		if _, ok := vendorerr.As(err); ok {
+			return err
+		}
+		return callerError{err}
+	}
+	return nil
 }
 
 // callerError is a StreamDecoder's own failure, returned unchanged.
@@ -246,18 +247,18 @@ func (c *Caller) readBody(r io.Reader) ([]byte, error) {
 }
 
 // call makes one attempt: rate limit, breaker, send, classify, observe.
-func (c *Caller) call(ctx context.Context, endpoint string, mutation bool, req *http.Request, consume consumer) error {
+// The body goes to decode, or to consume when decode is nil.
+func (c *Caller) call(ctx context.Context, endpoint string, mutation bool, req *http.Request, decode Decoder, consume StreamDecoder) error {
 	start := time.Now()
-	err := c.attempt(ctx, endpoint, mutation, req, consume)
+	err := c.attempt(ctx, endpoint, mutation, req, decode, consume)
 	c.observe(endpoint, start, err)
-	var ce callerError
-	if errors.As(err, &ce) {
+	if ce, ok := err.(callerError); ok {
 		return ce.err
 	}
 	return err
 }
 
-func (c *Caller) attempt(ctx context.Context, endpoint string, mutation bool, req *http.Request, consume consumer) (err error) {
+func (c *Caller) attempt(ctx context.Context, endpoint string, mutation bool, req *http.Request, decode Decoder, consume StreamDecoder) (err error) {
 	if c.limiter != nil {
 		if werr := c.limiter.Wait(ctx); werr != nil {
 			closeBody(req)
@@ -279,26 +280,30 @@ func (c *Caller) attempt(ctx context.Context, endpoint string, mutation bool, re
 
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	var sent atomic.Bool
+	var sent *atomic.Bool
 	if mutation {
 		req = sendOnce(req)
 		// The request may have left once a connection was handed to it;
 		// before that (dial, DNS, pool wait) it certainly had not.
+		sent = new(atomic.Bool)
 		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 			GotConn: func(httptrace.GotConnInfo) { sent.Store(true) },
 		})
 	}
 	resp, err := c.client.Do(req.WithContext(ctx))
 	if err != nil {
-		return c.transportError(ctx, endpoint, mutation && sent.Load(), 0, err)
+		return c.transportError(ctx, endpoint, sent != nil && sent.Load(), 0, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return c.httpError(endpoint, mutation, resp)
 	}
-	err = consume(resp)
-	var u unreadable
-	if errors.As(err, &u) {
+	if decode != nil {
+		err = c.whole(resp, decode)
+	} else {
+		err = c.stream(resp, consume)
+	}
+	if u, ok := err.(unreadable); ok {
 		return c.transportError(ctx, endpoint, mutation, resp.StatusCode, u.err)
 	}
 	return err
@@ -381,8 +386,7 @@ func (c *Caller) observe(endpoint string, start time.Time, err error) {
 	outcome, code := "ok", ""
 	if err != nil {
 		outcome = "canceled"
-		var ce callerError
-		if errors.As(err, &ce) {
+		if _, ok := err.(callerError); ok {
 			outcome = "caller_error"
 		}
 		if ve, ok := vendorerr.As(err); ok {

@@ -17,10 +17,12 @@
 //     once. Caller.Mutate has no retry parameter, and the request is made
 //     non-replayable so that net/http's Transport cannot re-send it by
 //     itself on a reused keep-alive connection that broke (see
-//     sendOnce). A failure after the request may have left is
-//     vendorerr.KindOutcomeUnknown, distinct from a refusal and from
-//     unavailability; a failure known to come before sending (dial or DNS
-//     failure, our rate limit, the open breaker) is not.
+//     sendOnce). A failure after the request may have left (a dropped
+//     connection, a timeout or cancellation, a 5xx, an unreadable 2xx
+//     body) is vendorerr.KindOutcomeUnknown, distinct from a refusal and
+//     from unavailability; a failure known to come before sending (dial or
+//     DNS failure, our rate limit, the open breaker, a 401/403/429 from
+//     the gateway) is not.
 //
 // # What every call gets
 //

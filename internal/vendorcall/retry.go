@@ -39,9 +39,15 @@ type RetryPolicy struct {
 // (one retry policy per call, never nested).
 var NoRetry = RetryPolicy{Tries: 1}
 
-// retry runs attempt under p, retrying Retryable failures with
-// exponential back-off (cenkalti/backoff/v5) within ctx.
-func (c *Caller) retry(ctx context.Context, p RetryPolicy, attempt func() error) error {
+// retryable reports whether a read's first failure is retried under p.
+func retryable(err error, p RetryPolicy) bool {
+	return p.Tries != 1 && Retryable(err)
+}
+
+// retry repeats attempt, whose first try failed retryably with first,
+// under p: Retryable failures with exponential back-off
+// (cenkalti/backoff/v5) within ctx.
+func (c *Caller) retry(ctx context.Context, p RetryPolicy, first error, attempt func() error) error {
 	if p.Tries == 0 {
 		p.Tries = 3
 	}
@@ -52,12 +58,6 @@ func (c *Caller) retry(ctx context.Context, p RetryPolicy, attempt func() error)
 		}
 		return struct{}{}, err
 	}
-	// The first attempt runs outside the back-off machinery: it is the
-	// one that nearly always succeeds, and this is a hot path.
-	err := attempt()
-	if err == nil || !Retryable(err) || p.Tries == 1 || vendorerr.IsKind(err, vendorerr.KindCircuitOpen) {
-		return err
-	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 100 * time.Millisecond
 	if p.InitialInterval > 0 {
@@ -66,10 +66,10 @@ func (c *Caller) retry(ctx context.Context, p RetryPolicy, attempt func() error)
 	// backoff.Retry starts with an attempt; wait the first interval here.
 	select {
 	case <-ctx.Done():
-		return err
+		return first
 	case <-time.After(b.NextBackOff()):
 	}
-	_, err = backoff.Retry(ctx, once, backoff.WithBackOff(b), backoff.WithMaxTries(p.Tries-1), backoff.WithMaxElapsedTime(0))
+	_, err := backoff.Retry(ctx, once, backoff.WithBackOff(b), backoff.WithMaxTries(p.Tries-1), backoff.WithMaxElapsedTime(0))
 	var permanent *backoff.PermanentError
 	if errors.As(err, &permanent) {
 		return permanent.Unwrap()

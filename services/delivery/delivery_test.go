@@ -8,11 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/logging/logtest"
+	"github.com/vendorgate/vendorgate/internal/vendorcall/vendorcalltest"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -53,9 +56,18 @@ func start(t testing.TB, env ...string) *harness {
 // startLogging is start with the service's logs going to logs.
 func startLogging(t testing.TB, logs *logtest.Buffer, env ...string) *harness {
 	t.Helper()
+	return startBehind(t, logs, func(h http.Handler) *httptest.Server {
+		vendor := httptest.NewServer(h)
+		t.Cleanup(vendor.Close)
+		return vendor
+	}, env...)
+}
+
+// startBehind is startLogging with the simulator served by serve.
+func startBehind(t testing.TB, logs *logtest.Buffer, serve func(http.Handler) *httptest.Server, env ...string) *harness {
+	t.Helper()
 	sim := dingdangsim.New(dingdangsim.Options{Keys: map[string]string{testSecretID: testSecretKey}})
-	vendor := httptest.NewServer(sim.Handler())
-	t.Cleanup(vendor.Close)
+	vendor := serve(sim.Handler())
 	environ := append([]string{
 		"DELIVERY_ADDR=127.0.0.1:0",
 		"DINGDANG_BASE_URL=" + vendor.URL,
@@ -589,6 +601,156 @@ func TestCreateOrderResendAfterLostResponseDispatchesOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCreateOrderLostReplyOnReusedConnection: the vendor applies a
+// createOrder and closes the reused keep-alive connection unanswered. The
+// client's own re-send (and read-back) are expected; the transport must
+// add no send of its own: every send the vendor counts is one our call
+// layer counted as an attempt.
+func TestCreateOrderLostReplyOnReusedConnection(t *testing.T) {
+	t.Parallel()
+	const create = "/open/order/createOrder"
+	var lost atomic.Bool
+	h := startBehind(t, &logtest.Buffer{}, func(sim http.Handler) *httptest.Server {
+		return vendorcalltest.NewLostReplyServer(t, sim, func(r *http.Request) bool {
+			return r.URL.Path == create && lost.CompareAndSwap(false, true)
+		})
+	})
+	ctx := context.Background()
+	// Warm the pool: this call opens the connection the create reuses.
+	if _, err := h.client.ListOrders(ctx, &deliveryv1.ListOrdersRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := h.client.CreateOrder(ctx, validOrder("lost-1"))
+	if err != nil {
+		t.Fatalf("got %v, want success (the re-send met 订单号重复 and read the order back)", err)
+	}
+	if resp.GetOriginId() != "lost-1" || !lost.Load() {
+		t.Fatalf("got %v with reply lost %v, want lost-1 after a lost reply", resp, lost.Load())
+	}
+	attempts := vendorAttempts(t, h, create)
+	if n := h.sim.Calls(create); n != 2 || attempts != 2 {
+		t.Errorf("got %d createOrder sends at the vendor for %d attempts of ours, want 2 and 2 (the lost one and one deliberate re-send, no transport replay)", n, attempts)
+	}
+	if got := vendorOutcomes(t, h, create); !strings.Contains(got, `outcome="VENDOR_OUTCOME_UNKNOWN"`) {
+		t.Errorf("got createOrder outcomes %s, want the lost reply counted as VENDOR_OUTCOME_UNKNOWN", got)
+	}
+	list, err := h.client.ListOrders(ctx, &deliveryv1.ListOrdersRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(list.GetOrders()); n != 1 {
+		t.Errorf("got %d orders at the vendor, want exactly 1", n)
+	}
+}
+
+// TestUnknownIDsAreNotFoundInStatusAndMetric: an id the vendor does not
+// know is NOT_FOUND, and the call layer's metric counts the same reason.
+func TestUnknownIDsAreNotFoundInStatusAndMetric(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		endpoint string
+		call     func(h *harness) error
+	}{
+		{"order", "/open/order/orderRecord", func(h *harness) error {
+			_, err := h.client.GetOrder(context.Background(), &deliveryv1.GetOrderRequest{OriginId: "never-created"})
+			return err
+		}},
+		{"cancel", "/open/order/orderCancel", func(h *harness) error {
+			_, err := h.client.CancelOrder(context.Background(), &deliveryv1.CancelOrderRequest{OriginId: "never-created", ReasonId: 1})
+			return err
+		}},
+		{"merchant", "/open/shop/getShopInfo", func(h *harness) error {
+			_, err := h.client.GetShop(context.Background(), &deliveryv1.GetShopRequest{PerUserid: "nobody", Username: "nobody"})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := start(t)
+			err := tt.call(h)
+			if got := status.Code(err); got != codes.NotFound || errorInfo(t, err).GetReason() != "VENDOR_NOT_FOUND" {
+				t.Fatalf("got %v, want NotFound with VENDOR_NOT_FOUND", err)
+			}
+			if got, want := vendorOutcomes(t, h, tt.endpoint), `outcome="VENDOR_NOT_FOUND"`; !strings.Contains(got, want) || strings.Contains(got, "VENDOR_REFUSED") {
+				t.Errorf("got metric %s, want %s only", got, want)
+			}
+		})
+	}
+}
+
+// TestCancelRefusalsAreToldApart: the vendor answers 参数无效 for an
+// unknown order and for an unknown reason id alike; the service tells them
+// apart, and a refusal of a known order (already cancelled) stays
+// FAILED_PRECONDITION.
+func TestCancelRefusalsAreToldApart(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	ctx := context.Background()
+	if _, err := h.client.CreateOrder(ctx, validOrder("cancel-1")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		req    *deliveryv1.CancelOrderRequest
+		code   codes.Code
+		reason string
+	}{
+		{"unknown reason id", &deliveryv1.CancelOrderRequest{OriginId: "cancel-1", ReasonId: 999}, codes.InvalidArgument, "VENDOR_INVALID_ARGUMENT"},
+		{"unknown order", &deliveryv1.CancelOrderRequest{OriginId: "cancel-none", ReasonId: 1}, codes.NotFound, "VENDOR_NOT_FOUND"},
+		{"cancelled", &deliveryv1.CancelOrderRequest{OriginId: "cancel-1", ReasonId: 1}, codes.OK, ""},
+		{"cancelled again", &deliveryv1.CancelOrderRequest{OriginId: "cancel-1", ReasonId: 1}, codes.FailedPrecondition, "VENDOR_REFUSED"},
+	}
+	for _, tt := range tests { // in order: the last two depend on each other
+		_, err := h.client.CancelOrder(ctx, tt.req)
+		if got := status.Code(err); got != tt.code {
+			t.Fatalf("%s: got %v, want %v", tt.name, err, tt.code)
+		}
+		if err != nil && errorInfo(t, err).GetReason() != tt.reason {
+			t.Errorf("%s: got reason %s, want %s", tt.name, errorInfo(t, err).GetReason(), tt.reason)
+		}
+	}
+}
+
+// vendorOutcomes returns the service's vendorgate_vendor_requests_total
+// lines for endpoint, from its /metrics.
+func vendorOutcomes(t *testing.T, h *harness, endpoint string) string {
+	t.Helper()
+	resp, err := http.Get(h.rest + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "vendorgate_vendor_requests_total{") && strings.Contains(l, `endpoint="`+endpoint+`"`) {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// vendorAttempts is how many calls to endpoint the call layer counted.
+func vendorAttempts(t *testing.T, h *harness, endpoint string) int {
+	t.Helper()
+	total := 0
+	for _, l := range strings.Split(vendorOutcomes(t, h, endpoint), "\n") {
+		if i := strings.LastIndexByte(l, ' '); i > 0 {
+			n, err := strconv.Atoi(l[i+1:])
+			if err != nil {
+				t.Fatalf("metric line %q: %v", l, err)
+			}
+			total += n
+		}
+	}
+	return total
 }
 
 func TestNoSecretReachesTheLogs(t *testing.T) {

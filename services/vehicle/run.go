@@ -56,9 +56,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	client, err := maintenance.New(hc, cfg.Vendor.BaseURL, maintenance.Options{
 		Call:       cfg.Vendor,
 		Registerer: reg,
-		// The report poll loop owns the retrying of report fetches.
-		ReportRetry: vendorcall.NoRetry,
-		Logger:      log,
+		Logger:     log,
 	})
 	if err != nil {
 		return err

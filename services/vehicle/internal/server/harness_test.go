@@ -29,6 +29,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/internal/vendorcall/vendorcalltest"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/server"
@@ -45,6 +46,9 @@ type setup struct {
 	databaseURL string
 	// sim, when set, is the simulator to reuse (a restarted service).
 	sim *maintenancesim.Simulator
+	// loseReply, when set, picks the requests whose reply the vendor
+	// loses on a reused keep-alive connection, after applying them.
+	loseReply func(*http.Request) bool
 }
 
 // service is a vehicle server on loopback behind serve.Run, in front of a
@@ -68,11 +72,16 @@ func start(t *testing.T, s setup) *service {
 	if sim == nil {
 		sim = maintenancesim.New(maintenancesim.Options{Keys: map[string]string{simID: simKey}, ReadyAfter: s.readyAfter})
 	}
-	vendor := httptest.NewServer(sim.Handler())
-	t.Cleanup(vendor.Close)
+	var vendor *httptest.Server
+	if s.loseReply != nil {
+		vendor = vendorcalltest.NewLostReplyServer(t, sim.Handler(), s.loseReply)
+	} else {
+		vendor = httptest.NewServer(sim.Handler())
+		t.Cleanup(vendor.Close)
+	}
 	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: simID, SecretKey: simKey, Base: vendor.Client().Transport}}
 	client, err := maintenance.New(hc, vendor.URL, maintenance.Options{
-		ReportRetry: vendorcall.NoRetry,
+		ReportRetry: vendorcall.RetryPolicy{InitialInterval: time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)

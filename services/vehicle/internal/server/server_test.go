@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -592,6 +593,43 @@ func TestLostPurchaseAnswerNeverBuysTwice(t *testing.T) {
 			}
 			if n := svc.sim.Purchases(); n != 1 {
 				t.Errorf("got %d purchases, want exactly 1", n)
+			}
+		})
+	}
+}
+
+// TestPurchaseLostOnReusedConnectionIsSentOnce: the vendor sells a report
+// and closes the reused keep-alive connection unanswered. net/http would
+// replay the bodiless GET on a new connection and buy it twice; the
+// purchase must reach the vendor once and stay UNKNOWN.
+func TestPurchaseLostOnReusedConnectionIsSentOnce(t *testing.T) {
+	t.Parallel()
+	const otherVIN = "LSVAU2180N2183294"
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			svc := start(t, setup{loseReply: func(r *http.Request) bool {
+				return r.URL.Path == maintenancesim.PathOrder && r.URL.Query().Get("vin") == maintenancesim.SampleVIN
+			}})
+			svc.sim.AddVIN(otherVIN)
+			// The first purchase opens the connection the second reuses.
+			if _, st := tr.order(ctx, svc, &vehiclev1.OrderReportRequest{Vin: otherVIN, RequestId: "warm-1"}); st.Code() != codes.OK {
+				t.Fatalf("warm-up purchase: got %v, want OK", st)
+			}
+			req := &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "lost-reused-1"}
+			_, st := tr.order(ctx, svc, req)
+			if info, _ := details(st); st.Code() != codes.Unknown || info.GetReason() != "VENDOR_OUTCOME_UNKNOWN" {
+				t.Fatalf("got %v (reason %s), want Unknown with VENDOR_OUTCOME_UNKNOWN", st, info.GetReason())
+			}
+			if n := svc.sim.Purchases(); n != 2 {
+				t.Errorf("got %d purchases at the vendor, want 2 (the warm-up and the lost one, sent once)", n)
+			}
+			if _, st := tr.order(ctx, svc, req); st.Code() != codes.FailedPrecondition {
+				t.Errorf("retry: got %v, want FailedPrecondition (the purchase is kept as unknown)", st)
+			}
+			if n := svc.sim.Purchases(); n != 2 {
+				t.Errorf("got %d purchases after the retry, want 2", n)
 			}
 		})
 	}
