@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"net"
 	"net/netip"
+	"net/url"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -73,9 +74,13 @@ func (g gatewayCalls) annotate(ctx context.Context) (context.Context, bool) {
 		rp.Addr = textAddr(client)
 		ctx = peer.NewContext(ctx, &rp)
 	}
+	path := last(md.Get(mdHTTPPath))
+	if unescaped, err := url.PathUnescape(path); err == nil {
+		path = unescaped
+	}
 	return context.WithValue(ctx, restOriginKey{}, restOrigin{
 		method: last(md.Get(mdHTTPMethod)),
-		path:   last(md.Get(mdHTTPPath)),
+		path:   path,
 	}), true
 }
 

@@ -210,7 +210,8 @@ func (f *restFace) metadata(ctx context.Context, r *http.Request) metadata.MD {
 		mdGatewaySecret, f.secret,
 		mdClientAddress, client,
 		mdHTTPMethod, r.Method,
-		mdHTTPPath, r.URL.Path,
+		// Escaped: gRPC metadata values must be printable ASCII.
+		mdHTTPPath, r.URL.EscapedPath(),
 	)
 }
 

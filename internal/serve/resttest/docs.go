@@ -85,12 +85,12 @@ func CheckDocsPage(t *testing.T, base string, sd protoreflect.ServiceDescriptor,
 	}
 	steps = append(steps,
 		chromedp.Click(chromedp.CSS(block+" .execute")),
-		chromedp.WaitVisible(chromedp.CSS(block+" .live-responses-table .response-col_status")),
+		chromedp.WaitVisible(chromedp.CSS(block+" .live-responses-table tr.response .response-col_status")),
 	)
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatalf("try out %s: %v", try.OperationID, err)
 	}
-	got, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(block+" .live-responses-table .response-col_status")))
+	got, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(block+" .live-responses-table tr.response .response-col_status")))
 	if err != nil {
 		t.Fatal(err)
 	}

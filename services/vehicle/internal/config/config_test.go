@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/config"
 )
@@ -29,6 +30,7 @@ func TestLoadDefaults(t *testing.T) {
 		LookupWait:         time.Minute,
 		SandboxReportDelay: 3 * time.Second,
 		ShutdownTimeout:    10 * time.Second,
+		REST:               serve.REST{MaxBodyBytes: 4 << 20, BodyReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute},
 		LogLevel:           "info",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -48,6 +50,7 @@ func TestLoad(t *testing.T) {
 			[]string{"MAINTENANCE_BASE_URL", "MAINTENANCE_SECRET_ID", "MAINTENANCE_SECRET_KEY", "SANDBOX=1"}},
 		{"one missing", vendor[:2], []string{"MAINTENANCE_SECRET_KEY is required"}},
 		{"sandbox needs nothing", []string{"SANDBOX=1"}, nil},
+		{"REST settings are checked", []string{"SANDBOX=1", "REST_TRUSTED_PROXIES=10.0.0.0/8,nope"}, []string{"REST_TRUSTED_PROXIES"}},
 		{"complete", vendor, nil},
 		{"postgres", append([]string{"VEHICLE_DATABASE_URL=postgres://u@db:5432/vehicle"}, vendor...), nil},
 		{"bad url", []string{"MAINTENANCE_BASE_URL=vendor", "MAINTENANCE_SECRET_ID=id", "MAINTENANCE_SECRET_KEY=key"}, []string{"MAINTENANCE_BASE_URL"}},
