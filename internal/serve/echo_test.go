@@ -48,7 +48,7 @@ type echoService struct {
 	slowFor time.Duration
 }
 
-func newEchoService(t *testing.T) *echoService {
+func newEchoService(t testing.TB) *echoService {
 	t.Helper()
 	str := descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum()
 	opt := descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()

@@ -47,7 +47,7 @@ type server struct {
 
 // start runs the echo service; edit adjusts the options first. The server
 // stops when the test ends.
-func start(t *testing.T, edit func(*Options)) *server {
+func start(t testing.TB, edit func(*Options)) *server {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -80,7 +80,7 @@ func start(t *testing.T, edit func(*Options)) *server {
 		t.Fatal(err)
 	}
 	transport := &http.Transport{}
-	s.http = &http.Client{Transport: transport, Timeout: 10 * time.Second}
+	s.http = &http.Client{Transport: transport, Timeout: 30 * time.Second}
 	t.Cleanup(func() {
 		stop()
 		_ = s.conn.Close()
@@ -477,7 +477,7 @@ func TestEchoOverREST(t *testing.T) {
 }
 
 // post sends a JSON body to path.
-func (s *server) post(t *testing.T, path, body string) (int, string) {
+func (s *server) post(t testing.TB, path, body string) (int, string) {
 	t.Helper()
 	resp, err := s.http.Post(s.base+path, "application/json", strings.NewReader(body))
 	if err != nil {

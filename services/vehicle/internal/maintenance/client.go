@@ -102,10 +102,20 @@ func (c *Client) Order(ctx context.Context, r OrderRequest) (Order, error) {
 
 // Report fetches an order's report, or its state while it is not ready.
 // It is a read, retried under Options.ReportRetry when the vendor may not
-// have seen it.
+// have seen it: for a one-off fetch.
 func (c *Client) Report(ctx context.Context, orderID string) (Result, error) {
+	return c.report(ctx, orderID, c.retry)
+}
+
+// PollReport is Report sent once, for a caller whose own poll loop owns the
+// retrying: one retry policy per call, never one nested in another.
+func (c *Client) PollReport(ctx context.Context, orderID string) (Result, error) {
+	return c.report(ctx, orderID, vendorcall.NoRetry)
+}
+
+func (c *Client) report(ctx context.Context, orderID string, p vendorcall.RetryPolicy) (Result, error) {
 	var res Result
-	err := c.caller.Read(ctx, PathReport, c.retry,
+	err := c.caller.Read(ctx, PathReport, p,
 		func() (*http.Request, error) {
 			return c.get(PathReport, url.Values{"order_id": {orderID}})
 		},

@@ -202,3 +202,22 @@ func TestClientRetriesReportFetch(t *testing.T) {
 		t.Errorf("got %d calls, want 4 (one purchase, two failed fetches, one good)", got)
 	}
 }
+
+// TestPollReportSendsOnce: a poller's fetch is never retried inside the
+// client, so a poll loop around it is the one retry policy.
+func TestPollReportSendsOnce(t *testing.T) {
+	t.Parallel()
+	c, sim := newClient(t, testKey, maintenancesim.Options{})
+	ctx := context.Background()
+	o, err := c.Order(ctx, maintenance.OrderRequest{VIN: maintenancesim.SampleVIN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.Inject(maintenancesim.PathReport, maintenancesim.Fault{Status: 502})
+	if _, err := c.PollReport(ctx, o.ID); !vendorerr.IsKind(err, vendorerr.KindUnavailable) {
+		t.Errorf("got %v, want VENDOR_UNAVAILABLE", err)
+	}
+	if got := sim.Calls(); got != 2 {
+		t.Errorf("got %d calls, want 2 (one purchase, one fetch)", got)
+	}
+}

@@ -106,7 +106,7 @@ func (s *Server) poll(ctx context.Context, o store.Order) (store.Order, error) {
 	b.InitialInterval = s.opts.PollInterval
 	b.MaxInterval = s.opts.PollMaxInterval
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		next, err := s.refresh(ctx, o)
+		next, err := s.refresh(ctx, o, s.vendor.PollReport)
 		switch {
 		case err != nil && !vendorcall.Retryable(err) && !vendorerr.IsKind(err, vendorerr.KindTimeout):
 			// A fetch is safe to repeat, so even one that timed out is
@@ -126,10 +126,11 @@ func (s *Server) poll(ctx context.Context, o store.Order) (store.Order, error) {
 	return o, err
 }
 
-// refresh asks the vendor for a pending order's report and records it
+// refresh asks the vendor for a pending order's report with fetch (one of
+// Vendor's two report methods, by who owns the retrying) and records it
 // when it is finished.
-func (s *Server) refresh(ctx context.Context, o store.Order) (store.Order, error) {
-	res, err := s.vendor.Report(ctx, o.OrderID)
+func (s *Server) refresh(ctx context.Context, o store.Order, fetch func(context.Context, string) (maintenance.Result, error)) (store.Order, error) {
+	res, err := fetch(ctx, o.OrderID)
 	if err != nil {
 		return o, err
 	}

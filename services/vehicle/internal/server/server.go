@@ -30,8 +30,11 @@ const Domain = "vehicle.vendorgate.dev"
 type Vendor interface {
 	// Order buys a report; it must not retry.
 	Order(ctx context.Context, r maintenance.OrderRequest) (maintenance.Order, error)
-	// Report fetches an order's report or its state.
+	// Report fetches an order's report or its state, retrying a failure
+	// the vendor may not have seen (a one-off fetch).
 	Report(ctx context.Context, orderID string) (maintenance.Result, error)
+	// PollReport is Report sent once: the poll loop owns the retrying.
+	PollReport(ctx context.Context, orderID string) (maintenance.Result, error)
 }
 
 // Store is what the server needs from the purchase repository.
@@ -140,7 +143,7 @@ func (s *Server) GetReport(ctx context.Context, req *vehiclev1.GetReportRequest)
 		return nil, err
 	}
 	if !o.State.Finished() {
-		if o, err = s.refresh(ctx, o); err != nil {
+		if o, err = s.refresh(ctx, o, s.vendor.Report); err != nil {
 			return nil, err
 		}
 	}
