@@ -39,11 +39,16 @@ func (s *Server) lookup(ctx context.Context, vin string) (lookupResult, error) {
 	wait, cancel := s.waitBudget(ctx)
 	defer cancel()
 	work := context.WithoutCancel(ctx)
-	res, _, err := share(wait, &s.lookups, vin, func() (lookupResult, error) {
+	res, led, err := share(wait, &s.lookups, vin, func() (lookupResult, error) {
 		ctx, cancel := context.WithTimeout(work, s.opts.LookupWait)
 		defer cancel()
 		return s.lookupOnce(ctx, vin)
 	})
+	if err == nil && !led {
+		// A call that joined another's lookup bought only what was
+		// bought after it came in.
+		res.purchased = res.purchased && !res.order.CreatedAt.Before(called)
+	}
 	if err == nil || ctx.Err() != nil || wait.Err() == nil {
 		return res, err
 	}

@@ -493,9 +493,11 @@ func TestLookupDeadline(t *testing.T) {
 			svc := start(t, setup{readyAfter: time.Hour})
 			var orderID string
 			for i := range 2 {
-				// The service answers at the deadline less a tenth: long
-				// enough for the answer to arrive under -race and load.
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				// The service answers at the deadline less a tenth: 400 ms
+				// for the answer to arrive under -race on a loaded machine,
+				// and both lookups end within the harness's LookupWait
+				// (10 s), while the order is still in flight.
+				ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 				resp, st := tr.lookup(ctx, svc, maintenancesim.SampleVIN)
 				cancel()
 				if st != nil {
