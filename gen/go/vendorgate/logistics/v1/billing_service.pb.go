@@ -82,7 +82,7 @@ func (OperationKind) EnumDescriptor() ([]byte, []int) {
 type OperationState int32
 
 const (
-	// OPERATION_STATE_UNSPECIFIED is never returned; as a filter it means UNKNOWN.
+	// OPERATION_STATE_UNSPECIFIED is never returned.
 	OperationState_OPERATION_STATE_UNSPECIFIED OperationState = 0
 	// OPERATION_STATE_PENDING is sent and waiting for the vendor's reply.
 	OperationState_OPERATION_STATE_PENDING OperationState = 1
@@ -555,8 +555,9 @@ func (x *CloseBatchResponse) GetMessage() string {
 // ListUnresolvedOperationsRequest asks for a page of unresolved operations.
 type ListUnresolvedOperationsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Only UNKNOWN (or unspecified, meaning UNKNOWN) is accepted.
-	State OperationState `protobuf:"varint,1,opt,name=state,proto3,enum=vendorgate.logistics.v1.OperationState" json:"state,omitempty"`
+	// The state to list: "UNKNOWN" (or empty, meaning UNKNOWN) is the only
+	// one, as in ?state=UNKNOWN.
+	State string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
 	// At most this many operations; 0 means 50, at most 500.
 	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of the previous page; empty for the first.
@@ -595,11 +596,11 @@ func (*ListUnresolvedOperationsRequest) Descriptor() ([]byte, []int) {
 	return file_vendorgate_logistics_v1_billing_service_proto_rawDescGZIP(), []int{6}
 }
 
-func (x *ListUnresolvedOperationsRequest) GetState() OperationState {
+func (x *ListUnresolvedOperationsRequest) GetState() string {
 	if x != nil {
 		return x.State
 	}
-	return OperationState_OPERATION_STATE_UNSPECIFIED
+	return ""
 }
 
 func (x *ListUnresolvedOperationsRequest) GetPageSize() int32 {
@@ -1003,10 +1004,9 @@ const file_vendorgate_logistics_v1_billing_service_proto_rawDesc = "" +
 	"\x12CloseBatchResponse\x12\x1d\n" +
 	"\n" +
 	"batch_name\x18\x01 \x01(\tR\tbatchName\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xbe\x01\n" +
-	"\x1fListUnresolvedOperationsRequest\x12I\n" +
-	"\x05state\x18\x01 \x01(\x0e2'.vendorgate.logistics.v1.OperationStateB\n" +
-	"\xbaH\a\x82\x01\x04\x18\x00\x18\x04R\x05state\x12'\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x9b\x01\n" +
+	"\x1fListUnresolvedOperationsRequest\x12&\n" +
+	"\x05state\x18\x01 \x01(\tB\x10\xbaH\rr\vR\x00R\aUNKNOWNR\x05state\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
 	"\n" +
@@ -1106,31 +1106,30 @@ var file_vendorgate_logistics_v1_billing_service_proto_goTypes = []any{
 var file_vendorgate_logistics_v1_billing_service_proto_depIdxs = []int32{
 	13, // 0: vendorgate.logistics.v1.RechargeResponse.operation:type_name -> vendorgate.logistics.v1.Operation
 	13, // 1: vendorgate.logistics.v1.DeductResponse.operation:type_name -> vendorgate.logistics.v1.Operation
-	1,  // 2: vendorgate.logistics.v1.ListUnresolvedOperationsRequest.state:type_name -> vendorgate.logistics.v1.OperationState
-	13, // 3: vendorgate.logistics.v1.ListUnresolvedOperationsResponse.operations:type_name -> vendorgate.logistics.v1.Operation
-	2,  // 4: vendorgate.logistics.v1.ResolveOperationRequest.outcome:type_name -> vendorgate.logistics.v1.ResolutionOutcome
-	13, // 5: vendorgate.logistics.v1.ResolveOperationResponse.operation:type_name -> vendorgate.logistics.v1.Operation
-	0,  // 6: vendorgate.logistics.v1.Operation.kind:type_name -> vendorgate.logistics.v1.OperationKind
-	1,  // 7: vendorgate.logistics.v1.Operation.state:type_name -> vendorgate.logistics.v1.OperationState
-	15, // 8: vendorgate.logistics.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
-	14, // 9: vendorgate.logistics.v1.Operation.resolutions:type_name -> vendorgate.logistics.v1.Resolution
-	2,  // 10: vendorgate.logistics.v1.Resolution.outcome:type_name -> vendorgate.logistics.v1.ResolutionOutcome
-	15, // 11: vendorgate.logistics.v1.Resolution.resolve_time:type_name -> google.protobuf.Timestamp
-	3,  // 12: vendorgate.logistics.v1.BillingService.Recharge:input_type -> vendorgate.logistics.v1.RechargeRequest
-	5,  // 13: vendorgate.logistics.v1.BillingService.Deduct:input_type -> vendorgate.logistics.v1.DeductRequest
-	7,  // 14: vendorgate.logistics.v1.BillingService.CloseBatch:input_type -> vendorgate.logistics.v1.CloseBatchRequest
-	9,  // 15: vendorgate.logistics.v1.BillingService.ListUnresolvedOperations:input_type -> vendorgate.logistics.v1.ListUnresolvedOperationsRequest
-	11, // 16: vendorgate.logistics.v1.BillingService.ResolveOperation:input_type -> vendorgate.logistics.v1.ResolveOperationRequest
-	4,  // 17: vendorgate.logistics.v1.BillingService.Recharge:output_type -> vendorgate.logistics.v1.RechargeResponse
-	6,  // 18: vendorgate.logistics.v1.BillingService.Deduct:output_type -> vendorgate.logistics.v1.DeductResponse
-	8,  // 19: vendorgate.logistics.v1.BillingService.CloseBatch:output_type -> vendorgate.logistics.v1.CloseBatchResponse
-	10, // 20: vendorgate.logistics.v1.BillingService.ListUnresolvedOperations:output_type -> vendorgate.logistics.v1.ListUnresolvedOperationsResponse
-	12, // 21: vendorgate.logistics.v1.BillingService.ResolveOperation:output_type -> vendorgate.logistics.v1.ResolveOperationResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	13, // 2: vendorgate.logistics.v1.ListUnresolvedOperationsResponse.operations:type_name -> vendorgate.logistics.v1.Operation
+	2,  // 3: vendorgate.logistics.v1.ResolveOperationRequest.outcome:type_name -> vendorgate.logistics.v1.ResolutionOutcome
+	13, // 4: vendorgate.logistics.v1.ResolveOperationResponse.operation:type_name -> vendorgate.logistics.v1.Operation
+	0,  // 5: vendorgate.logistics.v1.Operation.kind:type_name -> vendorgate.logistics.v1.OperationKind
+	1,  // 6: vendorgate.logistics.v1.Operation.state:type_name -> vendorgate.logistics.v1.OperationState
+	15, // 7: vendorgate.logistics.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
+	14, // 8: vendorgate.logistics.v1.Operation.resolutions:type_name -> vendorgate.logistics.v1.Resolution
+	2,  // 9: vendorgate.logistics.v1.Resolution.outcome:type_name -> vendorgate.logistics.v1.ResolutionOutcome
+	15, // 10: vendorgate.logistics.v1.Resolution.resolve_time:type_name -> google.protobuf.Timestamp
+	3,  // 11: vendorgate.logistics.v1.BillingService.Recharge:input_type -> vendorgate.logistics.v1.RechargeRequest
+	5,  // 12: vendorgate.logistics.v1.BillingService.Deduct:input_type -> vendorgate.logistics.v1.DeductRequest
+	7,  // 13: vendorgate.logistics.v1.BillingService.CloseBatch:input_type -> vendorgate.logistics.v1.CloseBatchRequest
+	9,  // 14: vendorgate.logistics.v1.BillingService.ListUnresolvedOperations:input_type -> vendorgate.logistics.v1.ListUnresolvedOperationsRequest
+	11, // 15: vendorgate.logistics.v1.BillingService.ResolveOperation:input_type -> vendorgate.logistics.v1.ResolveOperationRequest
+	4,  // 16: vendorgate.logistics.v1.BillingService.Recharge:output_type -> vendorgate.logistics.v1.RechargeResponse
+	6,  // 17: vendorgate.logistics.v1.BillingService.Deduct:output_type -> vendorgate.logistics.v1.DeductResponse
+	8,  // 18: vendorgate.logistics.v1.BillingService.CloseBatch:output_type -> vendorgate.logistics.v1.CloseBatchResponse
+	10, // 19: vendorgate.logistics.v1.BillingService.ListUnresolvedOperations:output_type -> vendorgate.logistics.v1.ListUnresolvedOperationsResponse
+	12, // 20: vendorgate.logistics.v1.BillingService.ResolveOperation:output_type -> vendorgate.logistics.v1.ResolveOperationResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_vendorgate_logistics_v1_billing_service_proto_init() }
