@@ -152,7 +152,7 @@ func (s *Service) Move(ctx context.Context, r Request) (store.Operation, error) 
 	r.Amount = FormatFen(fen)
 	op, created, err := s.store.Begin(ctx, store.Operation{
 		RequestID: r.RequestID, Kind: r.Kind, Phone: r.Phone, Email: r.Email, Amount: r.Amount, ExpressNo: r.ExpressNo,
-		CreatedAt: s.opts.Now(),
+		CreatedAt: s.opts.Now().Truncate(time.Millisecond), // as the store keeps it
 	})
 	if err != nil {
 		return store.Operation{}, err
