@@ -114,24 +114,40 @@ func (b *Billing) ResolveOperation(ctx context.Context, req *logisticsv1.Resolve
 	return &logisticsv1.ResolveOperationResponse{Operation: operationProto(op)}, nil
 }
 
-var kinds = map[store.Kind]logisticsv1.OperationKind{
-	store.KindRecharge:  logisticsv1.OperationKind_OPERATION_KIND_RECHARGE,
-	store.KindDeduction: logisticsv1.OperationKind_OPERATION_KIND_DEDUCTION,
+// stateProto is the proto form of a store state.
+func stateProto(s store.State) logisticsv1.OperationState {
+	switch s {
+	case store.StatePending:
+		return logisticsv1.OperationState_OPERATION_STATE_PENDING
+	case store.StateSucceeded:
+		return logisticsv1.OperationState_OPERATION_STATE_SUCCEEDED
+	case store.StateFailed:
+		return logisticsv1.OperationState_OPERATION_STATE_FAILED
+	case store.StateUnknown:
+		return logisticsv1.OperationState_OPERATION_STATE_UNKNOWN
+	case store.StateApplied:
+		return logisticsv1.OperationState_OPERATION_STATE_APPLIED
+	case store.StateNotApplied:
+		return logisticsv1.OperationState_OPERATION_STATE_NOT_APPLIED
+	}
+	return logisticsv1.OperationState_OPERATION_STATE_UNSPECIFIED
 }
 
-var states = map[store.State]logisticsv1.OperationState{
-	store.StatePending:    logisticsv1.OperationState_OPERATION_STATE_PENDING,
-	store.StateSucceeded:  logisticsv1.OperationState_OPERATION_STATE_SUCCEEDED,
-	store.StateFailed:     logisticsv1.OperationState_OPERATION_STATE_FAILED,
-	store.StateUnknown:    logisticsv1.OperationState_OPERATION_STATE_UNKNOWN,
-	store.StateApplied:    logisticsv1.OperationState_OPERATION_STATE_APPLIED,
-	store.StateNotApplied: logisticsv1.OperationState_OPERATION_STATE_NOT_APPLIED,
+// kindProto is the proto form of a store kind.
+func kindProto(k store.Kind) logisticsv1.OperationKind {
+	switch k {
+	case store.KindRecharge:
+		return logisticsv1.OperationKind_OPERATION_KIND_RECHARGE
+	case store.KindDeduction:
+		return logisticsv1.OperationKind_OPERATION_KIND_DEDUCTION
+	}
+	return logisticsv1.OperationKind_OPERATION_KIND_UNSPECIFIED
 }
 
 func operationProto(op store.Operation) *logisticsv1.Operation {
 	out := &logisticsv1.Operation{
-		RequestId: op.RequestID, Kind: kinds[op.Kind], Phone: op.Phone, Email: op.Email, Amount: op.Amount,
-		ExpressNo: op.ExpressNo, State: states[op.State], VendorMessage: op.VendorMessage, CreateTime: timestamppb.New(op.CreatedAt),
+		RequestId: op.RequestID, Kind: kindProto(op.Kind), Phone: op.Phone, Email: op.Email, Amount: op.Amount,
+		ExpressNo: op.ExpressNo, State: stateProto(op.State), VendorMessage: op.VendorMessage, CreateTime: timestamppb.New(op.CreatedAt),
 	}
 	for _, r := range op.Resolutions {
 		o := logisticsv1.ResolutionOutcome_RESOLUTION_OUTCOME_NOT_APPLIED

@@ -81,26 +81,37 @@ func (p *Parcels) ListProducts(ctx context.Context, req *logisticsv1.ListProduct
 	return out, nil
 }
 
-var sources = map[logisticsv1.SalesPlatform]damaijia.Source{
-	logisticsv1.SalesPlatform_SALES_PLATFORM_TAOBAO: damaijia.SourceTaobao,
-	logisticsv1.SalesPlatform_SALES_PLATFORM_TMALL:  damaijia.SourceTmall,
-	logisticsv1.SalesPlatform_SALES_PLATFORM_JD:     damaijia.SourceJD,
-	logisticsv1.SalesPlatform_SALES_PLATFORM_PDD:    damaijia.SourcePDD,
-	logisticsv1.SalesPlatform_SALES_PLATFORM_OTHER:  damaijia.SourceOther,
+// sourceOf is order_create's source for a sales platform.
+func sourceOf(p logisticsv1.SalesPlatform) damaijia.Source {
+	switch p {
+	case logisticsv1.SalesPlatform_SALES_PLATFORM_TAOBAO:
+		return damaijia.SourceTaobao
+	case logisticsv1.SalesPlatform_SALES_PLATFORM_TMALL:
+		return damaijia.SourceTmall
+	case logisticsv1.SalesPlatform_SALES_PLATFORM_JD:
+		return damaijia.SourceJD
+	case logisticsv1.SalesPlatform_SALES_PLATFORM_PDD:
+		return damaijia.SourcePDD
+	default:
+		return damaijia.SourceOther
+	}
 }
 
-var statuses = map[logisticsv1.PackageStatus]damaijia.PackageStatus{
-	logisticsv1.PackageStatus_PACKAGE_STATUS_UNPAID:      damaijia.PackageUnpaid,
-	logisticsv1.PackageStatus_PACKAGE_STATUS_NOT_SHIPPED: damaijia.PackageNotShipped,
-	logisticsv1.PackageStatus_PACKAGE_STATUS_SHIPPED:     damaijia.PackageShipped,
-	logisticsv1.PackageStatus_PACKAGE_STATUS_CANCELLED:   damaijia.PackageCancelled,
+// packageStatuses pairs each PackageStatus with the vendor's letter.
+func packageStatuses() map[logisticsv1.PackageStatus]damaijia.PackageStatus {
+	return map[logisticsv1.PackageStatus]damaijia.PackageStatus{
+		logisticsv1.PackageStatus_PACKAGE_STATUS_UNPAID:      damaijia.PackageUnpaid,
+		logisticsv1.PackageStatus_PACKAGE_STATUS_NOT_SHIPPED: damaijia.PackageNotShipped,
+		logisticsv1.PackageStatus_PACKAGE_STATUS_SHIPPED:     damaijia.PackageShipped,
+		logisticsv1.PackageStatus_PACKAGE_STATUS_CANCELLED:   damaijia.PackageCancelled,
+	}
 }
 
 // CreateParcelOrder implements ParcelService.
 func (p *Parcels) CreateParcelOrder(ctx context.Context, req *logisticsv1.CreateParcelOrderRequest) (*logisticsv1.CreateParcelOrderResponse, error) {
 	o := damaijia.Order{
 		SiteOrderID: req.GetSiteOrderId(), ProductID: req.GetProductId(), ProductNumber: int(req.GetProductNumber()),
-		Remark: req.GetRemark(), Source: sources[req.GetSource()],
+		Remark: req.GetRemark(), Source: sourceOf(req.GetSource()),
 	}
 	for _, c := range req.GetConsignees() {
 		o.Consignees = append(o.Consignees, damaijia.Consignee{
@@ -130,6 +141,7 @@ func (p *Parcels) CancelParcelOrder(ctx context.Context, req *logisticsv1.Cancel
 
 // ListPackages implements ParcelService.
 func (p *Parcels) ListPackages(ctx context.Context, req *logisticsv1.ListPackagesRequest) (*logisticsv1.ListPackagesResponse, error) {
+	statuses := packageStatuses()
 	f := damaijia.PackageFilter{Status: statuses[req.GetStatus()], Mobile: req.GetMobile(), Order: req.GetOrder()}
 	if req.GetCreatedAfter() != nil {
 		f.CreatedFrom = req.GetCreatedAfter().AsTime()
