@@ -35,6 +35,10 @@ const (
 	// KindDeadlineExceeded: the work did not finish within the caller's
 	// budget and goes on without it (DEADLINE_EXCEEDED).
 	KindDeadlineExceeded
+	// KindUnknown: the service cannot tell whether the request took effect
+	// (e.g. a money movement whose vendor reply never came, kept for an
+	// operator); repeating it blindly could apply it twice (UNKNOWN).
+	KindUnknown
 )
 
 // String is the kind's name, e.g. "NotFound".
@@ -50,6 +54,8 @@ func (k Kind) String() string {
 		return "Aborted"
 	case KindDeadlineExceeded:
 		return "DeadlineExceeded"
+	case KindUnknown:
+		return "Unknown"
 	default:
 		return "Kind(" + strconv.Itoa(int(k)) + ")"
 	}
@@ -99,6 +105,12 @@ func Aborted(reason, message string, retryAfter time.Duration) *Error {
 // DeadlineExceeded is a KindDeadlineExceeded error.
 func DeadlineExceeded(reason, message string) *Error {
 	return &Error{Kind: KindDeadlineExceeded, Reason: reason, Message: message}
+}
+
+// Unknown is a KindUnknown error, e.g.
+// Unknown("OUTCOME_UNKNOWN", "the recharge may or may not have been applied").
+func Unknown(reason, message string) *Error {
+	return &Error{Kind: KindUnknown, Reason: reason, Message: message}
 }
 
 // InvalidArgument is a KindInvalidArgument error about one request field:

@@ -424,6 +424,14 @@ func TestFromDomainError(t *testing.T) {
 			},
 		},
 		{
+			name:     "outcome unknown",
+			err:      fmt.Errorf("recharge: %w", domainerr.Unknown("OUTCOME_UNKNOWN", "may have been applied")),
+			wantCode: codes.Unknown,
+			wantDetails: []proto.Message{
+				&errdetails.ErrorInfo{Reason: "OUTCOME_UNKNOWN", Domain: domain},
+			},
+		},
+		{
 			name:     "unknown kind is ours",
 			err:      &domainerr.Error{Kind: domainerr.Kind(99), Message: "?"},
 			wantCode: codes.Internal,

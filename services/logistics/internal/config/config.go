@@ -1,0 +1,131 @@
+// Package config loads the logistics service's configuration from the
+// environment, once, into one typed struct.
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vendorgate/vendorgate/internal/envconfig"
+	"github.com/vendorgate/vendorgate/internal/serve"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/services/logistics/internal/billing"
+)
+
+// Config is the logistics service's configuration.
+type Config struct {
+	// Addr is where the service listens for gRPC and REST on one port.
+	Addr string `env:"LOGISTICS_ADDR" envDefault:"127.0.0.1:8083"`
+	// Sandbox wires the service to in-process damaijia and 30post
+	// simulators with generated credentials; the vendor credentials are
+	// then not used.
+	Sandbox bool `env:"SANDBOX"`
+	// Damaijia is damaijia's call layer: DAMAIJIA_BASE_URL (required unless
+	// Sandbox, e.g. http://www.damaijia168.com/vv/external), DAMAIJIA_TIMEOUT,
+	// DAMAIJIA_RATE_LIMIT and the other vendorcall variables.
+	Damaijia vendorcall.Config `envPrefix:"DAMAIJIA_"`
+	// DamaijiaAppID is damaijia's app_id (DAMAIJIA_APP_ID).
+	DamaijiaAppID string `env:"DAMAIJIA_APP_ID"`
+	// DamaijiaAppSecret is damaijia's app_secret (DAMAIJIA_APP_SECRET); never logged.
+	DamaijiaAppSecret string `env:"DAMAIJIA_APP_SECRET"`
+	// DamaijiaCancelPath is the unpublished cancel endpoint.
+	DamaijiaCancelPath string `env:"DAMAIJIA_CANCEL_PATH" envDefault:"/v1/order_cancel"`
+	// Post30 is 30post's call layer: POST30_BASE_URL (required unless
+	// Sandbox, e.g. http://captureupload.30post.cn), POST30_TIMEOUT and the
+	// other vendorcall variables.
+	Post30 vendorcall.Config `envPrefix:"POST30_"`
+	// Post30AccessKey is 30post's access key, sent as external_company
+	// (POST30_ACCESS_KEY).
+	Post30AccessKey string `env:"POST30_ACCESS_KEY"`
+	// Post30SecretKey signs 30post calls (POST30_SECRET_KEY); never logged.
+	Post30SecretKey string `env:"POST30_SECRET_KEY"`
+	// Post30Timezone is the zone of the signature's timer. 30post does not
+	// say; Asia/Shanghai is an assumption (the sample is a .NET server's
+	// local time).
+	Post30Timezone string `env:"POST30_TIMEZONE" envDefault:"Asia/Shanghai"`
+	// Post30RechargePath is the unpublished recharge endpoint.
+	Post30RechargePath string `env:"POST30_RECHARGE_PATH" envDefault:"/api/bill/recharge"`
+	// Post30DeductPath is the unpublished deduction endpoint.
+	Post30DeductPath string `env:"POST30_DEDUCT_PATH" envDefault:"/api/bill/deduction"`
+	// Post30CloseBatchPath is the close-batch endpoint.
+	Post30CloseBatchPath string `env:"POST30_CLOSEBATCH_PATH" envDefault:"/api/bill/closebatch"`
+	// Post30MaxAmount is the largest recharge or deduction accepted, a
+	// decimal string.
+	Post30MaxAmount string `env:"POST30_MAX_AMOUNT" envDefault:"10000.00"`
+	// DatabaseURL is where money movements are kept: "file:logistics.db" or
+	// "sqlite:///path/logistics.db" for SQLite, "postgres://…" for Postgres.
+	DatabaseURL string `env:"LOGISTICS_DATABASE_URL" envDefault:"file:logistics.db"`
+	// SandboxTokenTTL is how long the sandbox damaijia's tokens last.
+	SandboxTokenTTL time.Duration `env:"SANDBOX_DAMAIJIA_TOKEN_TTL" envDefault:"10m"`
+	// SandboxShipAfter is how long after ordering a sandbox parcel ships.
+	SandboxShipAfter time.Duration `env:"SANDBOX_DAMAIJIA_SHIP_AFTER" envDefault:"1m"`
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	// REST bounds the REST face: REST_MAX_BODY_BYTES, REST_BODY_READ_TIMEOUT,
+	// REST_IDLE_TIMEOUT, REST_TRUSTED_PROXIES.
+	REST serve.REST
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+
+	// Location is Post30Timezone loaded.
+	Location *time.Location `env:"-"`
+	// MaxAmountFen is Post30MaxAmount in fen.
+	MaxAmountFen int64 `env:"-"`
+}
+
+// Load reads the configuration from environ. The error names every
+// missing or malformed variable.
+func Load(environ []string) (Config, error) {
+	cfg, err := envconfig.Parse[Config](environ)
+	errs := []error{err}
+	errs = append(errs, cfg.Damaijia.Check("DAMAIJIA_")...)
+	errs = append(errs, cfg.Post30.Check("POST30_")...)
+	if !cfg.Sandbox {
+		errs = append(errs, envconfig.Require(" (or set SANDBOX=1 to use the simulators)", map[string]string{
+			"DAMAIJIA_BASE_URL": cfg.Damaijia.BaseURL, "DAMAIJIA_APP_ID": cfg.DamaijiaAppID, "DAMAIJIA_APP_SECRET": cfg.DamaijiaAppSecret,
+			"POST30_BASE_URL": cfg.Post30.BaseURL, "POST30_ACCESS_KEY": cfg.Post30AccessKey, "POST30_SECRET_KEY": cfg.Post30SecretKey,
+		})...)
+	}
+	if err := cfg.REST.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	loc, lerr := time.LoadLocation(cfg.Post30Timezone)
+	if lerr != nil {
+		errs = append(errs, fmt.Errorf("POST30_TIMEZONE: %w", lerr))
+	}
+	cfg.Location = loc
+	fen, ferr := billing.ParseFen(cfg.Post30MaxAmount)
+	if ferr != nil || fen <= 0 {
+		errs = append(errs, fmt.Errorf("POST30_MAX_AMOUNT must be a positive decimal with at most 2 decimals, got %q", cfg.Post30MaxAmount))
+	}
+	cfg.MaxAmountFen = fen
+	for name, p := range map[string]string{
+		"DAMAIJIA_CANCEL_PATH": cfg.DamaijiaCancelPath, "POST30_RECHARGE_PATH": cfg.Post30RechargePath,
+		"POST30_DEDUCT_PATH": cfg.Post30DeductPath, "POST30_CLOSEBATCH_PATH": cfg.Post30CloseBatchPath,
+	} {
+		if !strings.HasPrefix(p, "/") {
+			errs = append(errs, fmt.Errorf("%s must start with /, got %q", name, p))
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"SANDBOX_DAMAIJIA_TOKEN_TTL": cfg.SandboxTokenTTL, "SANDBOX_DAMAIJIA_SHIP_AFTER": cfg.SandboxShipAfter, "SHUTDOWN_TIMEOUT": cfg.ShutdownTimeout,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))
+		}
+	}
+	if err := envconfig.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// LoadAddr reads only LOGISTICS_ADDR, for the health probe.
+func LoadAddr(environ []string) (string, error) {
+	type addrOnly struct {
+		Addr string `env:"LOGISTICS_ADDR" envDefault:"127.0.0.1:8083"`
+	}
+	cfg, err := envconfig.Parse[addrOnly](environ)
+	return cfg.Addr, err
+}

@@ -1,0 +1,244 @@
+// Package damaijia is the HTTP client of damaijia168 (大麦家), the gift
+// parcel shipper: its login token, its JSON endpoints, its status codes.
+// Every call goes through internal/vendorcall, and its token through
+// internal/tokenbroker. Its types are the logistics domain's; proto types
+// never reach it.
+package damaijia
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vendorgate/vendorgate/internal/tokenbroker"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
+)
+
+// Vendor names damaijia in errors, logs and metrics.
+const Vendor = "damaijia"
+
+// The vendor's endpoints, relative to the base URL.
+const (
+	PathLogin      = "/user_login"
+	PathWarehouses = "/v1/warehouse_get_list"
+	PathProducts   = "/v1/product_get_list"
+	PathCreate     = "/v1/order_create"
+	PathPackages   = "/package_get_list"
+	// DefaultCancelPath is the cancel endpoint's assumed path; the vendor
+	// has not published it (DAMAIJIA_CANCEL_PATH).
+	DefaultCancelPath = "/v1/order_cancel"
+)
+
+// Options configures a Client beyond its transport and base URL.
+type Options struct {
+	// AppID and AppSecret log in (DAMAIJIA_APP_ID, DAMAIJIA_APP_SECRET).
+	AppID, AppSecret string
+	// CancelPath is the cancel endpoint; empty means DefaultCancelPath.
+	CancelPath string
+	// Call configures the vendor call layer.
+	Call vendorcall.Config
+	// Registerer receives the vendor-call and login metrics; nil records none.
+	Registerer prometheus.Registerer
+	// Logger receives vendor-call failures and logins; nil discards them.
+	Logger *slog.Logger
+}
+
+// Client calls damaijia. It is safe for concurrent use.
+type Client struct {
+	base   string
+	opts   Options
+	caller *vendorcall.Caller
+	broker *tokenbroker.Broker
+}
+
+// New returns a Client over hc (a plain transport: damaijia signs nothing,
+// the token goes in the Authorization header) and baseURL, e.g.
+// "http://www.damaijia168.com/vv/external".
+func New(hc *http.Client, baseURL string, opts Options) (*Client, error) {
+	caller, err := vendorcall.New(Vendor, opts.Call, vendorcall.Options{
+		HTTPClient: hc, Registerer: opts.Registerer, Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if opts.CancelPath == "" {
+		opts.CancelPath = DefaultCancelPath
+	}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), opts: opts, caller: caller}
+	c.broker, err = tokenbroker.New(tokenbroker.Options{
+		Vendor: Vendor, Login: c.login, Registerer: opts.Registerer, Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// login obtains a token. A refusal names the variables to check; the
+// secret and the token are never in an error or a log.
+func (c *Client) login(ctx context.Context) (string, error) {
+	body, err := json.Marshal(map[string]string{"app_id": c.opts.AppID, "app_secret": c.opts.AppSecret})
+	if err != nil {
+		return "", err
+	}
+	var out loginData
+	err = c.caller.Read(ctx, PathLogin, vendorcall.RetryPolicy{},
+		func() (*http.Request, error) { return c.jsonRequest(http.MethodPost, PathLogin, body) },
+		decodeInto(PathLogin, &out))
+	if ve, ok := vendorerr.As(err); ok && (ve.Kind == vendorerr.KindAuth || ve.Kind == vendorerr.KindInvalidArgument) {
+		ve.Kind = vendorerr.KindAuth
+		ve.Message = "login refused: check DAMAIJIA_APP_ID and DAMAIJIA_APP_SECRET"
+		return "", ve
+	}
+	if err != nil {
+		return "", err
+	}
+	return string(out.AccessToken), nil
+}
+
+// jsonRequest builds a request with a JSON body (nil for none).
+func (c *Client) jsonRequest(method, path string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
+}
+
+// read runs a read with the token, retried by the default policy.
+func (c *Client) read(ctx context.Context, method, path string, body []byte, out any) error {
+	return c.broker.Do(ctx, func(ctx context.Context, token string) error {
+		return c.caller.Read(ctx, path, vendorcall.RetryPolicy{}, func() (*http.Request, error) {
+			req, err := c.jsonRequest(method, path, body)
+			if err != nil {
+				return nil, err
+			}
+			req.Header.Set("Authorization", token)
+			return req, nil
+		}, decodeInto(path, out))
+	})
+}
+
+// mutate sends a mutation once with the token. The broker re-sends it only
+// when the vendor refused the token, which means it was not applied.
+func (c *Client) mutate(ctx context.Context, path string, body []byte, out any) error {
+	return c.broker.Do(ctx, func(ctx context.Context, token string) error {
+		req, err := c.jsonRequest(http.MethodPost, path, body)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", token)
+		return c.caller.Mutate(ctx, path, req, decodeInto(path, out))
+	})
+}
+
+// ListWarehouses returns every warehouse.
+func (c *Client) ListWarehouses(ctx context.Context) ([]Warehouse, error) {
+	var out []warehouseJSON
+	if err := c.read(ctx, http.MethodGet, PathWarehouses, nil, &out); err != nil {
+		return nil, err
+	}
+	ws := make([]Warehouse, 0, len(out))
+	for _, w := range out {
+		ws = append(ws, w.domain())
+	}
+	return ws, nil
+}
+
+// ListProducts returns page (from 1) of warehouseID's products, size per
+// page, and the vendor's total count.
+func (c *Client) ListProducts(ctx context.Context, warehouseID string, page, size int) ([]Product, int, error) {
+	q := url.Values{"id": {warehouseID}, "page": {strconv.Itoa(page)}, "pageSize": {strconv.Itoa(size)}}
+	var out pageJSON[productJSON]
+	if err := c.read(ctx, http.MethodGet, PathProducts+"?"+q.Encode(), nil, &out); err != nil {
+		return nil, 0, err
+	}
+	ps := make([]Product, 0, len(out.List))
+	for _, p := range out.List {
+		ps = append(ps, p.domain())
+	}
+	return ps, int(out.Total), nil
+}
+
+// ListPackages returns the packages f selects and the vendor's total count.
+func (c *Client) ListPackages(ctx context.Context, f PackageFilter) ([]Package, int, error) {
+	body, err := json.Marshal(f.json())
+	if err != nil {
+		return nil, 0, err
+	}
+	var out pageJSON[packageJSON]
+	if err := c.read(ctx, http.MethodPost, PathPackages, body, &out); err != nil {
+		return nil, 0, err
+	}
+	ps := make([]Package, 0, len(out.List))
+	for _, p := range out.List {
+		ps = append(ps, p.domain())
+	}
+	return ps, int(out.Total), nil
+}
+
+// CreateOrder orders parcels and returns the vendor's order number.
+//
+// It is a mutation. When its reply is lost (vendorerr.KindOutcomeUnknown)
+// it is re-sent once, which is safe because the vendor refuses a second
+// order with the same site_order_id (status 234); a 234 on that re-send
+// means the first send was applied, and the order number is read back
+// with ListPackages by order. A 234 on the first send is the caller's own
+// duplicate and stays vendorerr.KindAlreadyExists.
+func (c *Client) CreateOrder(ctx context.Context, o Order) (string, error) {
+	body, err := json.Marshal(o.json())
+	if err != nil {
+		return "", err
+	}
+	var out createJSON
+	err = c.mutate(ctx, PathCreate, body, &out)
+	if !vendorerr.IsKind(err, vendorerr.KindOutcomeUnknown) {
+		return string(out.OrderSN), err
+	}
+	c.logger().WarnContext(ctx, "order_create reply lost; re-sending under the site_order_id guard", "vendor", Vendor, "site_order_id", o.SiteOrderID)
+	err = c.mutate(ctx, PathCreate, body, &out)
+	if err == nil {
+		return string(out.OrderSN), nil
+	}
+	if !vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
+		return "", err
+	}
+	pkgs, _, rerr := c.ListPackages(ctx, PackageFilter{Order: o.SiteOrderID, Page: 1, Size: 1})
+	if rerr != nil {
+		return "", fmt.Errorf("read back order %s after a lost reply: %w", o.SiteOrderID, rerr)
+	}
+	if len(pkgs) == 0 || pkgs[0].OrderSN == "" {
+		return "", &vendorerr.Error{Kind: vendorerr.KindOutcomeUnknown, Vendor: Vendor, Endpoint: PathCreate,
+			Message: "the order exists but could not be read back", Err: errors.New("no package for site_order_id " + o.SiteOrderID)}
+	}
+	return pkgs[0].OrderSN, nil
+}
+
+// CancelOrder cancels the shipment of the order siteOrderID.
+func (c *Client) CancelOrder(ctx context.Context, siteOrderID string) error {
+	body, err := json.Marshal(map[string]string{"site_order_id": siteOrderID})
+	if err != nil {
+		return err
+	}
+	return c.mutate(ctx, c.opts.CancelPath, body, nil)
+}
+
+func (c *Client) logger() *slog.Logger {
+	if c.opts.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.opts.Logger
+}

@@ -1,0 +1,76 @@
+package damaijia_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
+	"github.com/vendorgate/vendorgate/services/logistics/internal/damaijia"
+	"github.com/vendorgate/vendorgate/services/logistics/internal/damaijiasim"
+)
+
+// TestLoginRefusedIsNotALoop: wrong credentials fail the call once, as
+// our misconfiguration naming the variables, and are never retried in a
+// loop; the secret is not in the error.
+func TestLoginRefusedIsNotALoop(t *testing.T) {
+	t.Parallel()
+	sim := damaijiasim.New(damaijiasim.Options{AppID: "id", AppSecret: "right"})
+	var logins atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == damaijia.PathLogin {
+			logins.Add(1)
+		}
+		sim.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	reg := prometheus.NewRegistry()
+	c, err := damaijia.New(srv.Client(), srv.URL, damaijia.Options{AppID: "id", AppSecret: "wrong-secret", Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ListWarehouses(context.Background())
+	if !vendorerr.IsKind(err, vendorerr.KindAuth) {
+		t.Fatalf("got %v, want a KindAuth error", err)
+	}
+	for _, name := range []string{"DAMAIJIA_APP_ID", "DAMAIJIA_APP_SECRET"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("got %q, want it to name %s", err, name)
+		}
+	}
+	if strings.Contains(err.Error(), "wrong-secret") {
+		t.Errorf("the error quotes the secret: %q", err)
+	}
+	if n := logins.Load(); n != 1 {
+		t.Errorf("got %d logins, want 1", n)
+	}
+	if got := failedLogins(t, reg); got != 1 {
+		t.Errorf("failed-login metric: got %v, want 1", got)
+	}
+}
+
+func failedLogins(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "vendorgate_vendor_logins_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == "failed" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,176 @@
+// Package post30 is the HTTP client of 30post.cn's billing API: its
+// MD5-signed forms (through internal/formsign), its JSON data field and
+// its replies. Every call is a mutation sent once through
+// internal/vendorcall: 30post has no way to ask whether a movement
+// happened, so a lost reply is vendorerr.KindOutcomeUnknown and is never
+// re-sent here. Proto types never reach it.
+package post30
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vendorgate/vendorgate/internal/formsign"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
+	"github.com/vendorgate/vendorgate/internal/vendorjson"
+)
+
+// Vendor names 30post in errors, logs and metrics.
+const Vendor = "30post"
+
+// The default paths; the money paths are unpublished and configurable.
+const (
+	DefaultRechargePath   = "/api/bill/recharge"
+	DefaultDeductPath     = "/api/bill/deduction"
+	DefaultCloseBatchPath = "/api/bill/closebatch"
+)
+
+// Options configures a Client.
+type Options struct {
+	// AccessKey and SecretKey sign every call (POST30_ACCESS_KEY,
+	// POST30_SECRET_KEY).
+	AccessKey, SecretKey string
+	// Location is the zone of the timer field; nil means UTC. The vendor
+	// does not say; Asia/Shanghai is the configured default (an assumption).
+	Location *time.Location
+	// RechargePath, DeductPath and CloseBatchPath override the defaults.
+	RechargePath, DeductPath, CloseBatchPath string
+	// Call configures the vendor call layer.
+	Call vendorcall.Config
+	// Registerer receives the vendor-call metrics; nil records none.
+	Registerer prometheus.Registerer
+	// Logger receives vendor-call failures; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Client calls 30post. It is safe for concurrent use.
+type Client struct {
+	base   string
+	opts   Options
+	caller *vendorcall.Caller
+}
+
+// New returns a Client over hc and baseURL, e.g. "http://captureupload.30post.cn".
+func New(hc *http.Client, baseURL string, opts Options) (*Client, error) {
+	caller, err := vendorcall.New(Vendor, opts.Call, vendorcall.Options{
+		HTTPClient: hc, Registerer: opts.Registerer, Logger: opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if opts.Location == nil {
+		opts.Location = time.UTC
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.RechargePath == "" {
+		opts.RechargePath = DefaultRechargePath
+	}
+	if opts.DeductPath == "" {
+		opts.DeductPath = DefaultDeductPath
+	}
+	if opts.CloseBatchPath == "" {
+		opts.CloseBatchPath = DefaultCloseBatchPath
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), opts: opts, caller: caller}, nil
+}
+
+// Account names a customer account by phone, e-mail or both.
+type Account struct {
+	Phone, Email string
+}
+
+// Type is the vendor's Type: 1 phone, 2 e-mail, 3 both.
+func (a Account) Type() int {
+	switch {
+	case a.Phone != "" && a.Email != "":
+		return 3
+	case a.Email != "":
+		return 2
+	default:
+		return 1
+	}
+}
+
+// Reply is a successful reply.
+type Reply struct {
+	// Message is the vendor's message, if any.
+	Message string
+	// ExpressNo is the deduction's echoed tracking number (Expressno).
+	ExpressNo string
+}
+
+// Recharge adds amount (a decimal string) to a's balance.
+func (c *Client) Recharge(ctx context.Context, a Account, amount string) (Reply, error) {
+	return c.send(ctx, c.opts.RechargePath, map[string]any{
+		"Type": a.Type(), "Telephone": a.Phone, "E_mail": a.Email, "RechargeTotal": json.Number(amount),
+	})
+}
+
+// Deduct takes amount from a's balance for the shipment expressNo.
+func (c *Client) Deduct(ctx context.Context, a Account, amount, expressNo string) (Reply, error) {
+	return c.send(ctx, c.opts.DeductPath, map[string]any{
+		"Type": a.Type(), "Telephone": a.Phone, "E_mail": a.Email, "DeductionsTotal": json.Number(amount), "Expressno": expressNo,
+	})
+}
+
+// CloseBatch closes the batch batchName.
+func (c *Client) CloseBatch(ctx context.Context, batchName string) (Reply, error) {
+	return c.send(ctx, c.opts.CloseBatchPath, map[string]any{"batch_name": batchName})
+}
+
+// send signs data into a form and sends it once.
+func (c *Client) send(ctx context.Context, path string, data map[string]any) (Reply, error) {
+	js, err := json.Marshal(data)
+	if err != nil {
+		return Reply{}, err
+	}
+	req, err := formsign.NewRequest(http.MethodPost, c.base+path, url.Values{"data": {string(js)}},
+		Sign(c.opts.AccessKey, c.opts.SecretKey, c.opts.Now(), c.opts.Location))
+	if err != nil {
+		return Reply{}, err
+	}
+	var r Reply
+	err = c.caller.Mutate(ctx, path, req, func(body []byte) error {
+		var err error
+		r, err = decodeReply(path, body)
+		return err
+	})
+	return r, err
+}
+
+// replyJSON is every reply: {"success": 1|0, "message", "Expressno"}.
+type replyJSON struct {
+	Success   *vendorjson.Int   `json:"success"`
+	Message   vendorjson.String `json:"message"`
+	ExpressNo vendorjson.String `json:"Expressno"`
+}
+
+// decodeReply decodes a reply; success 0 is a KindRefused with the
+// vendor's message, a reply without success is undecodable.
+func decodeReply(endpoint string, body []byte) (Reply, error) {
+	var r replyJSON
+	if err := vendorjson.Decode(body, &r); err != nil {
+		return Reply{}, err
+	}
+	if r.Success == nil {
+		return Reply{}, errors.New("post30: reply has no success field")
+	}
+	if *r.Success != 1 {
+		return Reply{}, &vendorerr.Error{Kind: vendorerr.KindRefused, Vendor: Vendor, Endpoint: endpoint,
+			Code: "0", Message: string(r.Message)}
+	}
+	return Reply{Message: string(r.Message), ExpressNo: string(r.ExpressNo)}, nil
+}

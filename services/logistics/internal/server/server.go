@@ -1,0 +1,87 @@
+// Package server holds the logistics service's gRPC handlers,
+// ParcelService (damaijia) and BillingService (30post), and their proto ↔
+// domain mapping. Handlers return Go errors; internal/serve's interceptor
+// alone turns them into statuses.
+package server
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+
+	"github.com/vendorgate/vendorgate/internal/domainerr"
+)
+
+// Domain is the google.rpc.ErrorInfo domain of the logistics service.
+const Domain = "logistics.vendorgate.dev"
+
+// Page sizes.
+const (
+	defaultParcelPageSize    = 20
+	defaultOperationPageSize = 50
+)
+
+// encodeToken makes an opaque AIP-158 page token of v.
+func encodeToken(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// v is one of this package's plain structs: it always marshals.
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeToken reads a page token into v; an empty token leaves v as is.
+func decodeToken(token string, v any) error {
+	if token == "" {
+		return nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
+		return badToken("is not a token this service issued")
+	}
+	return nil
+}
+
+func badToken(why string) error {
+	return domainerr.InvalidArgument("page_token", "PAGE_TOKEN_INVALID", why)
+}
+
+// vendorPage is a page token over a vendor's numbered pages.
+type vendorPage struct {
+	Page int `json:"p"`
+	Size int `json:"s"`
+	// Query fingerprints the other request fields: a token is valid only
+	// for the request that earned it (AIP-158).
+	Query string `json:"q"`
+}
+
+// pageOf resolves page_size and page_token into a vendor page.
+func pageOf(size int32, token, query string) (vendorPage, error) {
+	p := vendorPage{Page: 1, Size: int(size), Query: query}
+	if p.Size == 0 {
+		p.Size = defaultParcelPageSize
+	}
+	if token == "" {
+		return p, nil
+	}
+	var t vendorPage
+	if err := decodeToken(token, &t); err != nil {
+		return p, err
+	}
+	if t.Page < 2 || t.Query != query || t.Size != p.Size {
+		return p, badToken(fmt.Sprintf("belongs to another request (its page_size was %d)", t.Size))
+	}
+	return t, nil
+}
+
+// next is the token of the page after p when total says there is one.
+func (p vendorPage) next(total int) string {
+	if p.Page*p.Size >= total {
+		return ""
+	}
+	return encodeToken(vendorPage{Page: p.Page + 1, Size: p.Size, Query: p.Query})
+}
