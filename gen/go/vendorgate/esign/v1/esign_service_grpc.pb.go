@@ -89,6 +89,9 @@ type EsignServiceClient interface {
 	// DownloadContract streams a contract's PDF through the service (vendor:
 	// downLoadContract.api): gRPC chunks, or over REST the raw bytes with
 	// their content type and a Content-Disposition filename.
+	// The raw bytes are a google.api.HttpBody so that REST sends them as is.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	DownloadContract(ctx context.Context, in *DownloadContractRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error)
 	// ArchiveContract archives (files) a signed contract (vendor:
 	// contractFiling.api); an archived contract can no longer be signed.
@@ -101,6 +104,9 @@ type EsignServiceClient interface {
 	GetCompanyCertification(ctx context.Context, in *GetCompanyCertificationRequest, opts ...grpc.CallOption) (*GetCompanyCertificationResponse, error)
 	// GetFile streams a file the vendor keeps by uuid, e.g. a verification
 	// photo (vendor: get_file.api).
+	// The raw bytes are a google.api.HttpBody so that REST sends them as is.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	GetFile(ctx context.Context, in *GetFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error)
 }
 
@@ -320,6 +326,9 @@ type EsignServiceServer interface {
 	// DownloadContract streams a contract's PDF through the service (vendor:
 	// downLoadContract.api): gRPC chunks, or over REST the raw bytes with
 	// their content type and a Content-Disposition filename.
+	// The raw bytes are a google.api.HttpBody so that REST sends them as is.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	DownloadContract(*DownloadContractRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error
 	// ArchiveContract archives (files) a signed contract (vendor:
 	// contractFiling.api); an archived contract can no longer be signed.
@@ -332,6 +341,9 @@ type EsignServiceServer interface {
 	GetCompanyCertification(context.Context, *GetCompanyCertificationRequest) (*GetCompanyCertificationResponse, error)
 	// GetFile streams a file the vendor keeps by uuid, e.g. a verification
 	// photo (vendor: get_file.api).
+	// The raw bytes are a google.api.HttpBody so that REST sends them as is.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	GetFile(*GetFileRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error
 	mustEmbedUnimplementedEsignServiceServer()
 }
