@@ -31,6 +31,7 @@ const (
 	metaVendorCode    = "vendor_code"
 	metaVendorMessage = "vendor_message"
 	metaHTTPStatus    = "http_status"
+	metaCheckConfig   = "check_config"
 	metaFields        = "fields"
 )
 
@@ -132,6 +133,10 @@ func fromVendor(ve *vendorerr.Error, domain string) *status.Status {
 		// keep the vendor's words out of the response.
 		code, msg = codes.Internal, "vendorgate is misconfigured: "+vendor+" rejected its vendor credentials"
 		delete(meta, metaVendorMessage)
+		if ve.Config != "" {
+			msg += " (check " + ve.Config + ")"
+			meta[metaCheckConfig] = ve.Config
+		}
 	case vendorerr.KindThrottled:
 		code, msg = codes.ResourceExhausted, vendor+" is rate-limiting vendorgate"
 	case vendorerr.KindUnavailable:
