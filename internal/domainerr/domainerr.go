@@ -35,6 +35,10 @@ const (
 	// KindDeadlineExceeded: the work did not finish within the caller's
 	// budget and goes on without it (DEADLINE_EXCEEDED).
 	KindDeadlineExceeded
+	// KindResourceExhausted: the request is over a limit of the service's,
+	// e.g. an upload larger than allowed (RESOURCE_EXHAUSTED; with reason
+	// REQUEST_TOO_LARGE the REST face answers 413).
+	KindResourceExhausted
 )
 
 // String is the kind's name, e.g. "NotFound".
@@ -50,6 +54,8 @@ func (k Kind) String() string {
 		return "Aborted"
 	case KindDeadlineExceeded:
 		return "DeadlineExceeded"
+	case KindResourceExhausted:
+		return "ResourceExhausted"
 	default:
 		return "Kind(" + strconv.Itoa(int(k)) + ")"
 	}
@@ -99,6 +105,13 @@ func Aborted(reason, message string, retryAfter time.Duration) *Error {
 // DeadlineExceeded is a KindDeadlineExceeded error.
 func DeadlineExceeded(reason, message string) *Error {
 	return &Error{Kind: KindDeadlineExceeded, Reason: reason, Message: message}
+}
+
+// ResourceExhausted is a KindResourceExhausted error with ErrorInfo
+// metadata meta, e.g. ResourceExhausted("REQUEST_TOO_LARGE", "the file is
+// larger than 20971520 bytes", map[string]string{"limit_bytes": "20971520"}).
+func ResourceExhausted(reason, message string, meta map[string]string) *Error {
+	return &Error{Kind: KindResourceExhausted, Reason: reason, Message: message, Metadata: meta}
 }
 
 // InvalidArgument is a KindInvalidArgument error about one request field:

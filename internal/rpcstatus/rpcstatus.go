@@ -89,6 +89,8 @@ func fromDomain(de *domainerr.Error, domain string) *status.Status {
 		code = codes.Aborted
 	case domainerr.KindDeadlineExceeded:
 		code = codes.DeadlineExceeded
+	case domainerr.KindResourceExhausted:
+		code = codes.ResourceExhausted
 	default:
 		// A kind this switch does not know is our bug, not the caller's.
 		return newStatus(codes.Internal, "internal error", info(reason(codes.Internal), domain, nil))

@@ -417,6 +417,14 @@ func TestFromDomainError(t *testing.T) {
 			},
 		},
 		{
+			name:     "resource exhausted with metadata",
+			err:      domainerr.ResourceExhausted("REQUEST_TOO_LARGE", "too large", map[string]string{"limit_bytes": "10"}),
+			wantCode: codes.ResourceExhausted,
+			wantDetails: []proto.Message{
+				&errdetails.ErrorInfo{Reason: "REQUEST_TOO_LARGE", Domain: domain, Metadata: map[string]string{"limit_bytes": "10"}},
+			},
+		},
+		{
 			name:     "failed precondition without reason",
 			err:      &domainerr.Error{Kind: domainerr.KindFailedPrecondition, Message: "not now", Metadata: map[string]string{"vin": "V"}},
 			wantCode: codes.FailedPrecondition,
