@@ -101,7 +101,7 @@ func TestFlowAgainstSimulator(t *testing.T) {
 		t.Fatalf("UploadTemplate: %v", err)
 	}
 	gen, err := c.GenerateContract(ctx, fadada.Generate{TemplateID: "T1", ContractID: "C2", DocTitle: "Gen",
-		ParameterMap: map[string]string{"borrower": "Boss Horse"},
+		ParameterMap:  map[string]string{"borrower": "Boss Horse"},
 		DynamicTables: []fadada.DynamicTable{{Headers: []string{"n"}, Datas: [][]string{{"1"}}}}})
 	if err != nil || gen.ViewURL == "" || gen.DownloadURL == "" {
 		t.Fatalf("GenerateContract: got %+v, %v, want links", gen, err)
