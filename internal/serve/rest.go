@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -116,6 +117,8 @@ type restFace struct {
 	requests  *prometheus.CounterVec
 	gateway   http.Handler
 	marshaler runtime.Marshaler
+	// headers are the gRPC response headers sent under their own name.
+	headers []string
 }
 
 // restCall is what one REST request learned on its way; the gateway's
@@ -173,6 +176,7 @@ func (f *restFace) muxOptions() []runtime.ServeMuxOption {
 		runtime.WithMetadata(f.metadata),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingTrailerMatcher(outgoingTrailer),
+		runtime.WithOutgoingHeaderMatcher(f.outgoingHeader),
 		runtime.WithForwardResponseOption(f.forwarded),
 		// A form-encoded POST must not run the GET handler of its path,
 		// and X-HTTP-Method-Override must not turn a POST into a GET the
@@ -189,6 +193,15 @@ func incomingHeader(key string) (string, bool) {
 		return "", false
 	}
 	return runtime.DefaultHeaderMatcher(key)
+}
+
+// outgoingHeader sends the headers of Options.ResponseHeaders under their
+// own name and the others as the gateway does by default.
+func (f *restFace) outgoingHeader(key string) (string, bool) {
+	if slices.Contains(f.headers, key) {
+		return key, true
+	}
+	return runtime.MetadataHeaderPrefix + key, true
 }
 
 // outgoingTrailer forwards trailers as the gateway does by default, except
@@ -586,4 +599,18 @@ func jsonMarshaler() *runtime.JSONPb {
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}
+}
+
+// WriteError writes st in the REST face's error shape (a google.rpc.Status
+// in snake_case JSON) with its HTTP status, for the handlers of
+// Options.WrapREST and Options.ExtraHTTP that answer a request themselves.
+func WriteError(w http.ResponseWriter, st *status.Status) {
+	body, err := jsonMarshaler().Marshal(st.Proto())
+	if err != nil {
+		body = []byte(`{"code": 13, "message": "failed to marshal error message"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(httpStatus(st))
+	_, _ = w.Write(body)
 }
