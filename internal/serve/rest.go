@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -117,8 +116,6 @@ type restFace struct {
 	requests  *prometheus.CounterVec
 	gateway   http.Handler
 	marshaler runtime.Marshaler
-	// headers are the gRPC response headers sent under their own name.
-	headers []string
 }
 
 // restCall is what one REST request learned on its way; the gateway's
@@ -176,7 +173,6 @@ func (f *restFace) muxOptions() []runtime.ServeMuxOption {
 		runtime.WithMetadata(f.metadata),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithOutgoingTrailerMatcher(outgoingTrailer),
-		runtime.WithOutgoingHeaderMatcher(f.outgoingHeader),
 		runtime.WithForwardResponseOption(f.forwarded),
 		// A form-encoded POST must not run the GET handler of its path,
 		// and X-HTTP-Method-Override must not turn a POST into a GET the
@@ -193,15 +189,6 @@ func incomingHeader(key string) (string, bool) {
 		return "", false
 	}
 	return runtime.DefaultHeaderMatcher(key)
-}
-
-// outgoingHeader sends the headers of Options.ResponseHeaders under their
-// own name and the others as the gateway does by default.
-func (f *restFace) outgoingHeader(key string) (string, bool) {
-	if slices.Contains(f.headers, key) {
-		return key, true
-	}
-	return runtime.MetadataHeaderPrefix + key, true
 }
 
 // outgoingTrailer forwards trailers as the gateway does by default, except

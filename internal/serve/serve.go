@@ -72,10 +72,6 @@ type Options struct {
 	// into the service's own gRPC endpoint) and pass the others to next,
 	// the gateway with its body limits, error shape and access log.
 	WrapREST map[string]func(next http.Handler) http.Handler
-	// ResponseHeaders are gRPC response header keys (lower case, e.g.
-	// "content-disposition") that the REST face sends as HTTP headers of
-	// the same name rather than as Grpc-Metadata-<key>.
-	ResponseHeaders []string
 	// REST bounds the REST face: body size and read time, idle connections,
 	// trusted proxies. Zero fields take the defaults.
 	REST REST
@@ -352,7 +348,6 @@ func newRESTFace(opts Options, logger *slog.Logger, srv *grpc.Server, secret str
 		grpcLimit:   int64(grpcLimit),
 		requests:    requests,
 		marshaler:   jsonMarshaler(),
-		headers:     opts.ResponseHeaders,
 	}, nil
 }
 

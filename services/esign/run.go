@@ -23,7 +23,7 @@ import (
 	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadadasim"
-	"github.com/vendorgate/vendorgate/services/esign/internal/restupload"
+	"github.com/vendorgate/vendorgate/services/esign/internal/restfiles"
 	"github.com/vendorgate/vendorgate/services/esign/internal/server"
 )
 
@@ -31,6 +31,9 @@ import (
 const (
 	routeUploadContract = "POST /v1/esign/contracts"
 	routeUploadTemplate = "POST /v1/esign/templates"
+	// The download routes, with the id as {id}.
+	routeDownloadContract = "GET /v1/esign/contracts/{id}/content"
+	routeGetFile          = "GET /v1/esign/files/{id}"
 )
 
 // run wires the service from environ and serves until ctx ends. onListen,
@@ -77,14 +80,15 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if onListen != nil {
 		onListen(lis.Addr())
 	}
-	// Multipart uploads go through a client stream to our own endpoint, so
-	// that the interceptors run once, as for every REST call.
+	// Multipart uploads and raw downloads go through a stream to our own
+	// endpoint, so that the interceptors run once, as for every REST call.
 	self, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return fmt.Errorf("self client: %w", err)
 	}
 	defer self.Close()
-	uploads := restupload.Uploads{Client: esignv1.NewEsignServiceClient(self), MaxUploadBytes: cfg.MaxUploadBytes, Domain: server.Domain}
+	downloads := restfiles.Downloads{Client: esignv1.NewEsignServiceClient(self)}
+	uploads := restfiles.Uploads{Client: esignv1.NewEsignServiceClient(self), MaxUploadBytes: cfg.MaxUploadBytes, Domain: server.Domain}
 	// A JSON upload carries the file in base64 (4/3 of its size) plus the
 	// other fields.
 	jsonUpload := cfg.MaxUploadBytes/3*4 + 1<<20
@@ -101,10 +105,12 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		REST:            cfg.REST,
 		RouteBodyLimits: map[string]int64{routeUploadContract: jsonUpload, routeUploadTemplate: jsonUpload},
-		WrapREST:        map[string]func(http.Handler) http.Handler{routeUploadContract: uploads.Contracts, routeUploadTemplate: uploads.Templates},
-		ResponseHeaders: []string{server.HeaderContentDisposition},
-		OpenAPI:         doc,
-		RegisterGRPC:    func(s *grpc.Server) { esignv1.RegisterEsignServiceServer(s, srv) },
+		WrapREST: map[string]func(http.Handler) http.Handler{
+			routeUploadContract: uploads.Contracts, routeUploadTemplate: uploads.Templates,
+			routeDownloadContract: downloads.Contract, routeGetFile: downloads.File,
+		},
+		OpenAPI:      doc,
+		RegisterGRPC: func(s *grpc.Server) { esignv1.RegisterEsignServiceServer(s, srv) },
 		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
 			return esignv1.RegisterEsignServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
 		},

@@ -1,11 +1,12 @@
-// Package restupload serves the REST face's multipart/form-data uploads
+// Package restfiles serves the REST face's file routes that grpc-gateway
+// cannot serve as they should be. Uploads: the multipart/form-data uploads
 // (POST /v1/esign/contracts and /v1/esign/templates), which grpc-gateway
 // cannot map to a client stream. It streams the `file` part, in chunks,
 // into a gRPC client stream to the service's own endpoint, so the
 // interceptors (validation, error mapping, logging, metrics) run exactly
 // once and memory stays bounded. Any other content type (JSON with the
 // file in base64) is passed on to the gateway.
-package restupload
+package restfiles
 
 import (
 	"context"
