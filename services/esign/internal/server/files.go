@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"os"
+	"path"
 	"strconv"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
@@ -178,6 +179,8 @@ func (s *Server) UploadTemplate(stream grpc.ClientStreamingServer[esignv1.Upload
 // sendFile streams body as HttpBody chunks, the first with contentType,
 // after a header naming the file.
 func sendFile(stream grpc.ServerStreamingServer[httpbody.HttpBody], name, contentType string, body io.Reader) error {
+	// A uuid may be a path (headPhotoPath): the file name is its last part.
+	name = path.Base(name)
 	if exts, _ := mime.ExtensionsByType(contentType); contentType == "application/pdf" {
 		name += ".pdf"
 	} else if len(exts) > 0 {
