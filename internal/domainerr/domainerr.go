@@ -39,6 +39,10 @@ const (
 	// (e.g. a money movement whose vendor reply never came, kept for an
 	// operator); repeating it blindly could apply it twice (UNKNOWN).
 	KindUnknown
+	// KindResourceExhausted: the request is over a limit of the service's,
+	// e.g. an upload larger than allowed (RESOURCE_EXHAUSTED; with reason
+	// REQUEST_TOO_LARGE the REST face answers 413).
+	KindResourceExhausted
 )
 
 // String is the kind's name, e.g. "NotFound".
@@ -56,6 +60,8 @@ func (k Kind) String() string {
 		return "DeadlineExceeded"
 	case KindUnknown:
 		return "Unknown"
+	case KindResourceExhausted:
+		return "ResourceExhausted"
 	default:
 		return "Kind(" + strconv.Itoa(int(k)) + ")"
 	}
@@ -111,6 +117,13 @@ func DeadlineExceeded(reason, message string) *Error {
 // Unknown("OUTCOME_UNKNOWN", "the recharge may or may not have been applied").
 func Unknown(reason, message string) *Error {
 	return &Error{Kind: KindUnknown, Reason: reason, Message: message}
+}
+
+// ResourceExhausted is a KindResourceExhausted error with ErrorInfo
+// metadata meta, e.g. ResourceExhausted("REQUEST_TOO_LARGE", "the file is
+// larger than 20971520 bytes", map[string]string{"limit_bytes": "20971520"}).
+func ResourceExhausted(reason, message string, meta map[string]string) *Error {
+	return &Error{Kind: KindResourceExhausted, Reason: reason, Message: message, Metadata: meta}
 }
 
 // InvalidArgument is a KindInvalidArgument error about one request field:

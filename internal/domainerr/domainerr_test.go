@@ -18,6 +18,7 @@ func TestAsFindsWrappedErrors(t *testing.T) {
 		{"not found, wrapped", fmt.Errorf("get: %w", NotFound("ORDER_NOT_FOUND", "no order")), KindNotFound, true},
 		{"aborted", Aborted("BUSY", "busy", time.Second), KindAborted, true},
 		{"invalid argument", InvalidArgument("vin", "VIN_MALFORMED", "too short"), KindInvalidArgument, true},
+		{"resource exhausted", ResourceExhausted("REQUEST_TOO_LARGE", "too large", nil), KindResourceExhausted, true},
 		{"plain error", errors.New("boom"), 0, false},
 	}
 	for _, tt := range tests {

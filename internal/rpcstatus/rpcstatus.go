@@ -31,6 +31,7 @@ const (
 	metaVendorCode    = "vendor_code"
 	metaVendorMessage = "vendor_message"
 	metaHTTPStatus    = "http_status"
+	metaCheckConfig   = "check_config"
 	metaFields        = "fields"
 )
 
@@ -90,6 +91,8 @@ func fromDomain(de *domainerr.Error, domain string) *status.Status {
 		code = codes.DeadlineExceeded
 	case domainerr.KindUnknown:
 		code = codes.Unknown
+	case domainerr.KindResourceExhausted:
+		code = codes.ResourceExhausted
 	default:
 		// A kind this switch does not know is our bug, not the caller's.
 		return newStatus(codes.Internal, "internal error", info(reason(codes.Internal), domain, nil))
@@ -134,6 +137,10 @@ func fromVendor(ve *vendorerr.Error, domain string) *status.Status {
 		// keep the vendor's words out of the response.
 		code, msg = codes.Internal, "vendorgate is misconfigured: "+vendor+" rejected its vendor credentials"
 		delete(meta, metaVendorMessage)
+		if ve.Config != "" {
+			msg += " (check " + ve.Config + ")"
+			meta[metaCheckConfig] = ve.Config
+		}
 	case vendorerr.KindThrottled:
 		code, msg = codes.ResourceExhausted, vendor+" is rate-limiting vendorgate"
 	case vendorerr.KindUnavailable:

@@ -117,6 +117,18 @@ func TestFromError(t *testing.T) {
 			}},
 		},
 		{
+			name: "vendor auth names the configuration to check",
+			err: &vendorerr.Error{
+				Kind: vendorerr.KindAuth, Vendor: "fadada", Code: "1003", Message: "msg_digest无效",
+				Config: "FADADA_APP_ID, FADADA_APP_SECRET",
+			},
+			wantCode:    codes.Internal,
+			wantMessage: "vendorgate is misconfigured: fadada rejected its vendor credentials (check FADADA_APP_ID, FADADA_APP_SECRET)",
+			wantInfo: &errdetails.ErrorInfo{Reason: "VENDOR_AUTH_REJECTED", Domain: domain, Metadata: map[string]string{
+				"vendor": "fadada", "vendor_code": "1003", "check_config": "FADADA_APP_ID, FADADA_APP_SECRET",
+			}},
+		},
+		{
 			name:        "vendor throttled",
 			err:         &vendorerr.Error{Kind: vendorerr.KindThrottled, Vendor: "dingdang", HTTPStatus: 429},
 			wantCode:    codes.ResourceExhausted,
@@ -402,6 +414,14 @@ func TestFromDomainError(t *testing.T) {
 			wantDetails: []proto.Message{
 				&errdetails.ErrorInfo{Reason: "PURCHASE_IN_PROGRESS", Domain: domain},
 				&errdetails.RetryInfo{RetryDelay: durationpb.New(3 * time.Second)},
+			},
+		},
+		{
+			name:     "resource exhausted with metadata",
+			err:      domainerr.ResourceExhausted("REQUEST_TOO_LARGE", "too large", map[string]string{"limit_bytes": "10"}),
+			wantCode: codes.ResourceExhausted,
+			wantDetails: []proto.Message{
+				&errdetails.ErrorInfo{Reason: "REQUEST_TOO_LARGE", Domain: domain, Metadata: map[string]string{"limit_bytes": "10"}},
 			},
 		},
 		{

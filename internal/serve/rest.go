@@ -588,3 +588,17 @@ func jsonMarshaler() *runtime.JSONPb {
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}
 }
+
+// WriteError writes st in the REST face's error shape (a google.rpc.Status
+// in snake_case JSON) with its HTTP status, for the handlers of
+// Options.WrapREST and Options.ExtraHTTP that answer a request themselves.
+func WriteError(w http.ResponseWriter, st *status.Status) {
+	body, err := jsonMarshaler().Marshal(st.Proto())
+	if err != nil {
+		body = []byte(`{"code": 13, "message": "failed to marshal error message"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(httpStatus(st))
+	_, _ = w.Write(body)
+}

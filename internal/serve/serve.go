@@ -66,6 +66,12 @@ type Options struct {
 	// ExtraHTTP holds more HTTP routes, pattern (as for http.ServeMux) to
 	// handler, e.g. a vendor callback endpoint.
 	ExtraHTTP map[string]http.Handler
+	// WrapREST holds REST routes, pattern (as for http.ServeMux, e.g.
+	// "POST /v1/esign/contracts") to a handler built around the REST face:
+	// it may serve some requests itself (e.g. a multipart upload streamed
+	// into the service's own gRPC endpoint) and pass the others to next,
+	// the gateway with its body limits, error shape and access log.
+	WrapREST map[string]func(next http.Handler) http.Handler
 	// REST bounds the REST face: body size and read time, idle connections,
 	// trusted proxies. Zero fields take the defaults.
 	REST REST
@@ -185,7 +191,17 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 	}
 
 	p := &probes{ready: opts.Ready}
-	handler, err := routes(p, opts.Registry, opts.ExtraHTTP, face, opts.OpenAPI)
+	extra := maps.Clone(opts.ExtraHTTP)
+	for pattern, wrap := range opts.WrapREST {
+		if extra == nil {
+			extra = map[string]http.Handler{}
+		}
+		if _, dup := extra[pattern]; dup {
+			return fmt.Errorf("serve: route %q is in both ExtraHTTP and WrapREST", pattern)
+		}
+		extra[pattern] = wrap(face)
+	}
+	handler, err := routes(p, opts.Registry, extra, face, opts.OpenAPI)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

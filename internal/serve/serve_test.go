@@ -30,6 +30,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/vendorgate/vendorgate/internal/rpcstatus"
 )
 
 const testDomain = "echo.vendorgate.dev"
@@ -769,5 +771,51 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 			t.Fatalf("got %d goroutines, want at most %d:\n%s", goruntime.NumGoroutine(), before, buf[:goruntime.Stack(buf, true)])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWrapREST checks that a WrapREST handler serves the requests it takes
+// (here one with a header) and passes the others to the gateway, and that
+// WriteError writes the REST face's error shape and status.
+func TestWrapREST(t *testing.T) {
+	t.Parallel()
+	s := start(t, func(o *Options) {
+		o.WrapREST = map[string]func(http.Handler) http.Handler{
+			"POST /v1/echo": func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Header.Get("X-Own") == "" {
+						next.ServeHTTP(w, r)
+						return
+					}
+					WriteError(w, rpcstatus.RequestTooLarge(testDomain, 7))
+				})
+			},
+		}
+	})
+	code, body := s.post(t, "/v1/echo", `{"text":"hi"}`)
+	if code != http.StatusOK || !strings.Contains(body, "hi") {
+		t.Errorf("passed on: got %d %s, want 200 from the gateway", code, body)
+	}
+
+	req, err := http.NewRequest(http.MethodPost, s.base+"/v1/echo", strings.NewReader(`{"text":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Own", "1")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("served itself: got %d, want 413", resp.StatusCode)
+	}
+	var sp spb.Status
+	if err := protojson.Unmarshal(b, &sp); err != nil {
+		t.Fatalf("error body %s is not a google.rpc.Status: %v", b, err)
+	}
+	if info, _ := details(status.FromProto(&sp)); info.GetReason() != rpcstatus.ReasonRequestTooLarge || info.GetMetadata()["limit_bytes"] != "7" {
+		t.Errorf("ErrorInfo: got %v, want REQUEST_TOO_LARGE with limit_bytes 7", info)
 	}
 }

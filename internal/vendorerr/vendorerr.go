@@ -96,6 +96,10 @@ type Error struct {
 	Message string
 	// Err is the underlying cause, if any.
 	Err error
+	// Config, for KindAuth, names the configuration variables to check
+	// (e.g. "FADADA_APP_ID, FADADA_APP_SECRET"); internal/rpcstatus puts it
+	// in the message and the ErrorInfo metadata "check_config".
+	Config string
 	// RetryAfter, when positive, is how long the caller should wait before
 	// trying again (KindCircuitOpen, KindRateLimited); internal/rpcstatus
 	// turns it into google.rpc.RetryInfo.

@@ -1,0 +1,98 @@
+// Package config loads the esign service's configuration from the
+// environment, once, into one typed struct.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vendorgate/vendorgate/internal/envconfig"
+	"github.com/vendorgate/vendorgate/internal/serve"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
+)
+
+// DefaultAddr is ESIGN_ADDR's default.
+const DefaultAddr = "127.0.0.1:8082"
+
+// Config is the esign service's configuration.
+type Config struct {
+	// Addr is where the service listens for gRPC and REST on one port.
+	Addr string `env:"ESIGN_ADDR" envDefault:"127.0.0.1:8082"`
+	// Sandbox wires the service to an in-process Fadada simulator with
+	// generated credentials; the FADADA_* credentials are then not used.
+	Sandbox bool `env:"SANDBOX"`
+	// Vendor is the Fadada call layer: FADADA_BASE_URL (the API root up to
+	// and including /api2; required unless Sandbox), FADADA_TIMEOUT,
+	// FADADA_MAX_RESPONSE_BYTES, FADADA_MAX_STREAM_BYTES (downloads),
+	// FADADA_RATE_LIMIT, FADADA_RATE_BURST, FADADA_BREAKER_FAILURES,
+	// FADADA_BREAKER_OPEN_FOR.
+	Vendor vendorcall.Config `envPrefix:"FADADA_"`
+	// SecretID is the cloud-market secret id (FADADA_SECRET_ID), required
+	// unless Sandbox.
+	SecretID string `env:"FADADA_SECRET_ID"`
+	// SecretKey is the cloud-market secret key (FADADA_SECRET_KEY),
+	// required unless Sandbox; never logged.
+	SecretKey string `env:"FADADA_SECRET_KEY"`
+	// AppID is Fadada's app id (FADADA_APP_ID), required unless Sandbox.
+	AppID string `env:"FADADA_APP_ID"`
+	// AppSecret is Fadada's app secret (FADADA_APP_SECRET) that every
+	// msg_digest covers, required unless Sandbox; never logged or sent.
+	AppSecret string `env:"FADADA_APP_SECRET"`
+	// MaxUploadBytes bounds an uploaded contract or template file.
+	MaxUploadBytes int64 `env:"ESIGN_MAX_UPLOAD_BYTES" envDefault:"20971520"`
+	// LinkValidity is how long GetContractLinks says its signed links are
+	// valid. Fadada does not document how old a timestamp it accepts; the
+	// default assumes the gateway's 15 minutes.
+	LinkValidity time.Duration `env:"ESIGN_LINK_VALIDITY" envDefault:"15m"`
+	// SpoolDir is where uploads are spooled before they are sent; empty
+	// means the system's temporary directory.
+	SpoolDir string `env:"ESIGN_SPOOL_DIR"`
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	// REST bounds the REST face: REST_MAX_BODY_BYTES (the upload routes
+	// take ESIGN_MAX_UPLOAD_BYTES plus room for base64 and fields),
+	// REST_BODY_READ_TIMEOUT, REST_IDLE_TIMEOUT, REST_TRUSTED_PROXIES.
+	REST serve.REST
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+}
+
+// Load reads the configuration from environ (e.g. os.Environ()). The error
+// names every missing or malformed variable.
+func Load(environ []string) (Config, error) {
+	cfg, err := envconfig.Parse[Config](environ)
+	errs := append([]error{err}, cfg.Vendor.Check("FADADA_")...)
+	if !cfg.Sandbox {
+		errs = append(errs, envconfig.Require(" (or set SANDBOX=1 to use the simulator)", map[string]string{
+			"FADADA_BASE_URL": cfg.Vendor.BaseURL, "FADADA_SECRET_ID": cfg.SecretID, "FADADA_SECRET_KEY": cfg.SecretKey,
+			"FADADA_APP_ID": cfg.AppID, "FADADA_APP_SECRET": cfg.AppSecret,
+		})...)
+	}
+	if err := cfg.REST.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		errs = append(errs, fmt.Errorf("ESIGN_MAX_UPLOAD_BYTES must be positive, got %d", cfg.MaxUploadBytes))
+	}
+	if cfg.LinkValidity <= 0 {
+		errs = append(errs, fmt.Errorf("ESIGN_LINK_VALIDITY must be positive, got %s", cfg.LinkValidity))
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("SHUTDOWN_TIMEOUT must be positive"))
+	}
+	if err := envconfig.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// LoadAddr reads only ESIGN_ADDR (with its default), for the health probe,
+// which needs no vendor credentials.
+func LoadAddr(environ []string) (string, error) {
+	type addrOnly struct {
+		Addr string `env:"ESIGN_ADDR" envDefault:"127.0.0.1:8082"`
+	}
+	cfg, err := envconfig.Parse[addrOnly](environ)
+	return cfg.Addr, err
+}

@@ -1,0 +1,422 @@
+// Package fadada is the HTTP client of Fadada's e-contract API v2 (法大大)
+// behind the cloud-market gateway: its thirteen endpoints, its msg_digest,
+// its JSON and its failure codes. Every call carries both signing layers:
+// the cloud-market HMAC from the http.Client's transport
+// (cloudmarket.Signer) and the msg_digest form signature (formsign, with
+// Credentials.Signer). Proto types never reach it.
+package fadada
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vendorgate/vendorgate/internal/cloudmarket"
+	"github.com/vendorgate/vendorgate/internal/formsign"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
+	"github.com/vendorgate/vendorgate/internal/vendorjson"
+)
+
+// Vendor names Fadada in errors, logs and metrics.
+const Vendor = "fadada"
+
+// The vendor's endpoints, relative to the API root (…/api2). All are POSTs.
+const (
+	PathAccountRegister  = "/account_register.api"
+	PathApplyCert        = "/apply_cert.api"
+	PathAddSignature     = "/add_signature.api"
+	PathCustomSignature  = "/custom_signature.api"
+	PathUploadDocs       = "/uploaddocs.api"
+	PathUploadTemplate   = "/uploadtemplate.api"
+	PathGenerateContract = "/generate_contract.api"
+	PathViewContract     = "/viewContract.api"
+	PathDownloadContract = "/downLoadContract.api"
+	PathContractFiling   = "/contractFiling.api"
+	PathPersonCertInfo   = "/find_personCertInfo.api"
+	PathCompanyCertInfo  = "/find_companyCertInfo.api"
+	PathGetFile          = "/get_file.api"
+)
+
+// Options configures a Client beyond its transport and base URL.
+type Options struct {
+	// Call configures the vendor call layer (timeout, size limits, rate
+	// limit, breaker).
+	Call vendorcall.Config
+	// Registerer receives the vendor-call metrics; nil records none.
+	Registerer prometheus.Registerer
+	// Logger receives vendor-call failures; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock of the timestamps; nil means time.Now.
+	Now func() time.Time
+}
+
+// Client calls Fadada. It is safe for concurrent use.
+type Client struct {
+	base   string
+	creds  Credentials
+	caller *vendorcall.Caller
+	china  *time.Location
+	now    func() time.Time
+}
+
+// New returns a Client. hc must carry the cloud-market signature
+// (cloudmarket.Signer); baseURL is the API root up to and including /api2.
+// It fails when China's time zone cannot be loaded (the binary embeds
+// time/tzdata) or the call layer's metrics cannot be registered.
+func New(hc *http.Client, baseURL string, creds Credentials, opts Options) (*Client, error) {
+	china, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return nil, fmt.Errorf("fadada: timestamps are China time: %w", err)
+	}
+	caller, err := vendorcall.New(Vendor, opts.Call, vendorcall.Options{
+		HTTPClient: hc,
+		Classify:   cloudmarket.Classify,
+		Registerer: opts.Registerer,
+		Logger:     opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), creds: creds, caller: caller, china: china, now: now}, nil
+}
+
+// signer is the msg_digest signer of endpoint at this moment, China time.
+func (c *Client) signer(endpoint string) formsign.Signer {
+	return c.creds.Signer(endpoint, c.now().In(c.china))
+}
+
+// post builds a signed url-encoded POST of endpoint.
+func (c *Client) post(endpoint string, form url.Values) (*http.Request, error) {
+	return formsign.NewRequest(http.MethodPost, c.base+endpoint, form, c.signer(endpoint))
+}
+
+// read sends a retryable call and decodes its envelope into data.
+func (c *Client) read(ctx context.Context, endpoint string, form url.Values, data any) (Envelope, error) {
+	var env Envelope
+	err := c.caller.Read(ctx, endpoint, vendorcall.RetryPolicy{},
+		func() (*http.Request, error) { return c.post(endpoint, form) },
+		func(body []byte) error {
+			var err error
+			env, err = Decode(endpoint, body, data)
+			return err
+		})
+	return env, err
+}
+
+// mutate sends req once and decodes its envelope into data.
+func (c *Client) mutate(ctx context.Context, endpoint string, req *http.Request, data any) (Envelope, error) {
+	var env Envelope
+	err := c.caller.Mutate(ctx, endpoint, req, func(body []byte) error {
+		var err error
+		env, err = Decode(endpoint, body, data)
+		return err
+	})
+	return env, err
+}
+
+// AccountType is account_type: 1 person, 2 company.
+type AccountType int
+
+// The account types.
+const (
+	AccountPerson  AccountType = 1
+	AccountCompany AccountType = 2
+)
+
+// RegisterAccount registers a signer and returns their customer_id. The
+// vendor gives the same customer for the same open_id, so it is a read:
+// repeating it is harmless.
+func (c *Client) RegisterAccount(ctx context.Context, openID string, t AccountType) (string, error) {
+	var customerID string
+	_, err := c.read(ctx, PathAccountRegister, url.Values{"open_id": {openID}, "account_type": {strconv.Itoa(int(t))}}, &customerID)
+	return customerID, err
+}
+
+// ApplyCert applies for a signer's certificate; sent once.
+func (c *Client) ApplyCert(ctx context.Context, customerID, verifiedSerialNo string) error {
+	req, err := c.post(PathApplyCert, url.Values{"customer_id": {customerID}, "verified_serialno": {verifiedSerialNo}})
+	if err != nil {
+		return err
+	}
+	_, err = c.mutate(ctx, PathApplyCert, req, nil)
+	return err
+}
+
+// AddSignature uploads a seal image and returns its signature_id; sent once.
+func (c *Client) AddSignature(ctx context.Context, customerID string, image []byte) (string, error) {
+	req, err := c.post(PathAddSignature, url.Values{
+		"customer_id": {customerID}, "signature_img_base64": {base64.StdEncoding.EncodeToString(image)},
+	})
+	if err != nil {
+		return "", err
+	}
+	var data struct {
+		SignatureID vendorjson.String `json:"signature_id"`
+	}
+	_, err = c.mutate(ctx, PathAddSignature, req, &data)
+	return string(data.SignatureID), err
+}
+
+// CustomSignature draws a seal from content and returns the image bytes.
+// It changes nothing at the vendor, so it is a read.
+func (c *Client) CustomSignature(ctx context.Context, customerID, content string) ([]byte, error) {
+	var data struct {
+		Image string `json:"signature_img_base64"`
+	}
+	if _, err := c.read(ctx, PathCustomSignature, url.Values{"customer_id": {customerID}, "content": {content}}, &data); err != nil {
+		return nil, err
+	}
+	img, err := base64.StdEncoding.DecodeString(data.Image)
+	if err != nil {
+		return nil, &vendorerr.Error{Kind: vendorerr.KindUnavailable, Vendor: Vendor, Endpoint: PathCustomSignature,
+			Message: "signature_img_base64 is not base64", Err: err}
+	}
+	return img, nil
+}
+
+// Document is a file to upload: Content streamed as a multipart part, or
+// URL for the vendor to fetch (exactly one).
+type Document struct {
+	// URL is doc_url.
+	URL string
+	// Name is the file name sent with Content, e.g. "contract.pdf".
+	Name string
+	// ContentType is the part's media type.
+	ContentType string
+	// Content is the file, read once while the request is sent.
+	Content io.Reader
+}
+
+// request builds a signed upload of endpoint: multipart when doc has
+// Content, url-encoded otherwise.
+func (c *Client) upload(endpoint string, form url.Values, doc Document) (*http.Request, error) {
+	if doc.Content == nil {
+		form.Set("doc_url", doc.URL)
+		return c.post(endpoint, form)
+	}
+	return formsign.NewMultipartRequest(http.MethodPost, c.base+endpoint, form,
+		[]formsign.File{{Field: "file", Name: doc.Name, ContentType: doc.ContentType, Content: doc.Content}},
+		c.signer(endpoint))
+}
+
+// UploadDocs uploads a PDF contract under contractID; sent once. A
+// duplicate contract id is vendorerr.KindAlreadyExists.
+func (c *Client) UploadDocs(ctx context.Context, contractID, title string, doc Document) error {
+	req, err := c.upload(PathUploadDocs, url.Values{"contract_id": {contractID}, "doc_title": {title}, "doc_type": {".pdf"}}, doc)
+	if err != nil {
+		return err
+	}
+	_, err = c.mutate(ctx, PathUploadDocs, req, nil)
+	return err
+}
+
+// UploadTemplate uploads a template under templateID; sent once. A
+// duplicate template id is vendorerr.KindAlreadyExists.
+func (c *Client) UploadTemplate(ctx context.Context, templateID string, doc Document) error {
+	req, err := c.upload(PathUploadTemplate, url.Values{"template_id": {templateID}}, doc)
+	if err != nil {
+		return err
+	}
+	_, err = c.mutate(ctx, PathUploadTemplate, req, nil)
+	return err
+}
+
+// DynamicTable is one element of dynamic_tables.
+type DynamicTable struct {
+	Datas                   [][]string `json:"datas"`
+	Headers                 []string   `json:"headers"`
+	ColWidthPercent         []int32    `json:"colWidthPercent,omitempty"`
+	CellHeight              float64    `json:"cellHeight,omitempty"`
+	CellHorizontalAlignment int32      `json:"cellHorizontalAlignment,omitempty"`
+	CellVerticalAlignment   int32      `json:"cellVerticalAlignment,omitempty"`
+	PageBegin               int32      `json:"pageBegin,omitempty"`
+	TheFirstHeader          string     `json:"theFirstHeader,omitempty"`
+}
+
+// Generate is what generate_contract fills.
+type Generate struct {
+	TemplateID    string
+	ContractID    string
+	DocTitle      string
+	ParameterMap  map[string]string
+	DynamicTables []DynamicTable
+	// FontSize is font_size; empty leaves the template's.
+	FontSize string
+	// FontType is font_type ("0" 宋体 … "4" 微软雅黑); empty leaves the template's.
+	FontType string
+}
+
+// Generated are the vendor's links to a generated contract.
+type Generated struct {
+	ViewURL     string
+	DownloadURL string
+}
+
+// GenerateContract fills a template into a new contract; sent once. A
+// duplicate contract id is vendorerr.KindAlreadyExists.
+func (c *Client) GenerateContract(ctx context.Context, g Generate) (Generated, error) {
+	form := url.Values{"template_id": {g.TemplateID}, "contract_id": {g.ContractID}, "doc_title": {g.DocTitle}}
+	pm, err := json.Marshal(nonNil(g.ParameterMap))
+	if err != nil {
+		return Generated{}, err
+	}
+	form.Set("parameter_map", string(pm))
+	if len(g.DynamicTables) > 0 {
+		dt, err := json.Marshal(g.DynamicTables)
+		if err != nil {
+			return Generated{}, err
+		}
+		form.Set("dynamic_tables", string(dt))
+	}
+	if g.FontSize != "" {
+		form.Set("font_size", g.FontSize)
+	}
+	if g.FontType != "" {
+		form.Set("font_type", g.FontType)
+	}
+	req, err := c.post(PathGenerateContract, form)
+	if err != nil {
+		return Generated{}, err
+	}
+	env, err := c.mutate(ctx, PathGenerateContract, req, nil)
+	return Generated{ViewURL: env.ViewPDFURL, DownloadURL: env.DownloadURL}, err
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// Links are signed browser links to a contract.
+type Links struct {
+	View     string
+	Download string
+	// SignedAt is the links' timestamp.
+	SignedAt time.Time
+}
+
+// ContractLinks signs browser links to viewContract and downLoadContract.
+// They carry app_id, v, timestamp, contract_id and msg_digest only: no
+// cloud-market signature (a browser cannot send one) and no secret.
+func (c *Client) ContractLinks(contractID string) (Links, error) {
+	at := c.now().In(c.china)
+	link := func(endpoint string) (string, error) {
+		signed, err := formsign.Sign(url.Values{"contract_id": {contractID}}, c.creds.Signer(endpoint, at))
+		if err != nil {
+			return "", err
+		}
+		return c.base + endpoint + "?" + signed.Encode(), nil
+	}
+	view, err := link(PathViewContract)
+	if err != nil {
+		return Links{}, err
+	}
+	download, err := link(PathDownloadContract)
+	if err != nil {
+		return Links{}, err
+	}
+	return Links{View: view, Download: download, SignedAt: at}, nil
+}
+
+// ContractFiling archives a contract; sent once.
+func (c *Client) ContractFiling(ctx context.Context, contractID string) (string, error) {
+	req, err := c.post(PathContractFiling, url.Values{"contract_id": {contractID}})
+	if err != nil {
+		return "", err
+	}
+	env, err := c.mutate(ctx, PathContractFiling, req, nil)
+	return env.Msg, err
+}
+
+// PersonCertInfo returns a person's real-name verification.
+func (c *Client) PersonCertInfo(ctx context.Context, verifiedSerialNo string) (CertInfo, error) {
+	var info CertInfo
+	_, err := c.read(ctx, PathPersonCertInfo, url.Values{"verified_serialno": {verifiedSerialNo}}, &info)
+	return info, err
+}
+
+// CompanyCertInfo returns a company's real-name verification.
+func (c *Client) CompanyCertInfo(ctx context.Context, verifiedSerialNo string) (CertInfo, error) {
+	var info CertInfo
+	_, err := c.read(ctx, PathCompanyCertInfo, url.Values{"verified_serialno": {verifiedSerialNo}}, &info)
+	return info, err
+}
+
+// FileConsumer receives a downloaded file's media type and bytes.
+type FileConsumer func(contentType string, body io.Reader) error
+
+// DownloadContract streams a contract's PDF to consume. The vendor answers
+// with the PDF or with an error page; only a body that starts as a PDF
+// reaches consume. It is sent once (NoRetry): bytes already handed on
+// cannot be taken back.
+func (c *Client) DownloadContract(ctx context.Context, contractID string, consume FileConsumer) error {
+	return c.download(ctx, PathDownloadContract, url.Values{"contract_id": {contractID}}, consume)
+}
+
+// GetFile streams a file kept by the vendor to consume.
+func (c *Client) GetFile(ctx context.Context, uuid string, consume FileConsumer) error {
+	return c.download(ctx, PathGetFile, url.Values{"uuid": {uuid}}, consume)
+}
+
+func (c *Client) download(ctx context.Context, endpoint string, form url.Values, consume FileConsumer) error {
+	return c.caller.ReadStream(ctx, endpoint, vendorcall.NoRetry,
+		func() (*http.Request, error) { return c.post(endpoint, form) },
+		func(h http.Header, body io.Reader) error {
+			br := bufio.NewReaderSize(body, 4096)
+			head, _ := br.Peek(512)
+			ct := fileType(h.Get("Content-Type"), head)
+			if ct == "" {
+				// Not a file: the vendor's JSON (or HTML) error reply.
+				reply, err := io.ReadAll(io.LimitReader(br, 64<<10))
+				if err != nil {
+					return err
+				}
+				_, err = Decode(endpoint, reply, nil)
+				if err == nil {
+					err = &vendorerr.Error{Kind: vendorerr.KindUnavailable, Vendor: Vendor, Endpoint: endpoint,
+						Message: "the reply is neither a file nor an error"}
+				}
+				return err
+			}
+			return consume(ct, br)
+		})
+}
+
+// fileType is the media type of a downloaded body, or "" when it is the
+// vendor's JSON or HTML reply rather than a file.
+func fileType(header string, head []byte) string {
+	trimmed := bytes.TrimSpace(head)
+	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '<') && !bytes.HasPrefix(trimmed, []byte("<?xml")) {
+		return ""
+	}
+	if bytes.HasPrefix(head, []byte("%PDF-")) {
+		return "application/pdf"
+	}
+	if len(head) == 0 {
+		return ""
+	}
+	sniffed := http.DetectContentType(head)
+	if strings.HasPrefix(sniffed, "text/") && header != "" && !strings.HasPrefix(header, "text/") {
+		return header
+	}
+	return sniffed
+}

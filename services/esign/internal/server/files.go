@@ -1,0 +1,228 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"os"
+	"path"
+	"strconv"
+
+	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
+	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/rpcstatus"
+	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
+)
+
+// HeaderContentDisposition is the gRPC response header that carries a
+// download's file name; the REST face sends it as Content-Disposition.
+const HeaderContentDisposition = "content-disposition"
+
+// Uploads are spooled to a temporary file before anything is sent to the
+// vendor: the size limit and the file type are then known to hold when
+// the vendor call starts (no upload is aborted half-way at the vendor), a
+// re-send can read the file again, and memory stays bounded whatever the
+// file's size.
+
+// spool writes first and the chunks next returns (until io.EOF) into a
+// temporary file, refusing more than max bytes. The caller closes and
+// removes the file (discard).
+func (s *Server) spool(first []byte, next func() ([]byte, error)) (*os.File, int64, error) {
+	f, err := os.CreateTemp(s.opts.SpoolDir, "esign-upload-")
+	if err != nil {
+		return nil, 0, fmt.Errorf("spool the upload: %w", err)
+	}
+	var size int64
+	chunk := first
+	for {
+		size += int64(len(chunk))
+		if size > s.opts.MaxUploadBytes {
+			discard(f)
+			return nil, 0, domainerr.ResourceExhausted(rpcstatus.ReasonRequestTooLarge,
+				fmt.Sprintf("the file is larger than the limit of %d bytes (ESIGN_MAX_UPLOAD_BYTES)", s.opts.MaxUploadBytes),
+				map[string]string{rpcstatus.MetaLimitBytes: strconv.FormatInt(s.opts.MaxUploadBytes, 10)})
+		}
+		if _, err := f.Write(chunk); err != nil {
+			discard(f)
+			return nil, 0, fmt.Errorf("spool the upload: %w", err)
+		}
+		chunk, err = next()
+		if errors.Is(err, io.EOF) {
+			return f, size, nil
+		}
+		if err != nil {
+			discard(f)
+			return nil, 0, err
+		}
+	}
+}
+
+func discard(f *os.File) {
+	_ = f.Close()
+	_ = os.Remove(f.Name())
+}
+
+// fileKind is "pdf", "doc", "docx" or "" from a file's first bytes.
+func fileKind(f io.ReaderAt) string {
+	head := make([]byte, 8)
+	n, _ := f.ReadAt(head, 0)
+	head = head[:n]
+	switch {
+	case bytes.HasPrefix(head, []byte("%PDF-")):
+		return "pdf"
+	case bytes.HasPrefix(head, []byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1}):
+		return "doc"
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
+		return "docx"
+	}
+	return ""
+}
+
+var kindTypes = map[string]string{
+	"pdf":  "application/pdf",
+	"doc":  "application/msword",
+	"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+// upload spools a streamed upload and checks it: exactly one of file and
+// doc_url, and a file of an allowed kind. It returns the file for the use
+// case, and a cleanup to run once the vendor call is done.
+func (s *Server) upload(docURL string, first []byte, next func() ([]byte, error), name string, allowed ...string) (contracts.File, func(), error) {
+	f, size, err := s.spool(first, next)
+	if err != nil {
+		return contracts.File{}, nil, err
+	}
+	cleanup := func() { discard(f) }
+	switch {
+	case docURL != "" && size > 0:
+		cleanup()
+		return contracts.File{}, nil, domainerr.InvalidArgument("file", "FILE_AND_DOC_URL", "send either file or doc_url, not both")
+	case docURL != "":
+		cleanup()
+		return contracts.File{URL: docURL}, func() {}, nil
+	case size == 0:
+		cleanup()
+		return contracts.File{}, nil, domainerr.InvalidArgument("file", "FILE_OR_DOC_URL_REQUIRED", "send file or doc_url")
+	}
+	kind := fileKind(f)
+	for _, a := range allowed {
+		if kind == a {
+			return contracts.File{Name: name + "." + kind, ContentType: kindTypes[kind], Content: f}, cleanup, nil
+		}
+	}
+	cleanup()
+	return contracts.File{}, nil, domainerr.InvalidArgument("file", "FILE_TYPE_NOT_ALLOWED",
+		fmt.Sprintf("must be one of %v by its content", allowed))
+}
+
+// UploadContract implements EsignServiceServer.
+func (s *Server) UploadContract(stream grpc.ClientStreamingServer[esignv1.UploadContractRequest, esignv1.UploadContractResponse]) error {
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return domainerr.InvalidArgument("contract_id", "REQUIRED", "the upload is empty")
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case first.GetContractId() == "":
+		return domainerr.InvalidArgument("contract_id", "REQUIRED", "required in the first message")
+	case first.GetDocTitle() == "":
+		return domainerr.InvalidArgument("doc_title", "REQUIRED", "required in the first message")
+	}
+	file, cleanup, err := s.upload(first.GetDocUrl(), first.GetFile(), func() ([]byte, error) {
+		m, err := stream.Recv()
+		return m.GetFile(), err
+	}, first.GetContractId(), "pdf")
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if err := s.contracts.UploadContract(stream.Context(), first.GetContractId(), first.GetDocTitle(), file); err != nil {
+		return err
+	}
+	return stream.SendAndClose(&esignv1.UploadContractResponse{ContractId: first.GetContractId()})
+}
+
+// UploadTemplate implements EsignServiceServer.
+func (s *Server) UploadTemplate(stream grpc.ClientStreamingServer[esignv1.UploadTemplateRequest, esignv1.UploadTemplateResponse]) error {
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return domainerr.InvalidArgument("template_id", "REQUIRED", "the upload is empty")
+	}
+	if err != nil {
+		return err
+	}
+	if first.GetTemplateId() == "" {
+		return domainerr.InvalidArgument("template_id", "REQUIRED", "required in the first message")
+	}
+	file, cleanup, err := s.upload(first.GetDocUrl(), first.GetFile(), func() ([]byte, error) {
+		m, err := stream.Recv()
+		return m.GetFile(), err
+	}, first.GetTemplateId(), "pdf", "doc", "docx")
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if err := s.contracts.UploadTemplate(stream.Context(), first.GetTemplateId(), file); err != nil {
+		return err
+	}
+	return stream.SendAndClose(&esignv1.UploadTemplateResponse{TemplateId: first.GetTemplateId()})
+}
+
+// sendFile streams body as HttpBody chunks, the first with contentType,
+// after a header naming the file.
+func sendFile(stream grpc.ServerStreamingServer[httpbody.HttpBody], name, contentType string, body io.Reader) error {
+	// A uuid may be a path (headPhotoPath): the file name is its last part.
+	name = path.Base(name)
+	if exts, _ := mime.ExtensionsByType(contentType); contentType == "application/pdf" {
+		name += ".pdf"
+	} else if len(exts) > 0 {
+		name += exts[0]
+	}
+	disposition := mime.FormatMediaType("attachment", map[string]string{"filename": name})
+	if err := stream.SendHeader(metadata.Pairs(HeaderContentDisposition, disposition)); err != nil {
+		return err
+	}
+	buf := make([]byte, ChunkBytes)
+	first := true
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			msg := &httpbody.HttpBody{Data: buf[:n]}
+			if first {
+				msg.ContentType, first = contentType, false
+			}
+			// Send encodes the message before it returns: buf may be reused.
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// DownloadContract implements EsignServiceServer.
+func (s *Server) DownloadContract(req *esignv1.DownloadContractRequest, stream grpc.ServerStreamingServer[httpbody.HttpBody]) error {
+	return s.vendor.DownloadContract(stream.Context(), req.GetContractId(), func(ct string, body io.Reader) error {
+		return sendFile(stream, req.GetContractId(), ct, body)
+	})
+}
+
+// GetFile implements EsignServiceServer.
+func (s *Server) GetFile(req *esignv1.GetFileRequest, stream grpc.ServerStreamingServer[httpbody.HttpBody]) error {
+	return s.vendor.GetFile(stream.Context(), req.GetUuid(), func(ct string, body io.Reader) error {
+		return sendFile(stream, req.GetUuid(), ct, body)
+	})
+}

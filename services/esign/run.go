@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
+	"github.com/vendorgate/vendorgate/gen/openapiv2"
+	"github.com/vendorgate/vendorgate/internal/cloudmarket"
+	"github.com/vendorgate/vendorgate/internal/logging"
+	"github.com/vendorgate/vendorgate/internal/sandbox"
+	"github.com/vendorgate/vendorgate/internal/serve"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/services/esign/internal/config"
+	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
+	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
+	"github.com/vendorgate/vendorgate/services/esign/internal/fadadasim"
+	"github.com/vendorgate/vendorgate/services/esign/internal/restfiles"
+	"github.com/vendorgate/vendorgate/services/esign/internal/server"
+)
+
+// The REST routes that take a file.
+const (
+	routeUploadContract = "POST /v1/esign/contracts"
+	routeUploadTemplate = "POST /v1/esign/templates"
+	// The download routes, with the id as {id}.
+	routeDownloadContract = "GET /v1/esign/contracts/{id}/content"
+	routeGetFile          = "GET /v1/esign/files/{id}"
+)
+
+// run wires the service from environ and serves until ctx ends. onListen,
+// when not nil, learns the bound address (tests listen on port 0).
+func run(ctx context.Context, environ []string, logw io.Writer, onListen func(net.Addr)) error {
+	cfg, err := config.Load(environ)
+	if err != nil {
+		return err
+	}
+	log := logging.New(logw, cfg.LogLevel)
+	if cfg.Sandbox {
+		sim, vendor, app, err := startSimulator(ctx)
+		if err != nil {
+			return err
+		}
+		defer sim.Close()
+		log.Warn("SANDBOX: using the in-process Fadada simulator; no real vendor is called",
+			"simulator", vendor.BaseURL, "ignored_base_url", cfg.Vendor.BaseURL)
+		cfg.Vendor.BaseURL = vendor.BaseURL + fadadasim.Prefix
+		cfg.SecretID, cfg.SecretKey, cfg.AppID, cfg.AppSecret = vendor.SecretID, vendor.SecretKey, app.AppID, app.AppSecret
+	}
+
+	reg := prometheus.NewRegistry()
+	// Both signing layers: the cloud-market HMAC on the transport, the
+	// msg_digest on each form (inside the client).
+	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Base: vendorcall.NewTransport()}}
+	client, err := fadada.New(hc, cfg.Vendor.BaseURL, fadada.Credentials{AppID: cfg.AppID, AppSecret: cfg.AppSecret},
+		fadada.Options{Call: cfg.Vendor, Registerer: reg, Logger: log})
+	if err != nil {
+		return err
+	}
+	srv := server.New(client, contracts.New(client, contracts.Options{}), server.Options{
+		MaxUploadBytes: cfg.MaxUploadBytes,
+		LinkValidity:   cfg.LinkValidity,
+		SpoolDir:       cfg.SpoolDir,
+	})
+
+	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on ESIGN_ADDR %s: %w", cfg.Addr, err)
+	}
+	log.Info("esign listening", "grpc", lis.Addr().String(), "rest", "http://"+lis.Addr().String()+"/v1/esign/accounts",
+		"vendor", cfg.Vendor.BaseURL, "sandbox", cfg.Sandbox)
+	if onListen != nil {
+		onListen(lis.Addr())
+	}
+	// Multipart uploads and raw downloads go through a stream to our own
+	// endpoint, so that the interceptors run once, as for every REST call.
+	self, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("self client: %w", err)
+	}
+	defer self.Close()
+	downloads := restfiles.Downloads{Client: esignv1.NewEsignServiceClient(self)}
+	uploads := restfiles.Uploads{Client: esignv1.NewEsignServiceClient(self), MaxUploadBytes: cfg.MaxUploadBytes, Domain: server.Domain}
+	// A JSON upload carries the file in base64 (4/3 of its size) plus the
+	// other fields.
+	jsonUpload := cfg.MaxUploadBytes/3*4 + 1<<20
+
+	doc, err := openapiv2.Files.ReadFile("vendorgate/esign/v1/esign_service.swagger.json")
+	if err != nil {
+		return fmt.Errorf("OpenAPI document: %w", err)
+	}
+	return serve.Run(ctx, lis, serve.Options{
+		Name:            "esign",
+		Domain:          server.Domain,
+		Logger:          log,
+		Registry:        reg,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		REST:            cfg.REST,
+		RouteBodyLimits: map[string]int64{routeUploadContract: jsonUpload, routeUploadTemplate: jsonUpload},
+		WrapREST: map[string]func(http.Handler) http.Handler{
+			routeUploadContract: uploads.Contracts, routeUploadTemplate: uploads.Templates,
+			routeDownloadContract: downloads.Contract, routeGetFile: downloads.File,
+		},
+		OpenAPI:      doc,
+		RegisterGRPC: func(s *grpc.Server) { esignv1.RegisterEsignServiceServer(s, srv) },
+		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
+			return esignv1.RegisterEsignServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
+		},
+	})
+}
+
+// startSimulator runs the Fadada simulator on loopback with fresh
+// cloud-market keys and app credentials.
+func startSimulator(ctx context.Context) (*fadadasim.Simulator, *sandbox.Vendor, fadada.Credentials, error) {
+	id, key, err := sandbox.NewCredentials()
+	if err != nil {
+		return nil, nil, fadada.Credentials{}, err
+	}
+	appID, appSecret, err := sandbox.NewCredentials()
+	if err != nil {
+		return nil, nil, fadada.Credentials{}, err
+	}
+	app := fadada.Credentials{AppID: appID, AppSecret: appSecret}
+	sim, err := fadadasim.New(fadadasim.Options{Keys: map[string]string{id: key}, App: app})
+	if err != nil {
+		return nil, nil, fadada.Credentials{}, err
+	}
+	vendor, err := sandbox.Start(ctx, sim.Handler(), id, key)
+	if err != nil {
+		_ = sim.Close()
+		return nil, nil, fadada.Credentials{}, err
+	}
+	return sim, vendor, app, nil
+}
