@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
+	"github.com/vendorgate/vendorgate/internal/serve/resttest"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadadasim"
 )
 
@@ -197,4 +199,18 @@ func TestRESTRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDocsPageInChromium loads /docs in headless Chromium: it lists every
+// RPC, and "try it out" of a file download returns 200.
+func TestDocsPageInChromium(t *testing.T) {
+	t.Parallel()
+	addr := startService(t)
+	// The simulator keeps the verification photo once any certification
+	// lookup asked for it, as Fadada keeps a verified signer's files.
+	if resp, err := http.Get("http://" + addr + "/v1/esign/certifications/persons/SN0"); err == nil {
+		resp.Body.Close()
+	}
+	resttest.CheckDocsPage(t, "http://"+addr, esignv1.File_vendorgate_esign_v1_esign_service_proto.Services().Get(0),
+		resttest.TryIt{OperationID: "EsignService_GetFile", Params: map[string]string{"uuid": fadadasim.PhotoUUID}})
 }

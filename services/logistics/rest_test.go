@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
 	"github.com/vendorgate/vendorgate/internal/logging/logtest"
 	"github.com/vendorgate/vendorgate/internal/serve/resttest"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/server"
@@ -56,4 +57,15 @@ func TestMalformedRESTRequests(t *testing.T) {
 	base, logs := startSandbox(t)
 	cases := resttest.Common("/v1/logistics/billing/recharges", "POST", `{"request_id":"x","amount":5}`, "amount")
 	resttest.Check(t, resttest.Target{Base: base, Domain: server.Domain, Logs: logs.String}, cases)
+}
+
+// TestDocsPageInChromium loads /docs in headless Chromium: one page lists
+// the RPCs of both services, and "try it out" works for each.
+func TestDocsPageInChromium(t *testing.T) {
+	t.Parallel()
+	base, _ := startSandbox(t)
+	resttest.CheckDocsPage(t, base, logisticsv1.File_vendorgate_logistics_v1_parcel_service_proto.Services().Get(0),
+		resttest.TryIt{OperationID: "ParcelService_ListWarehouses"})
+	resttest.CheckDocsPage(t, base, logisticsv1.File_vendorgate_logistics_v1_billing_service_proto.Services().Get(0),
+		resttest.TryIt{OperationID: "BillingService_ListUnresolvedOperations", Params: map[string]string{"state": "UNKNOWN"}})
 }
