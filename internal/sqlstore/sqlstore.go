@@ -216,3 +216,22 @@ func postgresLocker(ctx context.Context, db *DB, versionTable string) (lock.Sess
 	}
 	return locker, nil
 }
+
+// OpenMigrated opens the database at rawURL (see Open) and brings its
+// schema up to date with the migrations in fsys's folder dir (see Migrate),
+// closing it again when that fails: what a service's store does at start.
+func OpenMigrated(ctx context.Context, rawURL string, fsys fs.FS, dir, versionTable string, log *slog.Logger) (*DB, error) {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := Open(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, db, sub, versionTable, log); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}

@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"time"
 
@@ -88,17 +87,8 @@ type Store struct {
 
 // Open opens the database at url (see sqlstore.Open) and migrates it.
 func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
-	db, err := sqlstore.Open(ctx, url)
+	db, err := sqlstore.OpenMigrated(ctx, url, migrations, "migrations", versionTable, log)
 	if err != nil {
-		return nil, err
-	}
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	if err := sqlstore.Migrate(ctx, db, sub, versionTable, log); err != nil {
-		_ = db.Close()
 		return nil, err
 	}
 	return &Store{db: db}, nil
