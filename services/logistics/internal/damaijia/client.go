@@ -98,6 +98,8 @@ func (c *Client) login(ctx context.Context) (string, error) {
 	if ve, ok := vendorerr.As(err); ok && (ve.Kind == vendorerr.KindAuth || ve.Kind == vendorerr.KindInvalidArgument) {
 		ve.Kind = vendorerr.KindAuth
 		ve.Message = "login refused: check DAMAIJIA_APP_ID and DAMAIJIA_APP_SECRET"
+		// The status names them too, not only the logged cause.
+		ve.Config = "DAMAIJIA_APP_ID, DAMAIJIA_APP_SECRET"
 		return "", ve
 	}
 	if err != nil {

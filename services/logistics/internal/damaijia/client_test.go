@@ -43,6 +43,9 @@ func TestLoginRefusedIsNotALoop(t *testing.T) {
 			t.Errorf("got %q, want it to name %s", err, name)
 		}
 	}
+	if ve, _ := vendorerr.As(err); ve.Config != "DAMAIJIA_APP_ID, DAMAIJIA_APP_SECRET" {
+		t.Errorf("Config: got %q, want the variables to check, for the status", ve.Config)
+	}
 	if strings.Contains(err.Error(), "wrong-secret") {
 		t.Errorf("the error quotes the secret: %q", err)
 	}
