@@ -153,7 +153,14 @@ type RegisterAccountRequest struct {
 	OpenId string `protobuf:"bytes,1,opt,name=open_id,json=openId,proto3" json:"open_id,omitempty"`
 	// account_type says whether the signer is a person or a company (vendor:
 	// account_type).
-	AccountType   AccountType `protobuf:"varint,2,opt,name=account_type,json=accountType,proto3,enum=vendorgate.esign.v1.AccountType" json:"account_type,omitempty"`
+	AccountType AccountType `protobuf:"varint,2,opt,name=account_type,json=accountType,proto3,enum=vendorgate.esign.v1.AccountType" json:"account_type,omitempty"`
+	// request_id is the caller's idempotency key (AIP-155), optional: a
+	// repeat with the same request_id and the same request returns the first
+	// result without calling the vendor again; with a different request it is
+	// INVALID_ARGUMENT (reason REQUEST_ID_REUSED); while the first is still
+	// in flight it is ABORTED. Kept for REQUEST_ID_TTL (default 24 h).
+	// Not sent to the vendor.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -200,6 +207,13 @@ func (x *RegisterAccountRequest) GetAccountType() AccountType {
 		return x.AccountType
 	}
 	return AccountType_ACCOUNT_TYPE_UNSPECIFIED
+}
+
+func (x *RegisterAccountRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // RegisterAccountResponse is the registered signer.
@@ -257,8 +271,15 @@ type ApplyCertificateRequest struct {
 	// verified_serialno is the real-name verification's serial number
 	// (vendor: verified_serialno, returned when verification was started).
 	VerifiedSerialno string `protobuf:"bytes,2,opt,name=verified_serialno,json=verifiedSerialno,proto3" json:"verified_serialno,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// request_id is the caller's idempotency key (AIP-155), optional: a
+	// repeat with the same request_id and the same request returns the first
+	// result without calling the vendor again; with a different request it is
+	// INVALID_ARGUMENT (reason REQUEST_ID_REUSED); while the first is still
+	// in flight it is ABORTED. Kept for REQUEST_ID_TTL (default 24 h).
+	// Not sent to the vendor.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApplyCertificateRequest) Reset() {
@@ -301,6 +322,13 @@ func (x *ApplyCertificateRequest) GetCustomerId() string {
 func (x *ApplyCertificateRequest) GetVerifiedSerialno() string {
 	if x != nil {
 		return x.VerifiedSerialno
+	}
+	return ""
+}
+
+func (x *ApplyCertificateRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -349,7 +377,14 @@ type AddSignatureRequest struct {
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// file is the seal image, PNG or JPEG bytes (vendor:
 	// signature_img_base64, which the service base64-encodes).
-	File          []byte `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	File []byte `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	// request_id is the caller's idempotency key (AIP-155), optional: a
+	// repeat with the same request_id and the same request returns the first
+	// result without calling the vendor again; with a different request it is
+	// INVALID_ARGUMENT (reason REQUEST_ID_REUSED); while the first is still
+	// in flight it is ABORTED. Kept for REQUEST_ID_TTL (default 24 h).
+	// Not sent to the vendor.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -396,6 +431,13 @@ func (x *AddSignatureRequest) GetFile() []byte {
 		return x.File
 	}
 	return nil
+}
+
+func (x *AddSignatureRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // AddSignatureResponse is the stored seal.
@@ -451,7 +493,14 @@ type CreateCustomSignatureRequest struct {
 	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	// content is the seal's text, e.g. the signer's name (vendor: content, at
 	// most 50 characters).
-	Content       string `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	Content string `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	// request_id is the caller's idempotency key (AIP-155), optional: a
+	// repeat with the same request_id and the same request returns the first
+	// result without calling the vendor again; with a different request it is
+	// INVALID_ARGUMENT (reason REQUEST_ID_REUSED); while the first is still
+	// in flight it is ABORTED. Kept for REQUEST_ID_TTL (default 24 h).
+	// Not sent to the vendor.
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -496,6 +545,13 @@ func (x *CreateCustomSignatureRequest) GetCustomerId() string {
 func (x *CreateCustomSignatureRequest) GetContent() string {
 	if x != nil {
 		return x.Content
+	}
+	return ""
+}
+
+func (x *CreateCustomSignatureRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -571,7 +627,16 @@ type UploadContractRequest struct {
 	// one of doc_url and file.
 	DocUrl string `protobuf:"bytes,3,opt,name=doc_url,json=docUrl,proto3" json:"doc_url,omitempty"`
 	// file is the next bytes of the PDF (vendor: file, a file part).
-	File          []byte `protobuf:"bytes,4,opt,name=file,proto3" json:"file,omitempty"`
+	File []byte `protobuf:"bytes,4,opt,name=file,proto3" json:"file,omitempty"`
+	// request_id is the caller's idempotency key (AIP-155), optional: a
+	// repeat with the same request_id and the same request returns the first
+	// result without calling the vendor again; with a different request it is
+	// INVALID_ARGUMENT (reason REQUEST_ID_REUSED); while the first is still
+	// in flight it is ABORTED. Kept for REQUEST_ID_TTL (default 24 h).
+	// Read from the first message only; over REST multipart it is the form
+	// field request_id.
+	// Not sent to the vendor.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -634,6 +699,13 @@ func (x *UploadContractRequest) GetFile() []byte {
 	return nil
 }
 
+func (x *UploadContractRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // UploadContractResponse says the contract is stored.
 type UploadContractResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -692,7 +764,16 @@ type UploadTemplateRequest struct {
 	DocUrl string `protobuf:"bytes,2,opt,name=doc_url,json=docUrl,proto3" json:"doc_url,omitempty"`
 	// file is the next bytes of the template, .pdf, .doc or .docx (vendor:
 	// file, a file part).
-	File          []byte `protobuf:"bytes,3,opt,name=file,proto3" json:"file,omitempty"`
+	File []byte `protobuf:"bytes,3,opt,name=file,proto3" json:"file,omitempty"`
+	// request_id is the caller's idempotency key (AIP-155), optional: a
+	// repeat with the same request_id and the same request returns the first
+	// result without calling the vendor again; with a different request it is
+	// INVALID_ARGUMENT (reason REQUEST_ID_REUSED); while the first is still
+	// in flight it is ABORTED. Kept for REQUEST_ID_TTL (default 24 h).
+	// Read from the first message only; over REST multipart it is the form
+	// field request_id.
+	// Not sent to the vendor.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -746,6 +827,13 @@ func (x *UploadTemplateRequest) GetFile() []byte {
 		return x.File
 	}
 	return nil
+}
+
+func (x *UploadTemplateRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // UploadTemplateResponse says the template is stored.
@@ -929,7 +1017,14 @@ type GenerateContractRequest struct {
 	// template's (vendor: font_size).
 	FontSize float64 `protobuf:"fixed64,6,opt,name=font_size,json=fontSize,proto3" json:"font_size,omitempty"`
 	// font_type is the font of filled text (vendor: font_type).
-	FontType      FontType `protobuf:"varint,7,opt,name=font_type,json=fontType,proto3,enum=vendorgate.esign.v1.FontType" json:"font_type,omitempty"`
+	FontType FontType `protobuf:"varint,7,opt,name=font_type,json=fontType,proto3,enum=vendorgate.esign.v1.FontType" json:"font_type,omitempty"`
+	// request_id is the caller's idempotency key (AIP-155), optional: a
+	// repeat with the same request_id and the same request returns the first
+	// result without calling the vendor again; with a different request it is
+	// INVALID_ARGUMENT (reason REQUEST_ID_REUSED); while the first is still
+	// in flight it is ABORTED. Kept for REQUEST_ID_TTL (default 24 h).
+	// Not sent to the vendor.
+	RequestId     string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1011,6 +1106,13 @@ func (x *GenerateContractRequest) GetFontType() FontType {
 		return x.FontType
 	}
 	return FontType_FONT_TYPE_UNSPECIFIED
+}
+
+func (x *GenerateContractRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // GenerateContractResponse is the generated contract.
@@ -1240,7 +1342,14 @@ func (x *DownloadContractRequest) GetContractId() string {
 type ArchiveContractRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// contract_id is the contract (vendor: contract_id).
-	ContractId    string `protobuf:"bytes,1,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
+	ContractId string `protobuf:"bytes,1,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
+	// request_id is the caller's idempotency key (AIP-155), optional: a
+	// repeat with the same request_id and the same request returns the first
+	// result without calling the vendor again; with a different request it is
+	// INVALID_ARGUMENT (reason REQUEST_ID_REUSED); while the first is still
+	// in flight it is ABORTED. Kept for REQUEST_ID_TTL (default 24 h).
+	// Not sent to the vendor.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1278,6 +1387,13 @@ func (*ArchiveContractRequest) Descriptor() ([]byte, []int) {
 func (x *ArchiveContractRequest) GetContractId() string {
 	if x != nil {
 		return x.ContractId
+	}
+	return ""
+}
+
+func (x *ArchiveContractRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -1983,46 +2099,58 @@ var File_vendorgate_esign_v1_esign_service_proto protoreflect.FileDescriptor
 
 const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"\n" +
-	"'vendorgate/esign/v1/esign_service.proto\x12\x13vendorgate.esign.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x8d\x01\n" +
+	"'vendorgate/esign/v1/esign_service.proto\x12\x13vendorgate.esign.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb6\x01\n" +
 	"\x16RegisterAccountRequest\x12\"\n" +
 	"\aopen_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06openId\x12O\n" +
 	"\faccount_type\x18\x02 \x01(\x0e2 .vendorgate.esign.v1.AccountTypeB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\vaccountType\":\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\vaccountType\x12'\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\":\n" +
 	"\x17RegisterAccountResponse\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
-	"customerId\"}\n" +
+	"customerId\"\xa6\x01\n" +
 	"\x17ApplyCertificateRequest\x12*\n" +
 	"\vcustomer_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
 	"customerId\x126\n" +
-	"\x11verified_serialno\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x10verifiedSerialno\"\x1a\n" +
-	"\x18ApplyCertificateResponse\"c\n" +
+	"\x11verified_serialno\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x10verifiedSerialno\x12'\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"\x1a\n" +
+	"\x18ApplyCertificateResponse\"\x8c\x01\n" +
 	"\x13AddSignatureRequest\x12*\n" +
 	"\vcustomer_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
 	"customerId\x12 \n" +
-	"\x04file\x18\x02 \x01(\fB\f\xbaH\tz\a\x10\x01\x18\x80\x80\x80\x01R\x04file\"9\n" +
+	"\x04file\x18\x02 \x01(\fB\f\xbaH\tz\a\x10\x01\x18\x80\x80\x80\x01R\x04file\x12'\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"9\n" +
 	"\x14AddSignatureResponse\x12!\n" +
-	"\fsignature_id\x18\x01 \x01(\tR\vsignatureId\"o\n" +
+	"\fsignature_id\x18\x01 \x01(\tR\vsignatureId\"\x98\x01\n" +
 	"\x1cCreateCustomSignatureRequest\x12*\n" +
 	"\vcustomer_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
 	"customerId\x12#\n" +
-	"\acontent\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x182R\acontent\"V\n" +
+	"\acontent\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x182R\acontent\x12'\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"V\n" +
 	"\x1dCreateCustomSignatureResponse\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\fR\x04file\x12!\n" +
-	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\"\xb8\x01\n" +
+	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\"\xe1\x01\n" +
 	"\x15UploadContractRequest\x12;\n" +
 	"\vcontract_id\x18\x01 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{0,32}$R\n" +
 	"contractId\x12%\n" +
 	"\tdoc_title\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\bdocTitle\x12'\n" +
 	"\adoc_url\x18\x03 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\x06docUrl\x12\x12\n" +
-	"\x04file\x18\x04 \x01(\fR\x04file\"9\n" +
+	"\x04file\x18\x04 \x01(\fR\x04file\x12'\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"9\n" +
 	"\x16UploadContractResponse\x12\x1f\n" +
 	"\vcontract_id\x18\x01 \x01(\tR\n" +
-	"contractId\"\x91\x01\n" +
+	"contractId\"\xba\x01\n" +
 	"\x15UploadTemplateRequest\x12;\n" +
 	"\vtemplate_id\x18\x01 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{0,32}$R\n" +
 	"templateId\x12'\n" +
 	"\adoc_url\x18\x02 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\x06docUrl\x12\x12\n" +
-	"\x04file\x18\x03 \x01(\fR\x04file\"9\n" +
+	"\x04file\x18\x03 \x01(\fR\x04file\x12'\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"9\n" +
 	"\x16UploadTemplateResponse\x12\x1f\n" +
 	"\vtemplate_id\x18\x01 \x01(\tR\n" +
 	"templateId\"\x8a\x03\n" +
@@ -2038,7 +2166,7 @@ const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"page_begin\x18\a \x01(\x05R\tpageBegin\x12(\n" +
 	"\x10the_first_header\x18\b \x01(\tR\x0etheFirstHeader\x1a\x1b\n" +
 	"\x03Row\x12\x14\n" +
-	"\x05cells\x18\x01 \x03(\tR\x05cells\"\xa8\x04\n" +
+	"\x05cells\x18\x01 \x03(\tR\x05cells\"\xd1\x04\n" +
 	"\x17GenerateContractRequest\x12;\n" +
 	"\vtemplate_id\x18\x01 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{1,32}$R\n" +
 	"templateId\x12;\n" +
@@ -2049,7 +2177,9 @@ const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"\rparameter_map\x18\x04 \x03(\v2>.vendorgate.esign.v1.GenerateContractRequest.ParameterMapEntryR\fparameterMap\x12H\n" +
 	"\x0edynamic_tables\x18\x05 \x03(\v2!.vendorgate.esign.v1.DynamicTableR\rdynamicTables\x124\n" +
 	"\tfont_size\x18\x06 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00R@)\x00\x00\x00\x00\x00\x00\x00\x00R\bfontSize\x12D\n" +
-	"\tfont_type\x18\a \x01(\x0e2\x1d.vendorgate.esign.v1.FontTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\bfontType\x1a?\n" +
+	"\tfont_type\x18\a \x01(\x0e2\x1d.vendorgate.esign.v1.FontTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\bfontType\x12'\n" +
+	"\n" +
+	"request_id\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\x1a?\n" +
 	"\x11ParameterMapEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"y\n" +
@@ -2068,10 +2198,12 @@ const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"expireTime\"V\n" +
 	"\x17DownloadContractRequest\x12;\n" +
 	"\vcontract_id\x18\x01 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{1,32}$R\n" +
-	"contractId\"U\n" +
+	"contractId\"~\n" +
 	"\x16ArchiveContractRequest\x12;\n" +
 	"\vcontract_id\x18\x01 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{1,32}$R\n" +
-	"contractId\"3\n" +
+	"contractId\x12'\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"3\n" +
 	"\x17ArchiveContractResponse\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\"W\n" +
 	"\x1dGetPersonCertificationRequest\x126\n" +
