@@ -18,6 +18,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
 	"github.com/vendorgate/vendorgate/internal/serve"
+	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/esign/internal/config"
 	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
@@ -25,6 +26,7 @@ import (
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadadasim"
 	"github.com/vendorgate/vendorgate/services/esign/internal/restfiles"
 	"github.com/vendorgate/vendorgate/services/esign/internal/server"
+	"github.com/vendorgate/vendorgate/services/esign/internal/store"
 )
 
 // The REST routes that take a file.
@@ -56,6 +58,16 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		cfg.SecretID, cfg.SecretKey, cfg.AppID, cfg.AppSecret = vendor.SecretID, vendor.SecretKey, app.AppID, app.AppSecret
 	}
 
+	st, err := store.Open(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return fmt.Errorf("ESIGN_DATABASE_URL: %w", err)
+	}
+	defer st.Close()
+	if st.DB().Dialect == sqlstore.SQLite {
+		log.Warn("esign keeps its state in a SQLite file: run ONE process on it; for replicas set ESIGN_DATABASE_URL to a shared postgres://… database",
+			"database", sqlstore.Redact(cfg.DatabaseURL))
+	}
+
 	reg := prometheus.NewRegistry()
 	// Both signing layers: the cloud-market HMAC on the transport, the
 	// msg_digest on each form (inside the client).
@@ -65,7 +77,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
-	srv := server.New(client, contracts.New(client, contracts.Options{}), server.Options{
+	srv := server.New(client, contracts.New(client, st, contracts.Options{}), server.Options{
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		LinkValidity:   cfg.LinkValidity,
 		SpoolDir:       cfg.SpoolDir,

@@ -18,6 +18,7 @@ import (
 
 	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
 	"github.com/vendorgate/vendorgate/internal/logging/logtest"
+	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadadasim"
 )
 
@@ -30,7 +31,8 @@ func startService(t testing.TB, extra ...string) string {
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"SANDBOX=1", "ESIGN_ADDR=127.0.0.1:0", "LOG_LEVEL=warn"}, extra...), &logs, func(a net.Addr) { addr <- a })
+		done <- run(ctx, append([]string{"SANDBOX=1", "ESIGN_ADDR=127.0.0.1:0", "LOG_LEVEL=warn",
+			"ESIGN_DATABASE_URL=" + sqlstoretest.SQLiteURL(t)}, extra...), &logs, func(a net.Addr) { addr <- a })
 	}()
 	t.Cleanup(func() {
 		cancel()

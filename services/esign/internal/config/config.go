@@ -48,6 +48,14 @@ type Config struct {
 	// SpoolDir is where uploads are spooled before they are sent; empty
 	// means the system's temporary directory.
 	SpoolDir string `env:"ESIGN_SPOOL_DIR"`
+	// DatabaseURL is where the service keeps its state (the template ids
+	// it sent, the request_id records): "file:esign.db" or
+	// "sqlite:///path/esign.db" for an embedded SQLite file (one process
+	// only), "postgres://user:pw@host:5432/db" for Postgres (replicas).
+	DatabaseURL string `env:"ESIGN_DATABASE_URL" envDefault:"file:esign.db"`
+	// RequestIDTTL is how long a request_id record is kept: a repeat
+	// within it gets the first result; after it the id is new again.
+	RequestIDTTL time.Duration `env:"REQUEST_ID_TTL" envDefault:"24h"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	// REST bounds the REST face: REST_MAX_BODY_BYTES (the upload routes
@@ -77,6 +85,9 @@ func Load(environ []string) (Config, error) {
 	}
 	if cfg.LinkValidity <= 0 {
 		errs = append(errs, fmt.Errorf("ESIGN_LINK_VALIDITY must be positive, got %s", cfg.LinkValidity))
+	}
+	if cfg.RequestIDTTL <= 0 {
+		errs = append(errs, fmt.Errorf("REQUEST_ID_TTL must be positive, got %s", cfg.RequestIDTTL))
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("SHUTDOWN_TIMEOUT must be positive"))

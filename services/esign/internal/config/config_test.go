@@ -17,6 +17,7 @@ func TestLoad(t *testing.T) {
 		{"every credential named", nil, []string{"FADADA_BASE_URL", "FADADA_SECRET_ID", "FADADA_SECRET_KEY", "FADADA_APP_ID", "FADADA_APP_SECRET"}},
 		{"bad upload limit", []string{"SANDBOX=1", "ESIGN_MAX_UPLOAD_BYTES=0"}, []string{"ESIGN_MAX_UPLOAD_BYTES"}},
 		{"bad link validity", []string{"SANDBOX=1", "ESIGN_LINK_VALIDITY=-1s"}, []string{"ESIGN_LINK_VALIDITY"}},
+		{"bad request id ttl", []string{"SANDBOX=1", "REQUEST_ID_TTL=0s"}, []string{"REQUEST_ID_TTL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -28,6 +29,9 @@ func TestLoad(t *testing.T) {
 				}
 				if cfg.Addr != DefaultAddr || cfg.MaxUploadBytes != 20<<20 || cfg.LinkValidity != 15*time.Minute {
 					t.Errorf("defaults: got %s %d %s, want %s %d 15m", cfg.Addr, cfg.MaxUploadBytes, cfg.LinkValidity, DefaultAddr, 20<<20)
+				}
+				if cfg.DatabaseURL != "file:esign.db" || cfg.RequestIDTTL != 24*time.Hour {
+					t.Errorf("store defaults: got %q %s, want file:esign.db 24h", cfg.DatabaseURL, cfg.RequestIDTTL)
 				}
 				return
 			}

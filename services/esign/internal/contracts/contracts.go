@@ -5,8 +5,14 @@
 //
 //   - a contract (uploaddocs, generate_contract) is a success when it
 //     exists at the vendor: its download works;
-//   - a template is a success only when this process sent that id itself,
-//     since a template cannot be read back.
+//   - a template is a success only when this service (any process or
+//     replica, through the store) sent that id itself, since a template
+//     cannot be read back.
+//
+// The Resume methods run a mutation whose earlier attempt with the same
+// request_id may have reached the vendor (idempotency.Attempt.Interrupted):
+// they resolve it by the vendor's own duplicate guard (contract ids,
+// template ids, an archived contract) instead of failing or sending blindly.
 package contracts
 
 import (
@@ -14,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
@@ -28,6 +33,18 @@ type Vendor interface {
 	UploadTemplate(ctx context.Context, templateID string, doc fadada.Document) error
 	GenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error)
 	DownloadContract(ctx context.Context, contractID string, consume fadada.FileConsumer) error
+	ContractLinks(contractID string) (fadada.Links, error)
+	ContractFiling(ctx context.Context, contractID string) (string, error)
+}
+
+// Templates records the template ids sent to the vendor, for every process
+// and replica (the store).
+type Templates interface {
+	// MarkTemplateSent records templateID and reports whether it was
+	// recorded before.
+	MarkTemplateSent(ctx context.Context, templateID string, at time.Time) (before bool, err error)
+	// ForgetTemplate removes templateID.
+	ForgetTemplate(ctx context.Context, templateID string) error
 }
 
 // Options configures a Service.
@@ -43,22 +60,21 @@ type Options struct {
 // Service sends uploads and generations at most once each attempt and
 // resolves duplicates of its own re-sends.
 type Service struct {
-	v    Vendor
-	opts Options
-
-	mu   sync.Mutex
-	sent map[string]bool // template ids this process has sent
+	v         Vendor
+	templates Templates
+	opts      Options
 }
 
-// New returns a Service over v.
-func New(v Vendor, opts Options) *Service {
+// New returns a Service over v that records the template ids it sends in
+// templates.
+func New(v Vendor, templates Templates, opts Options) *Service {
 	if opts.Resends == 0 {
 		opts.Resends = 2
 	}
 	if opts.ResendBackoff == 0 {
 		opts.ResendBackoff = 200 * time.Millisecond
 	}
-	return &Service{v: v, opts: opts, sent: map[string]bool{}}
+	return &Service{v: v, templates: templates, opts: opts}
 }
 
 // File is an upload's bytes, spooled so that a re-send can read them again
@@ -126,13 +142,16 @@ func (s *Service) UploadContract(ctx context.Context, contractID, title string, 
 }
 
 // UploadTemplate uploads a template under templateID. A duplicate is a
-// success only when this process sent that id before (a reply lost on
-// the way back, then the caller's or our own re-send).
+// success only when the service sent that id before (a reply lost on the
+// way back, then the caller's or our own re-send, possibly after a restart
+// or through another replica). This is also how an interrupted attempt is
+// resumed: uploadtemplate.api has a duplicate guard (2507 模板号重复), and
+// the store says whether the template it guards is ours.
 func (s *Service) UploadTemplate(ctx context.Context, templateID string, f File) error {
-	s.mu.Lock()
-	sentBefore := s.sent[templateID]
-	s.sent[templateID] = true
-	s.mu.Unlock()
+	sentBefore, err := s.templates.MarkTemplateSent(ctx, templateID, time.Now())
+	if err != nil {
+		return err
+	}
 	resent, err := s.send(ctx, func() error {
 		doc, err := f.document()
 		if err != nil {
@@ -144,17 +163,30 @@ func (s *Service) UploadTemplate(ctx context.Context, templateID string, f File)
 		return nil
 	}
 	if err != nil && !sentBefore && vendorerr.NotSent(err) {
-		// It never left: it is not ours at the vendor.
-		s.mu.Lock()
-		delete(s.sent, templateID)
-		s.mu.Unlock()
+		// It never left: it is not ours at the vendor. The context may be
+		// done already; the forget must still happen.
+		if ferr := s.templates.ForgetTemplate(context.WithoutCancel(ctx), templateID); ferr != nil {
+			return errors.Join(err, ferr)
+		}
 	}
 	return err
 }
 
+// ResumeUploadContract resumes an interrupted UploadContract:
+// uploaddocs.api guards contract ids (2510 合同id重复), so a contract that
+// exists is the earlier attempt's success and is not sent again; one that
+// does not is sent.
+func (s *Service) ResumeUploadContract(ctx context.Context, contractID, title string, f File) error {
+	exists, err := s.contractExists(ctx, contractID)
+	if err != nil || exists {
+		return err
+	}
+	return s.UploadContract(ctx, contractID, title, f)
+}
+
 // GenerateContract fills a template into contract g.ContractID. A
 // duplicate met by our own re-send is a success when the contract exists;
-// the vendor's links then come from GetContractLinks.
+// the links are then the signed browser links of GetContractLinks.
 func (s *Service) GenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error) {
 	var out fadada.Generated
 	resent, err := s.send(ctx, func() error {
@@ -163,13 +195,70 @@ func (s *Service) GenerateContract(ctx context.Context, g fadada.Generate) (fada
 		return err
 	})
 	if resent && vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
-		return fadada.Generated{}, s.confirmContract(ctx, g.ContractID, err)
+		if err := s.confirmContract(ctx, g.ContractID, err); err != nil {
+			return fadada.Generated{}, err
+		}
+		return s.links(g.ContractID)
 	}
 	return out, err
 }
 
+// ResumeGenerateContract resumes an interrupted GenerateContract:
+// generate_contract.api guards contract ids (2510 合同id重复), so a contract
+// that exists is the earlier attempt's success (its links are then the
+// signed browser links of GetContractLinks) and is not generated again.
+func (s *Service) ResumeGenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error) {
+	exists, err := s.contractExists(ctx, g.ContractID)
+	if err != nil {
+		return fadada.Generated{}, err
+	}
+	if exists {
+		return s.links(g.ContractID)
+	}
+	return s.GenerateContract(ctx, g)
+}
+
+// links are a contract's signed browser links, in place of the ones a
+// generate_contract reply would have carried.
+func (s *Service) links(contractID string) (fadada.Generated, error) {
+	l, err := s.v.ContractLinks(contractID)
+	if err != nil {
+		return fadada.Generated{}, err
+	}
+	return fadada.Generated{ViewURL: l.View, DownloadURL: l.Download}, nil
+}
+
+// CodeArchived is contractFiling.api's 合同已归档 (the contract is archived).
+const CodeArchived = "1402"
+
+// ResumeArchiveContract resumes an interrupted ArchiveContract. Archiving
+// is naturally idempotent at the vendor: a second contractFiling.api of
+// an archived contract changes nothing and answers 1402 合同已归档, which
+// here is the earlier attempt's success.
+func (s *Service) ResumeArchiveContract(ctx context.Context, contractID string) (string, error) {
+	msg, err := s.v.ContractFiling(ctx, contractID)
+	if ve, ok := vendorerr.As(err); ok && ve.Code == CodeArchived {
+		return ve.Message, nil
+	}
+	return msg, err
+}
+
 // errFound stops a download once its first bytes show the contract exists.
 var errFound = errors.New("contract found")
+
+// contractExists reports whether the vendor has contractID, by starting
+// its download (the only read of a contract the API has).
+func (s *Service) contractExists(ctx context.Context, contractID string) (bool, error) {
+	err := s.v.DownloadContract(ctx, contractID, func(string, io.Reader) error { return errFound })
+	switch {
+	case err == nil || errors.Is(err, errFound):
+		return true, nil
+	case vendorerr.IsKind(err, vendorerr.KindNotFound):
+		return false, nil
+	default:
+		return false, fmt.Errorf("read back contract %s of an interrupted attempt: %w", contractID, err)
+	}
+}
 
 // confirmContract checks that a contract whose re-send met "duplicate id"
 // exists, by starting its download; dup is returned when it does not.
