@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ import (
 	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
 	"github.com/vendorgate/vendorgate/gen/openapiv2"
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
 	"github.com/vendorgate/vendorgate/internal/serve"
@@ -37,6 +39,9 @@ const (
 	routeDownloadContract = "GET /v1/esign/contracts/{id}/content"
 	routeGetFile          = "GET /v1/esign/files/{id}"
 )
+
+// sweepInterval is how often expired request_id records are deleted.
+const sweepInterval = time.Hour
 
 // run wires the service from environ and serves until ctx ends. onListen,
 // when not nil, learns the bound address (tests listen on port 0).
@@ -68,6 +73,12 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 			"database", sqlstore.Redact(cfg.DatabaseURL))
 	}
 
+	ids, err := idempotency.New(ctx, st.DB(), "esign", idempotency.Options{TTL: cfg.RequestIDTTL, Logger: log})
+	if err != nil {
+		return fmt.Errorf("ESIGN_DATABASE_URL: request_id records: %w", err)
+	}
+	go ids.SweepEvery(ctx, sweepInterval)
+
 	reg := prometheus.NewRegistry()
 	// Both signing layers: the cloud-market HMAC on the transport, the
 	// msg_digest on each form (inside the client).
@@ -77,7 +88,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
-	srv := server.New(client, contracts.New(client, st, contracts.Options{}), server.Options{
+	srv := server.New(client, contracts.New(client, st, contracts.Options{}), ids, server.Options{
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		LinkValidity:   cfg.LinkValidity,
 		SpoolDir:       cfg.SpoolDir,

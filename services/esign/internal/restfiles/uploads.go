@@ -59,6 +59,7 @@ func (s *contractStream) send(f url.Values, chunk []byte) error {
 	m := &esignv1.UploadContractRequest{File: chunk}
 	if !s.sent {
 		m.ContractId, m.DocTitle, m.DocUrl, s.sent = f.Get("contract_id"), f.Get("doc_title"), f.Get("doc_url"), true
+		m.RequestId = f.Get("request_id")
 	}
 	return s.Send(m)
 }
@@ -74,6 +75,7 @@ func (s *templateStream) send(f url.Values, chunk []byte) error {
 	m := &esignv1.UploadTemplateRequest{File: chunk}
 	if !s.sent {
 		m.TemplateId, m.DocUrl, s.sent = f.Get("template_id"), f.Get("doc_url"), true
+		m.RequestId = f.Get("request_id")
 	}
 	return s.Send(m)
 }

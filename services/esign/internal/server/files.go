@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +18,7 @@ import (
 
 	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/rpcstatus"
 	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
 )
@@ -31,34 +34,37 @@ const HeaderContentDisposition = "content-disposition"
 // file's size.
 
 // spool writes first and the chunks next returns (until io.EOF) into a
-// temporary file, refusing more than max bytes. The caller closes and
-// removes the file (discard).
-func (s *Server) spool(first []byte, next func() ([]byte, error)) (*os.File, int64, error) {
+// temporary file, refusing more than max bytes, and returns the file's
+// SHA-256 (computed on the way, for the request_id fingerprint). The
+// caller closes and removes the file (discard).
+func (s *Server) spool(first []byte, next func() ([]byte, error)) (*os.File, int64, []byte, error) {
 	f, err := os.CreateTemp(s.opts.SpoolDir, "esign-upload-")
 	if err != nil {
-		return nil, 0, fmt.Errorf("spool the upload: %w", err)
+		return nil, 0, nil, fmt.Errorf("spool the upload: %w", err)
 	}
+	h := sha256.New()
 	var size int64
 	chunk := first
 	for {
 		size += int64(len(chunk))
 		if size > s.opts.MaxUploadBytes {
 			discard(f)
-			return nil, 0, domainerr.ResourceExhausted(rpcstatus.ReasonRequestTooLarge,
+			return nil, 0, nil, domainerr.ResourceExhausted(rpcstatus.ReasonRequestTooLarge,
 				fmt.Sprintf("the file is larger than the limit of %d bytes (ESIGN_MAX_UPLOAD_BYTES)", s.opts.MaxUploadBytes),
 				map[string]string{rpcstatus.MetaLimitBytes: strconv.FormatInt(s.opts.MaxUploadBytes, 10)})
 		}
 		if _, err := f.Write(chunk); err != nil {
 			discard(f)
-			return nil, 0, fmt.Errorf("spool the upload: %w", err)
+			return nil, 0, nil, fmt.Errorf("spool the upload: %w", err)
 		}
+		h.Write(chunk)
 		chunk, err = next()
 		if errors.Is(err, io.EOF) {
-			return f, size, nil
+			return f, size, h.Sum(nil), nil
 		}
 		if err != nil {
 			discard(f)
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 	}
 }
@@ -90,38 +96,51 @@ var kindTypes = map[string]string{
 	"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 }
 
+// spooled is a checked upload.
+type spooled struct {
+	// file is the upload for the use case.
+	file contracts.File
+	// sum is the SHA-256 of the file's bytes (of none for a doc_url).
+	sum []byte
+	// cleanup removes the spooled file once the vendor call is done.
+	cleanup func()
+}
+
 // upload spools a streamed upload and checks it: exactly one of file and
-// doc_url, and a file of an allowed kind. It returns the file for the use
-// case, and a cleanup to run once the vendor call is done.
-func (s *Server) upload(docURL string, first []byte, next func() ([]byte, error), name string, allowed ...string) (contracts.File, func(), error) {
-	f, size, err := s.spool(first, next)
+// doc_url, and a file of an allowed kind.
+func (s *Server) upload(docURL string, first []byte, next func() ([]byte, error), name string, allowed ...string) (spooled, error) {
+	f, size, sum, err := s.spool(first, next)
 	if err != nil {
-		return contracts.File{}, nil, err
+		return spooled{}, err
 	}
 	cleanup := func() { discard(f) }
 	switch {
 	case docURL != "" && size > 0:
 		cleanup()
-		return contracts.File{}, nil, domainerr.InvalidArgument("file", "FILE_AND_DOC_URL", "send either file or doc_url, not both")
+		return spooled{}, domainerr.InvalidArgument("file", "FILE_AND_DOC_URL", "send either file or doc_url, not both")
 	case docURL != "":
 		cleanup()
-		return contracts.File{URL: docURL}, func() {}, nil
+		return spooled{file: contracts.File{URL: docURL}, sum: sum, cleanup: func() {}}, nil
 	case size == 0:
 		cleanup()
-		return contracts.File{}, nil, domainerr.InvalidArgument("file", "FILE_OR_DOC_URL_REQUIRED", "send file or doc_url")
+		return spooled{}, domainerr.InvalidArgument("file", "FILE_OR_DOC_URL_REQUIRED", "send file or doc_url")
 	}
 	kind := fileKind(f)
 	for _, a := range allowed {
 		if kind == a {
-			return contracts.File{Name: name + "." + kind, ContentType: kindTypes[kind], Content: f}, cleanup, nil
+			return spooled{file: contracts.File{Name: name + "." + kind, ContentType: kindTypes[kind], Content: f}, sum: sum, cleanup: cleanup}, nil
 		}
 	}
 	cleanup()
-	return contracts.File{}, nil, domainerr.InvalidArgument("file", "FILE_TYPE_NOT_ALLOWED",
+	return spooled{}, domainerr.InvalidArgument("file", "FILE_TYPE_NOT_ALLOWED",
 		fmt.Sprintf("must be one of %v by its content", allowed))
 }
 
-// UploadContract implements EsignServiceServer.
+// UploadContract implements EsignServiceServer. The request_id is the
+// first message's; the request it stands for is the first message's fields
+// (without its first bytes) and the SHA-256 of the whole file.
+// Interrupted: resolved by the vendor's duplicate guard on contract ids
+// (contracts.Service.ResumeUploadContract).
 func (s *Server) UploadContract(stream grpc.ClientStreamingServer[esignv1.UploadContractRequest, esignv1.UploadContractResponse]) error {
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
@@ -136,21 +155,36 @@ func (s *Server) UploadContract(stream grpc.ClientStreamingServer[esignv1.Upload
 	case first.GetDocTitle() == "":
 		return domainerr.InvalidArgument("doc_title", "REQUIRED", "required in the first message")
 	}
-	file, cleanup, err := s.upload(first.GetDocUrl(), first.GetFile(), func() ([]byte, error) {
+	up, err := s.upload(first.GetDocUrl(), first.GetFile(), func() ([]byte, error) {
 		m, err := stream.Recv()
 		return m.GetFile(), err
 	}, first.GetContractId(), "pdf")
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	if err := s.contracts.UploadContract(stream.Context(), first.GetContractId(), first.GetDocTitle(), file); err != nil {
+	defer up.cleanup()
+	header := &esignv1.UploadContractRequest{ContractId: first.GetContractId(), DocTitle: first.GetDocTitle(), DocUrl: first.GetDocUrl()}
+	resp, err := idempotency.RunFingerprint(stream.Context(), s.ids, "UploadContract", first.GetRequestId(), idempotency.Fingerprint(header, up.sum),
+		func(ctx context.Context, a idempotency.Attempt) (*esignv1.UploadContractResponse, error) {
+			send := s.contracts.UploadContract
+			if a.Interrupted {
+				send = s.contracts.ResumeUploadContract
+			}
+			if err := send(ctx, header.GetContractId(), header.GetDocTitle(), up.file); err != nil {
+				return nil, err
+			}
+			return &esignv1.UploadContractResponse{ContractId: header.GetContractId()}, nil
+		})
+	if err != nil {
 		return err
 	}
-	return stream.SendAndClose(&esignv1.UploadContractResponse{ContractId: first.GetContractId()})
+	return stream.SendAndClose(resp)
 }
 
-// UploadTemplate implements EsignServiceServer.
+// UploadTemplate implements EsignServiceServer; its request_id is read as
+// UploadContract's. Interrupted: sent again, and the vendor's duplicate
+// guard on template ids (2507) resolves it, since the store says whether
+// the template it guards is ours (contracts.Service.UploadTemplate).
 func (s *Server) UploadTemplate(stream grpc.ClientStreamingServer[esignv1.UploadTemplateRequest, esignv1.UploadTemplateResponse]) error {
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
@@ -162,18 +196,26 @@ func (s *Server) UploadTemplate(stream grpc.ClientStreamingServer[esignv1.Upload
 	if first.GetTemplateId() == "" {
 		return domainerr.InvalidArgument("template_id", "REQUIRED", "required in the first message")
 	}
-	file, cleanup, err := s.upload(first.GetDocUrl(), first.GetFile(), func() ([]byte, error) {
+	up, err := s.upload(first.GetDocUrl(), first.GetFile(), func() ([]byte, error) {
 		m, err := stream.Recv()
 		return m.GetFile(), err
 	}, first.GetTemplateId(), "pdf", "doc", "docx")
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	if err := s.contracts.UploadTemplate(stream.Context(), first.GetTemplateId(), file); err != nil {
+	defer up.cleanup()
+	header := &esignv1.UploadTemplateRequest{TemplateId: first.GetTemplateId(), DocUrl: first.GetDocUrl()}
+	resp, err := idempotency.RunFingerprint(stream.Context(), s.ids, "UploadTemplate", first.GetRequestId(), idempotency.Fingerprint(header, up.sum),
+		func(ctx context.Context, _ idempotency.Attempt) (*esignv1.UploadTemplateResponse, error) {
+			if err := s.contracts.UploadTemplate(ctx, header.GetTemplateId(), up.file); err != nil {
+				return nil, err
+			}
+			return &esignv1.UploadTemplateResponse{TemplateId: header.GetTemplateId()}, nil
+		})
+	if err != nil {
 		return err
 	}
-	return stream.SendAndClose(&esignv1.UploadTemplateResponse{TemplateId: first.GetTemplateId()})
+	return stream.SendAndClose(resp)
 }
 
 // sendFile streams body as HttpBody chunks, the first with contentType,

@@ -4,6 +4,13 @@
 // anything reaches the vendor) and the streaming of downloads. Handlers
 // return Go errors (internal/domainerr for the service's own refusals);
 // internal/serve's error interceptor turns them into statuses.
+//
+// Every mutation runs through internal/idempotency with the caller's
+// optional request_id (AIP-155). Each handler says how an interrupted
+// attempt (one that may have reached the vendor, then lost its answer or
+// its process) is resolved: by the vendor's own duplicate guard where
+// there is one, by sending again where the call is naturally idempotent,
+// and otherwise not at all (UNKNOWN).
 package server
 
 import (
@@ -15,6 +22,8 @@ import (
 
 	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
 )
@@ -40,7 +49,10 @@ type Vendor interface {
 type Contracts interface {
 	UploadContract(ctx context.Context, contractID, title string, f contracts.File) error
 	UploadTemplate(ctx context.Context, templateID string, f contracts.File) error
+	ResumeUploadContract(ctx context.Context, contractID, title string, f contracts.File) error
 	GenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error)
+	ResumeGenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error)
+	ResumeArchiveContract(ctx context.Context, contractID string) (string, error)
 }
 
 // Defaults for Options fields left zero.
@@ -68,64 +80,123 @@ type Server struct {
 	esignv1.UnimplementedEsignServiceServer
 	vendor    Vendor
 	contracts Contracts
+	ids       *idempotency.Store
 	opts      Options
 }
 
-// New returns a Server.
-func New(v Vendor, c Contracts, opts Options) *Server {
+// New returns a Server whose mutations keep their request_id records in
+// ids.
+func New(v Vendor, c Contracts, ids *idempotency.Store, opts Options) *Server {
 	if opts.MaxUploadBytes <= 0 {
 		opts.MaxUploadBytes = DefaultMaxUploadBytes
 	}
 	if opts.LinkValidity <= 0 {
 		opts.LinkValidity = DefaultLinkValidity
 	}
-	return &Server{vendor: v, contracts: c, opts: opts}
+	return &Server{vendor: v, contracts: c, ids: ids, opts: opts}
 }
 
-// RegisterAccount implements EsignServiceServer.
+// RegisterAccount implements EsignServiceServer. Interrupted: sent again,
+// since account_register.api is naturally idempotent (the same open_id
+// always gives back the same customer_id).
 func (s *Server) RegisterAccount(ctx context.Context, req *esignv1.RegisterAccountRequest) (*esignv1.RegisterAccountResponse, error) {
-	t := fadada.AccountPerson
-	if req.GetAccountType() == esignv1.AccountType_ACCOUNT_TYPE_COMPANY {
-		t = fadada.AccountCompany
-	}
-	id, err := s.vendor.RegisterAccount(ctx, req.GetOpenId(), t)
-	if err != nil {
-		return nil, err
-	}
-	return &esignv1.RegisterAccountResponse{CustomerId: id}, nil
+	return idempotency.Run(ctx, s.ids, "RegisterAccount", req.GetRequestId(), req,
+		func(ctx context.Context, _ idempotency.Attempt) (*esignv1.RegisterAccountResponse, error) {
+			t := fadada.AccountPerson
+			if req.GetAccountType() == esignv1.AccountType_ACCOUNT_TYPE_COMPANY {
+				t = fadada.AccountCompany
+			}
+			id, err := s.vendor.RegisterAccount(ctx, req.GetOpenId(), t)
+			if err != nil {
+				return nil, err
+			}
+			return &esignv1.RegisterAccountResponse{CustomerId: id}, nil
+		})
 }
 
-// ApplyCertificate implements EsignServiceServer.
+// codeCertApplied is apply_cert.api's 不能重复申请证书: the signer's
+// certificate is applied for already.
+const codeCertApplied = "3201"
+
+// ApplyCertificate implements EsignServiceServer. Interrupted: resolved by
+// the vendor's duplicate guard. apply_cert.api refuses a second
+// application with 3201, so it is sent again and 3201 is the earlier
+// attempt's success; any other answer is the answer.
 func (s *Server) ApplyCertificate(ctx context.Context, req *esignv1.ApplyCertificateRequest) (*esignv1.ApplyCertificateResponse, error) {
-	if err := s.vendor.ApplyCert(ctx, req.GetCustomerId(), req.GetVerifiedSerialno()); err != nil {
-		return nil, err
-	}
-	return &esignv1.ApplyCertificateResponse{}, nil
+	return idempotency.Run(ctx, s.ids, "ApplyCertificate", req.GetRequestId(), req,
+		func(ctx context.Context, a idempotency.Attempt) (*esignv1.ApplyCertificateResponse, error) {
+			err := s.vendor.ApplyCert(ctx, req.GetCustomerId(), req.GetVerifiedSerialno())
+			if ve, ok := vendorerr.As(err); ok && a.Interrupted && ve.Code == codeCertApplied {
+				err = nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			return &esignv1.ApplyCertificateResponse{}, nil
+		})
 }
 
-// AddSignature implements EsignServiceServer.
+// ReasonOutcomeUnknown is the reason of a repeat whose earlier attempt may
+// have reached the vendor and cannot be resolved.
+const ReasonOutcomeUnknown = "OUTCOME_UNKNOWN"
+
+// AddSignature implements EsignServiceServer. Interrupted: not sent again
+// and UNKNOWN. add_signature.api adds one more seal per call (it is not
+// idempotent), has no duplicate guard and no read of a signer's seals, so
+// neither a re-send nor a read-back is safe.
 func (s *Server) AddSignature(ctx context.Context, req *esignv1.AddSignatureRequest) (*esignv1.AddSignatureResponse, error) {
 	if ct := sniff(req.GetFile()); ct != "image/png" && ct != "image/jpeg" {
 		return nil, domainerr.InvalidArgument("file", "SEAL_NOT_AN_IMAGE", "must be a PNG or JPEG image, got "+ct)
 	}
-	id, err := s.vendor.AddSignature(ctx, req.GetCustomerId(), req.GetFile())
-	if err != nil {
-		return nil, err
-	}
-	return &esignv1.AddSignatureResponse{SignatureId: id}, nil
+	return idempotency.Run(ctx, s.ids, "AddSignature", req.GetRequestId(), req,
+		func(ctx context.Context, a idempotency.Attempt) (*esignv1.AddSignatureResponse, error) {
+			if a.Interrupted {
+				return nil, domainerr.Unknown(ReasonOutcomeUnknown, "an earlier AddSignature with this request_id may have added the seal "+
+					"and its answer was lost; Fadada cannot tell, so it is not sent again: check the signer's seals and retry with a new request_id")
+			}
+			id, err := s.vendor.AddSignature(ctx, req.GetCustomerId(), req.GetFile())
+			if err != nil {
+				return nil, err
+			}
+			return &esignv1.AddSignatureResponse{SignatureId: id}, nil
+		})
 }
 
-// CreateCustomSignature implements EsignServiceServer.
+// CreateCustomSignature implements EsignServiceServer. Interrupted: sent
+// again, since custom_signature.api only draws an image from the text and
+// stores nothing (naturally idempotent).
 func (s *Server) CreateCustomSignature(ctx context.Context, req *esignv1.CreateCustomSignatureRequest) (*esignv1.CreateCustomSignatureResponse, error) {
-	img, err := s.vendor.CustomSignature(ctx, req.GetCustomerId(), req.GetContent())
-	if err != nil {
-		return nil, err
-	}
-	return &esignv1.CreateCustomSignatureResponse{File: img, ContentType: sniff(img)}, nil
+	return idempotency.Run(ctx, s.ids, "CreateCustomSignature", req.GetRequestId(), req,
+		func(ctx context.Context, _ idempotency.Attempt) (*esignv1.CreateCustomSignatureResponse, error) {
+			img, err := s.vendor.CustomSignature(ctx, req.GetCustomerId(), req.GetContent())
+			if err != nil {
+				return nil, err
+			}
+			return &esignv1.CreateCustomSignatureResponse{File: img, ContentType: sniff(img)}, nil
+		})
 }
 
-// GenerateContract implements EsignServiceServer.
+// GenerateContract implements EsignServiceServer. Interrupted: resolved by
+// the vendor's duplicate guard on contract ids (contracts.Service.
+// ResumeGenerateContract).
 func (s *Server) GenerateContract(ctx context.Context, req *esignv1.GenerateContractRequest) (*esignv1.GenerateContractResponse, error) {
+	g := generate(req)
+	return idempotency.Run(ctx, s.ids, "GenerateContract", req.GetRequestId(), req,
+		func(ctx context.Context, a idempotency.Attempt) (*esignv1.GenerateContractResponse, error) {
+			send := s.contracts.GenerateContract
+			if a.Interrupted {
+				send = s.contracts.ResumeGenerateContract
+			}
+			out, err := send(ctx, g)
+			if err != nil {
+				return nil, err
+			}
+			return &esignv1.GenerateContractResponse{ContractId: req.GetContractId(), ViewUrl: out.ViewURL, DownloadUrl: out.DownloadURL}, nil
+		})
+}
+
+// generate maps a GenerateContractRequest to the vendor's fields.
+func generate(req *esignv1.GenerateContractRequest) fadada.Generate {
 	g := fadada.Generate{
 		TemplateID: req.GetTemplateId(), ContractID: req.GetContractId(), DocTitle: req.GetDocTitle(),
 		ParameterMap: req.GetParameterMap(),
@@ -147,11 +218,7 @@ func (s *Server) GenerateContract(ctx context.Context, req *esignv1.GenerateCont
 	if ft := req.GetFontType(); ft != esignv1.FontType_FONT_TYPE_UNSPECIFIED {
 		g.FontType = strconv.Itoa(int(ft) - 1)
 	}
-	out, err := s.contracts.GenerateContract(ctx, g)
-	if err != nil {
-		return nil, err
-	}
-	return &esignv1.GenerateContractResponse{ContractId: req.GetContractId(), ViewUrl: out.ViewURL, DownloadUrl: out.DownloadURL}, nil
+	return g
 }
 
 // GetContractLinks implements EsignServiceServer. The vendor does not say
@@ -168,13 +235,23 @@ func (s *Server) GetContractLinks(_ context.Context, req *esignv1.GetContractLin
 	}, nil
 }
 
-// ArchiveContract implements EsignServiceServer.
+// ArchiveContract implements EsignServiceServer. Interrupted: sent again,
+// since archiving is naturally idempotent at the vendor; its "already
+// archived" is the earlier attempt's success
+// (contracts.Service.ResumeArchiveContract).
 func (s *Server) ArchiveContract(ctx context.Context, req *esignv1.ArchiveContractRequest) (*esignv1.ArchiveContractResponse, error) {
-	msg, err := s.vendor.ContractFiling(ctx, req.GetContractId())
-	if err != nil {
-		return nil, err
-	}
-	return &esignv1.ArchiveContractResponse{Message: msg}, nil
+	return idempotency.Run(ctx, s.ids, "ArchiveContract", req.GetRequestId(), req,
+		func(ctx context.Context, a idempotency.Attempt) (*esignv1.ArchiveContractResponse, error) {
+			send := s.vendor.ContractFiling
+			if a.Interrupted {
+				send = s.contracts.ResumeArchiveContract
+			}
+			msg, err := send(ctx, req.GetContractId())
+			if err != nil {
+				return nil, err
+			}
+			return &esignv1.ArchiveContractResponse{Message: msg}, nil
+		})
 }
 
 // GetPersonCertification implements EsignServiceServer.
