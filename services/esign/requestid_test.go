@@ -119,6 +119,15 @@ func (h *vendorHarness) mutations() int {
 // layers checked) and the service against it with the database at dbURL.
 func startWithVendor(t *testing.T, dbURL string, extra ...string) *vendorHarness {
 	t.Helper()
+	h, env := startVendor(t, dbURL, extra...)
+	h.addr, _ = runService(t, env)
+	return h
+}
+
+// startVendor runs the simulator and returns the service's environment
+// for it.
+func startVendor(t *testing.T, dbURL string, extra ...string) (*vendorHarness, []string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	id, key, err := sandbox.NewCredentials()
@@ -143,12 +152,13 @@ func startWithVendor(t *testing.T, dbURL string, extra ...string) *vendorHarness
 		"FADADA_BASE_URL=" + vendor.BaseURL + fadadasim.Prefix, "FADADA_SECRET_ID=" + id, "FADADA_SECRET_KEY=" + key,
 		"FADADA_APP_ID=" + appID, "FADADA_APP_SECRET=" + appSecret, "ESIGN_DATABASE_URL=" + dbURL,
 	}, extra...)
-	return &vendorHarness{addr: runService(t, env), sim: sim, gate: gate}
+	return &vendorHarness{sim: sim, gate: gate}, env
 }
 
 // runService runs the service with environ (plus a loopback address) and
-// returns its address; it stops when the test ends.
-func runService(t testing.TB, environ []string) string {
+// returns its address and a func that stops it (also run when the test
+// ends).
+func runService(t testing.TB, environ []string) (string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs bytes.Buffer
@@ -158,20 +168,24 @@ func runService(t testing.TB, environ []string) string {
 	go func() {
 		done <- run(ctx, append([]string{"ESIGN_ADDR=127.0.0.1:0", "LOG_LEVEL=warn"}, environ...), lockedWriter{&mu, &logs}, func(a net.Addr) { addr <- a })
 	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	select {
 	case a := <-addr:
-		return a.String()
+		return a.String(), stop
 	case err := <-done:
 		mu.Lock()
 		defer mu.Unlock()
 		t.Fatalf("run ended before listening: %v\n%s", err, logs.String())
-		return ""
+		return "", stop
 	}
 }
 
@@ -516,4 +530,52 @@ func checkReused(t *testing.T, url, contentType string, body io.Reader) {
 		}
 	}
 	t.Errorf("POST %s: got details %+v, want a request_id violation %s", url, got.Details, idempotency.ReasonReused)
+}
+
+// TestRequestIDAfterRestart: an UploadTemplate whose every send lost its
+// reply is resolved after a restart on the same database: the template id
+// the first process sent is still known to be ours, so the vendor's
+// duplicate (2507) is the earlier attempt's success; and a finished
+// request_id still answers without a vendor call.
+func TestRequestIDAfterRestart(t *testing.T) {
+	t.Parallel()
+	for _, d := range dialectURLs {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			h, env := startVendor(t, d.url(t))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+
+			addr, stop := runService(t, env)
+			c := dial(t, addr)
+			reg, err := c.RegisterAccount(ctx, &esignv1.RegisterAccountRequest{OpenId: "restart", AccountType: esignv1.AccountType_ACCOUNT_TYPE_PERSON, RequestId: "rid-restart-reg"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The first send and the service's own two re-sends all lose
+			// their replies.
+			h.gate.loseReplies(fadada.PathUploadTemplate, 3)
+			if _, err := uploadTemplateWithID(ctx, c, "RST1", "rid-restart-tpl", fadadasim.PDF("{x}")); status.Code(err) != codes.Unknown {
+				t.Fatalf("UploadTemplate with lost replies: got %v, want Unknown", err)
+			}
+			stop()
+
+			addr, _ = runService(t, env)
+			c = dial(t, addr)
+			if _, err := uploadTemplateWithID(ctx, c, "RST1", "rid-restart-tpl", fadadasim.PDF("{x}")); err != nil {
+				t.Fatalf("UploadTemplate after the restart: got %v, want the earlier attempt's success", err)
+			}
+			if got := h.sim.Calls(fadada.PathUploadTemplate); got != 4 {
+				t.Errorf("got %d uploadtemplate calls, want 4 (3 lost, 1 met by the duplicate guard)", got)
+			}
+			before := h.mutations()
+			again, err := c.RegisterAccount(ctx, &esignv1.RegisterAccountRequest{OpenId: "restart", AccountType: esignv1.AccountType_ACCOUNT_TYPE_PERSON, RequestId: "rid-restart-reg"})
+			if err != nil || again.GetCustomerId() != reg.GetCustomerId() {
+				t.Errorf("RegisterAccount after the restart: got %v, %v, want %s", again, err, reg.GetCustomerId())
+			}
+			if got := h.mutations() - before; got != 0 {
+				t.Errorf("RegisterAccount after the restart: got %d vendor calls, want 0", got)
+			}
+		})
+	}
 }
