@@ -256,20 +256,19 @@ func (s *Service) contractExists(ctx context.Context, contractID string) (bool, 
 	case vendorerr.IsKind(err, vendorerr.KindNotFound):
 		return false, nil
 	default:
-		return false, fmt.Errorf("read back contract %s of an interrupted attempt: %w", contractID, err)
+		return false, fmt.Errorf("read back contract %s: %w", contractID, err)
 	}
 }
 
 // confirmContract checks that a contract whose re-send met "duplicate id"
 // exists, by starting its download; dup is returned when it does not.
 func (s *Service) confirmContract(ctx context.Context, contractID string, dup error) error {
-	err := s.v.DownloadContract(ctx, contractID, func(string, io.Reader) error { return errFound })
+	exists, err := s.contractExists(ctx, contractID)
 	switch {
-	case err == nil || errors.Is(err, errFound):
-		return nil
-	case vendorerr.IsKind(err, vendorerr.KindNotFound):
+	case err != nil:
+		return fmt.Errorf("re-sent contract %s met a duplicate: %w", contractID, err)
+	case !exists:
 		return dup
-	default:
-		return fmt.Errorf("re-sent contract %s met a duplicate and could not be read back: %w", contractID, err)
 	}
+	return nil
 }
