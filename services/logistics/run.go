@@ -56,6 +56,10 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("LOGISTICS_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
+	if st.DB().Dialect == sqlstore.SQLite {
+		log.Warn("the database is a SQLite file: run ONE process of this service on it; replicas share a Postgres database (LOGISTICS_DATABASE_URL=postgres://…)",
+			"database", sqlstore.Redact(cfg.DatabaseURL))
+	}
 
 	// One registry: both vendors' call metrics share it, labelled by vendor.
 	reg := prometheus.NewRegistry()

@@ -94,6 +94,10 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
+// DB is the store's database, for the packages that share it (request_id
+// records, cross-replica locks).
+func (s *Store) DB() *sqlstore.DB { return s.db }
+
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
