@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
+	"github.com/vendorgate/vendorgate/internal/coord"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
@@ -104,7 +105,7 @@ func start(t *testing.T, s setup) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bill, err := billing.New(pc, st, billing.Options{MaxAmountFen: 100_000, Registerer: reg})
+	bill, err := billing.New(pc, st, billing.Options{MaxAmountFen: 100_000, Registerer: reg, Locks: coord.NewLocks(st.DB())})
 	if err != nil {
 		t.Fatal(err)
 	}
