@@ -193,13 +193,19 @@ func TestSharedToken(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			var locks mutexLocker
+			// Two handles stand for two replicas; SQLite serves one process,
+			// so there both share one handle.
 			var shared [2]*SharedToken
+			var st *Store
 			for i := range shared {
-				st, err := Open(ctx, url, slog.New(slog.DiscardHandler))
-				if err != nil {
-					t.Fatal(err)
+				if st == nil || name == "postgres" {
+					opened, err := Open(ctx, url, slog.New(slog.DiscardHandler))
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { _ = opened.Close() })
+					st = opened
 				}
-				t.Cleanup(func() { _ = st.Close() })
 				shared[i] = st.SharedToken("vendor", &locks, nil)
 			}
 			var logins atomic.Int32
