@@ -90,6 +90,7 @@ type Simulator struct {
 
 	mu         sync.Mutex
 	tokens     map[string]time.Time // token → expiry
+	issued     []string             // every token ever issued
 	lastCall   map[string]time.Time // token → previous call
 	warehouses []Warehouse
 	orders     map[string]*order // by site_order_id
@@ -125,6 +126,14 @@ func (s *Simulator) Creates() int64 { return s.creates.Load() }
 
 // Cancels returns how many cancel calls arrived with a valid token.
 func (s *Simulator) Cancels() int64 { return s.cancels.Load() }
+
+// Issued returns every token issued so far, for tests that check no log
+// or error quotes one.
+func (s *Simulator) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
+}
 
 // ExpireTokens expires every token issued so far: the next call with any
 // of them is refused with status 200, as when the vendor's lifetime ends.
@@ -188,6 +197,7 @@ func (s *Simulator) login(w http.ResponseWriter, r *http.Request) {
 		clear(s.tokens)
 	}
 	s.tokens[token] = s.opts.Now().Add(s.opts.TokenTTL)
+	s.issued = append(s.issued, token)
 	s.mu.Unlock()
 	s.logins.Add(1)
 	reply(w, 0, map[string]string{"access_token": token}, "")
