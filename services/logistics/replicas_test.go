@@ -141,6 +141,40 @@ func TestCrashAfterOrderCreated(t *testing.T) {
 	}
 }
 
+// TestCrashAfterCancel: the service dies after damaijia cancelled the
+// order and before the request_id's answer was recorded. After a restart
+// the same request_id finds the packages cancelled and answers without a
+// second cancel call.
+func TestCrashAfterCancel(t *testing.T) {
+	t.Parallel()
+	v := startVendors(t, damaijiasim.Options{ShipAfter: time.Hour})
+	ctx := callCtx(t)
+	first := proctest.Start(t, v.env, proctest.Options{CrashAt: "idempotency.before-commit:CancelParcelOrder"})
+	parcels := logisticsv1.NewParcelServiceClient(dial(t, first))
+	if _, err := parcels.CreateParcelOrder(ctx, &logisticsv1.CreateParcelOrderRequest{
+		SiteOrderId: "CRASH-2", ProductId: "P001", ProductNumber: 1, Source: logisticsv1.SalesPlatform_SALES_PLATFORM_JD,
+		Consignees: []*logisticsv1.Consignee{{Consignee: "张三", Mobile: "13800138000", Province: "浙江省",
+			City: "杭州市", District: "西湖区", Address: "文三路 1 号"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	req := &logisticsv1.CancelParcelOrderRequest{SiteOrderId: "CRASH-2", RequestId: "crash-cancel-1"}
+	if _, err := parcels.CancelParcelOrder(ctx, req); err == nil {
+		t.Fatal("CancelParcelOrder answered; want the process to die before it could")
+	}
+	if code := first.Wait(30 * time.Second); code != proctest.CrashExitCode {
+		t.Fatalf("got exit code %d, want %d (killed at the crashpoint)", code, proctest.CrashExitCode)
+	}
+	second := proctest.Start(t, v.env, proctest.Options{})
+	resp, err := logisticsv1.NewParcelServiceClient(dial(t, second)).CancelParcelOrder(ctx, req)
+	if err != nil || resp.GetSiteOrderId() != "CRASH-2" {
+		t.Errorf("the same request_id after the restart: got %v, %v; want the cancel read back", resp, err)
+	}
+	if got := v.dmj.Cancels(); got != 1 {
+		t.Errorf("got %d cancel calls in all, want 1", got)
+	}
+}
+
 // TestCrashAfterRecharge: the service dies after 30post applied a
 // recharge and before its outcome was recorded. After a restart the same
 // request_id is UNKNOWN (30post cannot be asked), is never re-sent, and
