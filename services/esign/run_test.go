@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
 	"github.com/vendorgate/vendorgate/internal/logging/logtest"
+	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadadasim"
 )
@@ -267,3 +269,34 @@ var (
 	_ = metadata.MD{}
 	_ = httpbody.HttpBody{}
 )
+
+// TestSQLiteOneProcess: on SQLite the service says at start that the file
+// takes one process, and a second service on the same file is refused with
+// an error naming ESIGN_DATABASE_URL.
+func TestSQLiteOneProcess(t *testing.T) {
+	t.Parallel()
+	dbURL := sqlstoretest.SQLiteURL(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs logtest.Buffer
+	addr := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"SANDBOX=1", "ESIGN_ADDR=127.0.0.1:0", "ESIGN_DATABASE_URL=" + dbURL}, &logs, func(a net.Addr) { addr <- a })
+	}()
+	select {
+	case <-addr:
+	case err := <-done:
+		t.Fatalf("run ended before listening: %v", err)
+	}
+	err := run(context.Background(), []string{"SANDBOX=1", "ESIGN_ADDR=127.0.0.1:0", "ESIGN_DATABASE_URL=" + dbURL}, io.Discard, nil)
+	if !errors.Is(err, sqlstore.ErrSQLiteInUse) || !strings.Contains(err.Error(), "ESIGN_DATABASE_URL") {
+		t.Errorf("second service on the same SQLite file: got %v, want %v naming ESIGN_DATABASE_URL", err, sqlstore.ErrSQLiteInUse)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	if !strings.Contains(logs.String(), "run ONE process on it") {
+		t.Errorf("the log does not say that SQLite means one process:\n%s", logs.String())
+	}
+}
