@@ -49,6 +49,11 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("VEHICLE_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
+	if st.DB().Dialect == sqlstore.SQLite {
+		log.Warn("the store is an embedded SQLite file: run ONE process of the vehicle service on it; "+
+			"replicas need VEHICLE_DATABASE_URL=postgres://… (the purchase locks are then shared through Postgres)",
+			"database", sqlstore.Redact(cfg.DatabaseURL))
+	}
 
 	reg := prometheus.NewRegistry()
 	// The vendor's credentials sign every call, on a pooled keep-alive transport.
@@ -67,6 +72,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		PollInterval:    cfg.PollInterval,
 		PollMaxInterval: cfg.PollMaxInterval,
 		LookupWait:      cfg.LookupWait,
+		RequestIDTTL:    cfg.RequestIDTTL,
 		Registry:        reg,
 		Logger:          log,
 	})
