@@ -19,7 +19,7 @@ type Locks interface {
 
 // Lock keys.
 func requestKey(requestID string) string { return "vehicle/request/" + requestID }
-func vinKey(vin string) string             { return "vehicle/vin/" + vin }
+func vinKey(vin string) string           { return "vehicle/vin/" + vin }
 
 // localLocks are Locks within one process, for a Server given none: right
 // for one process only.
