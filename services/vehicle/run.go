@@ -14,6 +14,7 @@ import (
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/gen/openapiv2"
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
+	"github.com/vendorgate/vendorgate/internal/coord"
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
 	"github.com/vendorgate/vendorgate/internal/serve"
@@ -49,7 +50,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("VEHICLE_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
-	if st.DB().Dialect == sqlstore.SQLite {
+	if st.DB().OneProcessOnly() {
 		log.Warn("the store is an embedded SQLite file: run ONE process of the vehicle service on it; "+
 			"replicas need VEHICLE_DATABASE_URL=postgres://… (the purchase locks are then shared through Postgres)",
 			"database", sqlstore.Redact(cfg.DatabaseURL))
@@ -73,6 +74,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		PollMaxInterval: cfg.PollMaxInterval,
 		LookupWait:      cfg.LookupWait,
 		RequestIDTTL:    cfg.RequestIDTTL,
+		Locks:           coord.NewLocks(st.DB()),
 		Registry:        reg,
 		Logger:          log,
 	})

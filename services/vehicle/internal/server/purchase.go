@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/vendorgate/vendorgate/internal/crashpoint"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
@@ -202,7 +203,7 @@ func (s *Server) buy(ctx context.Context, p store.Purchase, via string) (store.O
 	}
 	s.metrics.bought(via)
 	// Tests kill the process here: sold, and not yet recorded.
-	crashpointHit("vehicle.purchase.after-vendor")
+	crashpoint.Hit("vehicle.purchase.after-vendor")
 	bought := now()
 	if err := s.store.Bought(record, id, vo.ID, bought); err != nil {
 		// The caller paid for the order: hand it out, and leave the order

@@ -81,8 +81,8 @@ type Options struct {
 	// it buys again. A purchase of unknown outcome keeps its request_id
 	// until an operator resolves it. Zero means DefaultRequestIDTTL.
 	RequestIDTTL time.Duration
-	// Locks are shared by every replica of the store (coord.Locks); nil
-	// means locks within this process, right for one process only.
+	// Locks are shared by every replica of the store (coord.NewLocks of
+	// the store's database); required.
 	Locks Locks
 	// Registry receives the purchase metrics; nil registers them nowhere.
 	Registry prometheus.Registerer
@@ -107,6 +107,9 @@ type Server struct {
 
 // New returns a Server buying through vendor and remembering in st.
 func New(vendor Vendor, st Store, opts Options) (*Server, error) {
+	if opts.Locks == nil {
+		return nil, errors.New("server: Options.Locks is required")
+	}
 	m, err := newMetrics(opts.Registry, opts.CostYuan)
 	if err != nil {
 		return nil, err
@@ -120,9 +123,6 @@ func New(vendor Vendor, st Store, opts Options) (*Server, error) {
 	opts.PollMaxInterval = max(cmp.Or(opts.PollMaxInterval, DefaultPollMaxInterval), opts.PollInterval)
 	opts.LookupWait = cmp.Or(opts.LookupWait, DefaultLookupWait)
 	opts.RequestIDTTL = cmp.Or(opts.RequestIDTTL, DefaultRequestIDTTL)
-	if opts.Locks == nil {
-		opts.Locks = newLocalLocks()
-	}
 	return &Server{vendor: vendor, store: st, opts: opts, log: log, metrics: m}, nil
 }
 
