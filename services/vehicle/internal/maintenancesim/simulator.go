@@ -184,6 +184,20 @@ func (s *Simulator) Purchases() int {
 	return s.purchases
 }
 
+// OrdersFor returns the ids of the orders sold for vin, as the vendor's own
+// order list would show them to an operator.
+func (s *Simulator) OrdersFor(vin string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, o := range s.orders {
+		if o.vin == vin {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // Calls returns how many requests passed the signature check.
 func (s *Simulator) Calls() int {
 	s.mu.Lock()

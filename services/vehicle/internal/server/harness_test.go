@@ -46,6 +46,8 @@ type setup struct {
 	freshness time.Duration
 	// databaseURL is the store's; "" means a new SQLite file.
 	databaseURL string
+	// requestIDTTL is the server's; zero means its default.
+	requestIDTTL time.Duration
 	// sim, when set, is the simulator to reuse (a restarted service).
 	sim *maintenancesim.Simulator
 	// loseReply, when set, picks the requests whose reply the vendor
@@ -112,6 +114,7 @@ func start(t *testing.T, s setup) *service {
 		PollMaxInterval: 20 * time.Millisecond,
 		LookupWait:      10 * time.Second,
 		Registry:        reg,
+		RequestIDTTL:    s.requestIDTTL,
 		Locks:           coord.NewLocks(st.DB()),
 	})
 	if err != nil {
