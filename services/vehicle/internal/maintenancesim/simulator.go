@@ -99,6 +99,9 @@ type Options struct {
 	// ReadyAfter is how long after its purchase a report becomes ready; 0
 	// makes it ready at once.
 	ReadyAfter time.Duration
+	// OrderLatency is how long a purchase takes to answer, after it is
+	// sold; 0 answers at once. Tests widen races with it.
+	OrderLatency time.Duration
 	// Now is the clock of the simulator and its gateway; nil means time.Now.
 	Now func() time.Time
 }
@@ -253,6 +256,12 @@ func (s *Simulator) serveOrder(w http.ResponseWriter, r *http.Request) {
 	s.orders[id] = order{vin: vin, readyAt: s.opts.Now().Add(s.opts.ReadyAfter)}
 	s.purchases++
 	s.mu.Unlock()
+	if s.opts.OrderLatency > 0 {
+		select {
+		case <-time.After(s.opts.OrderLatency):
+		case <-r.Context().Done():
+		}
+	}
 	write(w, http.StatusOK, bytes.Replace(Sample(SampleOrderBought), []byte(sampleOrderID), []byte(`"`+id+`"`), 1))
 }
 
