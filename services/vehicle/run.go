@@ -41,7 +41,8 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 			return err
 		}
 		log.Warn("SANDBOX: using the in-process maintenance simulator; no real vendor is called",
-			"simulator", sim.BaseURL, "ignored_base_url", cfg.Vendor.BaseURL, "known_vin", maintenancesim.SampleVIN)
+			"simulator", sim.BaseURL, "ignored_base_url", cfg.Vendor.BaseURL, "known_vin", maintenancesim.SampleVIN,
+			"lost_reply_vin", maintenancesim.LostReplyVIN)
 		cfg.Vendor.BaseURL, cfg.SecretID, cfg.SecretKey = sim.BaseURL, sim.SecretID, sim.SecretKey
 	}
 

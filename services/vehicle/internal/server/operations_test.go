@@ -260,3 +260,24 @@ func TestRequestIDExpires(t *testing.T) {
 		t.Errorf("got %d purchases, want 2", n)
 	}
 }
+
+// TestSandboxLostReplyVIN: the simulator's LostReplyVIN sells and loses
+// the answer, and its order id is the one the README's operator flow
+// resolves with.
+func TestSandboxLostReplyVIN(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc := start(t, setup{})
+	req := &vehiclev1.OrderReportRequest{Vin: maintenancesim.LostReplyVIN, RequestId: "sandbox-lost"}
+	if _, err := svc.grpc.OrderReport(ctx, req); status.Code(err) != codes.Unknown {
+		t.Fatalf("got %v, want Unknown", err)
+	}
+	if _, err := svc.grpc.ResolveOperation(ctx, &vehiclev1.ResolveOperationRequest{RequestId: "sandbox-lost",
+		Outcome: vehiclev1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, OrderId: maintenancesim.LostOrderID(1), Note: "console"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.grpc.GetReport(ctx, &vehiclev1.GetReportRequest{OrderId: maintenancesim.LostOrderID(1)})
+	if err != nil || got.GetState() != vehiclev1.ReportState_REPORT_STATE_READY {
+		t.Errorf("got %v, %v, want its report READY", got, err)
+	}
+}

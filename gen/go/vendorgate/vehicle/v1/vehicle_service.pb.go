@@ -1806,7 +1806,7 @@ const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"GetHistory\x12(.vendorgate.vehicle.v1.GetHistoryRequest\x1a).vendorgate.vehicle.v1.GetHistoryResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/vehicle/vins/{vin}/history\x12\xab\x01\n" +
 	"\x18ListUnresolvedOperations\x126.vendorgate.vehicle.v1.ListUnresolvedOperationsRequest\x1a7.vendorgate.vehicle.v1.ListUnresolvedOperationsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/vehicle/operations\x12\xab\x01\n" +
 	"\x10ResolveOperation\x12..vendorgate.vehicle.v1.ResolveOperationRequest\x1a/.vendorgate.vehicle.v1.ResolveOperationResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/vehicle/operations/{request_id}:resolveB\x85\x04\x92A\x92\x02\x12\xe8\x01\n" +
-	"\x12vendorgate vehicle\x12\xca\x01Vehicle maintenance-record reports, bought once and stored. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.1.0*\x01\x012\x10application/json:\x10application/json\n" +
+	"\x12vendorgate vehicle\x12\xca\x01Vehicle maintenance-record reports, bought once and stored. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.2.0*\x01\x012\x10application/json:\x10application/json\n" +
 	"\x19com.vendorgate.vehicle.v1B\x13VehicleServiceProtoP\x01ZGgithub.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1;vehiclev1\xa2\x02\x03VVX\xaa\x02\x15Vendorgate.Vehicle.V1\xca\x02\x15Vendorgate\\Vehicle\\V1\xe2\x02!Vendorgate\\Vehicle\\V1\\GPBMetadata\xea\x02\x17Vendorgate::Vehicle::V1b\x06proto3"
 
 var (
