@@ -90,10 +90,12 @@ func (s *Server) ResolveOperation(ctx context.Context, req *vehiclev1.ResolveOpe
 		return nil, errInFlight()
 	}
 	defer unlock()
-	if o, err := s.store.ByRequestID(ctx, id); err == nil && o.State == store.StateBuying {
-		if err := s.markDead(ctx, o); err != nil {
+	prior, err := s.store.ByRequestID(ctx, id)
+	if err == nil && prior.State == store.StateBuying {
+		if err := s.markDead(ctx, prior); err != nil {
 			return nil, err
 		}
+		prior.State = store.StateUnknown
 	}
 	outcome := store.OutcomeNotApplied
 	if req.GetOutcome() == vehiclev1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED {
@@ -111,6 +113,10 @@ func (s *Server) ResolveOperation(ctx context.Context, req *vehiclev1.ResolveOpe
 			fmt.Sprintf("order %q is recorded for another purchase", req.GetOrderId()))
 	case err != nil:
 		return nil, err
+	}
+	if outcome == store.OutcomeApplied && (prior.State == store.StateUnknown || prior.State == store.StateNotApplied) {
+		// Found sold: the money was spent, though no answer said so.
+		s.metrics.bought(viaResolveOperation)
 	}
 	s.log.InfoContext(ctx, "report purchase resolved by an operator", "request_id", id, "outcome", string(outcome),
 		"order_id", req.GetOrderId(), "vin", op.VIN)

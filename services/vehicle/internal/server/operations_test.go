@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -37,6 +39,28 @@ func resolveREST(ctx context.Context, svc *service, req *vehiclev1.ResolveOperat
 	return resp.GetOperation(), st
 }
 
+// purchasesVia reads the purchase counter of one RPC from the registry.
+func purchasesVia(t *testing.T, svc *service, rpc string) float64 {
+	t.Helper()
+	mfs, err := svc.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "vendorgate_vehicle_report_purchases_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "rpc" && l.GetValue() == rpc {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
 // lose makes the next purchase sold at the vendor and its answer lost.
 func lose(svc *service) {
 	svc.sim.Inject(maintenancesim.PathOrder, maintenancesim.Fault{Status: 502, Body: "bad gateway", AfterHandling: true})
@@ -65,6 +89,15 @@ func TestOperatorResolvesLostPurchaseApplied(t *testing.T) {
 		ops[0].GetVin() != maintenancesim.SampleVIN || ops[0].GetPlateNumber() != "沪A12345" || ops[0].GetCreateTime() == nil {
 		t.Fatalf("got %v, want lost-1 listed UNKNOWN", ops)
 	}
+	gauge := func(want int) {
+		t.Helper()
+		exp := fmt.Sprintf("# HELP vendorgate_vehicle_unresolved_purchases Report purchases whose outcome is unknown (no answer, or their process died) and await an operator's ResolveOperation; -1 when the store did not answer.\n"+
+			"# TYPE vendorgate_vehicle_unresolved_purchases gauge\nvendorgate_vehicle_unresolved_purchases %d\n", want)
+		if err := testutil.GatherAndCompare(svc.registry, strings.NewReader(exp), "vendorgate_vehicle_unresolved_purchases"); err != nil {
+			t.Error(err)
+		}
+	}
+	gauge(1)
 	sold := svc.sim.OrdersFor(maintenancesim.SampleVIN)
 	if len(sold) != 1 {
 		t.Fatalf("got vendor orders %v, want 1", sold)
@@ -80,6 +113,10 @@ func TestOperatorResolvesLostPurchaseApplied(t *testing.T) {
 	}
 	if ops := listREST(ctx, t, svc); len(ops) != 0 {
 		t.Errorf("got %v listed after the resolution, want none", ops)
+	}
+	gauge(0)
+	if n := purchasesVia(t, svc, "ResolveOperation"); n != 1 {
+		t.Errorf("got %v purchases counted via ResolveOperation, want 1 (found sold)", n)
 	}
 	for _, tr := range transports {
 		resp, st := tr.order(ctx, svc, req)

@@ -52,6 +52,7 @@ type Store interface {
 	ReleaseRequestID(ctx context.Context, id string) error
 	ListUnresolved(ctx context.Context, after store.Cursor, limit int) ([]store.Operation, error)
 	Resolve(ctx context.Context, requestID string, outcome store.Outcome, orderID, note string, at time.Time) (store.Operation, error)
+	CountUnresolved(ctx context.Context, buyingBefore time.Time) (int, error)
 }
 
 // Defaults for Options fields left zero.
@@ -110,7 +111,7 @@ func New(vendor Vendor, st Store, opts Options) (*Server, error) {
 	if opts.Locks == nil {
 		return nil, errors.New("server: Options.Locks is required")
 	}
-	m, err := newMetrics(opts.Registry, opts.CostYuan)
+	m, err := newMetrics(opts.Registry, opts.CostYuan, st)
 	if err != nil {
 		return nil, err
 	}

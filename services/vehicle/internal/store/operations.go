@@ -83,6 +83,18 @@ func (s *Store) ListUnresolved(ctx context.Context, after Cursor, limit int) ([]
 	return out, nil
 }
 
+// CountUnresolved counts the purchases in StateUnknown, and those in
+// StateBuying since before buyingBefore (their process most likely died).
+func (s *Store) CountUnresolved(ctx context.Context, buyingBefore time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM vehicle_orders
+		WHERE state = $1 OR (state = $2 AND created_at < $3)`, StateUnknown, StateBuying, buyingBefore.UnixMilli()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count unresolved: %w", err)
+	}
+	return n, nil
+}
+
 // OperationByRequestID returns the purchase made for requestID with its
 // resolutions, or ErrNotFound.
 func (s *Store) OperationByRequestID(ctx context.Context, requestID string) (Operation, error) {

@@ -141,6 +141,13 @@ func TestListUnresolvedPages(t *testing.T) {
 			t.Errorf("got %v, want r1 then r2 last (oldest first)", got)
 		}
 
+		if n, err := s.CountUnresolved(ctx, t0.Add(time.Hour)); err != nil || n != 5 {
+			t.Errorf("got %d, %v, want 5 (4 unknown and the old BUYING one)", n, err)
+		}
+		if n, err := s.CountUnresolved(ctx, t0.Add(-time.Hour)); err != nil || n != 4 {
+			t.Errorf("got %d, %v, want 4 (a recent BUYING one is in flight)", n, err)
+		}
+
 		buying, err := s.Buying(ctx, "")
 		if err != nil || len(buying) != 1 || buying[0].RequestID != "buying" {
 			t.Errorf("got %+v, %v, want the one purchase in BUYING", buying, err)
