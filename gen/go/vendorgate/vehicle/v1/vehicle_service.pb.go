@@ -210,8 +210,12 @@ type OrderReportRequest struct {
 	// (vendor: plate_number).
 	PlateNumber string `protobuf:"bytes,3,opt,name=plate_number,json=plateNumber,proto3" json:"plate_number,omitempty"`
 	// request_id is the caller's idempotency key, e.g. a UUID, optional: a
-	// request_id seen before returns the order it bought instead of buying
-	// again. Not sent to the vendor.
+	// request_id seen before (within REQUEST_ID_TTL, 24 h by default) returns
+	// the order it bought instead of buying again. While its purchase is in
+	// flight, on any replica, a repeat is ABORTED (REQUEST_ID_IN_FLIGHT) with
+	// a retry delay; once its purchase got no answer, FAILED_PRECONDITION
+	// (PURCHASE_OUTCOME_UNKNOWN) until an operator resolves it
+	// (ResolveOperation). Not sent to the vendor.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
