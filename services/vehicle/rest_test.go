@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"net"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,10 +81,23 @@ func TestOpenAPIMatchesTheWire(t *testing.T) {
 	t.Parallel()
 	base, _ := startSandbox(t)
 	vin := maintenancesim.SampleVIN
+	// A purchase whose answer is lost, for the operator RPCs to show.
+	r, err := http.Post(base+"/v1/vehicle/orders", "application/json",
+		strings.NewReader(`{"vin":"`+maintenancesim.LostReplyVIN+`","request_id":"drift-lost"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Body.Close()
+	if r.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("lost purchase: got HTTP %d, want 500", r.StatusCode)
+	}
 	resttest.CheckOpenAPI(t, base, vehicleService(), []resttest.Call{
 		{Method: "POST", Path: "/v1/vehicle/vins/" + vin + "/history:lookup"},
 		{Method: "GET", Path: "/v1/vehicle/vins/" + vin + "/history"},
 		{Method: "POST", Path: "/v1/vehicle/orders", Body: `{"vin":"LSVNV2182E2100001","request_id":"drift-1"}`},
+		{Method: "GET", Path: "/v1/vehicle/operations?state=UNKNOWN"},
+		{Method: "POST", Path: "/v1/vehicle/operations/drift-lost:resolve",
+			Body: `{"outcome":"RESOLUTION_OUTCOME_APPLIED","order_id":"` + maintenancesim.LostOrderID(1) + `","note":"console"}`},
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/gen/openapiv2"
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
+	"github.com/vendorgate/vendorgate/internal/coord"
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
 	"github.com/vendorgate/vendorgate/internal/serve"
@@ -40,7 +41,8 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 			return err
 		}
 		log.Warn("SANDBOX: using the in-process maintenance simulator; no real vendor is called",
-			"simulator", sim.BaseURL, "ignored_base_url", cfg.Vendor.BaseURL, "known_vin", maintenancesim.SampleVIN)
+			"simulator", sim.BaseURL, "ignored_base_url", cfg.Vendor.BaseURL, "known_vin", maintenancesim.SampleVIN,
+			"lost_reply_vin", maintenancesim.LostReplyVIN)
 		cfg.Vendor.BaseURL, cfg.SecretID, cfg.SecretKey = sim.BaseURL, sim.SecretID, sim.SecretKey
 	}
 
@@ -49,6 +51,11 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("VEHICLE_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
+	if st.DB().OneProcessOnly() {
+		log.Warn("the store is an embedded SQLite file: run ONE process of the vehicle service on it; "+
+			"replicas need VEHICLE_DATABASE_URL=postgres://… (the purchase locks are then shared through Postgres)",
+			"database", sqlstore.Redact(cfg.DatabaseURL))
+	}
 
 	reg := prometheus.NewRegistry()
 	// The vendor's credentials sign every call, on a pooled keep-alive transport.
@@ -67,6 +74,8 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		PollInterval:    cfg.PollInterval,
 		PollMaxInterval: cfg.PollMaxInterval,
 		LookupWait:      cfg.LookupWait,
+		RequestIDTTL:    cfg.RequestIDTTL,
+		Locks:           coord.NewLocks(st.DB()),
 		Registry:        reg,
 		Logger:          log,
 	})

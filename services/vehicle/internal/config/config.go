@@ -35,6 +35,10 @@ type Config struct {
 	// or "sqlite:///path/vehicle.db" for an embedded SQLite file,
 	// "postgres://user:pw@host:5432/db" for Postgres.
 	DatabaseURL string `env:"VEHICLE_DATABASE_URL" envDefault:"file:vehicle.db"`
+	// RequestIDTTL is how long an OrderReport request_id is remembered; a
+	// repeat after it buys again. A purchase of unknown outcome keeps its
+	// request_id until an operator resolves it.
+	RequestIDTTL time.Duration `env:"REQUEST_ID_TTL" envDefault:"24h"`
 	// ReportFreshness is how old a stored report may be for LookupHistory
 	// to serve it instead of buying a new one.
 	ReportFreshness time.Duration `env:"VEHICLE_REPORT_FRESHNESS" envDefault:"720h"`
@@ -85,6 +89,7 @@ func Load(environ []string) (Config, error) {
 		{"VEHICLE_POLL_MAX_INTERVAL", cfg.PollMaxInterval},
 		{"VEHICLE_LOOKUP_WAIT", cfg.LookupWait},
 		{"SHUTDOWN_TIMEOUT", cfg.ShutdownTimeout},
+		{"REQUEST_ID_TTL", cfg.RequestIDTTL},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {

@@ -23,6 +23,7 @@ func TestLoadDefaults(t *testing.T) {
 		Sandbox:            true,
 		Vendor:             vendorcall.Config{Timeout: 5 * time.Second, MaxResponseBytes: 1 << 20, MaxStreamBytes: 50 << 20, BreakerFailures: 5, BreakerOpenFor: 30 * time.Second},
 		DatabaseURL:        "file:vehicle.db",
+		RequestIDTTL:       24 * time.Hour,
 		ReportFreshness:    30 * 24 * time.Hour,
 		ReportCostYuan:     17,
 		PollInterval:       time.Second,
@@ -57,8 +58,8 @@ func TestLoad(t *testing.T) {
 		{"malformed values are all named",
 			[]string{"SANDBOX=yes please", "MAINTENANCE_TIMEOUT=soon", "VEHICLE_REPORT_COST_YUAN=cheap", "VEHICLE_REPORT_FRESHNESS=30d"},
 			[]string{"SANDBOX", "MAINTENANCE_TIMEOUT", "VEHICLE_REPORT_COST_YUAN", "VEHICLE_REPORT_FRESHNESS"}},
-		{"out of range", []string{"SANDBOX=1", "VEHICLE_POLL_INTERVAL=0s", "VEHICLE_REPORT_COST_YUAN=-1", "VEHICLE_LOOKUP_WAIT=-1s"},
-			[]string{"VEHICLE_POLL_INTERVAL must be positive", "VEHICLE_REPORT_COST_YUAN", "VEHICLE_LOOKUP_WAIT"}},
+		{"out of range", []string{"SANDBOX=1", "VEHICLE_POLL_INTERVAL=0s", "VEHICLE_REPORT_COST_YUAN=-1", "VEHICLE_LOOKUP_WAIT=-1s", "REQUEST_ID_TTL=0s"},
+			[]string{"VEHICLE_POLL_INTERVAL must be positive", "VEHICLE_REPORT_COST_YUAN", "VEHICLE_LOOKUP_WAIT", "REQUEST_ID_TTL must be positive"}},
 		{"poll cap below the first wait", []string{"SANDBOX=1", "VEHICLE_POLL_INTERVAL=5s", "VEHICLE_POLL_MAX_INTERVAL=1s"},
 			[]string{"VEHICLE_POLL_MAX_INTERVAL (1s) must not be below"}},
 	}

@@ -17,6 +17,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,6 +39,16 @@ const stagePrefix = "/release"
 // SampleVIN is a well-formed 17-character VIN that fits the masked VIN of
 // the document's report sample ("SA******02383"). The simulator knows it.
 const SampleVIN = "SALWA2FK7EA402383"
+
+// LostReplyVIN is a VIN whose purchases the simulator sells and then
+// loses the answer to (a gateway 502), for trying the operator flow in the
+// sandbox. The n-th such order's id is LostOrderID(n), as the vendor's
+// console would show it to an operator; its report has records.
+const LostReplyVIN = "LFV2A21K6A3100999"
+
+// LostOrderID is the vendor's order id of the n-th purchase (from 1) of
+// LostReplyVIN.
+func LostOrderID(n int) string { return fmt.Sprintf("sandbox-lost-order-%d", n) }
 
 // DocVIN is the VIN of the document's request samples exactly as printed
 // there. It has 16 characters, so the vehicle service rejects it before
@@ -99,6 +110,9 @@ type Options struct {
 	// ReadyAfter is how long after its purchase a report becomes ready; 0
 	// makes it ready at once.
 	ReadyAfter time.Duration
+	// OrderLatency is how long a purchase takes to answer, after it is
+	// sold; 0 answers at once. Tests widen races with it.
+	OrderLatency time.Duration
 	// Now is the clock of the simulator and its gateway; nil means time.Now.
 	Now func() time.Time
 }
@@ -129,6 +143,7 @@ type Simulator struct {
 	orders    map[string]order   // by order id
 	faults    map[string][]Fault // by path, each used once
 	purchases int
+	lost      int // purchases of LostReplyVIN
 	calls     int
 }
 
@@ -144,7 +159,7 @@ func New(opts Options) *Simulator {
 	}
 	s := &Simulator{
 		opts:   opts,
-		known:  map[string]bool{SampleVIN: true, DocVIN: true},
+		known:  map[string]bool{SampleVIN: true, DocVIN: true, LostReplyVIN: true},
 		orders: make(map[string]order),
 		faults: make(map[string][]Fault),
 	}
@@ -182,6 +197,20 @@ func (s *Simulator) Purchases() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.purchases
+}
+
+// OrdersFor returns the ids of the orders sold for vin, as the vendor's own
+// order list would show them to an operator.
+func (s *Simulator) OrdersFor(vin string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, o := range s.orders {
+		if o.vin == vin {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // Calls returns how many requests passed the signature check.
@@ -236,9 +265,24 @@ func (s *Simulator) serveOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	id := newOrderID()
 	s.mu.Lock()
+	lost := vin == LostReplyVIN
+	if lost {
+		s.lost++
+		id = LostOrderID(s.lost)
+	}
 	s.orders[id] = order{vin: vin, readyAt: s.opts.Now().Add(s.opts.ReadyAfter)}
 	s.purchases++
 	s.mu.Unlock()
+	if lost {
+		write(w, http.StatusBadGateway, []byte("<html>502 Bad Gateway</html>"))
+		return
+	}
+	if s.opts.OrderLatency > 0 {
+		select {
+		case <-time.After(s.opts.OrderLatency):
+		case <-r.Context().Done():
+		}
+	}
 	write(w, http.StatusOK, bytes.Replace(Sample(SampleOrderBought), []byte(sampleOrderID), []byte(`"`+id+`"`), 1))
 }
 

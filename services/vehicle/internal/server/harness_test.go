@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
+	"github.com/vendorgate/vendorgate/internal/coord"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
@@ -44,6 +46,8 @@ type setup struct {
 	freshness time.Duration
 	// databaseURL is the store's; "" means a new SQLite file.
 	databaseURL string
+	// requestIDTTL is the server's; zero means its default.
+	requestIDTTL time.Duration
 	// sim, when set, is the simulator to reuse (a restarted service).
 	sim *maintenancesim.Simulator
 	// loseReply, when set, picks the requests whose reply the vendor
@@ -59,6 +63,11 @@ type service struct {
 	addr     string
 	grpc     vehiclev1.VehicleServiceClient
 	dbURL    string
+	// store is the service's store, for tests that set up its rows.
+	store *store.Store
+	// stop stops the service and closes its store (a SQLite file is then
+	// free for a restarted one); tests' cleanup calls it too.
+	stop func()
 }
 
 const (
@@ -105,6 +114,8 @@ func start(t *testing.T, s setup) *service {
 		PollMaxInterval: 20 * time.Millisecond,
 		LookupWait:      10 * time.Second,
 		Registry:        reg,
+		RequestIDTTL:    s.requestIDTTL,
+		Locks:           coord.NewLocks(st.DB()),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +143,7 @@ func start(t *testing.T, s setup) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		_ = conn.Close()
 		cancel()
 		if err := <-done; err != nil {
@@ -140,7 +151,9 @@ func start(t *testing.T, s setup) *service {
 		}
 		_ = st.Close()
 	})
-	return &service{sim: sim, registry: reg, addr: lis.Addr().String(), grpc: vehiclev1.NewVehicleServiceClient(conn), dbURL: s.databaseURL}
+	t.Cleanup(stop)
+	return &service{sim: sim, registry: reg, addr: lis.Addr().String(), grpc: vehiclev1.NewVehicleServiceClient(conn), dbURL: s.databaseURL,
+		store: st, stop: stop}
 }
 
 // transport calls the three RPCs one way: gRPC, or REST through the

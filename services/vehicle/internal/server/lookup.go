@@ -76,30 +76,63 @@ func (s *Server) waitBudget(ctx context.Context) (context.Context, context.Cance
 
 // lookupOnce does one lookup's work, bounded by ctx.
 func (s *Server) lookupOnce(ctx context.Context, vin string) (lookupResult, error) {
-	o, err := s.store.Reusable(ctx, vin, time.Now().Add(-s.opts.Freshness))
-	switch {
-	case err == nil && o.State.Finished():
-		s.metrics.lookups.WithLabelValues(sourceStored).Inc()
-		return lookupResult{order: o}, nil
-	case err == nil:
-		s.metrics.lookups.WithLabelValues(sourceInFlight).Inc()
-		o, err = s.poll(ctx, o)
-		return lookupResult{order: o}, err
-	case errors.Is(err, store.ErrNotFound):
-		if u, err := s.store.RecentUnknown(ctx, vin, time.Now().Add(-unknownHold)); err == nil {
-			return lookupResult{}, errOutcomeUnknown(u)
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return lookupResult{}, err
-		}
-		if o, err = s.buy(ctx, store.Purchase{VIN: vin}, viaLookupHistory); err != nil {
-			return lookupResult{}, err
-		}
-		s.metrics.lookups.WithLabelValues(sourcePurchased).Inc()
-		o, err = s.poll(ctx, o)
-		return lookupResult{order: o, purchased: true}, err
-	default:
+	o, ok, err := s.reusable(ctx, vin)
+	if err != nil {
 		return lookupResult{}, err
 	}
+	purchased := false
+	if !ok {
+		if o, purchased, err = s.buyForLookup(ctx, vin); err != nil {
+			return lookupResult{}, err
+		}
+	}
+	switch {
+	case o.State.Finished():
+		s.metrics.lookups.WithLabelValues(sourceStored).Inc()
+		return lookupResult{order: o}, nil
+	case purchased:
+		s.metrics.lookups.WithLabelValues(sourcePurchased).Inc()
+	default:
+		s.metrics.lookups.WithLabelValues(sourceInFlight).Inc()
+	}
+	o, err = s.poll(ctx, o)
+	return lookupResult{order: o, purchased: purchased}, err
+}
+
+// reusable returns vin's stored report or order in flight (ok), or the
+// refusal of a purchase of unknown outcome that holds the VIN back.
+func (s *Server) reusable(ctx context.Context, vin string) (store.Order, bool, error) {
+	o, err := s.store.Reusable(ctx, vin, time.Now().Add(-s.opts.Freshness))
+	if !errors.Is(err, store.ErrNotFound) {
+		return o, err == nil, err
+	}
+	if u, err := s.store.RecentUnknown(ctx, vin, time.Now().Add(-unknownHold)); err == nil {
+		return store.Order{}, false, errOutcomeUnknown(u)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return store.Order{}, false, err
+	}
+	return store.Order{}, false, nil
+}
+
+// buyForLookup buys vin's report under the VIN's lock, which every replica
+// shares: a replica that waited for the lock finds the order the other
+// one bought (purchased false) instead of buying again. A purchase left
+// unanswered by a process that died is found too, and holds the VIN back.
+func (s *Server) buyForLookup(ctx context.Context, vin string) (store.Order, bool, error) {
+	unlock, err := s.opts.Locks.Lock(ctx, vinKey(vin))
+	if err != nil {
+		return store.Order{}, false, err
+	}
+	defer unlock()
+	if err := s.reapDead(ctx, vin); err != nil {
+		return store.Order{}, false, err
+	}
+	o, ok, err := s.reusable(ctx, vin)
+	if err != nil || ok {
+		return o, false, err
+	}
+	o, err = s.buy(ctx, store.Purchase{VIN: vin}, viaLookupHistory)
+	return o, err == nil, err
 }
 
 // poll asks the vendor for a pending order's report with growing waits

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -11,6 +13,9 @@ import (
 const (
 	viaOrderReport   = "OrderReport"
 	viaLookupHistory = "LookupHistory"
+	// viaResolveOperation counts a purchase whose answer was lost once an
+	// operator finds it sold.
+	viaResolveOperation = "ResolveOperation"
 
 	sourceStored    = "stored"
 	sourceInFlight  = "in_flight"
@@ -25,7 +30,15 @@ type metrics struct {
 	cost      float64
 }
 
-func newMetrics(reg prometheus.Registerer, cost float64) (*metrics, error) {
+// buyingSuspectAfter is how long a purchase may stay unanswered before the
+// unresolved gauge counts it: a vendor call is bounded by
+// MAINTENANCE_TIMEOUT (seconds), so one this old lost its process.
+const buyingSuspectAfter = 5 * time.Minute
+
+// gaugeScrapeTimeout bounds the unresolved gauge's query.
+const gaugeScrapeTimeout = 2 * time.Second
+
+func newMetrics(reg prometheus.Registerer, cost float64, st Store) (*metrics, error) {
 	m := &metrics{
 		cost: cost,
 		purchases: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -44,7 +57,19 @@ func newMetrics(reg prometheus.Registerer, cost float64) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.purchases, m.spend, m.lookups} {
+	unresolved := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vendorgate_vehicle_unresolved_purchases",
+		Help: "Report purchases whose outcome is unknown (no answer, or their process died) and await an operator's ResolveOperation; -1 when the store did not answer.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), gaugeScrapeTimeout)
+		defer cancel()
+		n, err := st.CountUnresolved(ctx, time.Now().Add(-buyingSuspectAfter))
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	for _, c := range []prometheus.Collector{m.purchases, m.spend, m.lookups, unresolved} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("server: register metrics: %w", err)
 		}

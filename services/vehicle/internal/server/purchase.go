@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,21 +11,16 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/vendorgate/vendorgate/internal/crashpoint"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
 
-// staleBuying is how long a purchase may stay unanswered before another
-// request with its request id may take it over. A vendor call is bounded by
-// MAINTENANCE_TIMEOUT (seconds), so a purchase this old was left behind by a
-// process that died.
-const staleBuying = 10 * time.Minute
-
 // order buys a report for OrderReport. With a request id it buys at most
-// once per id: concurrent requests in this process share one purchase, and
-// the store's unique request id settles a race with another replica; a
+// once per id: concurrent requests in this process share one purchase, the
+// request id's lock refuses a repeat in flight on another replica, and a
 // request id already bought returns that order with replayed set.
 //
 // The purchase runs detached from the caller's cancellation, so that an
@@ -60,50 +57,126 @@ func errRequestIDReused() error {
 	return domainerr.InvalidArgument("request_id", "REQUEST_ID_REUSED", "was used before to buy a report for another VIN")
 }
 
-// retryPurchaseAfter is the retry advice for a purchase in progress: about
-// one vendor call.
-const retryPurchaseAfter = 3 * time.Second
+// retryInFlightAfter is the retry advice for a request id in flight.
+const retryInFlightAfter = time.Second
 
-// orderOnce buys for a request id unless the store knows it already.
+// errInFlight is the refusal of a request id whose purchase is in flight,
+// on this replica or another.
+func errInFlight() error {
+	return domainerr.Aborted("REQUEST_ID_IN_FLIGHT",
+		"a purchase with this request_id is in progress; retry in a second", retryInFlightAfter)
+}
+
+// orderOnce buys for a request id unless the store knows it already. It
+// holds the request id's lock throughout, so that a purchase found in
+// StateBuying is one whose process died.
 func (s *Server) orderOnce(ctx context.Context, p store.Purchase) (store.Order, bool, error) {
-	// Two rounds: a purchase found stale, or lost to another replica in
-	// the first, is looked up again.
+	unlock, ok, err := s.opts.Locks.TryLock(ctx, requestKey(p.RequestID))
+	if err != nil {
+		return store.Order{}, false, err
+	}
+	if !ok {
+		return store.Order{}, false, errInFlight()
+	}
+	defer unlock()
+	// Two rounds: an expired request id released in the first is bought
+	// for in the second.
 	for range 2 {
 		prior, err := s.store.ByRequestID(ctx, p.RequestID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			o, err := s.buy(ctx, p, viaOrderReport)
 			if errors.Is(err, store.ErrDuplicateRequest) {
-				continue
+				// Another replica's process that did not take the lock
+				// (an older version) got there first.
+				return store.Order{}, false, errInFlight()
 			}
 			return o, false, err
 		case err != nil:
 			return store.Order{}, false, err
+		case prior.State != store.StateBuying && prior.State != store.StateUnknown &&
+			prior.CreatedAt.Before(time.Now().Add(-s.opts.RequestIDTTL)):
+			if err := s.store.ReleaseRequestID(ctx, prior.ID); err != nil {
+				return store.Order{}, false, err
+			}
+			continue
 		case prior.VIN != p.VIN:
 			return store.Order{}, false, errRequestIDReused()
+		case prior.State == store.StateBuying:
+			// Its lock was free: the process buying it died between the
+			// vendor call and its record. The vendor may have sold it.
+			if err := s.markDead(ctx, prior); err != nil {
+				return store.Order{}, false, err
+			}
+			return store.Order{}, false, errOutcomeUnknown(prior)
 		case prior.State == store.StateUnknown:
 			return store.Order{}, false, errOutcomeUnknown(prior)
-		case prior.State != store.StateBuying:
+		case prior.State == store.StateNotApplied:
+			return store.Order{}, false, errNotApplied(prior)
+		default:
 			return prior, true, nil
-		case time.Since(prior.CreatedAt) < staleBuying:
-			return store.Order{}, false, domainerr.Aborted("PURCHASE_IN_PROGRESS",
-				"a purchase with this request_id is in progress elsewhere; retry in a few seconds", retryPurchaseAfter)
 		}
-		if err := s.store.Abandon(ctx, prior.ID); err != nil {
-			return store.Order{}, false, err
-		}
-		s.log.WarnContext(ctx, "taking over a purchase left unanswered", "request_id", p.RequestID, "vin", p.VIN,
-			"started", prior.CreatedAt)
 	}
-	return store.Order{}, false, domainerr.Aborted("PURCHASE_IN_PROGRESS",
-		"a purchase with this request_id is in progress elsewhere; retry", retryPurchaseAfter)
+	return store.Order{}, false, errInFlight()
+}
+
+// markDead records a purchase left in StateBuying by a process that died
+// as StateUnknown, for an operator; its request id's lock must be held.
+func (s *Server) markDead(ctx context.Context, o store.Order) error {
+	s.log.ErrorContext(ctx, "report purchase left unanswered by a process that died: the vendor may have sold it; "+
+		"listed for an operator (ListUnresolvedOperations), not bought again automatically",
+		"purchase", o.ID, "vin", o.VIN, "request_id", o.RequestID, "started", o.CreatedAt)
+	return s.store.MarkUnknown(ctx, o.ID)
+}
+
+// reapDead marks the purchases in StateBuying for vin (every VIN when
+// "") whose request id's lock is free as StateUnknown: their process died.
+func (s *Server) reapDead(ctx context.Context, vin string) error {
+	buying, err := s.store.Buying(ctx, vin)
+	if err != nil {
+		return err
+	}
+	for _, o := range buying {
+		unlock, ok, err := s.opts.Locks.TryLock(ctx, requestKey(o.RequestID))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue // in flight
+		}
+		err = s.markDead(ctx, o)
+		unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // buy records a purchase, buys the report and records the vendor's order.
 // The purchase is recorded before the vendor is called, so that the store's
 // unique request id decides between concurrent requests; a failed purchase
 // is removed again, leaving the caller free to retry.
+//
+// Every purchase gets a request id, the caller's or one made here, so that
+// an operator can name it; with one made here, buy takes its lock (the
+// caller holds the lock of its own).
 func (s *Server) buy(ctx context.Context, p store.Purchase, via string) (store.Order, error) {
+	if p.RequestID == "" {
+		id, err := newRequestID(via)
+		if err != nil {
+			return store.Order{}, err
+		}
+		unlock, ok, err := s.opts.Locks.TryLock(ctx, requestKey(id))
+		if err != nil {
+			return store.Order{}, err
+		}
+		if !ok {
+			return store.Order{}, fmt.Errorf("request id %s made for a purchase is taken", id)
+		}
+		defer unlock()
+		p.RequestID = id
+	}
 	started := now()
 	id, err := s.store.Begin(ctx, p, started)
 	if err != nil {
@@ -129,6 +202,8 @@ func (s *Server) buy(ctx context.Context, p store.Purchase, via string) (store.O
 		return store.Order{}, err
 	}
 	s.metrics.bought(via)
+	// Tests kill the process here: sold, and not yet recorded.
+	crashpoint.Hit("vehicle.purchase.after-vendor")
 	bought := now()
 	if err := s.store.Bought(record, id, vo.ID, bought); err != nil {
 		// The caller paid for the order: hand it out, and leave the order
@@ -167,12 +242,36 @@ func unknownOutcome(err error) bool {
 
 // errOutcomeUnknown is the failed precondition of a purchase that may have
 // been sold without an answer: buying again could pay twice, and the vendor
-// offers no way to ask.
+// offers no way to ask. An operator resolves it.
 func errOutcomeUnknown(o store.Order) error {
-	return domainerr.FailedPrecondition("PURCHASE_OUTCOME_UNKNOWN", fmt.Sprintf(
-		"an earlier purchase for VIN %s (started %s) got no answer from the vendor and may have been sold; "+
-			"vendorgate does not buy again for it automatically: reconcile it with the vendor, or use a new request_id",
-		o.VIN, o.CreatedAt.Format(time.RFC3339)))
+	return &domainerr.Error{Kind: domainerr.KindFailedPrecondition, Reason: "PURCHASE_OUTCOME_UNKNOWN",
+		Message: fmt.Sprintf("an earlier purchase for VIN %s (started %s, request_id %s) got no answer from the vendor and may "+
+			"have been sold; vendorgate does not buy again for it automatically: an operator resolves it "+
+			"(ListUnresolvedOperations, ResolveOperation), or use a new request_id",
+			o.VIN, o.CreatedAt.Format(time.RFC3339), o.RequestID),
+		Metadata: map[string]string{"request_id": o.RequestID}}
+}
+
+// errNotApplied is the failed precondition of a request id whose purchase
+// an operator found the vendor did not sell.
+func errNotApplied(o store.Order) error {
+	return domainerr.FailedPrecondition("PURCHASE_NOT_APPLIED", fmt.Sprintf(
+		"the purchase for VIN %s with this request_id got no answer from the vendor, and an operator found it "+
+			"was not sold; use a new request_id to buy", o.VIN))
+}
+
+// newRequestID makes the request id of a purchase whose caller gave none:
+// "lookup-…" for LookupHistory, "order-…" for OrderReport.
+func newRequestID(via string) (string, error) {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("request id: %w", err)
+	}
+	prefix := "order-"
+	if via == viaLookupHistory {
+		prefix = "lookup-"
+	}
+	return prefix + hex.EncodeToString(b), nil
 }
 
 // share runs fn once for all concurrent callers with the same key, each

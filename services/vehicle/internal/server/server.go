@@ -48,6 +48,11 @@ type Store interface {
 	ByOrderID(ctx context.Context, orderID string) (store.Order, error)
 	ByRequestID(ctx context.Context, requestID string) (store.Order, error)
 	Reusable(ctx context.Context, vin string, since time.Time) (store.Order, error)
+	Buying(ctx context.Context, vin string) ([]store.Order, error)
+	ReleaseRequestID(ctx context.Context, id string) error
+	ListUnresolved(ctx context.Context, after store.Cursor, limit int) ([]store.Operation, error)
+	Resolve(ctx context.Context, requestID string, outcome store.Outcome, orderID, note string, at time.Time) (store.Operation, error)
+	CountUnresolved(ctx context.Context, buyingBefore time.Time) (int, error)
 }
 
 // Defaults for Options fields left zero.
@@ -56,6 +61,7 @@ const (
 	DefaultPollInterval    = time.Second
 	DefaultPollMaxInterval = 30 * time.Second
 	DefaultLookupWait      = time.Minute
+	DefaultRequestIDTTL    = 24 * time.Hour
 )
 
 // Options tunes a Server.
@@ -72,6 +78,13 @@ type Options struct {
 	// and its polling once every caller has left. Zero means
 	// DefaultLookupWait.
 	LookupWait time.Duration
+	// RequestIDTTL is how long a request_id is remembered: a repeat after
+	// it buys again. A purchase of unknown outcome keeps its request_id
+	// until an operator resolves it. Zero means DefaultRequestIDTTL.
+	RequestIDTTL time.Duration
+	// Locks are shared by every replica of the store (coord.NewLocks of
+	// the store's database); required.
+	Locks Locks
 	// Registry receives the purchase metrics; nil registers them nowhere.
 	Registry prometheus.Registerer
 	// Logger receives what callers cannot be told (a bought order that
@@ -95,7 +108,10 @@ type Server struct {
 
 // New returns a Server buying through vendor and remembering in st.
 func New(vendor Vendor, st Store, opts Options) (*Server, error) {
-	m, err := newMetrics(opts.Registry, opts.CostYuan)
+	if opts.Locks == nil {
+		return nil, errors.New("server: Options.Locks is required")
+	}
+	m, err := newMetrics(opts.Registry, opts.CostYuan, st)
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +123,7 @@ func New(vendor Vendor, st Store, opts Options) (*Server, error) {
 	opts.PollInterval = cmp.Or(opts.PollInterval, DefaultPollInterval)
 	opts.PollMaxInterval = max(cmp.Or(opts.PollMaxInterval, DefaultPollMaxInterval), opts.PollInterval)
 	opts.LookupWait = cmp.Or(opts.LookupWait, DefaultLookupWait)
+	opts.RequestIDTTL = cmp.Or(opts.RequestIDTTL, DefaultRequestIDTTL)
 	return &Server{vendor: vendor, store: st, opts: opts, log: log, metrics: m}, nil
 }
 

@@ -541,6 +541,7 @@ func TestFreshnessAndRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A restarted service on the same database serves the stored report.
+			svc.stop()
 			restarted := start(t, setup{databaseURL: url, freshness: 2 * time.Second, sim: svc.sim})
 			again, err := restarted.grpc.LookupHistory(ctx, &vehiclev1.LookupHistoryRequest{Vin: maintenancesim.SampleVIN})
 			if err != nil {

@@ -40,6 +40,9 @@ const (
 	// (a timeout, a dropped connection, a 5xx): the vendor may have sold
 	// it. It is kept so that nothing buys again for it automatically.
 	StateUnknown State = "UNKNOWN"
+	// StateNotApplied is a purchase of unknown outcome that an operator
+	// found the vendor did not sell.
+	StateNotApplied State = "NOT_APPLIED"
 )
 
 // Finished reports whether the report of an order in state s will not change.
@@ -51,6 +54,11 @@ var (
 	ErrNotFound = errors.New("store: no such order")
 	// ErrDuplicateRequest is Begin with a request id that is taken.
 	ErrDuplicateRequest = errors.New("store: request id already used")
+	// ErrNotResolvable is a resolution of a purchase whose outcome is known.
+	ErrNotResolvable = errors.New("store: purchase outcome is known")
+	// ErrOrderIDTaken is a resolution naming a vendor order id that another
+	// purchase holds.
+	ErrOrderIDTaken = errors.New("store: vendor order id belongs to another purchase")
 )
 
 // Purchase names a report about to be bought.
@@ -97,6 +105,9 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 	}
 	return &Store{db: db}, nil
 }
+
+// DB is the database, for the locks that replicas share through it.
+func (s *Store) DB() *sqlstore.DB { return s.db }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
@@ -212,23 +223,7 @@ func (s *Store) Reusable(ctx context.Context, vin string, since time.Time) (Orde
 const columns = `id, order_id, vin, engine_number, plate_number, request_id, state, report_json, created_at, bought_at, ready_at`
 
 func (s *Store) one(ctx context.Context, query string, args ...any) (Order, error) {
-	var (
-		o                  Order
-		orderID, requestID sql.NullString
-		boughtAt, readyAt  sql.NullInt64
-		createdAt          int64
-	)
-	err := s.db.QueryRowContext(ctx, query, args...).Scan(&o.ID, &orderID, &o.VIN, &o.EngineNumber, &o.PlateNumber,
-		&requestID, &o.State, &o.Report, &createdAt, &boughtAt, &readyAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Order{}, ErrNotFound
-	}
-	if err != nil {
-		return Order{}, fmt.Errorf("store: read order: %w", err)
-	}
-	o.OrderID, o.RequestID = orderID.String, requestID.String
-	o.CreatedAt, o.BoughtAt, o.ReadyAt = millis(sql.NullInt64{Int64: createdAt, Valid: true}), millis(boughtAt), millis(readyAt)
-	return o, nil
+	return scanOrder(s.db.QueryRowContext(ctx, query, args...))
 }
 
 func (s *Store) exec(ctx context.Context, what, query string, args ...any) error {

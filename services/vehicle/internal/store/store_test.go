@@ -98,6 +98,9 @@ func TestLifecycle(t *testing.T) {
 		}
 
 		// A restart (a second Open, migrations included) finds the same order.
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 		again := open(t, url)
 		got, err = again.ByOrderID(ctx, "order-1")
 		if err != nil {
@@ -107,7 +110,7 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("after reopening mismatch (-want +got):\n%s", diff)
 		}
 
-		if _, err := s.ByOrderID(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := again.ByOrderID(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("got %v, want ErrNotFound", err)
 		}
 	})

@@ -87,6 +87,117 @@ func (ReportState) EnumDescriptor() ([]byte, []int) {
 	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{0}
 }
 
+// OperationState is where a purchase of unknown outcome stands.
+type OperationState int32
+
+const (
+	// OPERATION_STATE_UNSPECIFIED is never returned.
+	OperationState_OPERATION_STATE_UNSPECIFIED OperationState = 0
+	// OPERATION_STATE_UNKNOWN got no usable answer from the vendor: it may
+	// have been sold. It waits for an operator.
+	OperationState_OPERATION_STATE_UNKNOWN OperationState = 1
+	// OPERATION_STATE_APPLIED was UNKNOWN and an operator found it sold.
+	OperationState_OPERATION_STATE_APPLIED OperationState = 2
+	// OPERATION_STATE_NOT_APPLIED was UNKNOWN and an operator found it not sold.
+	OperationState_OPERATION_STATE_NOT_APPLIED OperationState = 3
+)
+
+// Enum value maps for OperationState.
+var (
+	OperationState_name = map[int32]string{
+		0: "OPERATION_STATE_UNSPECIFIED",
+		1: "OPERATION_STATE_UNKNOWN",
+		2: "OPERATION_STATE_APPLIED",
+		3: "OPERATION_STATE_NOT_APPLIED",
+	}
+	OperationState_value = map[string]int32{
+		"OPERATION_STATE_UNSPECIFIED": 0,
+		"OPERATION_STATE_UNKNOWN":     1,
+		"OPERATION_STATE_APPLIED":     2,
+		"OPERATION_STATE_NOT_APPLIED": 3,
+	}
+)
+
+func (x OperationState) Enum() *OperationState {
+	p := new(OperationState)
+	*p = x
+	return p
+}
+
+func (x OperationState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OperationState) Descriptor() protoreflect.EnumDescriptor {
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_enumTypes[1].Descriptor()
+}
+
+func (OperationState) Type() protoreflect.EnumType {
+	return &file_vendorgate_vehicle_v1_vehicle_service_proto_enumTypes[1]
+}
+
+func (x OperationState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OperationState.Descriptor instead.
+func (OperationState) EnumDescriptor() ([]byte, []int) {
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{1}
+}
+
+// ResolutionOutcome is an operator's finding about a purchase.
+type ResolutionOutcome int32
+
+const (
+	// RESOLUTION_OUTCOME_UNSPECIFIED is refused.
+	ResolutionOutcome_RESOLUTION_OUTCOME_UNSPECIFIED ResolutionOutcome = 0
+	// RESOLUTION_OUTCOME_APPLIED: the vendor sold the report; order_id names it.
+	ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED ResolutionOutcome = 1
+	// RESOLUTION_OUTCOME_NOT_APPLIED: the vendor did not sell it.
+	ResolutionOutcome_RESOLUTION_OUTCOME_NOT_APPLIED ResolutionOutcome = 2
+)
+
+// Enum value maps for ResolutionOutcome.
+var (
+	ResolutionOutcome_name = map[int32]string{
+		0: "RESOLUTION_OUTCOME_UNSPECIFIED",
+		1: "RESOLUTION_OUTCOME_APPLIED",
+		2: "RESOLUTION_OUTCOME_NOT_APPLIED",
+	}
+	ResolutionOutcome_value = map[string]int32{
+		"RESOLUTION_OUTCOME_UNSPECIFIED": 0,
+		"RESOLUTION_OUTCOME_APPLIED":     1,
+		"RESOLUTION_OUTCOME_NOT_APPLIED": 2,
+	}
+)
+
+func (x ResolutionOutcome) Enum() *ResolutionOutcome {
+	p := new(ResolutionOutcome)
+	*p = x
+	return p
+}
+
+func (x ResolutionOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ResolutionOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_enumTypes[2].Descriptor()
+}
+
+func (ResolutionOutcome) Type() protoreflect.EnumType {
+	return &file_vendorgate_vehicle_v1_vehicle_service_proto_enumTypes[2]
+}
+
+func (x ResolutionOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ResolutionOutcome.Descriptor instead.
+func (ResolutionOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{2}
+}
+
 // OrderReportRequest buys a report.
 type OrderReportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -99,8 +210,12 @@ type OrderReportRequest struct {
 	// (vendor: plate_number).
 	PlateNumber string `protobuf:"bytes,3,opt,name=plate_number,json=plateNumber,proto3" json:"plate_number,omitempty"`
 	// request_id is the caller's idempotency key, e.g. a UUID, optional: a
-	// request_id seen before returns the order it bought instead of buying
-	// again. Not sent to the vendor.
+	// request_id seen before (within REQUEST_ID_TTL, 24 h by default) returns
+	// the order it bought instead of buying again. While its purchase is in
+	// flight, on any replica, a repeat is ABORTED (REQUEST_ID_IN_FLIGHT) with
+	// a retry delay; once its purchase got no answer, FAILED_PRECONDITION
+	// (PURCHASE_OUTCOME_UNKNOWN) until an operator resolves it
+	// (ResolveOperation). Not sent to the vendor.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1108,6 +1223,434 @@ func (x *Part) GetQuantity() int32 {
 	return 0
 }
 
+// ListUnresolvedOperationsRequest asks for a page of unresolved purchases.
+type ListUnresolvedOperationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// state is the state to list: "UNKNOWN" (or empty, meaning UNKNOWN) is
+	// the only one, as in ?state=UNKNOWN.
+	State string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	// page_size is the most purchases to return; 0 means 50, at most 500.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the next_page_token of the previous page; empty for the
+	// first.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUnresolvedOperationsRequest) Reset() {
+	*x = ListUnresolvedOperationsRequest{}
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUnresolvedOperationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUnresolvedOperationsRequest) ProtoMessage() {}
+
+func (x *ListUnresolvedOperationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUnresolvedOperationsRequest.ProtoReflect.Descriptor instead.
+func (*ListUnresolvedOperationsRequest) Descriptor() ([]byte, []int) {
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListUnresolvedOperationsRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ListUnresolvedOperationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUnresolvedOperationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListUnresolvedOperationsResponse is a page of unresolved purchases.
+type ListUnresolvedOperationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// operations are the purchases, oldest first.
+	Operations []*Operation `protobuf:"bytes,1,rep,name=operations,proto3" json:"operations,omitempty"`
+	// next_page_token is the token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUnresolvedOperationsResponse) Reset() {
+	*x = ListUnresolvedOperationsResponse{}
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUnresolvedOperationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUnresolvedOperationsResponse) ProtoMessage() {}
+
+func (x *ListUnresolvedOperationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUnresolvedOperationsResponse.ProtoReflect.Descriptor instead.
+func (*ListUnresolvedOperationsResponse) Descriptor() ([]byte, []int) {
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListUnresolvedOperationsResponse) GetOperations() []*Operation {
+	if x != nil {
+		return x.Operations
+	}
+	return nil
+}
+
+func (x *ListUnresolvedOperationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ResolveOperationRequest states an UNKNOWN purchase's outcome.
+type ResolveOperationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// request_id is the purchase's request_id, as ListUnresolvedOperations
+	// shows it.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// outcome is what the operator found.
+	Outcome ResolutionOutcome `protobuf:"varint,2,opt,name=outcome,proto3,enum=vendorgate.vehicle.v1.ResolutionOutcome" json:"outcome,omitempty"`
+	// order_id is the vendor's order id of the sold report, required when
+	// outcome is APPLIED, empty otherwise (vendor: orderId, as the vendor's
+	// order list shows it).
+	OrderId string `protobuf:"bytes,3,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// note says how the operator knows, e.g. "found in the vendor's order list".
+	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveOperationRequest) Reset() {
+	*x = ResolveOperationRequest{}
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveOperationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveOperationRequest) ProtoMessage() {}
+
+func (x *ResolveOperationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveOperationRequest.ProtoReflect.Descriptor instead.
+func (*ResolveOperationRequest) Descriptor() ([]byte, []int) {
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ResolveOperationRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ResolveOperationRequest) GetOutcome() ResolutionOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return ResolutionOutcome_RESOLUTION_OUTCOME_UNSPECIFIED
+}
+
+func (x *ResolveOperationRequest) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *ResolveOperationRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// ResolveOperationResponse is the purchase after the resolution.
+type ResolveOperationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// operation is the purchase with its resolutions.
+	Operation     *Operation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveOperationResponse) Reset() {
+	*x = ResolveOperationResponse{}
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveOperationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveOperationResponse) ProtoMessage() {}
+
+func (x *ResolveOperationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveOperationResponse.ProtoReflect.Descriptor instead.
+func (*ResolveOperationResponse) Descriptor() ([]byte, []int) {
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ResolveOperationResponse) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+// Operation is one report purchase whose outcome was unknown, as the
+// service recorded it.
+type Operation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// request_id is the caller's idempotency key, or one the service chose
+	// ("lookup-…") for a purchase made by LookupHistory.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// vin is the VIN the purchase was for (vendor: vin).
+	Vin string `protobuf:"bytes,2,opt,name=vin,proto3" json:"vin,omitempty"`
+	// engine_number is the engine number sent, if any (vendor: engine_number).
+	EngineNumber string `protobuf:"bytes,3,opt,name=engine_number,json=engineNumber,proto3" json:"engine_number,omitempty"`
+	// plate_number is the licence plate sent, if any (vendor: plate_number).
+	PlateNumber string `protobuf:"bytes,4,opt,name=plate_number,json=plateNumber,proto3" json:"plate_number,omitempty"`
+	// state is where the purchase stands.
+	State OperationState `protobuf:"varint,5,opt,name=state,proto3,enum=vendorgate.vehicle.v1.OperationState" json:"state,omitempty"`
+	// order_id is the vendor's order id, set once an operator found the
+	// purchase APPLIED (vendor: orderId).
+	OrderId string `protobuf:"bytes,6,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// create_time is when the purchase was recorded, before the vendor call.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// resolutions are the operators' resolutions, oldest first.
+	Resolutions   []*Resolution `protobuf:"bytes,8,rep,name=resolutions,proto3" json:"resolutions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Operation) Reset() {
+	*x = Operation{}
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Operation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Operation) ProtoMessage() {}
+
+func (x *Operation) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Operation.ProtoReflect.Descriptor instead.
+func (*Operation) Descriptor() ([]byte, []int) {
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Operation) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Operation) GetVin() string {
+	if x != nil {
+		return x.Vin
+	}
+	return ""
+}
+
+func (x *Operation) GetEngineNumber() string {
+	if x != nil {
+		return x.EngineNumber
+	}
+	return ""
+}
+
+func (x *Operation) GetPlateNumber() string {
+	if x != nil {
+		return x.PlateNumber
+	}
+	return ""
+}
+
+func (x *Operation) GetState() OperationState {
+	if x != nil {
+		return x.State
+	}
+	return OperationState_OPERATION_STATE_UNSPECIFIED
+}
+
+func (x *Operation) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *Operation) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Operation) GetResolutions() []*Resolution {
+	if x != nil {
+		return x.Resolutions
+	}
+	return nil
+}
+
+// Resolution is one operator's finding about a purchase.
+type Resolution struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// outcome is what the operator found.
+	Outcome ResolutionOutcome `protobuf:"varint,1,opt,name=outcome,proto3,enum=vendorgate.vehicle.v1.ResolutionOutcome" json:"outcome,omitempty"`
+	// order_id is the vendor's order id the operator gave, for APPLIED.
+	OrderId string `protobuf:"bytes,2,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
+	// note is how the operator knows.
+	Note string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	// resolve_time is when the resolution was recorded.
+	ResolveTime   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=resolve_time,json=resolveTime,proto3" json:"resolve_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Resolution) Reset() {
+	*x = Resolution{}
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Resolution) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Resolution) ProtoMessage() {}
+
+func (x *Resolution) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Resolution.ProtoReflect.Descriptor instead.
+func (*Resolution) Descriptor() ([]byte, []int) {
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Resolution) GetOutcome() ResolutionOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return ResolutionOutcome_RESOLUTION_OUTCOME_UNSPECIFIED
+}
+
+func (x *Resolution) GetOrderId() string {
+	if x != nil {
+		return x.OrderId
+	}
+	return ""
+}
+
+func (x *Resolution) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *Resolution) GetResolveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolveTime
+	}
+	return nil
+}
+
 var File_vendorgate_vehicle_v1_vehicle_service_proto protoreflect.FileDescriptor
 
 const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
@@ -1204,19 +1747,70 @@ const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"parts_text\x18\b \x01(\tR\tpartsText\"6\n" +
 	"\x04Part\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
-	"\bquantity\x18\x02 \x01(\x05R\bquantity*z\n" +
+	"\bquantity\x18\x02 \x01(\x05R\bquantity\"\x9b\x01\n" +
+	"\x1fListUnresolvedOperationsRequest\x12&\n" +
+	"\x05state\x18\x01 \x01(\tB\x10\xbaH\rr\vR\x00R\aUNKNOWNR\x05state\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"\x8c\x01\n" +
+	" ListUnresolvedOperationsResponse\x12@\n" +
+	"\n" +
+	"operations\x18\x01 \x03(\v2 .vendorgate.vehicle.v1.OperationR\n" +
+	"operations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xfc\x03\n" +
+	"\x17ResolveOperationRequest\x12)\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\trequestId\x12N\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2(.vendorgate.vehicle.v1.ResolutionOutcomeB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\aoutcome\x12#\n" +
+	"\border_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\aorderId\x12\x1e\n" +
+	"\x04note\x18\x04 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\x04note:\xa0\x02\x92A\x81\x012\x7f{\"outcome\": \"RESOLUTION_OUTCOME_APPLIED\", \"order_id\": \"e192e8de8e6660a1b2c346f41b\", \"note\": \"found in the vendor's order list\"}\xbaH\x97\x01\x1a\x94\x01\n" +
+	"\x15order_id_when_applied\x12Morder_id is required when the outcome is APPLIED, and must be empty otherwise\x1a,(this.outcome == 1) == (this.order_id != '')\"Z\n" +
+	"\x18ResolveOperationResponse\x12>\n" +
+	"\toperation\x18\x01 \x01(\v2 .vendorgate.vehicle.v1.OperationR\toperation\"\xde\x02\n" +
+	"\tOperation\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x10\n" +
+	"\x03vin\x18\x02 \x01(\tR\x03vin\x12#\n" +
+	"\rengine_number\x18\x03 \x01(\tR\fengineNumber\x12!\n" +
+	"\fplate_number\x18\x04 \x01(\tR\vplateNumber\x12;\n" +
+	"\x05state\x18\x05 \x01(\x0e2%.vendorgate.vehicle.v1.OperationStateR\x05state\x12\x19\n" +
+	"\border_id\x18\x06 \x01(\tR\aorderId\x12;\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12C\n" +
+	"\vresolutions\x18\b \x03(\v2!.vendorgate.vehicle.v1.ResolutionR\vresolutions\"\xbe\x01\n" +
+	"\n" +
+	"Resolution\x12B\n" +
+	"\aoutcome\x18\x01 \x01(\x0e2(.vendorgate.vehicle.v1.ResolutionOutcomeR\aoutcome\x12\x19\n" +
+	"\border_id\x18\x02 \x01(\tR\aorderId\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\x12=\n" +
+	"\fresolve_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vresolveTime*z\n" +
 	"\vReportState\x12\x1c\n" +
 	"\x18REPORT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14REPORT_STATE_PENDING\x10\x01\x12\x16\n" +
 	"\x12REPORT_STATE_READY\x10\x02\x12\x1b\n" +
-	"\x17REPORT_STATE_NO_RECORDS\x10\x032\xd0\x04\n" +
+	"\x17REPORT_STATE_NO_RECORDS\x10\x03*\x8c\x01\n" +
+	"\x0eOperationState\x12\x1f\n" +
+	"\x1bOPERATION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17OPERATION_STATE_UNKNOWN\x10\x01\x12\x1b\n" +
+	"\x17OPERATION_STATE_APPLIED\x10\x02\x12\x1f\n" +
+	"\x1bOPERATION_STATE_NOT_APPLIED\x10\x03*{\n" +
+	"\x11ResolutionOutcome\x12\"\n" +
+	"\x1eRESOLUTION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aRESOLUTION_OUTCOME_APPLIED\x10\x01\x12\"\n" +
+	"\x1eRESOLUTION_OUTCOME_NOT_APPLIED\x10\x022\xac\a\n" +
 	"\x0eVehicleService\x12\x83\x01\n" +
 	"\vOrderReport\x12).vendorgate.vehicle.v1.OrderReportRequest\x1a*.vendorgate.vehicle.v1.OrderReportResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/vehicle/orders\x12\x8c\x01\n" +
 	"\tGetReport\x12'.vendorgate.vehicle.v1.GetReportRequest\x1a(.vendorgate.vehicle.v1.GetReportResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/vehicle/orders/{order_id}/report\x12\x9c\x01\n" +
 	"\rLookupHistory\x12+.vendorgate.vehicle.v1.LookupHistoryRequest\x1a,.vendorgate.vehicle.v1.LookupHistoryResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/vehicle/vins/{vin}/history:lookup\x12\x89\x01\n" +
 	"\n" +
-	"GetHistory\x12(.vendorgate.vehicle.v1.GetHistoryRequest\x1a).vendorgate.vehicle.v1.GetHistoryResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/vehicle/vins/{vin}/historyB\x85\x04\x92A\x92\x02\x12\xe8\x01\n" +
-	"\x12vendorgate vehicle\x12\xca\x01Vehicle maintenance-record reports, bought once and stored. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.1.0*\x01\x012\x10application/json:\x10application/json\n" +
+	"GetHistory\x12(.vendorgate.vehicle.v1.GetHistoryRequest\x1a).vendorgate.vehicle.v1.GetHistoryResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/vehicle/vins/{vin}/history\x12\xab\x01\n" +
+	"\x18ListUnresolvedOperations\x126.vendorgate.vehicle.v1.ListUnresolvedOperationsRequest\x1a7.vendorgate.vehicle.v1.ListUnresolvedOperationsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/vehicle/operations\x12\xab\x01\n" +
+	"\x10ResolveOperation\x12..vendorgate.vehicle.v1.ResolveOperationRequest\x1a/.vendorgate.vehicle.v1.ResolveOperationResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/vehicle/operations/{request_id}:resolveB\x85\x04\x92A\x92\x02\x12\xe8\x01\n" +
+	"\x12vendorgate vehicle\x12\xca\x01Vehicle maintenance-record reports, bought once and stored. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.2.0*\x01\x012\x10application/json:\x10application/json\n" +
 	"\x19com.vendorgate.vehicle.v1B\x13VehicleServiceProtoP\x01ZGgithub.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1;vehiclev1\xa2\x02\x03VVX\xaa\x02\x15Vendorgate.Vehicle.V1\xca\x02\x15Vendorgate\\Vehicle\\V1\xe2\x02!Vendorgate\\Vehicle\\V1\\GPBMetadata\xea\x02\x17Vendorgate::Vehicle::V1b\x06proto3"
 
 var (
@@ -1231,55 +1825,75 @@ func file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP() []byte {
 	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescData
 }
 
-var file_vendorgate_vehicle_v1_vehicle_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_vendorgate_vehicle_v1_vehicle_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_vendorgate_vehicle_v1_vehicle_service_proto_goTypes = []any{
-	(ReportState)(0),              // 0: vendorgate.vehicle.v1.ReportState
-	(*OrderReportRequest)(nil),    // 1: vendorgate.vehicle.v1.OrderReportRequest
-	(*OrderReportResponse)(nil),   // 2: vendorgate.vehicle.v1.OrderReportResponse
-	(*GetReportRequest)(nil),      // 3: vendorgate.vehicle.v1.GetReportRequest
-	(*GetReportResponse)(nil),     // 4: vendorgate.vehicle.v1.GetReportResponse
-	(*LookupHistoryRequest)(nil),  // 5: vendorgate.vehicle.v1.LookupHistoryRequest
-	(*GetHistoryRequest)(nil),     // 6: vendorgate.vehicle.v1.GetHistoryRequest
-	(*GetHistoryResponse)(nil),    // 7: vendorgate.vehicle.v1.GetHistoryResponse
-	(*LookupHistoryResponse)(nil), // 8: vendorgate.vehicle.v1.LookupHistoryResponse
-	(*Report)(nil),                // 9: vendorgate.vehicle.v1.Report
-	(*RepairRecord)(nil),          // 10: vendorgate.vehicle.v1.RepairRecord
-	(*Part)(nil),                  // 11: vendorgate.vehicle.v1.Part
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(ReportState)(0),                         // 0: vendorgate.vehicle.v1.ReportState
+	(OperationState)(0),                      // 1: vendorgate.vehicle.v1.OperationState
+	(ResolutionOutcome)(0),                   // 2: vendorgate.vehicle.v1.ResolutionOutcome
+	(*OrderReportRequest)(nil),               // 3: vendorgate.vehicle.v1.OrderReportRequest
+	(*OrderReportResponse)(nil),              // 4: vendorgate.vehicle.v1.OrderReportResponse
+	(*GetReportRequest)(nil),                 // 5: vendorgate.vehicle.v1.GetReportRequest
+	(*GetReportResponse)(nil),                // 6: vendorgate.vehicle.v1.GetReportResponse
+	(*LookupHistoryRequest)(nil),             // 7: vendorgate.vehicle.v1.LookupHistoryRequest
+	(*GetHistoryRequest)(nil),                // 8: vendorgate.vehicle.v1.GetHistoryRequest
+	(*GetHistoryResponse)(nil),               // 9: vendorgate.vehicle.v1.GetHistoryResponse
+	(*LookupHistoryResponse)(nil),            // 10: vendorgate.vehicle.v1.LookupHistoryResponse
+	(*Report)(nil),                           // 11: vendorgate.vehicle.v1.Report
+	(*RepairRecord)(nil),                     // 12: vendorgate.vehicle.v1.RepairRecord
+	(*Part)(nil),                             // 13: vendorgate.vehicle.v1.Part
+	(*ListUnresolvedOperationsRequest)(nil),  // 14: vendorgate.vehicle.v1.ListUnresolvedOperationsRequest
+	(*ListUnresolvedOperationsResponse)(nil), // 15: vendorgate.vehicle.v1.ListUnresolvedOperationsResponse
+	(*ResolveOperationRequest)(nil),          // 16: vendorgate.vehicle.v1.ResolveOperationRequest
+	(*ResolveOperationResponse)(nil),         // 17: vendorgate.vehicle.v1.ResolveOperationResponse
+	(*Operation)(nil),                        // 18: vendorgate.vehicle.v1.Operation
+	(*Resolution)(nil),                       // 19: vendorgate.vehicle.v1.Resolution
+	(*timestamppb.Timestamp)(nil),            // 20: google.protobuf.Timestamp
 }
 var file_vendorgate_vehicle_v1_vehicle_service_proto_depIdxs = []int32{
-	12, // 0: vendorgate.vehicle.v1.OrderReportResponse.bought_time:type_name -> google.protobuf.Timestamp
+	20, // 0: vendorgate.vehicle.v1.OrderReportResponse.bought_time:type_name -> google.protobuf.Timestamp
 	0,  // 1: vendorgate.vehicle.v1.GetReportResponse.state:type_name -> vendorgate.vehicle.v1.ReportState
-	9,  // 2: vendorgate.vehicle.v1.GetReportResponse.report:type_name -> vendorgate.vehicle.v1.Report
-	12, // 3: vendorgate.vehicle.v1.GetReportResponse.bought_time:type_name -> google.protobuf.Timestamp
-	12, // 4: vendorgate.vehicle.v1.GetReportResponse.ready_time:type_name -> google.protobuf.Timestamp
+	11, // 2: vendorgate.vehicle.v1.GetReportResponse.report:type_name -> vendorgate.vehicle.v1.Report
+	20, // 3: vendorgate.vehicle.v1.GetReportResponse.bought_time:type_name -> google.protobuf.Timestamp
+	20, // 4: vendorgate.vehicle.v1.GetReportResponse.ready_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: vendorgate.vehicle.v1.GetHistoryResponse.state:type_name -> vendorgate.vehicle.v1.ReportState
-	9,  // 6: vendorgate.vehicle.v1.GetHistoryResponse.report:type_name -> vendorgate.vehicle.v1.Report
-	12, // 7: vendorgate.vehicle.v1.GetHistoryResponse.bought_time:type_name -> google.protobuf.Timestamp
-	12, // 8: vendorgate.vehicle.v1.GetHistoryResponse.ready_time:type_name -> google.protobuf.Timestamp
+	11, // 6: vendorgate.vehicle.v1.GetHistoryResponse.report:type_name -> vendorgate.vehicle.v1.Report
+	20, // 7: vendorgate.vehicle.v1.GetHistoryResponse.bought_time:type_name -> google.protobuf.Timestamp
+	20, // 8: vendorgate.vehicle.v1.GetHistoryResponse.ready_time:type_name -> google.protobuf.Timestamp
 	0,  // 9: vendorgate.vehicle.v1.LookupHistoryResponse.state:type_name -> vendorgate.vehicle.v1.ReportState
-	9,  // 10: vendorgate.vehicle.v1.LookupHistoryResponse.report:type_name -> vendorgate.vehicle.v1.Report
-	12, // 11: vendorgate.vehicle.v1.LookupHistoryResponse.bought_time:type_name -> google.protobuf.Timestamp
-	12, // 12: vendorgate.vehicle.v1.LookupHistoryResponse.ready_time:type_name -> google.protobuf.Timestamp
-	10, // 13: vendorgate.vehicle.v1.Report.repair_records:type_name -> vendorgate.vehicle.v1.RepairRecord
-	10, // 14: vendorgate.vehicle.v1.Report.component_records:type_name -> vendorgate.vehicle.v1.RepairRecord
-	10, // 15: vendorgate.vehicle.v1.Report.exterior_records:type_name -> vendorgate.vehicle.v1.RepairRecord
-	12, // 16: vendorgate.vehicle.v1.RepairRecord.maintain_time:type_name -> google.protobuf.Timestamp
-	11, // 17: vendorgate.vehicle.v1.RepairRecord.parts:type_name -> vendorgate.vehicle.v1.Part
-	1,  // 18: vendorgate.vehicle.v1.VehicleService.OrderReport:input_type -> vendorgate.vehicle.v1.OrderReportRequest
-	3,  // 19: vendorgate.vehicle.v1.VehicleService.GetReport:input_type -> vendorgate.vehicle.v1.GetReportRequest
-	5,  // 20: vendorgate.vehicle.v1.VehicleService.LookupHistory:input_type -> vendorgate.vehicle.v1.LookupHistoryRequest
-	6,  // 21: vendorgate.vehicle.v1.VehicleService.GetHistory:input_type -> vendorgate.vehicle.v1.GetHistoryRequest
-	2,  // 22: vendorgate.vehicle.v1.VehicleService.OrderReport:output_type -> vendorgate.vehicle.v1.OrderReportResponse
-	4,  // 23: vendorgate.vehicle.v1.VehicleService.GetReport:output_type -> vendorgate.vehicle.v1.GetReportResponse
-	8,  // 24: vendorgate.vehicle.v1.VehicleService.LookupHistory:output_type -> vendorgate.vehicle.v1.LookupHistoryResponse
-	7,  // 25: vendorgate.vehicle.v1.VehicleService.GetHistory:output_type -> vendorgate.vehicle.v1.GetHistoryResponse
-	22, // [22:26] is the sub-list for method output_type
-	18, // [18:22] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	11, // 10: vendorgate.vehicle.v1.LookupHistoryResponse.report:type_name -> vendorgate.vehicle.v1.Report
+	20, // 11: vendorgate.vehicle.v1.LookupHistoryResponse.bought_time:type_name -> google.protobuf.Timestamp
+	20, // 12: vendorgate.vehicle.v1.LookupHistoryResponse.ready_time:type_name -> google.protobuf.Timestamp
+	12, // 13: vendorgate.vehicle.v1.Report.repair_records:type_name -> vendorgate.vehicle.v1.RepairRecord
+	12, // 14: vendorgate.vehicle.v1.Report.component_records:type_name -> vendorgate.vehicle.v1.RepairRecord
+	12, // 15: vendorgate.vehicle.v1.Report.exterior_records:type_name -> vendorgate.vehicle.v1.RepairRecord
+	20, // 16: vendorgate.vehicle.v1.RepairRecord.maintain_time:type_name -> google.protobuf.Timestamp
+	13, // 17: vendorgate.vehicle.v1.RepairRecord.parts:type_name -> vendorgate.vehicle.v1.Part
+	18, // 18: vendorgate.vehicle.v1.ListUnresolvedOperationsResponse.operations:type_name -> vendorgate.vehicle.v1.Operation
+	2,  // 19: vendorgate.vehicle.v1.ResolveOperationRequest.outcome:type_name -> vendorgate.vehicle.v1.ResolutionOutcome
+	18, // 20: vendorgate.vehicle.v1.ResolveOperationResponse.operation:type_name -> vendorgate.vehicle.v1.Operation
+	1,  // 21: vendorgate.vehicle.v1.Operation.state:type_name -> vendorgate.vehicle.v1.OperationState
+	20, // 22: vendorgate.vehicle.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
+	19, // 23: vendorgate.vehicle.v1.Operation.resolutions:type_name -> vendorgate.vehicle.v1.Resolution
+	2,  // 24: vendorgate.vehicle.v1.Resolution.outcome:type_name -> vendorgate.vehicle.v1.ResolutionOutcome
+	20, // 25: vendorgate.vehicle.v1.Resolution.resolve_time:type_name -> google.protobuf.Timestamp
+	3,  // 26: vendorgate.vehicle.v1.VehicleService.OrderReport:input_type -> vendorgate.vehicle.v1.OrderReportRequest
+	5,  // 27: vendorgate.vehicle.v1.VehicleService.GetReport:input_type -> vendorgate.vehicle.v1.GetReportRequest
+	7,  // 28: vendorgate.vehicle.v1.VehicleService.LookupHistory:input_type -> vendorgate.vehicle.v1.LookupHistoryRequest
+	8,  // 29: vendorgate.vehicle.v1.VehicleService.GetHistory:input_type -> vendorgate.vehicle.v1.GetHistoryRequest
+	14, // 30: vendorgate.vehicle.v1.VehicleService.ListUnresolvedOperations:input_type -> vendorgate.vehicle.v1.ListUnresolvedOperationsRequest
+	16, // 31: vendorgate.vehicle.v1.VehicleService.ResolveOperation:input_type -> vendorgate.vehicle.v1.ResolveOperationRequest
+	4,  // 32: vendorgate.vehicle.v1.VehicleService.OrderReport:output_type -> vendorgate.vehicle.v1.OrderReportResponse
+	6,  // 33: vendorgate.vehicle.v1.VehicleService.GetReport:output_type -> vendorgate.vehicle.v1.GetReportResponse
+	10, // 34: vendorgate.vehicle.v1.VehicleService.LookupHistory:output_type -> vendorgate.vehicle.v1.LookupHistoryResponse
+	9,  // 35: vendorgate.vehicle.v1.VehicleService.GetHistory:output_type -> vendorgate.vehicle.v1.GetHistoryResponse
+	15, // 36: vendorgate.vehicle.v1.VehicleService.ListUnresolvedOperations:output_type -> vendorgate.vehicle.v1.ListUnresolvedOperationsResponse
+	17, // 37: vendorgate.vehicle.v1.VehicleService.ResolveOperation:output_type -> vendorgate.vehicle.v1.ResolveOperationResponse
+	32, // [32:38] is the sub-list for method output_type
+	26, // [26:32] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_vendorgate_vehicle_v1_vehicle_service_proto_init() }
@@ -1292,8 +1906,8 @@ func file_vendorgate_vehicle_v1_vehicle_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc), len(file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   11,
+			NumEnums:      3,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

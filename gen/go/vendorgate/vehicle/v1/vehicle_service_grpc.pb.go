@@ -19,10 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	VehicleService_OrderReport_FullMethodName   = "/vendorgate.vehicle.v1.VehicleService/OrderReport"
-	VehicleService_GetReport_FullMethodName     = "/vendorgate.vehicle.v1.VehicleService/GetReport"
-	VehicleService_LookupHistory_FullMethodName = "/vendorgate.vehicle.v1.VehicleService/LookupHistory"
-	VehicleService_GetHistory_FullMethodName    = "/vendorgate.vehicle.v1.VehicleService/GetHistory"
+	VehicleService_OrderReport_FullMethodName              = "/vendorgate.vehicle.v1.VehicleService/OrderReport"
+	VehicleService_GetReport_FullMethodName                = "/vendorgate.vehicle.v1.VehicleService/GetReport"
+	VehicleService_LookupHistory_FullMethodName            = "/vendorgate.vehicle.v1.VehicleService/LookupHistory"
+	VehicleService_GetHistory_FullMethodName               = "/vendorgate.vehicle.v1.VehicleService/GetHistory"
+	VehicleService_ListUnresolvedOperations_FullMethodName = "/vendorgate.vehicle.v1.VehicleService/ListUnresolvedOperations"
+	VehicleService_ResolveOperation_FullMethodName         = "/vendorgate.vehicle.v1.VehicleService/ResolveOperation"
 )
 
 // VehicleServiceClient is the client API for VehicleService service.
@@ -66,6 +68,22 @@ type VehicleServiceClient interface {
 	// never calls the vendor, so it is safe to send as a GET; LookupHistory
 	// is the call that buys.
 	GetHistory(ctx context.Context, in *GetHistoryRequest, opts ...grpc.CallOption) (*GetHistoryResponse, error)
+	// ListUnresolvedOperations lists the report purchases whose outcome is
+	// unknown, oldest first, from the service's own record (no vendor call):
+	// the vendor call got no usable answer, or the process making it died
+	// between the vendor's sale and the local record. Each waits for an
+	// operator's ResolveOperation; until then its request_id answers
+	// FAILED_PRECONDITION, reason PURCHASE_OUTCOME_UNKNOWN, and nothing is
+	// bought again for it. Purchases made by LookupHistory carry a request_id
+	// the service chose ("lookup-…").
+	ListUnresolvedOperations(ctx context.Context, in *ListUnresolvedOperationsRequest, opts ...grpc.CallOption) (*ListUnresolvedOperationsResponse, error)
+	// ResolveOperation records an operator's finding about a purchase whose
+	// outcome was unknown: the vendor sold it (APPLIED, with the vendor's
+	// order id) or it did not (NOT_APPLIED). Every resolution is kept, and the
+	// last one decides what a repeat of the request_id returns: the order
+	// (replayed) once APPLIED, FAILED_PRECONDITION reason PURCHASE_NOT_APPLIED
+	// once NOT_APPLIED. No vendor call.
+	ResolveOperation(ctx context.Context, in *ResolveOperationRequest, opts ...grpc.CallOption) (*ResolveOperationResponse, error)
 }
 
 type vehicleServiceClient struct {
@@ -116,6 +134,26 @@ func (c *vehicleServiceClient) GetHistory(ctx context.Context, in *GetHistoryReq
 	return out, nil
 }
 
+func (c *vehicleServiceClient) ListUnresolvedOperations(ctx context.Context, in *ListUnresolvedOperationsRequest, opts ...grpc.CallOption) (*ListUnresolvedOperationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListUnresolvedOperationsResponse)
+	err := c.cc.Invoke(ctx, VehicleService_ListUnresolvedOperations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *vehicleServiceClient) ResolveOperation(ctx context.Context, in *ResolveOperationRequest, opts ...grpc.CallOption) (*ResolveOperationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveOperationResponse)
+	err := c.cc.Invoke(ctx, VehicleService_ResolveOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VehicleServiceServer is the server API for VehicleService service.
 // All implementations must embed UnimplementedVehicleServiceServer
 // for forward compatibility.
@@ -157,6 +195,22 @@ type VehicleServiceServer interface {
 	// never calls the vendor, so it is safe to send as a GET; LookupHistory
 	// is the call that buys.
 	GetHistory(context.Context, *GetHistoryRequest) (*GetHistoryResponse, error)
+	// ListUnresolvedOperations lists the report purchases whose outcome is
+	// unknown, oldest first, from the service's own record (no vendor call):
+	// the vendor call got no usable answer, or the process making it died
+	// between the vendor's sale and the local record. Each waits for an
+	// operator's ResolveOperation; until then its request_id answers
+	// FAILED_PRECONDITION, reason PURCHASE_OUTCOME_UNKNOWN, and nothing is
+	// bought again for it. Purchases made by LookupHistory carry a request_id
+	// the service chose ("lookup-…").
+	ListUnresolvedOperations(context.Context, *ListUnresolvedOperationsRequest) (*ListUnresolvedOperationsResponse, error)
+	// ResolveOperation records an operator's finding about a purchase whose
+	// outcome was unknown: the vendor sold it (APPLIED, with the vendor's
+	// order id) or it did not (NOT_APPLIED). Every resolution is kept, and the
+	// last one decides what a repeat of the request_id returns: the order
+	// (replayed) once APPLIED, FAILED_PRECONDITION reason PURCHASE_NOT_APPLIED
+	// once NOT_APPLIED. No vendor call.
+	ResolveOperation(context.Context, *ResolveOperationRequest) (*ResolveOperationResponse, error)
 	mustEmbedUnimplementedVehicleServiceServer()
 }
 
@@ -178,6 +232,12 @@ func (UnimplementedVehicleServiceServer) LookupHistory(context.Context, *LookupH
 }
 func (UnimplementedVehicleServiceServer) GetHistory(context.Context, *GetHistoryRequest) (*GetHistoryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetHistory not implemented")
+}
+func (UnimplementedVehicleServiceServer) ListUnresolvedOperations(context.Context, *ListUnresolvedOperationsRequest) (*ListUnresolvedOperationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUnresolvedOperations not implemented")
+}
+func (UnimplementedVehicleServiceServer) ResolveOperation(context.Context, *ResolveOperationRequest) (*ResolveOperationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveOperation not implemented")
 }
 func (UnimplementedVehicleServiceServer) mustEmbedUnimplementedVehicleServiceServer() {}
 func (UnimplementedVehicleServiceServer) testEmbeddedByValue()                        {}
@@ -272,6 +332,42 @@ func _VehicleService_GetHistory_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VehicleService_ListUnresolvedOperations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUnresolvedOperationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VehicleServiceServer).ListUnresolvedOperations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VehicleService_ListUnresolvedOperations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VehicleServiceServer).ListUnresolvedOperations(ctx, req.(*ListUnresolvedOperationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _VehicleService_ResolveOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveOperationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VehicleServiceServer).ResolveOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VehicleService_ResolveOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VehicleServiceServer).ResolveOperation(ctx, req.(*ResolveOperationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // VehicleService_ServiceDesc is the grpc.ServiceDesc for VehicleService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -294,6 +390,14 @@ var VehicleService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetHistory",
 			Handler:    _VehicleService_GetHistory_Handler,
+		},
+		{
+			MethodName: "ListUnresolvedOperations",
+			Handler:    _VehicleService_ListUnresolvedOperations_Handler,
+		},
+		{
+			MethodName: "ResolveOperation",
+			Handler:    _VehicleService_ResolveOperation_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
