@@ -157,7 +157,6 @@ func TestRecordConcurrently(t *testing.T) {
 	})
 }
 
-
 func TestPushesKeepTheirBytes(t *testing.T) {
 	t.Parallel()
 	dialects(t, func(t *testing.T, url string) {
