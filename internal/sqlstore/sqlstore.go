@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
@@ -50,7 +51,44 @@ type DB struct {
 	*sql.DB
 	// Dialect is the database's SQL dialect.
 	Dialect Dialect
+
+	release func() // drops the SQLite file lock
+
+	valuesMu sync.Mutex
+	values   map[any]any
 }
+
+// Value returns the value stored under key for this handle, storing init()
+// on first use: per-database singletons, such as the in-process locks that
+// stand in for PostgreSQL's on SQLite, which every user of the handle must
+// share.
+func (db *DB) Value(key any, init func() any) any {
+	db.valuesMu.Lock()
+	defer db.valuesMu.Unlock()
+	if v, ok := db.values[key]; ok {
+		return v
+	}
+	if db.values == nil {
+		db.values = map[any]any{}
+	}
+	v := init()
+	db.values[key] = v
+	return v
+}
+
+// Close closes the database and, for a SQLite file, lets another process
+// open it.
+func (db *DB) Close() error {
+	err := db.DB.Close()
+	if db.release != nil {
+		db.release()
+	}
+	return err
+}
+
+// OneProcessOnly reports whether the database limits the service to one
+// process (SQLite), which services say at start-up.
+func (db *DB) OneProcessOnly() bool { return db.Dialect == SQLite }
 
 // Open opens the database that rawURL names and checks that it answers:
 //
@@ -60,14 +98,25 @@ type DB struct {
 //     a SQLite file, created when missing;
 //   - "file:path.db" (SQLite's own URI form) and ":memory:" are SQLite too.
 //
+// A SQLite file is locked for as long as it is open: a second process
+// opening it gets ErrSQLiteInUse, since the services' in-process
+// coordination holds within one process only.
+//
 // The SQLite forms may carry modernc.org/sqlite DSN parameters in the query.
 func Open(ctx context.Context, rawURL string) (*DB, error) {
 	driver, dsn, dialect, err := parse(rawURL)
 	if err != nil {
 		return nil, err
 	}
+	release := func() {}
+	if dialect == SQLite {
+		if release, err = lockSQLiteFile(dsn); err != nil {
+			return nil, err
+		}
+	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
+		release()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", dialect, err)
 	}
 	if isMemory(dsn) {
@@ -76,9 +125,10 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 	}
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
+		release()
 		return nil, fmt.Errorf("sqlstore: connect to %s database %s: %w", dialect, Redact(rawURL), err)
 	}
-	return &DB{DB: db, Dialect: dialect}, nil
+	return &DB{DB: db, Dialect: dialect, release: release}, nil
 }
 
 // parse maps a database URL to a database/sql driver and DSN.
