@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/logging/logtest"
+	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/internal/vendorcall/vendorcalltest"
 
 	"github.com/google/go-cmp/cmp"
@@ -70,6 +71,7 @@ func startBehind(t testing.TB, logs *logtest.Buffer, serve func(http.Handler) *h
 	vendor := serve(sim.Handler())
 	environ := append([]string{
 		"DELIVERY_ADDR=127.0.0.1:0",
+		"DELIVERY_DATABASE_URL=" + sqlstoretest.SQLiteURL(t),
 		"DINGDANG_BASE_URL=" + vendor.URL,
 		"DINGDANG_SECRET_ID=" + testSecretID,
 		"DINGDANG_SECRET_KEY=" + testSecretKey,
@@ -827,7 +829,7 @@ func TestSandboxServesWithoutCredentials(t *testing.T) {
 	addrs := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"SANDBOX=1", "DELIVERY_ADDR=127.0.0.1:0"}, logs, func(a net.Addr) { addrs <- a })
+		done <- run(ctx, []string{"SANDBOX=1", "DELIVERY_ADDR=127.0.0.1:0", "DELIVERY_DATABASE_URL=" + sqlstoretest.SQLiteURL(t)}, logs, func(a net.Addr) { addrs <- a })
 	}()
 	var addr net.Addr
 	select {

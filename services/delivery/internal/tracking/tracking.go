@@ -285,7 +285,9 @@ func (t *Tracker) Watch(ctx context.Context, originID string, afterID int64, sen
 				notes = nil // the notifier closed: the re-check carries on
 				goto wait
 			}
-			if id != originID {
+			// coord.Resync ("") means notifications may have been missed:
+			// re-read the store like for our own order.
+			if id != originID && id != "" {
 				goto wait
 			}
 		}
