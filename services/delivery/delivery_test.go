@@ -68,11 +68,16 @@ func startLogging(t testing.TB, logs *logtest.Buffer, env ...string) *harness {
 func startBehind(t testing.TB, logs *logtest.Buffer, serve func(http.Handler) *httptest.Server, env ...string) *harness {
 	t.Helper()
 	sim := dingdangsim.New(dingdangsim.Options{Keys: map[string]string{testSecretID: testSecretKey}})
-	vendor := serve(sim.Handler())
+	return startSim(t, logs, sim, serve(sim.Handler()).URL, env...)
+}
+
+// startSim starts the service in front of sim, served at vendorURL.
+func startSim(t testing.TB, logs *logtest.Buffer, sim *dingdangsim.Simulator, vendorURL string, env ...string) *harness {
+	t.Helper()
 	environ := append([]string{
 		"DELIVERY_ADDR=127.0.0.1:0",
 		"DELIVERY_DATABASE_URL=" + sqlstoretest.SQLiteURL(t),
-		"DINGDANG_BASE_URL=" + vendor.URL,
+		"DINGDANG_BASE_URL=" + vendorURL,
 		"DINGDANG_SECRET_ID=" + testSecretID,
 		"DINGDANG_SECRET_KEY=" + testSecretKey,
 		"LOG_LEVEL=debug",
