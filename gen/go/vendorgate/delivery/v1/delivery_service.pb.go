@@ -1464,7 +1464,9 @@ type CancelOrderResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// origin_id is the cancelled order's id.
 	OriginId string `protobuf:"bytes,1,opt,name=origin_id,json=originId,proto3" json:"origin_id,omitempty"`
-	// vendor_message is the vendor's confirmation, e.g. "取消成功" (vendor: msg).
+	// vendor_message is the vendor's confirmation, e.g. "取消成功" (vendor: msg);
+	// empty when a repeat under a request_id whose first attempt was
+	// interrupted found the order already cancelled.
 	VendorMessage string `protobuf:"bytes,2,opt,name=vendor_message,json=vendorMessage,proto3" json:"vendor_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1863,7 +1865,9 @@ type UpsertShopResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// per_userid is the merchant's id as sent.
 	PerUserid string `protobuf:"bytes,1,opt,name=per_userid,json=perUserid,proto3" json:"per_userid,omitempty"`
-	// vendor_message is the vendor's confirmation, e.g. "更新成功" (vendor: msg).
+	// vendor_message is the vendor's confirmation, e.g. "更新成功" (vendor: msg);
+	// empty when a repeat under a request_id whose first attempt was
+	// interrupted found the shop already created.
 	VendorMessage string `protobuf:"bytes,2,opt,name=vendor_message,json=vendorMessage,proto3" json:"vendor_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
