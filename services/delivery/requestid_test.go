@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"strings"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
+	"github.com/vendorgate/vendorgate/internal/logging/logtest"
 	"github.com/vendorgate/vendorgate/internal/proctest"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdangsim"
@@ -238,4 +241,21 @@ func violation(err error) *errdetails.BadRequest_FieldViolation {
 		}
 	}
 	return nil
+}
+
+// TestSQLiteServesOneProcess: on SQLite the service says at start that it
+// serves one process, and a second service on the same file is refused
+// with an error that says why.
+func TestSQLiteServesOneProcess(t *testing.T) {
+	t.Parallel()
+	db := sqlstoretest.SQLiteURL(t)
+	logs := &logtest.Buffer{}
+	startLogging(t, logs, "DELIVERY_DATABASE_URL="+db)
+	if !strings.Contains(logs.String(), "run ONE process of the service on it") {
+		t.Errorf("got logs %s, want SQLite's one-process limit announced", logs.String())
+	}
+	err := run(context.Background(), []string{"SANDBOX=1", "DELIVERY_ADDR=127.0.0.1:0", "DELIVERY_DATABASE_URL=" + db}, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "DELIVERY_DATABASE_URL") || !strings.Contains(err.Error(), "in use by another process") {
+		t.Errorf("second service on the same SQLite file: got %v, want it refused naming DELIVERY_DATABASE_URL", err)
+	}
 }

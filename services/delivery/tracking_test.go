@@ -474,3 +474,39 @@ func TestPushReachesWatcherOnAnotherReplica(t *testing.T) {
 		t.Errorf("B accepted %s pushes, want 0", n)
 	}
 }
+
+// TestReplicasShareOnePoller: without pushes, watchers of one order on two
+// replicas sharing Postgres are served by one poller (the replica holding
+// the order's lock), and both see the changes it records.
+func TestReplicasShareOnePoller(t *testing.T) {
+	t.Parallel()
+	sim, vendorURL := newSim(t, 1500*time.Millisecond)
+	db := sqlstoretest.PostgresURL(t, "delivery_poll")
+	env := childEnv(db, vendorURL, "DELIVERY_WATCH_POLL_INTERVAL=100ms")
+	a := proctest.Start(t, env, proctest.Options{})
+	b := proctest.Start(t, env, proctest.Options{})
+	ca, cb := dial(t, a.Addr), dial(t, b.Addr)
+	if _, err := ca.CreateOrder(context.Background(), validOrder("POLL-1")); err != nil {
+		t.Fatal(err)
+	}
+	before := sim.Calls(dingdangsim.PathOrderRecord)
+	start := time.Now()
+	results := make(chan []*deliveryv1.OrderEvent, 2)
+	for _, c := range []deliveryv1.DeliveryServiceClient{ca, cb} {
+		go func() { results <- collect(t, c, &deliveryv1.WatchOrderRequest{OriginId: "POLL-1"}) }()
+	}
+	for range 2 {
+		evs := <-results
+		if n := len(evs); n == 0 || !evs[n-1].GetFinal() || evs[n-1].GetStatus() != deliveryv1.OrderStatus_ORDER_STATUS_DELIVERED {
+			t.Errorf("a watcher got %s, want it to end delivered", statuses(evs))
+		}
+	}
+	// One poller reads about once per 100ms (plus each watch's first read);
+	// one per replica would read twice as often.
+	elapsed := time.Since(start)
+	reads := sim.Calls(dingdangsim.PathOrderRecord) - before
+	if limit := int(float64(elapsed)/float64(100*time.Millisecond)*1.4) + 4; reads > limit {
+		t.Errorf("got %d orderRecord calls in %s, want at most %d (one poller)", reads, elapsed.Round(time.Millisecond), limit)
+	}
+	t.Logf("%d orderRecord calls in %s", reads, elapsed.Round(time.Millisecond))
+}
