@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"io"
-	"strings"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
