@@ -133,6 +133,16 @@ func TestWatchOrderOverGRPCAndREST(t *testing.T) {
 			t.Errorf("watch of a delivered order: got %s", got)
 		}
 	})
+	t.Run("unknown order", func(t *testing.T) {
+		t.Parallel()
+		stream, err := h.client.WatchOrder(ctx, &deliveryv1.WatchOrderRequest{OriginId: "NO-SUCH-ORDER"})
+		if err == nil {
+			_, err = stream.Recv()
+		}
+		if status.Code(err) != codes.NotFound {
+			t.Errorf("got %v, want NOT_FOUND", err)
+		}
+	})
 	t.Run("rest", func(t *testing.T) {
 		t.Parallel()
 		create(t, "W-REST")
