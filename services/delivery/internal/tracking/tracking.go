@@ -223,7 +223,8 @@ func (t *Tracker) Final(e store.Event) bool { return t.opts.Final(e.RawStatus) }
 
 // Watch sends originID's current state (or, when afterID > 0, the events
 // after afterID) and then every change, until the order is final, send
-// fails, or ctx or the service ends.
+// fails, or ctx or the service ends. The current state is the last event
+// recorded when pushes keep the store current, else read from the vendor.
 func (t *Tracker) Watch(ctx context.Context, originID string, afterID int64, send func(store.Event) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -235,7 +236,13 @@ func (t *Tracker) Watch(ctx context.Context, originID string, afterID int64, sen
 
 	last := afterID
 	if afterID == 0 {
-		e, err := t.st.Latest(ctx, originID)
+		// With pushes the store is current; without them it is only as
+		// fresh as the last poll, so the vendor is asked.
+		var e store.Event
+		err := store.ErrNotFound
+		if t.Pushes() {
+			e, err = t.st.Latest(ctx, originID)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			e, err = t.Refresh(ctx, originID, store.SourceRead)
 		}
