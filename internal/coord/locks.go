@@ -53,17 +53,42 @@ const (
 // its connections.
 type pgLocks struct {
 	db *sql.DB
+
+	schemaMu sync.Mutex
+	schema   *string // nil until read
 }
 
-// lockID maps a key to PostgreSQL's 64-bit advisory lock id.
-func lockID(key string) int64 {
+// lockID maps a key to PostgreSQL's 64-bit advisory lock id. Advisory
+// locks belong to the whole database: the schema is part of the id, so
+// that deployments (or tests) in separate schemas of one database never
+// wait for each other's keys.
+func lockID(schema, key string) int64 {
 	h := fnv.New64a()
-	_, _ = h.Write([]byte("vendorgate:" + key))
+	_, _ = h.Write([]byte("vendorgate:" + schema + ":" + key))
 	return int64(h.Sum64())
 }
 
+// currentSchema reads the connections' schema, once it succeeds.
+func (l *pgLocks) currentSchema(ctx context.Context) (string, error) {
+	l.schemaMu.Lock()
+	defer l.schemaMu.Unlock()
+	if l.schema != nil {
+		return *l.schema, nil
+	}
+	var s sql.NullString
+	if err := l.db.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&s); err != nil {
+		return "", err
+	}
+	l.schema = &s.String
+	return s.String, nil
+}
+
 func (l *pgLocks) TryLock(ctx context.Context, key string) (func(), bool, error) {
-	id := lockID(key)
+	schema, err := l.currentSchema(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("coord: lock %q: read schema: %w", key, err)
+	}
+	id := lockID(schema, key)
 	conn, err := l.db.Conn(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("coord: lock %q: %w", key, err)

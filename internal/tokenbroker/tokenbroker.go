@@ -8,6 +8,11 @@
 // applied. It never logs a token or a secret, and counts logins in the
 // metric vendorgate_vendor_logins_total{vendor, outcome}.
 //
+// Replicas of a service share one token through Options.Shared (e.g. a
+// database row guarded by a lock that spans processes): the broker then
+// asks Shared to renew a missing or refused token, and Shared either hands
+// back the token another replica stored or runs the login once for all.
+//
 // It is vendor-neutral: the vendor package supplies Login (typically a
 // vendorcall Mutate of its login endpoint) and places the token on each
 // request itself:
@@ -55,10 +60,27 @@ type Options struct {
 	// vendor's Decoder classifies its "token expired" answer (damaijia's
 	// status 200 认证失败) as KindAuth.
 	Refused func(error) bool
+	// Shared, when set, keeps the token where the service's other
+	// replicas see it; nil keeps it in this process only.
+	Shared Shared
 	// Registerer receives the logins metric; nil records none.
 	Registerer prometheus.Registerer
 	// Logger receives login outcomes, never a token; nil discards them.
 	Logger *slog.Logger
+}
+
+// Shared is a token store that spans processes, so that N replicas make
+// one login per expiry, also against a vendor whose login revokes older
+// tokens.
+type Shared interface {
+	// Renew returns the shared token unless it is stale: stale is the
+	// token the vendor just refused, or "" when this process has none yet
+	// (any stored token will do). When the stored token is missing or
+	// stale, Renew runs login, stores its token and returns it. It must
+	// hold a lock that spans processes from its read to its store, so
+	// that one replica logs in and the others wait and read its token. It
+	// must not include a token in its error.
+	Renew(ctx context.Context, stale string, login Login) (string, error)
 }
 
 // Broker holds one vendor's token. It is safe for concurrent use.
@@ -70,6 +92,7 @@ type Broker struct {
 	token    string  // the current token, valid when gen != 0
 	gen      uint64  // the current token's generation; 0 when there is none
 	last     uint64  // the last generation handed out
+	stale    string  // the token last refused, for Shared.Renew
 	inflight *flight // the login under way, if any
 }
 
@@ -162,34 +185,71 @@ func (b *Broker) get(ctx context.Context) (string, uint64, error) {
 	}
 }
 
-// login runs one login and hands its result to everyone waiting on f.
+// login obtains a token, from Shared or by logging in, and hands it to
+// everyone waiting on f.
 func (b *Broker) login(ctx context.Context, f *flight) {
-	token, err := b.opts.Login(ctx)
-	if err == nil && token == "" {
-		err = errors.New("the vendor's login returned no token")
+	var token string
+	var err error
+	if b.opts.Shared != nil {
+		b.mu.Lock()
+		stale := b.stale
+		b.mu.Unlock()
+		token, err = b.opts.Shared.Renew(ctx, stale, b.vendorLogin)
+		if err == nil && token == "" {
+			err = errors.New("the shared token store returned no token")
+		}
+		if err != nil && !errors.Is(err, errLogin) {
+			err = fmt.Errorf("%s token: %w", b.opts.Vendor, err)
+		}
+	} else {
+		token, err = b.vendorLogin(ctx)
 	}
-	outcome := "ok"
 	b.mu.Lock()
 	b.inflight = nil
 	if err != nil {
-		outcome = "failed"
-		f.err = fmt.Errorf("%s login: %w", b.opts.Vendor, err)
+		f.err = err
 	} else {
 		b.last++
 		b.token, b.gen = token, b.last
 		f.token, f.gen = token, b.last
 	}
 	b.mu.Unlock()
+	close(f.done)
+}
+
+// errLogin marks a failed vendor login, already wrapped with the vendor's
+// name.
+var errLogin = errors.New("login failed")
+
+// loginError is a failed vendor login.
+type loginError struct {
+	vendor string
+	err    error
+}
+
+func (e *loginError) Error() string   { return e.vendor + " login: " + e.err.Error() }
+func (e *loginError) Unwrap() []error { return []error{e.err, errLogin} }
+
+// vendorLogin runs Options.Login once, counts it and logs its outcome.
+func (b *Broker) vendorLogin(ctx context.Context) (string, error) {
+	token, err := b.opts.Login(ctx)
+	if err == nil && token == "" {
+		err = errors.New("the vendor's login returned no token")
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = "failed"
+		err = &loginError{vendor: b.opts.Vendor, err: err}
+	}
 	if b.logins != nil {
 		b.logins.WithLabelValues(b.opts.Vendor, outcome).Inc()
 	}
 	if err != nil {
 		b.opts.Logger.ErrorContext(ctx, "vendor login failed", "vendor", b.opts.Vendor, "error", err.Error())
-	} else {
-		b.opts.Logger.InfoContext(ctx, "vendor login succeeded", "vendor", b.opts.Vendor)
+		return "", err
 	}
-	// Waiters are released last, when the login is counted and logged.
-	close(f.done)
+	b.opts.Logger.InfoContext(ctx, "vendor login succeeded", "vendor", b.opts.Vendor)
+	return token, nil
 }
 
 // invalidate discards the token of generation gen, unless a newer one has
@@ -197,6 +257,7 @@ func (b *Broker) login(ctx context.Context, f *flight) {
 func (b *Broker) invalidate(gen uint64) {
 	b.mu.Lock()
 	if b.gen == gen {
+		b.stale = b.token
 		b.token, b.gen = "", 0
 	}
 	b.mu.Unlock()

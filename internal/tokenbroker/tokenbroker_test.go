@@ -121,6 +121,13 @@ func newHarness(t *testing.T, secret string, delay time.Duration) *harness {
 	v := &tokenVendor{tokens: map[string]bool{}, delay: delay}
 	srv := httptest.NewServer(v)
 	t.Cleanup(srv.Close)
+	return newHarnessOn(t, v, srv, secret, nil)
+}
+
+// newHarnessOn is a broker (one replica) in front of v served by srv,
+// sharing its token through shared when not nil.
+func newHarnessOn(t *testing.T, v *tokenVendor, srv *httptest.Server, secret string, shared tokenbroker.Shared) *harness {
+	t.Helper()
 	h := &harness{vendor: v, url: srv.URL, reg: prometheus.NewRegistry(), logs: &syncWriter{}}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// A generous timeout: 200 concurrent calls under -race on a loaded
@@ -141,6 +148,7 @@ func newHarness(t *testing.T, secret string, delay time.Duration) *harness {
 			var token string
 			return token, c.Mutate(ctx, "/user_login", req, reply(&token))
 		},
+		Shared:     shared,
 		Registerer: h.reg,
 		Logger:     log,
 	})
@@ -310,4 +318,108 @@ func TestRefusalOfAnOldTokenKeepsTheNewOne(t *testing.T) {
 	if got := h.vendor.logins.Load(); got != 2 {
 		t.Errorf("got %d logins, want 2 (a stale refusal must not discard the newer token)", got)
 	}
+}
+
+// memShared is a Shared for tests: one stored token behind a mutex that
+// stands for the lock spanning processes.
+type memShared struct {
+	mu     sync.Mutex
+	token  string
+	renews atomic.Int32
+}
+
+func (m *memShared) Renew(ctx context.Context, stale string, login tokenbroker.Login) (string, error) {
+	m.renews.Add(1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.token != "" && m.token != stale {
+		return m.token, nil
+	}
+	token, err := login(ctx)
+	if err != nil {
+		return "", err
+	}
+	m.token = token
+	return token, nil
+}
+
+// TestSharedTokenOneLoginPerExpiry: two brokers (two replicas) share one
+// token store; 200 concurrent calls split between them make one login,
+// and after each of two expiries one more, with every call applied once.
+func TestSharedTokenOneLoginPerExpiry(t *testing.T) {
+	t.Parallel()
+	v := &tokenVendor{tokens: map[string]bool{}, delay: 20 * time.Millisecond}
+	srv := httptest.NewServer(v)
+	t.Cleanup(srv.Close)
+	shared := &memShared{}
+	replicas := []*harness{newHarnessOn(t, v, srv, appSecret, shared), newHarnessOn(t, v, srv, appSecret, shared)}
+	wave := func(n int) {
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Go(func() { errs <- replicas[i%2].order(context.Background()) })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("got %v, want every call to succeed", err)
+			}
+		}
+	}
+	wave(200)
+	for range 2 {
+		v.revokeAll()
+		wave(200)
+	}
+	if got := v.logins.Load(); got != 3 {
+		t.Errorf("got %d logins, want 3 (the first, then one per expiry)", got)
+	}
+	if got := v.applied.Load(); got != 600 {
+		t.Errorf("got %d calls applied, want 600", got)
+	}
+	if got := loginsOf(replicas[0].reg) + loginsOf(replicas[1].reg); got != 3 {
+		t.Errorf("got logins metric %v over both replicas, want 3", got)
+	}
+	for _, h := range replicas {
+		if strings.Contains(h.logs.String(), "tok-") {
+			t.Errorf("got a token in the logs:\n%s", h.logs)
+		}
+	}
+}
+
+// TestSharedLoginFailure: a refused login through Shared is the vendor's
+// auth error, counted as failed, as without Shared.
+func TestSharedLoginFailure(t *testing.T) {
+	t.Parallel()
+	v := &tokenVendor{tokens: map[string]bool{}}
+	srv := httptest.NewServer(v)
+	t.Cleanup(srv.Close)
+	h := newHarnessOn(t, v, srv, "wrong secret", &memShared{})
+	err := h.order(context.Background())
+	if !vendorerr.IsKind(err, vendorerr.KindAuth) || !strings.Contains(err.Error(), "tokenvendor login") {
+		t.Fatalf("got %v, want the vendor's %s naming the login", err, vendorerr.KindAuth)
+	}
+	if got := h.logins("failed"); got != 1 {
+		t.Errorf("got failed-logins metric %v, want 1", got)
+	}
+}
+
+// loginsOf sums the ok logins a registry counted (0 when none).
+func loginsOf(reg *prometheus.Registry) float64 {
+	mfs, _ := reg.Gather()
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() != "vendorgate_vendor_logins_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == "ok" {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,8 @@ import (
 
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
 	"github.com/vendorgate/vendorgate/gen/openapiv2"
+	"github.com/vendorgate/vendorgate/internal/coord"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
 	"github.com/vendorgate/vendorgate/internal/serve"
@@ -56,12 +59,25 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("LOGISTICS_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
+	if st.DB().Dialect == sqlstore.SQLite {
+		log.Warn("the database is a SQLite file: run ONE process of this service on it; replicas share a Postgres database (LOGISTICS_DATABASE_URL=postgres://…)",
+			"database", sqlstore.Redact(cfg.DatabaseURL))
+	}
+
+	// Replicas sharing the database coordinate through it: request_id
+	// holds, damaijia's token renewal.
+	locks := coord.NewLocks(st.DB())
+	ids, err := idempotency.New(ctx, st.DB(), "logistics", idempotency.Options{TTL: cfg.RequestIDTTL, Locks: locks, Logger: log})
+	if err != nil {
+		return fmt.Errorf("LOGISTICS_DATABASE_URL: %w", err)
+	}
+	go ids.SweepEvery(ctx, time.Hour)
 
 	// One registry: both vendors' call metrics share it, labelled by vendor.
 	reg := prometheus.NewRegistry()
 	dmj, err := damaijia.New(&http.Client{Transport: vendorcall.NewTransport()}, cfg.Damaijia.BaseURL, damaijia.Options{
 		AppID: cfg.DamaijiaAppID, AppSecret: cfg.DamaijiaAppSecret, CancelPath: cfg.DamaijiaCancelPath,
-		Call: cfg.Damaijia, Registerer: reg, Logger: log,
+		Call: cfg.Damaijia, SharedToken: st.SharedToken(damaijia.Vendor, locks, log), Registerer: reg, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -74,11 +90,11 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
-	bill, err := billing.New(p30, st, billing.Options{MaxAmountFen: cfg.MaxAmountFen, Registerer: reg})
+	bill, err := billing.New(p30, st, billing.Options{MaxAmountFen: cfg.MaxAmountFen, Locks: locks, TTL: cfg.RequestIDTTL, Registerer: reg})
 	if err != nil {
 		return err
 	}
-	parcels, billingSrv := server.NewParcels(dmj), server.NewBilling(bill, p30)
+	parcels, billingSrv := server.NewParcels(dmj, ids), server.NewBilling(bill, p30)
 
 	doc, err := openAPI()
 	if err != nil {

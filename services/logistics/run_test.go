@@ -86,6 +86,9 @@ func TestRunSandbox(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("run: %v", err)
 	}
+	if !strings.Contains(logs.String(), "run ONE process of this service") {
+		t.Errorf("the log does not say that SQLite means one process:\n%s", logs.String())
+	}
 	for _, secret := range []string{"app_secret", "access_token"} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("logs mention %s", secret)

@@ -3,6 +3,13 @@
 // before the vendor is called; a repeat gets the first outcome without a
 // vendor call; nothing is retried; a call whose answer never came is
 // UNKNOWN until an operator resolves it, and is counted in a gauge.
+//
+// While a movement is out, its sender holds a lock on its request_id that
+// spans replicas (coord.Locks: a Postgres advisory lock, released by the
+// database when the process dies). A repeat that finds the lock held, on
+// any replica, is ABORTED with a retry-after; a PENDING record whose lock
+// is free was left by a process that died with the call out: it becomes
+// UNKNOWN, is never re-sent, and is listed for an operator.
 package billing
 
 import (
@@ -15,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vendorgate/vendorgate/internal/crashpoint"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/post30"
@@ -35,7 +43,8 @@ const (
 	metaRequestID            = "request_id"
 	metaVendor               = "vendor"
 	metaVendorMessage        = "vendor_message"
-	defaultStaleAfter        = 5 * time.Minute
+	defaultTTL               = 24 * time.Hour
+	maxReclaimed             = 1000
 	gaugeName                = "vendorgate_billing_unresolved_operations"
 	gaugeScrapeTimeout       = 2 * time.Second
 	inProgressRetryAfterHint = time.Second
@@ -45,6 +54,12 @@ const (
 type Vendor interface {
 	Recharge(ctx context.Context, a post30.Account, amount string) (post30.Reply, error)
 	Deduct(ctx context.Context, a post30.Account, amount, expressNo string) (post30.Reply, error)
+}
+
+// Locker takes locks that span replicas (coord.Locks). TryLock does not
+// wait: ok is false while another holder, in any replica, has key.
+type Locker interface {
+	TryLock(ctx context.Context, key string) (unlock func(), ok bool, err error)
 }
 
 // Request is one money movement.
@@ -65,10 +80,11 @@ type Request struct {
 type Options struct {
 	// MaxAmountFen is the largest amount accepted, in fen (cents).
 	MaxAmountFen int64
-	// StaleAfter is how long a PENDING operation may be in flight before
-	// it counts as unresolved; 0 means 5 minutes. It must exceed the vendor
-	// call's timeout.
-	StaleAfter time.Duration
+	// Locks hold a movement's request_id while it is out (required).
+	Locks Locker
+	// TTL is how long a request_id with a known outcome is remembered
+	// (REQUEST_ID_TTL); 0 means 24 h. Unresolved movements never expire.
+	TTL time.Duration
 	// Registerer receives the unresolved gauge; nil records none.
 	Registerer prometheus.Registerer
 	// Now is the clock; nil means time.Now.
@@ -84,8 +100,11 @@ type Service struct {
 
 // New returns a Service and registers its gauge.
 func New(v Vendor, st *store.Store, opts Options) (*Service, error) {
-	if opts.StaleAfter <= 0 {
-		opts.StaleAfter = defaultStaleAfter
+	if opts.Locks == nil {
+		return nil, errors.New("billing: Locks is required")
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = defaultTTL
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -98,7 +117,10 @@ func New(v Vendor, st *store.Store, opts Options) (*Service, error) {
 		}, func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), gaugeScrapeTimeout)
 			defer cancel()
-			n, err := st.CountUnresolved(ctx, s.staleBefore())
+			if err := s.reclaim(ctx); err != nil {
+				return -1
+			}
+			n, err := st.CountUnresolved(ctx)
 			if err != nil {
 				return -1
 			}
@@ -111,7 +133,49 @@ func New(v Vendor, st *store.Store, opts Options) (*Service, error) {
 	return s, nil
 }
 
-func (s *Service) staleBefore() time.Time { return s.opts.Now().Add(-s.opts.StaleAfter) }
+// lockKey is the lock a movement's sender holds while it is out.
+func lockKey(requestID string) string { return "logistics.billing:" + requestID }
+
+// inFlight is the answer to a repeat while the first call is out.
+func inFlight(requestID string) error {
+	return &domainerr.Error{Kind: domainerr.KindAborted, Reason: ReasonInProgress,
+		Message: "this request_id is being sent; ask again shortly", RetryAfter: inProgressRetryAfterHint,
+		Metadata: map[string]string{metaRequestID: requestID}}
+}
+
+// msgDied is the vendor_message of a movement whose sender died with the
+// call out.
+const msgDied = "the process sending this movement stopped before 30post's answer was recorded"
+
+// reclaimOne turns requestID's PENDING record into UNKNOWN when no
+// replica holds its lock (its sender died). held reports a live sender.
+func (s *Service) reclaimOne(ctx context.Context, requestID string) (held bool, err error) {
+	unlock, ok, err := s.opts.Locks.TryLock(ctx, lockKey(requestID))
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return true, nil
+	}
+	defer unlock()
+	_, err = s.store.MarkUnknown(ctx, requestID, msgDied, s.opts.Now())
+	return false, err
+}
+
+// reclaim turns every PENDING record whose sender died into UNKNOWN, so
+// that the operator's list and the gauge show it.
+func (s *Service) reclaim(ctx context.Context) error {
+	ids, err := s.store.Pending(ctx, maxReclaimed)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := s.reclaimOne(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // ParseFen parses a positive decimal amount with at most 2 decimals into
 // fen.
@@ -150,17 +214,47 @@ func (s *Service) Move(ctx context.Context, r Request) (store.Operation, error) 
 			fmt.Sprintf("must be at most %s, is %s", FormatFen(s.opts.MaxAmountFen), FormatFen(fen)))
 	}
 	r.Amount = FormatFen(fen)
+	reused := func(op store.Operation) error {
+		if op.Kind != r.Kind || op.Phone != r.Phone || op.Email != r.Email || op.Amount != r.Amount || op.ExpressNo != r.ExpressNo {
+			return domainerr.InvalidArgument("request_id", ReasonRequestIDReused,
+				"was used for a different request; choose a new request_id for a new movement")
+		}
+		return nil
+	}
+	unlock, ok, err := s.opts.Locks.TryLock(ctx, lockKey(r.RequestID))
+	if err != nil {
+		return store.Operation{}, fmt.Errorf("lock request_id %s: %w", r.RequestID, err)
+	}
+	if !ok {
+		// Another call with this request_id is out, here or on another
+		// replica; a different request under the same id is told so.
+		if op, err := s.store.Get(ctx, r.RequestID); err == nil {
+			if err := reused(op); err != nil {
+				return store.Operation{}, err
+			}
+		}
+		return store.Operation{}, inFlight(r.RequestID)
+	}
+	defer unlock()
+	now := s.opts.Now()
 	op, created, err := s.store.Begin(ctx, store.Operation{
 		RequestID: r.RequestID, Kind: r.Kind, Phone: r.Phone, Email: r.Email, Amount: r.Amount, ExpressNo: r.ExpressNo,
-		CreatedAt: s.opts.Now().Truncate(time.Millisecond), // as the store keeps it
-	})
+		CreatedAt: now.Truncate(time.Millisecond), // as the store keeps it
+	}, now.Add(-s.opts.TTL))
 	if err != nil {
 		return store.Operation{}, err
 	}
 	if !created {
-		if op.Kind != r.Kind || op.Phone != r.Phone || op.Email != r.Email || op.Amount != r.Amount || op.ExpressNo != r.ExpressNo {
-			return store.Operation{}, domainerr.InvalidArgument("request_id", ReasonRequestIDReused,
-				"was used for a different request; choose a new request_id for a new movement")
+		if err := reused(op); err != nil {
+			return store.Operation{}, err
+		}
+		if op.State == store.StatePending {
+			// We hold its lock, so its sender died with the call out: the
+			// movement may have been applied. Never re-sent.
+			if _, err := s.store.MarkUnknown(ctx, r.RequestID, msgDied, s.opts.Now()); err != nil {
+				return store.Operation{}, err
+			}
+			op.State, op.VendorMessage = store.StateUnknown, msgDied
 		}
 		return s.outcome(op)
 	}
@@ -175,6 +269,9 @@ func (s *Service) Move(ctx context.Context, r Request) (store.Operation, error) 
 	} else {
 		reply, err = s.vendor.Recharge(callCtx, acct, r.Amount)
 	}
+	// A test kills the process here: the vendor has answered and nothing
+	// is recorded yet.
+	crashpoint.Hit("billing.after-vendor:" + string(r.Kind))
 	state, msg := StateOf(err), reply.Message
 	if ve, ok := vendorerr.As(err); ok {
 		msg = ve.Message
@@ -226,10 +323,7 @@ func (s *Service) outcome(op store.Operation) (store.Operation, error) {
 		return store.Operation{}, &domainerr.Error{Kind: domainerr.KindFailedPrecondition, Reason: ReasonNotApplied,
 			Message: "an operator found that this movement was not applied; use a new request_id to try again", Metadata: meta}
 	case store.StatePending:
-		if op.CreatedAt.After(s.staleBefore()) {
-			return store.Operation{}, &domainerr.Error{Kind: domainerr.KindAborted, Reason: ReasonInProgress,
-				Message: "this request_id is being sent; ask again shortly", RetryAfter: inProgressRetryAfterHint, Metadata: meta}
-		}
+		return store.Operation{}, inFlight(op.RequestID)
 	}
 	return store.Operation{}, &domainerr.Error{Kind: domainerr.KindUnknown, Reason: ReasonOutcomeUnknown,
 		Message:  "30post's answer never came: the movement may or may not have been applied; an operator must resolve it (ResolveOperation)",
@@ -242,7 +336,14 @@ func (s *Service) Resolve(ctx context.Context, requestID string, applied bool, n
 	if applied {
 		outcome = store.StateApplied
 	}
-	op, err := s.store.Resolve(ctx, requestID, outcome, note, s.opts.Now(), s.staleBefore())
+	held, err := s.reclaimOne(ctx, requestID)
+	if err != nil {
+		return store.Operation{}, err
+	}
+	if held {
+		return store.Operation{}, inFlight(requestID)
+	}
+	op, err := s.store.Resolve(ctx, requestID, outcome, note, s.opts.Now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return store.Operation{}, domainerr.NotFound(ReasonOperationNotFound, fmt.Sprintf("no operation has request_id %q", requestID))
@@ -255,5 +356,8 @@ func (s *Service) Resolve(ctx context.Context, requestID string, applied bool, n
 
 // ListUnresolved returns up to limit unresolved operations after cursor.
 func (s *Service) ListUnresolved(ctx context.Context, after store.Cursor, limit int) ([]store.Operation, error) {
-	return s.store.ListUnresolved(ctx, after, limit, s.staleBefore())
+	if err := s.reclaim(ctx); err != nil {
+		return nil, err
+	}
+	return s.store.ListUnresolved(ctx, after, limit)
 }

@@ -56,6 +56,11 @@ type Config struct {
 	// DatabaseURL is where money movements are kept: "file:logistics.db" or
 	// "sqlite:///path/logistics.db" for SQLite, "postgres://…" for Postgres.
 	DatabaseURL string `env:"LOGISTICS_DATABASE_URL" envDefault:"file:logistics.db"`
+	// RequestIDTTL is how long a request_id is remembered (AIP-155): a
+	// parcel order's answer, and a money movement whose outcome is known;
+	// after it, the id counts as unused. Unresolved money movements are
+	// kept until an operator resolves them.
+	RequestIDTTL time.Duration `env:"REQUEST_ID_TTL" envDefault:"24h"`
 	// SandboxTokenTTL is how long the sandbox damaijia's tokens last.
 	SandboxTokenTTL time.Duration `env:"SANDBOX_DAMAIJIA_TOKEN_TTL" envDefault:"10m"`
 	// SandboxShipAfter is how long after ordering a sandbox parcel ships.
@@ -109,7 +114,7 @@ func Load(environ []string) (Config, error) {
 		}
 	}
 	for name, d := range map[string]time.Duration{
-		"SANDBOX_DAMAIJIA_TOKEN_TTL": cfg.SandboxTokenTTL, "SANDBOX_DAMAIJIA_SHIP_AFTER": cfg.SandboxShipAfter, "SHUTDOWN_TIMEOUT": cfg.ShutdownTimeout,
+		"REQUEST_ID_TTL": cfg.RequestIDTTL, "SANDBOX_DAMAIJIA_TOKEN_TTL": cfg.SandboxTokenTTL, "SANDBOX_DAMAIJIA_SHIP_AFTER": cfg.SandboxShipAfter, "SHUTDOWN_TIMEOUT": cfg.ShutdownTimeout,
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))

@@ -47,6 +47,10 @@ type Options struct {
 	CancelPath string
 	// Call configures the vendor call layer.
 	Call vendorcall.Config
+	// SharedToken, when set, shares the access token with the service's
+	// other replicas (one login per expiry among them); nil keeps it in
+	// this process.
+	SharedToken tokenbroker.Shared
 	// Registerer receives the vendor-call and login metrics; nil records none.
 	Registerer prometheus.Registerer
 	// Logger receives vendor-call failures and logins; nil discards them.
@@ -76,7 +80,7 @@ func New(hc *http.Client, baseURL string, opts Options) (*Client, error) {
 	}
 	c := &Client{base: strings.TrimRight(baseURL, "/"), opts: opts, caller: caller}
 	c.broker, err = tokenbroker.New(tokenbroker.Options{
-		Vendor: Vendor, Login: c.login, Registerer: opts.Registerer, Logger: opts.Logger,
+		Vendor: Vendor, Login: c.login, Shared: opts.SharedToken, Registerer: opts.Registerer, Logger: opts.Logger,
 	})
 	if err != nil {
 		return nil, err
@@ -218,15 +222,85 @@ func (c *Client) CreateOrder(ctx context.Context, o Order) (string, error) {
 	if !vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
 		return "", err
 	}
-	pkgs, _, rerr := c.ListPackages(ctx, PackageFilter{Order: o.SiteOrderID, Page: 1, Size: 1})
-	if rerr != nil {
-		return "", fmt.Errorf("read back order %s after a lost reply: %w", o.SiteOrderID, rerr)
+	return c.readBack(ctx, o.SiteOrderID)
+}
+
+// readBack returns the order number of an order the vendor says exists.
+func (c *Client) readBack(ctx context.Context, siteOrderID string) (string, error) {
+	sn, err := c.FindOrder(ctx, siteOrderID)
+	if err != nil {
+		return "", fmt.Errorf("read back order %s: %w", siteOrderID, err)
 	}
-	if len(pkgs) == 0 || pkgs[0].OrderSN == "" {
+	if sn == "" {
 		return "", &vendorerr.Error{Kind: vendorerr.KindOutcomeUnknown, Vendor: Vendor, Endpoint: PathCreate,
-			Message: "the order exists but could not be read back", Err: errors.New("no package for site_order_id " + o.SiteOrderID)}
+			Message: "the order exists but could not be read back", Err: errors.New("no package for site_order_id " + siteOrderID)}
 	}
-	return pkgs[0].OrderSN, nil
+	return sn, nil
+}
+
+// FindOrder returns the order number of the order siteOrderID, or "" when
+// the vendor has none (a read: package_get_list by site_order_id).
+func (c *Client) FindOrder(ctx context.Context, siteOrderID string) (string, error) {
+	pkgs, _, err := c.ListPackages(ctx, PackageFilter{Order: siteOrderID, Page: 1, Size: 1})
+	if err != nil {
+		return "", err
+	}
+	for _, p := range pkgs {
+		if p.SiteOrderID == siteOrderID || p.SiteOrderID == "" {
+			return p.OrderSN, nil
+		}
+	}
+	return "", nil
+}
+
+// interruptedErr keeps an interrupted call's outcome unknown when the
+// vendor's state could not be read: a repeat reads it again, never sends
+// blindly.
+func interruptedErr(endpoint, siteOrderID string, err error) error {
+	return &vendorerr.Error{Kind: vendorerr.KindOutcomeUnknown, Vendor: Vendor, Endpoint: endpoint,
+		Message: "an earlier attempt may have reached damaijia and its state could not be read; retry with the same request_id",
+		Err:     fmt.Errorf("read order %s: %w", siteOrderID, err)}
+}
+
+// ResumeCreateOrder finishes an order whose earlier attempt may have
+// reached the vendor without its answer being recorded (its process died):
+// it reads the order back by site_order_id and returns its number; only
+// when the vendor has no such order does it send it, still under the
+// site_order_id guard (a 234 then means the earlier attempt landed: read
+// back again).
+func (c *Client) ResumeCreateOrder(ctx context.Context, o Order) (string, error) {
+	sn, err := c.FindOrder(ctx, o.SiteOrderID)
+	if err != nil {
+		return "", interruptedErr(PathCreate, o.SiteOrderID, err)
+	}
+	if sn != "" {
+		c.logger().InfoContext(ctx, "an interrupted order_create had been applied; read back", "vendor", Vendor, "site_order_id", o.SiteOrderID)
+		return sn, nil
+	}
+	sn, err = c.CreateOrder(ctx, o)
+	if vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
+		return c.readBack(ctx, o.SiteOrderID)
+	}
+	return sn, err
+}
+
+// ResumeCancelOrder finishes a cancellation whose earlier attempt may
+// have reached the vendor: when every package of the order is cancelled
+// already it succeeds without a call; otherwise it sends the cancel.
+func (c *Client) ResumeCancelOrder(ctx context.Context, siteOrderID string) error {
+	pkgs, _, err := c.ListPackages(ctx, PackageFilter{Order: siteOrderID, Page: 1, Size: 100})
+	if err != nil {
+		return interruptedErr(c.opts.CancelPath, siteOrderID, err)
+	}
+	cancelled := len(pkgs) > 0
+	for _, p := range pkgs {
+		cancelled = cancelled && p.Status == PackageCancelled
+	}
+	if cancelled {
+		c.logger().InfoContext(ctx, "an interrupted cancel had been applied; read back", "vendor", Vendor, "site_order_id", siteOrderID)
+		return nil
+	}
+	return c.CancelOrder(ctx, siteOrderID)
 }
 
 // CancelOrder cancels the shipment of the order siteOrderID.

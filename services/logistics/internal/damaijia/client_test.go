@@ -77,3 +77,36 @@ func failedLogins(t *testing.T, reg *prometheus.Registry) float64 {
 	}
 	return 0
 }
+
+// TestResume: an interrupted order is read back by site_order_id when
+// damaijia has it (no order_create), and sent only when it has none; an
+// interrupted cancel of a cancelled order makes no cancel call.
+func TestResume(t *testing.T) {
+	t.Parallel()
+	sim := damaijiasim.New(damaijiasim.Options{AppID: "id", AppSecret: "secret"})
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	c, err := damaijia.New(srv.Client(), srv.URL, damaijia.Options{AppID: "id", AppSecret: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	o := damaijia.Order{SiteOrderID: "RES-1", ProductID: "P001", ProductNumber: 1, Source: damaijia.SourceJD,
+		Consignees: []damaijia.Consignee{{Consignee: "张三", Mobile: "13800138000", Province: "浙江省", City: "杭州市", District: "西湖区", Address: "文三路 1 号"}}}
+
+	sn, err := c.ResumeCreateOrder(ctx, o)
+	if err != nil || sn == "" || sim.Creates() != 1 {
+		t.Fatalf("resume of an order damaijia lacks: got %q, %v after %d creates; want it sent once", sn, err, sim.Creates())
+	}
+	again, err := c.ResumeCreateOrder(ctx, o)
+	if err != nil || again != sn || sim.Creates() != 1 {
+		t.Errorf("resume of an order damaijia has: got %q, %v after %d creates; want %q read back, no create", again, err, sim.Creates(), sn)
+	}
+
+	if err := c.ResumeCancelOrder(ctx, "RES-1"); err != nil || sim.Cancels() != 1 {
+		t.Fatalf("resume of a cancel not applied: got %v after %d cancels; want it sent", err, sim.Cancels())
+	}
+	if err := c.ResumeCancelOrder(ctx, "RES-1"); err != nil || sim.Cancels() != 1 {
+		t.Errorf("resume of an applied cancel: got %v after %d cancels; want success without a call", err, sim.Cancels())
+	}
+}

@@ -4,7 +4,9 @@
 // each order draws on, and the vendor's status codes: 200 for a token it
 // does not know, 160 when called too fast, 209 when the balance runs out,
 // 234 for a repeated site_order_id, 213 when cancelling a shipped package,
-// 422 for a missing field.
+// 422 for a missing field. Tests can make each login revoke the older
+// tokens (Options.RevokeOnLogin) and expire every token on demand
+// (ExpireTokens).
 package damaijiasim
 
 import (
@@ -33,6 +35,9 @@ type Options struct {
 	// Balance is the account's balance in fen; each parcel costs its
 	// product's price. 0 means ¥10000.
 	Balance int64
+	// RevokeOnLogin makes each login revoke every token issued before it,
+	// as a vendor that allows one live token per app does.
+	RevokeOnLogin bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -78,11 +83,14 @@ type order struct {
 
 // Simulator is a damaijia168 simulator. It is safe for concurrent use.
 type Simulator struct {
-	opts   Options
-	logins atomic.Int64
+	opts    Options
+	logins  atomic.Int64
+	creates atomic.Int64
+	cancels atomic.Int64
 
 	mu         sync.Mutex
 	tokens     map[string]time.Time // token → expiry
+	issued     []string             // every token ever issued
 	lastCall   map[string]time.Time // token → previous call
 	warehouses []Warehouse
 	orders     map[string]*order // by site_order_id
@@ -111,6 +119,29 @@ func New(opts Options) *Simulator {
 
 // Logins returns how many logins succeeded.
 func (s *Simulator) Logins() int64 { return s.logins.Load() }
+
+// Creates returns how many order_create calls reached the order logic
+// with a valid token, accepted or refused.
+func (s *Simulator) Creates() int64 { return s.creates.Load() }
+
+// Cancels returns how many cancel calls arrived with a valid token.
+func (s *Simulator) Cancels() int64 { return s.cancels.Load() }
+
+// Issued returns every token issued so far, for tests that check no log
+// or error quotes one.
+func (s *Simulator) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
+}
+
+// ExpireTokens expires every token issued so far: the next call with any
+// of them is refused with status 200, as when the vendor's lifetime ends.
+func (s *Simulator) ExpireTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.tokens)
+}
 
 // Balance returns the balance in fen.
 func (s *Simulator) Balance() int64 {
@@ -162,7 +193,11 @@ func (s *Simulator) login(w http.ResponseWriter, r *http.Request) {
 	_, _ = rand.Read(b)
 	token := hex.EncodeToString(b)
 	s.mu.Lock()
+	if s.opts.RevokeOnLogin {
+		clear(s.tokens)
+	}
 	s.tokens[token] = s.opts.Now().Add(s.opts.TokenTTL)
+	s.issued = append(s.issued, token)
 	s.mu.Unlock()
 	s.logins.Add(1)
 	reply(w, 0, map[string]string{"access_token": token}, "")
@@ -256,6 +291,7 @@ func (s *Simulator) orderCreate(w http.ResponseWriter, r *http.Request) {
 		reply(w, 132, nil, "请求格式必须为JSON")
 		return
 	}
+	s.creates.Add(1)
 	switch {
 	case in.SiteOrderID == "":
 		invalid(w, "site_order_id 不能为空")
@@ -365,6 +401,7 @@ func (s *Simulator) orderCancel(w http.ResponseWriter, r *http.Request) {
 		reply(w, 132, nil, "请求格式必须为JSON")
 		return
 	}
+	s.cancels.Add(1)
 	now := s.opts.Now()
 	var found []*pkg
 	for _, p := range s.packages {

@@ -25,6 +25,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
+	"github.com/vendorgate/vendorgate/internal/coord"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
@@ -104,11 +106,15 @@ func start(t *testing.T, s setup) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bill, err := billing.New(pc, st, billing.Options{MaxAmountFen: 100_000, Registerer: reg})
+	ids, err := idempotency.New(context.Background(), st.DB(), "logistics", idempotency.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	parcels, bsrv := server.NewParcels(dc), server.NewBilling(bill, pc)
+	bill, err := billing.New(pc, st, billing.Options{MaxAmountFen: 100_000, Registerer: reg, Locks: coord.NewLocks(st.DB())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parcels, bsrv := server.NewParcels(dc, ids), server.NewBilling(bill, pc)
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/damaijia"
 )
@@ -18,7 +19,13 @@ type ParcelVendor interface {
 	ListWarehouses(ctx context.Context) ([]damaijia.Warehouse, error)
 	ListProducts(ctx context.Context, warehouseID string, page, size int) ([]damaijia.Product, int, error)
 	CreateOrder(ctx context.Context, o damaijia.Order) (string, error)
+	// ResumeCreateOrder finishes an order whose earlier attempt may have
+	// been applied, by reading it back first.
+	ResumeCreateOrder(ctx context.Context, o damaijia.Order) (string, error)
 	CancelOrder(ctx context.Context, siteOrderID string) error
+	// ResumeCancelOrder finishes a cancel whose earlier attempt may have
+	// been applied, by reading the packages first.
+	ResumeCancelOrder(ctx context.Context, siteOrderID string) error
 	ListPackages(ctx context.Context, f damaijia.PackageFilter) ([]damaijia.Package, int, error)
 }
 
@@ -26,10 +33,14 @@ type ParcelVendor interface {
 type Parcels struct {
 	logisticsv1.UnimplementedParcelServiceServer
 	vendor ParcelVendor
+	ids    *idempotency.Store
 }
 
-// NewParcels returns the ParcelService handlers over vendor.
-func NewParcels(vendor ParcelVendor) *Parcels { return &Parcels{vendor: vendor} }
+// NewParcels returns the ParcelService handlers over vendor, keeping
+// request_id records in ids.
+func NewParcels(vendor ParcelVendor, ids *idempotency.Store) *Parcels {
+	return &Parcels{vendor: vendor, ids: ids}
+}
 
 // parcelError gives damaijia's refusals their own reasons and makes its
 // "body must be JSON" (132) our INTERNAL bug.
@@ -124,19 +135,35 @@ func (p *Parcels) CreateParcelOrder(ctx context.Context, req *logisticsv1.Create
 			Consigner: c.GetConsigner(), Mobile: c.GetMobile(), Province: c.GetProvince(), City: c.GetCity(), District: c.GetDistrict(), Address: c.GetAddress(),
 		})
 	}
-	sn, err := p.vendor.CreateOrder(ctx, o)
-	if err != nil {
-		return nil, parcelError(err)
-	}
-	return &logisticsv1.CreateParcelOrderResponse{OrderSn: sn, SiteOrderId: o.SiteOrderID}, nil
+	return idempotency.Run(ctx, p.ids, "CreateParcelOrder", req.GetRequestId(), req,
+		func(ctx context.Context, a idempotency.Attempt) (*logisticsv1.CreateParcelOrderResponse, error) {
+			create := p.vendor.CreateOrder
+			if a.Interrupted {
+				// An earlier attempt may have ordered: damaijia's
+				// site_order_id tells, so read it back, never re-send blindly.
+				create = p.vendor.ResumeCreateOrder
+			}
+			sn, err := create(ctx, o)
+			if err != nil {
+				return nil, parcelError(err)
+			}
+			return &logisticsv1.CreateParcelOrderResponse{OrderSn: sn, SiteOrderId: o.SiteOrderID}, nil
+		})
 }
 
 // CancelParcelOrder implements ParcelService.
 func (p *Parcels) CancelParcelOrder(ctx context.Context, req *logisticsv1.CancelParcelOrderRequest) (*logisticsv1.CancelParcelOrderResponse, error) {
-	if err := p.vendor.CancelOrder(ctx, req.GetSiteOrderId()); err != nil {
-		return nil, parcelError(err)
-	}
-	return &logisticsv1.CancelParcelOrderResponse{SiteOrderId: req.GetSiteOrderId()}, nil
+	return idempotency.Run(ctx, p.ids, "CancelParcelOrder", req.GetRequestId(), req,
+		func(ctx context.Context, a idempotency.Attempt) (*logisticsv1.CancelParcelOrderResponse, error) {
+			cancel := p.vendor.CancelOrder
+			if a.Interrupted {
+				cancel = p.vendor.ResumeCancelOrder
+			}
+			if err := cancel(ctx, req.GetSiteOrderId()); err != nil {
+				return nil, parcelError(err)
+			}
+			return &logisticsv1.CancelParcelOrderResponse{SiteOrderId: req.GetSiteOrderId()}, nil
+		})
 }
 
 // ListPackages implements ParcelService.

@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
 
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/damaijiasim"
@@ -76,12 +78,14 @@ func createOrder(req *logisticsv1.CreateParcelOrderRequest) call {
 	}
 }
 
-func cancelOrder(id string) call {
+func cancelOrder(id string) call { return cancelOrderOnce(id, "") }
+
+func cancelOrderOnce(id, requestID string) call {
 	return call{
 		grpc: func(ctx context.Context, svc *service) (proto.Message, error) {
-			return svc.parcels.CancelParcelOrder(ctx, &logisticsv1.CancelParcelOrderRequest{SiteOrderId: id})
+			return svc.parcels.CancelParcelOrder(ctx, &logisticsv1.CancelParcelOrderRequest{SiteOrderId: id, RequestId: requestID})
 		},
-		method: "POST", path: "/v1/logistics/parcel-orders/" + url.PathEscape(id) + ":cancel", body: &logisticsv1.CancelParcelOrderRequest{},
+		method: "POST", path: "/v1/logistics/parcel-orders/" + url.PathEscape(id) + ":cancel", body: &logisticsv1.CancelParcelOrderRequest{RequestId: requestID},
 		resp: func() proto.Message { return &logisticsv1.CancelParcelOrderResponse{} },
 	}
 }
@@ -281,6 +285,45 @@ func TestParcelRefusals(t *testing.T) {
 			}
 			if retry.GetRetryDelay().AsDuration() <= 0 {
 				t.Errorf("got details %v, want a RetryInfo", st.Details())
+			}
+		})
+	}
+}
+
+// TestParcelRequestID: a repeat of CreateParcelOrder or CancelParcelOrder
+// with the same request_id returns the first answer without calling
+// damaijia again; the same request_id with another request is
+// REQUEST_ID_REUSED.
+func TestParcelRequestID(t *testing.T) {
+	t.Parallel()
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			t.Parallel()
+			ctx := ctxT(t)
+			svc := start(t, setup{dmj: damaijiasim.Options{ShipAfter: time.Hour}})
+			req := order("S-RID", "P001")
+			req.RequestId = "rid-create-1"
+			first, st := createOrder(req).send(ctx, svc, tr)
+			expect(t, st, codes.OK, "")
+			again, st := createOrder(req).send(ctx, svc, tr)
+			expect(t, st, codes.OK, "")
+			if diff := cmp.Diff(first, again, protocmp.Transform()); diff != "" {
+				t.Errorf("repeat (-first +repeat):\n%s", diff)
+			}
+			if got := svc.dmj.Creates(); got != 1 {
+				t.Errorf("got %d order_create calls, want 1", got)
+			}
+			other := order("S-RID-2", "P001")
+			other.RequestId = req.RequestId
+			_, st = createOrder(other).send(ctx, svc, tr)
+			expect(t, st, codes.InvalidArgument, "REQUEST_ID_REUSED")
+
+			for range 2 {
+				_, st = cancelOrderOnce("S-RID", "rid-cancel-1").send(ctx, svc, tr)
+				expect(t, st, codes.OK, "")
+			}
+			if got := svc.dmj.Cancels(); got != 1 {
+				t.Errorf("got %d cancel calls, want 1", got)
 			}
 		})
 	}

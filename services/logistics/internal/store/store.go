@@ -1,7 +1,8 @@
 // Package store keeps the logistics service's 30post money movements and
-// their operator resolutions in SQL (SQLite or Postgres, through
-// internal/sqlstore), so that no movement is sent twice across restarts
-// and replicas.
+// their operator resolutions, and damaijia's shared login token, in SQL
+// (SQLite or Postgres, through internal/sqlstore), so that no movement is
+// sent twice and replicas log in once per expiry, across restarts and
+// replicas.
 package store
 
 import (
@@ -38,7 +39,9 @@ type State string
 
 // The movement states.
 const (
-	// StatePending is recorded and sent, with no answer yet.
+	// StatePending is recorded and sent, with no answer yet. Its sender
+	// holds a lock that spans replicas while it is out; a PENDING row
+	// whose lock is free was left by a process that died (see MarkUnknown).
 	StatePending State = "PENDING"
 	// StateSucceeded was applied (success 1).
 	StateSucceeded State = "SUCCEEDED"
@@ -94,6 +97,10 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
+// DB is the store's database, for the packages that share it (request_id
+// records, cross-replica locks).
+func (s *Store) DB() *sqlstore.DB { return s.db }
+
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
@@ -103,8 +110,26 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // Begin records op in StatePending before its vendor call. When the
 // request id is taken, it returns the operation already recorded and
 // false: the database decides which of two concurrent requests is sent.
-func (s *Store) Begin(ctx context.Context, op Operation) (Operation, bool, error) {
-	res, err := s.db.ExecContext(ctx, `
+// An operation of the same request id created before expiredBefore whose
+// outcome is known (SUCCEEDED, FAILED, APPLIED, NOT_APPLIED) has outlived
+// REQUEST_ID_TTL: it is deleted, with its resolutions, and op takes its
+// place. An unresolved one (PENDING, UNKNOWN) never expires.
+func (s *Store) Begin(ctx context.Context, op Operation, expiredBefore time.Time) (Operation, bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Operation{}, false, fmt.Errorf("store: begin operation: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	known := []any{op.RequestID, expiredBefore.UnixMilli(), StateSucceeded, StateFailed, StateApplied, StateNotApplied}
+	const expired = `request_id = $1 AND created_at < $2 AND state IN ($3, $4, $5, $6)`
+	if _, err := tx.ExecContext(ctx, `DELETE FROM logistics_resolutions WHERE request_id IN (
+		SELECT request_id FROM logistics_operations WHERE `+expired+`)`, known...); err != nil {
+		return Operation{}, false, fmt.Errorf("store: expire operation: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM logistics_operations WHERE `+expired, known...); err != nil {
+		return Operation{}, false, fmt.Errorf("store: expire operation: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `
 		INSERT INTO logistics_operations (request_id, kind, phone, email, amount, express_no, state, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (request_id) DO NOTHING`,
@@ -116,12 +141,54 @@ func (s *Store) Begin(ctx context.Context, op Operation) (Operation, bool, error
 	if err != nil {
 		return Operation{}, false, fmt.Errorf("store: begin operation: %w", err)
 	}
+	if err := tx.Commit(); err != nil {
+		return Operation{}, false, fmt.Errorf("store: begin operation: %w", err)
+	}
 	if n == 1 {
 		op.State = StatePending
 		return op, true, nil
 	}
 	got, err := s.Get(ctx, op.RequestID)
 	return got, false, err
+}
+
+// MarkUnknown turns a PENDING operation into UNKNOWN and reports whether
+// it was PENDING. Call it only while holding the operation's lock: then a
+// PENDING row is one whose sender died with the call out.
+func (s *Store) MarkUnknown(ctx context.Context, requestID, vendorMessage string, at time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `
+		UPDATE logistics_operations SET state = $2, vendor_message = $3, finished_at = $4
+		WHERE request_id = $1 AND state = $5`,
+		requestID, StateUnknown, vendorMessage, at.UnixMilli(), StatePending)
+	if err != nil {
+		return false, fmt.Errorf("store: mark unknown: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store: mark unknown: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Pending returns the request ids of the PENDING operations, oldest
+// first, at most limit.
+func (s *Store) Pending(ctx context.Context, limit int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `
+		SELECT request_id FROM logistics_operations WHERE state = $1 ORDER BY created_at, request_id LIMIT $2`,
+		StatePending, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: pending: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: pending: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // Finish records a pending operation's outcome: StateSucceeded,
@@ -188,10 +255,9 @@ func (s *Store) resolutions(ctx context.Context, requestID string) ([]Resolution
 }
 
 // Resolve records an operator's finding (StateApplied or StateNotApplied)
-// about an operation that is UNKNOWN, PENDING since before staleBefore, or
-// resolved already (a correction); every resolution is kept and the last
-// one is the operation's state.
-func (s *Store) Resolve(ctx context.Context, requestID string, outcome State, note string, at, staleBefore time.Time) (Operation, error) {
+// about an operation that is UNKNOWN or resolved already (a correction);
+// every resolution is kept and the last one is the operation's state.
+func (s *Store) Resolve(ctx context.Context, requestID string, outcome State, note string, at time.Time) (Operation, error) {
 	id, err := newID()
 	if err != nil {
 		return Operation{}, err
@@ -203,8 +269,8 @@ func (s *Store) Resolve(ctx context.Context, requestID string, outcome State, no
 	defer func() { _ = tx.Rollback() }()
 	res, err := tx.ExecContext(ctx, `
 		UPDATE logistics_operations SET state = $2
-		WHERE request_id = $1 AND (state IN ($3, $4, $5) OR (state = $6 AND created_at < $7))`,
-		requestID, outcome, StateUnknown, StateApplied, StateNotApplied, StatePending, staleBefore.UnixMilli())
+		WHERE request_id = $1 AND state IN ($3, $4, $5)`,
+		requestID, outcome, StateUnknown, StateApplied, StateNotApplied)
 	if err != nil {
 		return Operation{}, fmt.Errorf("store: resolve: %w", err)
 	}
@@ -233,16 +299,14 @@ type Cursor struct {
 	RequestID string
 }
 
-// ListUnresolved returns up to limit operations that are UNKNOWN or
-// PENDING since before staleBefore, oldest first, after cursor (zero: from
-// the start).
-func (s *Store) ListUnresolved(ctx context.Context, after Cursor, limit int, staleBefore time.Time) ([]Operation, error) {
+// ListUnresolved returns up to limit UNKNOWN operations, oldest first,
+// after cursor (zero: from the start).
+func (s *Store) ListUnresolved(ctx context.Context, after Cursor, limit int) ([]Operation, error) {
 	rows, err := s.db.QueryContext(ctx, `
 		SELECT `+opColumns+` FROM logistics_operations
-		WHERE (state = $1 OR (state = $2 AND created_at < $3))
-		  AND (created_at > $4 OR (created_at = $4 AND request_id > $5))
-		ORDER BY created_at, request_id LIMIT $6`,
-		StateUnknown, StatePending, staleBefore.UnixMilli(), after.CreatedAt.UnixMilli(), after.RequestID, limit)
+		WHERE state = $1 AND (created_at > $2 OR (created_at = $2 AND request_id > $3))
+		ORDER BY created_at, request_id LIMIT $4`,
+		StateUnknown, after.CreatedAt.UnixMilli(), after.RequestID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list unresolved: %w", err)
 	}
@@ -270,11 +334,9 @@ func (s *Store) ListUnresolved(ctx context.Context, after Cursor, limit int, sta
 }
 
 // CountUnresolved counts what ListUnresolved would list.
-func (s *Store) CountUnresolved(ctx context.Context, staleBefore time.Time) (int, error) {
+func (s *Store) CountUnresolved(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `
-		SELECT COUNT(*) FROM logistics_operations WHERE state = $1 OR (state = $2 AND created_at < $3)`,
-		StateUnknown, StatePending, staleBefore.UnixMilli()).Scan(&n)
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM logistics_operations WHERE state = $1`, StateUnknown).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: count unresolved: %w", err)
 	}

@@ -709,7 +709,14 @@ type CreateParcelOrderRequest struct {
 	// The receivers, one parcel each (vendor: consignees[]).
 	Consignees []*Consignee `protobuf:"bytes,6,rep,name=consignees,proto3" json:"consignees,omitempty"`
 	// The senders printed on the parcels, optional (vendor: consigners[]).
-	Consigners    []*Consigner `protobuf:"bytes,7,rep,name=consigners,proto3" json:"consigners,omitempty"`
+	Consigners []*Consigner `protobuf:"bytes,7,rep,name=consigners,proto3" json:"consigners,omitempty"`
+	// The caller's idempotency key (AIP-155), optional, e.g. a UUID; not sent
+	// to the vendor. A repeat with the same request returns the first answer
+	// without ordering again, on any replica and after a restart; the same
+	// request_id with another request is INVALID_ARGUMENT reason
+	// REQUEST_ID_REUSED; a repeat while the first is still running is ABORTED
+	// reason REQUEST_ID_IN_FLIGHT. Kept for REQUEST_ID_TTL (24 h by default).
+	RequestId     string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -793,6 +800,13 @@ func (x *CreateParcelOrderRequest) GetConsigners() []*Consigner {
 	return nil
 }
 
+func (x *CreateParcelOrderRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // CreateParcelOrderResponse names the order.
 type CreateParcelOrderResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -853,7 +867,10 @@ func (x *CreateParcelOrderResponse) GetSiteOrderId() string {
 type CancelParcelOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The caller's order id given to CreateParcelOrder (vendor: site_order_id).
-	SiteOrderId   string `protobuf:"bytes,1,opt,name=site_order_id,json=siteOrderId,proto3" json:"site_order_id,omitempty"`
+	SiteOrderId string `protobuf:"bytes,1,opt,name=site_order_id,json=siteOrderId,proto3" json:"site_order_id,omitempty"`
+	// The caller's idempotency key (AIP-155), optional, e.g. a UUID; not sent
+	// to the vendor. Same rules as CreateParcelOrderRequest.request_id.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -891,6 +908,13 @@ func (*CancelParcelOrderRequest) Descriptor() ([]byte, []int) {
 func (x *CancelParcelOrderRequest) GetSiteOrderId() string {
 	if x != nil {
 		return x.SiteOrderId
+	}
+	return ""
+}
+
+func (x *CancelParcelOrderRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -1249,7 +1273,7 @@ const file_vendorgate_logistics_v1_parcel_service_proto_rawDesc = "" +
 	"\bprovince\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\bprovince\x12\x1b\n" +
 	"\x04city\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04city\x12#\n" +
 	"\bdistrict\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\bdistrict\x12\"\n" +
-	"\aaddress\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\aaddress\"\xc4\x03\n" +
+	"\aaddress\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\aaddress\"\xed\x03\n" +
 	"\x18CreateParcelOrderRequest\x12?\n" +
 	"\rsite_order_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vsiteOrderId\x12(\n" +
 	"\n" +
@@ -1266,12 +1290,16 @@ const file_vendorgate_logistics_v1_parcel_service_proto_rawDesc = "" +
 	"\n" +
 	"consigners\x18\a \x03(\v2\".vendorgate.logistics.v1.ConsignerB\b\xbaH\x05\x92\x01\x02\x10\n" +
 	"R\n" +
-	"consigners\"Z\n" +
+	"consigners\x12'\n" +
+	"\n" +
+	"request_id\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"Z\n" +
 	"\x19CreateParcelOrderResponse\x12\x19\n" +
 	"\border_sn\x18\x01 \x01(\tR\aorderSn\x12\"\n" +
-	"\rsite_order_id\x18\x02 \x01(\tR\vsiteOrderId\"[\n" +
+	"\rsite_order_id\x18\x02 \x01(\tR\vsiteOrderId\"\x84\x01\n" +
 	"\x18CancelParcelOrderRequest\x12?\n" +
-	"\rsite_order_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vsiteOrderId\"?\n" +
+	"\rsite_order_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vsiteOrderId\x12'\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"?\n" +
 	"\x19CancelParcelOrderResponse\x12\"\n" +
 	"\rsite_order_id\x18\x01 \x01(\tR\vsiteOrderId\"\x87\x03\n" +
 	"\x13ListPackagesRequest\x12H\n" +
