@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/logging/logtest"
+	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/internal/vendorcall/vendorcalltest"
 
 	"github.com/google/go-cmp/cmp"
@@ -67,10 +68,16 @@ func startLogging(t testing.TB, logs *logtest.Buffer, env ...string) *harness {
 func startBehind(t testing.TB, logs *logtest.Buffer, serve func(http.Handler) *httptest.Server, env ...string) *harness {
 	t.Helper()
 	sim := dingdangsim.New(dingdangsim.Options{Keys: map[string]string{testSecretID: testSecretKey}})
-	vendor := serve(sim.Handler())
+	return startSim(t, logs, sim, serve(sim.Handler()).URL, env...)
+}
+
+// startSim starts the service in front of sim, served at vendorURL.
+func startSim(t testing.TB, logs *logtest.Buffer, sim *dingdangsim.Simulator, vendorURL string, env ...string) *harness {
+	t.Helper()
 	environ := append([]string{
 		"DELIVERY_ADDR=127.0.0.1:0",
-		"DINGDANG_BASE_URL=" + vendor.URL,
+		"DELIVERY_DATABASE_URL=" + sqlstoretest.SQLiteURL(t),
+		"DINGDANG_BASE_URL=" + vendorURL,
 		"DINGDANG_SECRET_ID=" + testSecretID,
 		"DINGDANG_SECRET_KEY=" + testSecretKey,
 		"LOG_LEVEL=debug",
@@ -827,7 +834,7 @@ func TestSandboxServesWithoutCredentials(t *testing.T) {
 	addrs := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"SANDBOX=1", "DELIVERY_ADDR=127.0.0.1:0"}, logs, func(a net.Addr) { addrs <- a })
+		done <- run(ctx, []string{"SANDBOX=1", "DELIVERY_ADDR=127.0.0.1:0", "DELIVERY_DATABASE_URL=" + sqlstoretest.SQLiteURL(t)}, logs, func(a net.Addr) { addrs <- a })
 	}()
 	var addr net.Addr
 	select {

@@ -6,22 +6,30 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
 	"github.com/vendorgate/vendorgate/gen/openapiv2"
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
+	"github.com/vendorgate/vendorgate/internal/coord"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
 	"github.com/vendorgate/vendorgate/internal/serve"
+	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/config"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdang"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdangsim"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/server"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/store"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/tracking"
 )
 
 // run wires the service from environ and serves until ctx ends. onListen,
@@ -46,6 +54,34 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		cfg.Vendor.BaseURL, cfg.SecretID, cfg.SecretKey = sim.BaseURL, sim.SecretID, sim.SecretKey
 	}
 
+	if cfg.Sandbox && cfg.StatusMap == server.DefaultStatusMap {
+		// The simulator's codes are known: its delivered orders end a watch.
+		if statuses, err = server.ParseStatusMap(dingdangsim.StatusMap); err != nil {
+			return err
+		}
+	}
+
+	st, err := store.Open(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return fmt.Errorf("DELIVERY_DATABASE_URL: %w", err)
+	}
+	defer st.Close()
+	if st.DB().Dialect == sqlstore.SQLite {
+		log.Warn("the store is a SQLite file: run ONE process of the service on it (a second one is refused); "+
+			"replicas need DELIVERY_DATABASE_URL=postgres://…", "database", sqlstore.Redact(cfg.DatabaseURL))
+	}
+	locks := coord.NewLocks(st.DB())
+	notes, err := coord.NewNotifier(st.DB(), "delivery_orders", log)
+	if err != nil {
+		return err
+	}
+	defer notes.Close()
+	requests, err := idempotency.New(ctx, st.DB(), "delivery", idempotency.Options{TTL: cfg.RequestIDTTL, Locks: locks, Logger: log})
+	if err != nil {
+		return err
+	}
+	go requests.SweepEvery(ctx, time.Hour)
+
 	reg := prometheus.NewRegistry()
 	// The vendor's credentials sign every call, on a pooled keep-alive transport.
 	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Base: vendorcall.NewTransport()}}
@@ -58,7 +94,31 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
-	srv := server.New(client, statuses)
+
+	var cbLis net.Listener
+	if cfg.CallbackAddr != "" {
+		if cbLis, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.CallbackAddr); err != nil {
+			return fmt.Errorf("listen on DELIVERY_CALLBACK_ADDR %s: %w", cfg.CallbackAddr, err)
+		}
+		defer cbLis.Close()
+		if cfg.Sandbox && cfg.CallbackPublicURL == "" {
+			cfg.CallbackPublicURL = "http://" + cbLis.Addr().String()
+		}
+	}
+	tracker, err := tracking.New(ctx, st, client, notes, locks, tracking.Options{
+		PublicURL:    cfg.CallbackPublicURL,
+		PollInterval: cfg.WatchPollInterval,
+		PushRate:     rate.Limit(cfg.CallbackRate),
+		PushBurst:    cfg.CallbackBurst,
+		MaxPushBytes: cfg.CallbackMaxBytes,
+		Final:        statuses.Final,
+		Registerer:   reg,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	srv := server.New(client, statuses, server.Options{Tracking: tracker, Requests: requests})
 
 	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
@@ -66,6 +126,12 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	}
 	log.Info("delivery listening", "grpc", lis.Addr().String(), "rest", "http://"+lis.Addr().String()+"/v1/delivery/orders",
 		"vendor", cfg.Vendor.BaseURL, "sandbox", cfg.Sandbox)
+	if cbLis != nil {
+		log.Info("delivery callback listener", "addr", cbLis.Addr().String(), "public_url", cfg.CallbackPublicURL)
+	}
+	if cfg.CallbackPublicURL == "" {
+		log.Info("no DELIVERY_CALLBACK_PUBLIC_URL: watched orders are polled", "interval", cfg.WatchPollInterval)
+	}
 	if onListen != nil {
 		onListen(lis.Addr())
 	}
@@ -73,19 +139,54 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return fmt.Errorf("OpenAPI document: %w", err)
 	}
-	return serve.Run(ctx, lis, serve.Options{
-		Name:            "delivery",
-		Domain:          server.Domain,
-		Logger:          log,
-		Registry:        reg,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		REST:            cfg.REST,
-		OpenAPI:         doc,
-		RegisterGRPC:    func(s *grpc.Server) { deliveryv1.RegisterDeliveryServiceServer(s, srv) },
-		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
-			return deliveryv1.RegisterDeliveryServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
-		},
+	g, gctx := errgroup.WithContext(ctx)
+	if cbLis != nil {
+		g.Go(func() error { return serveCallbacks(gctx, cbLis, tracker.Handler(), cfg.ShutdownTimeout) })
+	}
+	g.Go(func() error {
+		return serve.Run(gctx, lis, serve.Options{
+			Name:            "delivery",
+			Domain:          server.Domain,
+			Logger:          log,
+			Registry:        reg,
+			Ready:           st.Ping,
+			ShutdownTimeout: cfg.ShutdownTimeout,
+			REST:            cfg.REST,
+			OpenAPI:         doc,
+			RegisterGRPC:    func(s *grpc.Server) { deliveryv1.RegisterDeliveryServiceServer(s, srv) },
+			RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
+				return deliveryv1.RegisterDeliveryServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
+			},
+		})
 	})
+	return g.Wait()
+}
+
+// serveCallbacks serves the vendor's pushes on lis until ctx ends, then
+// shuts down within timeout.
+func serveCallbacks(ctx context.Context, lis net.Listener, h http.Handler, timeout time.Duration) error {
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(lis) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("callback listener: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("callback listener shutdown: %w", err)
+	}
+	<-done
+	return nil
 }
 
 // startSimulator runs the Dingdang simulator on loopback with fresh keys.

@@ -3,6 +3,9 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/envconfig"
@@ -29,8 +32,34 @@ type Config struct {
 	// (DINGDANG_SECRET_KEY), required unless Sandbox; it is never logged.
 	SecretKey string `env:"DINGDANG_SECRET_KEY"`
 	// CallbackURL is sent to the vendor as createOrder's callback, where it
-	// pushes status changes; empty sends none.
+	// pushes status changes; empty sends none. CallbackPublicURL supersedes
+	// it: with one, every order gets a callback URL of its own.
 	CallbackURL string `env:"DINGDANG_CALLBACK_URL"`
+	// DatabaseURL is the store: a SQLite file (one process only) or
+	// postgres://… shared by replicas.
+	DatabaseURL string `env:"DELIVERY_DATABASE_URL" envDefault:"file:delivery.db"`
+	// RequestIDTTL is how long a request_id's outcome is kept.
+	RequestIDTTL time.Duration `env:"REQUEST_ID_TTL" envDefault:"24h"`
+	// CallbackAddr is where the callback listener serves the vendor's
+	// status pushes (POST /callbacks/dingdang/{token}), apart from the API
+	// port so that only it need face the internet; empty serves none.
+	CallbackAddr string `env:"DELIVERY_CALLBACK_ADDR"`
+	// CallbackPublicURL is the callback listener as the vendor reaches it,
+	// e.g. https://hooks.example.com; each order's callback is this plus
+	// /callbacks/dingdang/ and the order's token. Empty sends no callback,
+	// and watched orders are polled. In sandbox mode it defaults to the
+	// callback listener's own address.
+	CallbackPublicURL string `env:"DELIVERY_CALLBACK_PUBLIC_URL"`
+	// CallbackMaxBytes bounds a push's body.
+	CallbackMaxBytes int64 `env:"DELIVERY_CALLBACK_MAX_BYTES" envDefault:"65536"`
+	// CallbackRate and CallbackBurst limit the pushes accepted per order
+	// and second, per replica; a push over the limit is refused (429) and
+	// the order read once the limit allows.
+	CallbackRate  float64 `env:"DELIVERY_CALLBACK_RATE" envDefault:"1"`
+	CallbackBurst int     `env:"DELIVERY_CALLBACK_BURST" envDefault:"5"`
+	// WatchPollInterval is how often a watched order is read from the
+	// vendor when there are no pushes (no CallbackPublicURL).
+	WatchPollInterval time.Duration `env:"DELIVERY_WATCH_POLL_INTERVAL" envDefault:"10s"`
 	// StatusMap maps the vendor's unpublished order_status codes to
 	// OrderStatus names, e.g. "0=WAITING,4=DELIVERING,5=CANCELLED".
 	StatusMap string `env:"DINGDANG_STATUS_MAP" envDefault:"0=WAITING,4=DELIVERING,5=CANCELLED"`
@@ -60,10 +89,37 @@ func Load(environ []string) (Config, error) {
 	if err := cfg.REST.Check(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, cfg.checkCallbacks()...)
 	if err := envconfig.Join(errs...); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+func (c *Config) checkCallbacks() []error {
+	var errs []error
+	if c.CallbackPublicURL != "" {
+		u, err := url.Parse(c.CallbackPublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("DELIVERY_CALLBACK_PUBLIC_URL %q: want an http(s) URL", c.CallbackPublicURL))
+		}
+		if c.CallbackAddr == "" {
+			errs = append(errs, errors.New("DELIVERY_CALLBACK_PUBLIC_URL is set but DELIVERY_CALLBACK_ADDR is not: the pushes would reach no listener"))
+		}
+	}
+	if c.CallbackMaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("DELIVERY_CALLBACK_MAX_BYTES must be positive, got %d", c.CallbackMaxBytes))
+	}
+	if c.CallbackRate <= 0 || c.CallbackBurst <= 0 {
+		errs = append(errs, errors.New("DELIVERY_CALLBACK_RATE and DELIVERY_CALLBACK_BURST must be positive"))
+	}
+	if c.WatchPollInterval <= 0 {
+		errs = append(errs, fmt.Errorf("DELIVERY_WATCH_POLL_INTERVAL must be positive, got %s", c.WatchPollInterval))
+	}
+	if c.RequestIDTTL <= 0 {
+		errs = append(errs, fmt.Errorf("REQUEST_ID_TTL must be positive, got %s", c.RequestIDTTL))
+	}
+	return errs
 }
 
 // LoadAddr reads only DELIVERY_ADDR (with its default), for the health

@@ -19,6 +19,10 @@ func TestLoad(t *testing.T) {
 		{"complete", []string{"DINGDANG_BASE_URL=https://vendor.example/release", "DINGDANG_SECRET_ID=id", "DINGDANG_SECRET_KEY=key"}, nil},
 		{"bad url", []string{"DINGDANG_BASE_URL=vendor", "DINGDANG_SECRET_ID=id", "DINGDANG_SECRET_KEY=key"}, []string{"DINGDANG_BASE_URL"}},
 		{"bad duration", []string{"SANDBOX=1", "DINGDANG_TIMEOUT=soon"}, []string{"DINGDANG_TIMEOUT"}},
+		{"public URL without a listener", []string{"SANDBOX=1", "DELIVERY_CALLBACK_PUBLIC_URL=https://hooks.example.com"}, []string{"DELIVERY_CALLBACK_ADDR"}},
+		{"public URL not http", []string{"SANDBOX=1", "DELIVERY_CALLBACK_ADDR=:9091", "DELIVERY_CALLBACK_PUBLIC_URL=hooks.example.com"}, []string{"DELIVERY_CALLBACK_PUBLIC_URL"}},
+		{"callback limits", []string{"SANDBOX=1", "DELIVERY_CALLBACK_MAX_BYTES=0", "DELIVERY_CALLBACK_RATE=0", "DELIVERY_WATCH_POLL_INTERVAL=0s", "REQUEST_ID_TTL=-1h"},
+			[]string{"DELIVERY_CALLBACK_MAX_BYTES", "DELIVERY_CALLBACK_RATE", "DELIVERY_WATCH_POLL_INTERVAL", "REQUEST_ID_TTL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -48,6 +48,7 @@ type NewOrder struct {
 	Mode              int       // mode_distribution: 1 cheapest, 3 fastest
 	Remark            string    // info
 	Goods             []Goods   // goods
+	Callback          string    // callback: this order's status push URL; "" means Options.CallbackURL
 }
 
 // Order is one order's delivery detail (orderRecord).
@@ -113,7 +114,11 @@ const ReasonOther = 10000
 // by reading the order back. A duplicate on the first attempt is the
 // caller's own and stays KindAlreadyExists.
 func (c *Client) CreateOrder(ctx context.Context, o NewOrder) (string, error) {
-	headers, form, err := createParams(o, c.opts.CallbackURL)
+	callback := o.Callback
+	if callback == "" {
+		callback = c.opts.CallbackURL
+	}
+	headers, form, err := createParams(o, callback)
 	if err != nil {
 		return "", err
 	}

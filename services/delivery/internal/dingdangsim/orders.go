@@ -608,3 +608,7 @@ func (s *Simulator) orderCancel(r *http.Request) response {
 	s.log.Debug("dingdangsim: order cancelled", "origin_id", id, "cancel_id", cancelID)
 	return okMsg(msgCancelled, []struct{}{})
 }
+
+// StatusMap is the DINGDANG_STATUS_MAP that names the simulator's
+// order_status codes, the delivered one ("3") included.
+const StatusMap = statusWaiting + "=WAITING," + statusFinished + "=DELIVERED," + statusDelivering + "=DELIVERING," + statusCancelled + "=CANCELLED"

@@ -50,6 +50,13 @@ func (m StatusMap) status(raw string) deliveryv1.OrderStatus {
 	return deliveryv1.OrderStatus_ORDER_STATUS_OTHER
 }
 
+// Final reports whether an order with the raw status will change no more:
+// it maps to DELIVERED or CANCELLED.
+func (m StatusMap) Final(raw string) bool {
+	st := m.status(raw)
+	return st == deliveryv1.OrderStatus_ORDER_STATUS_DELIVERED || st == deliveryv1.OrderStatus_ORDER_STATUS_CANCELLED
+}
+
 // timestamp returns nil for the zero time: the vendor had none.
 func timestamp(t time.Time) *timestamppb.Timestamp {
 	if t.IsZero() {

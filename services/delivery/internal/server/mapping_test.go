@@ -122,7 +122,7 @@ func TestMappingGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			client, rec := serveSample(t, tt.sample)
-			resp, err := tt.call(server.New(client, statuses))
+			resp, err := tt.call(server.New(client, statuses, server.Options{}))
 			if err != nil {
 				t.Fatalf("got error %v, want none", err)
 			}

@@ -6,9 +6,17 @@ package server
 
 import (
 	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
+	"github.com/vendorgate/vendorgate/internal/crashpoint"
+	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdang"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/store"
 )
 
 // Domain is the google.rpc.ErrorInfo domain of the delivery service.
@@ -26,26 +34,105 @@ type Vendor interface {
 	IssueToken(ctx context.Context, t dingdang.TokenRequest) (string, error)
 }
 
+// Tracking is what the server needs from the order tracker.
+type Tracking interface {
+	CallbackURL(ctx context.Context, originID string) (string, error)
+	Observe(ctx context.Context, o *dingdang.Order, source store.Source) (store.Event, error)
+	Watch(ctx context.Context, originID string, afterID int64, send func(store.Event) error) error
+	Events(ctx context.Context, originID string, afterID int64, limit int) ([]store.Event, error)
+}
+
+// Options are the server's collaborators beyond the vendor.
+type Options struct {
+	// Tracking follows orders (callbacks, WatchOrder, ListOrderEvents); nil
+	// sends no callback and serves neither RPC.
+	Tracking Tracking
+	// Requests keeps the request_id records; nil ignores request_id.
+	Requests *idempotency.Store
+}
+
 // Server is the DeliveryService implementation. Requests reach it already
 // validated by the protovalidate interceptor.
 type Server struct {
 	deliveryv1.UnimplementedDeliveryServiceServer
 	vendor   Vendor
 	statuses StatusMap
+	tracking Tracking
+	requests *idempotency.Store
 }
 
 // New returns a Server calling vendor, mapping order_status through statuses.
-func New(vendor Vendor, statuses StatusMap) *Server {
-	return &Server{vendor: vendor, statuses: statuses}
+func New(vendor Vendor, statuses StatusMap, opts Options) *Server {
+	return &Server{vendor: vendor, statuses: statuses, tracking: opts.Tracking, requests: opts.Requests}
 }
 
-// CreateOrder implements DeliveryService.
-func (s *Server) CreateOrder(ctx context.Context, req *deliveryv1.CreateOrderRequest) (*deliveryv1.CreateOrderResponse, error) {
-	msg, err := s.vendor.CreateOrder(ctx, newOrder(req))
-	if err != nil {
-		return nil, err
+// once runs call under requestID (see idempotency.Run), or plainly when the
+// server keeps no records.
+func once[Resp proto.Message](ctx context.Context, s *Server, method, requestID string, req proto.Message,
+	call func(context.Context, idempotency.Attempt) (Resp, error)) (Resp, error) {
+	if s.requests == nil {
+		return call(ctx, idempotency.Attempt{})
 	}
-	return &deliveryv1.CreateOrderResponse{OriginId: req.GetOriginId(), VendorMessage: msg}, nil
+	return idempotency.Run(ctx, s.requests, method, requestID, req, call)
+}
+
+// readBackFailed keeps an interrupted request_id interrupted when the
+// vendor could not be asked what became of it: the next repeat asks again.
+func readBackFailed(what string, err error) error {
+	return fmt.Errorf("%w: %w", domainerr.Unknown("OUTCOME_UNKNOWN",
+		"an earlier attempt with this request_id may have "+what+", and reading it back from the vendor failed; repeat the request to check again"), err)
+}
+
+// CreateOrder implements DeliveryService. The order's callback URL, when
+// pushes are configured, carries a token stored before the vendor call. An
+// interrupted earlier attempt under the same request_id is resolved by
+// reading the order back by origin_id, the vendor's own duplicate guard:
+// found (and ours), it is the result; not found, it was never created and
+// is sent.
+func (s *Server) CreateOrder(ctx context.Context, req *deliveryv1.CreateOrderRequest) (*deliveryv1.CreateOrderResponse, error) {
+	return once(ctx, s, "CreateOrder", req.GetRequestId(), req,
+		func(ctx context.Context, a idempotency.Attempt) (*deliveryv1.CreateOrderResponse, error) {
+			o := newOrder(req)
+			if a.Interrupted {
+				got, err := s.vendor.GetOrder(ctx, o.OriginID)
+				switch {
+				case err == nil && got.ReceiverPhone != "" && got.ReceiverPhone != o.ReceiverPhone:
+					return nil, &vendorerr.Error{Kind: vendorerr.KindAlreadyExists, Vendor: dingdang.Vendor,
+						Message: "origin_id " + o.OriginID + " is another order's"}
+				case err == nil:
+					s.observe(ctx, got)
+					return &deliveryv1.CreateOrderResponse{OriginId: o.OriginID, VendorMessage: readBackMessage}, nil
+				case !vendorerr.IsKind(err, vendorerr.KindNotFound):
+					return nil, readBackFailed("created the order", err)
+				}
+			}
+			if s.tracking != nil {
+				cb, err := s.tracking.CallbackURL(ctx, o.OriginID)
+				if err != nil {
+					return nil, err
+				}
+				o.Callback = cb
+			}
+			msg, err := s.vendor.CreateOrder(ctx, o)
+			if err != nil {
+				return nil, err
+			}
+			crashpoint.Hit("delivery.create-order.after-vendor")
+			return &deliveryv1.CreateOrderResponse{OriginId: o.OriginID, VendorMessage: msg}, nil
+		})
+}
+
+// readBackMessage is the vendor's success message, given when an
+// interrupted create is confirmed by reading the order back (the client
+// says the same when its own re-send meets the duplicate guard).
+const readBackMessage = "成功"
+
+// observe records an order read back, for its watchers; a failure only
+// costs them an event they will get from the next push or poll.
+func (s *Server) observe(ctx context.Context, o *dingdang.Order) {
+	if s.tracking != nil {
+		_, _ = s.tracking.Observe(ctx, o, store.SourceRead)
+	}
 }
 
 // GetOrder implements DeliveryService.
@@ -70,13 +157,29 @@ func (s *Server) ListOrders(ctx context.Context, req *deliveryv1.ListOrdersReque
 	return resp, nil
 }
 
-// CancelOrder implements DeliveryService.
+// CancelOrder implements DeliveryService. An interrupted earlier attempt
+// under the same request_id is resolved by reading the order: already
+// cancelled is the result; otherwise the cancel is sent (cancelling is
+// safe to repeat: the vendor refuses to cancel twice).
 func (s *Server) CancelOrder(ctx context.Context, req *deliveryv1.CancelOrderRequest) (*deliveryv1.CancelOrderResponse, error) {
-	msg, err := s.vendor.CancelOrder(ctx, req.GetOriginId(), req.GetReasonId(), req.GetReason())
-	if err != nil {
-		return nil, err
-	}
-	return &deliveryv1.CancelOrderResponse{OriginId: req.GetOriginId(), VendorMessage: msg}, nil
+	return once(ctx, s, "CancelOrder", req.GetRequestId(), req,
+		func(ctx context.Context, a idempotency.Attempt) (*deliveryv1.CancelOrderResponse, error) {
+			if a.Interrupted {
+				got, err := s.vendor.GetOrder(ctx, req.GetOriginId())
+				if err != nil && !vendorerr.IsKind(err, vendorerr.KindNotFound) {
+					return nil, readBackFailed("cancelled the order", err)
+				}
+				if err == nil && s.statuses.status(got.RawStatus) == deliveryv1.OrderStatus_ORDER_STATUS_CANCELLED {
+					s.observe(ctx, got)
+					return &deliveryv1.CancelOrderResponse{OriginId: req.GetOriginId()}, nil
+				}
+			}
+			msg, err := s.vendor.CancelOrder(ctx, req.GetOriginId(), req.GetReasonId(), req.GetReason())
+			if err != nil {
+				return nil, err
+			}
+			return &deliveryv1.CancelOrderResponse{OriginId: req.GetOriginId(), VendorMessage: msg}, nil
+		})
 }
 
 // ListCancelReasons implements DeliveryService.
@@ -92,13 +195,27 @@ func (s *Server) ListCancelReasons(ctx context.Context, req *deliveryv1.ListCanc
 	return resp, nil
 }
 
-// UpsertShop implements DeliveryService.
+// UpsertShop implements DeliveryService. An interrupted earlier create
+// under the same request_id is resolved by reading the shop: found, it was
+// created; not found, it is sent. An update is safe to send again.
 func (s *Server) UpsertShop(ctx context.Context, req *deliveryv1.UpsertShopRequest) (*deliveryv1.UpsertShopResponse, error) {
-	msg, err := s.vendor.UpsertShop(ctx, shopUpsert(req))
-	if err != nil {
-		return nil, err
-	}
-	return &deliveryv1.UpsertShopResponse{PerUserid: req.GetPerUserid(), VendorMessage: msg}, nil
+	return once(ctx, s, "UpsertShop", req.GetRequestId(), req,
+		func(ctx context.Context, a idempotency.Attempt) (*deliveryv1.UpsertShopResponse, error) {
+			if a.Interrupted && req.GetCreate() {
+				_, err := s.vendor.GetShop(ctx, req.GetPerUserid(), req.GetUsername(), "")
+				if err == nil {
+					return &deliveryv1.UpsertShopResponse{PerUserid: req.GetPerUserid()}, nil
+				}
+				if !vendorerr.IsKind(err, vendorerr.KindNotFound) {
+					return nil, readBackFailed("created the shop", err)
+				}
+			}
+			msg, err := s.vendor.UpsertShop(ctx, shopUpsert(req))
+			if err != nil {
+				return nil, err
+			}
+			return &deliveryv1.UpsertShopResponse{PerUserid: req.GetPerUserid(), VendorMessage: msg}, nil
+		})
 }
 
 // GetShop implements DeliveryService.
@@ -110,13 +227,18 @@ func (s *Server) GetShop(ctx context.Context, req *deliveryv1.GetShopRequest) (*
 	return &deliveryv1.GetShopResponse{Shop: shopProto(shop)}, nil
 }
 
-// IssueMerchantToken implements DeliveryService.
+// IssueMerchantToken implements DeliveryService. The vendor keeps nothing
+// to read back about a token, and issuing one again is harmless, so an
+// interrupted earlier attempt is simply sent again.
 func (s *Server) IssueMerchantToken(ctx context.Context, req *deliveryv1.IssueMerchantTokenRequest) (*deliveryv1.IssueMerchantTokenResponse, error) {
-	token, err := s.vendor.IssueToken(ctx, dingdang.TokenRequest{
-		PerUserID: req.GetPerUserid(), Username: req.GetUsername(), Mobile: req.GetMobile(), Password: req.GetPassword(),
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &deliveryv1.IssueMerchantTokenResponse{Token: token}, nil
+	return once(ctx, s, "IssueMerchantToken", req.GetRequestId(), req,
+		func(ctx context.Context, _ idempotency.Attempt) (*deliveryv1.IssueMerchantTokenResponse, error) {
+			token, err := s.vendor.IssueToken(ctx, dingdang.TokenRequest{
+				PerUserID: req.GetPerUserid(), Username: req.GetUsername(), Mobile: req.GetMobile(), Password: req.GetPassword(),
+			})
+			if err != nil {
+				return nil, err
+			}
+			return &deliveryv1.IssueMerchantTokenResponse{Token: token}, nil
+		})
 }

@@ -278,6 +278,65 @@ func (OrderStatus) EnumDescriptor() ([]byte, []int) {
 	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{3}
 }
 
+// OrderEventSource says how the service learnt of a status change.
+type OrderEventSource int32
+
+const (
+	// ORDER_EVENT_SOURCE_UNSPECIFIED is not used.
+	OrderEventSource_ORDER_EVENT_SOURCE_UNSPECIFIED OrderEventSource = 0
+	// ORDER_EVENT_SOURCE_PUSH is a vendor status push, confirmed by reading
+	// the order back from the vendor.
+	OrderEventSource_ORDER_EVENT_SOURCE_PUSH OrderEventSource = 1
+	// ORDER_EVENT_SOURCE_POLL is a periodic read of the order from the vendor.
+	OrderEventSource_ORDER_EVENT_SOURCE_POLL OrderEventSource = 2
+	// ORDER_EVENT_SOURCE_READ is a read of the order by the service itself,
+	// e.g. when a watch starts on an order with no recorded state.
+	OrderEventSource_ORDER_EVENT_SOURCE_READ OrderEventSource = 3
+)
+
+// Enum value maps for OrderEventSource.
+var (
+	OrderEventSource_name = map[int32]string{
+		0: "ORDER_EVENT_SOURCE_UNSPECIFIED",
+		1: "ORDER_EVENT_SOURCE_PUSH",
+		2: "ORDER_EVENT_SOURCE_POLL",
+		3: "ORDER_EVENT_SOURCE_READ",
+	}
+	OrderEventSource_value = map[string]int32{
+		"ORDER_EVENT_SOURCE_UNSPECIFIED": 0,
+		"ORDER_EVENT_SOURCE_PUSH":        1,
+		"ORDER_EVENT_SOURCE_POLL":        2,
+		"ORDER_EVENT_SOURCE_READ":        3,
+	}
+)
+
+func (x OrderEventSource) Enum() *OrderEventSource {
+	p := new(OrderEventSource)
+	*p = x
+	return p
+}
+
+func (x OrderEventSource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OrderEventSource) Descriptor() protoreflect.EnumDescriptor {
+	return file_vendorgate_delivery_v1_delivery_service_proto_enumTypes[4].Descriptor()
+}
+
+func (OrderEventSource) Type() protoreflect.EnumType {
+	return &file_vendorgate_delivery_v1_delivery_service_proto_enumTypes[4]
+}
+
+func (x OrderEventSource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OrderEventSource.Descriptor instead.
+func (OrderEventSource) EnumDescriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{4}
+}
+
 // LatLng is a point in the GCJ-02 (AMap / 高德) coordinate system the vendor uses.
 type LatLng struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -436,7 +495,13 @@ type CreateOrderRequest struct {
 	// remark is a note for the rider, optional (vendor: info).
 	Remark string `protobuf:"bytes,14,opt,name=remark,proto3" json:"remark,omitempty"`
 	// goods lists what is delivered (vendor: goods).
-	Goods         []*Goods `protobuf:"bytes,15,rep,name=goods,proto3" json:"goods,omitempty"`
+	Goods []*Goods `protobuf:"bytes,15,rep,name=goods,proto3" json:"goods,omitempty"`
+	// request_id is the caller's optional idempotency key (AIP-155), e.g. a
+	// UUID; not sent to the vendor. A repeat with the same id and the same
+	// request returns the first result without another vendor call; the same id
+	// with a different request is INVALID_ARGUMENT, reason REQUEST_ID_REUSED; a
+	// repeat while the first is in flight is ABORTED. Kept REQUEST_ID_TTL.
+	RequestId     string `protobuf:"bytes,16,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -574,6 +639,13 @@ func (x *CreateOrderRequest) GetGoods() []*Goods {
 		return x.Goods
 	}
 	return nil
+}
+
+func (x *CreateOrderRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CreateOrderResponse confirms a dispatched order.
@@ -1318,7 +1390,13 @@ type CancelOrderRequest struct {
 	ReasonId uint32 `protobuf:"varint,2,opt,name=reason_id,json=reasonId,proto3" json:"reason_id,omitempty"`
 	// reason is the cancellation text, required when reason_id is 10000
 	// (vendor: cancelReason).
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// request_id is the caller's optional idempotency key (AIP-155), e.g. a
+	// UUID; not sent to the vendor. A repeat with the same id and the same
+	// request returns the first result without another vendor call; the same id
+	// with a different request is INVALID_ARGUMENT, reason REQUEST_ID_REUSED; a
+	// repeat while the first is in flight is ABORTED. Kept REQUEST_ID_TTL.
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1374,12 +1452,21 @@ func (x *CancelOrderRequest) GetReason() string {
 	return ""
 }
 
+func (x *CancelOrderRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // CancelOrderResponse confirms a cancellation.
 type CancelOrderResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// origin_id is the cancelled order's id.
 	OriginId string `protobuf:"bytes,1,opt,name=origin_id,json=originId,proto3" json:"origin_id,omitempty"`
-	// vendor_message is the vendor's confirmation, e.g. "取消成功" (vendor: msg).
+	// vendor_message is the vendor's confirmation, e.g. "取消成功" (vendor: msg);
+	// empty when a repeat under a request_id whose first attempt was
+	// interrupted found the order already cancelled.
 	VendorMessage string `protobuf:"bytes,2,opt,name=vendor_message,json=vendorMessage,proto3" json:"vendor_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1614,8 +1701,14 @@ type UpsertShopRequest struct {
 	// headquarters_mobile is the franchise headquarters' mobile, optional
 	// (vendor: upmobile).
 	HeadquartersMobile string `protobuf:"bytes,16,opt,name=headquarters_mobile,json=headquartersMobile,proto3" json:"headquarters_mobile,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// request_id is the caller's optional idempotency key (AIP-155), e.g. a
+	// UUID; not sent to the vendor. A repeat with the same id and the same
+	// request returns the first result without another vendor call; the same id
+	// with a different request is INVALID_ARGUMENT, reason REQUEST_ID_REUSED; a
+	// repeat while the first is in flight is ABORTED. Kept REQUEST_ID_TTL.
+	RequestId     string `protobuf:"bytes,17,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpsertShopRequest) Reset() {
@@ -1760,12 +1853,21 @@ func (x *UpsertShopRequest) GetHeadquartersMobile() string {
 	return ""
 }
 
+func (x *UpsertShopRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // UpsertShopResponse confirms a create or update.
 type UpsertShopResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// per_userid is the merchant's id as sent.
 	PerUserid string `protobuf:"bytes,1,opt,name=per_userid,json=perUserid,proto3" json:"per_userid,omitempty"`
-	// vendor_message is the vendor's confirmation, e.g. "更新成功" (vendor: msg).
+	// vendor_message is the vendor's confirmation, e.g. "更新成功" (vendor: msg);
+	// empty when a repeat under a request_id whose first attempt was
+	// interrupted found the shop already created.
 	VendorMessage string `protobuf:"bytes,2,opt,name=vendor_message,json=vendorMessage,proto3" json:"vendor_message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2153,7 +2255,13 @@ type IssueMerchantTokenRequest struct {
 	// mobile is the merchant's mainland mobile number (vendor: mobile).
 	Mobile string `protobuf:"bytes,3,opt,name=mobile,proto3" json:"mobile,omitempty"`
 	// password is the merchant's console password; never logged (vendor: password).
-	Password      string `protobuf:"bytes,4,opt,name=password,proto3" json:"password,omitempty"`
+	Password string `protobuf:"bytes,4,opt,name=password,proto3" json:"password,omitempty"`
+	// request_id is the caller's optional idempotency key (AIP-155), e.g. a
+	// UUID; not sent to the vendor. A repeat with the same id and the same
+	// request returns the first result without another vendor call; the same id
+	// with a different request is INVALID_ARGUMENT, reason REQUEST_ID_REUSED; a
+	// repeat while the first is in flight is ABORTED. Kept REQUEST_ID_TTL.
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2216,6 +2324,13 @@ func (x *IssueMerchantTokenRequest) GetPassword() string {
 	return ""
 }
 
+func (x *IssueMerchantTokenRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // IssueMerchantTokenResponse carries the login token.
 type IssueMerchantTokenResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2263,6 +2378,342 @@ func (x *IssueMerchantTokenResponse) GetToken() string {
 	return ""
 }
 
+// WatchOrderRequest asks to follow one order.
+type WatchOrderRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// origin_id is the caller's order id (vendor: origin_id).
+	OriginId string `protobuf:"bytes,1,opt,name=origin_id,json=originId,proto3" json:"origin_id,omitempty"`
+	// after_event_id resumes a watch after a reconnect: the events recorded
+	// after this event_id are sent first, then the live ones. 0 starts with
+	// the order's current state.
+	AfterEventId  int64 `protobuf:"varint,2,opt,name=after_event_id,json=afterEventId,proto3" json:"after_event_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchOrderRequest) Reset() {
+	*x = WatchOrderRequest{}
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchOrderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchOrderRequest) ProtoMessage() {}
+
+func (x *WatchOrderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchOrderRequest.ProtoReflect.Descriptor instead.
+func (*WatchOrderRequest) Descriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *WatchOrderRequest) GetOriginId() string {
+	if x != nil {
+		return x.OriginId
+	}
+	return ""
+}
+
+func (x *WatchOrderRequest) GetAfterEventId() int64 {
+	if x != nil {
+		return x.AfterEventId
+	}
+	return 0
+}
+
+// WatchOrderResponse is one event of a watched order.
+type WatchOrderResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// event is the order's state at a status change; the first message
+	// carries the current state.
+	Event         *OrderEvent `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchOrderResponse) Reset() {
+	*x = WatchOrderResponse{}
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchOrderResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchOrderResponse) ProtoMessage() {}
+
+func (x *WatchOrderResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchOrderResponse.ProtoReflect.Descriptor instead.
+func (*WatchOrderResponse) Descriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *WatchOrderResponse) GetEvent() *OrderEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+// OrderEvent is an order's state at one recorded status change.
+type OrderEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// event_id numbers the order's events from 1, in the order they were
+	// recorded; pass it as WatchOrderRequest.after_event_id to resume.
+	EventId int64 `protobuf:"varint,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// origin_id is the caller's order id (vendor: origin_id).
+	OriginId string `protobuf:"bytes,2,opt,name=origin_id,json=originId,proto3" json:"origin_id,omitempty"`
+	// status is the mapped order state after the change (vendor: order_status).
+	Status OrderStatus `protobuf:"varint,3,opt,name=status,proto3,enum=vendorgate.delivery.v1.OrderStatus" json:"status,omitempty"`
+	// raw_status is the vendor's order_status value as read.
+	RawStatus string `protobuf:"bytes,4,opt,name=raw_status,json=rawStatus,proto3" json:"raw_status,omitempty"`
+	// order is the order as the vendor reported it at the change
+	// (vendor: orderRecord result).
+	Order *Order `protobuf:"bytes,5,opt,name=order,proto3" json:"order,omitempty"`
+	// source is how the service learnt of the change.
+	Source OrderEventSource `protobuf:"varint,6,opt,name=source,proto3,enum=vendorgate.delivery.v1.OrderEventSource" json:"source,omitempty"`
+	// create_time is when the service recorded the change.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// final is true when the order will change no more (delivered or
+	// cancelled); a watch ends after such an event.
+	Final         bool `protobuf:"varint,8,opt,name=final,proto3" json:"final,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrderEvent) Reset() {
+	*x = OrderEvent{}
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrderEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrderEvent) ProtoMessage() {}
+
+func (x *OrderEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrderEvent.ProtoReflect.Descriptor instead.
+func (*OrderEvent) Descriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *OrderEvent) GetEventId() int64 {
+	if x != nil {
+		return x.EventId
+	}
+	return 0
+}
+
+func (x *OrderEvent) GetOriginId() string {
+	if x != nil {
+		return x.OriginId
+	}
+	return ""
+}
+
+func (x *OrderEvent) GetStatus() OrderStatus {
+	if x != nil {
+		return x.Status
+	}
+	return OrderStatus_ORDER_STATUS_UNSPECIFIED
+}
+
+func (x *OrderEvent) GetRawStatus() string {
+	if x != nil {
+		return x.RawStatus
+	}
+	return ""
+}
+
+func (x *OrderEvent) GetOrder() *Order {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+func (x *OrderEvent) GetSource() OrderEventSource {
+	if x != nil {
+		return x.Source
+	}
+	return OrderEventSource_ORDER_EVENT_SOURCE_UNSPECIFIED
+}
+
+func (x *OrderEvent) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *OrderEvent) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
+// ListOrderEventsRequest asks for a page of an order's events.
+type ListOrderEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// origin_id is the caller's order id (vendor: origin_id).
+	OriginId string `protobuf:"bytes,1,opt,name=origin_id,json=originId,proto3" json:"origin_id,omitempty"`
+	// page_size is the most events to return; 0 means 50, at most 500.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the next_page_token of the previous page; empty for the
+	// first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrderEventsRequest) Reset() {
+	*x = ListOrderEventsRequest{}
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrderEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrderEventsRequest) ProtoMessage() {}
+
+func (x *ListOrderEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrderEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListOrderEventsRequest) Descriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListOrderEventsRequest) GetOriginId() string {
+	if x != nil {
+		return x.OriginId
+	}
+	return ""
+}
+
+func (x *ListOrderEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListOrderEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListOrderEventsResponse is a page of an order's events.
+type ListOrderEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// events are the order's status changes, oldest first.
+	Events []*OrderEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// next_page_token fetches the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOrderEventsResponse) Reset() {
+	*x = ListOrderEventsResponse{}
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOrderEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOrderEventsResponse) ProtoMessage() {}
+
+func (x *ListOrderEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOrderEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListOrderEventsResponse) Descriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListOrderEventsResponse) GetEvents() []*OrderEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListOrderEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_vendorgate_delivery_v1_delivery_service_proto protoreflect.FileDescriptor
 
 const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
@@ -2275,7 +2726,7 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12&\n" +
 	"\bquantity\x18\x02 \x01(\rB\n" +
 	"\xbaH\a*\x05\x18\x8fN(\x01R\bquantity\x12;\n" +
-	"\x05price\x18\x03 \x01(\tB%\xbaH\"r 2\x1e^([0-9]{1,8}(\\.[0-9]{1,2})?)?$R\x05price\"\xdc\v\n" +
+	"\x05price\x18\x03 \x01(\tB%\xbaH\"r 2\x1e^([0-9]{1,8}(\\.[0-9]{1,2})?)?$R\x05price\"\x99\f\n" +
 	"\x12CreateOrderRequest\x129\n" +
 	"\torigin_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12\"\n" +
 	"\ashop_no\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06shopNo\x12\x1d\n" +
@@ -2298,7 +2749,9 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04mode\x12 \n" +
 	"\x06remark\x18\x0e \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06remark\x12?\n" +
 	"\x05goods\x18\x0f \x03(\v2\x1d.vendorgate.delivery.v1.GoodsB\n" +
-	"\xbaH\a\x92\x01\x04\b\x01\x10dR\x05goods:\x87\x03\x92A\x83\x032\x80\x03{\"origin_id\":\"A1001\",\"shop_no\":\"S1\",\"city\":\"上海\",\"cargo_price\":\"58.00\",\"weight_kg\":1.5,\"receiver_name\":\"林冲\",\"receiver_address\":\"上海市嘉定区江桥万达9号楼1106\",\"receiver_phone\":\"18942249050\",\"receiver_location\":{\"latitude\":31.238808,\"longitude\":121.323932},\"mode\":\"DELIVERY_MODE_FASTEST\",\"remark\":\"放门口\",\"goods\":[{\"name\":\"咖啡\",\"quantity\":2,\"price\":\"29.00\"}]}\"Y\n" +
+	"\xbaH\a\x92\x01\x04\b\x01\x10dR\x05goods\x12;\n" +
+	"\n" +
+	"request_id\x18\x10 \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x012\x12^[A-Za-z0-9_.:-]*$R\trequestId:\x87\x03\x92A\x83\x032\x80\x03{\"origin_id\":\"A1001\",\"shop_no\":\"S1\",\"city\":\"上海\",\"cargo_price\":\"58.00\",\"weight_kg\":1.5,\"receiver_name\":\"林冲\",\"receiver_address\":\"上海市嘉定区江桥万达9号楼1106\",\"receiver_phone\":\"18942249050\",\"receiver_location\":{\"latitude\":31.238808,\"longitude\":121.323932},\"mode\":\"DELIVERY_MODE_FASTEST\",\"remark\":\"放门口\",\"goods\":[{\"name\":\"咖啡\",\"quantity\":2,\"price\":\"29.00\"}]}\"Y\n" +
 	"\x13CreateOrderResponse\x12\x1b\n" +
 	"\torigin_id\x18\x01 \x01(\tR\boriginId\x12%\n" +
 	"\x0evendor_message\x18\x02 \x01(\tR\rvendorMessage\"L\n" +
@@ -2367,11 +2820,13 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishTime\x12;\n" +
 	"\vcancel_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"cancelTime\"\xce\x02\n" +
+	"cancelTime\"\x8b\x03\n" +
 	"\x12CancelOrderRequest\x129\n" +
 	"\torigin_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12$\n" +
 	"\treason_id\x18\x02 \x01(\rB\a\xbaH\x04*\x02(\x01R\breasonId\x12 \n" +
-	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason:\xb4\x01\x92A321{\"reason_id\":10000,\"reason\":\"顾客改主意了\"}\xbaH{\x1ay\n" +
+	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason\x12;\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x012\x12^[A-Za-z0-9_.:-]*$R\trequestId:\xb4\x01\x92A321{\"reason_id\":10000,\"reason\":\"顾客改主意了\"}\xbaH{\x1ay\n" +
 	"\x19reason.required_for_other\x12(required when reason_id is 10000 (other)\x1a2this.reason_id != 10000u || this.reason.size() > 0\"Y\n" +
 	"\x13CancelOrderResponse\x12\x1b\n" +
 	"\torigin_id\x18\x01 \x01(\tR\boriginId\x12%\n" +
@@ -2382,7 +2837,8 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\areasons\x18\x01 \x03(\v2$.vendorgate.delivery.v1.CancelReasonR\areasons\"2\n" +
 	"\fCancelReason\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
-	"\x04text\x18\x02 \x01(\tR\x04text\"\xf4\t\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\"\xb1\n" +
+	"\n" +
 	"\x11UpsertShopRequest\x12\x16\n" +
 	"\x06create\x18\x01 \x01(\bR\x06create\x12;\n" +
 	"\n" +
@@ -2402,7 +2858,9 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\x0fcargo_type_code\x18\r \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x10R\rcargoTypeCode\x12F\n" +
 	"\x04mode\x18\x0e \x01(\x0e2(.vendorgate.delivery.v1.ShopDeliveryModeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04mode\x121\n" +
 	"\x10franchise_app_id\x18\x0f \x01(\tB\a\xbaH\x04r\x02\x18@R\x0efranchiseAppId\x12K\n" +
-	"\x13headquarters_mobile\x18\x10 \x01(\tB\x1a\xbaH\x17r\x152\x13^(1[3-9][0-9]{9})?$R\x12headquartersMobile:\xaf\x03\x92A\xab\x032\xa8\x03{\"create\":true,\"per_userid\":\"m-1001\",\"username\":\"shop1001\",\"password\":\"s3cret-pw\",\"mobile\":\"13895666331\",\"phone\":\"13895666331\",\"contact_name\":\"王宏雁\",\"shop_name\":\"新百联超市朔方北街店\",\"shop_address\":\"银川市贺兰县朔方北街与兴贸路交叉口\",\"city_name\":\"银川市\",\"area_name\":\"贺兰县\",\"location\":{\"latitude\":38.55,\"longitude\":106.35},\"cargo_type_code\":\"1\",\"mode\":\"SHOP_DELIVERY_MODE_CHEAPEST\"}\"Z\n" +
+	"\x13headquarters_mobile\x18\x10 \x01(\tB\x1a\xbaH\x17r\x152\x13^(1[3-9][0-9]{9})?$R\x12headquartersMobile\x12;\n" +
+	"\n" +
+	"request_id\x18\x11 \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x012\x12^[A-Za-z0-9_.:-]*$R\trequestId:\xaf\x03\x92A\xab\x032\xa8\x03{\"create\":true,\"per_userid\":\"m-1001\",\"username\":\"shop1001\",\"password\":\"s3cret-pw\",\"mobile\":\"13895666331\",\"phone\":\"13895666331\",\"contact_name\":\"王宏雁\",\"shop_name\":\"新百联超市朔方北街店\",\"shop_address\":\"银川市贺兰县朔方北街与兴贸路交叉口\",\"city_name\":\"银川市\",\"area_name\":\"贺兰县\",\"location\":{\"latitude\":38.55,\"longitude\":106.35},\"cargo_type_code\":\"1\",\"mode\":\"SHOP_DELIVERY_MODE_CHEAPEST\"}\"Z\n" +
 	"\x12UpsertShopResponse\x12\x1d\n" +
 	"\n" +
 	"per_userid\x18\x01 \x01(\tR\tperUserid\x12%\n" +
@@ -2438,15 +2896,43 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\vcreate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xb9\x02\n" +
+	"updateTime\"\xf6\x02\n" +
 	"\x19IssueMerchantTokenRequest\x12;\n" +
 	"\n" +
 	"per_userid\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\tperUserid\x12%\n" +
 	"\busername\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\busername\x12/\n" +
 	"\x06mobile\x18\x03 \x01(\tB\x17\xbaH\x14r\x122\x10^1[3-9][0-9]{9}$R\x06mobile\x12%\n" +
-	"\bpassword\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\bpassword:`\x92A]2[{\"per_userid\":\"m-1001\",\"username\":\"shop1001\",\"mobile\":\"13895666331\",\"password\":\"s3cret-pw\"}\"2\n" +
+	"\bpassword\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\bpassword\x12;\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x012\x12^[A-Za-z0-9_.:-]*$R\trequestId:`\x92A]2[{\"per_userid\":\"m-1001\",\"username\":\"shop1001\",\"mobile\":\"13895666331\",\"password\":\"s3cret-pw\"}\"2\n" +
 	"\x1aIssueMerchantTokenResponse\x12\x14\n" +
-	"\x05token\x18\x01 \x01(\tR\x05token*d\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"}\n" +
+	"\x11WatchOrderRequest\x129\n" +
+	"\torigin_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12-\n" +
+	"\x0eafter_event_id\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\fafterEventId\"N\n" +
+	"\x12WatchOrderResponse\x128\n" +
+	"\x05event\x18\x01 \x01(\v2\".vendorgate.delivery.v1.OrderEventR\x05event\"\xea\x02\n" +
+	"\n" +
+	"OrderEvent\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\x03R\aeventId\x12\x1b\n" +
+	"\torigin_id\x18\x02 \x01(\tR\boriginId\x12;\n" +
+	"\x06status\x18\x03 \x01(\x0e2#.vendorgate.delivery.v1.OrderStatusR\x06status\x12\x1d\n" +
+	"\n" +
+	"raw_status\x18\x04 \x01(\tR\trawStatus\x123\n" +
+	"\x05order\x18\x05 \x01(\v2\x1d.vendorgate.delivery.v1.OrderR\x05order\x12@\n" +
+	"\x06source\x18\x06 \x01(\x0e2(.vendorgate.delivery.v1.OrderEventSourceR\x06source\x12;\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12\x14\n" +
+	"\x05final\x18\b \x01(\bR\x05final\"\xa5\x01\n" +
+	"\x16ListOrderEventsRequest\x129\n" +
+	"\torigin_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"}\n" +
+	"\x17ListOrderEventsResponse\x12:\n" +
+	"\x06events\x18\x01 \x03(\v2\".vendorgate.delivery.v1.OrderEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*d\n" +
 	"\fDeliveryMode\x12\x1d\n" +
 	"\x19DELIVERY_MODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DELIVERY_MODE_CHEAPEST\x10\x01\x12\x19\n" +
@@ -2471,7 +2957,12 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\x17ORDER_STATUS_DELIVERING\x10\x04\x12\x1a\n" +
 	"\x16ORDER_STATUS_DELIVERED\x10\x05\x12\x1a\n" +
 	"\x16ORDER_STATUS_CANCELLED\x10\x06\x12\x16\n" +
-	"\x12ORDER_STATUS_OTHER\x10\a2\xa7\t\n" +
+	"\x12ORDER_STATUS_OTHER\x10\a*\x8d\x01\n" +
+	"\x10OrderEventSource\x12\"\n" +
+	"\x1eORDER_EVENT_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17ORDER_EVENT_SOURCE_PUSH\x10\x01\x12\x1b\n" +
+	"\x17ORDER_EVENT_SOURCE_POLL\x10\x02\x12\x1b\n" +
+	"\x17ORDER_EVENT_SOURCE_READ\x10\x032\xe3\v\n" +
 	"\x0fDeliveryService\x12\x86\x01\n" +
 	"\vCreateOrder\x12*.vendorgate.delivery.v1.CreateOrderRequest\x1a+.vendorgate.delivery.v1.CreateOrderResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/delivery/orders\x12\x86\x01\n" +
 	"\bGetOrder\x12'.vendorgate.delivery.v1.GetOrderRequest\x1a(.vendorgate.delivery.v1.GetOrderResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/delivery/orders/{origin_id}\x12\x80\x01\n" +
@@ -2482,7 +2973,10 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\n" +
 	"UpsertShop\x12).vendorgate.delivery.v1.UpsertShopRequest\x1a*.vendorgate.delivery.v1.UpsertShopResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/delivery/shops\x12\x83\x01\n" +
 	"\aGetShop\x12&.vendorgate.delivery.v1.GetShopRequest\x1a'.vendorgate.delivery.v1.GetShopResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/delivery/shops/{per_userid}\x12\xa4\x01\n" +
-	"\x12IssueMerchantToken\x121.vendorgate.delivery.v1.IssueMerchantTokenRequest\x1a2.vendorgate.delivery.v1.IssueMerchantTokenResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/delivery/merchant-tokensB\xf8\x03\x92A\xfd\x01\x12\xd3\x01\n" +
+	"\x12IssueMerchantToken\x121.vendorgate.delivery.v1.IssueMerchantTokenRequest\x1a2.vendorgate.delivery.v1.IssueMerchantTokenResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/delivery/merchant-tokens\x12\x94\x01\n" +
+	"\n" +
+	"WatchOrder\x12).vendorgate.delivery.v1.WatchOrderRequest\x1a*.vendorgate.delivery.v1.WatchOrderResponse\"-\x82\xd3\xe4\x93\x02'\x12%/v1/delivery/orders/{origin_id}:watch0\x01\x12\xa2\x01\n" +
+	"\x0fListOrderEvents\x12..vendorgate.delivery.v1.ListOrderEventsRequest\x1a/.vendorgate.delivery.v1.ListOrderEventsResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/delivery/orders/{origin_id}/eventsB\xf8\x03\x92A\xfd\x01\x12\xd3\x01\n" +
 	"\x13vendorgate delivery\x12\xb4\x01Same-day deliveries through Dingdang. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.0.0*\x01\x012\x10application/json:\x10application/json\n" +
 	"\x1acom.vendorgate.delivery.v1B\x14DeliveryServiceProtoP\x01ZIgithub.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1;deliveryv1\xa2\x02\x03VDX\xaa\x02\x16Vendorgate.Delivery.V1\xca\x02\x16Vendorgate\\Delivery\\V1\xe2\x02\"Vendorgate\\Delivery\\V1\\GPBMetadata\xea\x02\x18Vendorgate::Delivery::V1b\x06proto3"
 
@@ -2498,89 +2992,105 @@ func file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP() []byte {
 	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescData
 }
 
-var file_vendorgate_delivery_v1_delivery_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_vendorgate_delivery_v1_delivery_service_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_vendorgate_delivery_v1_delivery_service_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_vendorgate_delivery_v1_delivery_service_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_vendorgate_delivery_v1_delivery_service_proto_goTypes = []any{
 	(DeliveryMode)(0),                  // 0: vendorgate.delivery.v1.DeliveryMode
 	(ShopDeliveryMode)(0),              // 1: vendorgate.delivery.v1.ShopDeliveryMode
 	(OrderFilter)(0),                   // 2: vendorgate.delivery.v1.OrderFilter
 	(OrderStatus)(0),                   // 3: vendorgate.delivery.v1.OrderStatus
-	(*LatLng)(nil),                     // 4: vendorgate.delivery.v1.LatLng
-	(*Goods)(nil),                      // 5: vendorgate.delivery.v1.Goods
-	(*CreateOrderRequest)(nil),         // 6: vendorgate.delivery.v1.CreateOrderRequest
-	(*CreateOrderResponse)(nil),        // 7: vendorgate.delivery.v1.CreateOrderResponse
-	(*GetOrderRequest)(nil),            // 8: vendorgate.delivery.v1.GetOrderRequest
-	(*GetOrderResponse)(nil),           // 9: vendorgate.delivery.v1.GetOrderResponse
-	(*Rider)(nil),                      // 10: vendorgate.delivery.v1.Rider
-	(*Order)(nil),                      // 11: vendorgate.delivery.v1.Order
-	(*ListOrdersRequest)(nil),          // 12: vendorgate.delivery.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),         // 13: vendorgate.delivery.v1.ListOrdersResponse
-	(*OrderSummary)(nil),               // 14: vendorgate.delivery.v1.OrderSummary
-	(*CancelOrderRequest)(nil),         // 15: vendorgate.delivery.v1.CancelOrderRequest
-	(*CancelOrderResponse)(nil),        // 16: vendorgate.delivery.v1.CancelOrderResponse
-	(*ListCancelReasonsRequest)(nil),   // 17: vendorgate.delivery.v1.ListCancelReasonsRequest
-	(*ListCancelReasonsResponse)(nil),  // 18: vendorgate.delivery.v1.ListCancelReasonsResponse
-	(*CancelReason)(nil),               // 19: vendorgate.delivery.v1.CancelReason
-	(*UpsertShopRequest)(nil),          // 20: vendorgate.delivery.v1.UpsertShopRequest
-	(*UpsertShopResponse)(nil),         // 21: vendorgate.delivery.v1.UpsertShopResponse
-	(*GetShopRequest)(nil),             // 22: vendorgate.delivery.v1.GetShopRequest
-	(*GetShopResponse)(nil),            // 23: vendorgate.delivery.v1.GetShopResponse
-	(*Shop)(nil),                       // 24: vendorgate.delivery.v1.Shop
-	(*IssueMerchantTokenRequest)(nil),  // 25: vendorgate.delivery.v1.IssueMerchantTokenRequest
-	(*IssueMerchantTokenResponse)(nil), // 26: vendorgate.delivery.v1.IssueMerchantTokenResponse
-	(*timestamppb.Timestamp)(nil),      // 27: google.protobuf.Timestamp
+	(OrderEventSource)(0),              // 4: vendorgate.delivery.v1.OrderEventSource
+	(*LatLng)(nil),                     // 5: vendorgate.delivery.v1.LatLng
+	(*Goods)(nil),                      // 6: vendorgate.delivery.v1.Goods
+	(*CreateOrderRequest)(nil),         // 7: vendorgate.delivery.v1.CreateOrderRequest
+	(*CreateOrderResponse)(nil),        // 8: vendorgate.delivery.v1.CreateOrderResponse
+	(*GetOrderRequest)(nil),            // 9: vendorgate.delivery.v1.GetOrderRequest
+	(*GetOrderResponse)(nil),           // 10: vendorgate.delivery.v1.GetOrderResponse
+	(*Rider)(nil),                      // 11: vendorgate.delivery.v1.Rider
+	(*Order)(nil),                      // 12: vendorgate.delivery.v1.Order
+	(*ListOrdersRequest)(nil),          // 13: vendorgate.delivery.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),         // 14: vendorgate.delivery.v1.ListOrdersResponse
+	(*OrderSummary)(nil),               // 15: vendorgate.delivery.v1.OrderSummary
+	(*CancelOrderRequest)(nil),         // 16: vendorgate.delivery.v1.CancelOrderRequest
+	(*CancelOrderResponse)(nil),        // 17: vendorgate.delivery.v1.CancelOrderResponse
+	(*ListCancelReasonsRequest)(nil),   // 18: vendorgate.delivery.v1.ListCancelReasonsRequest
+	(*ListCancelReasonsResponse)(nil),  // 19: vendorgate.delivery.v1.ListCancelReasonsResponse
+	(*CancelReason)(nil),               // 20: vendorgate.delivery.v1.CancelReason
+	(*UpsertShopRequest)(nil),          // 21: vendorgate.delivery.v1.UpsertShopRequest
+	(*UpsertShopResponse)(nil),         // 22: vendorgate.delivery.v1.UpsertShopResponse
+	(*GetShopRequest)(nil),             // 23: vendorgate.delivery.v1.GetShopRequest
+	(*GetShopResponse)(nil),            // 24: vendorgate.delivery.v1.GetShopResponse
+	(*Shop)(nil),                       // 25: vendorgate.delivery.v1.Shop
+	(*IssueMerchantTokenRequest)(nil),  // 26: vendorgate.delivery.v1.IssueMerchantTokenRequest
+	(*IssueMerchantTokenResponse)(nil), // 27: vendorgate.delivery.v1.IssueMerchantTokenResponse
+	(*WatchOrderRequest)(nil),          // 28: vendorgate.delivery.v1.WatchOrderRequest
+	(*WatchOrderResponse)(nil),         // 29: vendorgate.delivery.v1.WatchOrderResponse
+	(*OrderEvent)(nil),                 // 30: vendorgate.delivery.v1.OrderEvent
+	(*ListOrderEventsRequest)(nil),     // 31: vendorgate.delivery.v1.ListOrderEventsRequest
+	(*ListOrderEventsResponse)(nil),    // 32: vendorgate.delivery.v1.ListOrderEventsResponse
+	(*timestamppb.Timestamp)(nil),      // 33: google.protobuf.Timestamp
 }
 var file_vendorgate_delivery_v1_delivery_service_proto_depIdxs = []int32{
-	27, // 0: vendorgate.delivery.v1.CreateOrderRequest.door_time:type_name -> google.protobuf.Timestamp
-	4,  // 1: vendorgate.delivery.v1.CreateOrderRequest.receiver_location:type_name -> vendorgate.delivery.v1.LatLng
+	33, // 0: vendorgate.delivery.v1.CreateOrderRequest.door_time:type_name -> google.protobuf.Timestamp
+	5,  // 1: vendorgate.delivery.v1.CreateOrderRequest.receiver_location:type_name -> vendorgate.delivery.v1.LatLng
 	0,  // 2: vendorgate.delivery.v1.CreateOrderRequest.mode:type_name -> vendorgate.delivery.v1.DeliveryMode
-	5,  // 3: vendorgate.delivery.v1.CreateOrderRequest.goods:type_name -> vendorgate.delivery.v1.Goods
-	11, // 4: vendorgate.delivery.v1.GetOrderResponse.order:type_name -> vendorgate.delivery.v1.Order
-	4,  // 5: vendorgate.delivery.v1.Rider.location:type_name -> vendorgate.delivery.v1.LatLng
+	6,  // 3: vendorgate.delivery.v1.CreateOrderRequest.goods:type_name -> vendorgate.delivery.v1.Goods
+	12, // 4: vendorgate.delivery.v1.GetOrderResponse.order:type_name -> vendorgate.delivery.v1.Order
+	5,  // 5: vendorgate.delivery.v1.Rider.location:type_name -> vendorgate.delivery.v1.LatLng
 	3,  // 6: vendorgate.delivery.v1.Order.status:type_name -> vendorgate.delivery.v1.OrderStatus
-	10, // 7: vendorgate.delivery.v1.Order.rider:type_name -> vendorgate.delivery.v1.Rider
-	27, // 8: vendorgate.delivery.v1.Order.create_time:type_name -> google.protobuf.Timestamp
-	27, // 9: vendorgate.delivery.v1.Order.accept_time:type_name -> google.protobuf.Timestamp
-	27, // 10: vendorgate.delivery.v1.Order.fetch_time:type_name -> google.protobuf.Timestamp
-	27, // 11: vendorgate.delivery.v1.Order.finish_time:type_name -> google.protobuf.Timestamp
-	4,  // 12: vendorgate.delivery.v1.Order.receiver_location:type_name -> vendorgate.delivery.v1.LatLng
-	4,  // 13: vendorgate.delivery.v1.Order.shop_location:type_name -> vendorgate.delivery.v1.LatLng
+	11, // 7: vendorgate.delivery.v1.Order.rider:type_name -> vendorgate.delivery.v1.Rider
+	33, // 8: vendorgate.delivery.v1.Order.create_time:type_name -> google.protobuf.Timestamp
+	33, // 9: vendorgate.delivery.v1.Order.accept_time:type_name -> google.protobuf.Timestamp
+	33, // 10: vendorgate.delivery.v1.Order.fetch_time:type_name -> google.protobuf.Timestamp
+	33, // 11: vendorgate.delivery.v1.Order.finish_time:type_name -> google.protobuf.Timestamp
+	5,  // 12: vendorgate.delivery.v1.Order.receiver_location:type_name -> vendorgate.delivery.v1.LatLng
+	5,  // 13: vendorgate.delivery.v1.Order.shop_location:type_name -> vendorgate.delivery.v1.LatLng
 	0,  // 14: vendorgate.delivery.v1.Order.mode:type_name -> vendorgate.delivery.v1.DeliveryMode
 	2,  // 15: vendorgate.delivery.v1.ListOrdersRequest.filter:type_name -> vendorgate.delivery.v1.OrderFilter
-	14, // 16: vendorgate.delivery.v1.ListOrdersResponse.orders:type_name -> vendorgate.delivery.v1.OrderSummary
+	15, // 16: vendorgate.delivery.v1.ListOrdersResponse.orders:type_name -> vendorgate.delivery.v1.OrderSummary
 	3,  // 17: vendorgate.delivery.v1.OrderSummary.status:type_name -> vendorgate.delivery.v1.OrderStatus
-	27, // 18: vendorgate.delivery.v1.OrderSummary.accept_time:type_name -> google.protobuf.Timestamp
-	27, // 19: vendorgate.delivery.v1.OrderSummary.fetch_time:type_name -> google.protobuf.Timestamp
-	27, // 20: vendorgate.delivery.v1.OrderSummary.finish_time:type_name -> google.protobuf.Timestamp
-	27, // 21: vendorgate.delivery.v1.OrderSummary.cancel_time:type_name -> google.protobuf.Timestamp
-	19, // 22: vendorgate.delivery.v1.ListCancelReasonsResponse.reasons:type_name -> vendorgate.delivery.v1.CancelReason
-	4,  // 23: vendorgate.delivery.v1.UpsertShopRequest.location:type_name -> vendorgate.delivery.v1.LatLng
+	33, // 18: vendorgate.delivery.v1.OrderSummary.accept_time:type_name -> google.protobuf.Timestamp
+	33, // 19: vendorgate.delivery.v1.OrderSummary.fetch_time:type_name -> google.protobuf.Timestamp
+	33, // 20: vendorgate.delivery.v1.OrderSummary.finish_time:type_name -> google.protobuf.Timestamp
+	33, // 21: vendorgate.delivery.v1.OrderSummary.cancel_time:type_name -> google.protobuf.Timestamp
+	20, // 22: vendorgate.delivery.v1.ListCancelReasonsResponse.reasons:type_name -> vendorgate.delivery.v1.CancelReason
+	5,  // 23: vendorgate.delivery.v1.UpsertShopRequest.location:type_name -> vendorgate.delivery.v1.LatLng
 	1,  // 24: vendorgate.delivery.v1.UpsertShopRequest.mode:type_name -> vendorgate.delivery.v1.ShopDeliveryMode
-	24, // 25: vendorgate.delivery.v1.GetShopResponse.shop:type_name -> vendorgate.delivery.v1.Shop
+	25, // 25: vendorgate.delivery.v1.GetShopResponse.shop:type_name -> vendorgate.delivery.v1.Shop
 	1,  // 26: vendorgate.delivery.v1.Shop.mode:type_name -> vendorgate.delivery.v1.ShopDeliveryMode
-	27, // 27: vendorgate.delivery.v1.Shop.create_time:type_name -> google.protobuf.Timestamp
-	27, // 28: vendorgate.delivery.v1.Shop.update_time:type_name -> google.protobuf.Timestamp
-	6,  // 29: vendorgate.delivery.v1.DeliveryService.CreateOrder:input_type -> vendorgate.delivery.v1.CreateOrderRequest
-	8,  // 30: vendorgate.delivery.v1.DeliveryService.GetOrder:input_type -> vendorgate.delivery.v1.GetOrderRequest
-	12, // 31: vendorgate.delivery.v1.DeliveryService.ListOrders:input_type -> vendorgate.delivery.v1.ListOrdersRequest
-	15, // 32: vendorgate.delivery.v1.DeliveryService.CancelOrder:input_type -> vendorgate.delivery.v1.CancelOrderRequest
-	17, // 33: vendorgate.delivery.v1.DeliveryService.ListCancelReasons:input_type -> vendorgate.delivery.v1.ListCancelReasonsRequest
-	20, // 34: vendorgate.delivery.v1.DeliveryService.UpsertShop:input_type -> vendorgate.delivery.v1.UpsertShopRequest
-	22, // 35: vendorgate.delivery.v1.DeliveryService.GetShop:input_type -> vendorgate.delivery.v1.GetShopRequest
-	25, // 36: vendorgate.delivery.v1.DeliveryService.IssueMerchantToken:input_type -> vendorgate.delivery.v1.IssueMerchantTokenRequest
-	7,  // 37: vendorgate.delivery.v1.DeliveryService.CreateOrder:output_type -> vendorgate.delivery.v1.CreateOrderResponse
-	9,  // 38: vendorgate.delivery.v1.DeliveryService.GetOrder:output_type -> vendorgate.delivery.v1.GetOrderResponse
-	13, // 39: vendorgate.delivery.v1.DeliveryService.ListOrders:output_type -> vendorgate.delivery.v1.ListOrdersResponse
-	16, // 40: vendorgate.delivery.v1.DeliveryService.CancelOrder:output_type -> vendorgate.delivery.v1.CancelOrderResponse
-	18, // 41: vendorgate.delivery.v1.DeliveryService.ListCancelReasons:output_type -> vendorgate.delivery.v1.ListCancelReasonsResponse
-	21, // 42: vendorgate.delivery.v1.DeliveryService.UpsertShop:output_type -> vendorgate.delivery.v1.UpsertShopResponse
-	23, // 43: vendorgate.delivery.v1.DeliveryService.GetShop:output_type -> vendorgate.delivery.v1.GetShopResponse
-	26, // 44: vendorgate.delivery.v1.DeliveryService.IssueMerchantToken:output_type -> vendorgate.delivery.v1.IssueMerchantTokenResponse
-	37, // [37:45] is the sub-list for method output_type
-	29, // [29:37] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	33, // 27: vendorgate.delivery.v1.Shop.create_time:type_name -> google.protobuf.Timestamp
+	33, // 28: vendorgate.delivery.v1.Shop.update_time:type_name -> google.protobuf.Timestamp
+	30, // 29: vendorgate.delivery.v1.WatchOrderResponse.event:type_name -> vendorgate.delivery.v1.OrderEvent
+	3,  // 30: vendorgate.delivery.v1.OrderEvent.status:type_name -> vendorgate.delivery.v1.OrderStatus
+	12, // 31: vendorgate.delivery.v1.OrderEvent.order:type_name -> vendorgate.delivery.v1.Order
+	4,  // 32: vendorgate.delivery.v1.OrderEvent.source:type_name -> vendorgate.delivery.v1.OrderEventSource
+	33, // 33: vendorgate.delivery.v1.OrderEvent.create_time:type_name -> google.protobuf.Timestamp
+	30, // 34: vendorgate.delivery.v1.ListOrderEventsResponse.events:type_name -> vendorgate.delivery.v1.OrderEvent
+	7,  // 35: vendorgate.delivery.v1.DeliveryService.CreateOrder:input_type -> vendorgate.delivery.v1.CreateOrderRequest
+	9,  // 36: vendorgate.delivery.v1.DeliveryService.GetOrder:input_type -> vendorgate.delivery.v1.GetOrderRequest
+	13, // 37: vendorgate.delivery.v1.DeliveryService.ListOrders:input_type -> vendorgate.delivery.v1.ListOrdersRequest
+	16, // 38: vendorgate.delivery.v1.DeliveryService.CancelOrder:input_type -> vendorgate.delivery.v1.CancelOrderRequest
+	18, // 39: vendorgate.delivery.v1.DeliveryService.ListCancelReasons:input_type -> vendorgate.delivery.v1.ListCancelReasonsRequest
+	21, // 40: vendorgate.delivery.v1.DeliveryService.UpsertShop:input_type -> vendorgate.delivery.v1.UpsertShopRequest
+	23, // 41: vendorgate.delivery.v1.DeliveryService.GetShop:input_type -> vendorgate.delivery.v1.GetShopRequest
+	26, // 42: vendorgate.delivery.v1.DeliveryService.IssueMerchantToken:input_type -> vendorgate.delivery.v1.IssueMerchantTokenRequest
+	28, // 43: vendorgate.delivery.v1.DeliveryService.WatchOrder:input_type -> vendorgate.delivery.v1.WatchOrderRequest
+	31, // 44: vendorgate.delivery.v1.DeliveryService.ListOrderEvents:input_type -> vendorgate.delivery.v1.ListOrderEventsRequest
+	8,  // 45: vendorgate.delivery.v1.DeliveryService.CreateOrder:output_type -> vendorgate.delivery.v1.CreateOrderResponse
+	10, // 46: vendorgate.delivery.v1.DeliveryService.GetOrder:output_type -> vendorgate.delivery.v1.GetOrderResponse
+	14, // 47: vendorgate.delivery.v1.DeliveryService.ListOrders:output_type -> vendorgate.delivery.v1.ListOrdersResponse
+	17, // 48: vendorgate.delivery.v1.DeliveryService.CancelOrder:output_type -> vendorgate.delivery.v1.CancelOrderResponse
+	19, // 49: vendorgate.delivery.v1.DeliveryService.ListCancelReasons:output_type -> vendorgate.delivery.v1.ListCancelReasonsResponse
+	22, // 50: vendorgate.delivery.v1.DeliveryService.UpsertShop:output_type -> vendorgate.delivery.v1.UpsertShopResponse
+	24, // 51: vendorgate.delivery.v1.DeliveryService.GetShop:output_type -> vendorgate.delivery.v1.GetShopResponse
+	27, // 52: vendorgate.delivery.v1.DeliveryService.IssueMerchantToken:output_type -> vendorgate.delivery.v1.IssueMerchantTokenResponse
+	29, // 53: vendorgate.delivery.v1.DeliveryService.WatchOrder:output_type -> vendorgate.delivery.v1.WatchOrderResponse
+	32, // 54: vendorgate.delivery.v1.DeliveryService.ListOrderEvents:output_type -> vendorgate.delivery.v1.ListOrderEventsResponse
+	45, // [45:55] is the sub-list for method output_type
+	35, // [35:45] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_vendorgate_delivery_v1_delivery_service_proto_init() }
@@ -2593,8 +3103,8 @@ func file_vendorgate_delivery_v1_delivery_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vendorgate_delivery_v1_delivery_service_proto_rawDesc), len(file_vendorgate_delivery_v1_delivery_service_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   23,
+			NumEnums:      5,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

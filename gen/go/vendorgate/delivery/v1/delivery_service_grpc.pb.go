@@ -27,6 +27,8 @@ const (
 	DeliveryService_UpsertShop_FullMethodName         = "/vendorgate.delivery.v1.DeliveryService/UpsertShop"
 	DeliveryService_GetShop_FullMethodName            = "/vendorgate.delivery.v1.DeliveryService/GetShop"
 	DeliveryService_IssueMerchantToken_FullMethodName = "/vendorgate.delivery.v1.DeliveryService/IssueMerchantToken"
+	DeliveryService_WatchOrder_FullMethodName         = "/vendorgate.delivery.v1.DeliveryService/WatchOrder"
+	DeliveryService_ListOrderEvents_FullMethodName    = "/vendorgate.delivery.v1.DeliveryService/ListOrderEvents"
 )
 
 // DeliveryServiceClient is the client API for DeliveryService service.
@@ -65,6 +67,17 @@ type DeliveryServiceClient interface {
 	// IssueMerchantToken issues a merchant login token for the vendor's
 	// merchant console (vendor: POST /open/token/getToken).
 	IssueMerchantToken(ctx context.Context, in *IssueMerchantTokenRequest, opts ...grpc.CallOption) (*IssueMerchantTokenResponse, error)
+	// WatchOrder follows one order: it sends the order's current state, then
+	// every status change, until the order is final (delivered or cancelled)
+	// or the caller leaves. Changes come from the vendor's status pushes
+	// (re-read from the vendor before they are trusted) or, when no public
+	// callback URL is configured, from polling the vendor; any replica's
+	// change reaches watchers on every replica. Over REST the response is
+	// streamed as newline-delimited JSON, one {"result": …} per event.
+	WatchOrder(ctx context.Context, in *WatchOrderRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchOrderResponse], error)
+	// ListOrderEvents pages through an order's recorded status changes, oldest
+	// first (AIP-158).
+	ListOrderEvents(ctx context.Context, in *ListOrderEventsRequest, opts ...grpc.CallOption) (*ListOrderEventsResponse, error)
 }
 
 type deliveryServiceClient struct {
@@ -155,6 +168,35 @@ func (c *deliveryServiceClient) IssueMerchantToken(ctx context.Context, in *Issu
 	return out, nil
 }
 
+func (c *deliveryServiceClient) WatchOrder(ctx context.Context, in *WatchOrderRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchOrderResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &DeliveryService_ServiceDesc.Streams[0], DeliveryService_WatchOrder_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchOrderRequest, WatchOrderResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DeliveryService_WatchOrderClient = grpc.ServerStreamingClient[WatchOrderResponse]
+
+func (c *deliveryServiceClient) ListOrderEvents(ctx context.Context, in *ListOrderEventsRequest, opts ...grpc.CallOption) (*ListOrderEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOrderEventsResponse)
+	err := c.cc.Invoke(ctx, DeliveryService_ListOrderEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DeliveryServiceServer is the server API for DeliveryService service.
 // All implementations must embed UnimplementedDeliveryServiceServer
 // for forward compatibility.
@@ -191,6 +233,17 @@ type DeliveryServiceServer interface {
 	// IssueMerchantToken issues a merchant login token for the vendor's
 	// merchant console (vendor: POST /open/token/getToken).
 	IssueMerchantToken(context.Context, *IssueMerchantTokenRequest) (*IssueMerchantTokenResponse, error)
+	// WatchOrder follows one order: it sends the order's current state, then
+	// every status change, until the order is final (delivered or cancelled)
+	// or the caller leaves. Changes come from the vendor's status pushes
+	// (re-read from the vendor before they are trusted) or, when no public
+	// callback URL is configured, from polling the vendor; any replica's
+	// change reaches watchers on every replica. Over REST the response is
+	// streamed as newline-delimited JSON, one {"result": …} per event.
+	WatchOrder(*WatchOrderRequest, grpc.ServerStreamingServer[WatchOrderResponse]) error
+	// ListOrderEvents pages through an order's recorded status changes, oldest
+	// first (AIP-158).
+	ListOrderEvents(context.Context, *ListOrderEventsRequest) (*ListOrderEventsResponse, error)
 	mustEmbedUnimplementedDeliveryServiceServer()
 }
 
@@ -224,6 +277,12 @@ func (UnimplementedDeliveryServiceServer) GetShop(context.Context, *GetShopReque
 }
 func (UnimplementedDeliveryServiceServer) IssueMerchantToken(context.Context, *IssueMerchantTokenRequest) (*IssueMerchantTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IssueMerchantToken not implemented")
+}
+func (UnimplementedDeliveryServiceServer) WatchOrder(*WatchOrderRequest, grpc.ServerStreamingServer[WatchOrderResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchOrder not implemented")
+}
+func (UnimplementedDeliveryServiceServer) ListOrderEvents(context.Context, *ListOrderEventsRequest) (*ListOrderEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOrderEvents not implemented")
 }
 func (UnimplementedDeliveryServiceServer) mustEmbedUnimplementedDeliveryServiceServer() {}
 func (UnimplementedDeliveryServiceServer) testEmbeddedByValue()                         {}
@@ -390,6 +449,35 @@ func _DeliveryService_IssueMerchantToken_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DeliveryService_WatchOrder_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchOrderRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DeliveryServiceServer).WatchOrder(m, &grpc.GenericServerStream[WatchOrderRequest, WatchOrderResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type DeliveryService_WatchOrderServer = grpc.ServerStreamingServer[WatchOrderResponse]
+
+func _DeliveryService_ListOrderEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOrderEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeliveryServiceServer).ListOrderEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DeliveryService_ListOrderEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeliveryServiceServer).ListOrderEvents(ctx, req.(*ListOrderEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DeliveryService_ServiceDesc is the grpc.ServiceDesc for DeliveryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -429,7 +517,17 @@ var DeliveryService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "IssueMerchantToken",
 			Handler:    _DeliveryService_IssueMerchantToken_Handler,
 		},
+		{
+			MethodName: "ListOrderEvents",
+			Handler:    _DeliveryService_ListOrderEvents_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchOrder",
+			Handler:       _DeliveryService_WatchOrder_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "vendorgate/delivery/v1/delivery_service.proto",
 }

@@ -1,0 +1,86 @@
+package tracking
+
+import (
+	"context"
+	"time"
+
+	"github.com/vendorgate/vendorgate/services/delivery/internal/store"
+)
+
+// poller reads one order from the vendor for all of its watchers.
+type poller struct {
+	refs   int
+	cancel context.CancelFunc
+}
+
+// poll starts (or joins) originID's poller and returns the function that
+// leaves it; the last watcher to leave stops it.
+func (t *Tracker) poll(originID string) (release func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.pollers[originID]
+	if p == nil {
+		ctx, cancel := context.WithCancel(t.ctx)
+		p = &poller{cancel: cancel}
+		t.pollers[originID] = p
+		go t.runPoller(ctx, originID)
+	}
+	p.refs++
+	var once bool
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if once {
+			return
+		}
+		once = true
+		if p.refs--; p.refs == 0 {
+			p.cancel()
+			if t.pollers[originID] == p {
+				delete(t.pollers, originID)
+			}
+		}
+	}
+}
+
+// runPoller reads originID every PollInterval while it holds the order's
+// poll lock, so that in a replica set one replica polls each order; the
+// others try again at every tick, and take over when that replica leaves.
+func (t *Tracker) runPoller(ctx context.Context, originID string) {
+	tick := time.NewTicker(t.opts.PollInterval)
+	defer tick.Stop()
+	var unlock func()
+	defer func() {
+		if unlock != nil {
+			unlock()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if unlock == nil {
+			u, ok, err := t.locks.TryLock(ctx, "delivery_poll:"+originID)
+			if err != nil {
+				t.opts.Logger.Warn("tracking: take poll lock", "origin_id", originID, "err", err)
+				continue
+			}
+			if !ok {
+				continue
+			}
+			unlock = u
+		}
+		e, err := t.Refresh(ctx, originID, store.SourcePoll)
+		if err != nil {
+			if ctx.Err() == nil {
+				t.opts.Logger.Warn("tracking: poll order", "origin_id", originID, "err", err)
+			}
+			continue
+		}
+		if t.Final(e) {
+			return
+		}
+	}
+}
