@@ -87,6 +87,11 @@ type Options struct {
 	// Files resolves the registered services' descriptors for the REST
 	// route table; nil means protoregistry.GlobalFiles.
 	Files *protoregistry.Files
+	// Guard admits each call (internal/auth.Guard) before anything else
+	// runs, except the gRPC health and reflection services; nil admits all.
+	// REST calls reach it through the gateway, with their Authorization
+	// header as gRPC metadata.
+	Guard Guard
 }
 
 // check reports the first required option that is missing.
@@ -140,6 +145,10 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 	if err != nil {
 		return err
 	}
+	guard, err := newGuarding(opts.Guard, opts.Domain, opts.Registry)
+	if err != nil {
+		return err
+	}
 
 	opts.REST.MaxBodyBytes = cmp.Or(opts.REST.MaxBodyBytes, DefaultMaxBodyBytes)
 	opts.REST.BodyReadTimeout = cmp.Or(opts.REST.BodyReadTimeout, DefaultBodyReadTimeout)
@@ -157,7 +166,7 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		grpc.ChainUnaryInterceptor(gw.unary),
 		grpc.ChainStreamInterceptor(gw.stream),
 		grpc.MaxRecvMsgSize(grpcLimit),
-	}, interceptors(logger, opts.Domain, metrics, validator)...)
+	}, interceptors(logger, opts.Domain, metrics, guard, validator)...)
 	grpcSrv := grpc.NewServer(serverOpts...)
 	healthSrv := health.NewServer()
 	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

@@ -1,0 +1,56 @@
+package auth
+
+import (
+	"fmt"
+	"time"
+)
+
+// The authentication modes (AUTH_MODE).
+const (
+	// ModeAPIKey: "authorization: Bearer <key>" on every call (the default).
+	ModeAPIKey = "api-key"
+	// ModeMTLS: a client certificate signed by AUTH_CLIENT_CA; the caller
+	// is its URI SAN, else its CN.
+	ModeMTLS = "mtls"
+	// ModeNone: no authentication; every call is the caller "anonymous".
+	ModeNone = "none"
+)
+
+// Config is the authentication part of every service's configuration.
+type Config struct {
+	// Mode is api-key (default), mtls or none (AUTH_MODE).
+	Mode string `env:"AUTH_MODE" envDefault:"api-key"`
+	// KeysFile is the YAML file of callers and key hashes (AUTH_KEYS_FILE),
+	// re-read when it changes; empty uses the shared store only.
+	KeysFile string `env:"AUTH_KEYS_FILE"`
+	// ReloadInterval is how often the keys file and the store are checked
+	// for changes (AUTH_RELOAD_INTERVAL).
+	ReloadInterval time.Duration `env:"AUTH_RELOAD_INTERVAL" envDefault:"5s"`
+	// TLSCert and TLSKey are the server's certificate and key files for
+	// mtls (AUTH_TLS_CERT, AUTH_TLS_KEY).
+	TLSCert string `env:"AUTH_TLS_CERT"`
+	TLSKey  string `env:"AUTH_TLS_KEY"`
+	// ClientCA is the CA bundle that signs client certificates in mtls
+	// (AUTH_CLIENT_CA).
+	ClientCA string `env:"AUTH_CLIENT_CA"`
+	// SandboxKey is the development key sandbox mode creates
+	// (SANDBOX_API_KEY); empty makes a random one, printed at start.
+	SandboxKey string `env:"SANDBOX_API_KEY"`
+}
+
+// Check reports the first invalid field, naming its variable.
+func (c Config) Check() error {
+	switch c.Mode {
+	case ModeAPIKey, ModeNone:
+	case ModeMTLS:
+		if c.TLSCert == "" || c.TLSKey == "" || c.ClientCA == "" {
+			return fmt.Errorf("AUTH_MODE=mtls needs AUTH_TLS_CERT, AUTH_TLS_KEY and AUTH_CLIENT_CA")
+		}
+	default:
+		return fmt.Errorf("AUTH_MODE %q: want api-key, mtls or none", c.Mode)
+	}
+	if c.ReloadInterval <= 0 {
+		return fmt.Errorf("AUTH_RELOAD_INTERVAL must be positive, got %s", c.ReloadInterval)
+	}
+	return nil
+}
