@@ -152,4 +152,3 @@ func (s *Store) Callers(ctx context.Context) ([]Caller, error) {
 	}
 	return callers, keys.Err()
 }
-
