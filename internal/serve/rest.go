@@ -52,6 +52,10 @@ type REST struct {
 	// proxies whose X-Forwarded-For header names the caller; empty trusts
 	// none, and the access log shows the connection's address.
 	TrustedProxies []string `env:"REST_TRUSTED_PROXIES" envSeparator:","`
+	// MetricsAddr, when set, moves /metrics off the service's port to a
+	// listener of its own (METRICS_ADDR, e.g. "127.0.0.1:9081"), so that the
+	// API port can face callers while metrics stay internal.
+	MetricsAddr string `env:"METRICS_ADDR"`
 }
 
 // Check reports the first invalid field, naming its variable.

@@ -210,7 +210,20 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		}
 		extra[pattern] = wrap(face)
 	}
-	handler, err := routes(p, opts.Registry, extra, face, opts.OpenAPI)
+	mainMetrics := opts.Registry
+	var metricsSrv *http.Server
+	var metricsLis net.Listener
+	if opts.REST.MetricsAddr != "" {
+		mainMetrics = nil
+		if metricsLis, err = (&net.ListenConfig{}).Listen(ctx, "tcp", opts.REST.MetricsAddr); err != nil {
+			return fmt.Errorf("serve: listen on METRICS_ADDR %s: %w", opts.REST.MetricsAddr, err)
+		}
+		defer metricsLis.Close()
+		mm := http.NewServeMux()
+		mm.Handle("GET /metrics", metricsHandler(opts.Registry))
+		metricsSrv = &http.Server{Handler: mm, ReadHeaderTimeout: maxSniffTimeout, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	}
+	handler, err := routes(p, mainMetrics, extra, face, opts.OpenAPI)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -249,12 +262,20 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 	serve("gRPC server", func() error { return grpcSrv.Serve(grpcLis) })
 	serve("HTTP server", func() error { return httpSrv.Serve(httpLis) })
 	serve("connection mux", mux.Serve)
+	if metricsSrv != nil {
+		logger.InfoContext(ctx, "serving metrics", "address", metricsLis.Addr().String())
+		serve("metrics server", func() error { return metricsSrv.Serve(metricsLis) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		p.stopping.Store(true)
 		healthSrv.Shutdown()
 		logger.InfoContext(ctx, "shutting down", "timeout", opts.ShutdownTimeout.String())
 		err := shutdown(grpcSrv, httpSrv, opts.ShutdownTimeout)
+		if metricsSrv != nil {
+			// Scrapes are short: metrics go last, so the shutdown shows.
+			_ = metricsSrv.Close()
+		}
 		closeGateway()
 		// Stop the mux's accept loop and release connections it still holds.
 		mux.Close()
