@@ -7,6 +7,7 @@ package access
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
@@ -64,6 +65,9 @@ type Options struct {
 type Access struct {
 	// Guard goes to serve.Options.Guard.
 	Guard *auth.Guard
+	// TLS goes to serve.Options.TLS: the listener's certificate and the
+	// client CA in AUTH_MODE=mtls, nil otherwise.
+	TLS *tls.Config
 	// Ledger records every vendor call (vendorcall.Options.Observe =
 	// Ledger.Observe), books paid calls against spend caps (Reserve) and
 	// answers GetUsage (Report).
@@ -102,11 +106,17 @@ func Open(ctx context.Context, opts Options) (*Access, error) {
 		log.Warn("SANDBOX: development API key (send it as \"authorization: Bearer <key>\"); it is allowed every RPC of this process and nothing else",
 			"api_key", guard.SandboxKey(), "export", "export VENDORGATE_KEY="+guard.SandboxKey())
 	}
+	var serverTLS *tls.Config
+	if opts.Config.Auth.Mode == auth.ModeMTLS {
+		if serverTLS, err = auth.ServerTLS(opts.Config.Auth); err != nil {
+			return nil, err
+		}
+	}
 	ledger, err := usage.New(ctx, opts.DB, opts.Service, usage.Options{Prices: opts.Prices, Retention: opts.Config.UsageRetention, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	return &Access{Guard: guard, Ledger: ledger}, nil
+	return &Access{Guard: guard, TLS: serverTLS, Ledger: ledger}, nil
 }
 
 // Run re-reads the callers (keys file and store) until ctx ends.

@@ -46,7 +46,9 @@ type Caller struct {
 const MaxKeysPerCaller = 2
 
 var (
-	callerName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	// callerName allows API-key callers ("shop-backend") and certificate
+	// names (a URI SAN such as "spiffe://corp/shop", or a CN).
+	callerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,254}$`)
 	keyHash    = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 	yuan       = regexp.MustCompile(`^[0-9]{1,12}(\.[0-9]{1,2})?$`)
 )
@@ -55,7 +57,7 @@ var (
 func (c Caller) Check() error {
 	var errs []error
 	if !callerName.MatchString(c.Name) {
-		errs = append(errs, fmt.Errorf("name %q: want lower-case letters, digits, '.', '_' or '-'", c.Name))
+		errs = append(errs, fmt.Errorf("name %q: want letters, digits and . _ - : / @ (a name, a certificate's URI SAN or CN)", c.Name))
 	}
 	if len(c.Keys) > MaxKeysPerCaller {
 		errs = append(errs, fmt.Errorf("caller %s: %d keys, want at most %d (the old and the new during a rotation)", c.Name, len(c.Keys), MaxKeysPerCaller))

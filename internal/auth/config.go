@@ -1,7 +1,10 @@
 package auth
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -53,4 +56,30 @@ func (c Config) Check() error {
 		return fmt.Errorf("AUTH_RELOAD_INTERVAL must be positive, got %s", c.ReloadInterval)
 	}
 	return nil
+}
+
+// ServerTLS is the server side of AUTH_MODE=mtls: the certificate and key
+// of AUTH_TLS_CERT and AUTH_TLS_KEY, and client certificates verified
+// against AUTH_CLIENT_CA. A call without a certificate still completes the
+// handshake, so that it gets a clear UNAUTHENTICATED status rather than a
+// TLS alert, and the probes stay reachable.
+func ServerTLS(c Config) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_TLS_CERT, AUTH_TLS_KEY: %w", err)
+	}
+	pem, err := os.ReadFile(c.ClientCA)
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_CLIENT_CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("AUTH_CLIENT_CA %s: no PEM certificate in it", c.ClientCA)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		ClientCAs:    pool,
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		MinVersion:   tls.VersionTLS12,
+	}, nil
 }

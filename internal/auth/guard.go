@@ -122,6 +122,9 @@ func New(ctx context.Context, opts Options) (*Guard, error) {
 	if opts.Config.Mode == ModeAPIKey && len(g.dir.Load().byHash) == 0 {
 		return nil, errors.New("AUTH_MODE=api-key but no API keys are configured: set AUTH_KEYS_FILE, create a caller with vendorgate-admin, or set AUTH_MODE=none explicitly to run without authentication")
 	}
+	if opts.Config.Mode == ModeMTLS && len(g.dir.Load().byName) == 0 {
+		return nil, errors.New("AUTH_MODE=mtls but no callers are configured: list them (named by their certificates' URI SAN or CN) in AUTH_KEYS_FILE or the store, or set AUTH_MODE=none explicitly")
+	}
 	return g, nil
 }
 
