@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,12 @@ type composeService struct {
 	Restart         string             `yaml:"restart"`
 	StopGracePeriod string             `yaml:"stop_grace_period"`
 	Profiles        []string           `yaml:"profiles"`
+	Deploy          struct {
+		Replicas int `yaml:"replicas"`
+	} `yaml:"deploy"`
+	DependsOn map[string]struct {
+		Condition string `yaml:"condition"`
+	} `yaml:"depends_on"`
 }
 
 // composeBuild is the build section, short (a context path) or long.
@@ -96,6 +103,23 @@ func (e *composeEnvironment) UnmarshalYAML(n *yaml.Node) error {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			v := n.Content[i+1]
+			if n.Content[i].Value == "<<" {
+				// A merge key: another service's environment, by alias;
+				// the keys written beside it win.
+				base := composeEnvironment{}
+				if v.Kind == yaml.AliasNode {
+					v = v.Alias
+				}
+				if err := base.UnmarshalYAML(v); err != nil {
+					return err
+				}
+				for k, val := range base {
+					if _, set := (*e)[k]; !set {
+						(*e)[k] = val
+					}
+				}
+				continue
+			}
 			if v.Tag == "!!null" {
 				(*e)[n.Content[i].Value] = ""
 				continue
@@ -345,11 +369,13 @@ func (d deployed) addrVar() string {
 	return strings.ToUpper(strings.ReplaceAll(d.name, "-", "_")) + "_ADDR"
 }
 
-// containerPort is the one port the compose service publishes.
+// containerPort is the port of the service's API listener (gRPC and REST
+// on one port): the first the compose service publishes. Others follow it,
+// such as delivery's listener for vendor pushes.
 func (d deployed) containerPort(t *testing.T) string {
 	t.Helper()
-	if len(d.compose.Ports) != 1 {
-		t.Fatalf("compose %s: got %d port mappings, want 1 (one listener serves gRPC and REST)", d.name, len(d.compose.Ports))
+	if len(d.compose.Ports) == 0 {
+		t.Fatalf("compose %s: got no port mappings, want the API port first", d.name)
 	}
 	return d.compose.Ports[0].Target
 }
@@ -430,8 +456,7 @@ func TestServicesDeployable(t *testing.T) {
 				t.Errorf("final FROM: got %s, want gcr.io/distroless/static* or scratch", image)
 			}
 		}},
-		{"dockerfile exposes the published port", func(t *testing.T, d deployed) {
-			port := d.containerPort(t)
+		{"dockerfile exposes the published ports", func(t *testing.T, d deployed) {
 			var exposed []string
 			for _, e := range d.docker.final().args("EXPOSE") {
 				for _, f := range strings.Fields(e) {
@@ -439,8 +464,10 @@ func TestServicesDeployable(t *testing.T) {
 					exposed = append(exposed, p)
 				}
 			}
-			if !slices.Contains(exposed, port) {
-				t.Errorf("final stage EXPOSE: got %q, want %s (the port compose publishes)", exposed, port)
+			for _, p := range d.compose.Ports {
+				if !slices.Contains(exposed, p.Target) {
+					t.Errorf("final stage EXPOSE: got %q, want %s (a port compose publishes)", exposed, p.Target)
+				}
 			}
 		}},
 		{"compose runs the sandbox", func(t *testing.T, d deployed) {
@@ -567,9 +594,77 @@ func TestComposeBuildsOnlyServices(t *testing.T) {
 		if svc.Build.Context == "" {
 			continue // a prebuilt image, not one of ours
 		}
-		if _, err := os.Stat(filepath.Join(root, "services", name, "main.go")); err != nil {
-			t.Errorf("compose service %s: got no services/%s/main.go, want compose to build only services", name, name)
+		// <service>-replicas runs more of one service.
+		service := strings.TrimSuffix(name, replicasSuffix)
+		if _, err := os.Stat(filepath.Join(root, "services", service, "main.go")); err != nil {
+			t.Errorf("compose service %s: got no services/%s/main.go, want compose to build only services", name, service)
 		}
+		if want := "services/" + service + "/Dockerfile"; svc.Build.Dockerfile != want {
+			t.Errorf("compose service %s dockerfile: got %q, want %s", name, svc.Build.Dockerfile, want)
+		}
+	}
+}
+
+// replicasSuffix names the compose service that runs two replicas of a
+// service behind the shared Postgres.
+const replicasSuffix = "-replicas"
+
+// TestComposeReplicasShareOnePostgres: the "replicas" profile runs two
+// replicas of every service with the single process's settings, except
+// the database, which is the compose postgres service (healthy first), and
+// the published ports, a loopback range with one port per replica for
+// every port the single process publishes.
+func TestComposeReplicasShareOnePostgres(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	compose := loadCompose(t, root)
+	if pg := compose.Services["postgres"]; !slices.Contains(pg.Profiles, "replicas") {
+		t.Errorf("compose postgres profiles: got %q, want it in the replicas profile", pg.Profiles)
+	}
+	for _, name := range serviceNames(t, root) {
+		single := compose.Services[name]
+		rname := name + replicasSuffix
+		r, ok := compose.Services[rname]
+		if !ok {
+			t.Errorf("compose services: got no %s, want two replicas of %s in the replicas profile", rname, name)
+			continue
+		}
+		if !slices.Equal(r.Profiles, []string{"replicas"}) {
+			t.Errorf("compose %s profiles: got %q, want [replicas]", rname, r.Profiles)
+		}
+		if r.Deploy.Replicas != 2 {
+			t.Errorf("compose %s deploy.replicas: got %d, want 2", rname, r.Deploy.Replicas)
+		}
+		if dep, ok := r.DependsOn["postgres"]; !ok || dep.Condition != "service_healthy" {
+			t.Errorf("compose %s depends_on postgres: got %+v (set: %t), want condition service_healthy", rname, dep, ok)
+		}
+		dbVar := strings.ToUpper(name) + "_DATABASE_URL"
+		if url := r.Environment[dbVar]; !strings.HasPrefix(url, "postgres://") || !strings.Contains(url, "@postgres:5432/") {
+			t.Errorf("compose %s %s: got %q, want postgres://…@postgres:5432/… (the shared store)", rname, dbVar, url)
+		}
+		for k, v := range single.Environment {
+			if k != dbVar && r.Environment[k] != v {
+				t.Errorf("compose %s %s: got %q, want %q as in %s", rname, k, r.Environment[k], v, name)
+			}
+		}
+		if len(r.Environment) != len(single.Environment) {
+			t.Errorf("compose %s environment: got %d variables, want the %d of %s", rname, len(r.Environment), len(single.Environment), name)
+		}
+		if len(r.Ports) != len(single.Ports) {
+			t.Fatalf("compose %s ports: got %d, want %d as in %s", rname, len(r.Ports), len(single.Ports), name)
+		}
+		for i, p := range r.Ports {
+			lo, hi, _ := strings.Cut(p.Published, "-")
+			l, errL := strconv.Atoi(lo)
+			h, errH := strconv.Atoi(hi)
+			if p.HostIP != "127.0.0.1" || errL != nil || errH != nil || h-l+1 != r.Deploy.Replicas || p.Target != single.Ports[i].Target {
+				t.Errorf("compose %s port %d: got %s:%s:%s, want 127.0.0.1:<a>-<a+1>:%s", rname, i, p.HostIP, p.Published, p.Target, single.Ports[i].Target)
+			}
+		}
+		if r.Healthcheck == nil || !slices.Equal(r.Healthcheck.command(), single.Healthcheck.command()) {
+			t.Errorf("compose %s healthcheck: want the one of %s", rname, name)
+		}
+		checkRestartAndGrace(t, rname, r)
 	}
 }
 

@@ -43,6 +43,12 @@ const (
 	// e.g. an upload larger than allowed (RESOURCE_EXHAUSTED; with reason
 	// REQUEST_TOO_LARGE the REST face answers 413).
 	KindResourceExhausted
+	// KindUnauthenticated: the call carries no valid credential
+	// (UNAUTHENTICATED, HTTP 401).
+	KindUnauthenticated
+	// KindPermissionDenied: the caller is known but may not make this call
+	// (PERMISSION_DENIED, HTTP 403).
+	KindPermissionDenied
 )
 
 // String is the kind's name, e.g. "NotFound".
@@ -62,6 +68,10 @@ func (k Kind) String() string {
 		return "Unknown"
 	case KindResourceExhausted:
 		return "ResourceExhausted"
+	case KindUnauthenticated:
+		return "Unauthenticated"
+	case KindPermissionDenied:
+		return "PermissionDenied"
 	default:
 		return "Kind(" + strconv.Itoa(int(k)) + ")"
 	}
@@ -124,6 +134,18 @@ func Unknown(reason, message string) *Error {
 // larger than 20971520 bytes", map[string]string{"limit_bytes": "20971520"}).
 func ResourceExhausted(reason, message string, meta map[string]string) *Error {
 	return &Error{Kind: KindResourceExhausted, Reason: reason, Message: message, Metadata: meta}
+}
+
+// Unauthenticated is a KindUnauthenticated error. Its message must not say
+// which credentials exist.
+func Unauthenticated(reason, message string) *Error {
+	return &Error{Kind: KindUnauthenticated, Reason: reason, Message: message}
+}
+
+// PermissionDenied is a KindPermissionDenied error with ErrorInfo metadata
+// meta, e.g. {"method": "…"}.
+func PermissionDenied(reason, message string, meta map[string]string) *Error {
+	return &Error{Kind: KindPermissionDenied, Reason: reason, Message: message, Metadata: meta}
 }
 
 // InvalidArgument is a KindInvalidArgument error about one request field:

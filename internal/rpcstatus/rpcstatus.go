@@ -93,6 +93,10 @@ func fromDomain(de *domainerr.Error, domain string) *status.Status {
 		code = codes.Unknown
 	case domainerr.KindResourceExhausted:
 		code = codes.ResourceExhausted
+	case domainerr.KindUnauthenticated:
+		code = codes.Unauthenticated
+	case domainerr.KindPermissionDenied:
+		code = codes.PermissionDenied
 	default:
 		// A kind this switch does not know is our bug, not the caller's.
 		return newStatus(codes.Internal, "internal error", info(reason(codes.Internal), domain, nil))

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+
+	"github.com/vendorgate/vendorgate/internal/auth"
 )
 
 // gatewayCalls recognises the gRPC calls the process's own REST gateway
@@ -19,6 +21,7 @@ import (
 // ignored, so a caller cannot choose the address it is logged with.
 type gatewayCalls struct {
 	secret string
+	tls    bool // the listener is TLS: REST client certificates are passed on
 }
 
 // restOrigin is the REST request a gateway call serves.
@@ -77,6 +80,11 @@ func (g gatewayCalls) annotate(ctx context.Context) (context.Context, bool) {
 	path := last(md.Get(mdHTTPPath))
 	if unescaped, err := url.PathUnescape(path); err == nil {
 		path = unescaped
+	}
+	if cert := last(md.Get(mdClientCert)); g.tls && cert != "" {
+		if name, err := url.PathUnescape(cert); err == nil {
+			ctx = auth.WithRESTCertificate(ctx, name)
+		}
 	}
 	return context.WithValue(ctx, restOriginKey{}, restOrigin{
 		method: last(md.Get(mdHTTPMethod)),

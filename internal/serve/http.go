@@ -50,14 +50,17 @@ func writeText(w http.ResponseWriter, code int, text string) {
 	_, _ = io.WriteString(w, text+"\n")
 }
 
-// routes is the HTTP side of the listener: the probes, /metrics, the
-// OpenAPI document and docs page when there is a document, the extra routes
-// and, for everything else, the REST gateway.
+// routes is the HTTP side of the listener: the probes, /metrics (unless
+// reg is nil: it has a listener of its own), the OpenAPI document and docs
+// page when there is a document, the extra routes and, for everything
+// else, the REST gateway.
 func routes(p *probes, reg *prometheus.Registry, extra map[string]http.Handler, gateway http.Handler, openAPI []byte) (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", p.healthz)
 	mux.HandleFunc("GET /readyz", p.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if reg != nil {
+		mux.Handle("GET /metrics", metricsHandler(reg))
+	}
 	if openAPI != nil {
 		docs, err := docsHandler()
 		if err != nil {
@@ -88,4 +91,9 @@ func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
 	}()
 	mux.Handle(pattern, h)
 	return nil
+}
+
+// metricsHandler serves reg's metrics.
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }

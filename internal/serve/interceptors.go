@@ -22,13 +22,15 @@ import (
 )
 
 // interceptors builds the server options that chain, from the outside in:
-// recovery, metrics, logging, validation, error mapping and recovery again.
+// recovery, metrics, the guard (authentication, permission, caller rate;
+// it logs its own refusals), logging, validation, error mapping and
+// recovery again.
 //
 // The inner recovery turns a handler's panic into an error that the mapping
 // makes INTERNAL and logs, and that the metrics and the access log count
 // like any other failure; the outer one is the safety net for a panic in
 // the interceptors themselves.
-func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMetrics, validator protovalidate.Validator) []grpc.ServerOption {
+func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMetrics, g *guarding, validator protovalidate.Validator) []grpc.ServerOption {
 	recoverer := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		method, _ := grpc.Method(ctx)
 		logger.ErrorContext(ctx, "panic in gRPC interceptor",
@@ -46,6 +48,7 @@ func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMe
 		grpc.ChainUnaryInterceptor(
 			recovery.UnaryServerInterceptor(recoverer),
 			metrics.UnaryServerInterceptor(),
+			g.unary,
 			access.unary,
 			v.unary,
 			m.unary,
@@ -54,6 +57,7 @@ func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMe
 		grpc.ChainStreamInterceptor(
 			recovery.StreamServerInterceptor(recoverer),
 			metrics.StreamServerInterceptor(),
+			g.stream,
 			access.stream,
 			v.stream,
 			m.stream,

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,10 @@ type REST struct {
 	// proxies whose X-Forwarded-For header names the caller; empty trusts
 	// none, and the access log shows the connection's address.
 	TrustedProxies []string `env:"REST_TRUSTED_PROXIES" envSeparator:","`
+	// MetricsAddr, when set, moves /metrics off the service's port to a
+	// listener of its own (METRICS_ADDR, e.g. "127.0.0.1:9081"), so that the
+	// API port can face callers while metrics stay internal.
+	MetricsAddr string `env:"METRICS_ADDR"`
 }
 
 // Check reports the first invalid field, naming its variable.
@@ -92,6 +97,9 @@ const (
 	mdClientAddress = "vendorgate-client-address"
 	mdHTTPMethod    = "vendorgate-http-method"
 	mdHTTPPath      = "vendorgate-http-path"
+	// mdClientCert is the caller the REST request's verified client
+	// certificate names (AUTH_MODE=mtls).
+	mdClientCert = "vendorgate-client-cert"
 	// mdLogged is the trailer with which the gRPC access log tells the
 	// gateway it has logged the call, so the REST face logs it only once.
 	mdLogged = "vendorgate-logged"
@@ -206,13 +214,17 @@ func (f *restFace) metadata(ctx context.Context, r *http.Request) metadata.MD {
 	if c := callFrom(ctx); c != nil {
 		client = c.client
 	}
-	return metadata.Pairs(
+	md := metadata.Pairs(
 		mdGatewaySecret, f.secret,
 		mdClientAddress, client,
 		mdHTTPMethod, r.Method,
 		// Escaped: gRPC metadata values must be printable ASCII.
 		mdHTTPPath, r.URL.EscapedPath(),
 	)
+	if name := restCertName(r.Context()); name != "" {
+		md.Set(mdClientCert, url.PathEscape(name))
+	}
+	return md
 }
 
 // forwarded is the gateway's forward-response option: it notes that the

@@ -6,6 +6,7 @@ package serve
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"github.com/soheilhy/cmux"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -87,6 +89,15 @@ type Options struct {
 	// Files resolves the registered services' descriptors for the REST
 	// route table; nil means protoregistry.GlobalFiles.
 	Files *protoregistry.Files
+	// TLS, when set, serves gRPC and REST over TLS on the one listener
+	// (e.g. with client certificates for AUTH_MODE=mtls: the Guard reads
+	// them, for REST calls too).
+	TLS *tls.Config
+	// Guard admits each call (internal/auth.Guard) before anything else
+	// runs, except the gRPC health and reflection services; nil admits all.
+	// REST calls reach it through the gateway, with their Authorization
+	// header as gRPC metadata.
+	Guard Guard
 }
 
 // check reports the first required option that is missing.
@@ -127,6 +138,9 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 	if err := opts.check(); err != nil {
 		return err
 	}
+	if opts.TLS != nil {
+		lis = tls.NewListener(lis, serverTLS(opts.TLS))
+	}
 	if opts.ShutdownTimeout == 0 {
 		opts.ShutdownTimeout = defaultShutdownTimeout
 	}
@@ -137,6 +151,10 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		return fmt.Errorf("serve: build request validator: %w", err)
 	}
 	metrics, err := registerMetrics(opts.Registry)
+	if err != nil {
+		return err
+	}
+	guard, err := newGuarding(opts.Guard, opts.Domain, opts.Registry)
 	if err != nil {
 		return err
 	}
@@ -153,11 +171,17 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 	// The gateway-call interceptors come first, so that the access log
 	// already sees the REST caller.
 	gw := gatewayCalls{secret: secret}
+	if opts.TLS != nil {
+		gw.tls = true
+	}
 	serverOpts := append([]grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(gw.unary),
 		grpc.ChainStreamInterceptor(gw.stream),
 		grpc.MaxRecvMsgSize(grpcLimit),
-	}, interceptors(logger, opts.Domain, metrics, validator)...)
+	}, interceptors(logger, opts.Domain, metrics, guard, validator)...)
+	if opts.TLS != nil {
+		serverOpts = append(serverOpts, grpc.Creds(handshaken{}))
+	}
 	grpcSrv := grpc.NewServer(serverOpts...)
 	healthSrv := health.NewServer()
 	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -181,8 +205,12 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 	if opts.RegisterGateway != nil {
 		// The gateway may send what the server accepts, so that a body
 		// under the REST limit never meets the gRPC one.
+		creds := insecure.NewCredentials()
+		if opts.TLS != nil {
+			creds = credentials.NewTLS(gatewayTLS(opts.TLS))
+		}
 		dial := []grpc.DialOption{
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(creds),
 			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(grpcLimit), grpc.MaxCallRecvMsgSize(grpcLimit)),
 		}
 		if err := opts.RegisterGateway(gatewayCtx, gateway, lis.Addr().String(), dial); err != nil {
@@ -201,7 +229,20 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		}
 		extra[pattern] = wrap(face)
 	}
-	handler, err := routes(p, opts.Registry, extra, face, opts.OpenAPI)
+	mainMetrics := opts.Registry
+	var metricsSrv *http.Server
+	var metricsLis net.Listener
+	if opts.REST.MetricsAddr != "" {
+		mainMetrics = nil
+		if metricsLis, err = (&net.ListenConfig{}).Listen(ctx, "tcp", opts.REST.MetricsAddr); err != nil {
+			return fmt.Errorf("serve: listen on METRICS_ADDR %s: %w", opts.REST.MetricsAddr, err)
+		}
+		defer metricsLis.Close()
+		mm := http.NewServeMux()
+		mm.Handle("GET /metrics", metricsHandler(opts.Registry))
+		metricsSrv = &http.Server{Handler: mm, ReadHeaderTimeout: maxSniffTimeout, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	}
+	handler, err := routes(p, mainMetrics, extra, face, opts.OpenAPI)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -210,6 +251,9 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		ReadHeaderTimeout: maxSniffTimeout,
 		IdleTimeout:       opts.REST.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if opts.TLS != nil {
+		httpSrv.ConnContext = withTLSConn
 	}
 
 	// gRPC goes to the native grpc.Server (grpc.Server.ServeHTTP is much
@@ -240,12 +284,20 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 	serve("gRPC server", func() error { return grpcSrv.Serve(grpcLis) })
 	serve("HTTP server", func() error { return httpSrv.Serve(httpLis) })
 	serve("connection mux", mux.Serve)
+	if metricsSrv != nil {
+		logger.InfoContext(ctx, "serving metrics", "address", metricsLis.Addr().String())
+		serve("metrics server", func() error { return metricsSrv.Serve(metricsLis) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		p.stopping.Store(true)
 		healthSrv.Shutdown()
 		logger.InfoContext(ctx, "shutting down", "timeout", opts.ShutdownTimeout.String())
 		err := shutdown(grpcSrv, httpSrv, opts.ShutdownTimeout)
+		if metricsSrv != nil {
+			// Scrapes are short: metrics go last, so the shutdown shows.
+			_ = metricsSrv.Close()
+		}
 		closeGateway()
 		// Stop the mux's accept loop and release connections it still holds.
 		mux.Close()

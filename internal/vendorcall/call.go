@@ -57,6 +57,20 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger receives call failures (never a header value); nil discards.
 	Logger *slog.Logger
+	// Observe, when set, learns of every call that was sent or may have
+	// been (not those our own rate limit or open circuit refused), e.g.
+	// the usage ledger's usage.Ledger.Observe. ctx is the call's.
+	Observe func(ctx context.Context, o Observation)
+}
+
+// Observation is one vendor call, for Options.Observe.
+type Observation struct {
+	// Vendor and Endpoint name the call, e.g. "dingdang", "/open/order/createOrder".
+	Vendor, Endpoint string
+	// Outcome is "ok" or the failure's reason (a vendorerr kind).
+	Outcome string
+	// Latency is how long the call took.
+	Latency time.Duration
 }
 
 // Caller sends one vendor's requests. It is safe for concurrent use.
@@ -65,6 +79,7 @@ type Caller struct {
 	cfg      Config
 	client   *http.Client
 	classify Classifier
+	observe  func(context.Context, Observation)
 	limiter  *rate.Limiter
 	breaker  *breaker
 	metrics  *metrics
@@ -75,7 +90,7 @@ type Caller struct {
 // e.g. "dingdang"). It fails only when the metrics cannot be registered.
 func New(vendor string, cfg Config, opts Options) (*Caller, error) {
 	cfg = cfg.withDefaults()
-	c := &Caller{vendor: vendor, cfg: cfg, classify: opts.Classify, log: opts.Logger}
+	c := &Caller{vendor: vendor, cfg: cfg, classify: opts.Classify, log: opts.Logger, observe: opts.Observe}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -251,7 +266,10 @@ func (c *Caller) readBody(r io.Reader) ([]byte, error) {
 func (c *Caller) call(ctx context.Context, endpoint string, mutation bool, req *http.Request, decode Decoder, consume StreamDecoder) error {
 	start := time.Now()
 	err := c.attempt(ctx, endpoint, mutation, req, decode, consume)
-	c.observe(endpoint, start, err)
+	outcome := c.record(endpoint, start, err)
+	if c.observe != nil && !vendorerr.IsKind(err, vendorerr.KindRateLimited) && !vendorerr.IsKind(err, vendorerr.KindCircuitOpen) {
+		c.observe(ctx, Observation{Vendor: c.vendor, Endpoint: endpoint, Outcome: outcome, Latency: time.Since(start)})
+	}
 	if ce, ok := err.(callerError); ok {
 		return ce.err
 	}
@@ -381,7 +399,9 @@ func defaultKind(status int) vendorerr.Kind {
 	}
 }
 
-func (c *Caller) observe(endpoint string, start time.Time, err error) {
+// record logs and counts one call and returns its outcome: "ok" or the
+// failure's reason.
+func (c *Caller) record(endpoint string, start time.Time, err error) string {
 	elapsed := time.Since(start)
 	outcome, code := "ok", ""
 	if err != nil {
@@ -396,11 +416,12 @@ func (c *Caller) observe(endpoint string, start time.Time, err error) {
 			"duration_ms", elapsed.Milliseconds(), "reason", outcome, "error", err.Error())
 	}
 	if c.metrics == nil {
-		return
+		return outcome
 	}
 	c.metrics.requests.WithLabelValues(c.vendor, endpoint, outcome).Inc()
 	c.metrics.duration.WithLabelValues(c.vendor, endpoint).Observe(elapsed.Seconds())
 	if err != nil {
 		c.metrics.failures.WithLabelValues(c.vendor, endpoint, outcome, code).Inc()
 	}
+	return outcome
 }

@@ -1,0 +1,232 @@
+// Package auth decides who is calling a service and whether they may: API
+// keys (stored only as SHA-256 hashes, from a YAML file or the shared
+// store, rotated without a restart), client certificates, or nothing; a
+// list of allowed RPCs per caller, where money movements and purchases
+// must be granted by name; and a request rate per caller. Failures are
+// UNAUTHENTICATED or PERMISSION_DENIED with ErrorInfo, and never say which
+// keys or callers exist.
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Caller is one named client of the services.
+type Caller struct {
+	// Name identifies the caller in logs, metrics and the usage ledger.
+	Name string `yaml:"name"`
+	// Keys are the hashes of the caller's API keys, "sha256:<hex>"; two
+	// during a rotation.
+	Keys []string `yaml:"keys"`
+	// Allow lists the RPCs the caller may call: "pkg.Service/Method",
+	// "pkg.Service/*" or "*". A money movement or purchase is allowed only
+	// by its full name.
+	Allow []string `yaml:"allow"`
+	// RatePerSecond is the caller's request rate per service; 0 is no limit.
+	RatePerSecond float64 `yaml:"rate_per_second"`
+	// DailySpendCapYuan caps the caller's paid vendor calls per service and
+	// day, a decimal string such as "500"; empty is no cap.
+	DailySpendCapYuan string `yaml:"daily_spend_cap_yuan"`
+}
+
+// MaxKeysPerCaller is how many keys a caller may hold at once: the old and
+// the new during a rotation.
+const MaxKeysPerCaller = 2
+
+var (
+	// callerName allows API-key callers ("shop-backend") and certificate
+	// names (a URI SAN such as "spiffe://corp/shop", or a CN).
+	callerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,254}$`)
+	keyHash    = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	yuan       = regexp.MustCompile(`^[0-9]{1,12}(\.[0-9]{1,2})?$`)
+)
+
+// Check reports what is wrong with c.
+func (c Caller) Check() error {
+	var errs []error
+	if !callerName.MatchString(c.Name) {
+		errs = append(errs, fmt.Errorf("name %q: want letters, digits and . _ - : / @ (a name, a certificate's URI SAN or CN)", c.Name))
+	}
+	if len(c.Keys) > MaxKeysPerCaller {
+		errs = append(errs, fmt.Errorf("caller %s: %d keys, want at most %d (the old and the new during a rotation)", c.Name, len(c.Keys), MaxKeysPerCaller))
+	}
+	for _, k := range c.Keys {
+		if !keyHash.MatchString(k) {
+			errs = append(errs, fmt.Errorf("caller %s: key %q: want \"sha256:<64 lower-case hex digits>\" (the hash, never the key)", c.Name, redactHash(k)))
+		}
+	}
+	for _, a := range c.Allow {
+		if err := checkPattern(a); err != nil {
+			errs = append(errs, fmt.Errorf("caller %s: %w", c.Name, err))
+		}
+	}
+	if c.RatePerSecond < 0 {
+		errs = append(errs, fmt.Errorf("caller %s: rate_per_second %v: want 0 (no limit) or more", c.Name, c.RatePerSecond))
+	}
+	if c.DailySpendCapYuan != "" && !yuan.MatchString(c.DailySpendCapYuan) {
+		errs = append(errs, fmt.Errorf("caller %s: daily_spend_cap_yuan %q: want a decimal such as \"500\" or \"49.50\"", c.Name, c.DailySpendCapYuan))
+	}
+	return errors.Join(errs...)
+}
+
+// SpendCapFen is the daily spend cap in fen, and whether there is one.
+func (c Caller) SpendCapFen() (int64, bool) {
+	if c.DailySpendCapYuan == "" {
+		return 0, false
+	}
+	fen, err := YuanToFen(c.DailySpendCapYuan)
+	return fen, err == nil
+}
+
+// YuanToFen converts a decimal yuan amount ("17", "0.35") to fen.
+func YuanToFen(s string) (int64, error) {
+	if !yuan.MatchString(s) {
+		return 0, fmt.Errorf("%q is not a yuan amount such as \"17\" or \"0.35\"", s)
+	}
+	whole, frac, _ := strings.Cut(s, ".")
+	frac = (frac + "00")[:2]
+	var fen int64
+	for _, d := range whole + frac {
+		fen = fen*10 + int64(d-'0')
+	}
+	return fen, nil
+}
+
+// FenToYuan formats fen as a decimal yuan amount with two decimals.
+func FenToYuan(fen int64) string {
+	sign := ""
+	if fen < 0 {
+		sign, fen = "-", -fen
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, fen/100, fen%100)
+}
+
+func redactHash(k string) string {
+	if strings.HasPrefix(k, "sha256:") {
+		return k
+	}
+	return "<not a hash; value hidden>"
+}
+
+// checkPattern accepts "*", "pkg.Service/*" and "pkg.Service/Method".
+func checkPattern(p string) error {
+	if p == "*" {
+		return nil
+	}
+	svc, method, ok := strings.Cut(p, "/")
+	if !ok || svc == "" || method == "" || strings.Contains(method, "/") || (strings.Contains(method, "*") && method != "*") || strings.Contains(svc, "*") {
+		return fmt.Errorf("allow %q: want \"*\", \"pkg.Service/*\" or \"pkg.Service/Method\"", p)
+	}
+	return nil
+}
+
+// KeysFile is the YAML document of AUTH_KEYS_FILE.
+type KeysFile struct {
+	// Callers are the callers and their key hashes.
+	Callers []Caller `yaml:"callers"`
+}
+
+// ReadKeysFile reads and checks the keys file at path. Unknown fields are
+// errors, so that a misspelt limit is not silently no limit.
+func ReadKeysFile(path string) ([]Caller, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("AUTH_KEYS_FILE: %w", err)
+	}
+	return ParseKeysFile(data)
+}
+
+// ParseKeysFile parses and checks a keys file's content.
+func ParseKeysFile(data []byte) ([]Caller, error) {
+	var f KeysFile
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("AUTH_KEYS_FILE: %w", err)
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, c := range f.Callers {
+		if err := c.Check(); err != nil {
+			errs = append(errs, err)
+		}
+		if seen[c.Name] {
+			errs = append(errs, fmt.Errorf("caller %s: listed twice", c.Name))
+		}
+		seen[c.Name] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("AUTH_KEYS_FILE: %w", err)
+	}
+	return f.Callers, nil
+}
+
+// HashKey is the form a key is stored in: "sha256:<hex of its SHA-256>".
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// keyAlphabet is what generated keys are made of: no look-alikes to
+// misread, nothing a shell or URL needs to escape.
+const keyAlphabet = "23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
+
+// NewKey returns a new random API key for caller: "vg_<caller>_" and 32
+// random characters (about 185 bits). The caller's name in it lets a
+// failed attempt be counted against the caller it claims to be.
+func NewKey(caller string) (string, error) {
+	var b strings.Builder
+	b.WriteString("vg_" + caller + "_")
+	max := big.NewInt(int64(len(keyAlphabet)))
+	for range 32 {
+		n, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", fmt.Errorf("auth: new key: %w", err)
+		}
+		b.WriteByte(keyAlphabet[n.Int64()])
+	}
+	return b.String(), nil
+}
+
+// claimedCaller is the caller name a key of NewKey's form claims, or "".
+func claimedCaller(key string) string {
+	rest, ok := strings.CutPrefix(key, "vg_")
+	if !ok {
+		return ""
+	}
+	i := strings.LastIndexByte(rest, '_')
+	if i <= 0 {
+		return ""
+	}
+	return rest[:i]
+}
+
+// allows reports whether patterns allow method ("pkg.Service/Method").
+// explicit methods are allowed only by their full name.
+func allows(patterns []string, method string, explicit bool) bool {
+	if slices.Contains(patterns, method) {
+		return true
+	}
+	if explicit {
+		return false
+	}
+	svc, _, _ := strings.Cut(method, "/")
+	for _, p := range patterns {
+		if p == "*" || p == svc+"/*" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,341 @@
+// Package usage records what every vendor call cost and who made it: a
+// ledger written in batches off the hot path (and flushed on shutdown), a
+// daily spending cap per caller and service that holds across replicas,
+// and the per-day, per-caller, per-endpoint summaries behind GetUsage.
+package usage
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/vendorgate/vendorgate/internal/auth"
+	"github.com/vendorgate/vendorgate/internal/coord"
+	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/sqlstore"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// china is the day boundary of caps and summaries: the vendors bill by the
+// China day.
+var china = time.FixedZone("CST", 8*60*60)
+
+// Day is t's China day, "2006-01-02".
+func Day(t time.Time) string { return t.In(china).Format(time.DateOnly) }
+
+// ReasonSpendCap is the ErrorInfo reason of a call over its daily cap.
+const ReasonSpendCap = "DAILY_SPEND_CAP_REACHED"
+
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying the call's request_id, for the ledger.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestIDFrom is the request_id WithRequestID put in ctx, or "".
+func RequestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// Options configure a Ledger.
+type Options struct {
+	// Prices are the unit costs of paid calls in fen, keyed
+	// "vendor endpoint", e.g. {"maintenance /maintenance_report/order": 1700}.
+	Prices map[string]int64
+	// Retention is how long rows are kept; 0 means 400 days.
+	Retention time.Duration
+	// BatchSize and FlushEvery bound how long a record waits to be
+	// written; 0 means 200 and 1 s.
+	BatchSize  int
+	FlushEvery time.Duration
+	// Logger receives write failures.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultRetention is how long the ledger keeps rows by default.
+const DefaultRetention = 400 * 24 * time.Hour
+
+// Ledger records one service's vendor calls. It is safe for concurrent use.
+type Ledger struct {
+	db      *sqlstore.DB
+	service string
+	opts    Options
+	locks   coord.Locks
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	pending []Call
+	closed  bool
+	kick    chan struct{}
+	done    chan struct{}
+}
+
+// Call is one ledger row.
+type Call struct {
+	Vendor, Endpoint, Caller, RequestID, Outcome string
+	Latency                                      time.Duration
+	CostFen                                      int64
+	At                                           time.Time
+}
+
+// New opens service's ledger in db and starts its writer; Close flushes
+// and stops it.
+func New(ctx context.Context, db *sqlstore.DB, service string, opts Options) (*Ledger, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	if err := sqlstore.Migrate(ctx, db, sub, service+"_usage_goose_db_version", opts.Logger); err != nil {
+		return nil, err
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 200
+	}
+	if opts.FlushEvery <= 0 {
+		opts.FlushEvery = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	l := &Ledger{db: db, service: service, opts: opts, locks: coord.NewLocks(db), log: opts.Logger,
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	go l.writer()
+	return l, nil
+}
+
+// Observe records a vendor call: vendorcall.Options.Observe.
+func (l *Ledger) Observe(ctx context.Context, o vendorcall.Observation) {
+	var cost int64
+	if o.Outcome == "ok" {
+		cost = l.opts.Prices[o.Vendor+" "+o.Endpoint]
+	}
+	l.Record(Call{Vendor: o.Vendor, Endpoint: o.Endpoint, Caller: auth.CallerFrom(ctx), RequestID: RequestIDFrom(ctx),
+		Outcome: o.Outcome, Latency: o.Latency, CostFen: cost, At: l.opts.Now()})
+}
+
+// Record queues c for the next batch. It never blocks on the database.
+func (l *Ledger) Record(c Call) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		l.log.Error("usage ledger closed; call not recorded", "vendor", c.Vendor, "endpoint", c.Endpoint)
+		return
+	}
+	l.pending = append(l.pending, c)
+	full := len(l.pending) >= l.opts.BatchSize
+	l.mu.Unlock()
+	if full {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Flush writes every queued record now.
+func (l *Ledger) Flush(ctx context.Context) error {
+	l.mu.Lock()
+	batch := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := l.write(ctx, batch); err != nil {
+		// Put them back in front, to be tried again.
+		l.mu.Lock()
+		l.pending = append(batch, l.pending...)
+		l.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// Close stops the writer and writes what is queued: a graceful shutdown
+// loses no record. Call it after the servers have stopped.
+func (l *Ledger) Close(ctx context.Context) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.kick)
+	<-l.done
+	return l.Flush(ctx)
+}
+
+func (l *Ledger) writer() {
+	defer close(l.done)
+	t := time.NewTicker(l.opts.FlushEvery)
+	defer t.Stop()
+	sweep := time.NewTicker(time.Hour)
+	defer sweep.Stop()
+	for {
+		select {
+		case _, ok := <-l.kick:
+			if !ok {
+				return
+			}
+		case <-t.C:
+		case <-sweep.C:
+			l.sweep()
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := l.Flush(ctx); err != nil {
+			l.log.Warn("usage ledger write failed; will retry", "service", l.service, "error", err)
+		}
+		cancel()
+	}
+}
+
+func (l *Ledger) write(ctx context.Context, batch []Call) error {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("usage: write: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_calls
+		(id, service, vendor, endpoint, caller, request_id, outcome, latency_ms, cost_fen, at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
+	if err != nil {
+		return fmt.Errorf("usage: write: %w", err)
+	}
+	defer stmt.Close()
+	for _, c := range batch {
+		if _, err := stmt.ExecContext(ctx, rand.Text(), l.service, c.Vendor, c.Endpoint, c.Caller, c.RequestID,
+			c.Outcome, c.Latency.Milliseconds(), c.CostFen, c.At.UnixMilli()); err != nil {
+			return fmt.Errorf("usage: write: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("usage: write: %w", err)
+	}
+	return nil
+}
+
+// sweep deletes rows older than the retention.
+func (l *Ledger) sweep() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cut := l.opts.Now().Add(-l.opts.Retention)
+	if _, err := l.db.ExecContext(ctx, `DELETE FROM usage_calls WHERE service = $1 AND at < $2`, l.service, cut.UnixMilli()); err != nil {
+		l.log.Warn("usage ledger sweep failed", "error", err)
+	}
+	if _, err := l.db.ExecContext(ctx, `DELETE FROM usage_spend WHERE service = $1 AND at < $2`, l.service, cut.UnixMilli()); err != nil {
+		l.log.Warn("usage spend sweep failed", "error", err)
+	}
+}
+
+// Price is the unit cost in fen of a paid call, 0 for a free one.
+func (l *Ledger) Price(vendor, endpoint string) int64 { return l.opts.Prices[vendor+" "+endpoint] }
+
+// Reserve books costFen of today's spend for ctx's caller before a paid
+// call: when it would take the caller over its daily cap for this service
+// (auth.Caller.DailySpendCapYuan), it is RESOURCE_EXHAUSTED with reason
+// DAILY_SPEND_CAP_REACHED and a retry-after until the next China day,
+// before any vendor call. The booking is exact across replicas: it is
+// made under a lock per caller and day. Call release(false) when the
+// vendor surely did not apply the call; the booking then no longer counts.
+func (l *Ledger) Reserve(ctx context.Context, costFen int64) (release func(applied bool), err error) {
+	caller, ok := auth.CallerOf(ctx)
+	capFen, capped := caller.SpendCapFen()
+	if !ok || !capped || costFen <= 0 {
+		return func(bool) {}, nil
+	}
+	now := l.opts.Now()
+	day := Day(now)
+	unlock, err := l.locks.Lock(ctx, "usage/spend/"+l.service+"/"+caller.Name+"/"+day)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var spent int64
+	if err := l.db.QueryRowContext(ctx, `SELECT CAST(COALESCE(SUM(cost_fen), 0) AS BIGINT) FROM usage_spend WHERE service = $1 AND caller = $2 AND day = $3`,
+		l.service, caller.Name, day).Scan(&spent); err != nil {
+		return nil, fmt.Errorf("usage: read spend of %s: %w", caller.Name, err)
+	}
+	if spent+costFen > capFen {
+		next := time.Date(now.In(china).Year(), now.In(china).Month(), now.In(china).Day()+1, 0, 0, 0, 0, china)
+		e := domainerr.ResourceExhausted(ReasonSpendCap,
+			fmt.Sprintf("caller %s has spent ¥%s of its ¥%s daily cap on %s; this call costs ¥%s", caller.Name,
+				auth.FenToYuan(spent), auth.FenToYuan(capFen), l.service, auth.FenToYuan(costFen)),
+			map[string]string{"quota": "daily_spend_cap_yuan", "caller": caller.Name, "spent_yuan": auth.FenToYuan(spent),
+				"cap_yuan": auth.FenToYuan(capFen), "cost_yuan": auth.FenToYuan(costFen)})
+		e.RetryAfter = next.Sub(now)
+		return nil, e
+	}
+	id := rand.Text()
+	if _, err := l.db.ExecContext(ctx, `INSERT INTO usage_spend (id, service, caller, day, cost_fen, at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		id, l.service, caller.Name, day, costFen, now.UnixMilli()); err != nil {
+		return nil, fmt.Errorf("usage: book spend of %s: %w", caller.Name, err)
+	}
+	return func(applied bool) {
+		if applied {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := l.db.ExecContext(ctx, `DELETE FROM usage_spend WHERE id = $1`, id); err != nil {
+			l.log.Warn("usage: spend booking not released; it still counts against the cap", "caller", caller.Name, "error", err)
+		}
+	}, nil
+}
+
+// Row is one line of a summary.
+type Row struct {
+	Day, Caller, Vendor, Endpoint string
+	Calls, Failures, CostFen      int64
+}
+
+// Summary aggregates the service's calls at or after from and before to
+// by China day, caller, vendor and endpoint, ordered that way.
+func (l *Ledger) Summary(ctx context.Context, from, to time.Time) ([]Row, error) {
+	if !to.After(from) {
+		return nil, errors.New("usage: summary range is empty")
+	}
+	const dayMs = 24 * 60 * 60 * 1000
+	const offsetMs = 8 * 60 * 60 * 1000
+	rows, err := l.db.QueryContext(ctx, `
+		SELECT (at + $4) / $5 AS d, caller, vendor, endpoint, COUNT(*),
+			CAST(SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END) AS BIGINT), CAST(SUM(cost_fen) AS BIGINT)
+		FROM usage_calls WHERE service = $1 AND at >= $2 AND at < $3
+		GROUP BY d, caller, vendor, endpoint ORDER BY d, caller, vendor, endpoint`,
+		l.service, from.UnixMilli(), to.UnixMilli(), offsetMs, dayMs)
+	if err != nil {
+		return nil, fmt.Errorf("usage: summary: %w", err)
+	}
+	defer rows.Close()
+	var out []Row
+	for rows.Next() {
+		var r Row
+		var d int64
+		if err := rows.Scan(&d, &r.Caller, &r.Vendor, &r.Endpoint, &r.Calls, &r.Failures, &r.CostFen); err != nil {
+			return nil, fmt.Errorf("usage: summary: %w", err)
+		}
+		r.Day = time.UnixMilli(d * dayMs).UTC().Format(time.DateOnly)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
