@@ -157,4 +157,3 @@ func printReports(out io.Writer, format string, reports []*usagev1.UsageReport) 
 	fmt.Fprintf(tw, "TOTAL\t\t\t\t\t%d\t\t%s\n", calls, auth.FenToYuan(fen))
 	return tw.Flush()
 }
-
