@@ -14,42 +14,17 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
+
+	"github.com/vendorgate/vendorgate/internal/admin"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Getenv); err != nil {
+	if err := admin.Run(ctx, os.Args[1:], os.Stdout, os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "vendorgate-admin:", err)
 		os.Exit(1)
 	}
-}
-
-const usageText = `usage:
-  vendorgate-admin usage [-services name=url,…] [-key KEY] [-start DAY|RFC3339] [-end DAY|RFC3339] [-format table|csv]
-  vendorgate-admin callers put -database URL -name NAME -allow PATTERN [-allow PATTERN…] [-rate N] [-cap YUAN]
-  vendorgate-admin callers list -database URL
-  vendorgate-admin keys add -database URL -caller NAME
-  vendorgate-admin keys revoke -database URL -caller NAME -key KEY_OR_HASH`
-
-// run executes one command; getenv reads the environment.
-func run(ctx context.Context, args []string, out io.Writer, getenv func(string) string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("no command\n%s", usageText)
-	}
-	switch args[0] {
-	case "usage":
-		return usageCmd(ctx, args[1:], out, getenv)
-	case "callers":
-		return callersCmd(ctx, args[1:], out, getenv)
-	case "keys":
-		return keysCmd(ctx, args[1:], out, getenv)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprintln(out, usageText)
-		return nil
-	}
-	return fmt.Errorf("unknown command %q\n%s", args[0], usageText)
 }
