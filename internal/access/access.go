@@ -92,11 +92,16 @@ func Open(ctx context.Context, opts Options) (*Access, error) {
 			return nil, err
 		}
 	}
+	ledger, err := usage.New(ctx, opts.DB, opts.Service, usage.Options{Prices: opts.Prices, Retention: opts.Config.UsageRetention, Logger: log})
+	if err != nil {
+		return nil, err
+	}
 	guard, err := auth.New(ctx, auth.Options{
 		Service: opts.Service, Config: opts.Config.Auth, Store: store, Explicit: opts.Explicit,
-		Sandbox: opts.Sandbox, Registerer: opts.Registerer, Logger: log,
+		Sandbox: opts.Sandbox, Registerer: opts.Registerer, Logger: log, Replicas: ledger.Replicas,
 	})
 	if err != nil {
+		_ = ledger.Close(ctx)
 		return nil, err
 	}
 	switch {
@@ -109,12 +114,9 @@ func Open(ctx context.Context, opts Options) (*Access, error) {
 	var serverTLS *tls.Config
 	if opts.Config.Auth.Mode == auth.ModeMTLS {
 		if serverTLS, err = auth.ServerTLS(opts.Config.Auth); err != nil {
+			_ = ledger.Close(ctx)
 			return nil, err
 		}
-	}
-	ledger, err := usage.New(ctx, opts.DB, opts.Service, usage.Options{Prices: opts.Prices, Retention: opts.Config.UsageRetention, Logger: log})
-	if err != nil {
-		return nil, err
 	}
 	return &Access{Guard: guard, TLS: serverTLS, Ledger: ledger}, nil
 }

@@ -255,3 +255,33 @@ func TestYuan(t *testing.T) {
 		t.Errorf("FenToYuan(1705): got %s", got)
 	}
 }
+
+// TestRateIsSharedByReplicas: a caller's rate_per_second is split among
+// the live replicas: with 10/s and two replicas, one replica admits a burst
+// of 5, then refuses with RESOURCE_EXHAUSTED naming the quota.
+func TestRateIsSharedByReplicas(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "keys.yaml")
+	writeKeys(t, path, caller("busy", []string{"*"}, "busy-key")+"    rate_per_second: 10\n")
+	g, err := auth.New(context.Background(), auth.Options{Config: auth.Config{Mode: auth.ModeAPIKey, KeysFile: path, ReloadInterval: 1},
+		Replicas: func() int { return 2 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admitted := 0
+	var last error
+	for range 20 {
+		if _, err := g.Admit(withKey("busy-key"), deliveryCreate, ""); err != nil {
+			last = err
+			continue
+		}
+		admitted++
+	}
+	if admitted < 5 || admitted > 6 {
+		t.Errorf("admitted %d of 20 at once, want the burst of 5 (10/s over 2 replicas)", admitted)
+	}
+	d, ok := domainerr.As(last)
+	if !ok || d.Kind != domainerr.KindResourceExhausted || d.Reason != auth.ReasonRateLimited || d.Metadata["quota"] != "rate_per_second" || d.RetryAfter <= 0 {
+		t.Errorf("got %v, want RESOURCE_EXHAUSTED %s with the quota and a retry-after", last, auth.ReasonRateLimited)
+	}
+}

@@ -60,6 +60,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger receives failed attempts (never a key) and reload problems.
 	Logger *slog.Logger
+	// Replicas is how many replicas of the service are alive; a caller's
+	// rate_per_second is shared out among them. nil means 1.
+	Replicas func() int
 }
 
 // Guard admits or refuses calls. It is safe for concurrent use.
@@ -319,10 +322,17 @@ func (g *Guard) rate(c *Caller) error {
 	if c.RatePerSecond <= 0 {
 		return nil
 	}
+	// Each replica admits its share of the caller's rate: the replica set
+	// stays within the rate, overshooting only while a replica joins or
+	// leaves (until the next heartbeat), by at most one burst per replica.
+	share := c.RatePerSecond
+	if g.opts.Replicas != nil {
+		share /= float64(max(1, g.opts.Replicas()))
+	}
 	g.limitersMu.Lock()
 	l := g.limiters[c.Name]
-	if l == nil || l.perSecond != c.RatePerSecond {
-		l = &callerLimiter{perSecond: c.RatePerSecond, lim: rate.NewLimiter(rate.Limit(c.RatePerSecond), max(1, int(c.RatePerSecond)))}
+	if l == nil || l.perSecond != share {
+		l = &callerLimiter{perSecond: share, lim: rate.NewLimiter(rate.Limit(share), max(1, int(share)))}
 		g.limiters[c.Name] = l
 	}
 	g.limitersMu.Unlock()

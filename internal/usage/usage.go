@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/auth"
@@ -81,7 +82,14 @@ type Ledger struct {
 	closed  bool
 	kick    chan struct{}
 	done    chan struct{}
+
+	replica  string       // this process's id in usage_replicas
+	replicas atomic.Int64 // live replicas of the service, this one included
 }
+
+// heartbeatEvery is how often a replica says it is alive; one silent for
+// three beats counts as gone.
+const heartbeatEvery = 5 * time.Second
 
 // Call is one ledger row.
 type Call struct {
@@ -114,10 +122,12 @@ func New(ctx context.Context, db *sqlstore.DB, service string, opts Options) (*L
 		opts.Now = time.Now
 	}
 	l := &Ledger{db: db, service: service, opts: opts, locks: coord.NewLocks(db), log: opts.Logger,
-		kick: make(chan struct{}, 1), done: make(chan struct{})}
+		kick: make(chan struct{}, 1), done: make(chan struct{}), replica: rand.Text()}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
+	l.replicas.Store(1)
+	l.heartbeat(ctx)
 	go l.writer()
 	return l, nil
 }
@@ -191,15 +201,23 @@ func (l *Ledger) writer() {
 	defer t.Stop()
 	sweep := time.NewTicker(time.Hour)
 	defer sweep.Stop()
+	beat := time.NewTicker(heartbeatEvery)
+	defer beat.Stop()
 	for {
 		select {
 		case _, ok := <-l.kick:
 			if !ok {
+				l.leave()
 				return
 			}
 		case <-t.C:
 		case <-sweep.C:
 			l.sweep()
+			continue
+		case <-beat.C:
+			ctx, cancel := context.WithTimeout(context.Background(), heartbeatEvery)
+			l.heartbeat(ctx)
+			cancel()
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -246,6 +264,36 @@ func (l *Ledger) sweep() {
 	if _, err := l.db.ExecContext(ctx, `DELETE FROM usage_spend WHERE service = $1 AND at < $2`, l.service, cut.UnixMilli()); err != nil {
 		l.log.Warn("usage spend sweep failed", "error", err)
 	}
+}
+
+// Replicas is how many replicas of the service are alive (at least 1), as
+// of the last heartbeat: a per-caller rate is shared out among them.
+func (l *Ledger) Replicas() int { return int(max(1, l.replicas.Load())) }
+
+// heartbeat records this replica as alive and counts the live ones.
+func (l *Ledger) heartbeat(ctx context.Context) {
+	now := l.opts.Now()
+	if _, err := l.db.ExecContext(ctx, `INSERT INTO usage_replicas (service, replica, seen_at) VALUES ($1, $2, $3)
+		ON CONFLICT (service, replica) DO UPDATE SET seen_at = excluded.seen_at`, l.service, l.replica, now.UnixMilli()); err != nil {
+		l.log.Warn("replica heartbeat failed", "service", l.service, "error", err)
+		return
+	}
+	var n int64
+	if err := l.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM usage_replicas WHERE service = $1 AND seen_at >= $2`,
+		l.service, now.Add(-3*heartbeatEvery).UnixMilli()).Scan(&n); err != nil {
+		l.log.Warn("replica count failed", "service", l.service, "error", err)
+		return
+	}
+	l.replicas.Store(n)
+	// Forget replicas long gone.
+	_, _ = l.db.ExecContext(ctx, `DELETE FROM usage_replicas WHERE service = $1 AND seen_at < $2`, l.service, now.Add(-time.Hour).UnixMilli())
+}
+
+// leave removes this replica at shutdown, so the others take up its share.
+func (l *Ledger) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = l.db.ExecContext(ctx, `DELETE FROM usage_replicas WHERE service = $1 AND replica = $2`, l.service, l.replica)
 }
 
 // Price is the unit cost in fen of a paid call, 0 for a free one.

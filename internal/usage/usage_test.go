@@ -174,3 +174,30 @@ func TestSpendCapHoldsAcrossReplicas(t *testing.T) {
 		}
 	})
 }
+
+// TestReplicasCountEachOther: two ledgers of one service on Postgres see
+// two live replicas after a heartbeat; closing one leaves one.
+func TestReplicasCountEachOther(t *testing.T) {
+	t.Parallel()
+	ls := ledgers(t, sqlstore.Postgres, 2, time.Now)
+	if got := ls[1].Replicas(); got != 2 {
+		t.Fatalf("second replica sees %d, want 2", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ls[0].Replicas() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("first replica still sees %d after its heartbeats, want 2", ls[0].Replicas())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := ls[1].Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for ls[0].Replicas() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after one left: still %d, want 1", ls[0].Replicas())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
