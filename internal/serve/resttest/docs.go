@@ -21,6 +21,9 @@ const chromiumPath = "/usr/bin/chromium"
 type TryIt struct {
 	OperationID string
 	Params      map[string]string
+	// APIKey, when set, is entered through the page's Authorize dialog
+	// ("Bearer <key>") before the call, as a caller would.
+	APIKey string
 }
 
 // CheckDocsPage opens base+"/docs" in headless Chromium and checks that the
@@ -74,6 +77,19 @@ func CheckDocsPage(t *testing.T, base string, sd protoreflect.ServiceDescriptor,
 		}
 	}
 
+	if try.APIKey != "" {
+		authorize := []chromedp.Action[chromedp.Void]{
+			chromedp.Click(chromedp.CSS("button.btn.authorize")),
+			chromedp.WaitVisible(chromedp.CSS(".auth-container input")),
+			chromedp.SendKeys(chromedp.CSS(".auth-container input"), "Bearer "+try.APIKey),
+			chromedp.Click(chromedp.CSS(".auth-btn-wrapper button.authorize")),
+			chromedp.Click(chromedp.CSS(".auth-btn-wrapper button.btn-done")),
+			chromedp.WaitNotPresent(chromedp.CSS(".auth-container")),
+		}
+		if err := chromedp.Do(ctx, authorize...); err != nil {
+			t.Fatalf("%s/docs: authorize with the API key: %v", base, err)
+		}
+	}
 	block := `div.opblock[id$="` + try.OperationID + `"]`
 	steps := []chromedp.Action[chromedp.Void]{
 		chromedp.Click(chromedp.CSS(block + " .opblock-summary")),
