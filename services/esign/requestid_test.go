@@ -125,7 +125,7 @@ func startWithVendor(t *testing.T, dbURL string, extra ...string) *vendorHarness
 }
 
 // startVendor runs the simulator and returns the service's environment
-// for it.
+// for it, with AUTH_MODE=none unless extra says otherwise.
 func startVendor(t *testing.T, dbURL string, extra ...string) (*vendorHarness, []string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -149,7 +149,7 @@ func startVendor(t *testing.T, dbURL string, extra ...string) (*vendorHarness, [
 		t.Fatal(err)
 	}
 	env := append([]string{
-		"FADADA_BASE_URL=" + vendor.BaseURL + fadadasim.Prefix, "FADADA_SECRET_ID=" + id, "FADADA_SECRET_KEY=" + key,
+		"AUTH_MODE=none", "FADADA_BASE_URL=" + vendor.BaseURL + fadadasim.Prefix, "FADADA_SECRET_ID=" + id, "FADADA_SECRET_KEY=" + key,
 		"FADADA_APP_ID=" + appID, "FADADA_APP_SECRET=" + appSecret, "ESIGN_DATABASE_URL=" + dbURL,
 	}, extra...)
 	return &vendorHarness{sim: sim, gate: gate}, env

@@ -15,6 +15,7 @@ import (
 
 	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
 	"github.com/vendorgate/vendorgate/gen/openapiv2"
+	"github.com/vendorgate/vendorgate/internal/access"
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/logging"
@@ -42,6 +43,10 @@ const (
 
 // sweepInterval is how often expired request_id records are deleted.
 const sweepInterval = time.Hour
+
+// closeTimeout bounds writing the usage ledger's queued records at
+// shutdown.
+const closeTimeout = 10 * time.Second
 
 // run wires the service from environ and serves until ctx ends. onListen,
 // when not nil, learns the bound address (tests listen on port 0).
@@ -80,11 +85,28 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	go ids.SweepEvery(ctx, sweepInterval)
 
 	reg := prometheus.NewRegistry()
+	// Fadada is a prepaid package: its calls are counted, and none has a
+	// unit price, so no call is capped by a daily spend.
+	acc, err := access.Open(ctx, access.Options{Service: "esign", DB: st.DB(), Config: cfg.Access, Sandbox: cfg.Sandbox,
+		Explicit: server.ExplicitGrants, Registerer: reg, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// After serve.Run: the servers have stopped, so the ledger's last
+		// records are all queued.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+		defer cancel()
+		if err := acc.Close(ctx); err != nil {
+			log.Error("usage ledger: records not written at shutdown", "error", err)
+		}
+	}()
+	go acc.Run(ctx)
 	// Both signing layers: the cloud-market HMAC on the transport, the
 	// msg_digest on each form (inside the client).
 	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Base: vendorcall.NewTransport()}}
 	client, err := fadada.New(hc, cfg.Vendor.BaseURL, fadada.Credentials{AppID: cfg.AppID, AppSecret: cfg.AppSecret},
-		fadada.Options{Call: cfg.Vendor, Registerer: reg, Logger: log})
+		fadada.Options{Call: cfg.Vendor, Registerer: reg, Logger: log, Observe: acc.Ledger.Observe})
 	if err != nil {
 		return err
 	}
@@ -92,6 +114,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		LinkValidity:   cfg.LinkValidity,
 		SpoolDir:       cfg.SpoolDir,
+		Usage:          acc.Ledger,
 	})
 
 	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
@@ -133,6 +156,8 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 			routeDownloadContract: downloads.Contract, routeGetFile: downloads.File,
 		},
 		OpenAPI:      doc,
+		Guard:        acc.Guard,
+		TLS:          acc.TLS,
 		RegisterGRPC: func(s *grpc.Server) { esignv1.RegisterEsignServiceServer(s, srv) },
 		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
 			return esignv1.RegisterEsignServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)

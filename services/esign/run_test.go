@@ -25,7 +25,9 @@ import (
 )
 
 // startService runs the service in sandbox mode on a free port with extra
-// environment, and returns its address.
+// environment, and returns its address. Callers are beside the point of
+// the tests that use it: AUTH_MODE=none, unless extra says otherwise
+// (auth_test.go tests the guard).
 func startService(t testing.TB, extra ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -33,7 +35,7 @@ func startService(t testing.TB, extra ...string) string {
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"SANDBOX=1", "ESIGN_ADDR=127.0.0.1:0", "LOG_LEVEL=warn",
+		done <- run(ctx, append([]string{"SANDBOX=1", "ESIGN_ADDR=127.0.0.1:0", "LOG_LEVEL=warn", "AUTH_MODE=none",
 			"ESIGN_DATABASE_URL=" + sqlstoretest.SQLiteURL(t)}, extra...), &logs, func(a net.Addr) { addr <- a })
 	}()
 	t.Cleanup(func() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vendorgate/vendorgate/internal/access"
 	"github.com/vendorgate/vendorgate/internal/envconfig"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
@@ -62,6 +63,12 @@ type Config struct {
 	// take ESIGN_MAX_UPLOAD_BYTES plus room for base64 and fields),
 	// REST_BODY_READ_TIMEOUT, REST_IDLE_TIMEOUT, REST_TRUSTED_PROXIES.
 	REST serve.REST
+	// Access is who may call the service and the usage ledger of its
+	// Fadada calls: AUTH_MODE (api-key by default, mtls or none),
+	// AUTH_KEYS_FILE, AUTH_RELOAD_INTERVAL, AUTH_TLS_CERT, AUTH_TLS_KEY,
+	// AUTH_CLIENT_CA, SANDBOX_API_KEY and USAGE_RETENTION. Fadada is a
+	// prepaid package: no call of it has a unit price.
+	Access access.Config
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 }
@@ -78,6 +85,9 @@ func Load(environ []string) (Config, error) {
 		})...)
 	}
 	if err := cfg.REST.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cfg.Access.Check(); err != nil {
 		errs = append(errs, err)
 	}
 	if cfg.MaxUploadBytes <= 0 {

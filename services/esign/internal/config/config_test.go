@@ -18,6 +18,8 @@ func TestLoad(t *testing.T) {
 		{"bad upload limit", []string{"SANDBOX=1", "ESIGN_MAX_UPLOAD_BYTES=0"}, []string{"ESIGN_MAX_UPLOAD_BYTES"}},
 		{"bad link validity", []string{"SANDBOX=1", "ESIGN_LINK_VALIDITY=-1s"}, []string{"ESIGN_LINK_VALIDITY"}},
 		{"bad request id ttl", []string{"SANDBOX=1", "REQUEST_ID_TTL=0s"}, []string{"REQUEST_ID_TTL"}},
+		{"bad auth mode", []string{"SANDBOX=1", "AUTH_MODE=basic"}, []string{"AUTH_MODE"}},
+		{"bad usage retention", []string{"SANDBOX=1", "USAGE_RETENTION=0s"}, []string{"USAGE_RETENTION"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

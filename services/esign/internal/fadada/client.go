@@ -59,6 +59,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger receives vendor-call failures; nil discards them.
 	Logger *slog.Logger
+	// Observe learns of every call sent to Fadada, uploads and downloads
+	// included (the usage ledger's usage.Ledger.Observe); nil records none.
+	Observe func(context.Context, vendorcall.Observation)
 	// Now is the clock of the timestamps; nil means time.Now.
 	Now func() time.Time
 }
@@ -86,6 +89,7 @@ func New(hc *http.Client, baseURL string, creds Credentials, opts Options) (*Cli
 		Classify:   cloudmarket.Classify,
 		Registerer: opts.Registerer,
 		Logger:     opts.Logger,
+		Observe:    opts.Observe,
 	})
 	if err != nil {
 		return nil, err

@@ -147,6 +147,15 @@ func (s *Simulator) Calls(endpoint string) int {
 	return s.calls[endpoint]
 }
 
+// CallCounts returns how many requests passed the signature checks, per
+// endpoint (e.g. fadada.PathUploadDocs), for tests that compare them with
+// the service's usage ledger.
+func (s *Simulator) CallCounts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.calls)
+}
+
 // reply writes the vendor's JSON envelope.
 func reply(w http.ResponseWriter, v map[string]any) {
 	// The vendor's replies come as text/html; clients decode by content.

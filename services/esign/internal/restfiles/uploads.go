@@ -5,7 +5,9 @@
 // into a gRPC client stream to the service's own endpoint, so the
 // interceptors (validation, error mapping, logging, metrics) run exactly
 // once and memory stays bounded. Any other content type (JSON with the
-// file in base64) is passed on to the gateway.
+// file in base64) is passed on to the gateway. Uploads and downloads alike
+// carry the REST request's Authorization header to that endpoint, whose
+// guard (internal/auth) admits or refuses the caller as for every RPC.
 package restfiles
 
 import (
@@ -107,7 +109,7 @@ func (u Uploads) handler(next http.Handler, open func(context.Context) (stream, 
 		r.Body = http.MaxBytesReader(w, r.Body, u.MaxUploadBytes+1<<20)
 		// A body that breaks off half-way must cancel the stream, so the
 		// service never takes a truncated file for a whole one.
-		ctx, cancel := context.WithCancel(r.Context())
+		ctx, cancel := context.WithCancel(withCredentials(r.Context(), r))
 		defer cancel()
 		r = r.WithContext(ctx)
 		resp, err := u.stream(r, open)

@@ -20,6 +20,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/rpcstatus"
+	"github.com/vendorgate/vendorgate/internal/usage"
 	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
 )
 
@@ -164,7 +165,10 @@ func (s *Server) UploadContract(stream grpc.ClientStreamingServer[esignv1.Upload
 	}
 	defer up.cleanup()
 	header := &esignv1.UploadContractRequest{ContractId: first.GetContractId(), DocTitle: first.GetDocTitle(), DocUrl: first.GetDocUrl()}
-	resp, err := idempotency.RunFingerprint(stream.Context(), s.ids, "UploadContract", first.GetRequestId(), idempotency.Fingerprint(header, up.sum),
+	// The request_id travels in the first message, where the guard (which
+	// finds it in unary requests) cannot see it: the usage ledger gets it here.
+	ctx := usage.WithRequestID(stream.Context(), first.GetRequestId())
+	resp, err := idempotency.RunFingerprint(ctx, s.ids, "UploadContract", first.GetRequestId(), idempotency.Fingerprint(header, up.sum),
 		func(ctx context.Context, a idempotency.Attempt) (*esignv1.UploadContractResponse, error) {
 			send := s.contracts.UploadContract
 			if a.Interrupted {
@@ -205,7 +209,10 @@ func (s *Server) UploadTemplate(stream grpc.ClientStreamingServer[esignv1.Upload
 	}
 	defer up.cleanup()
 	header := &esignv1.UploadTemplateRequest{TemplateId: first.GetTemplateId(), DocUrl: first.GetDocUrl()}
-	resp, err := idempotency.RunFingerprint(stream.Context(), s.ids, "UploadTemplate", first.GetRequestId(), idempotency.Fingerprint(header, up.sum),
+	// The request_id travels in the first message, where the guard (which
+	// finds it in unary requests) cannot see it: the usage ledger gets it here.
+	ctx := usage.WithRequestID(stream.Context(), first.GetRequestId())
+	resp, err := idempotency.RunFingerprint(ctx, s.ids, "UploadTemplate", first.GetRequestId(), idempotency.Fingerprint(header, up.sum),
 		func(ctx context.Context, _ idempotency.Attempt) (*esignv1.UploadTemplateResponse, error) {
 			if err := s.contracts.UploadTemplate(ctx, header.GetTemplateId(), up.file); err != nil {
 				return nil, err

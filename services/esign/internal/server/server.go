@@ -72,6 +72,8 @@ type Options struct {
 	LinkValidity time.Duration
 	// SpoolDir is where uploads are spooled; empty means os.TempDir().
 	SpoolDir string
+	// Usage answers GetUsage; nil fails it.
+	Usage Usage
 }
 
 // Server is the EsignService implementation. Requests reach it already

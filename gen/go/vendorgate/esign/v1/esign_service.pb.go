@@ -9,6 +9,7 @@ package esignv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	v1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -2049,6 +2050,109 @@ func (x *GetFileRequest) GetUuid() string {
 	return ""
 }
 
+// GetUsageRequest is the time range of a usage report.
+type GetUsageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// start_time is the first instant counted (inclusive), e.g.
+	// 2026-11-01T00:00:00Z; required.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// end_time is the instant after the last one counted (exclusive), after
+	// start_time and at most 400 days after it; required.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageRequest) Reset() {
+	*x = GetUsageRequest{}
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageRequest) ProtoMessage() {}
+
+func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
+func (*GetUsageRequest) Descriptor() ([]byte, []int) {
+	return file_vendorgate_esign_v1_esign_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetUsageRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetUsageRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// GetUsageResponse is the usage report.
+type GetUsageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// report is the calls per day, caller and endpoint, with their totals.
+	Report        *v1.UsageReport `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageResponse) Reset() {
+	*x = GetUsageResponse{}
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageResponse) ProtoMessage() {}
+
+func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
+func (*GetUsageResponse) Descriptor() ([]byte, []int) {
+	return file_vendorgate_esign_v1_esign_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GetUsageResponse) GetReport() *v1.UsageReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
 // Row is one row of cells.
 type DynamicTable_Row struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2060,7 +2164,7 @@ type DynamicTable_Row struct {
 
 func (x *DynamicTable_Row) Reset() {
 	*x = DynamicTable_Row{}
-	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[28]
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2072,7 +2176,7 @@ func (x *DynamicTable_Row) String() string {
 func (*DynamicTable_Row) ProtoMessage() {}
 
 func (x *DynamicTable_Row) ProtoReflect() protoreflect.Message {
-	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[28]
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +2203,7 @@ var File_vendorgate_esign_v1_esign_service_proto protoreflect.FileDescriptor
 
 const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"\n" +
-	"'vendorgate/esign/v1/esign_service.proto\x12\x13vendorgate.esign.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xb6\x01\n" +
+	"'vendorgate/esign/v1/esign_service.proto\x12\x13vendorgate.esign.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fvendorgate/usage/v1/usage.proto\"\xb6\x01\n" +
 	"\x16RegisterAccountRequest\x12\"\n" +
 	"\aopen_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06openId\x12O\n" +
 	"\faccount_type\x18\x02 \x01(\x0e2 .vendorgate.esign.v1.AccountTypeB\n" +
@@ -2252,7 +2356,13 @@ const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"\acompany\x18\x02 \x01(\v2).vendorgate.esign.v1.CompanyCertificationR\acompany\x12B\n" +
 	"\amanager\x18\x03 \x01(\v2(.vendorgate.esign.v1.PersonCertificationR\amanager\"C\n" +
 	"\x0eGetFileRequest\x121\n" +
-	"\x04uuid\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9_./-]+$R\x04uuid*^\n" +
+	"\x04uuid\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9_./-]+$R\x04uuid\"\x93\x01\n" +
+	"\x0fGetUsageRequest\x12A\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tstartTime\x12=\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\aendTime\"L\n" +
+	"\x10GetUsageResponse\x128\n" +
+	"\x06report\x18\x01 \x01(\v2 .vendorgate.usage.v1.UsageReportR\x06report*^\n" +
 	"\vAccountType\x12\x1c\n" +
 	"\x18ACCOUNT_TYPE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ACCOUNT_TYPE_PERSON\x10\x01\x12\x18\n" +
@@ -2263,7 +2373,7 @@ const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"\x12FONT_TYPE_FANGSONG\x10\x02\x12\x11\n" +
 	"\rFONT_TYPE_HEI\x10\x03\x12\x11\n" +
 	"\rFONT_TYPE_KAI\x10\x04\x12\x13\n" +
-	"\x0fFONT_TYPE_YAHEI\x10\x052\xb8\x10\n" +
+	"\x0fFONT_TYPE_YAHEI\x10\x052\xaa\x11\n" +
 	"\fEsignService\x12\x8b\x01\n" +
 	"\x0fRegisterAccount\x12+.vendorgate.esign.v1.RegisterAccountRequest\x1a,.vendorgate.esign.v1.RegisterAccountResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/esign/accounts\x12\xad\x01\n" +
 	"\x10ApplyCertificate\x12,.vendorgate.esign.v1.ApplyCertificateRequest\x1a-.vendorgate.esign.v1.ApplyCertificateResponse\"<\x82\xd3\xe4\x93\x026:\x01*\"1/v1/esign/accounts/{customer_id}:applyCertificate\x12\x9b\x01\n" +
@@ -2277,8 +2387,15 @@ const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"\x0fArchiveContract\x12+.vendorgate.esign.v1.ArchiveContractRequest\x1a,.vendorgate.esign.v1.ArchiveContractResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\")/v1/esign/contracts/{contract_id}:archive\x12\xbf\x01\n" +
 	"\x16GetPersonCertification\x122.vendorgate.esign.v1.GetPersonCertificationRequest\x1a3.vendorgate.esign.v1.GetPersonCertificationResponse\"<\x82\xd3\xe4\x93\x026\x124/v1/esign/certifications/persons/{verified_serialno}\x12\xc4\x01\n" +
 	"\x17GetCompanyCertification\x123.vendorgate.esign.v1.GetCompanyCertificationRequest\x1a4.vendorgate.esign.v1.GetCompanyCertificationResponse\">\x82\xd3\xe4\x93\x028\x126/v1/esign/certifications/companies/{verified_serialno}\x12f\n" +
-	"\aGetFile\x12#.vendorgate.esign.v1.GetFileRequest\x1a\x14.google.api.HttpBody\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/esign/files/{uuid}0\x01B\xc4\x04\x92A\xe1\x02\x12\xb7\x02\n" +
-	"\x10vendorgate esign\x12\x9b\x02Fadada (法大大) e-contracts: register a signer, certify, add a seal, upload or generate a contract, view, download, archive. Field names are snake_case and keep the vendor's names; every error is a google.rpc.Status with an ErrorInfo detail carrying the vendor's code and message.2\x051.0.0*\x01\x012\x10application/json:\x10application/json\n" +
+	"\aGetFile\x12#.vendorgate.esign.v1.GetFileRequest\x1a\x14.google.api.HttpBody\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/esign/files/{uuid}0\x01\x12p\n" +
+	"\bGetUsage\x12$.vendorgate.esign.v1.GetUsageRequest\x1a%.vendorgate.esign.v1.GetUsageResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/esign/usageB\xb7\x05\x92A\xd4\x03\x12\xb7\x02\n" +
+	"\x10vendorgate esign\x12\x9b\x02Fadada (法大大) e-contracts: register a signer, certify, add a seal, upload or generate a contract, view, download, archive. Field names are snake_case and keep the vendor's names; every error is a google.rpc.Status with an ErrorInfo detail carrying the vendor's code and message.2\x051.1.0*\x01\x012\x10application/json:\x10application/jsonZ_\n" +
+	"]\n" +
+	"\n" +
+	"ApiKeyAuth\x12O\b\x02\x12:\"Bearer <key>\" (sandbox: the key ./scripts/sandbox prints)\x1a\rAuthorization \x02b\x10\n" +
+	"\x0e\n" +
+	"\n" +
+	"ApiKeyAuth\x12\x00\n" +
 	"\x17com.vendorgate.esign.v1B\x11EsignServiceProtoP\x01ZCgithub.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1;esignv1\xa2\x02\x03VEX\xaa\x02\x13Vendorgate.Esign.V1\xca\x02\x13Vendorgate\\Esign\\V1\xe2\x02\x1fVendorgate\\Esign\\V1\\GPBMetadata\xea\x02\x15Vendorgate::Esign::V1b\x06proto3"
 
 var (
@@ -2294,7 +2411,7 @@ func file_vendorgate_esign_v1_esign_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vendorgate_esign_v1_esign_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vendorgate_esign_v1_esign_service_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_vendorgate_esign_v1_esign_service_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_vendorgate_esign_v1_esign_service_proto_goTypes = []any{
 	(AccountType)(0),                        // 0: vendorgate.esign.v1.AccountType
 	(FontType)(0),                           // 1: vendorgate.esign.v1.FontType
@@ -2326,56 +2443,64 @@ var file_vendorgate_esign_v1_esign_service_proto_goTypes = []any{
 	(*GetPersonCertificationResponse)(nil),  // 27: vendorgate.esign.v1.GetPersonCertificationResponse
 	(*GetCompanyCertificationResponse)(nil), // 28: vendorgate.esign.v1.GetCompanyCertificationResponse
 	(*GetFileRequest)(nil),                  // 29: vendorgate.esign.v1.GetFileRequest
-	(*DynamicTable_Row)(nil),                // 30: vendorgate.esign.v1.DynamicTable.Row
-	nil,                                     // 31: vendorgate.esign.v1.GenerateContractRequest.ParameterMapEntry
-	(*timestamppb.Timestamp)(nil),           // 32: google.protobuf.Timestamp
-	(*httpbody.HttpBody)(nil),               // 33: google.api.HttpBody
+	(*GetUsageRequest)(nil),                 // 30: vendorgate.esign.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),                // 31: vendorgate.esign.v1.GetUsageResponse
+	(*DynamicTable_Row)(nil),                // 32: vendorgate.esign.v1.DynamicTable.Row
+	nil,                                     // 33: vendorgate.esign.v1.GenerateContractRequest.ParameterMapEntry
+	(*timestamppb.Timestamp)(nil),           // 34: google.protobuf.Timestamp
+	(*v1.UsageReport)(nil),                  // 35: vendorgate.usage.v1.UsageReport
+	(*httpbody.HttpBody)(nil),               // 36: google.api.HttpBody
 }
 var file_vendorgate_esign_v1_esign_service_proto_depIdxs = []int32{
 	0,  // 0: vendorgate.esign.v1.RegisterAccountRequest.account_type:type_name -> vendorgate.esign.v1.AccountType
-	30, // 1: vendorgate.esign.v1.DynamicTable.rows:type_name -> vendorgate.esign.v1.DynamicTable.Row
-	31, // 2: vendorgate.esign.v1.GenerateContractRequest.parameter_map:type_name -> vendorgate.esign.v1.GenerateContractRequest.ParameterMapEntry
+	32, // 1: vendorgate.esign.v1.DynamicTable.rows:type_name -> vendorgate.esign.v1.DynamicTable.Row
+	33, // 2: vendorgate.esign.v1.GenerateContractRequest.parameter_map:type_name -> vendorgate.esign.v1.GenerateContractRequest.ParameterMapEntry
 	14, // 3: vendorgate.esign.v1.GenerateContractRequest.dynamic_tables:type_name -> vendorgate.esign.v1.DynamicTable
 	1,  // 4: vendorgate.esign.v1.GenerateContractRequest.font_type:type_name -> vendorgate.esign.v1.FontType
-	32, // 5: vendorgate.esign.v1.GetContractLinksResponse.expire_time:type_name -> google.protobuf.Timestamp
-	32, // 6: vendorgate.esign.v1.Certification.submit_time:type_name -> google.protobuf.Timestamp
-	32, // 7: vendorgate.esign.v1.Certification.pass_time:type_name -> google.protobuf.Timestamp
+	34, // 5: vendorgate.esign.v1.GetContractLinksResponse.expire_time:type_name -> google.protobuf.Timestamp
+	34, // 6: vendorgate.esign.v1.Certification.submit_time:type_name -> google.protobuf.Timestamp
+	34, // 7: vendorgate.esign.v1.Certification.pass_time:type_name -> google.protobuf.Timestamp
 	24, // 8: vendorgate.esign.v1.GetPersonCertificationResponse.certification:type_name -> vendorgate.esign.v1.Certification
 	25, // 9: vendorgate.esign.v1.GetPersonCertificationResponse.person:type_name -> vendorgate.esign.v1.PersonCertification
 	24, // 10: vendorgate.esign.v1.GetCompanyCertificationResponse.certification:type_name -> vendorgate.esign.v1.Certification
 	26, // 11: vendorgate.esign.v1.GetCompanyCertificationResponse.company:type_name -> vendorgate.esign.v1.CompanyCertification
 	25, // 12: vendorgate.esign.v1.GetCompanyCertificationResponse.manager:type_name -> vendorgate.esign.v1.PersonCertification
-	2,  // 13: vendorgate.esign.v1.EsignService.RegisterAccount:input_type -> vendorgate.esign.v1.RegisterAccountRequest
-	4,  // 14: vendorgate.esign.v1.EsignService.ApplyCertificate:input_type -> vendorgate.esign.v1.ApplyCertificateRequest
-	6,  // 15: vendorgate.esign.v1.EsignService.AddSignature:input_type -> vendorgate.esign.v1.AddSignatureRequest
-	8,  // 16: vendorgate.esign.v1.EsignService.CreateCustomSignature:input_type -> vendorgate.esign.v1.CreateCustomSignatureRequest
-	10, // 17: vendorgate.esign.v1.EsignService.UploadContract:input_type -> vendorgate.esign.v1.UploadContractRequest
-	12, // 18: vendorgate.esign.v1.EsignService.UploadTemplate:input_type -> vendorgate.esign.v1.UploadTemplateRequest
-	15, // 19: vendorgate.esign.v1.EsignService.GenerateContract:input_type -> vendorgate.esign.v1.GenerateContractRequest
-	17, // 20: vendorgate.esign.v1.EsignService.GetContractLinks:input_type -> vendorgate.esign.v1.GetContractLinksRequest
-	19, // 21: vendorgate.esign.v1.EsignService.DownloadContract:input_type -> vendorgate.esign.v1.DownloadContractRequest
-	20, // 22: vendorgate.esign.v1.EsignService.ArchiveContract:input_type -> vendorgate.esign.v1.ArchiveContractRequest
-	22, // 23: vendorgate.esign.v1.EsignService.GetPersonCertification:input_type -> vendorgate.esign.v1.GetPersonCertificationRequest
-	23, // 24: vendorgate.esign.v1.EsignService.GetCompanyCertification:input_type -> vendorgate.esign.v1.GetCompanyCertificationRequest
-	29, // 25: vendorgate.esign.v1.EsignService.GetFile:input_type -> vendorgate.esign.v1.GetFileRequest
-	3,  // 26: vendorgate.esign.v1.EsignService.RegisterAccount:output_type -> vendorgate.esign.v1.RegisterAccountResponse
-	5,  // 27: vendorgate.esign.v1.EsignService.ApplyCertificate:output_type -> vendorgate.esign.v1.ApplyCertificateResponse
-	7,  // 28: vendorgate.esign.v1.EsignService.AddSignature:output_type -> vendorgate.esign.v1.AddSignatureResponse
-	9,  // 29: vendorgate.esign.v1.EsignService.CreateCustomSignature:output_type -> vendorgate.esign.v1.CreateCustomSignatureResponse
-	11, // 30: vendorgate.esign.v1.EsignService.UploadContract:output_type -> vendorgate.esign.v1.UploadContractResponse
-	13, // 31: vendorgate.esign.v1.EsignService.UploadTemplate:output_type -> vendorgate.esign.v1.UploadTemplateResponse
-	16, // 32: vendorgate.esign.v1.EsignService.GenerateContract:output_type -> vendorgate.esign.v1.GenerateContractResponse
-	18, // 33: vendorgate.esign.v1.EsignService.GetContractLinks:output_type -> vendorgate.esign.v1.GetContractLinksResponse
-	33, // 34: vendorgate.esign.v1.EsignService.DownloadContract:output_type -> google.api.HttpBody
-	21, // 35: vendorgate.esign.v1.EsignService.ArchiveContract:output_type -> vendorgate.esign.v1.ArchiveContractResponse
-	27, // 36: vendorgate.esign.v1.EsignService.GetPersonCertification:output_type -> vendorgate.esign.v1.GetPersonCertificationResponse
-	28, // 37: vendorgate.esign.v1.EsignService.GetCompanyCertification:output_type -> vendorgate.esign.v1.GetCompanyCertificationResponse
-	33, // 38: vendorgate.esign.v1.EsignService.GetFile:output_type -> google.api.HttpBody
-	26, // [26:39] is the sub-list for method output_type
-	13, // [13:26] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	34, // 13: vendorgate.esign.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
+	34, // 14: vendorgate.esign.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
+	35, // 15: vendorgate.esign.v1.GetUsageResponse.report:type_name -> vendorgate.usage.v1.UsageReport
+	2,  // 16: vendorgate.esign.v1.EsignService.RegisterAccount:input_type -> vendorgate.esign.v1.RegisterAccountRequest
+	4,  // 17: vendorgate.esign.v1.EsignService.ApplyCertificate:input_type -> vendorgate.esign.v1.ApplyCertificateRequest
+	6,  // 18: vendorgate.esign.v1.EsignService.AddSignature:input_type -> vendorgate.esign.v1.AddSignatureRequest
+	8,  // 19: vendorgate.esign.v1.EsignService.CreateCustomSignature:input_type -> vendorgate.esign.v1.CreateCustomSignatureRequest
+	10, // 20: vendorgate.esign.v1.EsignService.UploadContract:input_type -> vendorgate.esign.v1.UploadContractRequest
+	12, // 21: vendorgate.esign.v1.EsignService.UploadTemplate:input_type -> vendorgate.esign.v1.UploadTemplateRequest
+	15, // 22: vendorgate.esign.v1.EsignService.GenerateContract:input_type -> vendorgate.esign.v1.GenerateContractRequest
+	17, // 23: vendorgate.esign.v1.EsignService.GetContractLinks:input_type -> vendorgate.esign.v1.GetContractLinksRequest
+	19, // 24: vendorgate.esign.v1.EsignService.DownloadContract:input_type -> vendorgate.esign.v1.DownloadContractRequest
+	20, // 25: vendorgate.esign.v1.EsignService.ArchiveContract:input_type -> vendorgate.esign.v1.ArchiveContractRequest
+	22, // 26: vendorgate.esign.v1.EsignService.GetPersonCertification:input_type -> vendorgate.esign.v1.GetPersonCertificationRequest
+	23, // 27: vendorgate.esign.v1.EsignService.GetCompanyCertification:input_type -> vendorgate.esign.v1.GetCompanyCertificationRequest
+	29, // 28: vendorgate.esign.v1.EsignService.GetFile:input_type -> vendorgate.esign.v1.GetFileRequest
+	30, // 29: vendorgate.esign.v1.EsignService.GetUsage:input_type -> vendorgate.esign.v1.GetUsageRequest
+	3,  // 30: vendorgate.esign.v1.EsignService.RegisterAccount:output_type -> vendorgate.esign.v1.RegisterAccountResponse
+	5,  // 31: vendorgate.esign.v1.EsignService.ApplyCertificate:output_type -> vendorgate.esign.v1.ApplyCertificateResponse
+	7,  // 32: vendorgate.esign.v1.EsignService.AddSignature:output_type -> vendorgate.esign.v1.AddSignatureResponse
+	9,  // 33: vendorgate.esign.v1.EsignService.CreateCustomSignature:output_type -> vendorgate.esign.v1.CreateCustomSignatureResponse
+	11, // 34: vendorgate.esign.v1.EsignService.UploadContract:output_type -> vendorgate.esign.v1.UploadContractResponse
+	13, // 35: vendorgate.esign.v1.EsignService.UploadTemplate:output_type -> vendorgate.esign.v1.UploadTemplateResponse
+	16, // 36: vendorgate.esign.v1.EsignService.GenerateContract:output_type -> vendorgate.esign.v1.GenerateContractResponse
+	18, // 37: vendorgate.esign.v1.EsignService.GetContractLinks:output_type -> vendorgate.esign.v1.GetContractLinksResponse
+	36, // 38: vendorgate.esign.v1.EsignService.DownloadContract:output_type -> google.api.HttpBody
+	21, // 39: vendorgate.esign.v1.EsignService.ArchiveContract:output_type -> vendorgate.esign.v1.ArchiveContractResponse
+	27, // 40: vendorgate.esign.v1.EsignService.GetPersonCertification:output_type -> vendorgate.esign.v1.GetPersonCertificationResponse
+	28, // 41: vendorgate.esign.v1.EsignService.GetCompanyCertification:output_type -> vendorgate.esign.v1.GetCompanyCertificationResponse
+	36, // 42: vendorgate.esign.v1.EsignService.GetFile:output_type -> google.api.HttpBody
+	31, // 43: vendorgate.esign.v1.EsignService.GetUsage:output_type -> vendorgate.esign.v1.GetUsageResponse
+	30, // [30:44] is the sub-list for method output_type
+	16, // [16:30] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_vendorgate_esign_v1_esign_service_proto_init() }
@@ -2389,7 +2514,7 @@ func file_vendorgate_esign_v1_esign_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vendorgate_esign_v1_esign_service_proto_rawDesc), len(file_vendorgate_esign_v1_esign_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

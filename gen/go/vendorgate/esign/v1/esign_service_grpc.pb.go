@@ -33,6 +33,7 @@ const (
 	EsignService_GetPersonCertification_FullMethodName  = "/vendorgate.esign.v1.EsignService/GetPersonCertification"
 	EsignService_GetCompanyCertification_FullMethodName = "/vendorgate.esign.v1.EsignService/GetCompanyCertification"
 	EsignService_GetFile_FullMethodName                 = "/vendorgate.esign.v1.EsignService/GetFile"
+	EsignService_GetUsage_FullMethodName                = "/vendorgate.esign.v1.EsignService/GetUsage"
 )
 
 // EsignServiceClient is the client API for EsignService service.
@@ -108,6 +109,11 @@ type EsignServiceClient interface {
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	GetFile(ctx context.Context, in *GetFileRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error)
+	// GetUsage sums the service's Fadada calls (uploads and downloads
+	// included) between start_time and end_time by China day, caller and
+	// endpoint. Fadada is a prepaid package: no unit price is configured, so
+	// the costs are "0.00" and the call counts are what draws on the package.
+	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
 }
 
 type esignServiceClient struct {
@@ -272,6 +278,16 @@ func (c *esignServiceClient) GetFile(ctx context.Context, in *GetFileRequest, op
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type EsignService_GetFileClient = grpc.ServerStreamingClient[httpbody.HttpBody]
 
+func (c *esignServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUsageResponse)
+	err := c.cc.Invoke(ctx, EsignService_GetUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EsignServiceServer is the server API for EsignService service.
 // All implementations must embed UnimplementedEsignServiceServer
 // for forward compatibility.
@@ -345,6 +361,11 @@ type EsignServiceServer interface {
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	GetFile(*GetFileRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error
+	// GetUsage sums the service's Fadada calls (uploads and downloads
+	// included) between start_time and end_time by China day, caller and
+	// endpoint. Fadada is a prepaid package: no unit price is configured, so
+	// the costs are "0.00" and the call counts are what draws on the package.
+	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
 	mustEmbedUnimplementedEsignServiceServer()
 }
 
@@ -393,6 +414,9 @@ func (UnimplementedEsignServiceServer) GetCompanyCertification(context.Context, 
 }
 func (UnimplementedEsignServiceServer) GetFile(*GetFileRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error {
 	return status.Error(codes.Unimplemented, "method GetFile not implemented")
+}
+func (UnimplementedEsignServiceServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
 }
 func (UnimplementedEsignServiceServer) mustEmbedUnimplementedEsignServiceServer() {}
 func (UnimplementedEsignServiceServer) testEmbeddedByValue()                      {}
@@ -613,6 +637,24 @@ func _EsignService_GetFile_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type EsignService_GetFileServer = grpc.ServerStreamingServer[httpbody.HttpBody]
 
+func _EsignService_GetUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EsignServiceServer).GetUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EsignService_GetUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EsignServiceServer).GetUsage(ctx, req.(*GetUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EsignService_ServiceDesc is the grpc.ServiceDesc for EsignService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -655,6 +697,10 @@ var EsignService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetCompanyCertification",
 			Handler:    _EsignService_GetCompanyCertification_Handler,
+		},
+		{
+			MethodName: "GetUsage",
+			Handler:    _EsignService_GetUsage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

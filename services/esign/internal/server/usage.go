@@ -1,0 +1,38 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
+	usagev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
+)
+
+// ExplicitGrants lists the RPCs ("pkg.Service/Method") a caller may call
+// only when its allow list names them, not through "Service/*": the ones
+// that move money or buy something. None of esign's does: Fadada is a
+// prepaid package, and no single call buys anything. The list stays, empty,
+// so that an RPC that comes to spend is added here, where access.Open
+// reads it.
+var ExplicitGrants = []string{}
+
+// Usage is what the server needs from the usage ledger
+// (usage.Ledger.Report).
+type Usage interface {
+	Report(ctx context.Context, start, end *timestamppb.Timestamp) (*usagev1.UsageReport, error)
+}
+
+// GetUsage implements EsignServiceServer: the ledger's report of the
+// service's Fadada calls.
+func (s *Server) GetUsage(ctx context.Context, req *esignv1.GetUsageRequest) (*esignv1.GetUsageResponse, error) {
+	if s.opts.Usage == nil {
+		return nil, errors.New("server: no usage ledger configured")
+	}
+	r, err := s.opts.Usage.Report(ctx, req.GetStartTime(), req.GetEndTime())
+	if err != nil {
+		return nil, err
+	}
+	return &esignv1.GetUsageResponse{Report: r}, nil
+}
