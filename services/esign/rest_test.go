@@ -202,15 +202,19 @@ func TestRESTRefusals(t *testing.T) {
 }
 
 // TestDocsPageInChromium loads /docs in headless Chromium: it lists every
-// RPC, and "try it out" of a file download returns 200.
+// RPC, takes the API key under Authorize, and "try it out" of a file
+// download returns 200.
 func TestDocsPageInChromium(t *testing.T) {
 	t.Parallel()
-	addr := startService(t)
+	const key = "vg_sandbox-dev_docspage"
+	addr := startService(t, "AUTH_MODE=api-key", "SANDBOX_API_KEY="+key)
 	// The simulator keeps the verification photo once any certification
 	// lookup asked for it, as Fadada keeps a verified signer's files.
-	if resp, err := http.Get("http://" + addr + "/v1/esign/certifications/persons/SN0"); err == nil {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/esign/certifications/persons/SN0", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
 	resttest.CheckDocsPage(t, "http://"+addr, esignv1.File_vendorgate_esign_v1_esign_service_proto.Services().Get(0),
-		resttest.TryIt{OperationID: "EsignService_GetFile", Params: map[string]string{"uuid": fadadasim.PhotoUUID}})
+		resttest.TryIt{OperationID: "EsignService_GetFile", Params: map[string]string{"uuid": fadadasim.PhotoUUID}, APIKey: key})
 }
