@@ -24,6 +24,9 @@ func startSandbox(t *testing.T) (string, *logtest.Buffer) {
 	go func() {
 		done <- run(ctx, []string{
 			"SANDBOX=1",
+			// The gateway's own refusals and the docs page are beside
+			// authentication (access_test.go covers it).
+			"AUTH_MODE=none",
 			"LOGISTICS_ADDR=127.0.0.1:0",
 			"LOGISTICS_DATABASE_URL=sqlite://" + filepath.Join(t.TempDir(), "logistics.db"),
 			"LOG_LEVEL=debug",
