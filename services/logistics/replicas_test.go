@@ -60,6 +60,8 @@ func startVendors(t *testing.T, dmj damaijiasim.Options) *vendors {
 	t.Cleanup(psrv.Close)
 	v.env = []string{
 		"SANDBOX=", "LOGISTICS_ADDR=127.0.0.1:0", "LOG_LEVEL=debug",
+		// Authentication is beside these tests (access_test.go covers it).
+		"AUTH_MODE=none",
 		"LOGISTICS_DATABASE_URL=" + sqlstoretest.PostgresURL(t, "logistics_proc"),
 		"DAMAIJIA_BASE_URL=" + dsrv.URL, "DAMAIJIA_APP_ID=" + testAppID, "DAMAIJIA_APP_SECRET=" + testAppSecret,
 		// Two hundred calls refused for an expired token at once must not

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
-	"net"
 	"path/filepath"
 	"testing"
-	"time"
 
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
 	"github.com/vendorgate/vendorgate/internal/logging/logtest"
@@ -17,38 +14,16 @@ import (
 // returns its base URL and logs.
 func startSandbox(t *testing.T) (string, *logtest.Buffer) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &logtest.Buffer{}
-	addr := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{
-			"SANDBOX=1",
-			"LOGISTICS_ADDR=127.0.0.1:0",
-			"LOGISTICS_DATABASE_URL=sqlite://" + filepath.Join(t.TempDir(), "logistics.db"),
-			"LOG_LEVEL=debug",
-		}, logs, func(a net.Addr) { addr <- a })
-	}()
-	var a net.Addr
-	select {
-	case a = <-addr:
-	case err := <-done:
-		t.Fatalf("run ended before listening: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("service did not start")
-	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("service did not stop")
-		}
+	addr, logs := startRun(t, []string{
+		"SANDBOX=1",
+		// The gateway's own refusals and the docs page are beside
+		// authentication (access_test.go covers it).
+		"AUTH_MODE=none",
+		"LOGISTICS_ADDR=127.0.0.1:0",
+		"LOGISTICS_DATABASE_URL=sqlite://" + filepath.Join(t.TempDir(), "logistics.db"),
+		"LOG_LEVEL=debug",
 	})
-	return "http://" + a.String(), logs
+	return "http://" + addr, logs
 }
 
 // TestMalformedRESTRequests: the gateway's own refusals, in the one error shape.

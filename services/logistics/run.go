@@ -16,6 +16,7 @@ import (
 
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
 	"github.com/vendorgate/vendorgate/gen/openapiv2"
+	"github.com/vendorgate/vendorgate/internal/access"
 	"github.com/vendorgate/vendorgate/internal/coord"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/logging"
@@ -75,9 +76,29 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 
 	// One registry: both vendors' call metrics share it, labelled by vendor.
 	reg := prometheus.NewRegistry()
+	// The callers and the usage ledger live in the service's database,
+	// shared by its replicas: spending caps hold across them.
+	acc, err := access.Open(ctx, access.Options{
+		Service: "logistics", DB: st.DB(), Config: cfg.Access, Sandbox: cfg.Sandbox, Explicit: server.ExplicitGrants,
+		Prices: prices(cfg), Registerer: reg, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// After the servers stopped: no record queued in the ledger is lost.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := acc.Close(ctx); err != nil {
+			log.Error("usage ledger: records not written at shutdown", "error", err)
+		}
+	}()
+	go acc.Run(ctx)
+
 	dmj, err := damaijia.New(&http.Client{Transport: vendorcall.NewTransport()}, cfg.Damaijia.BaseURL, damaijia.Options{
 		AppID: cfg.DamaijiaAppID, AppSecret: cfg.DamaijiaAppSecret, CancelPath: cfg.DamaijiaCancelPath,
 		Call: cfg.Damaijia, SharedToken: st.SharedToken(damaijia.Vendor, locks, log), Registerer: reg, Logger: log,
+		Observe: acc.Ledger.Observe,
 	})
 	if err != nil {
 		return err
@@ -85,7 +106,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	p30, err := post30.New(&http.Client{Transport: vendorcall.NewTransport()}, cfg.Post30.BaseURL, post30.Options{
 		AccessKey: cfg.Post30AccessKey, SecretKey: cfg.Post30SecretKey, Location: cfg.Location,
 		RechargePath: cfg.Post30RechargePath, DeductPath: cfg.Post30DeductPath, CloseBatchPath: cfg.Post30CloseBatchPath,
-		Call: cfg.Post30, Registerer: reg, Logger: log,
+		Call: cfg.Post30, Registerer: reg, Logger: log, Observe: acc.Ledger.Observe,
 	})
 	if err != nil {
 		return err
@@ -94,7 +115,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
-	parcels, billingSrv := server.NewParcels(dmj, ids), server.NewBilling(bill, p30)
+	parcels, billingSrv := server.NewParcels(dmj, ids, acc.Ledger, cfg.OrderPriceFen), server.NewBilling(bill, p30)
 
 	doc, err := openAPI()
 	if err != nil {
@@ -119,6 +140,8 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		REST:            cfg.REST,
 		OpenAPI:         doc,
 		Ready:           st.Ping,
+		Guard:           acc.Guard,
+		TLS:             acc.TLS,
 		RegisterGRPC: func(s *grpc.Server) {
 			logisticsv1.RegisterParcelServiceServer(s, parcels)
 			logisticsv1.RegisterBillingServiceServer(s, billingSrv)
@@ -130,6 +153,13 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 			return logisticsv1.RegisterBillingServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
 		},
 	})
+}
+
+// prices are the unit costs of the paid vendor calls in fen, keyed
+// "vendor endpoint" as the usage ledger and vendorcall name them: a
+// damaijia order_create (DAMAIJIA_ORDER_PRICE_YUAN).
+func prices(cfg config.Config) map[string]int64 {
+	return map[string]int64{damaijia.Vendor + " " + damaijia.PathCreate: cfg.OrderPriceFen}
 }
 
 // openAPI merges the two services' OpenAPI documents into one: the parcel

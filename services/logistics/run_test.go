@@ -12,12 +12,17 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
 	"github.com/vendorgate/vendorgate/internal/logging/logtest"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/post30sim"
 )
+
+// sandboxKey is the development key the sandbox tests give the service
+// (SANDBOX_API_KEY).
+const sandboxKey = "vg_sandbox_testkey0000000000000000000000"
 
 func TestRunRefusesIncompleteConfig(t *testing.T) {
 	t.Parallel()
@@ -51,6 +56,7 @@ func TestRunSandbox(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{
 			"SANDBOX=1",
+			"SANDBOX_API_KEY=" + sandboxKey,
 			"LOGISTICS_ADDR=127.0.0.1:0",
 			"LOGISTICS_DATABASE_URL=sqlite://" + filepath.Join(t.TempDir(), "logistics.db"),
 		}, &logs, func(a net.Addr) { addr <- a })
@@ -66,7 +72,7 @@ func TestRunSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	callCtx, callCancel := context.WithTimeout(ctx, 20*time.Second)
+	callCtx, callCancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+sandboxKey), 20*time.Second)
 	defer callCancel()
 
 	ws, err := logisticsv1.NewParcelServiceClient(conn).ListWarehouses(callCtx, &logisticsv1.ListWarehousesRequest{})

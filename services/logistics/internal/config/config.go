@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vendorgate/vendorgate/internal/access"
+	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/envconfig"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
@@ -29,6 +31,11 @@ type Config struct {
 	DamaijiaAppID string `env:"DAMAIJIA_APP_ID"`
 	// DamaijiaAppSecret is damaijia's app_secret (DAMAIJIA_APP_SECRET); never logged.
 	DamaijiaAppSecret string `env:"DAMAIJIA_APP_SECRET"`
+	// DamaijiaOrderPriceYuan is what one damaijia order_create costs a
+	// caller (DAMAIJIA_ORDER_PRICE_YUAN), a decimal such as "3.50"; it is
+	// booked against the caller's daily_spend_cap_yuan before the order is
+	// sent and summed by GetUsage. "0" makes orders free.
+	DamaijiaOrderPriceYuan string `env:"DAMAIJIA_ORDER_PRICE_YUAN" envDefault:"0"`
 	// DamaijiaCancelPath is the unpublished cancel endpoint.
 	DamaijiaCancelPath string `env:"DAMAIJIA_CANCEL_PATH" envDefault:"/v1/order_cancel"`
 	// Post30 is 30post's call layer: POST30_BASE_URL (required unless
@@ -72,11 +79,17 @@ type Config struct {
 	REST serve.REST
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+	// Access is who may call the service and what their vendor calls
+	// cost: AUTH_MODE, AUTH_KEYS_FILE, AUTH_RELOAD_INTERVAL, AUTH_TLS_CERT,
+	// AUTH_TLS_KEY, AUTH_CLIENT_CA, SANDBOX_API_KEY and USAGE_RETENTION.
+	Access access.Config
 
 	// Location is Post30Timezone loaded.
 	Location *time.Location `env:"-"`
 	// MaxAmountFen is Post30MaxAmount in fen.
 	MaxAmountFen int64 `env:"-"`
+	// OrderPriceFen is DamaijiaOrderPriceYuan in fen.
+	OrderPriceFen int64 `env:"-"`
 }
 
 // Load reads the configuration from environ. The error names every
@@ -95,6 +108,14 @@ func Load(environ []string) (Config, error) {
 	if err := cfg.REST.Check(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := cfg.Access.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	price, perr := auth.YuanToFen(cfg.DamaijiaOrderPriceYuan)
+	if perr != nil {
+		errs = append(errs, fmt.Errorf("DAMAIJIA_ORDER_PRICE_YUAN: %w", perr))
+	}
+	cfg.OrderPriceFen = price
 	loc, lerr := time.LoadLocation(cfg.Post30Timezone)
 	if lerr != nil {
 		errs = append(errs, fmt.Errorf("POST30_TIMEZONE: %w", lerr))

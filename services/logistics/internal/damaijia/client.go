@@ -55,6 +55,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger receives vendor-call failures and logins; nil discards them.
 	Logger *slog.Logger
+	// Observe learns of every call sent (the usage ledger's Observe); nil
+	// records none.
+	Observe func(ctx context.Context, o vendorcall.Observation)
 }
 
 // Client calls damaijia. It is safe for concurrent use.
@@ -70,7 +73,7 @@ type Client struct {
 // "http://www.damaijia168.com/vv/external".
 func New(hc *http.Client, baseURL string, opts Options) (*Client, error) {
 	caller, err := vendorcall.New(Vendor, opts.Call, vendorcall.Options{
-		HTTPClient: hc, Registerer: opts.Registerer, Logger: opts.Logger,
+		HTTPClient: hc, Registerer: opts.Registerer, Logger: opts.Logger, Observe: opts.Observe,
 	})
 	if err != nil {
 		return nil, err
@@ -124,11 +127,17 @@ func (c *Client) jsonRequest(method, path string, body []byte) (*http.Request, e
 	return req, nil
 }
 
-// read runs a read with the token, retried by the default policy.
-func (c *Client) read(ctx context.Context, method, path string, body []byte, out any) error {
+// read runs a read of path (with query, if any) with the token, retried
+// by the default policy. Metrics and the usage ledger name the path
+// without its query.
+func (c *Client) read(ctx context.Context, method, path string, query url.Values, body []byte, out any) error {
+	target := path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
 	return c.broker.Do(ctx, func(ctx context.Context, token string) error {
 		return c.caller.Read(ctx, path, vendorcall.RetryPolicy{}, func() (*http.Request, error) {
-			req, err := c.jsonRequest(method, path, body)
+			req, err := c.jsonRequest(method, target, body)
 			if err != nil {
 				return nil, err
 			}
@@ -154,7 +163,7 @@ func (c *Client) mutate(ctx context.Context, path string, body []byte, out any) 
 // ListWarehouses returns every warehouse.
 func (c *Client) ListWarehouses(ctx context.Context) ([]Warehouse, error) {
 	var out []warehouseJSON
-	if err := c.read(ctx, http.MethodGet, PathWarehouses, nil, &out); err != nil {
+	if err := c.read(ctx, http.MethodGet, PathWarehouses, nil, nil, &out); err != nil {
 		return nil, err
 	}
 	ws := make([]Warehouse, 0, len(out))
@@ -169,7 +178,7 @@ func (c *Client) ListWarehouses(ctx context.Context) ([]Warehouse, error) {
 func (c *Client) ListProducts(ctx context.Context, warehouseID string, page, size int) ([]Product, int, error) {
 	q := url.Values{"id": {warehouseID}, "page": {strconv.Itoa(page)}, "pageSize": {strconv.Itoa(size)}}
 	var out pageJSON[productJSON]
-	if err := c.read(ctx, http.MethodGet, PathProducts+"?"+q.Encode(), nil, &out); err != nil {
+	if err := c.read(ctx, http.MethodGet, PathProducts, q, nil, &out); err != nil {
 		return nil, 0, err
 	}
 	ps := make([]Product, 0, len(out.List))
@@ -186,7 +195,7 @@ func (c *Client) ListPackages(ctx context.Context, f PackageFilter) ([]Package, 
 		return nil, 0, err
 	}
 	var out pageJSON[packageJSON]
-	if err := c.read(ctx, http.MethodPost, PathPackages, body, &out); err != nil {
+	if err := c.read(ctx, http.MethodPost, PathPackages, nil, body, &out); err != nil {
 		return nil, 0, err
 	}
 	ps := make([]Package, 0, len(out.List))
@@ -196,7 +205,15 @@ func (c *Client) ListPackages(ctx context.Context, f PackageFilter) ([]Package, 
 	return ps, int(out.Total), nil
 }
 
-// CreateOrder orders parcels and returns the vendor's order number.
+// Charge books what an order_create costs before it is sent (a daily
+// spending cap may refuse it: the error is returned and nothing is sent).
+// done is told whether the order may have been created: false only when
+// damaijia surely did not create it, and the booking may be undone. A nil
+// Charge books nothing.
+type Charge func(ctx context.Context) (done func(mayHaveCreated bool), err error)
+
+// CreateOrder orders parcels and returns the vendor's order number,
+// calling charge (when not nil) before the order is sent.
 //
 // It is a mutation. When its reply is lost (vendorerr.KindOutcomeUnknown)
 // it is re-sent once, which is safe because the vendor refuses a second
@@ -204,14 +221,25 @@ func (c *Client) ListPackages(ctx context.Context, f PackageFilter) ([]Package, 
 // means the first send was applied, and the order number is read back
 // with ListPackages by order. A 234 on the first send is the caller's own
 // duplicate and stays vendorerr.KindAlreadyExists.
-func (c *Client) CreateOrder(ctx context.Context, o Order) (string, error) {
+func (c *Client) CreateOrder(ctx context.Context, o Order, charge Charge) (string, error) {
 	body, err := json.Marshal(o.json())
 	if err != nil {
 		return "", err
 	}
+	done := func(bool) {}
+	if charge != nil {
+		if done, err = charge(ctx); err != nil {
+			return "", err
+		}
+	}
 	var out createJSON
 	err = c.mutate(ctx, PathCreate, body, &out)
-	if !vendorerr.IsKind(err, vendorerr.KindOutcomeUnknown) {
+	// A refusal, or a failure before sending, created nothing. Once the
+	// first send's outcome is unknown, the booking stands whatever the
+	// re-send says: keeping it is the safe side of a spending cap.
+	unknown := vendorerr.IsKind(err, vendorerr.KindOutcomeUnknown)
+	done(err == nil || unknown)
+	if !unknown {
 		return string(out.OrderSN), err
 	}
 	c.logger().WarnContext(ctx, "order_create reply lost; re-sending under the site_order_id guard", "vendor", Vendor, "site_order_id", o.SiteOrderID)
@@ -267,8 +295,9 @@ func interruptedErr(endpoint, siteOrderID string, err error) error {
 // it reads the order back by site_order_id and returns its number; only
 // when the vendor has no such order does it send it, still under the
 // site_order_id guard (a 234 then means the earlier attempt landed: read
-// back again).
-func (c *Client) ResumeCreateOrder(ctx context.Context, o Order) (string, error) {
+// back again). charge is called only when the order is sent, never when it
+// is found: the earlier attempt booked it.
+func (c *Client) ResumeCreateOrder(ctx context.Context, o Order, charge Charge) (string, error) {
 	sn, err := c.FindOrder(ctx, o.SiteOrderID)
 	if err != nil {
 		return "", interruptedErr(PathCreate, o.SiteOrderID, err)
@@ -277,7 +306,7 @@ func (c *Client) ResumeCreateOrder(ctx context.Context, o Order) (string, error)
 		c.logger().InfoContext(ctx, "an interrupted order_create had been applied; read back", "vendor", Vendor, "site_order_id", o.SiteOrderID)
 		return sn, nil
 	}
-	sn, err = c.CreateOrder(ctx, o)
+	sn, err = c.CreateOrder(ctx, o, charge)
 	if vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
 		return c.readBack(ctx, o.SiteOrderID)
 	}

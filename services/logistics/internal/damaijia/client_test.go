@@ -2,8 +2,10 @@ package damaijia_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -94,13 +96,22 @@ func TestResume(t *testing.T) {
 	o := damaijia.Order{SiteOrderID: "RES-1", ProductID: "P001", ProductNumber: 1, Source: damaijia.SourceJD,
 		Consignees: []damaijia.Consignee{{Consignee: "张三", Mobile: "13800138000", Province: "浙江省", City: "杭州市", District: "西湖区", Address: "文三路 1 号"}}}
 
-	sn, err := c.ResumeCreateOrder(ctx, o)
+	var charges []bool
+	charge := func(context.Context) (func(bool), error) {
+		charges = append(charges, false)
+		i := len(charges) - 1
+		return func(created bool) { charges[i] = created }, nil
+	}
+	sn, err := c.ResumeCreateOrder(ctx, o, charge)
 	if err != nil || sn == "" || sim.Creates() != 1 {
 		t.Fatalf("resume of an order damaijia lacks: got %q, %v after %d creates; want it sent once", sn, err, sim.Creates())
 	}
-	again, err := c.ResumeCreateOrder(ctx, o)
+	again, err := c.ResumeCreateOrder(ctx, o, charge)
 	if err != nil || again != sn || sim.Creates() != 1 {
 		t.Errorf("resume of an order damaijia has: got %q, %v after %d creates; want %q read back, no create", again, err, sim.Creates(), sn)
+	}
+	if len(charges) != 1 || !charges[0] {
+		t.Errorf("got charges %v, want one, kept (the send), none for the read-back", charges)
 	}
 
 	if err := c.ResumeCancelOrder(ctx, "RES-1"); err != nil || sim.Cancels() != 1 {
@@ -108,5 +119,46 @@ func TestResume(t *testing.T) {
 	}
 	if err := c.ResumeCancelOrder(ctx, "RES-1"); err != nil || sim.Cancels() != 1 {
 		t.Errorf("resume of an applied cancel: got %v after %d cancels; want success without a call", err, sim.Cancels())
+	}
+}
+
+// TestCreateOrderCharge: the charge comes before the send; a refused
+// charge sends nothing; damaijia's refusal (the caller's own duplicate
+// site_order_id) undoes the booking; a created order keeps it.
+func TestCreateOrderCharge(t *testing.T) {
+	t.Parallel()
+	sim := damaijiasim.New(damaijiasim.Options{AppID: "id", AppSecret: "secret"})
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	c, err := damaijia.New(srv.Client(), srv.URL, damaijia.Options{AppID: "id", AppSecret: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	o := damaijia.Order{SiteOrderID: "CHG-1", ProductID: "P001", ProductNumber: 1, Source: damaijia.SourceJD,
+		Consignees: []damaijia.Consignee{{Consignee: "张三", Mobile: "13800138000", Province: "浙江省", City: "杭州市", District: "西湖区", Address: "文三路 1 号"}}}
+
+	capped := errors.New("over the cap")
+	if _, err := c.CreateOrder(ctx, o, func(context.Context) (func(bool), error) { return nil, capped }); !errors.Is(err, capped) || sim.Received(damaijia.PathCreate) != 0 {
+		t.Fatalf("refused charge: got %v after %d order_create requests, want the charge's error and none", err, sim.Received(damaijia.PathCreate))
+	}
+	var outcomes []bool
+	charge := func(context.Context) (func(bool), error) {
+		creates := sim.Creates()
+		return func(created bool) {
+			if sim.Creates() != creates+1 {
+				t.Errorf("charge made after the send, or no send")
+			}
+			outcomes = append(outcomes, created)
+		}, nil
+	}
+	if _, err := c.CreateOrder(ctx, o, charge); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateOrder(ctx, o, charge); !vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
+		t.Fatalf("duplicate site_order_id: got %v, want AlreadyExists", err)
+	}
+	if want := []bool{true, false}; !slices.Equal(outcomes, want) {
+		t.Errorf("got outcomes %v, want %v (kept, then undone)", outcomes, want)
 	}
 }

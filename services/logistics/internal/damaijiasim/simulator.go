@@ -89,6 +89,7 @@ type Simulator struct {
 	cancels atomic.Int64
 
 	mu         sync.Mutex
+	received   map[string]int64     // path → requests, whatever their fate
 	tokens     map[string]time.Time // token → expiry
 	issued     []string             // every token ever issued
 	lastCall   map[string]time.Time // token → previous call
@@ -113,7 +114,7 @@ func New(opts Options) *Simulator {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Simulator{opts: opts, tokens: map[string]time.Time{}, lastCall: map[string]time.Time{},
+	return &Simulator{opts: opts, tokens: map[string]time.Time{}, lastCall: map[string]time.Time{}, received: map[string]int64{},
 		warehouses: SampleWarehouses(), orders: map[string]*order{}, balance: opts.Balance}
 }
 
@@ -126,6 +127,15 @@ func (s *Simulator) Creates() int64 { return s.creates.Load() }
 
 // Cancels returns how many cancel calls arrived with a valid token.
 func (s *Simulator) Cancels() int64 { return s.cancels.Load() }
+
+// Received returns how many HTTP requests arrived at path (e.g.
+// "/v1/order_create", without the query), whatever their answer: what the
+// vendor would count.
+func (s *Simulator) Received(path string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.received[path]
+}
 
 // Issued returns every token issued so far, for tests that check no log
 // or error quotes one.
@@ -159,7 +169,12 @@ func (s *Simulator) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/order_create", s.authed(s.orderCreate))
 	mux.HandleFunc("POST /package_get_list", s.authed(s.packageList))
 	mux.HandleFunc("POST /v1/order_cancel", s.authed(s.orderCancel))
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.received[r.URL.Path]++
+		s.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func reply(w http.ResponseWriter, status int, data any, msg string) {

@@ -52,6 +52,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Observe learns of every call sent (the usage ledger's Observe); nil
+	// records none.
+	Observe func(ctx context.Context, o vendorcall.Observation)
 }
 
 // Client calls 30post. It is safe for concurrent use.
@@ -64,7 +67,7 @@ type Client struct {
 // New returns a Client over hc and baseURL, e.g. "http://captureupload.30post.cn".
 func New(hc *http.Client, baseURL string, opts Options) (*Client, error) {
 	caller, err := vendorcall.New(Vendor, opts.Call, vendorcall.Options{
-		HTTPClient: hc, Registerer: opts.Registerer, Logger: opts.Logger,
+		HTTPClient: hc, Registerer: opts.Registerer, Logger: opts.Logger, Observe: opts.Observe,
 	})
 	if err != nil {
 		return nil, err

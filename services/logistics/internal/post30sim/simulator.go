@@ -44,6 +44,7 @@ type Simulator struct {
 	calls atomic.Int64
 
 	mu       sync.Mutex
+	received map[string]int64 // path → requests, whatever their fate
 	balances map[string]int64 // account → fen
 	closed   map[string]bool  // batch names
 }
@@ -59,11 +60,19 @@ func New(opts Options) *Simulator {
 	if opts.Drop == nil {
 		opts.Drop = func(_ string, data map[string]any) bool { return data["Telephone"] == DropPhone }
 	}
-	return &Simulator{opts: opts, balances: map[string]int64{}, closed: map[string]bool{}}
+	return &Simulator{opts: opts, received: map[string]int64{}, balances: map[string]int64{}, closed: map[string]bool{}}
 }
 
 // Calls returns how many signed calls arrived.
 func (s *Simulator) Calls() int64 { return s.calls.Load() }
+
+// Received returns how many HTTP requests arrived at path (e.g.
+// post30.DefaultRechargePath), signed or not: what the vendor would count.
+func (s *Simulator) Received(path string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.received[path]
+}
 
 // Balance returns an account's balance in fen; the account is named by
 // phone and e-mail as the calls name it.
@@ -88,7 +97,12 @@ func (s *Simulator) Handler() http.Handler {
 	mux.HandleFunc("POST "+post30.DefaultRechargePath, s.handle(s.recharge))
 	mux.HandleFunc("POST "+post30.DefaultDeductPath, s.handle(s.deduct))
 	mux.HandleFunc("POST "+post30.DefaultCloseBatchPath, s.handle(s.closeBatch))
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.received[r.URL.Path]++
+		s.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	})
 }
 
 type result struct {

@@ -29,6 +29,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
+	"github.com/vendorgate/vendorgate/internal/usage"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/internal/vendorcall/vendorcalltest"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/billing"
@@ -114,7 +115,11 @@ func start(t *testing.T, s setup) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parcels, bsrv := server.NewParcels(dc, ids), server.NewBilling(bill, pc)
+	ledger, err := usage.New(context.Background(), st.DB(), "logistics", usage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parcels, bsrv := server.NewParcels(dc, ids, ledger, 0), server.NewBilling(bill, pc)
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -147,6 +152,7 @@ func start(t *testing.T, s setup) *service {
 		if err := <-done; err != nil {
 			t.Errorf("serve.Run: %v", err)
 		}
+		_ = ledger.Close(context.Background())
 		_ = st.Close()
 	})
 	return &service{dmj: dsim, p30: psim, registry: reg, addr: lis.Addr().String(),

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
+	usagev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
@@ -18,10 +19,12 @@ import (
 type ParcelVendor interface {
 	ListWarehouses(ctx context.Context) ([]damaijia.Warehouse, error)
 	ListProducts(ctx context.Context, warehouseID string, page, size int) ([]damaijia.Product, int, error)
-	CreateOrder(ctx context.Context, o damaijia.Order) (string, error)
+	// CreateOrder orders, calling charge just before the order is sent.
+	CreateOrder(ctx context.Context, o damaijia.Order, charge damaijia.Charge) (string, error)
 	// ResumeCreateOrder finishes an order whose earlier attempt may have
-	// been applied, by reading it back first.
-	ResumeCreateOrder(ctx context.Context, o damaijia.Order) (string, error)
+	// been applied, by reading it back first; charge is called only when
+	// the order is sent.
+	ResumeCreateOrder(ctx context.Context, o damaijia.Order, charge damaijia.Charge) (string, error)
 	CancelOrder(ctx context.Context, siteOrderID string) error
 	// ResumeCancelOrder finishes a cancel whose earlier attempt may have
 	// been applied, by reading the packages first.
@@ -29,17 +32,48 @@ type ParcelVendor interface {
 	ListPackages(ctx context.Context, f damaijia.PackageFilter) ([]damaijia.Package, int, error)
 }
 
+// Ledger is what ParcelService needs of the usage ledger
+// (internal/usage.Ledger): booking paid orders against the caller's daily
+// spending cap, and the GetUsage report.
+type Ledger interface {
+	Reserve(ctx context.Context, costFen int64) (release func(applied bool), err error)
+	Report(ctx context.Context, start, end *timestamppb.Timestamp) (*usagev1.UsageReport, error)
+}
+
 // Parcels implements ParcelService.
 type Parcels struct {
 	logisticsv1.UnimplementedParcelServiceServer
-	vendor ParcelVendor
-	ids    *idempotency.Store
+	vendor        ParcelVendor
+	ids           *idempotency.Store
+	ledger        Ledger
+	orderPriceFen int64
 }
 
 // NewParcels returns the ParcelService handlers over vendor, keeping
-// request_id records in ids.
-func NewParcels(vendor ParcelVendor, ids *idempotency.Store) *Parcels {
-	return &Parcels{vendor: vendor, ids: ids}
+// request_id records in ids and usage in ledger; an order_create costs
+// orderPriceFen (DAMAIJIA_ORDER_PRICE_YUAN), booked before it is sent.
+func NewParcels(vendor ParcelVendor, ids *idempotency.Store, ledger Ledger, orderPriceFen int64) *Parcels {
+	return &Parcels{vendor: vendor, ids: ids, ledger: ledger, orderPriceFen: orderPriceFen}
+}
+
+// GetUsage implements ParcelService: the whole service's usage, both
+// vendors.
+func (p *Parcels) GetUsage(ctx context.Context, req *logisticsv1.GetUsageRequest) (*logisticsv1.GetUsageResponse, error) {
+	r, err := p.ledger.Report(ctx, req.GetStartTime(), req.GetEndTime())
+	if err != nil {
+		return nil, err
+	}
+	return &logisticsv1.GetUsageResponse{Report: r}, nil
+}
+
+// charge books one order_create against the caller's daily spending cap;
+// the booking is undone when damaijia surely created nothing.
+func (p *Parcels) charge(ctx context.Context) (func(bool), error) {
+	release, err := p.ledger.Reserve(ctx, p.orderPriceFen)
+	if err != nil {
+		return nil, err
+	}
+	return func(created bool) { release(created) }, nil
 }
 
 // parcelError gives damaijia's refusals their own reasons and makes its
@@ -143,7 +177,7 @@ func (p *Parcels) CreateParcelOrder(ctx context.Context, req *logisticsv1.Create
 				// site_order_id tells, so read it back, never re-send blindly.
 				create = p.vendor.ResumeCreateOrder
 			}
-			sn, err := create(ctx, o)
+			sn, err := create(ctx, o, p.charge)
 			if err != nil {
 				return nil, parcelError(err)
 			}

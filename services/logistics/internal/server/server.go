@@ -15,6 +15,16 @@ import (
 // Domain is the google.rpc.ErrorInfo domain of the logistics service.
 const Domain = "logistics.vendorgate.dev"
 
+// ExplicitGrants are the RPCs that move money: a caller may call them only
+// when its allow list names them ("vendorgate.logistics.v1.BillingService/*"
+// is not enough). ResolveOperation is among them: it decides whether an
+// unknown movement counts as applied.
+var ExplicitGrants = []string{
+	"vendorgate.logistics.v1.BillingService/Recharge",
+	"vendorgate.logistics.v1.BillingService/Deduct",
+	"vendorgate.logistics.v1.BillingService/ResolveOperation",
+}
+
 // Page sizes.
 const (
 	defaultParcelPageSize    = 20

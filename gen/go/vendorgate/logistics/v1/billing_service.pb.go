@@ -1067,8 +1067,14 @@ const file_vendorgate_logistics_v1_billing_service_proto_rawDesc = "" +
 	"\n" +
 	"CloseBatch\x12*.vendorgate.logistics.v1.CloseBatchRequest\x1a+.vendorgate.logistics.v1.CloseBatchResponse\";\x82\xd3\xe4\x93\x025:\x01*\"0/v1/logistics/billing/batches/{batch_name}:close\x12\xb9\x01\n" +
 	"\x18ListUnresolvedOperations\x128.vendorgate.logistics.v1.ListUnresolvedOperationsRequest\x1a9.vendorgate.logistics.v1.ListUnresolvedOperationsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/logistics/billing/operations\x12\xb9\x01\n" +
-	"\x10ResolveOperation\x120.vendorgate.logistics.v1.ResolveOperationRequest\x1a1.vendorgate.logistics.v1.ResolveOperationResponse\"@\x82\xd3\xe4\x93\x02::\x01*\"5/v1/logistics/billing/operations/{request_id}:resolveB\xa6\x04\x92A\xa5\x02\x12\xfb\x01\n" +
-	"\x1dvendorgate logistics: billing\x12\xd2\x01Customer account money movements at 30post, each sent at most once. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.0.0*\x01\x012\x10application/json:\x10application/json\n" +
+	"\x10ResolveOperation\x120.vendorgate.logistics.v1.ResolveOperationRequest\x1a1.vendorgate.logistics.v1.ResolveOperationResponse\"@\x82\xd3\xe4\x93\x02::\x01*\"5/v1/logistics/billing/operations/{request_id}:resolveB\x99\x05\x92A\x98\x03\x12\xfb\x01\n" +
+	"\x1dvendorgate logistics: billing\x12\xd2\x01Customer account money movements at 30post, each sent at most once. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.1.0*\x01\x012\x10application/json:\x10application/jsonZ_\n" +
+	"]\n" +
+	"\n" +
+	"ApiKeyAuth\x12O\b\x02\x12:\"Bearer <key>\" (sandbox: the key ./scripts/sandbox prints)\x1a\rAuthorization \x02b\x10\n" +
+	"\x0e\n" +
+	"\n" +
+	"ApiKeyAuth\x12\x00\n" +
 	"\x1bcom.vendorgate.logistics.v1B\x13BillingServiceProtoP\x01ZKgithub.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1;logisticsv1\xa2\x02\x03VLX\xaa\x02\x17Vendorgate.Logistics.V1\xca\x02\x17Vendorgate\\Logistics\\V1\xe2\x02#Vendorgate\\Logistics\\V1\\GPBMetadata\xea\x02\x19Vendorgate::Logistics::V1b\x06proto3"
 
 var (

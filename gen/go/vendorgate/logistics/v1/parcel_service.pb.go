@@ -9,6 +9,7 @@ package logisticsv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	v1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1230,11 +1231,115 @@ func (x *Package) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// GetUsageRequest asks for the usage between two instants.
+type GetUsageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// start_time is the start of the range, inclusive, e.g.
+	// "2026-11-01T00:00:00Z".
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// end_time is the end of the range, exclusive; it must be after
+	// start_time and at most 400 days after it.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageRequest) Reset() {
+	*x = GetUsageRequest{}
+	mi := &file_vendorgate_logistics_v1_parcel_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageRequest) ProtoMessage() {}
+
+func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_logistics_v1_parcel_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
+func (*GetUsageRequest) Descriptor() ([]byte, []int) {
+	return file_vendorgate_logistics_v1_parcel_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetUsageRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetUsageRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// GetUsageResponse is the usage report.
+type GetUsageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// report is the calls and their cost per China day, caller, vendor and
+	// endpoint, with totals.
+	Report        *v1.UsageReport `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageResponse) Reset() {
+	*x = GetUsageResponse{}
+	mi := &file_vendorgate_logistics_v1_parcel_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageResponse) ProtoMessage() {}
+
+func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_logistics_v1_parcel_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
+func (*GetUsageResponse) Descriptor() ([]byte, []int) {
+	return file_vendorgate_logistics_v1_parcel_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetUsageResponse) GetReport() *v1.UsageReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
 var File_vendorgate_logistics_v1_parcel_service_proto protoreflect.FileDescriptor
 
 const file_vendorgate_logistics_v1_parcel_service_proto_rawDesc = "" +
 	"\n" +
-	",vendorgate/logistics/v1/parcel_service.proto\x12\x17vendorgate.logistics.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x17\n" +
+	",vendorgate/logistics/v1/parcel_service.proto\x12\x17vendorgate.logistics.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fvendorgate/usage/v1/usage.proto\"\x17\n" +
 	"\x15ListWarehousesRequest\"\\\n" +
 	"\x16ListWarehousesResponse\x12B\n" +
 	"\n" +
@@ -1325,7 +1430,13 @@ const file_vendorgate_logistics_v1_parcel_service_proto_rawDesc = "" +
 	"\n" +
 	"express_no\x18\a \x01(\tR\texpressNo\x12;\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime*\xad\x01\n" +
+	"createTime\"\x93\x01\n" +
+	"\x0fGetUsageRequest\x12A\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tstartTime\x12=\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\aendTime\"L\n" +
+	"\x10GetUsageResponse\x128\n" +
+	"\x06report\x18\x01 \x01(\v2 .vendorgate.usage.v1.UsageReportR\x06report*\xad\x01\n" +
 	"\rSalesPlatform\x12\x1e\n" +
 	"\x1aSALES_PLATFORM_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15SALES_PLATFORM_TAOBAO\x10\x01\x12\x18\n" +
@@ -1338,14 +1449,21 @@ const file_vendorgate_logistics_v1_parcel_service_proto_rawDesc = "" +
 	"\x15PACKAGE_STATUS_UNPAID\x10\x01\x12\x1e\n" +
 	"\x1aPACKAGE_STATUS_NOT_SHIPPED\x10\x02\x12\x1a\n" +
 	"\x16PACKAGE_STATUS_SHIPPED\x10\x03\x12\x1c\n" +
-	"\x18PACKAGE_STATUS_CANCELLED\x10\x042\xbc\x06\n" +
+	"\x18PACKAGE_STATUS_CANCELLED\x10\x042\xba\a\n" +
 	"\rParcelService\x12\x93\x01\n" +
 	"\x0eListWarehouses\x12..vendorgate.logistics.v1.ListWarehousesRequest\x1a/.vendorgate.logistics.v1.ListWarehousesResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/logistics/warehouses\x12\xa5\x01\n" +
 	"\fListProducts\x12,.vendorgate.logistics.v1.ListProductsRequest\x1a-.vendorgate.logistics.v1.ListProductsResponse\"8\x82\xd3\xe4\x93\x022\x120/v1/logistics/warehouses/{warehouse_id}/products\x12\xa2\x01\n" +
 	"\x11CreateParcelOrder\x121.vendorgate.logistics.v1.CreateParcelOrderRequest\x1a2.vendorgate.logistics.v1.CreateParcelOrderResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/logistics/parcel-orders\x12\xb9\x01\n" +
 	"\x11CancelParcelOrder\x121.vendorgate.logistics.v1.CancelParcelOrderRequest\x1a2.vendorgate.logistics.v1.CancelParcelOrderResponse\"=\x82\xd3\xe4\x93\x027:\x01*\"2/v1/logistics/parcel-orders/{site_order_id}:cancel\x12\x8b\x01\n" +
-	"\fListPackages\x12,.vendorgate.logistics.v1.ListPackagesRequest\x1a-.vendorgate.logistics.v1.ListPackagesResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/logistics/packagesB\x8b\x04\x92A\x8b\x02\x12\xe1\x01\n" +
-	"\x1dvendorgate logistics: parcels\x12\xb8\x01Gift parcels shipped through damaijia168. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.0.0*\x01\x012\x10application/json:\x10application/json\n" +
+	"\fListPackages\x12,.vendorgate.logistics.v1.ListPackagesRequest\x1a-.vendorgate.logistics.v1.ListPackagesResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/logistics/packages\x12|\n" +
+	"\bGetUsage\x12(.vendorgate.logistics.v1.GetUsageRequest\x1a).vendorgate.logistics.v1.GetUsageResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/logistics/usageB\xfe\x04\x92A\xfe\x02\x12\xe1\x01\n" +
+	"\x1dvendorgate logistics: parcels\x12\xb8\x01Gift parcels shipped through damaijia168. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.1.0*\x01\x012\x10application/json:\x10application/jsonZ_\n" +
+	"]\n" +
+	"\n" +
+	"ApiKeyAuth\x12O\b\x02\x12:\"Bearer <key>\" (sandbox: the key ./scripts/sandbox prints)\x1a\rAuthorization \x02b\x10\n" +
+	"\x0e\n" +
+	"\n" +
+	"ApiKeyAuth\x12\x00\n" +
 	"\x1bcom.vendorgate.logistics.v1B\x12ParcelServiceProtoP\x01ZKgithub.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1;logisticsv1\xa2\x02\x03VLX\xaa\x02\x17Vendorgate.Logistics.V1\xca\x02\x17Vendorgate\\Logistics\\V1\xe2\x02#Vendorgate\\Logistics\\V1\\GPBMetadata\xea\x02\x19Vendorgate::Logistics::V1b\x06proto3"
 
 var (
@@ -1361,7 +1479,7 @@ func file_vendorgate_logistics_v1_parcel_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vendorgate_logistics_v1_parcel_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vendorgate_logistics_v1_parcel_service_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_vendorgate_logistics_v1_parcel_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_vendorgate_logistics_v1_parcel_service_proto_goTypes = []any{
 	(SalesPlatform)(0),                // 0: vendorgate.logistics.v1.SalesPlatform
 	(PackageStatus)(0),                // 1: vendorgate.logistics.v1.PackageStatus
@@ -1380,7 +1498,10 @@ var file_vendorgate_logistics_v1_parcel_service_proto_goTypes = []any{
 	(*ListPackagesRequest)(nil),       // 14: vendorgate.logistics.v1.ListPackagesRequest
 	(*ListPackagesResponse)(nil),      // 15: vendorgate.logistics.v1.ListPackagesResponse
 	(*Package)(nil),                   // 16: vendorgate.logistics.v1.Package
-	(*timestamppb.Timestamp)(nil),     // 17: google.protobuf.Timestamp
+	(*GetUsageRequest)(nil),           // 17: vendorgate.logistics.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),          // 18: vendorgate.logistics.v1.GetUsageResponse
+	(*timestamppb.Timestamp)(nil),     // 19: google.protobuf.Timestamp
+	(*v1.UsageReport)(nil),            // 20: vendorgate.usage.v1.UsageReport
 }
 var file_vendorgate_logistics_v1_parcel_service_proto_depIdxs = []int32{
 	4,  // 0: vendorgate.logistics.v1.ListWarehousesResponse.warehouses:type_name -> vendorgate.logistics.v1.Warehouse
@@ -1389,26 +1510,31 @@ var file_vendorgate_logistics_v1_parcel_service_proto_depIdxs = []int32{
 	8,  // 3: vendorgate.logistics.v1.CreateParcelOrderRequest.consignees:type_name -> vendorgate.logistics.v1.Consignee
 	9,  // 4: vendorgate.logistics.v1.CreateParcelOrderRequest.consigners:type_name -> vendorgate.logistics.v1.Consigner
 	1,  // 5: vendorgate.logistics.v1.ListPackagesRequest.status:type_name -> vendorgate.logistics.v1.PackageStatus
-	17, // 6: vendorgate.logistics.v1.ListPackagesRequest.created_after:type_name -> google.protobuf.Timestamp
-	17, // 7: vendorgate.logistics.v1.ListPackagesRequest.created_before:type_name -> google.protobuf.Timestamp
+	19, // 6: vendorgate.logistics.v1.ListPackagesRequest.created_after:type_name -> google.protobuf.Timestamp
+	19, // 7: vendorgate.logistics.v1.ListPackagesRequest.created_before:type_name -> google.protobuf.Timestamp
 	16, // 8: vendorgate.logistics.v1.ListPackagesResponse.packages:type_name -> vendorgate.logistics.v1.Package
 	1,  // 9: vendorgate.logistics.v1.Package.status:type_name -> vendorgate.logistics.v1.PackageStatus
-	17, // 10: vendorgate.logistics.v1.Package.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 11: vendorgate.logistics.v1.ParcelService.ListWarehouses:input_type -> vendorgate.logistics.v1.ListWarehousesRequest
-	5,  // 12: vendorgate.logistics.v1.ParcelService.ListProducts:input_type -> vendorgate.logistics.v1.ListProductsRequest
-	10, // 13: vendorgate.logistics.v1.ParcelService.CreateParcelOrder:input_type -> vendorgate.logistics.v1.CreateParcelOrderRequest
-	12, // 14: vendorgate.logistics.v1.ParcelService.CancelParcelOrder:input_type -> vendorgate.logistics.v1.CancelParcelOrderRequest
-	14, // 15: vendorgate.logistics.v1.ParcelService.ListPackages:input_type -> vendorgate.logistics.v1.ListPackagesRequest
-	3,  // 16: vendorgate.logistics.v1.ParcelService.ListWarehouses:output_type -> vendorgate.logistics.v1.ListWarehousesResponse
-	6,  // 17: vendorgate.logistics.v1.ParcelService.ListProducts:output_type -> vendorgate.logistics.v1.ListProductsResponse
-	11, // 18: vendorgate.logistics.v1.ParcelService.CreateParcelOrder:output_type -> vendorgate.logistics.v1.CreateParcelOrderResponse
-	13, // 19: vendorgate.logistics.v1.ParcelService.CancelParcelOrder:output_type -> vendorgate.logistics.v1.CancelParcelOrderResponse
-	15, // 20: vendorgate.logistics.v1.ParcelService.ListPackages:output_type -> vendorgate.logistics.v1.ListPackagesResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	19, // 10: vendorgate.logistics.v1.Package.create_time:type_name -> google.protobuf.Timestamp
+	19, // 11: vendorgate.logistics.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
+	19, // 12: vendorgate.logistics.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
+	20, // 13: vendorgate.logistics.v1.GetUsageResponse.report:type_name -> vendorgate.usage.v1.UsageReport
+	2,  // 14: vendorgate.logistics.v1.ParcelService.ListWarehouses:input_type -> vendorgate.logistics.v1.ListWarehousesRequest
+	5,  // 15: vendorgate.logistics.v1.ParcelService.ListProducts:input_type -> vendorgate.logistics.v1.ListProductsRequest
+	10, // 16: vendorgate.logistics.v1.ParcelService.CreateParcelOrder:input_type -> vendorgate.logistics.v1.CreateParcelOrderRequest
+	12, // 17: vendorgate.logistics.v1.ParcelService.CancelParcelOrder:input_type -> vendorgate.logistics.v1.CancelParcelOrderRequest
+	14, // 18: vendorgate.logistics.v1.ParcelService.ListPackages:input_type -> vendorgate.logistics.v1.ListPackagesRequest
+	17, // 19: vendorgate.logistics.v1.ParcelService.GetUsage:input_type -> vendorgate.logistics.v1.GetUsageRequest
+	3,  // 20: vendorgate.logistics.v1.ParcelService.ListWarehouses:output_type -> vendorgate.logistics.v1.ListWarehousesResponse
+	6,  // 21: vendorgate.logistics.v1.ParcelService.ListProducts:output_type -> vendorgate.logistics.v1.ListProductsResponse
+	11, // 22: vendorgate.logistics.v1.ParcelService.CreateParcelOrder:output_type -> vendorgate.logistics.v1.CreateParcelOrderResponse
+	13, // 23: vendorgate.logistics.v1.ParcelService.CancelParcelOrder:output_type -> vendorgate.logistics.v1.CancelParcelOrderResponse
+	15, // 24: vendorgate.logistics.v1.ParcelService.ListPackages:output_type -> vendorgate.logistics.v1.ListPackagesResponse
+	18, // 25: vendorgate.logistics.v1.ParcelService.GetUsage:output_type -> vendorgate.logistics.v1.GetUsageResponse
+	20, // [20:26] is the sub-list for method output_type
+	14, // [14:20] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_vendorgate_logistics_v1_parcel_service_proto_init() }
@@ -1422,7 +1548,7 @@ func file_vendorgate_logistics_v1_parcel_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vendorgate_logistics_v1_parcel_service_proto_rawDesc), len(file_vendorgate_logistics_v1_parcel_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	ParcelService_CreateParcelOrder_FullMethodName = "/vendorgate.logistics.v1.ParcelService/CreateParcelOrder"
 	ParcelService_CancelParcelOrder_FullMethodName = "/vendorgate.logistics.v1.ParcelService/CancelParcelOrder"
 	ParcelService_ListPackages_FullMethodName      = "/vendorgate.logistics.v1.ParcelService/ListPackages"
+	ParcelService_GetUsage_FullMethodName          = "/vendorgate.logistics.v1.ParcelService/GetUsage"
 )
 
 // ParcelServiceClient is the client API for ParcelService service.
@@ -54,6 +55,11 @@ type ParcelServiceClient interface {
 	// ListPackages lists packages with the vendor's filters, a page at a time
 	// (vendor: POST /package_get_list).
 	ListPackages(ctx context.Context, in *ListPackagesRequest, opts ...grpc.CallOption) (*ListPackagesResponse, error)
+	// GetUsage sums the logistics service's vendor calls (damaijia and 30post)
+	// between start_time and end_time by China day, caller and endpoint, with
+	// what the paid ones cost at the configured unit prices
+	// (DAMAIJIA_ORDER_PRICE_YUAN). It covers BillingService's calls too.
+	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
 }
 
 type parcelServiceClient struct {
@@ -114,6 +120,16 @@ func (c *parcelServiceClient) ListPackages(ctx context.Context, in *ListPackages
 	return out, nil
 }
 
+func (c *parcelServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUsageResponse)
+	err := c.cc.Invoke(ctx, ParcelService_GetUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ParcelServiceServer is the server API for ParcelService service.
 // All implementations must embed UnimplementedParcelServiceServer
 // for forward compatibility.
@@ -142,6 +158,11 @@ type ParcelServiceServer interface {
 	// ListPackages lists packages with the vendor's filters, a page at a time
 	// (vendor: POST /package_get_list).
 	ListPackages(context.Context, *ListPackagesRequest) (*ListPackagesResponse, error)
+	// GetUsage sums the logistics service's vendor calls (damaijia and 30post)
+	// between start_time and end_time by China day, caller and endpoint, with
+	// what the paid ones cost at the configured unit prices
+	// (DAMAIJIA_ORDER_PRICE_YUAN). It covers BillingService's calls too.
+	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
 	mustEmbedUnimplementedParcelServiceServer()
 }
 
@@ -166,6 +187,9 @@ func (UnimplementedParcelServiceServer) CancelParcelOrder(context.Context, *Canc
 }
 func (UnimplementedParcelServiceServer) ListPackages(context.Context, *ListPackagesRequest) (*ListPackagesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPackages not implemented")
+}
+func (UnimplementedParcelServiceServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
 }
 func (UnimplementedParcelServiceServer) mustEmbedUnimplementedParcelServiceServer() {}
 func (UnimplementedParcelServiceServer) testEmbeddedByValue()                       {}
@@ -278,6 +302,24 @@ func _ParcelService_ListPackages_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ParcelService_GetUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ParcelServiceServer).GetUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ParcelService_GetUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ParcelServiceServer).GetUsage(ctx, req.(*GetUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ParcelService_ServiceDesc is the grpc.ServiceDesc for ParcelService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -304,6 +346,10 @@ var ParcelService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPackages",
 			Handler:    _ParcelService_ListPackages_Handler,
+		},
+		{
+			MethodName: "GetUsage",
+			Handler:    _ParcelService_GetUsage_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
