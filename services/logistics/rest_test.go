@@ -38,9 +38,17 @@ func TestMalformedRESTRequests(t *testing.T) {
 // the RPCs of both services, and "try it out" works for each.
 func TestDocsPageInChromium(t *testing.T) {
 	t.Parallel()
-	base, _ := startSandbox(t)
+	// The page takes the sandbox's API key under Authorize, as a caller would.
+	const key = "vg_sandbox-dev_docspage"
+	addr, _ := startRun(t, []string{
+		"SANDBOX=1",
+		"SANDBOX_API_KEY=" + key,
+		"LOGISTICS_ADDR=127.0.0.1:0",
+		"LOGISTICS_DATABASE_URL=sqlite://" + filepath.Join(t.TempDir(), "logistics.db"),
+	})
+	base := "http://" + addr
 	resttest.CheckDocsPage(t, base, logisticsv1.File_vendorgate_logistics_v1_parcel_service_proto.Services().Get(0),
-		resttest.TryIt{OperationID: "ParcelService_ListWarehouses"})
+		resttest.TryIt{OperationID: "ParcelService_ListWarehouses", APIKey: key})
 	resttest.CheckDocsPage(t, base, logisticsv1.File_vendorgate_logistics_v1_billing_service_proto.Services().Get(0),
-		resttest.TryIt{OperationID: "BillingService_ListUnresolvedOperations", Params: map[string]string{"state": "UNKNOWN"}})
+		resttest.TryIt{OperationID: "BillingService_ListUnresolvedOperations", Params: map[string]string{"state": "UNKNOWN"}, APIKey: key})
 }
