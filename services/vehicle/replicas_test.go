@@ -44,9 +44,13 @@ func vendor(t *testing.T, opts maintenancesim.Options) (*maintenancesim.Simulato
 }
 
 // childEnv is the environment of a child service on databaseURL in front
-// of the simulator at vendorURL.
-func childEnv(databaseURL, vendorURL string) []string {
-	return []string{
+// of the simulator at vendorURL, with the AUTH_* variables of access, or
+// AUTH_MODE=none without any.
+func childEnv(databaseURL, vendorURL string, access ...string) []string {
+	if len(access) == 0 {
+		access = []string{"AUTH_MODE=none"}
+	}
+	return append([]string{
 		"SANDBOX=false",
 		"VEHICLE_ADDR=127.0.0.1:0",
 		"VEHICLE_DATABASE_URL=" + databaseURL,
@@ -56,7 +60,7 @@ func childEnv(databaseURL, vendorURL string) []string {
 		"VEHICLE_POLL_INTERVAL=20ms",
 		"VEHICLE_POLL_MAX_INTERVAL=100ms",
 		"LOG_LEVEL=debug",
-	}
+	}, access...)
 }
 
 func client(t *testing.T, addr string) vehiclev1.VehicleServiceClient {
