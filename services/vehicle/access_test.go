@@ -39,7 +39,9 @@ const (
 )
 
 // testKey is the API key of a test caller, in auth.NewKey's form.
-func testKey(caller, suffix string) string { return "vg_" + caller + "_" + suffix + "0123456789abcdefghjkmnpq" }
+func testKey(caller, suffix string) string {
+	return "vg_" + caller + "_" + suffix + "0123456789abcdefghjkmnpq"
+}
 
 // writeKeys writes an AUTH_KEYS_FILE of callers at path, replacing the file
 // in one step so that a reload never reads half of it.
