@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -445,5 +446,46 @@ func TestDailySpendCap(t *testing.T) {
 				t.Errorf("got %d purchases, want 3", n)
 			}
 		})
+	}
+}
+
+// TestJoinedLookupOverAnotherCallersCap: a lookup that joins another
+// caller's lookup of the same VIN, refused over that caller's spend cap,
+// looks up on its own instead of passing on the other's refusal (which
+// names the other caller); a capped caller that joins a purchase gets the
+// report without a booking of its own.
+func TestJoinedLookupOverAnotherCallersCap(t *testing.T) {
+	t.Parallel()
+	brokeKey, richKey := testKey("broke", "b"), testKey("rich", "r")
+	broke := caller("broke", brokeKey, rpcLookupHistory)
+	broke.DailySpendCapYuan = "10" // below one report
+	addr, sim, _ := startWithKeys(t, maintenancesim.Options{}, []auth.Caller{broke, caller("rich", richKey, rpcLookupHistory)})
+	grpcFace := faces[0]
+	const rounds = 10
+	for i := range rounds {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		var richSt, brokeSt *status.Status
+		vin := vinN(200 + i)
+		wg.Go(func() { <-start; _, brokeSt, _ = grpcFace.call(t, addr, brokeKey, lookupHistory(vin)) })
+		wg.Go(func() {
+			<-start
+			time.Sleep(time.Duration(i%3) * time.Millisecond)
+			_, richSt, _ = grpcFace.call(t, addr, richKey, lookupHistory(vin))
+		})
+		close(start)
+		wg.Wait()
+		if richSt.Code() != codes.OK {
+			t.Errorf("round %d: rich got %v, want OK", i, richSt.Proto())
+		}
+		switch brokeSt.Code() {
+		case codes.OK: // it joined rich's purchase, which costs it nothing
+		case codes.ResourceExhausted:
+		default:
+			t.Errorf("round %d: broke got %v, want OK (joined) or ResourceExhausted", i, brokeSt.Proto())
+		}
+	}
+	if n := sim.Purchases(); n != rounds {
+		t.Errorf("got %d purchases, want %d (one per VIN, all rich's)", n, rounds)
 	}
 }
