@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
+	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/proctest"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
@@ -44,9 +47,13 @@ func vendor(t *testing.T, opts maintenancesim.Options) (*maintenancesim.Simulato
 }
 
 // childEnv is the environment of a child service on databaseURL in front
-// of the simulator at vendorURL.
-func childEnv(databaseURL, vendorURL string) []string {
-	return []string{
+// of the simulator at vendorURL, with the AUTH_* variables of access, or
+// AUTH_MODE=none without any.
+func childEnv(databaseURL, vendorURL string, access ...string) []string {
+	if len(access) == 0 {
+		access = []string{"AUTH_MODE=none"}
+	}
+	return append([]string{
 		"SANDBOX=false",
 		"VEHICLE_ADDR=127.0.0.1:0",
 		"VEHICLE_DATABASE_URL=" + databaseURL,
@@ -56,7 +63,7 @@ func childEnv(databaseURL, vendorURL string) []string {
 		"VEHICLE_POLL_INTERVAL=20ms",
 		"VEHICLE_POLL_MAX_INTERVAL=100ms",
 		"LOG_LEVEL=debug",
-	}
+	}, access...)
 }
 
 func client(t *testing.T, addr string) vehiclev1.VehicleServiceClient {
@@ -202,4 +209,68 @@ func errorInfo(st *status.Status) string {
 		}
 	}
 	return ""
+}
+
+// TestDailySpendCapAcrossReplicas: two processes of the service share one
+// Postgres schema and one AUTH_KEYS_FILE. A caller with a ¥50 daily cap
+// buys a ¥17 report on each, and the third purchase is refused on either
+// (RESOURCE_EXHAUSTED DAILY_SPEND_CAP_REACHED, HTTP 429 over REST) before
+// any vendor call. Another capped caller's concurrent purchases, split
+// across both, buy exactly two reports.
+func TestDailySpendCapAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	seqKey, burstKey := testKey("seq", "s"), testKey("burst", "b")
+	seq := caller("seq", seqKey, rpcOrderReport)
+	burst := caller("burst", burstKey, rpcOrderReport)
+	seq.DailySpendCapYuan, burst.DailySpendCapYuan = "50", "50"
+	keys := filepath.Join(t.TempDir(), "keys.yaml")
+	writeKeys(t, keys, []auth.Caller{seq, burst})
+	// Slow purchases: the concurrent ones are out at the vendor together.
+	sim, vendorURL := vendor(t, maintenancesim.Options{OrderLatency: 100 * time.Millisecond})
+	env := childEnv(sqlstoretest.PostgresURL(t, "vehicle_cap"), vendorURL, "AUTH_KEYS_FILE="+keys)
+	replicas := []string{proctest.Start(t, env, proctest.Options{}).Addr, proctest.Start(t, env, proctest.Options{}).Addr}
+	grpcFace, restFace := faces[0], faces[1]
+
+	for i, addr := range replicas {
+		if _, st, _ := grpcFace.call(t, addr, seqKey, orderReport(vinN(i), "")); st.Code() != codes.OK {
+			t.Fatalf("purchase %d on replica %d: got %v, want OK", i+1, i, st.Proto())
+		}
+	}
+	for i, addr := range replicas {
+		for _, f := range faces {
+			_, st, h := f.call(t, addr, seqKey, orderReport(vinN(9), ""))
+			checkSpendCapRefusal(t, fmt.Sprintf("third purchase on replica %d over %s", i, f.name), st, h)
+		}
+	}
+	if n, o := sim.Purchases(), sim.CallsTo(maintenancesim.PathOrder); n != 2 || o != 2 {
+		t.Fatalf("got %d purchases in %d order calls, want 2 in 2", n, o)
+	}
+
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		outcome = map[codes.Code]int{}
+	)
+	start := make(chan struct{})
+	for i := range 12 {
+		wg.Go(func() {
+			<-start
+			f := grpcFace
+			if i%4 == 3 {
+				f = restFace
+			}
+			_, st, _ := f.call(t, replicas[i%2], burstKey, orderReport(vinN(100+i), ""))
+			mu.Lock()
+			outcome[st.Code()]++
+			mu.Unlock()
+		})
+	}
+	close(start)
+	wg.Wait()
+	if outcome[codes.OK] != 2 || outcome[codes.ResourceExhausted] != 10 {
+		t.Errorf("got outcomes %v, want 2 OK and 10 ResourceExhausted", outcome)
+	}
+	if n := sim.Purchases(); n != 4 {
+		t.Errorf("got %d purchases in all, want 4", n)
+	}
 }

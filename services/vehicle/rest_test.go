@@ -33,6 +33,9 @@ func startSandbox(t *testing.T) (string, *logtest.Buffer) {
 			"SANDBOX_REPORT_DELAY=20ms",
 			"VEHICLE_POLL_INTERVAL=10ms",
 			"LOG_LEVEL=debug",
+			// The REST checks are about the gateway, not about callers
+			// (auth_test.go is).
+			"AUTH_MODE=none",
 		}, logs, func(a net.Addr) { addr <- a })
 	}()
 	var a net.Addr
@@ -98,6 +101,8 @@ func TestOpenAPIMatchesTheWire(t *testing.T) {
 		{Method: "GET", Path: "/v1/vehicle/operations?state=UNKNOWN"},
 		{Method: "POST", Path: "/v1/vehicle/operations/drift-lost:resolve",
 			Body: `{"outcome":"RESOLUTION_OUTCOME_APPLIED","order_id":"` + maintenancesim.LostOrderID(1) + `","note":"console"}`},
+		{Method: "GET", Path: "/v1/vehicle/usage?start_time=" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) +
+			"&end_time=" + time.Now().Add(time.Hour).UTC().Format(time.RFC3339)},
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/gen/openapiv2"
+	"github.com/vendorgate/vendorgate/internal/access"
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/coord"
 	"github.com/vendorgate/vendorgate/internal/logging"
@@ -58,12 +59,37 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	}
 
 	reg := prometheus.NewRegistry()
+	acc, err := access.Open(ctx, access.Options{
+		Service:  "vehicle",
+		DB:       st.DB(),
+		Config:   cfg.Access,
+		Sandbox:  cfg.Sandbox,
+		Explicit: server.ExplicitGrants,
+		// A report purchase is the one paid call; a report fetch is free.
+		Prices:     map[string]int64{maintenance.Vendor + " " + maintenance.PathOrder: cfg.ReportCostFen()},
+		Registerer: reg,
+		Logger:     log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// The servers have stopped: write the ledger's queued records.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := acc.Close(ctx); err != nil {
+			log.Error("usage ledger not flushed on shutdown; its queued calls are lost", "error", err)
+		}
+	}()
+	go acc.Run(ctx)
+
 	// The vendor's credentials sign every call, on a pooled keep-alive transport.
 	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Base: vendorcall.NewTransport()}}
 	client, err := maintenance.New(hc, cfg.Vendor.BaseURL, maintenance.Options{
 		Call:       cfg.Vendor,
 		Registerer: reg,
 		Logger:     log,
+		Observe:    acc.Ledger.Observe,
 	})
 	if err != nil {
 		return err
@@ -75,6 +101,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		PollMaxInterval: cfg.PollMaxInterval,
 		LookupWait:      cfg.LookupWait,
 		RequestIDTTL:    cfg.RequestIDTTL,
+		Ledger:          acc.Ledger,
 		Locks:           coord.NewLocks(st.DB()),
 		Registry:        reg,
 		Logger:          log,
@@ -103,6 +130,8 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		Registry:        reg,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		REST:            cfg.REST,
+		Guard:           acc.Guard,
+		TLS:             acc.TLS,
 		OpenAPI:         doc,
 		Ready:           st.Ping,
 		RegisterGRPC:    func(s *grpc.Server) { vehiclev1.RegisterVehicleServiceServer(s, srv) },

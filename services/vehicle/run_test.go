@@ -13,7 +13,10 @@ import (
 	"github.com/vendorgate/vendorgate/internal/logging/logtest"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
@@ -29,6 +32,9 @@ func TestRunRefusesIncompleteConfig(t *testing.T) {
 	}
 }
 
+// sandboxKey is the development key of the sandbox tests (SANDBOX_API_KEY).
+const sandboxKey = "vg_sandbox_testkey"
+
 func TestRunSandbox(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -42,6 +48,7 @@ func TestRunSandbox(t *testing.T) {
 			"VEHICLE_DATABASE_URL=sqlite://" + filepath.Join(t.TempDir(), "vehicle.db"),
 			"SANDBOX_REPORT_DELAY=20ms",
 			"VEHICLE_POLL_INTERVAL=10ms",
+			"SANDBOX_API_KEY=" + sandboxKey,
 		}, &logs, func(a net.Addr) { addr <- a })
 	}()
 	var a net.Addr
@@ -58,7 +65,12 @@ func TestRunSandbox(t *testing.T) {
 	defer conn.Close()
 	callCtx, callCancel := context.WithTimeout(ctx, 10*time.Second)
 	defer callCancel()
-	resp, err := vehiclev1.NewVehicleServiceClient(conn).LookupHistory(callCtx, &vehiclev1.LookupHistoryRequest{Vin: maintenancesim.SampleVIN})
+	svc := vehiclev1.NewVehicleServiceClient(conn)
+	if _, err := svc.LookupHistory(callCtx, &vehiclev1.LookupHistoryRequest{Vin: maintenancesim.SampleVIN}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("without the sandbox key: got %v, want Unauthenticated", err)
+	}
+	callCtx = metadata.AppendToOutgoingContext(callCtx, "authorization", "Bearer "+sandboxKey)
+	resp, err := svc.LookupHistory(callCtx, &vehiclev1.LookupHistoryRequest{Vin: maintenancesim.SampleVIN})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,5 +96,8 @@ func TestRunSandbox(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "the store is an embedded SQLite file: run ONE process of the vehicle service on it") {
 		t.Errorf("got logs %s, want the SQLite one-process warning", logs.String())
+	}
+	if !strings.Contains(logs.String(), "export VENDORGATE_KEY="+sandboxKey) {
+		t.Errorf("got logs %s, want the sandbox key printed", logs.String())
 	}
 }

@@ -5,8 +5,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
+	"github.com/vendorgate/vendorgate/internal/access"
 	"github.com/vendorgate/vendorgate/internal/envconfig"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
@@ -42,7 +44,10 @@ type Config struct {
 	// ReportFreshness is how old a stored report may be for LookupHistory
 	// to serve it instead of buying a new one.
 	ReportFreshness time.Duration `env:"VEHICLE_REPORT_FRESHNESS" envDefault:"720h"`
-	// ReportCostYuan is the price of one report, counted in the spend metric.
+	// ReportCostYuan is the price of one report: counted in the spend
+	// metric, booked against a caller's daily_spend_cap_yuan before every
+	// purchase, and the unit cost of a purchase in the usage ledger. At most
+	// two decimals (fen).
 	ReportCostYuan float64 `env:"VEHICLE_REPORT_COST_YUAN" envDefault:"17"`
 	// PollInterval is the wait before the second report poll; the waits
 	// grow from it up to PollMaxInterval.
@@ -61,6 +66,11 @@ type Config struct {
 	// REST bounds the REST face: REST_MAX_BODY_BYTES, REST_BODY_READ_TIMEOUT,
 	// REST_IDLE_TIMEOUT, REST_TRUSTED_PROXIES.
 	REST serve.REST
+	// Access is who may call (AUTH_MODE, AUTH_KEYS_FILE,
+	// AUTH_RELOAD_INTERVAL, AUTH_TLS_CERT, AUTH_TLS_KEY, AUTH_CLIENT_CA,
+	// SANDBOX_API_KEY) and how long the usage ledger keeps its rows
+	// (USAGE_RETENTION).
+	Access access.Config
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
 }
@@ -78,6 +88,9 @@ func Load(environ []string) (Config, error) {
 		})...)
 	}
 	if err := cfg.REST.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cfg.Access.Check(); err != nil {
 		errs = append(errs, err)
 	}
 	positive := []struct {
@@ -101,6 +114,8 @@ func Load(environ []string) (Config, error) {
 	}
 	if cfg.ReportCostYuan < 0 {
 		errs = append(errs, errors.New("VEHICLE_REPORT_COST_YUAN must not be negative"))
+	} else if fen := cfg.ReportCostYuan * 100; math.Abs(fen-math.Round(fen)) > 1e-6 {
+		errs = append(errs, fmt.Errorf("VEHICLE_REPORT_COST_YUAN %v: at most two decimals (a whole number of fen)", cfg.ReportCostYuan))
 	}
 	if cfg.SandboxReportDelay < 0 {
 		errs = append(errs, errors.New("SANDBOX_REPORT_DELAY must not be negative"))
@@ -110,6 +125,9 @@ func Load(environ []string) (Config, error) {
 	}
 	return cfg, nil
 }
+
+// ReportCostFen is ReportCostYuan in fen, the unit of the usage ledger.
+func (c Config) ReportCostFen() int64 { return int64(math.Round(c.ReportCostYuan * 100)) }
 
 // LoadAddr reads only VEHICLE_ADDR (with its default), for the health
 // probe, which needs no vendor credentials.

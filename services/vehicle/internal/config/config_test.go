@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vendorgate/vendorgate/internal/access"
+	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/config"
@@ -32,6 +34,7 @@ func TestLoadDefaults(t *testing.T) {
 		SandboxReportDelay: 3 * time.Second,
 		ShutdownTimeout:    10 * time.Second,
 		REST:               serve.REST{MaxBodyBytes: 4 << 20, BodyReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute},
+		Access:             access.Config{Auth: auth.Config{Mode: "api-key", ReloadInterval: 5 * time.Second}, UsageRetention: 400 * 24 * time.Hour},
 		LogLevel:           "info",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -60,6 +63,9 @@ func TestLoad(t *testing.T) {
 			[]string{"SANDBOX", "MAINTENANCE_TIMEOUT", "VEHICLE_REPORT_COST_YUAN", "VEHICLE_REPORT_FRESHNESS"}},
 		{"out of range", []string{"SANDBOX=1", "VEHICLE_POLL_INTERVAL=0s", "VEHICLE_REPORT_COST_YUAN=-1", "VEHICLE_LOOKUP_WAIT=-1s", "REQUEST_ID_TTL=0s"},
 			[]string{"VEHICLE_POLL_INTERVAL must be positive", "VEHICLE_REPORT_COST_YUAN", "VEHICLE_LOOKUP_WAIT", "REQUEST_ID_TTL must be positive"}},
+		{"auth mode is checked", []string{"SANDBOX=1", "AUTH_MODE=open"}, []string{"AUTH_MODE"}},
+		{"report cost in fen", []string{"SANDBOX=1", "VEHICLE_REPORT_COST_YUAN=17.355"}, []string{"VEHICLE_REPORT_COST_YUAN 17.355: at most two decimals"}},
+		{"report cost with two decimals", []string{"SANDBOX=1", "VEHICLE_REPORT_COST_YUAN=17.35"}, nil},
 		{"poll cap below the first wait", []string{"SANDBOX=1", "VEHICLE_POLL_INTERVAL=5s", "VEHICLE_POLL_MAX_INTERVAL=1s"},
 			[]string{"VEHICLE_POLL_MAX_INTERVAL (1s) must not be below"}},
 	}

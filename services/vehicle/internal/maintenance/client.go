@@ -42,6 +42,9 @@ type Options struct {
 	ReportRetry vendorcall.RetryPolicy
 	// Logger receives vendor-call failures; nil discards them.
 	Logger *slog.Logger
+	// Observe, when set, learns of every call sent (the usage ledger's
+	// usage.Ledger.Observe).
+	Observe func(ctx context.Context, o vendorcall.Observation)
 }
 
 // Client calls the maintenance-record API. It is safe for concurrent use.
@@ -61,6 +64,7 @@ func New(hc *http.Client, baseURL string, opts Options) (*Client, error) {
 		Classify:   cloudmarket.Classify,
 		Registerer: opts.Registerer,
 		Logger:     opts.Logger,
+		Observe:    opts.Observe,
 	})
 	if err != nil {
 		return nil, err

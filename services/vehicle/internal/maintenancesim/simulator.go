@@ -145,6 +145,7 @@ type Simulator struct {
 	purchases int
 	lost      int // purchases of LostReplyVIN
 	calls     int
+	callsTo   map[string]int // by path
 }
 
 type order struct {
@@ -158,10 +159,11 @@ func New(opts Options) *Simulator {
 		opts.Now = time.Now
 	}
 	s := &Simulator{
-		opts:   opts,
-		known:  map[string]bool{SampleVIN: true, DocVIN: true, LostReplyVIN: true},
-		orders: make(map[string]order),
-		faults: make(map[string][]Fault),
+		opts:    opts,
+		known:   map[string]bool{SampleVIN: true, DocVIN: true, LostReplyVIN: true},
+		orders:  make(map[string]order),
+		faults:  make(map[string][]Fault),
+		callsTo: make(map[string]int),
 	}
 	mux := http.NewServeMux()
 	for _, prefix := range []string{"", stagePrefix} {
@@ -220,12 +222,22 @@ func (s *Simulator) Calls() int {
 	return s.calls
 }
 
+// CallsTo returns how many requests for path (PathOrder or PathReport)
+// passed the signature check, faults included: the vendor's own count of
+// the calls it would bill.
+func (s *Simulator) CallsTo(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.callsTo[path]
+}
+
 // faulty counts calls and answers with a queued fault instead of next.
 func (s *Simulator) faulty(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := strings.TrimPrefix(r.URL.Path, stagePrefix)
 		s.mu.Lock()
 		s.calls++
+		s.callsTo[path]++
 		f, ok := s.nextFault(path)
 		s.mu.Unlock()
 		if !ok {

@@ -116,6 +116,10 @@ func TestSimulator(t *testing.T) {
 	if n := sim.Purchases(); n != 3 {
 		t.Errorf("got %d purchases, want 3", n)
 	}
+	// Signed calls only, with or without the stage prefix.
+	if o, r := sim.CallsTo(maintenancesim.PathOrder), sim.CallsTo(maintenancesim.PathReport); o != 4 || r != 6 {
+		t.Errorf("got %d order and %d report calls, want 4 and 6", o, r)
+	}
 }
 
 func TestSimulatorFaults(t *testing.T) {
@@ -144,5 +148,8 @@ func TestSimulatorFaults(t *testing.T) {
 	orderID(t, srv, maintenancesim.SampleVIN) // faults are used once each
 	if n, c := sim.Purchases(), sim.Calls(); n != 1 || c != 3 {
 		t.Errorf("got %d purchases in %d calls, want 1 in 3", n, c)
+	}
+	if o, r := sim.CallsTo(maintenancesim.PathOrder), sim.CallsTo(maintenancesim.PathReport); o != 3 || r != 0 {
+		t.Errorf("got %d order and %d report calls, want 3 and 0 (faults count)", o, r)
 	}
 }

@@ -53,6 +53,8 @@ type setup struct {
 	// loseReply, when set, picks the requests whose reply the vendor
 	// loses on a reused keep-alive connection, after applying them.
 	loseReply func(*http.Request) bool
+	// ledger, when set, is the server's usage ledger.
+	ledger server.Ledger
 }
 
 // service is a vehicle server on loopback behind serve.Run, in front of a
@@ -116,6 +118,7 @@ func start(t *testing.T, s setup) *service {
 		Registry:        reg,
 		RequestIDTTL:    s.requestIDTTL,
 		Locks:           coord.NewLocks(st.DB()),
+		Ledger:          s.ledger,
 	})
 	if err != nil {
 		t.Fatal(err)

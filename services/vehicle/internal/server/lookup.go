@@ -8,6 +8,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/usage"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
@@ -25,6 +26,17 @@ type lookupResult struct {
 // with the vendor, short enough not to block the VIN for good.
 const unknownHold = time.Hour
 
+// maxLookupRounds bounds how often a lookup joins others' lookups that
+// were refused over their callers' spend caps.
+const maxLookupRounds = 4
+
+// overSpendCap reports whether err is a purchase refused over its caller's
+// daily spend cap.
+func overSpendCap(err error) bool {
+	var de *domainerr.Error
+	return errors.As(err, &de) && de.Kind == domainerr.KindResourceExhausted && de.Reason == usage.ReasonSpendCap
+}
+
 // errNotReady makes the poll loop try again.
 var errNotReady = errors.New("report not ready")
 
@@ -39,11 +51,29 @@ func (s *Server) lookup(ctx context.Context, vin string) (lookupResult, error) {
 	wait, cancel := s.waitBudget(ctx)
 	defer cancel()
 	work := context.WithoutCancel(ctx)
-	res, led, err := share(wait, &s.lookups, vin, func() (lookupResult, error) {
-		ctx, cancel := context.WithTimeout(work, s.opts.LookupWait)
-		defer cancel()
-		return s.lookupOnce(ctx, vin)
-	})
+	var (
+		res lookupResult
+		led bool
+		err error
+	)
+	// A lookup this call joined may be refused over the spend cap of the
+	// caller who led it, which says nothing of this caller's: it then
+	// looks again, leading its own lookup or joining a newer one.
+	for range maxLookupRounds {
+		res, led, err = share(wait, &s.lookups, vin, func() (lookupResult, error) {
+			ctx, cancel := context.WithTimeout(work, s.opts.LookupWait)
+			defer cancel()
+			return s.lookupOnce(ctx, vin)
+		})
+		if led || !overSpendCap(err) {
+			break
+		}
+	}
+	if !led && overSpendCap(err) {
+		// Never hand one caller another's refusal: it names that caller.
+		return lookupResult{}, domainerr.Aborted("LOOKUP_CONTENDED",
+			"concurrent lookups of this VIN were refused; retry in a second", retryInFlightAfter)
+	}
 	if err == nil && !led {
 		// A call that joined another's lookup bought only what was
 		// bought after it came in.

@@ -177,12 +177,20 @@ func (s *Server) buy(ctx context.Context, p store.Purchase, via string) (store.O
 		defer unlock()
 		p.RequestID = id
 	}
-	started := now()
-	id, err := s.store.Begin(ctx, p, started)
+	release, err := s.reserve(ctx)
 	if err != nil {
 		return store.Order{}, err
 	}
+	started := now()
+	id, err := s.store.Begin(ctx, p, started)
+	if err != nil {
+		release(false)
+		return store.Order{}, err
+	}
 	vo, err := s.vendor.Order(ctx, maintenance.OrderRequest{VIN: p.VIN, EngineNumber: p.EngineNumber, PlateNumber: p.PlateNumber})
+	// A purchase the vendor may have made keeps its booking: the cap
+	// errs on the side of the money.
+	release(err == nil || unknownOutcome(err))
 	// Whatever the vendor answered is recorded, even when ctx has just ended.
 	record := context.WithoutCancel(ctx)
 	if err != nil && unknownOutcome(err) {
@@ -216,6 +224,18 @@ func (s *Server) buy(ctx context.Context, p store.Purchase, via string) (store.O
 		ID: id, OrderID: vo.ID, VIN: p.VIN, EngineNumber: p.EngineNumber, PlateNumber: p.PlateNumber,
 		RequestID: p.RequestID, State: store.StatePending, CreatedAt: started, BoughtAt: bought,
 	}, nil
+}
+
+// reserve books one report's price against the caller's daily spend cap,
+// refusing the purchase (RESOURCE_EXHAUSTED, DAILY_SPEND_CAP_REACHED)
+// before any vendor call when it would go over. Only buy calls it: a
+// report served from the store, or a lookup or request_id that joined
+// another's purchase, costs the caller nothing.
+func (s *Server) reserve(ctx context.Context) (release func(applied bool), err error) {
+	if s.opts.Ledger == nil {
+		return func(bool) {}, nil
+	}
+	return s.opts.Ledger.Reserve(ctx, s.costFen)
 }
 
 // now is the time as the store keeps it (milliseconds, UTC), so that an

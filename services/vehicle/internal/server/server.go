@@ -11,12 +11,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
+	usagev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
@@ -25,6 +28,26 @@ import (
 
 // Domain is the google.rpc.ErrorInfo domain of the vehicle service.
 const Domain = "vehicle.vendorgate.dev"
+
+// ExplicitGrants are the RPCs that buy reports or settle purchases: a
+// caller may call them only when its allow list names them in full
+// ("vendorgate.vehicle.v1.VehicleService/*" is not enough).
+var ExplicitGrants = []string{
+	vehiclev1.VehicleService_OrderReport_FullMethodName[1:],
+	vehiclev1.VehicleService_LookupHistory_FullMethodName[1:],
+	vehiclev1.VehicleService_ResolveOperation_FullMethodName[1:],
+}
+
+// Ledger is what the server needs from the usage ledger (usage.Ledger).
+type Ledger interface {
+	// Reserve books costFen against the caller's daily spend cap before a
+	// purchase, or refuses it (RESOURCE_EXHAUSTED) before any vendor call;
+	// release(false) undoes the booking of a purchase the vendor surely
+	// did not make.
+	Reserve(ctx context.Context, costFen int64) (release func(applied bool), err error)
+	// Report sums the vendor calls between start and end, for GetUsage.
+	Report(ctx context.Context, start, end *timestamppb.Timestamp) (*usagev1.UsageReport, error)
+}
 
 // Vendor is what the server needs from the maintenance-record client.
 type Vendor interface {
@@ -69,8 +92,13 @@ type Options struct {
 	// Freshness is how old a stored report may be for LookupHistory to
 	// serve it instead of buying. Zero means DefaultFreshness.
 	Freshness time.Duration
-	// CostYuan is the price of one report, for the spend metric.
+	// CostYuan is the price of one report, for the spend metric and, in
+	// fen, for the spend cap of Ledger.Reserve.
 	CostYuan float64
+	// Ledger books every purchase against the caller's daily spend cap and
+	// answers GetUsage; nil books nothing and leaves GetUsage
+	// unimplemented.
+	Ledger Ledger
 	// PollInterval is the first wait between report polls; the waits grow
 	// up to PollMaxInterval. Zero means the defaults.
 	PollInterval, PollMaxInterval time.Duration
@@ -101,6 +129,8 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
+	// costFen is the price of one report in fen.
+	costFen int64
 	// lookups shares one lookup per VIN between concurrent callers;
 	// requests shares one purchase per request id.
 	lookups, requests singleflight.Group
@@ -124,7 +154,8 @@ func New(vendor Vendor, st Store, opts Options) (*Server, error) {
 	opts.PollMaxInterval = max(cmp.Or(opts.PollMaxInterval, DefaultPollMaxInterval), opts.PollInterval)
 	opts.LookupWait = cmp.Or(opts.LookupWait, DefaultLookupWait)
 	opts.RequestIDTTL = cmp.Or(opts.RequestIDTTL, DefaultRequestIDTTL)
-	return &Server{vendor: vendor, store: st, opts: opts, log: log, metrics: m}, nil
+	return &Server{vendor: vendor, store: st, opts: opts, log: log, metrics: m,
+		costFen: int64(math.Round(opts.CostYuan * 100))}, nil
 }
 
 // OrderReport implements VehicleService.
@@ -201,4 +232,16 @@ func (s *Server) LookupHistory(ctx context.Context, req *vehiclev1.LookupHistory
 		ReadyTime:  timestamp(res.order.ReadyAt),
 		Purchased:  res.purchased,
 	}, nil
+}
+
+// GetUsage implements VehicleService.
+func (s *Server) GetUsage(ctx context.Context, req *vehiclev1.GetUsageRequest) (*vehiclev1.GetUsageResponse, error) {
+	if s.opts.Ledger == nil {
+		return s.UnimplementedVehicleServiceServer.GetUsage(ctx, req)
+	}
+	r, err := s.opts.Ledger.Report(ctx, req.GetStartTime(), req.GetEndTime())
+	if err != nil {
+		return nil, err
+	}
+	return &vehiclev1.GetUsageResponse{Report: r}, nil
 }

@@ -9,6 +9,7 @@ package vehiclev1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	v1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1651,11 +1652,115 @@ func (x *Resolution) GetResolveTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// GetUsageRequest names the time range to sum.
+type GetUsageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// start_time is the start of the range (inclusive), e.g.
+	// "2026-11-01T00:00:00Z"; required.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// end_time is the end of the range (exclusive), after start_time and at
+	// most 400 days after it; required.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageRequest) Reset() {
+	*x = GetUsageRequest{}
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageRequest) ProtoMessage() {}
+
+func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
+func (*GetUsageRequest) Descriptor() ([]byte, []int) {
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetUsageRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetUsageRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// GetUsageResponse is the service's usage over the range.
+type GetUsageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// report has one row per China day, caller and vendor endpoint, and the
+	// totals.
+	Report        *v1.UsageReport `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageResponse) Reset() {
+	*x = GetUsageResponse{}
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageResponse) ProtoMessage() {}
+
+func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
+func (*GetUsageResponse) Descriptor() ([]byte, []int) {
+	return file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetUsageResponse) GetReport() *v1.UsageReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
 var File_vendorgate_vehicle_v1_vehicle_service_proto protoreflect.FileDescriptor
 
 const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"\n" +
-	"+vendorgate/vehicle/v1/vehicle_service.proto\x12\x15vendorgate.vehicle.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x92\x02\n" +
+	"+vendorgate/vehicle/v1/vehicle_service.proto\x12\x15vendorgate.vehicle.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fvendorgate/usage/v1/usage.proto\"\x92\x02\n" +
 	"\x12OrderReportRequest\x12\x19\n" +
 	"\x03vin\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x03vin\x12,\n" +
 	"\rengine_number\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\fengineNumber\x12*\n" +
@@ -1787,7 +1892,13 @@ const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"\aoutcome\x18\x01 \x01(\x0e2(.vendorgate.vehicle.v1.ResolutionOutcomeR\aoutcome\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\tR\aorderId\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\x12=\n" +
-	"\fresolve_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vresolveTime*z\n" +
+	"\fresolve_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vresolveTime\"\x93\x01\n" +
+	"\x0fGetUsageRequest\x12A\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tstartTime\x12=\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\aendTime\"L\n" +
+	"\x10GetUsageResponse\x128\n" +
+	"\x06report\x18\x01 \x01(\v2 .vendorgate.usage.v1.UsageReportR\x06report*z\n" +
 	"\vReportState\x12\x1c\n" +
 	"\x18REPORT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14REPORT_STATE_PENDING\x10\x01\x12\x16\n" +
@@ -1801,7 +1912,7 @@ const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"\x11ResolutionOutcome\x12\"\n" +
 	"\x1eRESOLUTION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aRESOLUTION_OUTCOME_APPLIED\x10\x01\x12\"\n" +
-	"\x1eRESOLUTION_OUTCOME_NOT_APPLIED\x10\x022\xac\a\n" +
+	"\x1eRESOLUTION_OUTCOME_NOT_APPLIED\x10\x022\xa4\b\n" +
 	"\x0eVehicleService\x12\x83\x01\n" +
 	"\vOrderReport\x12).vendorgate.vehicle.v1.OrderReportRequest\x1a*.vendorgate.vehicle.v1.OrderReportResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/vehicle/orders\x12\x8c\x01\n" +
 	"\tGetReport\x12'.vendorgate.vehicle.v1.GetReportRequest\x1a(.vendorgate.vehicle.v1.GetReportResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/vehicle/orders/{order_id}/report\x12\x9c\x01\n" +
@@ -1809,8 +1920,15 @@ const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"\n" +
 	"GetHistory\x12(.vendorgate.vehicle.v1.GetHistoryRequest\x1a).vendorgate.vehicle.v1.GetHistoryResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/vehicle/vins/{vin}/history\x12\xab\x01\n" +
 	"\x18ListUnresolvedOperations\x126.vendorgate.vehicle.v1.ListUnresolvedOperationsRequest\x1a7.vendorgate.vehicle.v1.ListUnresolvedOperationsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/vehicle/operations\x12\xab\x01\n" +
-	"\x10ResolveOperation\x12..vendorgate.vehicle.v1.ResolveOperationRequest\x1a/.vendorgate.vehicle.v1.ResolveOperationResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/vehicle/operations/{request_id}:resolveB\x85\x04\x92A\x92\x02\x12\xe8\x01\n" +
-	"\x12vendorgate vehicle\x12\xca\x01Vehicle maintenance-record reports, bought once and stored. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.2.0*\x01\x012\x10application/json:\x10application/json\n" +
+	"\x10ResolveOperation\x12..vendorgate.vehicle.v1.ResolveOperationRequest\x1a/.vendorgate.vehicle.v1.ResolveOperationResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/vehicle/operations/{request_id}:resolve\x12v\n" +
+	"\bGetUsage\x12&.vendorgate.vehicle.v1.GetUsageRequest\x1a'.vendorgate.vehicle.v1.GetUsageResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/vehicle/usageB\xf8\x04\x92A\x85\x03\x12\xe8\x01\n" +
+	"\x12vendorgate vehicle\x12\xca\x01Vehicle maintenance-record reports, bought once and stored. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.3.0*\x01\x012\x10application/json:\x10application/jsonZ_\n" +
+	"]\n" +
+	"\n" +
+	"ApiKeyAuth\x12O\b\x02\x12:\"Bearer <key>\" (sandbox: the key ./scripts/sandbox prints)\x1a\rAuthorization \x02b\x10\n" +
+	"\x0e\n" +
+	"\n" +
+	"ApiKeyAuth\x12\x00\n" +
 	"\x19com.vendorgate.vehicle.v1B\x13VehicleServiceProtoP\x01ZGgithub.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1;vehiclev1\xa2\x02\x03VVX\xaa\x02\x15Vendorgate.Vehicle.V1\xca\x02\x15Vendorgate\\Vehicle\\V1\xe2\x02!Vendorgate\\Vehicle\\V1\\GPBMetadata\xea\x02\x17Vendorgate::Vehicle::V1b\x06proto3"
 
 var (
@@ -1826,7 +1944,7 @@ func file_vendorgate_vehicle_v1_vehicle_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vendorgate_vehicle_v1_vehicle_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_vendorgate_vehicle_v1_vehicle_service_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_vendorgate_vehicle_v1_vehicle_service_proto_goTypes = []any{
 	(ReportState)(0),                         // 0: vendorgate.vehicle.v1.ReportState
 	(OperationState)(0),                      // 1: vendorgate.vehicle.v1.OperationState
@@ -1848,52 +1966,60 @@ var file_vendorgate_vehicle_v1_vehicle_service_proto_goTypes = []any{
 	(*ResolveOperationResponse)(nil),         // 17: vendorgate.vehicle.v1.ResolveOperationResponse
 	(*Operation)(nil),                        // 18: vendorgate.vehicle.v1.Operation
 	(*Resolution)(nil),                       // 19: vendorgate.vehicle.v1.Resolution
-	(*timestamppb.Timestamp)(nil),            // 20: google.protobuf.Timestamp
+	(*GetUsageRequest)(nil),                  // 20: vendorgate.vehicle.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),                 // 21: vendorgate.vehicle.v1.GetUsageResponse
+	(*timestamppb.Timestamp)(nil),            // 22: google.protobuf.Timestamp
+	(*v1.UsageReport)(nil),                   // 23: vendorgate.usage.v1.UsageReport
 }
 var file_vendorgate_vehicle_v1_vehicle_service_proto_depIdxs = []int32{
-	20, // 0: vendorgate.vehicle.v1.OrderReportResponse.bought_time:type_name -> google.protobuf.Timestamp
+	22, // 0: vendorgate.vehicle.v1.OrderReportResponse.bought_time:type_name -> google.protobuf.Timestamp
 	0,  // 1: vendorgate.vehicle.v1.GetReportResponse.state:type_name -> vendorgate.vehicle.v1.ReportState
 	11, // 2: vendorgate.vehicle.v1.GetReportResponse.report:type_name -> vendorgate.vehicle.v1.Report
-	20, // 3: vendorgate.vehicle.v1.GetReportResponse.bought_time:type_name -> google.protobuf.Timestamp
-	20, // 4: vendorgate.vehicle.v1.GetReportResponse.ready_time:type_name -> google.protobuf.Timestamp
+	22, // 3: vendorgate.vehicle.v1.GetReportResponse.bought_time:type_name -> google.protobuf.Timestamp
+	22, // 4: vendorgate.vehicle.v1.GetReportResponse.ready_time:type_name -> google.protobuf.Timestamp
 	0,  // 5: vendorgate.vehicle.v1.GetHistoryResponse.state:type_name -> vendorgate.vehicle.v1.ReportState
 	11, // 6: vendorgate.vehicle.v1.GetHistoryResponse.report:type_name -> vendorgate.vehicle.v1.Report
-	20, // 7: vendorgate.vehicle.v1.GetHistoryResponse.bought_time:type_name -> google.protobuf.Timestamp
-	20, // 8: vendorgate.vehicle.v1.GetHistoryResponse.ready_time:type_name -> google.protobuf.Timestamp
+	22, // 7: vendorgate.vehicle.v1.GetHistoryResponse.bought_time:type_name -> google.protobuf.Timestamp
+	22, // 8: vendorgate.vehicle.v1.GetHistoryResponse.ready_time:type_name -> google.protobuf.Timestamp
 	0,  // 9: vendorgate.vehicle.v1.LookupHistoryResponse.state:type_name -> vendorgate.vehicle.v1.ReportState
 	11, // 10: vendorgate.vehicle.v1.LookupHistoryResponse.report:type_name -> vendorgate.vehicle.v1.Report
-	20, // 11: vendorgate.vehicle.v1.LookupHistoryResponse.bought_time:type_name -> google.protobuf.Timestamp
-	20, // 12: vendorgate.vehicle.v1.LookupHistoryResponse.ready_time:type_name -> google.protobuf.Timestamp
+	22, // 11: vendorgate.vehicle.v1.LookupHistoryResponse.bought_time:type_name -> google.protobuf.Timestamp
+	22, // 12: vendorgate.vehicle.v1.LookupHistoryResponse.ready_time:type_name -> google.protobuf.Timestamp
 	12, // 13: vendorgate.vehicle.v1.Report.repair_records:type_name -> vendorgate.vehicle.v1.RepairRecord
 	12, // 14: vendorgate.vehicle.v1.Report.component_records:type_name -> vendorgate.vehicle.v1.RepairRecord
 	12, // 15: vendorgate.vehicle.v1.Report.exterior_records:type_name -> vendorgate.vehicle.v1.RepairRecord
-	20, // 16: vendorgate.vehicle.v1.RepairRecord.maintain_time:type_name -> google.protobuf.Timestamp
+	22, // 16: vendorgate.vehicle.v1.RepairRecord.maintain_time:type_name -> google.protobuf.Timestamp
 	13, // 17: vendorgate.vehicle.v1.RepairRecord.parts:type_name -> vendorgate.vehicle.v1.Part
 	18, // 18: vendorgate.vehicle.v1.ListUnresolvedOperationsResponse.operations:type_name -> vendorgate.vehicle.v1.Operation
 	2,  // 19: vendorgate.vehicle.v1.ResolveOperationRequest.outcome:type_name -> vendorgate.vehicle.v1.ResolutionOutcome
 	18, // 20: vendorgate.vehicle.v1.ResolveOperationResponse.operation:type_name -> vendorgate.vehicle.v1.Operation
 	1,  // 21: vendorgate.vehicle.v1.Operation.state:type_name -> vendorgate.vehicle.v1.OperationState
-	20, // 22: vendorgate.vehicle.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
+	22, // 22: vendorgate.vehicle.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
 	19, // 23: vendorgate.vehicle.v1.Operation.resolutions:type_name -> vendorgate.vehicle.v1.Resolution
 	2,  // 24: vendorgate.vehicle.v1.Resolution.outcome:type_name -> vendorgate.vehicle.v1.ResolutionOutcome
-	20, // 25: vendorgate.vehicle.v1.Resolution.resolve_time:type_name -> google.protobuf.Timestamp
-	3,  // 26: vendorgate.vehicle.v1.VehicleService.OrderReport:input_type -> vendorgate.vehicle.v1.OrderReportRequest
-	5,  // 27: vendorgate.vehicle.v1.VehicleService.GetReport:input_type -> vendorgate.vehicle.v1.GetReportRequest
-	7,  // 28: vendorgate.vehicle.v1.VehicleService.LookupHistory:input_type -> vendorgate.vehicle.v1.LookupHistoryRequest
-	8,  // 29: vendorgate.vehicle.v1.VehicleService.GetHistory:input_type -> vendorgate.vehicle.v1.GetHistoryRequest
-	14, // 30: vendorgate.vehicle.v1.VehicleService.ListUnresolvedOperations:input_type -> vendorgate.vehicle.v1.ListUnresolvedOperationsRequest
-	16, // 31: vendorgate.vehicle.v1.VehicleService.ResolveOperation:input_type -> vendorgate.vehicle.v1.ResolveOperationRequest
-	4,  // 32: vendorgate.vehicle.v1.VehicleService.OrderReport:output_type -> vendorgate.vehicle.v1.OrderReportResponse
-	6,  // 33: vendorgate.vehicle.v1.VehicleService.GetReport:output_type -> vendorgate.vehicle.v1.GetReportResponse
-	10, // 34: vendorgate.vehicle.v1.VehicleService.LookupHistory:output_type -> vendorgate.vehicle.v1.LookupHistoryResponse
-	9,  // 35: vendorgate.vehicle.v1.VehicleService.GetHistory:output_type -> vendorgate.vehicle.v1.GetHistoryResponse
-	15, // 36: vendorgate.vehicle.v1.VehicleService.ListUnresolvedOperations:output_type -> vendorgate.vehicle.v1.ListUnresolvedOperationsResponse
-	17, // 37: vendorgate.vehicle.v1.VehicleService.ResolveOperation:output_type -> vendorgate.vehicle.v1.ResolveOperationResponse
-	32, // [32:38] is the sub-list for method output_type
-	26, // [26:32] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	22, // 25: vendorgate.vehicle.v1.Resolution.resolve_time:type_name -> google.protobuf.Timestamp
+	22, // 26: vendorgate.vehicle.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
+	22, // 27: vendorgate.vehicle.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
+	23, // 28: vendorgate.vehicle.v1.GetUsageResponse.report:type_name -> vendorgate.usage.v1.UsageReport
+	3,  // 29: vendorgate.vehicle.v1.VehicleService.OrderReport:input_type -> vendorgate.vehicle.v1.OrderReportRequest
+	5,  // 30: vendorgate.vehicle.v1.VehicleService.GetReport:input_type -> vendorgate.vehicle.v1.GetReportRequest
+	7,  // 31: vendorgate.vehicle.v1.VehicleService.LookupHistory:input_type -> vendorgate.vehicle.v1.LookupHistoryRequest
+	8,  // 32: vendorgate.vehicle.v1.VehicleService.GetHistory:input_type -> vendorgate.vehicle.v1.GetHistoryRequest
+	14, // 33: vendorgate.vehicle.v1.VehicleService.ListUnresolvedOperations:input_type -> vendorgate.vehicle.v1.ListUnresolvedOperationsRequest
+	16, // 34: vendorgate.vehicle.v1.VehicleService.ResolveOperation:input_type -> vendorgate.vehicle.v1.ResolveOperationRequest
+	20, // 35: vendorgate.vehicle.v1.VehicleService.GetUsage:input_type -> vendorgate.vehicle.v1.GetUsageRequest
+	4,  // 36: vendorgate.vehicle.v1.VehicleService.OrderReport:output_type -> vendorgate.vehicle.v1.OrderReportResponse
+	6,  // 37: vendorgate.vehicle.v1.VehicleService.GetReport:output_type -> vendorgate.vehicle.v1.GetReportResponse
+	10, // 38: vendorgate.vehicle.v1.VehicleService.LookupHistory:output_type -> vendorgate.vehicle.v1.LookupHistoryResponse
+	9,  // 39: vendorgate.vehicle.v1.VehicleService.GetHistory:output_type -> vendorgate.vehicle.v1.GetHistoryResponse
+	15, // 40: vendorgate.vehicle.v1.VehicleService.ListUnresolvedOperations:output_type -> vendorgate.vehicle.v1.ListUnresolvedOperationsResponse
+	17, // 41: vendorgate.vehicle.v1.VehicleService.ResolveOperation:output_type -> vendorgate.vehicle.v1.ResolveOperationResponse
+	21, // 42: vendorgate.vehicle.v1.VehicleService.GetUsage:output_type -> vendorgate.vehicle.v1.GetUsageResponse
+	36, // [36:43] is the sub-list for method output_type
+	29, // [29:36] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_vendorgate_vehicle_v1_vehicle_service_proto_init() }
@@ -1907,7 +2033,7 @@ func file_vendorgate_vehicle_v1_vehicle_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc), len(file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	VehicleService_GetHistory_FullMethodName               = "/vendorgate.vehicle.v1.VehicleService/GetHistory"
 	VehicleService_ListUnresolvedOperations_FullMethodName = "/vendorgate.vehicle.v1.VehicleService/ListUnresolvedOperations"
 	VehicleService_ResolveOperation_FullMethodName         = "/vendorgate.vehicle.v1.VehicleService/ResolveOperation"
+	VehicleService_GetUsage_FullMethodName                 = "/vendorgate.vehicle.v1.VehicleService/GetUsage"
 )
 
 // VehicleServiceClient is the client API for VehicleService service.
@@ -84,6 +85,13 @@ type VehicleServiceClient interface {
 	// (replayed) once APPLIED, FAILED_PRECONDITION reason PURCHASE_NOT_APPLIED
 	// once NOT_APPLIED. No vendor call.
 	ResolveOperation(ctx context.Context, in *ResolveOperationRequest, opts ...grpc.CallOption) (*ResolveOperationResponse, error)
+	// GetUsage sums the service's vendor calls between start_time and
+	// end_time by China day, caller and vendor endpoint, with their cost at
+	// the configured unit prices (a report purchase costs
+	// VEHICLE_REPORT_COST_YUAN; a report fetch is free), from the usage ledger
+	// every replica writes to. Calls are written in batches about once a
+	// second, so the last second's may be missing. No vendor call.
+	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
 }
 
 type vehicleServiceClient struct {
@@ -154,6 +162,16 @@ func (c *vehicleServiceClient) ResolveOperation(ctx context.Context, in *Resolve
 	return out, nil
 }
 
+func (c *vehicleServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUsageResponse)
+	err := c.cc.Invoke(ctx, VehicleService_GetUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // VehicleServiceServer is the server API for VehicleService service.
 // All implementations must embed UnimplementedVehicleServiceServer
 // for forward compatibility.
@@ -211,6 +229,13 @@ type VehicleServiceServer interface {
 	// (replayed) once APPLIED, FAILED_PRECONDITION reason PURCHASE_NOT_APPLIED
 	// once NOT_APPLIED. No vendor call.
 	ResolveOperation(context.Context, *ResolveOperationRequest) (*ResolveOperationResponse, error)
+	// GetUsage sums the service's vendor calls between start_time and
+	// end_time by China day, caller and vendor endpoint, with their cost at
+	// the configured unit prices (a report purchase costs
+	// VEHICLE_REPORT_COST_YUAN; a report fetch is free), from the usage ledger
+	// every replica writes to. Calls are written in batches about once a
+	// second, so the last second's may be missing. No vendor call.
+	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
 	mustEmbedUnimplementedVehicleServiceServer()
 }
 
@@ -238,6 +263,9 @@ func (UnimplementedVehicleServiceServer) ListUnresolvedOperations(context.Contex
 }
 func (UnimplementedVehicleServiceServer) ResolveOperation(context.Context, *ResolveOperationRequest) (*ResolveOperationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResolveOperation not implemented")
+}
+func (UnimplementedVehicleServiceServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
 }
 func (UnimplementedVehicleServiceServer) mustEmbedUnimplementedVehicleServiceServer() {}
 func (UnimplementedVehicleServiceServer) testEmbeddedByValue()                        {}
@@ -368,6 +396,24 @@ func _VehicleService_ResolveOperation_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _VehicleService_GetUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VehicleServiceServer).GetUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: VehicleService_GetUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VehicleServiceServer).GetUsage(ctx, req.(*GetUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // VehicleService_ServiceDesc is the grpc.ServiceDesc for VehicleService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -398,6 +444,10 @@ var VehicleService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResolveOperation",
 			Handler:    _VehicleService_ResolveOperation_Handler,
+		},
+		{
+			MethodName: "GetUsage",
+			Handler:    _VehicleService_GetUsage_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
