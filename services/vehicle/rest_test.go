@@ -19,14 +19,14 @@ import (
 
 // startSandbox runs the service in sandbox mode on a loopback port and
 // returns its base URL and logs.
-func startSandbox(t *testing.T) (string, *logtest.Buffer) {
+func startSandbox(t *testing.T, extra ...string) (string, *logtest.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &logtest.Buffer{}
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{
+		done <- run(ctx, append([]string{
 			"SANDBOX=1",
 			"VEHICLE_ADDR=127.0.0.1:0",
 			"VEHICLE_DATABASE_URL=sqlite://" + filepath.Join(t.TempDir(), "vehicle.db"),
@@ -36,7 +36,7 @@ func startSandbox(t *testing.T) (string, *logtest.Buffer) {
 			// The REST checks are about the gateway, not about callers
 			// (auth_test.go is).
 			"AUTH_MODE=none",
-		}, logs, func(a net.Addr) { addr <- a })
+		}, extra...), logs, func(a net.Addr) { addr <- a })
 	}()
 	var a net.Addr
 	select {
@@ -106,13 +106,15 @@ func TestOpenAPIMatchesTheWire(t *testing.T) {
 	})
 }
 
-// TestDocsPageInChromium loads /docs in headless Chromium; its "try it
-// out" looks a VIN up in the sandbox.
+// TestDocsPageInChromium loads /docs in headless Chromium; it takes the
+// sandbox's API key under Authorize, and its "try it out" looks a VIN up.
 func TestDocsPageInChromium(t *testing.T) {
 	t.Parallel()
-	base, _ := startSandbox(t)
+	const key = "vg_sandbox-dev_docspage"
+	base, _ := startSandbox(t, "AUTH_MODE=api-key", "SANDBOX_API_KEY="+key)
 	resttest.CheckDocsPage(t, base, vehicleService(), resttest.TryIt{
 		OperationID: "VehicleService_LookupHistory",
 		Params:      map[string]string{"vin": maintenancesim.SampleVIN},
+		APIKey:      key,
 	})
 }
