@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -217,62 +216,23 @@ func (l *Ledger) write(ctx context.Context, batch []Call) error {
 		return fmt.Errorf("usage: write: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	// One multi-row INSERT per chunk: a statement per row cost more CPU
-	// per recorded call than the guard itself.
-	args := make([]any, 0, insertChunk*callColumns)
-	for len(batch) > 0 {
-		n := min(len(batch), insertChunk)
-		args = args[:0]
-		for _, c := range batch[:n] {
-			args = append(args, rand.Text(), l.service, c.Vendor, c.Endpoint, c.Caller, c.RequestID,
-				c.Outcome, c.Latency.Milliseconds(), c.CostFen, c.At.UnixMilli())
-		}
-		if _, err := tx.ExecContext(ctx, insertCalls(n), args...); err != nil {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_calls
+		(id, service, vendor, endpoint, caller, request_id, outcome, latency_ms, cost_fen, at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
+	if err != nil {
+		return fmt.Errorf("usage: write: %w", err)
+	}
+	defer stmt.Close()
+	for _, c := range batch {
+		if _, err := stmt.ExecContext(ctx, rand.Text(), l.service, c.Vendor, c.Endpoint, c.Caller, c.RequestID,
+			c.Outcome, c.Latency.Milliseconds(), c.CostFen, c.At.UnixMilli()); err != nil {
 			return fmt.Errorf("usage: write: %w", err)
 		}
-		batch = batch[n:]
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("usage: write: %w", err)
 	}
 	return nil
-}
-
-// insertChunk is how many rows one INSERT writes, callColumns the values
-// of a row: 1000 parameters, well under SQLite's and Postgres's limits.
-const (
-	insertChunk = 100
-	callColumns = 10
-)
-
-// fullChunk is the INSERT of insertChunk rows, built once.
-var fullChunk = buildInsertCalls(insertChunk)
-
-// insertCalls is the INSERT of n rows (n ≤ insertChunk).
-func insertCalls(n int) string {
-	if n == insertChunk {
-		return fullChunk
-	}
-	return buildInsertCalls(n)
-}
-
-func buildInsertCalls(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO usage_calls (id, service, vendor, endpoint, caller, request_id, outcome, latency_ms, cost_fen, at) VALUES `)
-	for r := range n {
-		if r > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('(')
-		for c := range callColumns {
-			if c > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, "$%d", r*callColumns+c+1)
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
 }
 
 // sweep deletes rows older than the retention.
