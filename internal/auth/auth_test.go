@@ -285,3 +285,13 @@ func TestRateIsSharedByReplicas(t *testing.T) {
 		t.Errorf("got %v, want RESOURCE_EXHAUSTED %s with the quota and a retry-after", last, auth.ReasonRateLimited)
 	}
 }
+
+// TestHashKeyFormat: the stored form is "sha256:" and the lower-case hex
+// of the key's SHA-256 (keys files hold hashes made by other tools too).
+func TestHashKeyFormat(t *testing.T) {
+	t.Parallel()
+	const want = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+	if got := auth.HashKey("abc"); got != want {
+		t.Errorf("HashKey(abc): got %s, want %s", got, want)
+	}
+}

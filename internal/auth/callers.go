@@ -175,8 +175,20 @@ func ParseKeysFile(data []byte) ([]Caller, error) {
 
 // HashKey is the form a key is stored in: "sha256:<hex of its SHA-256>".
 func HashKey(key string) string {
+	var h [hashLen]byte
+	hashKey(key, &h)
+	return string(h[:])
+}
+
+// hashLen is the length of a HashKey.
+const hashLen = len("sha256:") + 2*sha256.Size
+
+// hashKey writes HashKey(key) into h, so that the guard can look a key up
+// on every call without building a string.
+func hashKey(key string, h *[hashLen]byte) {
 	sum := sha256.Sum256([]byte(key))
-	return "sha256:" + hex.EncodeToString(sum[:])
+	copy(h[:], "sha256:")
+	hex.Encode(h[len("sha256:"):], sum[:])
 }
 
 // keyAlphabet is what generated keys are made of: no look-alikes to

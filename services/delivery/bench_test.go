@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -31,10 +33,29 @@ import (
 // simulator's own CPU, which runs in this process. The budget is
 // vendorgate's CPU time per call ≤ 1.25× the baseline's; the
 // "cpu-ns/op" metric is process CPU time (user+system) per call.
+//
+// "vendorgate" runs with AUTH_MODE=none; "vendorgate-auth" is the same with
+// the caller layer of issue 11 on: an API key checked against a keys file
+// on every call, the per-caller request metric, and every vendor call
+// recorded in the usage ledger (written in batches to the store). The
+// budget of that layer is ≤ 5% over "vendorgate" (docs/benchmarks.md).
 func BenchmarkGetOrder(b *testing.B) {
 	b.Run("vendorgate", func(b *testing.B) {
-		h := startLogging(b, &logtest.Buffer{}, "LOG_LEVEL=info")
+		h := startLogging(b, &logtest.Buffer{}, "LOG_LEVEL=info", "AUTH_MODE=none")
 		ctx := context.Background()
+		if _, err := h.client.CreateOrder(ctx, validOrder("bench-1")); err != nil {
+			b.Fatal(err)
+		}
+		req := &deliveryv1.GetOrderRequest{OriginId: "bench-1"}
+		measure(b, func() error { _, err := h.client.GetOrder(ctx, req); return err })
+	})
+	b.Run("vendorgate-auth", func(b *testing.B) {
+		keys := filepath.Join(b.TempDir(), "keys.yaml")
+		if err := os.WriteFile(keys, []byte(keysFile(shopKey)), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		h := startLogging(b, &logtest.Buffer{}, "LOG_LEVEL=info", "AUTH_MODE=api-key", "AUTH_KEYS_FILE="+keys)
+		ctx := bearer(context.Background(), shopKey)
 		if _, err := h.client.CreateOrder(ctx, validOrder("bench-1")); err != nil {
 			b.Fatal(err)
 		}

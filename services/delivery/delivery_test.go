@@ -75,6 +75,9 @@ func startBehind(t testing.TB, logs *logtest.Buffer, serve func(http.Handler) *h
 func startSim(t testing.TB, logs *logtest.Buffer, sim *dingdangsim.Simulator, vendorURL string, env ...string) *harness {
 	t.Helper()
 	environ := append([]string{
+		// Callers are beside the point of most tests (auth_test.go checks
+		// them); a test that wants them sets AUTH_MODE itself.
+		"AUTH_MODE=none",
 		"DELIVERY_ADDR=127.0.0.1:0",
 		"DELIVERY_DATABASE_URL=" + sqlstoretest.SQLiteURL(t),
 		"DINGDANG_BASE_URL=" + vendorURL,
@@ -834,7 +837,7 @@ func TestSandboxServesWithoutCredentials(t *testing.T) {
 	addrs := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"SANDBOX=1", "DELIVERY_ADDR=127.0.0.1:0", "DELIVERY_DATABASE_URL=" + sqlstoretest.SQLiteURL(t)}, logs, func(a net.Addr) { addrs <- a })
+		done <- run(ctx, []string{"SANDBOX=1", "SANDBOX_API_KEY=" + sandboxKey, "DELIVERY_ADDR=127.0.0.1:0", "DELIVERY_DATABASE_URL=" + sqlstoretest.SQLiteURL(t)}, logs, func(a net.Addr) { addrs <- a })
 	}()
 	var addr net.Addr
 	select {
@@ -848,6 +851,10 @@ func TestSandboxServesWithoutCredentials(t *testing.T) {
 	}
 	defer conn.Close()
 	c := deliveryv1.NewDeliveryServiceClient(conn)
+	if _, err := c.CreateOrder(ctx, validOrder("sandbox-0")); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("without the sandbox key: got %v, want UNAUTHENTICATED", err)
+	}
+	ctx = bearer(ctx, sandboxKey)
 	if _, err := c.CreateOrder(ctx, validOrder("sandbox-1")); err != nil {
 		t.Fatalf("got %v, want success", err)
 	}
@@ -861,6 +868,9 @@ func TestSandboxServesWithoutCredentials(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "SANDBOX: using the in-process Dingdang simulator") {
 		t.Errorf("got logs %s, want the sandbox announced", logs.String())
+	}
+	if !strings.Contains(logs.String(), "export VENDORGATE_KEY="+sandboxKey) {
+		t.Errorf("got logs %s, want the sandbox key printed", logs.String())
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -212,6 +212,7 @@ func TestCreateOrderCrashBeforeCommit(t *testing.T) {
 // front of the vendor at vendorURL.
 func childEnv(db, vendorURL string, extra ...string) []string {
 	return append([]string{
+		"AUTH_MODE=none",
 		"DELIVERY_ADDR=127.0.0.1:0",
 		"DELIVERY_DATABASE_URL=" + db,
 		"DINGDANG_BASE_URL=" + vendorURL,

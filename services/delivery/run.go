@@ -16,6 +16,7 @@ import (
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
 	"github.com/vendorgate/vendorgate/gen/openapiv2"
+	"github.com/vendorgate/vendorgate/internal/access"
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/coord"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
@@ -83,6 +84,23 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	go requests.SweepEvery(ctx, time.Hour)
 
 	reg := prometheus.NewRegistry()
+	acc, err := access.Open(ctx, access.Options{
+		Service: "delivery", DB: st.DB(), Config: cfg.Access, Sandbox: cfg.Sandbox, Explicit: server.ExplicitGrants,
+		Prices:     map[string]int64{dingdang.Vendor + " " + dingdang.EndpointCreateOrder: cfg.DispatchPriceFen()},
+		Registerer: reg, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// After the servers stopped: the ledger's queued records are
+		// written, so that a graceful shutdown loses none.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := acc.Close(cctx); err != nil {
+			log.Error("usage ledger: queued records not written at shutdown", "error", err)
+		}
+	}()
 	// The vendor's credentials sign every call, on a pooled keep-alive transport.
 	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Base: vendorcall.NewTransport()}}
 	client, err := dingdang.New(hc, cfg.Vendor.BaseURL, dingdang.Options{
@@ -90,6 +108,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		Registerer:  reg,
 		CallbackURL: cfg.CallbackURL,
 		Logger:      log,
+		Observe:     acc.Ledger.Observe,
 	})
 	if err != nil {
 		return err
@@ -118,7 +137,8 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
-	srv := server.New(client, statuses, server.Options{Tracking: tracker, Requests: requests})
+	srv := server.New(client, statuses, server.Options{Tracking: tracker, Requests: requests,
+		Usage: acc.Ledger, DispatchPriceFen: cfg.DispatchPriceFen()})
 
 	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
@@ -140,11 +160,18 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("OpenAPI document: %w", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { acc.Run(gctx); return nil })
 	if cbLis != nil {
+		// The callback listener is deliberately not behind the guard: the
+		// vendor cannot send our callers' keys. Each push is authenticated
+		// by its order's unguessable token in the URL instead, and re-read
+		// from the vendor before it is trusted (internal/tracking).
 		g.Go(func() error { return serveCallbacks(gctx, cbLis, tracker.Handler(), cfg.ShutdownTimeout) })
 	}
 	g.Go(func() error {
 		return serve.Run(gctx, lis, serve.Options{
+			Guard:           acc.Guard,
+			TLS:             acc.TLS,
 			Name:            "delivery",
 			Domain:          server.Domain,
 			Logger:          log,

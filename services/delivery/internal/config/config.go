@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/vendorgate/vendorgate/internal/access"
+	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/envconfig"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
@@ -35,6 +37,16 @@ type Config struct {
 	// pushes status changes; empty sends none. CallbackPublicURL supersedes
 	// it: with one, every order gets a callback URL of its own.
 	CallbackURL string `env:"DINGDANG_CALLBACK_URL"`
+	// DispatchPriceYuan is what one Dingdang dispatch (createOrder) costs
+	// us, a decimal yuan amount such as "6.50" (DINGDANG_DISPATCH_PRICE_YUAN);
+	// "0" counts dispatches as free. It is the cost of a dispatch in the
+	// usage ledger (GetUsage) and what a dispatch books against a caller's
+	// daily_spend_cap_yuan.
+	DispatchPriceYuan string `env:"DINGDANG_DISPATCH_PRICE_YUAN" envDefault:"0"`
+	// Access is who may call the service and what their vendor calls cost:
+	// AUTH_MODE, AUTH_KEYS_FILE, AUTH_RELOAD_INTERVAL, AUTH_TLS_CERT,
+	// AUTH_TLS_KEY, AUTH_CLIENT_CA, SANDBOX_API_KEY and USAGE_RETENTION.
+	Access access.Config
 	// DatabaseURL is the store: a SQLite file (one process only) or
 	// postgres://… shared by replicas.
 	DatabaseURL string `env:"DELIVERY_DATABASE_URL" envDefault:"file:delivery.db"`
@@ -89,6 +101,12 @@ func Load(environ []string) (Config, error) {
 	if err := cfg.REST.Check(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := cfg.Access.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := auth.YuanToFen(cfg.DispatchPriceYuan); err != nil {
+		errs = append(errs, fmt.Errorf("DINGDANG_DISPATCH_PRICE_YUAN %q: want a non-negative decimal yuan amount such as \"0\" or \"6.50\"", cfg.DispatchPriceYuan))
+	}
 	errs = append(errs, cfg.checkCallbacks()...)
 	if err := envconfig.Join(errs...); err != nil {
 		return Config{}, err
@@ -120,6 +138,12 @@ func (c *Config) checkCallbacks() []error {
 		errs = append(errs, fmt.Errorf("REQUEST_ID_TTL must be positive, got %s", c.RequestIDTTL))
 	}
 	return errs
+}
+
+// DispatchPriceFen is DispatchPriceYuan in fen (Load checked it).
+func (c Config) DispatchPriceFen() int64 {
+	fen, _ := auth.YuanToFen(c.DispatchPriceYuan)
+	return fen
 }
 
 // LoadAddr reads only DELIVERY_ADDR (with its default), for the health

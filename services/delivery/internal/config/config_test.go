@@ -23,6 +23,11 @@ func TestLoad(t *testing.T) {
 		{"public URL not http", []string{"SANDBOX=1", "DELIVERY_CALLBACK_ADDR=:9091", "DELIVERY_CALLBACK_PUBLIC_URL=hooks.example.com"}, []string{"DELIVERY_CALLBACK_PUBLIC_URL"}},
 		{"callback limits", []string{"SANDBOX=1", "DELIVERY_CALLBACK_MAX_BYTES=0", "DELIVERY_CALLBACK_RATE=0", "DELIVERY_WATCH_POLL_INTERVAL=0s", "REQUEST_ID_TTL=-1h"},
 			[]string{"DELIVERY_CALLBACK_MAX_BYTES", "DELIVERY_CALLBACK_RATE", "DELIVERY_WATCH_POLL_INTERVAL", "REQUEST_ID_TTL"}},
+		{"negative dispatch price", []string{"SANDBOX=1", "DINGDANG_DISPATCH_PRICE_YUAN=-1"}, []string{"DINGDANG_DISPATCH_PRICE_YUAN"}},
+		{"dispatch price not a yuan amount", []string{"SANDBOX=1", "DINGDANG_DISPATCH_PRICE_YUAN=6.505"}, []string{"DINGDANG_DISPATCH_PRICE_YUAN"}},
+		{"dispatch price", []string{"SANDBOX=1", "DINGDANG_DISPATCH_PRICE_YUAN=6.50"}, nil},
+		{"auth mode", []string{"SANDBOX=1", "AUTH_MODE=open"}, []string{"AUTH_MODE"}},
+		{"usage retention", []string{"SANDBOX=1", "USAGE_RETENTION=0s"}, []string{"USAGE_RETENTION"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,5 +78,18 @@ func TestLoadNamesEveryBadVariableAtOnce(t *testing.T) {
 		`DINGDANG_TIMEOUT: unable to parse duration: time: invalid duration "fast"`
 	if err == nil || err.Error() != want {
 		t.Errorf("got error %v, want %s", err, want)
+	}
+}
+
+func TestDispatchPriceFen(t *testing.T) {
+	t.Parallel()
+	for environ, want := range map[string]int64{"": 0, "DINGDANG_DISPATCH_PRICE_YUAN=6.5": 650, "DINGDANG_DISPATCH_PRICE_YUAN=12": 1200} {
+		cfg, err := Load([]string{"SANDBOX=1", environ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.DispatchPriceFen(); got != want {
+			t.Errorf("%q: got %d fen, want %d", environ, got, want)
+		}
 	}
 }

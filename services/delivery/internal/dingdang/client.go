@@ -46,6 +46,11 @@ const (
 	defaultBackoff   = 200 * time.Millisecond
 )
 
+// EndpointCreateOrder is createOrder, the paid dispatch, as the call layer
+// names it in metrics and the usage ledger: the usage ledger's price of a
+// dispatch is keyed Vendor+" "+EndpointCreateOrder.
+const EndpointCreateOrder = pathCreate
+
 // Options configures a Client beyond its transport and base URL.
 type Options struct {
 	// Call configures the vendor call layer (timeout, size limits, rate
@@ -64,6 +69,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives vendor-call failures; nil discards them.
 	Logger *slog.Logger
+	// Observe learns of every vendor call sent, e.g. the usage ledger's
+	// usage.Ledger.Observe; nil records none.
+	Observe func(context.Context, vendorcall.Observation)
 }
 
 // Client calls the Dingdang API.
@@ -82,6 +90,7 @@ func New(hc *http.Client, baseURL string, opts Options) (*Client, error) {
 		Classify:   cloudmarket.Classify,
 		Registerer: opts.Registerer,
 		Logger:     opts.Logger,
+		Observe:    opts.Observe,
 	})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package dingdang
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -123,11 +124,12 @@ func (c *Client) CreateOrder(ctx context.Context, o NewOrder) (string, error) {
 		return "", err
 	}
 	msg, err := c.write(ctx, pathCreate, headers, form, nil, nil)
+	uncertain := mayHaveLanded(err)
 	wait := c.opts.ResendBackoff
 	for resend := 0; resend < c.opts.Resends && resendable(err); resend++ {
 		select {
 		case <-ctx.Done():
-			return "", err
+			return "", uncertainty(err, uncertain)
 		case <-time.After(wait):
 		}
 		wait *= 2
@@ -135,8 +137,53 @@ func (c *Client) CreateOrder(ctx context.Context, o NewOrder) (string, error) {
 		if vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
 			return c.confirmLanded(ctx, o, err)
 		}
+		uncertain = uncertain || mayHaveLanded(err)
 	}
-	return msg, err
+	return msg, uncertainty(err, uncertain)
+}
+
+// mayHaveLanded reports whether a createOrder attempt that failed with err
+// may have dispatched the order all the same.
+func mayHaveLanded(err error) bool {
+	return err != nil && !notApplied(err)
+}
+
+// notApplied reports whether err is a failure after which the vendor
+// surely did not apply the call: a refusal it answered, or a failure
+// before anything was sent.
+func notApplied(err error) bool {
+	ve, ok := vendorerr.As(err)
+	if !ok {
+		return false
+	}
+	switch ve.Kind {
+	case vendorerr.KindInvalidArgument, vendorerr.KindAlreadyExists, vendorerr.KindRefused, vendorerr.KindAuth,
+		vendorerr.KindThrottled, vendorerr.KindTimeout, vendorerr.KindUnavailable, vendorerr.KindRateLimited, vendorerr.KindCircuitOpen:
+		return true
+	}
+	return false
+}
+
+// maybeDispatched is a CreateOrder failure after an earlier attempt whose
+// outcome is unknown: the last attempt's plain failure does not prove the
+// order was not dispatched.
+type maybeDispatched struct{ error }
+
+func (e maybeDispatched) Unwrap() error { return e.error }
+
+func uncertainty(err error, uncertain bool) error {
+	if err == nil || !uncertain {
+		return err
+	}
+	return maybeDispatched{err}
+}
+
+// NotDispatched reports whether a CreateOrder error means the vendor surely
+// did not dispatch the order (so a dispatch booked against a spend cap may
+// be released): every attempt was refused by the vendor or never sent.
+func NotDispatched(err error) bool {
+	var maybe maybeDispatched
+	return !errors.As(err, &maybe) && notApplied(err)
 }
 
 // resendable reports whether the vendor may not have seen the order: the

@@ -9,8 +9,10 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
+	usagev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
 	"github.com/vendorgate/vendorgate/internal/crashpoint"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
@@ -21,6 +23,13 @@ import (
 
 // Domain is the google.rpc.ErrorInfo domain of the delivery service.
 const Domain = "delivery.vendorgate.dev"
+
+// ExplicitGrants lists the RPCs a caller may call only when its allow list
+// names them, money movements and purchases: none here. A dispatch is paid
+// (DINGDANG_DISPATCH_PRICE_YUAN) but it is the service's everyday
+// business, capped per caller by daily_spend_cap_yuan rather than granted
+// by name.
+var ExplicitGrants = []string{}
 
 // Vendor is what the server needs from the Dingdang client.
 type Vendor interface {
@@ -42,6 +51,15 @@ type Tracking interface {
 	Events(ctx context.Context, originID string, afterID int64, limit int) ([]store.Event, error)
 }
 
+// Usage is what the server needs from the usage ledger (usage.Ledger).
+type Usage interface {
+	// Reserve books costFen of the caller's daily spend before a paid
+	// call, or refuses it (RESOURCE_EXHAUSTED) over the caller's cap.
+	Reserve(ctx context.Context, costFen int64) (release func(applied bool), err error)
+	// Report is GetUsage's answer.
+	Report(ctx context.Context, start, end *timestamppb.Timestamp) (*usagev1.UsageReport, error)
+}
+
 // Options are the server's collaborators beyond the vendor.
 type Options struct {
 	// Tracking follows orders (callbacks, WatchOrder, ListOrderEvents); nil
@@ -49,6 +67,12 @@ type Options struct {
 	Tracking Tracking
 	// Requests keeps the request_id records; nil ignores request_id.
 	Requests *idempotency.Store
+	// Usage books paid dispatches and answers GetUsage; nil books nothing
+	// and serves no GetUsage.
+	Usage Usage
+	// DispatchPriceFen is what one createOrder costs, booked against the
+	// caller's daily spend cap before it is sent.
+	DispatchPriceFen int64
 }
 
 // Server is the DeliveryService implementation. Requests reach it already
@@ -59,11 +83,14 @@ type Server struct {
 	statuses StatusMap
 	tracking Tracking
 	requests *idempotency.Store
+	usage    Usage
+	price    int64
 }
 
 // New returns a Server calling vendor, mapping order_status through statuses.
 func New(vendor Vendor, statuses StatusMap, opts Options) *Server {
-	return &Server{vendor: vendor, statuses: statuses, tracking: opts.Tracking, requests: opts.Requests}
+	return &Server{vendor: vendor, statuses: statuses, tracking: opts.Tracking, requests: opts.Requests,
+		usage: opts.Usage, price: opts.DispatchPriceFen}
 }
 
 // once runs call under requestID (see idempotency.Run), or plainly when the
@@ -106,20 +133,50 @@ func (s *Server) CreateOrder(ctx context.Context, req *deliveryv1.CreateOrderReq
 					return nil, readBackFailed("created the order", err)
 				}
 			}
+			// The dispatch is paid: book it against the caller's daily cap
+			// before anything is sent (an interrupted attempt found above
+			// was booked by that attempt).
+			release, err := s.reserve(ctx)
+			if err != nil {
+				return nil, err
+			}
 			if s.tracking != nil {
 				cb, err := s.tracking.CallbackURL(ctx, o.OriginID)
 				if err != nil {
+					release(false)
 					return nil, err
 				}
 				o.Callback = cb
 			}
 			msg, err := s.vendor.CreateOrder(ctx, o)
 			if err != nil {
+				release(!dingdang.NotDispatched(err))
 				return nil, err
 			}
+			release(true)
 			crashpoint.Hit("delivery.create-order.after-vendor")
 			return &deliveryv1.CreateOrderResponse{OriginId: o.OriginID, VendorMessage: msg}, nil
 		})
+}
+
+// reserve books one dispatch's price for ctx's caller.
+func (s *Server) reserve(ctx context.Context) (func(applied bool), error) {
+	if s.usage == nil {
+		return func(bool) {}, nil
+	}
+	return s.usage.Reserve(ctx, s.price)
+}
+
+// GetUsage implements DeliveryService.
+func (s *Server) GetUsage(ctx context.Context, req *deliveryv1.GetUsageRequest) (*deliveryv1.GetUsageResponse, error) {
+	if s.usage == nil {
+		return s.UnimplementedDeliveryServiceServer.GetUsage(ctx, req)
+	}
+	r, err := s.usage.Report(ctx, req.GetStartTime(), req.GetEndTime())
+	if err != nil {
+		return nil, err
+	}
+	return &deliveryv1.GetUsageResponse{Report: r}, nil
 }
 
 // readBackMessage is the vendor's success message, given when an

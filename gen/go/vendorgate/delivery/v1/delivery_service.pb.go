@@ -9,6 +9,7 @@ package deliveryv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	v1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -2714,11 +2715,115 @@ func (x *ListOrderEventsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// GetUsageRequest names the time range of a usage report.
+type GetUsageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// start_time is the first instant counted (inclusive), e.g.
+	// "2026-11-01T00:00:00Z".
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// end_time is the end of the range (exclusive), after start_time and at
+	// most 400 days later, e.g. "2026-12-01T00:00:00Z".
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageRequest) Reset() {
+	*x = GetUsageRequest{}
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageRequest) ProtoMessage() {}
+
+func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
+func (*GetUsageRequest) Descriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetUsageRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetUsageRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// GetUsageResponse is the usage report.
+type GetUsageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// report holds one row per China day, caller and vendor endpoint, and the
+	// totals.
+	Report        *v1.UsageReport `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageResponse) Reset() {
+	*x = GetUsageResponse{}
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageResponse) ProtoMessage() {}
+
+func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
+func (*GetUsageResponse) Descriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GetUsageResponse) GetReport() *v1.UsageReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
 var File_vendorgate_delivery_v1_delivery_service_proto protoreflect.FileDescriptor
 
 const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\n" +
-	"-vendorgate/delivery/v1/delivery_service.proto\x12\x16vendorgate.delivery.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"t\n" +
+	"-vendorgate/delivery/v1/delivery_service.proto\x12\x16vendorgate.delivery.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fvendorgate/usage/v1/usage.proto\"t\n" +
 	"\x06LatLng\x123\n" +
 	"\blatitude\x18\x01 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80V@)\x00\x00\x00\x00\x00\x80V\xc0R\blatitude\x125\n" +
 	"\tlongitude\x18\x02 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80f@)\x00\x00\x00\x00\x00\x80f\xc0R\tlongitude\"\x8b\x01\n" +
@@ -2932,7 +3037,13 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"}\n" +
 	"\x17ListOrderEventsResponse\x12:\n" +
 	"\x06events\x18\x01 \x03(\v2\".vendorgate.delivery.v1.OrderEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*d\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x93\x01\n" +
+	"\x0fGetUsageRequest\x12A\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tstartTime\x12=\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\aendTime\"L\n" +
+	"\x10GetUsageResponse\x128\n" +
+	"\x06report\x18\x01 \x01(\v2 .vendorgate.usage.v1.UsageReportR\x06report*d\n" +
 	"\fDeliveryMode\x12\x1d\n" +
 	"\x19DELIVERY_MODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DELIVERY_MODE_CHEAPEST\x10\x01\x12\x19\n" +
@@ -2962,7 +3073,7 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\x1eORDER_EVENT_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17ORDER_EVENT_SOURCE_PUSH\x10\x01\x12\x1b\n" +
 	"\x17ORDER_EVENT_SOURCE_POLL\x10\x02\x12\x1b\n" +
-	"\x17ORDER_EVENT_SOURCE_READ\x10\x032\xe3\v\n" +
+	"\x17ORDER_EVENT_SOURCE_READ\x10\x032\xde\f\n" +
 	"\x0fDeliveryService\x12\x86\x01\n" +
 	"\vCreateOrder\x12*.vendorgate.delivery.v1.CreateOrderRequest\x1a+.vendorgate.delivery.v1.CreateOrderResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/delivery/orders\x12\x86\x01\n" +
 	"\bGetOrder\x12'.vendorgate.delivery.v1.GetOrderRequest\x1a(.vendorgate.delivery.v1.GetOrderResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/delivery/orders/{origin_id}\x12\x80\x01\n" +
@@ -2976,8 +3087,15 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\x12IssueMerchantToken\x121.vendorgate.delivery.v1.IssueMerchantTokenRequest\x1a2.vendorgate.delivery.v1.IssueMerchantTokenResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/delivery/merchant-tokens\x12\x94\x01\n" +
 	"\n" +
 	"WatchOrder\x12).vendorgate.delivery.v1.WatchOrderRequest\x1a*.vendorgate.delivery.v1.WatchOrderResponse\"-\x82\xd3\xe4\x93\x02'\x12%/v1/delivery/orders/{origin_id}:watch0\x01\x12\xa2\x01\n" +
-	"\x0fListOrderEvents\x12..vendorgate.delivery.v1.ListOrderEventsRequest\x1a/.vendorgate.delivery.v1.ListOrderEventsResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/delivery/orders/{origin_id}/eventsB\xf8\x03\x92A\xfd\x01\x12\xd3\x01\n" +
-	"\x13vendorgate delivery\x12\xb4\x01Same-day deliveries through Dingdang. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.0.0*\x01\x012\x10application/json:\x10application/json\n" +
+	"\x0fListOrderEvents\x12..vendorgate.delivery.v1.ListOrderEventsRequest\x1a/.vendorgate.delivery.v1.ListOrderEventsResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/delivery/orders/{origin_id}/events\x12y\n" +
+	"\bGetUsage\x12'.vendorgate.delivery.v1.GetUsageRequest\x1a(.vendorgate.delivery.v1.GetUsageResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/delivery/usageB\xeb\x04\x92A\xf0\x02\x12\xd3\x01\n" +
+	"\x13vendorgate delivery\x12\xb4\x01Same-day deliveries through Dingdang. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.1.0*\x01\x012\x10application/json:\x10application/jsonZ_\n" +
+	"]\n" +
+	"\n" +
+	"ApiKeyAuth\x12O\b\x02\x12:\"Bearer <key>\" (sandbox: the key ./scripts/sandbox prints)\x1a\rAuthorization \x02b\x10\n" +
+	"\x0e\n" +
+	"\n" +
+	"ApiKeyAuth\x12\x00\n" +
 	"\x1acom.vendorgate.delivery.v1B\x14DeliveryServiceProtoP\x01ZIgithub.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1;deliveryv1\xa2\x02\x03VDX\xaa\x02\x16Vendorgate.Delivery.V1\xca\x02\x16Vendorgate\\Delivery\\V1\xe2\x02\"Vendorgate\\Delivery\\V1\\GPBMetadata\xea\x02\x18Vendorgate::Delivery::V1b\x06proto3"
 
 var (
@@ -2993,7 +3111,7 @@ func file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP() []byte {
 }
 
 var file_vendorgate_delivery_v1_delivery_service_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_vendorgate_delivery_v1_delivery_service_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_vendorgate_delivery_v1_delivery_service_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_vendorgate_delivery_v1_delivery_service_proto_goTypes = []any{
 	(DeliveryMode)(0),                  // 0: vendorgate.delivery.v1.DeliveryMode
 	(ShopDeliveryMode)(0),              // 1: vendorgate.delivery.v1.ShopDeliveryMode
@@ -3028,10 +3146,13 @@ var file_vendorgate_delivery_v1_delivery_service_proto_goTypes = []any{
 	(*OrderEvent)(nil),                 // 30: vendorgate.delivery.v1.OrderEvent
 	(*ListOrderEventsRequest)(nil),     // 31: vendorgate.delivery.v1.ListOrderEventsRequest
 	(*ListOrderEventsResponse)(nil),    // 32: vendorgate.delivery.v1.ListOrderEventsResponse
-	(*timestamppb.Timestamp)(nil),      // 33: google.protobuf.Timestamp
+	(*GetUsageRequest)(nil),            // 33: vendorgate.delivery.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),           // 34: vendorgate.delivery.v1.GetUsageResponse
+	(*timestamppb.Timestamp)(nil),      // 35: google.protobuf.Timestamp
+	(*v1.UsageReport)(nil),             // 36: vendorgate.usage.v1.UsageReport
 }
 var file_vendorgate_delivery_v1_delivery_service_proto_depIdxs = []int32{
-	33, // 0: vendorgate.delivery.v1.CreateOrderRequest.door_time:type_name -> google.protobuf.Timestamp
+	35, // 0: vendorgate.delivery.v1.CreateOrderRequest.door_time:type_name -> google.protobuf.Timestamp
 	5,  // 1: vendorgate.delivery.v1.CreateOrderRequest.receiver_location:type_name -> vendorgate.delivery.v1.LatLng
 	0,  // 2: vendorgate.delivery.v1.CreateOrderRequest.mode:type_name -> vendorgate.delivery.v1.DeliveryMode
 	6,  // 3: vendorgate.delivery.v1.CreateOrderRequest.goods:type_name -> vendorgate.delivery.v1.Goods
@@ -3039,58 +3160,63 @@ var file_vendorgate_delivery_v1_delivery_service_proto_depIdxs = []int32{
 	5,  // 5: vendorgate.delivery.v1.Rider.location:type_name -> vendorgate.delivery.v1.LatLng
 	3,  // 6: vendorgate.delivery.v1.Order.status:type_name -> vendorgate.delivery.v1.OrderStatus
 	11, // 7: vendorgate.delivery.v1.Order.rider:type_name -> vendorgate.delivery.v1.Rider
-	33, // 8: vendorgate.delivery.v1.Order.create_time:type_name -> google.protobuf.Timestamp
-	33, // 9: vendorgate.delivery.v1.Order.accept_time:type_name -> google.protobuf.Timestamp
-	33, // 10: vendorgate.delivery.v1.Order.fetch_time:type_name -> google.protobuf.Timestamp
-	33, // 11: vendorgate.delivery.v1.Order.finish_time:type_name -> google.protobuf.Timestamp
+	35, // 8: vendorgate.delivery.v1.Order.create_time:type_name -> google.protobuf.Timestamp
+	35, // 9: vendorgate.delivery.v1.Order.accept_time:type_name -> google.protobuf.Timestamp
+	35, // 10: vendorgate.delivery.v1.Order.fetch_time:type_name -> google.protobuf.Timestamp
+	35, // 11: vendorgate.delivery.v1.Order.finish_time:type_name -> google.protobuf.Timestamp
 	5,  // 12: vendorgate.delivery.v1.Order.receiver_location:type_name -> vendorgate.delivery.v1.LatLng
 	5,  // 13: vendorgate.delivery.v1.Order.shop_location:type_name -> vendorgate.delivery.v1.LatLng
 	0,  // 14: vendorgate.delivery.v1.Order.mode:type_name -> vendorgate.delivery.v1.DeliveryMode
 	2,  // 15: vendorgate.delivery.v1.ListOrdersRequest.filter:type_name -> vendorgate.delivery.v1.OrderFilter
 	15, // 16: vendorgate.delivery.v1.ListOrdersResponse.orders:type_name -> vendorgate.delivery.v1.OrderSummary
 	3,  // 17: vendorgate.delivery.v1.OrderSummary.status:type_name -> vendorgate.delivery.v1.OrderStatus
-	33, // 18: vendorgate.delivery.v1.OrderSummary.accept_time:type_name -> google.protobuf.Timestamp
-	33, // 19: vendorgate.delivery.v1.OrderSummary.fetch_time:type_name -> google.protobuf.Timestamp
-	33, // 20: vendorgate.delivery.v1.OrderSummary.finish_time:type_name -> google.protobuf.Timestamp
-	33, // 21: vendorgate.delivery.v1.OrderSummary.cancel_time:type_name -> google.protobuf.Timestamp
+	35, // 18: vendorgate.delivery.v1.OrderSummary.accept_time:type_name -> google.protobuf.Timestamp
+	35, // 19: vendorgate.delivery.v1.OrderSummary.fetch_time:type_name -> google.protobuf.Timestamp
+	35, // 20: vendorgate.delivery.v1.OrderSummary.finish_time:type_name -> google.protobuf.Timestamp
+	35, // 21: vendorgate.delivery.v1.OrderSummary.cancel_time:type_name -> google.protobuf.Timestamp
 	20, // 22: vendorgate.delivery.v1.ListCancelReasonsResponse.reasons:type_name -> vendorgate.delivery.v1.CancelReason
 	5,  // 23: vendorgate.delivery.v1.UpsertShopRequest.location:type_name -> vendorgate.delivery.v1.LatLng
 	1,  // 24: vendorgate.delivery.v1.UpsertShopRequest.mode:type_name -> vendorgate.delivery.v1.ShopDeliveryMode
 	25, // 25: vendorgate.delivery.v1.GetShopResponse.shop:type_name -> vendorgate.delivery.v1.Shop
 	1,  // 26: vendorgate.delivery.v1.Shop.mode:type_name -> vendorgate.delivery.v1.ShopDeliveryMode
-	33, // 27: vendorgate.delivery.v1.Shop.create_time:type_name -> google.protobuf.Timestamp
-	33, // 28: vendorgate.delivery.v1.Shop.update_time:type_name -> google.protobuf.Timestamp
+	35, // 27: vendorgate.delivery.v1.Shop.create_time:type_name -> google.protobuf.Timestamp
+	35, // 28: vendorgate.delivery.v1.Shop.update_time:type_name -> google.protobuf.Timestamp
 	30, // 29: vendorgate.delivery.v1.WatchOrderResponse.event:type_name -> vendorgate.delivery.v1.OrderEvent
 	3,  // 30: vendorgate.delivery.v1.OrderEvent.status:type_name -> vendorgate.delivery.v1.OrderStatus
 	12, // 31: vendorgate.delivery.v1.OrderEvent.order:type_name -> vendorgate.delivery.v1.Order
 	4,  // 32: vendorgate.delivery.v1.OrderEvent.source:type_name -> vendorgate.delivery.v1.OrderEventSource
-	33, // 33: vendorgate.delivery.v1.OrderEvent.create_time:type_name -> google.protobuf.Timestamp
+	35, // 33: vendorgate.delivery.v1.OrderEvent.create_time:type_name -> google.protobuf.Timestamp
 	30, // 34: vendorgate.delivery.v1.ListOrderEventsResponse.events:type_name -> vendorgate.delivery.v1.OrderEvent
-	7,  // 35: vendorgate.delivery.v1.DeliveryService.CreateOrder:input_type -> vendorgate.delivery.v1.CreateOrderRequest
-	9,  // 36: vendorgate.delivery.v1.DeliveryService.GetOrder:input_type -> vendorgate.delivery.v1.GetOrderRequest
-	13, // 37: vendorgate.delivery.v1.DeliveryService.ListOrders:input_type -> vendorgate.delivery.v1.ListOrdersRequest
-	16, // 38: vendorgate.delivery.v1.DeliveryService.CancelOrder:input_type -> vendorgate.delivery.v1.CancelOrderRequest
-	18, // 39: vendorgate.delivery.v1.DeliveryService.ListCancelReasons:input_type -> vendorgate.delivery.v1.ListCancelReasonsRequest
-	21, // 40: vendorgate.delivery.v1.DeliveryService.UpsertShop:input_type -> vendorgate.delivery.v1.UpsertShopRequest
-	23, // 41: vendorgate.delivery.v1.DeliveryService.GetShop:input_type -> vendorgate.delivery.v1.GetShopRequest
-	26, // 42: vendorgate.delivery.v1.DeliveryService.IssueMerchantToken:input_type -> vendorgate.delivery.v1.IssueMerchantTokenRequest
-	28, // 43: vendorgate.delivery.v1.DeliveryService.WatchOrder:input_type -> vendorgate.delivery.v1.WatchOrderRequest
-	31, // 44: vendorgate.delivery.v1.DeliveryService.ListOrderEvents:input_type -> vendorgate.delivery.v1.ListOrderEventsRequest
-	8,  // 45: vendorgate.delivery.v1.DeliveryService.CreateOrder:output_type -> vendorgate.delivery.v1.CreateOrderResponse
-	10, // 46: vendorgate.delivery.v1.DeliveryService.GetOrder:output_type -> vendorgate.delivery.v1.GetOrderResponse
-	14, // 47: vendorgate.delivery.v1.DeliveryService.ListOrders:output_type -> vendorgate.delivery.v1.ListOrdersResponse
-	17, // 48: vendorgate.delivery.v1.DeliveryService.CancelOrder:output_type -> vendorgate.delivery.v1.CancelOrderResponse
-	19, // 49: vendorgate.delivery.v1.DeliveryService.ListCancelReasons:output_type -> vendorgate.delivery.v1.ListCancelReasonsResponse
-	22, // 50: vendorgate.delivery.v1.DeliveryService.UpsertShop:output_type -> vendorgate.delivery.v1.UpsertShopResponse
-	24, // 51: vendorgate.delivery.v1.DeliveryService.GetShop:output_type -> vendorgate.delivery.v1.GetShopResponse
-	27, // 52: vendorgate.delivery.v1.DeliveryService.IssueMerchantToken:output_type -> vendorgate.delivery.v1.IssueMerchantTokenResponse
-	29, // 53: vendorgate.delivery.v1.DeliveryService.WatchOrder:output_type -> vendorgate.delivery.v1.WatchOrderResponse
-	32, // 54: vendorgate.delivery.v1.DeliveryService.ListOrderEvents:output_type -> vendorgate.delivery.v1.ListOrderEventsResponse
-	45, // [45:55] is the sub-list for method output_type
-	35, // [35:45] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	35, // 35: vendorgate.delivery.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
+	35, // 36: vendorgate.delivery.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
+	36, // 37: vendorgate.delivery.v1.GetUsageResponse.report:type_name -> vendorgate.usage.v1.UsageReport
+	7,  // 38: vendorgate.delivery.v1.DeliveryService.CreateOrder:input_type -> vendorgate.delivery.v1.CreateOrderRequest
+	9,  // 39: vendorgate.delivery.v1.DeliveryService.GetOrder:input_type -> vendorgate.delivery.v1.GetOrderRequest
+	13, // 40: vendorgate.delivery.v1.DeliveryService.ListOrders:input_type -> vendorgate.delivery.v1.ListOrdersRequest
+	16, // 41: vendorgate.delivery.v1.DeliveryService.CancelOrder:input_type -> vendorgate.delivery.v1.CancelOrderRequest
+	18, // 42: vendorgate.delivery.v1.DeliveryService.ListCancelReasons:input_type -> vendorgate.delivery.v1.ListCancelReasonsRequest
+	21, // 43: vendorgate.delivery.v1.DeliveryService.UpsertShop:input_type -> vendorgate.delivery.v1.UpsertShopRequest
+	23, // 44: vendorgate.delivery.v1.DeliveryService.GetShop:input_type -> vendorgate.delivery.v1.GetShopRequest
+	26, // 45: vendorgate.delivery.v1.DeliveryService.IssueMerchantToken:input_type -> vendorgate.delivery.v1.IssueMerchantTokenRequest
+	28, // 46: vendorgate.delivery.v1.DeliveryService.WatchOrder:input_type -> vendorgate.delivery.v1.WatchOrderRequest
+	31, // 47: vendorgate.delivery.v1.DeliveryService.ListOrderEvents:input_type -> vendorgate.delivery.v1.ListOrderEventsRequest
+	33, // 48: vendorgate.delivery.v1.DeliveryService.GetUsage:input_type -> vendorgate.delivery.v1.GetUsageRequest
+	8,  // 49: vendorgate.delivery.v1.DeliveryService.CreateOrder:output_type -> vendorgate.delivery.v1.CreateOrderResponse
+	10, // 50: vendorgate.delivery.v1.DeliveryService.GetOrder:output_type -> vendorgate.delivery.v1.GetOrderResponse
+	14, // 51: vendorgate.delivery.v1.DeliveryService.ListOrders:output_type -> vendorgate.delivery.v1.ListOrdersResponse
+	17, // 52: vendorgate.delivery.v1.DeliveryService.CancelOrder:output_type -> vendorgate.delivery.v1.CancelOrderResponse
+	19, // 53: vendorgate.delivery.v1.DeliveryService.ListCancelReasons:output_type -> vendorgate.delivery.v1.ListCancelReasonsResponse
+	22, // 54: vendorgate.delivery.v1.DeliveryService.UpsertShop:output_type -> vendorgate.delivery.v1.UpsertShopResponse
+	24, // 55: vendorgate.delivery.v1.DeliveryService.GetShop:output_type -> vendorgate.delivery.v1.GetShopResponse
+	27, // 56: vendorgate.delivery.v1.DeliveryService.IssueMerchantToken:output_type -> vendorgate.delivery.v1.IssueMerchantTokenResponse
+	29, // 57: vendorgate.delivery.v1.DeliveryService.WatchOrder:output_type -> vendorgate.delivery.v1.WatchOrderResponse
+	32, // 58: vendorgate.delivery.v1.DeliveryService.ListOrderEvents:output_type -> vendorgate.delivery.v1.ListOrderEventsResponse
+	34, // 59: vendorgate.delivery.v1.DeliveryService.GetUsage:output_type -> vendorgate.delivery.v1.GetUsageResponse
+	49, // [49:60] is the sub-list for method output_type
+	38, // [38:49] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_vendorgate_delivery_v1_delivery_service_proto_init() }
@@ -3104,7 +3230,7 @@ func file_vendorgate_delivery_v1_delivery_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vendorgate_delivery_v1_delivery_service_proto_rawDesc), len(file_vendorgate_delivery_v1_delivery_service_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	DeliveryService_IssueMerchantToken_FullMethodName = "/vendorgate.delivery.v1.DeliveryService/IssueMerchantToken"
 	DeliveryService_WatchOrder_FullMethodName         = "/vendorgate.delivery.v1.DeliveryService/WatchOrder"
 	DeliveryService_ListOrderEvents_FullMethodName    = "/vendorgate.delivery.v1.DeliveryService/ListOrderEvents"
+	DeliveryService_GetUsage_FullMethodName           = "/vendorgate.delivery.v1.DeliveryService/GetUsage"
 )
 
 // DeliveryServiceClient is the client API for DeliveryService service.
@@ -78,6 +79,11 @@ type DeliveryServiceClient interface {
 	// ListOrderEvents pages through an order's recorded status changes, oldest
 	// first (AIP-158).
 	ListOrderEvents(ctx context.Context, in *ListOrderEventsRequest, opts ...grpc.CallOption) (*ListOrderEventsResponse, error)
+	// GetUsage sums the service's Dingdang calls between two instants, per
+	// China day, caller and vendor endpoint: how many were sent, how many
+	// failed, and what the paid ones (createOrder, at
+	// DINGDANG_DISPATCH_PRICE_YUAN) cost.
+	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
 }
 
 type deliveryServiceClient struct {
@@ -197,6 +203,16 @@ func (c *deliveryServiceClient) ListOrderEvents(ctx context.Context, in *ListOrd
 	return out, nil
 }
 
+func (c *deliveryServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUsageResponse)
+	err := c.cc.Invoke(ctx, DeliveryService_GetUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DeliveryServiceServer is the server API for DeliveryService service.
 // All implementations must embed UnimplementedDeliveryServiceServer
 // for forward compatibility.
@@ -244,6 +260,11 @@ type DeliveryServiceServer interface {
 	// ListOrderEvents pages through an order's recorded status changes, oldest
 	// first (AIP-158).
 	ListOrderEvents(context.Context, *ListOrderEventsRequest) (*ListOrderEventsResponse, error)
+	// GetUsage sums the service's Dingdang calls between two instants, per
+	// China day, caller and vendor endpoint: how many were sent, how many
+	// failed, and what the paid ones (createOrder, at
+	// DINGDANG_DISPATCH_PRICE_YUAN) cost.
+	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
 	mustEmbedUnimplementedDeliveryServiceServer()
 }
 
@@ -283,6 +304,9 @@ func (UnimplementedDeliveryServiceServer) WatchOrder(*WatchOrderRequest, grpc.Se
 }
 func (UnimplementedDeliveryServiceServer) ListOrderEvents(context.Context, *ListOrderEventsRequest) (*ListOrderEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListOrderEvents not implemented")
+}
+func (UnimplementedDeliveryServiceServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
 }
 func (UnimplementedDeliveryServiceServer) mustEmbedUnimplementedDeliveryServiceServer() {}
 func (UnimplementedDeliveryServiceServer) testEmbeddedByValue()                         {}
@@ -478,6 +502,24 @@ func _DeliveryService_ListOrderEvents_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DeliveryService_GetUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeliveryServiceServer).GetUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DeliveryService_GetUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeliveryServiceServer).GetUsage(ctx, req.(*GetUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DeliveryService_ServiceDesc is the grpc.ServiceDesc for DeliveryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -520,6 +562,10 @@ var DeliveryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListOrderEvents",
 			Handler:    _DeliveryService_ListOrderEvents_Handler,
+		},
+		{
+			MethodName: "GetUsage",
+			Handler:    _DeliveryService_GetUsage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
