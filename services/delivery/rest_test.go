@@ -48,10 +48,11 @@ func TestOpenAPIMatchesTheWire(t *testing.T) {
 	})
 }
 
-// TestDocsPageInChromium loads /docs in headless Chromium.
+// TestDocsPageInChromium loads /docs in headless Chromium; it takes a
+// caller's API key under Authorize for its "try it out".
 func TestDocsPageInChromium(t *testing.T) {
 	t.Parallel()
-	h := start(t)
+	h, _ := startAuth(t)
 	resttest.CheckDocsPage(t, h.rest, deliveryv1.File_vendorgate_delivery_v1_delivery_service_proto.Services().Get(0),
-		resttest.TryIt{OperationID: "DeliveryService_ListOrders"})
+		resttest.TryIt{OperationID: "DeliveryService_ListOrders", APIKey: shopKey})
 }
