@@ -288,8 +288,22 @@ var envTag = regexp.MustCompile(`env:"([A-Za-z0-9_]+)`)
 // `Vendor cloudmarket.Vendor `envPrefix:"DINGDANG_"`: the package and the prefix.
 var envPrefixField = regexp.MustCompile(`\s(\w+)\.\w+\s+` + "`" + `envPrefix:"([A-Za-z0-9_]+)"`)
 
-// nestedTags returns the env tags of the shared package internal/<pkg>.
+// embeddedConfig matches an untagged config field of a shared package's
+// struct type, such as `Access access.Config` or `REST serve.REST`: its
+// variables are read without a prefix.
+var embeddedConfig = regexp.MustCompile(`(?m)^\s+\w+\s+(\w+)\.[A-Z]\w*\s*(?://.*)?$`)
+
+// nestedTags returns the env tags of the shared package internal/<pkg>,
+// and of the shared packages whose config structs it embeds.
 func nestedTags(root, pkg string) ([]string, error) {
+	return nestedTagsSeen(root, pkg, map[string]bool{})
+}
+
+func nestedTagsSeen(root, pkg string, seen map[string]bool) ([]string, error) {
+	if seen[pkg] {
+		return nil, nil
+	}
+	seen[pkg] = true
 	files, err := filepath.Glob(filepath.Join(root, "internal", pkg, "*.go"))
 	if err != nil {
 		return nil, err
@@ -305,6 +319,16 @@ func nestedTags(root, pkg string) ([]string, error) {
 		}
 		for _, m := range envTag.FindAllStringSubmatch(string(src), -1) {
 			tags = append(tags, m[1])
+		}
+		for _, m := range embeddedConfig.FindAllStringSubmatch(string(src), -1) {
+			if _, err := os.Stat(filepath.Join(root, "internal", m[1])); err != nil {
+				continue // not one of ours
+			}
+			more, err := nestedTagsSeen(root, m[1], seen)
+			if err != nil {
+				return nil, err
+			}
+			tags = append(tags, more...)
 		}
 	}
 	return tags, nil
@@ -337,6 +361,20 @@ func configVars(root, name string) (map[string]bool, error) {
 		}
 		for _, m := range envTag.FindAllStringSubmatch(string(src), -1) {
 			vars[m[1]] = true
+		}
+		// A shared config struct embedded without a prefix (serve.REST,
+		// access.Config) reads its own tags as they are.
+		for _, m := range embeddedConfig.FindAllStringSubmatch(string(src), -1) {
+			if _, err := os.Stat(filepath.Join(root, "internal", m[1])); err != nil {
+				continue
+			}
+			nested, err := nestedTags(root, m[1])
+			if err != nil {
+				return nil, err
+			}
+			for _, tag := range nested {
+				vars[tag] = true
+			}
 		}
 		// A nested struct under an envPrefix (the shared vendor config)
 		// reads its own tags behind the prefix.
