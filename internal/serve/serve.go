@@ -71,8 +71,10 @@ type Options struct {
 	// WrapREST holds REST routes, pattern (as for http.ServeMux, e.g.
 	// "POST /v1/esign/contracts") to a handler built around the REST face:
 	// it may serve some requests itself (e.g. a multipart upload streamed
-	// into the service's own gRPC endpoint) and pass the others to next,
-	// the gateway with its body limits, error shape and access log.
+	// into the service's own gRPC endpoint, with a client dialed with
+	// SelfDialOptions and calls made with OutgoingContext) and pass the
+	// others to next, the gateway with its body limits, error shape and
+	// access log.
 	WrapREST map[string]func(next http.Handler) http.Handler
 	// REST bounds the REST face: body size and read time, idle connections,
 	// trusted proxies. Zero fields take the defaults.
@@ -227,7 +229,7 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		if _, dup := extra[pattern]; dup {
 			return fmt.Errorf("serve: route %q is in both ExtraHTTP and WrapREST", pattern)
 		}
-		extra[pattern] = wrap(face)
+		extra[pattern] = face.withSelfCalls(wrap(face))
 	}
 	mainMetrics := opts.Registry
 	var metricsSrv *http.Server

@@ -19,10 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/vendorgate/vendorgate/internal/auth"
 )
@@ -128,6 +130,67 @@ func TestMTLSOverGRPCAndREST(t *testing.T) {
 		}
 		if resp.StatusCode != want {
 			t.Errorf("REST with certificate %v: got %d %s, want %d", withCert, resp.StatusCode, body, want)
+		}
+	}
+}
+
+// TestSelfCallsCarryTheRESTCaller: a WrapREST handler that serves a REST
+// request through its own client of the gRPC endpoint (SelfDialOptions,
+// OutgoingContext) is admitted or refused as the REST caller: with
+// AUTH_MODE=mtls over TLS, the client certificate decides.
+func TestSelfCallsCarryTheRESTCaller(t *testing.T) {
+	t.Parallel()
+	const caller = "spiffe://vendorgate/uploader"
+	pki := newPKI(t, caller)
+	keys := filepath.Join(t.TempDir(), "callers.yaml")
+	if err := os.WriteFile(keys, []byte("callers:\n  - name: "+caller+"\n    allow: [\"test.v1.EchoService/*\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g, err := auth.New(context.Background(), auth.Options{Service: "echo", Config: auth.Config{Mode: auth.ModeMTLS,
+		TLSCert: "x", TLSKey: "x", ClientCA: "x", KeysFile: keys, ReloadInterval: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{pki.server}, ClientCAs: pki.pool, ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
+	var echo *echoService // set once start returns; the handler runs later
+	s := start(t, func(o *Options) {
+		o.TLS = serverTLS
+		o.Guard = g
+		o.WrapREST = map[string]func(http.Handler) http.Handler{
+			"POST /v1/echo-self": func(http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					conn, err := grpc.NewClient(r.Host, SelfDialOptions(serverTLS)...)
+					if err != nil {
+						http.Error(w, err.Error(), http.StatusInternalServerError)
+						return
+					}
+					defer conn.Close()
+					resp := dynamicpb.NewMessage(echo.resp)
+					err = conn.Invoke(OutgoingContext(r), echoMethod, echo.request("hi", "ok"), resp)
+					w.WriteHeader(runtime.HTTPStatusFromCode(status.Code(err)))
+				})
+			},
+		}
+	})
+	echo = s.echo
+	addr := strings.TrimPrefix(s.base, "http://")
+	for _, withCert := range []bool{true, false} {
+		cfg := &tls.Config{RootCAs: pki.pool, MinVersion: tls.VersionTLS12}
+		if withCert {
+			cfg.Certificates = []tls.Certificate{pki.client}
+		}
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+		resp, err := hc.Post("https://"+addr+"/v1/echo-self", "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		want := http.StatusOK
+		if !withCert {
+			want = http.StatusUnauthorized
+		}
+		if resp.StatusCode != want {
+			t.Errorf("self call with certificate %v: got %d, want %d", withCert, resp.StatusCode, want)
 		}
 	}
 }

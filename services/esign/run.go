@@ -11,7 +11,6 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
 	"github.com/vendorgate/vendorgate/gen/openapiv2"
@@ -128,7 +127,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	}
 	// Multipart uploads and raw downloads go through a stream to our own
 	// endpoint, so that the interceptors run once, as for every REST call.
-	self, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	self, err := grpc.NewClient(lis.Addr().String(), serve.SelfDialOptions(acc.TLS)...)
 	if err != nil {
 		return fmt.Errorf("self client: %w", err)
 	}

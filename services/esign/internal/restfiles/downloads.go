@@ -47,7 +47,7 @@ func (d Downloads) File(http.Handler) http.Handler {
 // the RPC's chunks.
 func (d Downloads) handler(open func(context.Context, string) (grpc.ServerStreamingClient[httpbody.HttpBody], error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithCancel(withCredentials(r.Context(), r))
+		ctx, cancel := context.WithCancel(serve.OutgoingContext(r))
 		defer cancel()
 		s, err := open(ctx, r.PathValue("id"))
 		if err != nil {

@@ -109,7 +109,7 @@ func (u Uploads) handler(next http.Handler, open func(context.Context) (stream, 
 		r.Body = http.MaxBytesReader(w, r.Body, u.MaxUploadBytes+1<<20)
 		// A body that breaks off half-way must cancel the stream, so the
 		// service never takes a truncated file for a whole one.
-		ctx, cancel := context.WithCancel(withCredentials(r.Context(), r))
+		ctx, cancel := context.WithCancel(serve.OutgoingContext(r))
 		defer cancel()
 		r = r.WithContext(ctx)
 		resp, err := u.stream(r, open)
