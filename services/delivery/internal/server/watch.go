@@ -5,7 +5,7 @@ import (
 	"errors"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
-	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/pagetoken"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/store"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/tracking"
 )
@@ -51,11 +51,11 @@ func (s *Server) ListOrderEvents(ctx context.Context, req *deliveryv1.ListOrderE
 	}
 	size = min(size, maxEventPage)
 	var cur eventCursor
-	if err := decodeToken(req.GetPageToken(), &cur); err != nil {
+	if err := pagetoken.Decode(req.GetPageToken(), &cur); err != nil {
 		return nil, err
 	}
 	if req.GetPageToken() != "" && cur.OriginID != req.GetOriginId() {
-		return nil, badToken("was issued for another order")
+		return nil, pagetoken.Invalid("was issued for another order")
 	}
 	events, err := s.tracking.Events(ctx, req.GetOriginId(), cur.After, size+1)
 	if err != nil {
@@ -64,7 +64,7 @@ func (s *Server) ListOrderEvents(ctx context.Context, req *deliveryv1.ListOrderE
 	out := &deliveryv1.ListOrderEventsResponse{}
 	if len(events) > size {
 		events = events[:size]
-		out.NextPageToken = encodeToken(eventCursor{OriginID: req.GetOriginId(), After: events[size-1].ID})
+		out.NextPageToken = pagetoken.Encode(eventCursor{OriginID: req.GetOriginId(), After: events[size-1].ID})
 	}
 	for _, e := range events {
 		ev, err := s.event(e)
@@ -93,8 +93,4 @@ var eventSources = map[store.Source]deliveryv1.OrderEventSource{
 	store.SourcePush: deliveryv1.OrderEventSource_ORDER_EVENT_SOURCE_PUSH,
 	store.SourcePoll: deliveryv1.OrderEventSource_ORDER_EVENT_SOURCE_POLL,
 	store.SourceRead: deliveryv1.OrderEventSource_ORDER_EVENT_SOURCE_READ,
-}
-
-func badToken(why string) error {
-	return domainerr.InvalidArgument("page_token", "PAGE_TOKEN_INVALID", why)
 }

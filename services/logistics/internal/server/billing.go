@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
+	"github.com/vendorgate/vendorgate/internal/pagetoken"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/billing"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/post30"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/store"
@@ -79,11 +80,11 @@ func (b *Billing) ListUnresolvedOperations(ctx context.Context, req *logisticsv1
 		size = defaultOperationPageSize
 	}
 	var cur operationCursor
-	if err := decodeToken(req.GetPageToken(), &cur); err != nil {
+	if err := pagetoken.Decode(req.GetPageToken(), &cur); err != nil {
 		return nil, err
 	}
 	if req.GetPageToken() != "" && (cur.Size != size || cur.RequestID == "") {
-		return nil, badToken("belongs to another request")
+		return nil, pagetoken.Invalid("belongs to another request")
 	}
 	after := store.Cursor{RequestID: cur.RequestID}
 	if cur.RequestID != "" {
@@ -97,7 +98,7 @@ func (b *Billing) ListUnresolvedOperations(ctx context.Context, req *logisticsv1
 	if len(ops) > size {
 		ops = ops[:size]
 		last := ops[size-1]
-		out.NextPageToken = encodeToken(operationCursor{CreatedAt: last.CreatedAt.UnixMilli(), RequestID: last.RequestID, Size: size})
+		out.NextPageToken = pagetoken.Encode(operationCursor{CreatedAt: last.CreatedAt.UnixMilli(), RequestID: last.RequestID, Size: size})
 	}
 	for _, op := range ops {
 		out.Operations = append(out.Operations, operationProto(op))

@@ -5,11 +5,9 @@
 package server
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 
-	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/pagetoken"
 )
 
 // Domain is the google.rpc.ErrorInfo domain of the logistics service.
@@ -31,35 +29,6 @@ const (
 	defaultOperationPageSize = 50
 )
 
-// encodeToken makes an opaque AIP-158 page token of v.
-func encodeToken(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		// v is one of this package's plain structs: it always marshals.
-		return ""
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// decodeToken reads a page token into v; an empty token leaves v as is.
-func decodeToken(token string, v any) error {
-	if token == "" {
-		return nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(token)
-	if err == nil {
-		err = json.Unmarshal(b, v)
-	}
-	if err != nil {
-		return badToken("is not a token this service issued")
-	}
-	return nil
-}
-
-func badToken(why string) error {
-	return domainerr.InvalidArgument("page_token", "PAGE_TOKEN_INVALID", why)
-}
-
 // vendorPage is a page token over a vendor's numbered pages.
 type vendorPage struct {
 	Page int `json:"p"`
@@ -79,11 +48,11 @@ func pageOf(size int32, token, query string) (vendorPage, error) {
 		return p, nil
 	}
 	var t vendorPage
-	if err := decodeToken(token, &t); err != nil {
+	if err := pagetoken.Decode(token, &t); err != nil {
 		return p, err
 	}
 	if t.Page < 2 || t.Query != query || t.Size != p.Size {
-		return p, badToken(fmt.Sprintf("belongs to another request (its page_size was %d)", t.Size))
+		return p, pagetoken.Invalid(fmt.Sprintf("belongs to another request (its page_size was %d)", t.Size))
 	}
 	return t, nil
 }
@@ -93,5 +62,5 @@ func (p vendorPage) next(total int) string {
 	if p.Page*p.Size >= total {
 		return ""
 	}
-	return encodeToken(vendorPage{Page: p.Page + 1, Size: p.Size, Query: p.Query})
+	return pagetoken.Encode(vendorPage{Page: p.Page + 1, Size: p.Size, Query: p.Query})
 }

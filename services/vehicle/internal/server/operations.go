@@ -2,14 +2,13 @@ package server
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/pagetoken"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
 
@@ -34,15 +33,14 @@ func (s *Server) ListUnresolvedOperations(ctx context.Context, req *vehiclev1.Li
 	}
 	var cur operationCursor
 	if tok := req.GetPageToken(); tok != "" {
-		b, err := base64.RawURLEncoding.DecodeString(tok)
-		if err == nil {
-			err = json.Unmarshal(b, &cur)
+		if err := pagetoken.Decode(tok, &cur); err != nil {
+			return nil, err
 		}
-		if err != nil || cur.ID == "" {
-			return nil, errPageToken("is not a token this service issued")
+		if cur.ID == "" {
+			return nil, pagetoken.Invalid("is not a token this service issued")
 		}
 		if cur.Size != size {
-			return nil, errPageToken("belongs to a request with another page_size")
+			return nil, pagetoken.Invalid("belongs to a request with another page_size")
 		}
 	}
 	if err := s.reapDead(ctx, ""); err != nil {
@@ -60,20 +58,12 @@ func (s *Server) ListUnresolvedOperations(ctx context.Context, req *vehiclev1.Li
 	if len(ops) > size {
 		ops = ops[:size]
 		last := ops[size-1]
-		b, err := json.Marshal(operationCursor{CreatedAt: last.CreatedAt.UnixMilli(), ID: last.ID, Size: size})
-		if err != nil {
-			return nil, err
-		}
-		out.NextPageToken = base64.RawURLEncoding.EncodeToString(b)
+		out.NextPageToken = pagetoken.Encode(operationCursor{CreatedAt: last.CreatedAt.UnixMilli(), ID: last.ID, Size: size})
 	}
 	for _, op := range ops {
 		out.Operations = append(out.Operations, operationProto(op))
 	}
 	return out, nil
-}
-
-func errPageToken(why string) error {
-	return domainerr.InvalidArgument("page_token", "PAGE_TOKEN_INVALID", why)
 }
 
 // ResolveOperation implements VehicleService. It holds the request id's
