@@ -90,6 +90,19 @@ func (db *DB) Close() error {
 // process (SQLite), which services say at start-up.
 func (db *DB) OneProcessOnly() bool { return db.Dialect == SQLite }
 
+// WarnOneProcess logs, when the database is SQLite, that service must run
+// as one process on it and that replicas need urlVar (e.g.
+// "VEHICLE_DATABASE_URL") to name PostgreSQL: what every service says at
+// start-up. rawURL is logged without its password.
+func (db *DB) WarnOneProcess(log *slog.Logger, service, urlVar, rawURL string) {
+	if !db.OneProcessOnly() {
+		return
+	}
+	log.Warn(service+" keeps its state in an embedded SQLite file: run ONE process of the "+service+
+		" service on it (a second one is refused); replicas need "+urlVar+"=postgres://… (shared by all of them)",
+		"database", Redact(rawURL))
+}
+
 // Open opens the database that rawURL names and checks that it answers:
 //
 //   - "postgres://…" or "postgresql://…" is Postgres, through pgx; runtime

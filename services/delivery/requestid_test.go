@@ -252,7 +252,7 @@ func TestSQLiteServesOneProcess(t *testing.T) {
 	db := sqlstoretest.SQLiteURL(t)
 	logs := &logtest.Buffer{}
 	startLogging(t, logs, "DELIVERY_DATABASE_URL="+db)
-	if !strings.Contains(logs.String(), "run ONE process of the service on it") {
+	if !strings.Contains(logs.String(), "delivery keeps its state in an embedded SQLite file: run ONE process of the delivery service on it") {
 		t.Errorf("got logs %s, want SQLite's one-process limit announced", logs.String())
 	}
 	err := run(context.Background(), []string{"SANDBOX=1", "DELIVERY_ADDR=127.0.0.1:0", "DELIVERY_DATABASE_URL=" + db}, io.Discard, nil)

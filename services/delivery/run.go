@@ -23,7 +23,6 @@ import (
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
 	"github.com/vendorgate/vendorgate/internal/serve"
-	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/config"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdang"
@@ -67,10 +66,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("DELIVERY_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
-	if st.DB().Dialect == sqlstore.SQLite {
-		log.Warn("the store is a SQLite file: run ONE process of the service on it (a second one is refused); "+
-			"replicas need DELIVERY_DATABASE_URL=postgres://…", "database", sqlstore.Redact(cfg.DatabaseURL))
-	}
+	st.DB().WarnOneProcess(log, "delivery", "DELIVERY_DATABASE_URL", cfg.DatabaseURL)
 	locks := coord.NewLocks(st.DB())
 	notes, err := coord.NewNotifier(st.DB(), "delivery_orders", log)
 	if err != nil {

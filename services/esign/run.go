@@ -20,7 +20,6 @@ import (
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
 	"github.com/vendorgate/vendorgate/internal/serve"
-	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/esign/internal/config"
 	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
@@ -72,10 +71,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("ESIGN_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
-	if st.DB().Dialect == sqlstore.SQLite {
-		log.Warn("esign keeps its state in a SQLite file: run ONE process on it; for replicas set ESIGN_DATABASE_URL to a shared postgres://… database",
-			"database", sqlstore.Redact(cfg.DatabaseURL))
-	}
+	st.DB().WarnOneProcess(log, "esign", "ESIGN_DATABASE_URL", cfg.DatabaseURL)
 
 	ids, err := idempotency.New(ctx, st.DB(), "esign", idempotency.Options{TTL: cfg.RequestIDTTL, Logger: log})
 	if err != nil {

@@ -298,7 +298,7 @@ func TestSQLiteOneProcess(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("run: %v", err)
 	}
-	if !strings.Contains(logs.String(), "run ONE process on it") {
+	if !strings.Contains(logs.String(), "esign keeps its state in an embedded SQLite file: run ONE process of the esign service on it") {
 		t.Errorf("the log does not say that SQLite means one process:\n%s", logs.String())
 	}
 }

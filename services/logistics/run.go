@@ -60,10 +60,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("LOGISTICS_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
-	if st.DB().Dialect == sqlstore.SQLite {
-		log.Warn("the database is a SQLite file: run ONE process of this service on it; replicas share a Postgres database (LOGISTICS_DATABASE_URL=postgres://…)",
-			"database", sqlstore.Redact(cfg.DatabaseURL))
-	}
+	st.DB().WarnOneProcess(log, "logistics", "LOGISTICS_DATABASE_URL", cfg.DatabaseURL)
 
 	// Replicas sharing the database coordinate through it: request_id
 	// holds, damaijia's token renewal.

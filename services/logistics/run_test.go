@@ -92,7 +92,7 @@ func TestRunSandbox(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("run: %v", err)
 	}
-	if !strings.Contains(logs.String(), "run ONE process of this service") {
+	if !strings.Contains(logs.String(), "logistics keeps its state in an embedded SQLite file: run ONE process of the logistics service on it") {
 		t.Errorf("the log does not say that SQLite means one process:\n%s", logs.String())
 	}
 	for _, secret := range []string{"app_secret", "access_token"} {

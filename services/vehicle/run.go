@@ -52,11 +52,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("VEHICLE_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
-	if st.DB().OneProcessOnly() {
-		log.Warn("the store is an embedded SQLite file: run ONE process of the vehicle service on it; "+
-			"replicas need VEHICLE_DATABASE_URL=postgres://… (the purchase locks are then shared through Postgres)",
-			"database", sqlstore.Redact(cfg.DatabaseURL))
-	}
+	st.DB().WarnOneProcess(log, "vehicle", "VEHICLE_DATABASE_URL", cfg.DatabaseURL)
 
 	reg := prometheus.NewRegistry()
 	acc, err := access.Open(ctx, access.Options{

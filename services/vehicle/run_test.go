@@ -94,7 +94,7 @@ func TestRunSandbox(t *testing.T) {
 	if !strings.Contains(logs.String(), "SANDBOX: using the in-process maintenance simulator; no real vendor is called") {
 		t.Errorf("got logs %s, want the sandbox warning", logs.String())
 	}
-	if !strings.Contains(logs.String(), "the store is an embedded SQLite file: run ONE process of the vehicle service on it") {
+	if !strings.Contains(logs.String(), "vehicle keeps its state in an embedded SQLite file: run ONE process of the vehicle service on it") {
 		t.Errorf("got logs %s, want the SQLite one-process warning", logs.String())
 	}
 	if !strings.Contains(logs.String(), "export VENDORGATE_KEY="+sandboxKey) {
