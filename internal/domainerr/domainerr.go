@@ -49,6 +49,10 @@ const (
 	// KindPermissionDenied: the caller is known but may not make this call
 	// (PERMISSION_DENIED, HTTP 403).
 	KindPermissionDenied
+	// KindUnavailable: something the service depends on (its store) is
+	// not answering; nothing was sent to a vendor, and the same request
+	// may be retried after RetryAfter (UNAVAILABLE, HTTP 503).
+	KindUnavailable
 )
 
 // String is the kind's name, e.g. "NotFound".
@@ -72,6 +76,8 @@ func (k Kind) String() string {
 		return "Unauthenticated"
 	case KindPermissionDenied:
 		return "PermissionDenied"
+	case KindUnavailable:
+		return "Unavailable"
 	default:
 		return "Kind(" + strconv.Itoa(int(k)) + ")"
 	}
@@ -96,10 +102,22 @@ type Error struct {
 	RetryAfter time.Duration
 	// Metadata is added to the ErrorInfo metadata, e.g. {"order_id": "…"}.
 	Metadata map[string]string
+
+	cause error // for the log, never shown
 }
 
 // Error returns the caller-facing message.
 func (e *Error) Error() string { return e.Message }
+
+// Unwrap returns the cause kept for the log, if any.
+func (e *Error) Unwrap() error { return e.cause }
+
+// WithCause returns a copy of e that keeps cause for the log.
+func (e *Error) WithCause(cause error) *Error {
+	out := *e
+	out.cause = cause
+	return &out
+}
 
 // NotFound is a KindNotFound error, e.g.
 // NotFound("ORDER_NOT_FOUND", `order "X" was not bought through vendorgate`).
@@ -146,6 +164,21 @@ func Unauthenticated(reason, message string) *Error {
 // meta, e.g. {"method": "…"}.
 func PermissionDenied(reason, message string, meta map[string]string) *Error {
 	return &Error{Kind: KindPermissionDenied, Reason: reason, Message: message, Metadata: meta}
+}
+
+// ReasonStoreUnavailable is the reason of a request refused because the
+// service's store did not answer before anything was sent to a vendor.
+const ReasonStoreUnavailable = "STORE_UNAVAILABLE"
+
+// StoreRetryAfter is the retry advice of ReasonStoreUnavailable.
+const StoreRetryAfter = 2 * time.Second
+
+// StoreUnavailable is the KindUnavailable error of a store that failed
+// before any vendor call: nothing was sent, and the caller may retry. cause
+// is kept for the log, never shown.
+func StoreUnavailable(cause error) *Error {
+	return &Error{Kind: KindUnavailable, Reason: ReasonStoreUnavailable, RetryAfter: StoreRetryAfter,
+		Message: "the service's store is not answering; nothing was sent to the vendor; retry shortly", cause: cause}
 }
 
 // InvalidArgument is a KindInvalidArgument error about one request field:

@@ -9,8 +9,11 @@ package rpcstatus
 import (
 	"cmp"
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"maps"
+	"net"
 	"strconv"
 
 	rpccode "google.golang.org/genproto/googleapis/rpc/code"
@@ -62,6 +65,9 @@ func FromError(err error, domain string) *status.Status {
 	if ve, ok := vendorerr.As(err); ok {
 		return fromVendor(ve, domain)
 	}
+	if storeDown(err) {
+		return fromDomain(domainerr.StoreUnavailable(err), domain)
+	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return newStatus(codes.DeadlineExceeded, "the request ran out of time", info(reason(codes.DeadlineExceeded), domain, nil))
@@ -70,6 +76,15 @@ func FromError(err error, domain string) *status.Status {
 	default:
 		return newStatus(codes.Internal, "internal error", info(reason(codes.Internal), domain, nil))
 	}
+}
+
+// storeDown reports whether an unclassified error is a connection to the
+// store that failed: a refused, reset or timed-out network connection, or a
+// connection database/sql gave up on. Vendor failures are classified before
+// they get here, so the only connections left are the store's.
+func storeDown(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)
 }
 
 // fromDomain maps a domain failure to its one gRPC code.
@@ -97,6 +112,8 @@ func fromDomain(de *domainerr.Error, domain string) *status.Status {
 		code = codes.Unauthenticated
 	case domainerr.KindPermissionDenied:
 		code = codes.PermissionDenied
+	case domainerr.KindUnavailable:
+		code = codes.Unavailable
 	default:
 		// A kind this switch does not know is our bug, not the caller's.
 		return newStatus(codes.Internal, "internal error", info(reason(codes.Internal), domain, nil))
@@ -149,12 +166,20 @@ func fromVendor(ve *vendorerr.Error, domain string) *status.Status {
 		code, msg = codes.ResourceExhausted, vendor+" is rate-limiting vendorgate"
 	case vendorerr.KindUnavailable:
 		code, msg = codes.Unavailable, vendor+" is unavailable"
-	case vendorerr.KindTimeout:
-		code, msg = codes.DeadlineExceeded, vendor+" did not answer in time"
 	case vendorerr.KindOutcomeUnknown:
-		// As billing's OUTCOME_UNKNOWN (issue 9): the call may have been
-		// applied; repeating it blindly could apply it twice.
+		// The call may have been applied; repeating it blindly could
+		// apply it twice.
 		code, msg = codes.Unknown, vendor+" may or may not have applied the request: its outcome is unknown"
+	case vendorerr.KindUnreadable:
+		// The vendor answered in a shape we cannot read: our decoder's
+		// gap, not the caller's fault and not an outage.
+		code, msg = codes.Internal, vendor+" answered in a shape vendorgate cannot read"
+	case vendorerr.KindUnsendable:
+		field := cmp.Or(ve.Field, "request")
+		return InvalidArgument(domain, []*errdetails.BadRequest_FieldViolation{{
+			Field: field, Reason: ve.ReasonString(),
+			Description: "cannot be sent to " + vendor + ": " + cmp.Or(ve.Message, "it holds a character the vendor's transport does not allow"),
+		}})
 	case vendorerr.KindRateLimited:
 		code, msg = codes.ResourceExhausted, "vendorgate's rate limit for "+vendor+" has no room within the deadline"
 	case vendorerr.KindCircuitOpen:
@@ -165,7 +190,7 @@ func fromVendor(ve *vendorerr.Error, domain string) *status.Status {
 	if vm := meta[metaVendorMessage]; vm != "" {
 		msg += ": " + vm
 	}
-	details := []protoadapt.MessageV1{info(ve.Kind.String(), domain, meta)}
+	details := []protoadapt.MessageV1{info(ve.ReasonString(), domain, meta)}
 	if ve.RetryAfter > 0 {
 		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(ve.RetryAfter)})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -147,11 +148,36 @@ func TestFromError(t *testing.T) {
 			}},
 		},
 		{
-			name:        "vendor timeout wins over the wrapped context error",
-			err:         &vendorerr.Error{Kind: vendorerr.KindTimeout, Vendor: "dingdang", Err: context.DeadlineExceeded},
-			wantCode:    codes.DeadlineExceeded,
-			wantMessage: "dingdang did not answer in time",
-			wantInfo:    &errdetails.ErrorInfo{Reason: "VENDOR_TIMEOUT", Domain: domain, Metadata: map[string]string{"vendor": "dingdang"}},
+			name:        "vendor unavailable wins over the wrapped context error",
+			err:         &vendorerr.Error{Kind: vendorerr.KindUnavailable, Vendor: "dingdang", Err: context.DeadlineExceeded},
+			wantCode:    codes.Unavailable,
+			wantMessage: "dingdang is unavailable",
+			wantInfo:    &errdetails.ErrorInfo{Reason: "VENDOR_UNAVAILABLE", Domain: domain, Metadata: map[string]string{"vendor": "dingdang"}},
+		},
+		{
+			name:        "vendor answer unreadable",
+			err:         &vendorerr.Error{Kind: vendorerr.KindUnreadable, Vendor: "damaijia", Endpoint: "/package", Err: errors.New("create_time: not a number")},
+			wantCode:    codes.Internal,
+			wantMessage: "damaijia answered in a shape vendorgate cannot read",
+			wantInfo: &errdetails.ErrorInfo{Reason: "VENDOR_RESPONSE_UNREADABLE", Domain: domain, Metadata: map[string]string{
+				"vendor": "damaijia", "endpoint": "/package",
+			}},
+		},
+		{
+			name:        "a vendor client's finer reason",
+			err:         &vendorerr.Error{Kind: vendorerr.KindRefused, Reason: "VENDOR_SIGNATURE_REJECTED", Vendor: "30post", Message: "签名错误"},
+			wantCode:    codes.FailedPrecondition,
+			wantMessage: "30post refused the request: 签名错误",
+			wantInfo: &errdetails.ErrorInfo{Reason: "VENDOR_SIGNATURE_REJECTED", Domain: domain, Metadata: map[string]string{
+				"vendor": "30post", "vendor_message": "签名错误",
+			}},
+		},
+		{
+			name:        "store down",
+			err:         fmt.Errorf("read order: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}),
+			wantCode:    codes.Unavailable,
+			wantMessage: "the service's store is not answering; nothing was sent to the vendor; retry shortly",
+			wantInfo:    &errdetails.ErrorInfo{Reason: "STORE_UNAVAILABLE", Domain: domain},
 		},
 		{
 			name:        "vendor unknown without a vendor name",

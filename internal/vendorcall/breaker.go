@@ -68,16 +68,9 @@ func (b *breaker) retryAfter() time.Duration {
 }
 
 // unavailability reports whether err says the vendor could not serve us:
-// the failures that open the breaker. Refusals, bad input, auth rejections
-// and not-found answers are answers, and never do.
+// the one kind of failure that opens the breaker. A refusal, a throttle,
+// an unreadable answer, an unknown outcome and our own unsendable request
+// say nothing about whether the vendor is up, and never do.
 func unavailability(err error) bool {
-	ve, ok := vendorerr.As(err)
-	if !ok {
-		return false
-	}
-	switch ve.Kind {
-	case vendorerr.KindUnavailable, vendorerr.KindTimeout, vendorerr.KindThrottled, vendorerr.KindOutcomeUnknown:
-		return true
-	}
-	return false
+	return vendorerr.IsKind(err, vendorerr.KindUnavailable)
 }

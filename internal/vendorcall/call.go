@@ -81,9 +81,12 @@ type Caller struct {
 	classify Classifier
 	observe  func(context.Context, Observation)
 	limiter  *rate.Limiter
+	pause    pause
 	breaker  *breaker
 	metrics  *metrics
 	log      *slog.Logger
+
+	unreadableLog logEvery
 }
 
 // New returns the Caller of vendor (its name in errors, logs and metrics,
@@ -170,17 +173,30 @@ func (c *Caller) MutateStream(ctx context.Context, endpoint string, req *http.Re
 	return c.call(ctx, endpoint, true, req, nil, consume)
 }
 
-// unreadable marks an answer that could not be read or decoded.
+// unreadable marks an answer whose transfer broke before its end.
 type unreadable struct{ err error }
 
 func (u unreadable) Error() string { return u.err.Error() }
 func (u unreadable) Unwrap() error { return u.err }
 
+// undecodable marks an answer that arrived whole and that we cannot read:
+// a shape the decoder does not take, or a body over its bound.
+type undecodable struct {
+	err  error
+	body []byte
+}
+
+func (u undecodable) Error() string { return u.err.Error() }
+func (u undecodable) Unwrap() error { return u.err }
+
 // whole reads a 2xx body in one piece and hands it to decode. It returns
-// a *vendorerr.Error for the vendor's refusal and an unreadable for an
-// answer we cannot read.
+// a *vendorerr.Error for the vendor's refusal, an unreadable for a broken
+// transfer and an undecodable for an answer we cannot read.
 func (c *Caller) whole(resp *http.Response, decode Decoder) error {
 	body, err := c.readBody(resp.Body)
+	if errors.Is(err, errTooLarge) {
+		return undecodable{err: err, body: body}
+	}
 	if err != nil {
 		return unreadable{err}
 	}
@@ -188,17 +204,21 @@ func (c *Caller) whole(resp *http.Response, decode Decoder) error {
 		if _, ok := vendorerr.As(err); ok {
 			return err
 		}
-		return unreadable{fmt.Errorf("undecodable response: %w", err)}
+		return undecodable{err: fmt.Errorf("undecodable response: %w", err), body: body}
 	}
 	return nil
 }
 
 // stream hands a 2xx body to consume, bounded by MaxStreamBytes. It
-// returns a *vendorerr.Error for the vendor's refusal, an unreadable for a
-// failed transfer and a callerError for consume's own failure.
+// returns a *vendorerr.Error for the vendor's refusal, an undecodable for
+// a body over its bound, an unreadable for a broken transfer and a
+// callerError for consume's own failure.
 func (c *Caller) stream(resp *http.Response, consume StreamDecoder) error {
-	lr := &limitedReader{r: resp.Body, left: c.cfg.MaxStreamBytes}
+	lr := &limitedReader{r: resp.Body, left: c.cfg.MaxStreamBytes, bound: c.cfg.MaxStreamBytes}
 	err := consume(resp.Header, lr)
+	if errors.Is(lr.err, errTooLarge) {
+		return undecodable{err: lr.err}
+	}
 	if lr.err != nil {
 		// The transfer itself failed (too large, or broken): that is
 		// what happened, whatever consume made of it.
@@ -222,9 +242,10 @@ func (e callerError) Unwrap() error { return e.err }
 // limitedReader fails once more than left bytes were read, and remembers
 // any read failure.
 type limitedReader struct {
-	r    io.Reader
-	left int64
-	err  error
+	r     io.Reader
+	left  int64
+	bound int64
+	err   error
 }
 
 // errTooLarge is a body over its bound.
@@ -239,7 +260,7 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	if int64(n) > l.left {
-		l.err = fmt.Errorf("%w (%d bytes)", errTooLarge, l.left)
+		l.err = fmt.Errorf("%w (%d bytes)", errTooLarge, l.bound)
 		return int(l.left), l.err
 	}
 	l.left -= int64(n)
@@ -256,7 +277,7 @@ func (c *Caller) readBody(r io.Reader) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(body)) > c.cfg.MaxResponseBytes {
-		return nil, fmt.Errorf("%w (%d bytes)", errTooLarge, c.cfg.MaxResponseBytes)
+		return body[:min(len(body), excerptBytes)], fmt.Errorf("%w (%d bytes)", errTooLarge, c.cfg.MaxResponseBytes)
 	}
 	return body, nil
 }
@@ -266,8 +287,11 @@ func (c *Caller) readBody(r io.Reader) ([]byte, error) {
 func (c *Caller) call(ctx context.Context, endpoint string, mutation bool, req *http.Request, decode Decoder, consume StreamDecoder) error {
 	start := time.Now()
 	err := c.attempt(ctx, endpoint, mutation, req, decode, consume)
+	if vendorerr.IsKind(err, vendorerr.KindThrottled) {
+		c.pause.throttled(err)
+	}
 	outcome := c.record(endpoint, start, err)
-	if c.observe != nil && !vendorerr.IsKind(err, vendorerr.KindRateLimited) && !vendorerr.IsKind(err, vendorerr.KindCircuitOpen) {
+	if c.observe != nil && !vendorerr.NotSent(err) {
 		c.observe(ctx, Observation{Vendor: c.vendor, Endpoint: endpoint, Outcome: outcome, Latency: time.Since(start)})
 	}
 	if ce, ok := err.(callerError); ok {
@@ -276,17 +300,18 @@ func (c *Caller) call(ctx context.Context, endpoint string, mutation bool, req *
 	return err
 }
 
+// attempt sends req once and classifies what happened: every failure it
+// returns is one of the six kinds of vendorerr.Kind's comment, or the
+// caller's own cancellation, or a StreamDecoder's own failure.
 func (c *Caller) attempt(ctx context.Context, endpoint string, mutation bool, req *http.Request, decode Decoder, consume StreamDecoder) (err error) {
-	if c.limiter != nil {
-		if werr := c.limiter.Wait(ctx); werr != nil {
-			closeBody(req)
-			if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
-				return fmt.Errorf("%s %s: %w", c.vendor, endpoint, context.Canceled)
-			}
-			return &vendorerr.Error{Kind: vendorerr.KindRateLimited, Vendor: c.vendor, Endpoint: endpoint,
-				Message: "our rate limit for this vendor has no room within the call's deadline",
-				Err:     werr, RetryAfter: time.Duration(float64(time.Second) / float64(c.limiter.Limit()))}
-		}
+	if err := c.wait(ctx, endpoint); err != nil {
+		closeBody(req)
+		return err
+	}
+	if err := unsendable(req); err != nil {
+		closeBody(req)
+		err.Vendor, err.Endpoint = c.vendor, endpoint
+		return err
 	}
 	done, berr := c.breaker.allow()
 	if berr != nil {
@@ -296,23 +321,54 @@ func (c *Caller) attempt(ctx context.Context, endpoint string, mutation bool, re
 	}
 	defer func() { done(err) }()
 
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	// A streamed call (an upload's body, a download) is bounded by its
+	// progress, not by a fixed total: it fails when no byte moves for
+	// IdleTimeout. A download's wait for its headers, and a call read
+	// whole, is bounded by Timeout. The end of an upload's body is not the
+	// vendor having it (socket buffers hold much of it), so its answer
+	// gets the longer of the two.
+	parent := ctx
+	streamedBody := req.Body != nil && req.Body != http.NoBody && req.GetBody == nil
+	var cancel context.CancelFunc
+	var watch *watchdog
+	if streamedBody || consume != nil {
+		var cancelCause context.CancelCauseFunc
+		ctx, cancelCause = context.WithCancelCause(ctx)
+		cancel = func() { cancelCause(context.Canceled) }
+		watch = newWatchdog(c.cfg.IdleTimeout, cancelCause)
+		defer watch.stop()
+		if streamedBody {
+			req = withBody(req, &progressReader{r: req.Body, watch: watch, idle: c.cfg.IdleTimeout,
+				waitAnswer: max(c.cfg.Timeout, c.cfg.IdleTimeout)})
+		} else {
+			watch.extend(c.cfg.Timeout)
+		}
+	} else {
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
+	}
 	defer cancel()
-	var sent *atomic.Bool
 	if mutation {
 		req = sendOnce(req)
-		// The request may have left once a connection was handed to it;
-		// before that (dial, DNS, pool wait) it certainly had not.
-		sent = new(atomic.Bool)
-		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-			GotConn: func(httptrace.GotConnInfo) { sent.Store(true) },
-		})
 	}
+	// The request may have left once a connection was handed to it;
+	// before that (dial, DNS, pool wait) it certainly had not.
+	var sent atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { sent.Store(true) },
+	})
 	resp, err := c.client.Do(req.WithContext(ctx))
 	if err != nil {
-		return c.transportError(ctx, endpoint, sent != nil && sent.Load(), 0, err)
+		if ve := refusedLocally(err); ve != nil && !sent.Load() {
+			ve.Vendor, ve.Endpoint = c.vendor, endpoint
+			return ve
+		}
+		return c.transportError(parent, ctx, endpoint, mutation, sent.Load(), 0, err)
 	}
 	defer resp.Body.Close()
+	if watch != nil {
+		watch.extend(c.cfg.IdleTimeout)
+		resp.Body = &progressReader{r: resp.Body, watch: watch, idle: c.cfg.IdleTimeout}
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return c.httpError(endpoint, mutation, resp)
 	}
@@ -321,10 +377,43 @@ func (c *Caller) attempt(ctx context.Context, endpoint string, mutation bool, re
 	} else {
 		err = c.stream(resp, consume)
 	}
-	if u, ok := err.(unreadable); ok {
-		return c.transportError(ctx, endpoint, mutation, resp.StatusCode, u.err)
+	switch e := err.(type) {
+	case unreadable:
+		// The answer could not be read to its end: the connection broke.
+		return c.transportError(parent, ctx, endpoint, mutation, true, resp.StatusCode, e.err)
+	case undecodable:
+		return c.undecodable(endpoint, mutation, resp.StatusCode, e)
 	}
 	return err
+}
+
+// wait holds a call while the vendor's throttle hint or our rate limit
+// says so, within the caller's deadline; past it, the call is refused
+// before anything is sent.
+func (c *Caller) wait(ctx context.Context, endpoint string) error {
+	if d := c.pause.left(); d > 0 {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+			return &vendorerr.Error{Kind: vendorerr.KindRateLimited, Vendor: c.vendor, Endpoint: endpoint,
+				Message: "the vendor asked vendorgate to slow down, and the call's deadline comes first", RetryAfter: d}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s %s: %w", c.vendor, endpoint, ctx.Err())
+		case <-time.After(d):
+		}
+	}
+	if c.limiter == nil {
+		return nil
+	}
+	if werr := c.limiter.Wait(ctx); werr != nil {
+		if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
+			return fmt.Errorf("%s %s: %w", c.vendor, endpoint, context.Canceled)
+		}
+		return &vendorerr.Error{Kind: vendorerr.KindRateLimited, Vendor: c.vendor, Endpoint: endpoint,
+			Message: "our rate limit for this vendor has no room within the call's deadline",
+			Err:     werr, RetryAfter: time.Duration(float64(time.Second) / float64(c.limiter.Limit()))}
+	}
+	return nil
 }
 
 // closeBody closes the body of a request that will not be sent.
@@ -334,28 +423,55 @@ func closeBody(req *http.Request) {
 	}
 }
 
-// transportError classifies a failure to get or read an answer. sent says
-// a mutation's request may have reached the vendor.
-func (c *Caller) transportError(ctx context.Context, endpoint string, sent bool, status int, err error) error {
-	canceled := errors.Is(ctx.Err(), context.Canceled) || errors.Is(err, context.Canceled)
-	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
+// transportError classifies a failure to get or read an answer. parent is
+// the caller's context, ctx the attempt's; sent says the request may have
+// reached the vendor.
+func (c *Caller) transportError(parent, ctx context.Context, endpoint string, mutation, sent bool, status int, err error) error {
+	callerGone := parent.Err() != nil
+	if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
+		err = fmt.Errorf("%w: %w", cause, err) // the watchdog's word on why
+	}
 	switch {
-	case sent:
+	case mutation && sent:
 		cause := err
-		if canceled {
+		if errors.Is(parent.Err(), context.Canceled) {
 			cause = fmt.Errorf("%w: %w", context.Canceled, err)
-		} else if timedOut && !errors.Is(err, context.DeadlineExceeded) {
+		} else if errors.Is(parent.Err(), context.DeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
 			cause = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 		}
 		return &vendorerr.Error{Kind: vendorerr.KindOutcomeUnknown, Vendor: c.vendor, Endpoint: endpoint,
 			HTTPStatus: status, Message: "the request may have reached the vendor and no usable answer came back", Err: cause}
-	case canceled:
-		return fmt.Errorf("%s %s: %w", c.vendor, endpoint, context.Canceled)
-	case timedOut:
-		return &vendorerr.Error{Kind: vendorerr.KindTimeout, Vendor: c.vendor, Endpoint: endpoint, HTTPStatus: status, Err: err}
+	case callerGone:
+		// The caller left or ran out of its own time: that says nothing
+		// about the vendor.
+		return fmt.Errorf("%s %s: %w", c.vendor, endpoint, parent.Err())
 	default:
-		return &vendorerr.Error{Kind: vendorerr.KindUnavailable, Vendor: c.vendor, Endpoint: endpoint, HTTPStatus: status, Err: err}
+		msg := "no answer from the vendor"
+		if ctx.Err() != nil {
+			msg = fmt.Sprintf("the vendor did not answer within %s", c.cfg.Timeout)
+			if errors.Is(context.Cause(ctx), errIdle) {
+				msg = fmt.Sprintf("no byte moved for %s", c.cfg.IdleTimeout)
+			}
+		}
+		return &vendorerr.Error{Kind: vendorerr.KindUnavailable, Vendor: c.vendor, Endpoint: endpoint,
+			HTTPStatus: status, Message: msg, Err: err, NotSent: !sent}
 	}
+}
+
+// undecodable classifies a 2xx answer the decoder could not take: a read's
+// is unreadable (logged with an excerpt, at most once a minute per
+// endpoint); a mutation's is an unknown outcome, since the vendor may well
+// have applied it.
+func (c *Caller) undecodable(endpoint string, mutation bool, status int, u undecodable) error {
+	if c.unreadableLog.allow(endpoint) {
+		c.log.Error("vendor answered in a shape vendorgate cannot read; the decoder needs to learn it",
+			"vendor", c.vendor, "endpoint", endpoint, "error", u.err.Error(), "excerpt", excerpt(u.body))
+	}
+	if mutation {
+		return &vendorerr.Error{Kind: vendorerr.KindOutcomeUnknown, Vendor: c.vendor, Endpoint: endpoint, HTTPStatus: status,
+			Message: "the vendor answered in a shape vendorgate cannot read: the request may have been applied", Err: u.err}
+	}
+	return &vendorerr.Error{Kind: vendorerr.KindUnreadable, Vendor: c.vendor, Endpoint: endpoint, HTTPStatus: status, Err: u.err}
 }
 
 // httpError classifies a non-2xx reply: the Classify hook first, then the
@@ -373,6 +489,9 @@ func (c *Caller) httpError(endpoint string, mutation bool, resp *http.Response) 
 	e.Vendor, e.Endpoint, e.HTTPStatus = c.vendor, endpoint, resp.StatusCode
 	if e.Code == "" {
 		e.Code = strconv.Itoa(resp.StatusCode)
+	}
+	if e.Kind == vendorerr.KindThrottled && e.RetryAfter <= 0 {
+		e.RetryAfter = retryAfterHeader(resp.Header)
 	}
 	if mutation && resp.StatusCode >= 500 && (e.Kind == vendorerr.KindUnavailable || e.Kind == vendorerr.KindUnknown) {
 		e.Kind = vendorerr.KindOutcomeUnknown
@@ -410,7 +529,7 @@ func (c *Caller) record(endpoint string, start time.Time, err error) string {
 			outcome = "caller_error"
 		}
 		if ve, ok := vendorerr.As(err); ok {
-			outcome, code = ve.Kind.String(), ve.Code
+			outcome, code = ve.ReasonString(), ve.Code
 		}
 		c.log.Warn("vendor call failed", "vendor", c.vendor, "endpoint", endpoint,
 			"duration_ms", elapsed.Milliseconds(), "reason", outcome, "error", err.Error())

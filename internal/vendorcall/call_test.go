@@ -72,16 +72,16 @@ func TestReadClassifiesFailures(t *testing.T) {
 		{"5xx", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(502) }, 0, vendorerr.KindUnavailable, "502"},
 		{"html garbage", func(w http.ResponseWriter, _ *http.Request) {
 			_, _ = w.Write([]byte(`<html>nginx</html>`))
-		}, 0, vendorerr.KindUnavailable, ""},
+		}, 0, vendorerr.KindUnreadable, ""},
 		{"too large", func(w http.ResponseWriter, _ *http.Request) {
 			_, _ = w.Write([]byte(strings.Repeat(" ", 2<<20)))
-		}, 0, vendorerr.KindUnavailable, ""},
+		}, 0, vendorerr.KindUnreadable, ""},
 		{"slow", func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():
 			case <-time.After(2 * time.Second):
 			}
-		}, 50 * time.Millisecond, vendorerr.KindTimeout, ""},
+		}, 50 * time.Millisecond, vendorerr.KindUnavailable, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 // Defaults for Config fields left zero.
 const (
 	DefaultTimeout          = 5 * time.Second
+	DefaultIdleTimeout      = 30 * time.Second
 	DefaultMaxResponseBytes = 1 << 20
 	DefaultMaxStreamBytes   = 50 << 20
 	DefaultBreakerFailures  = 5
@@ -29,10 +30,16 @@ type Config struct {
 	// client joins its paths to it; whether it is required is the
 	// service's call (not in sandbox mode).
 	BaseURL string `env:"BASE_URL"`
-	// Timeout bounds one attempt (<PREFIX>TIMEOUT), under the caller's
-	// deadline. For a streamed call it bounds the whole transfer. Zero
-	// means DefaultTimeout.
+	// Timeout bounds one attempt read whole (<PREFIX>TIMEOUT), under the
+	// caller's deadline; in a download it bounds only the wait for the
+	// response's headers. Zero means DefaultTimeout.
 	Timeout time.Duration `env:"TIMEOUT" envDefault:"5s"`
+	// IdleTimeout bounds a streamed call by its progress
+	// (<PREFIX>IDLE_TIMEOUT): an upload or download fails when no byte
+	// moves for this long, however long the whole transfer takes; the
+	// caller's own deadline still bounds the whole call. Zero means
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration `env:"IDLE_TIMEOUT" envDefault:"30s"`
 	// MaxResponseBytes bounds a response body read whole
 	// (<PREFIX>MAX_RESPONSE_BYTES). Zero means DefaultMaxResponseBytes.
 	MaxResponseBytes int64 `env:"MAX_RESPONSE_BYTES" envDefault:"1048576"`
@@ -65,6 +72,9 @@ func (c Config) Check(prefix string) []error {
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("%sTIMEOUT must be positive, got %s", prefix, c.Timeout))
 	}
+	if c.IdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("%sIDLE_TIMEOUT must be positive, got %s", prefix, c.IdleTimeout))
+	}
 	if c.MaxResponseBytes < 0 {
 		errs = append(errs, fmt.Errorf("%sMAX_RESPONSE_BYTES must be positive, got %d", prefix, c.MaxResponseBytes))
 	}
@@ -87,6 +97,9 @@ func (c Config) Check(prefix string) []error {
 func (c Config) withDefaults() Config {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.MaxResponseBytes <= 0 {
 		c.MaxResponseBytes = DefaultMaxResponseBytes

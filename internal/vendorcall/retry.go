@@ -10,19 +10,12 @@ import (
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 )
 
-// Retryable reports whether a failed read may be repeated: the vendor may
-// not have seen it, asked us to slow down, did not answer in time, or our
-// own rate limit had no room. It is never consulted for a mutation.
+// Retryable reports whether a failed read may be repeated: the vendor was
+// unavailable (no answer, a 5xx, a timeout, a refused dial) or asked us to
+// slow down (the next attempt waits for its hint). It is never consulted
+// for a mutation.
 func Retryable(err error) bool {
-	ve, ok := vendorerr.As(err)
-	if !ok {
-		return false
-	}
-	switch ve.Kind {
-	case vendorerr.KindUnavailable, vendorerr.KindThrottled, vendorerr.KindTimeout, vendorerr.KindRateLimited:
-		return true
-	}
-	return false
+	return vendorerr.IsKind(err, vendorerr.KindUnavailable) || vendorerr.IsKind(err, vendorerr.KindThrottled)
 }
 
 // RetryPolicy bounds the retries of a read. The zero value is the default

@@ -76,8 +76,8 @@ func TestReadStreamIsBounded(t *testing.T) {
 				}
 				return
 			}
-			if !vendorerr.IsKind(err, vendorerr.KindUnavailable) {
-				t.Errorf("got %v, want %s", err, vendorerr.KindUnavailable)
+			if !vendorerr.IsKind(err, vendorerr.KindUnreadable) {
+				t.Errorf("got %v, want %s", err, vendorerr.KindUnreadable)
 			}
 			if int64(got) > limit {
 				t.Errorf("got %d bytes handed on, want at most %d", got, limit)

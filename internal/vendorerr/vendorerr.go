@@ -10,6 +10,24 @@ import (
 )
 
 // Kind classifies a vendor failure by what the caller can do about it.
+//
+// Every failed vendor call is exactly one of six things, decided once in
+// internal/vendorcall (the vendor's client supplies only what its vendor's
+// codes mean):
+//
+//   - not sent: no byte of the request left (KindUnsendable,
+//     KindRateLimited, KindCircuitOpen, or KindUnavailable with NotSent
+//     set for a refused dial);
+//   - refused: the vendor answered with a business refusal
+//     (KindInvalidArgument, KindAlreadyExists, KindNotFound, KindRefused,
+//     KindAuth);
+//   - throttled: the vendor said "too many requests" (KindThrottled);
+//   - unavailable: no reply, a 5xx, a read that timed out (KindUnavailable);
+//   - unreadable: a read's answer we cannot read (KindUnreadable);
+//   - outcome unknown: a mutation may have reached the vendor and no usable
+//     answer came (KindOutcomeUnknown).
+//
+// Only "unavailable" counts against the circuit breaker.
 type Kind int
 
 // The kinds of vendor failure. Each maps to exactly one gRPC code in
@@ -29,11 +47,9 @@ const (
 	KindAuth
 	// KindThrottled is the vendor or gateway rate-limiting us.
 	KindThrottled
-	// KindUnavailable is a transport failure, a 5xx or an unparseable body.
+	// KindUnavailable is the vendor not serving us: a refused or reset
+	// connection before any reply, a 5xx, a read that ran out of time.
 	KindUnavailable
-	// KindTimeout is the vendor call running out of time before a
-	// mutation could have left (or during a read, which is safe to repeat).
-	KindTimeout
 	// KindOutcomeUnknown is a mutation or purchase that failed after the
 	// request may have reached the vendor: no usable answer came back (a
 	// dropped connection, a timeout, a 5xx, an unreadable 2xx body), so it
@@ -48,6 +64,17 @@ const (
 	// once, before anything was sent, after repeated unavailability. It
 	// maps to UNAVAILABLE; RetryAfter says when a probe will be let through.
 	KindCircuitOpen
+	// KindUnreadable is a read the vendor answered in a shape we cannot
+	// read (a field the decoder does not know how to take, a body over its
+	// bound). It maps to INTERNAL: it is neither the caller's fault nor the
+	// vendor being down, so it is never retried and never opens the
+	// breaker. A mutation's unreadable answer is KindOutcomeUnknown.
+	KindUnreadable
+	// KindUnsendable is a request that could not be built or that the
+	// transport refused to send (e.g. a control character in a value that
+	// travels in a header): nothing left. It maps to INVALID_ARGUMENT,
+	// naming Field when the vendor client knows it.
+	KindUnsendable
 )
 
 // String returns the reason string used in google.rpc.ErrorInfo.
@@ -67,18 +94,25 @@ func (k Kind) String() string {
 		return "VENDOR_THROTTLED"
 	case KindUnavailable:
 		return "VENDOR_UNAVAILABLE"
-	case KindTimeout:
-		return "VENDOR_TIMEOUT"
 	case KindOutcomeUnknown:
-		return "VENDOR_OUTCOME_UNKNOWN"
+		return ReasonOutcomeUnknown
 	case KindRateLimited:
 		return "VENDOR_RATE_LIMITED"
 	case KindCircuitOpen:
 		return "VENDOR_CIRCUIT_OPEN"
+	case KindUnreadable:
+		return "VENDOR_RESPONSE_UNREADABLE"
+	case KindUnsendable:
+		return "VENDOR_REQUEST_UNSENDABLE"
 	default:
 		return "VENDOR_UNKNOWN"
 	}
 }
+
+// ReasonOutcomeUnknown is the one ErrorInfo reason of an outcome that may or
+// may not have been applied, in every service: on a vendor error of
+// KindOutcomeUnknown and on internal/idempotency's repeats of one.
+const ReasonOutcomeUnknown = "OUTCOME_UNKNOWN"
 
 // Error is a classified vendor failure.
 type Error struct {
@@ -101,9 +135,29 @@ type Error struct {
 	// in the message and the ErrorInfo metadata "check_config".
 	Config string
 	// RetryAfter, when positive, is how long the caller should wait before
-	// trying again (KindCircuitOpen, KindRateLimited); internal/rpcstatus
-	// turns it into google.rpc.RetryInfo.
+	// trying again (KindCircuitOpen, KindRateLimited, KindThrottled);
+	// internal/rpcstatus turns it into google.rpc.RetryInfo.
 	RetryAfter time.Duration
+	// Reason, when set, replaces Kind's reason in ErrorInfo and the
+	// metric, for a vendor client's finer classification of the same kind
+	// (e.g. "VENDOR_SIGNATURE_REJECTED", a KindRefused).
+	Reason string
+	// NotSent is set when the call is known never to have left, for a
+	// kind that does not say so by itself (a refused dial is
+	// KindUnavailable).
+	NotSent bool
+	// Field names the request field a KindUnsendable or
+	// KindInvalidArgument failure is about, as it appears on the wire
+	// (e.g. "receiver_name"), when the vendor client knows it.
+	Field string
+}
+
+// ReasonString is the failure's ErrorInfo reason: Reason, else Kind's.
+func (e *Error) ReasonString() string {
+	if e.Reason != "" {
+		return e.Reason
+	}
+	return e.Kind.String()
 }
 
 // Error implements error.
@@ -135,10 +189,37 @@ func As(err error) (*Error, bool) {
 }
 
 // NotSent reports whether err is a failure known to have happened before
-// anything reached the vendor: our rate limit or circuit breaker refusing
-// the call. A transport failure cannot say as much and is not NotSent.
+// any byte reached the vendor: a request that could not be built, our rate
+// limit or circuit breaker refusing the call, or a refused dial. Nothing
+// can have been applied.
 func NotSent(err error) bool {
-	return IsKind(err, KindRateLimited) || IsKind(err, KindCircuitOpen)
+	ve, ok := As(err)
+	if !ok {
+		return false
+	}
+	switch ve.Kind {
+	case KindUnsendable, KindRateLimited, KindCircuitOpen:
+		return true
+	}
+	return ve.NotSent
+}
+
+// NotApplied reports whether err says for certain that the vendor did not
+// apply the call: it was never sent, or the vendor answered with a refusal
+// or a throttle. Such a failure may be sent again under the same request_id.
+func NotApplied(err error) bool {
+	if NotSent(err) {
+		return true
+	}
+	ve, ok := As(err)
+	if !ok {
+		return false
+	}
+	switch ve.Kind {
+	case KindInvalidArgument, KindNotFound, KindRefused, KindAuth, KindThrottled:
+		return true
+	}
+	return false
 }
 
 // IsKind reports whether err is a vendor error of kind k.

@@ -548,7 +548,7 @@ func TestVendorFailuresMapToStatuses(t *testing.T) {
 				c, _ := h.callREST(t, http.MethodPost, "/v1/delivery/orders/slow:cancel", &deliveryv1.CancelOrderRequest{ReasonId: 1}, nil)
 				return c
 			},
-			code: codes.Unknown, http: http.StatusInternalServerError, reason: "VENDOR_OUTCOME_UNKNOWN",
+			code: codes.Unknown, http: http.StatusInternalServerError, reason: "OUTCOME_UNKNOWN",
 		},
 	}
 	for _, tt := range tests {
@@ -643,8 +643,8 @@ func TestCreateOrderLostReplyOnReusedConnection(t *testing.T) {
 	if n := h.sim.Calls(create); n != 2 || attempts != 2 {
 		t.Errorf("got %d createOrder sends at the vendor for %d attempts of ours, want 2 and 2 (the lost one and one deliberate re-send, no transport replay)", n, attempts)
 	}
-	if got := vendorOutcomes(t, h, create); !strings.Contains(got, `outcome="VENDOR_OUTCOME_UNKNOWN"`) {
-		t.Errorf("got createOrder outcomes %s, want the lost reply counted as VENDOR_OUTCOME_UNKNOWN", got)
+	if got := vendorOutcomes(t, h, create); !strings.Contains(got, `outcome="OUTCOME_UNKNOWN"`) {
+		t.Errorf("got createOrder outcomes %s, want the lost reply counted as OUTCOME_UNKNOWN", got)
 	}
 	list, err := h.client.ListOrders(ctx, &deliveryv1.ListOrdersRequest{})
 	if err != nil {

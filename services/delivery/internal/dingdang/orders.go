@@ -158,7 +158,7 @@ func notApplied(err error) bool {
 	}
 	switch ve.Kind {
 	case vendorerr.KindInvalidArgument, vendorerr.KindAlreadyExists, vendorerr.KindRefused, vendorerr.KindAuth,
-		vendorerr.KindThrottled, vendorerr.KindTimeout, vendorerr.KindUnavailable, vendorerr.KindRateLimited, vendorerr.KindCircuitOpen:
+		vendorerr.KindThrottled, vendorerr.KindUnavailable, vendorerr.KindRateLimited, vendorerr.KindCircuitOpen, vendorerr.KindUnsendable:
 		return true
 	}
 	return false

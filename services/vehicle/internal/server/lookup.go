@@ -10,7 +10,6 @@ import (
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/usage"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
-	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
@@ -176,9 +175,10 @@ func (s *Server) poll(ctx context.Context, o store.Order) (store.Order, error) {
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		next, err := s.refresh(ctx, o, s.vendor.PollReport)
 		switch {
-		case err != nil && !vendorcall.Retryable(err) && !vendorerr.IsKind(err, vendorerr.KindTimeout):
-			// A fetch is safe to repeat, so even one that timed out is
-			// polled through; a refusal is not.
+		case err != nil && !vendorcall.Retryable(err):
+			// A fetch is safe to repeat, so one that found the vendor
+			// unavailable (timed out included) is polled through; a
+			// refusal is not.
 			return struct{}{}, backoff.Permanent(err)
 		case err != nil:
 			return struct{}{}, err

@@ -256,7 +256,7 @@ func unknownOutcome(err error) bool {
 	}
 	// A KindUnavailable with a vendor code (-1) is the vendor's own answer
 	// that it failed; one without is no answer at all.
-	return ve.Kind == vendorerr.KindOutcomeUnknown || ve.Kind == vendorerr.KindTimeout ||
+	return ve.Kind == vendorerr.KindOutcomeUnknown ||
 		(ve.Kind == vendorerr.KindUnavailable && (ve.Code == "" || ve.HTTPStatus >= http.StatusInternalServerError))
 }
 

@@ -422,7 +422,7 @@ func TestVendorCodes(t *testing.T) {
 		{"order refused", maintenancesim.PathOrder, []maintenancesim.Fault{{Code: "10010", Message: "余额不足"}},
 			"OrderReport", codes.FailedPrecondition, "VENDOR_REFUSED", "10010", 0},
 		{"order 502", maintenancesim.PathOrder, []maintenancesim.Fault{{Status: 502, Body: "<html>bad gateway</html>"}},
-			"OrderReport", codes.Unknown, "VENDOR_OUTCOME_UNKNOWN", "502", 0},
+			"OrderReport", codes.Unknown, "OUTCOME_UNKNOWN", "502", 0},
 		{"report 20804", maintenancesim.PathReport, []maintenancesim.Fault{{Code: "20804", Message: "订单号不能为空"}},
 			"GetReport", codes.InvalidArgument, "VENDOR_INVALID_ARGUMENT", "20804", 1},
 		{"report -1 after retries", maintenancesim.PathReport, []maintenancesim.Fault{{Code: "-1"}, {Code: "-1"}, {Code: "-1"}},
@@ -622,8 +622,8 @@ func TestPurchaseLostOnReusedConnectionIsSentOnce(t *testing.T) {
 			}
 			req := &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "lost-reused-1"}
 			_, st := tr.order(ctx, svc, req)
-			if info, _ := details(st); st.Code() != codes.Unknown || info.GetReason() != "VENDOR_OUTCOME_UNKNOWN" {
-				t.Fatalf("got %v (reason %s), want Unknown with VENDOR_OUTCOME_UNKNOWN", st, info.GetReason())
+			if info, _ := details(st); st.Code() != codes.Unknown || info.GetReason() != "OUTCOME_UNKNOWN" {
+				t.Fatalf("got %v (reason %s), want Unknown with OUTCOME_UNKNOWN", st, info.GetReason())
 			}
 			if n := svc.sim.Purchases(); n != 2 {
 				t.Errorf("got %d purchases at the vendor, want 2 (the warm-up and the lost one, sent once)", n)
