@@ -35,32 +35,80 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// ErrorInfo reasons of this package; the field is always request_id.
+// The wire contract of every request_id, in every service (README,
+// "Failures and retries"): the ErrorInfo reasons of this package. Every
+// answer about a request_id carries it in the ErrorInfo metadata
+// "request_id".
 const (
-	// ReasonReused: the request_id was first used for another request.
+	// ReasonReused: the request_id was first used for another request
+	// (INVALID_ARGUMENT, field request_id).
 	ReasonReused = "REQUEST_ID_REUSED"
-	// ReasonInFlight: the request_id's first request is still running.
+	// ReasonInFlight: the request_id's first request is still running, on
+	// this replica or another (ABORTED, RetryInfo).
 	ReasonInFlight = "REQUEST_ID_IN_FLIGHT"
+	// ReasonOutcomeUnknown: the call may or may not have been applied
+	// (UNKNOWN), on the first answer and on every repeat until the
+	// service's reconciler or an operator resolves it.
+	ReasonOutcomeUnknown = vendorerr.ReasonOutcomeUnknown
+	// ReasonNotApplied: the reconciler or an operator found that the call
+	// was not applied; a new request_id may try again
+	// (FAILED_PRECONDITION).
+	ReasonNotApplied = "OPERATION_NOT_APPLIED"
+	// ReasonOperationNotFound: ResolveOperation of a request_id with no
+	// record (NOT_FOUND).
+	ReasonOperationNotFound = "OPERATION_NOT_FOUND"
+	// ReasonOutcomeKnown: ResolveOperation of a request_id whose outcome
+	// is known (FAILED_PRECONDITION).
+	ReasonOutcomeKnown = "OPERATION_OUTCOME_KNOWN"
 )
+
+// metaRequestID is the ErrorInfo metadata key naming the request_id.
+const metaRequestID = "request_id"
 
 // DefaultTTL is how long a record is kept when Options.TTL is 0.
 const DefaultTTL = 24 * time.Hour
+
+// DefaultStoreTimeout bounds each store call when Options.StoreTimeout is 0.
+const DefaultStoreTimeout = 5 * time.Second
 
 // inFlightRetryAfter is the retry-after hint of ReasonInFlight.
 const inFlightRetryAfter = time.Second
 
 // The record states.
 const (
-	stateInFlight    = "IN_FLIGHT"
-	stateDone        = "DONE"
-	stateInterrupted = "INTERRUPTED"
+	stateInFlight = "IN_FLIGHT"
+	stateDone     = "DONE"
+	// stateUnknown: the call may have been applied and no answer says so.
+	stateUnknown = "UNKNOWN"
+	// stateApplied: resolved applied without a recorded response; a repeat
+	// runs the call with Attempt.Applied to rebuild it without sending.
+	stateApplied    = "APPLIED"
+	stateNotApplied = "NOT_APPLIED"
 )
+
+// Outcome is a resolution's finding.
+type Outcome string
+
+// The outcomes of a resolution.
+const (
+	// Applied: the vendor applied the call.
+	Applied Outcome = "APPLIED"
+	// NotApplied: the vendor did not apply it.
+	NotApplied Outcome = "NOT_APPLIED"
+)
+
+// ResolvedByReconciler is the Resolution.By of the service's reconciler.
+const ResolvedByReconciler = "reconciler"
 
 // Options configure a Store.
 type Options struct {
-	// TTL is how long a record lives (REQUEST_ID_TTL); 0 means DefaultTTL.
-	// An expired request_id is new again.
+	// TTL is how long a record with a known outcome lives
+	// (REQUEST_ID_TTL); 0 means DefaultTTL. An expired request_id is new
+	// again. Unknown outcomes never expire.
 	TTL time.Duration
+	// StoreTimeout bounds every store call (<SERVICE>_DATABASE_TIMEOUT);
+	// 0 means DefaultStoreTimeout.
+	StoreTimeout time.Duration
 	// Locks hold a request_id while its call runs; nil means
 	// coord.NewLocks(db). Pass the service's own to share them.
 	Locks coord.Locks
@@ -76,6 +124,7 @@ type Store struct {
 	db      *sqlstore.DB
 	service string
 	ttl     time.Duration
+	timeout time.Duration
 	locks   coord.Locks
 	log     *slog.Logger
 	now     func() time.Time
@@ -94,9 +143,12 @@ func New(ctx context.Context, db *sqlstore.DB, service string, opts Options) (*S
 	if err := sqlstore.Migrate(ctx, db, sub, service+"_idempotency_goose_db_version", opts.Logger); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, service: service, ttl: opts.TTL, locks: opts.Locks, log: opts.Logger, now: opts.Now}
+	s := &Store{db: db, service: service, ttl: opts.TTL, timeout: opts.StoreTimeout, locks: opts.Locks, log: opts.Logger, now: opts.Now}
 	if s.ttl <= 0 {
 		s.ttl = DefaultTTL
+	}
+	if s.timeout <= 0 {
+		s.timeout = DefaultStoreTimeout
 	}
 	if s.locks == nil {
 		s.locks = coord.NewLocks(db)
@@ -117,78 +169,234 @@ type Attempt struct {
 	// process died mid-call, or the vendor's answer never came. The call
 	// must find out from the vendor's state (e.g. read the order back by
 	// the vendor's own duplicate key) or, where the vendor cannot tell,
-	// fail with an UNKNOWN outcome for an operator; it must not simply send
-	// again.
+	// return ErrCannotTell; it must not simply send again.
 	Interrupted bool
+	// Applied is true when the reconciler or an operator found the call
+	// applied without a response to record: the call must build its
+	// response without sending (e.g. from the vendor's state, or from the
+	// request), or return ErrCannotTell.
+	Applied bool
+}
+
+// ErrCannotTell is what a call returns for an Interrupted attempt whose
+// vendor offers no way to learn the outcome: the record stays UNKNOWN and
+// the caller gets UNKNOWN OUTCOME_UNKNOWN again, until an operator resolves
+// it.
+var ErrCannotTell = errors.New("the vendor cannot tell whether the call was applied")
+
+// InFlight is the answer to a request_id whose first request is running.
+func InFlight(requestID string) error {
+	return &domainerr.Error{Kind: domainerr.KindAborted, Reason: ReasonInFlight, RetryAfter: inFlightRetryAfter,
+		Message:  "request_id " + requestID + " is still being processed; retry after it finishes",
+		Metadata: map[string]string{metaRequestID: requestID}}
+}
+
+// Reused is the answer to a request_id first used for another request.
+func Reused(requestID string) error {
+	e := domainerr.InvalidArgument("request_id", ReasonReused,
+		"was used before for a different request; use a new request_id for a new request")
+	e.Metadata = map[string]string{metaRequestID: requestID}
+	return e
+}
+
+// OutcomeUnknown is the answer to a request_id whose call may or may not
+// have been applied. cause, when it is a vendor failure, adds the vendor's
+// words to the metadata; it is kept for the log.
+func OutcomeUnknown(requestID string, cause error) error {
+	meta := map[string]string{metaRequestID: requestID}
+	if ve, ok := vendorerr.As(cause); ok {
+		meta["vendor"], meta["endpoint"], meta["vendor_message"] = ve.Vendor, ve.Endpoint, ve.Message
+	}
+	e := &domainerr.Error{Kind: domainerr.KindUnknown, Reason: ReasonOutcomeUnknown, Metadata: meta,
+		Message: "the call under request_id " + requestID + " may or may not have been applied, and no answer says which; " +
+			"do not send it again under a new request_id: repeat this request_id later, once the service's reconciler " +
+			"or an operator (ListUnresolvedOperations, ResolveOperation) has resolved it"}
+	return e.WithCause(cause)
+}
+
+// NotAppliedError is the answer to a request_id found not applied.
+func NotAppliedError(requestID string) error {
+	return &domainerr.Error{Kind: domainerr.KindFailedPrecondition, Reason: ReasonNotApplied,
+		Message:  "the call under request_id " + requestID + " was found not applied; use a new request_id to try again",
+		Metadata: map[string]string{metaRequestID: requestID}}
 }
 
 // Run runs call at most once per request_id (see the package comment) and
 // returns its response, or the response recorded for an earlier identical
 // request. An empty requestID runs call without a record. method names the
 // RPC; the request's fingerprint is its deterministic protobuf encoding
-// without its request_id field.
+// without its request_id field, and the request is kept for the
+// reconciler and the operator.
 func Run[Resp proto.Message](ctx context.Context, s *Store, method, requestID string, req proto.Message,
 	call func(context.Context, Attempt) (Resp, error)) (Resp, error) {
-	return RunFingerprint(ctx, s, method, requestID, Fingerprint(req), call)
+	var kept []byte
+	if requestID != "" && req != nil {
+		kept, _ = proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	}
+	return run(ctx, s, method, requestID, Fingerprint(req), kept, call)
 }
 
 // RunFingerprint is Run with a fingerprint of the caller's making, for a
 // request that is not one message (e.g. a streamed upload: Fingerprint of
-// its header and of its bytes' hash).
-func RunFingerprint[Resp proto.Message](ctx context.Context, s *Store, method, requestID, fingerprint string,
+// its header and of its bytes' hash). kept is what the reconciler gets as
+// Operation.Request (e.g. the header's encoding), or nil.
+func RunFingerprint[Resp proto.Message](ctx context.Context, s *Store, method, requestID, fingerprint string, kept []byte,
+	call func(context.Context, Attempt) (Resp, error)) (Resp, error) {
+	return run(ctx, s, method, requestID, fingerprint, kept, call)
+}
+
+func run[Resp proto.Message](ctx context.Context, s *Store, method, requestID, fingerprint string, kept []byte,
 	call func(context.Context, Attempt) (Resp, error)) (Resp, error) {
 	var zero Resp
 	if requestID == "" {
 		return call(ctx, Attempt{})
 	}
-	unlock, ok, err := s.locks.TryLock(ctx, s.service+"/request_id/"+requestID)
+	unlock, ok, err := s.tryLock(ctx, requestID)
 	if err != nil {
-		return zero, fmt.Errorf("idempotency: hold request_id: %w", err)
+		return zero, err
 	}
 	if !ok {
-		return zero, domainerr.Aborted(ReasonInFlight,
-			"request_id "+requestID+" is still being processed; retry after it finishes", inFlightRetryAfter)
+		return zero, InFlight(requestID)
 	}
 	defer unlock()
 
 	rec, found, err := s.get(ctx, requestID)
 	if err != nil {
-		return zero, err
+		return zero, domainerr.StoreUnavailable(err)
 	}
 	attempt := Attempt{}
 	switch {
 	case !found:
-		if err := s.begin(ctx, requestID, method, fingerprint); err != nil {
-			return zero, err
+		if err := s.begin(ctx, requestID, method, fingerprint, kept); err != nil {
+			return zero, domainerr.StoreUnavailable(err)
 		}
 	case rec.method != method || rec.fingerprint != fingerprint:
-		return zero, domainerr.InvalidArgument("request_id", ReasonReused,
-			"was used before for a different request; use a new request_id for a new request")
+		return zero, Reused(requestID)
 	case rec.state == stateDone:
 		resp := zero.ProtoReflect().New().Interface().(Resp)
 		if err := proto.Unmarshal(rec.response, resp); err != nil {
 			return zero, fmt.Errorf("idempotency: decode the recorded response of %s: %w", requestID, err)
 		}
 		return resp, nil
+	case rec.state == stateNotApplied:
+		return zero, NotAppliedError(requestID)
+	case rec.state == stateApplied:
+		attempt.Applied = true
 	default:
 		// IN_FLIGHT with nobody holding it (its process died), or
-		// INTERRUPTED: the vendor may have applied it.
+		// UNKNOWN: the vendor may have applied it.
 		attempt.Interrupted = true
 	}
 
 	resp, err := call(ctx, attempt)
-	if err != nil {
-		s.failed(requestID, err)
+	switch {
+	case err == nil:
+	case attempt.Applied:
+		// The resolution stands; the caller learns why the response
+		// could not be rebuilt this time.
+		return zero, err
+	case errors.Is(err, ErrCannotTell) || MayHaveApplied(err):
+		s.unknown(requestID, method, err)
+		return zero, OutcomeUnknown(requestID, err)
+	case attempt.Interrupted:
+		// A read-back that failed (the vendor unavailable, say) leaves
+		// the outcome as unknown as it was; the caller may retry.
+		s.unknown(requestID, method, err)
+		return zero, err
+	default:
+		s.forget(requestID)
 		return zero, err
 	}
 	crashpoint.Hit("idempotency.before-commit:" + method)
 	if err := s.done(requestID, resp); err != nil {
-		// The work is done and the caller gets its answer; a repeat finds
-		// the record IN_FLIGHT and resolves it as interrupted.
-		s.log.Error("request_id outcome not recorded; a repeat will re-check the vendor",
+		// The vendor applied the call and its answer cannot be recorded:
+		// the caller is told the outcome is unknown (never INTERNAL, which
+		// would invite a new request_id and a second application), and
+		// the record is marked UNKNOWN as soon as the store is back, for
+		// the reconciler or an operator.
+		s.log.Error("request_id outcome not recorded: answering OUTCOME_UNKNOWN; the record becomes UNKNOWN when the store is back",
 			"service", s.service, "method", method, "request_id", requestID, "error", err)
+		go s.markUnknownWhenBack(requestID, method, "the vendor answered, and its answer could not be recorded: "+err.Error())
+		return zero, OutcomeUnknown(requestID, err)
 	}
 	return resp, nil
+}
+
+// tryLock takes requestID's lock within the store timeout; a store that
+// does not answer is STORE_UNAVAILABLE.
+func (s *Store) tryLock(ctx context.Context, requestID string) (func(), bool, error) {
+	lctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	unlock, ok, err := s.locks.TryLock(lctx, s.lockKey(requestID))
+	if err != nil {
+		return nil, false, domainerr.StoreUnavailable(fmt.Errorf("idempotency: hold request_id %s: %w", requestID, err))
+	}
+	return unlock, ok, nil
+}
+
+func (s *Store) lockKey(requestID string) string { return s.service + "/request_id/" + requestID }
+
+// unknown records that requestID's call may have been applied.
+func (s *Store) unknown(requestID, method string, cause error) {
+	note := "no answer came"
+	if cause != nil {
+		note = cause.Error()
+	}
+	if err := s.markUnknown(requestID, note); err != nil {
+		s.log.Error("unknown outcome not recorded; retrying until the store is back", "service", s.service,
+			"method", method, "request_id", requestID, "error", err)
+		go s.markUnknownWhenBack(requestID, method, note)
+	}
+}
+
+// markUnknownWhenBack retries marking requestID UNKNOWN for up to an hour,
+// with growing waits: the store was down when its outcome became unknown.
+// Until it succeeds the record reads IN_FLIGHT, which a repeat or the
+// reconciler treats as unknown once no process holds its lock.
+func (s *Store) markUnknownWhenBack(requestID, method, note string) {
+	wait := time.Second
+	for deadline := time.Now().Add(time.Hour); time.Now().Before(deadline); {
+		time.Sleep(wait)
+		if err := s.markUnknown(requestID, note); err == nil {
+			s.log.Warn("unknown outcome recorded now that the store is back", "service", s.service,
+				"method", method, "request_id", requestID)
+			return
+		}
+		wait = min(2*wait, time.Minute)
+	}
+}
+
+// markUnknown sets requestID's record UNKNOWN with note, unless it has a
+// known outcome.
+func (s *Store) markUnknown(requestID, note string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	if _, err := s.db.ExecContext(ctx, `UPDATE idempotency_records SET state = $3, finished_at = $4
+		WHERE service = $1 AND request_id = $2 AND state IN ($5, $3)`,
+		s.service, requestID, stateUnknown, s.now().UnixMilli(), stateInFlight); err != nil {
+		return fmt.Errorf("idempotency: record unknown outcome of %s: %w", requestID, err)
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE idempotency_requests SET note = $3 WHERE service = $1 AND request_id = $2`,
+		s.service, requestID, note)
+	return err
+}
+
+// forget deletes requestID's record after a call that surely was not
+// applied: the request_id may be sent again.
+func (s *Store) forget(requestID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	_, err := s.db.ExecContext(ctx, `DELETE FROM idempotency_records WHERE service = $1 AND request_id = $2 AND state = $3`,
+		s.service, requestID, stateInFlight)
+	if err == nil {
+		_, err = s.db.ExecContext(ctx, `DELETE FROM idempotency_requests WHERE service = $1 AND request_id = $2`, s.service, requestID)
+	}
+	if err != nil {
+		// The record stays IN_FLIGHT: a repeat treats it as interrupted
+		// and reads the vendor back, or answers UNKNOWN, never sends
+		// blindly.
+		s.log.Error("request_id of a call that was not applied not released", "service", s.service, "request_id", requestID, "error", err)
+	}
 }
 
 // Fingerprint is the SHA-256 (hex) of msg's deterministic protobuf encoding
@@ -213,14 +421,25 @@ func Fingerprint(msg proto.Message, extra ...[]byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Sweep deletes the records older than the TTL and returns how many.
+// Sweep deletes the records with a known outcome older than the TTL and
+// returns how many. Unknown outcomes stay until they are resolved.
 func (s *Store) Sweep(ctx context.Context) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM idempotency_records WHERE service = $1 AND created_at < $2`,
-		s.service, s.now().Add(-s.ttl).UnixMilli())
+	res, err := s.db.ExecContext(ctx, `DELETE FROM idempotency_records WHERE service = $1 AND created_at < $2 AND state IN ($3, $4, $5)`,
+		s.service, s.now().Add(-s.ttl).UnixMilli(), stateDone, stateNotApplied, stateApplied)
 	if err != nil {
 		return 0, fmt.Errorf("idempotency: sweep: %w", err)
 	}
-	return res.RowsAffected()
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	for _, table := range []string{"idempotency_requests", "idempotency_resolutions"} {
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM `+table+` WHERE service = $1 AND NOT EXISTS (
+			SELECT 1 FROM idempotency_records r WHERE r.service = `+table+`.service AND r.request_id = `+table+`.request_id)`, s.service); err != nil {
+			return n, fmt.Errorf("idempotency: sweep %s: %w", table, err)
+		}
+	}
+	return n, nil
 }
 
 // SweepEvery runs Sweep every interval until ctx ends, logging failures.
@@ -244,15 +463,18 @@ type record struct {
 	response                   []byte
 }
 
-// get reads requestID's live record; one older than the TTL is not found.
+// get reads requestID's live record; one with a known outcome older than
+// the TTL is not found.
 func (s *Store) get(ctx context.Context, requestID string) (record, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	var (
 		r        record
 		response string
 	)
 	err := s.db.QueryRowContext(ctx, `SELECT method, fingerprint, state, response FROM idempotency_records
-		WHERE service = $1 AND request_id = $2 AND created_at >= $3`,
-		s.service, requestID, s.now().Add(-s.ttl).UnixMilli()).Scan(&r.method, &r.fingerprint, &r.state, &response)
+		WHERE service = $1 AND request_id = $2 AND (created_at >= $3 OR state IN ($4, $5))`,
+		s.service, requestID, s.now().Add(-s.ttl).UnixMilli(), stateInFlight, stateUnknown).Scan(&r.method, &r.fingerprint, &r.state, &response)
 	if errors.Is(err, sql.ErrNoRows) {
 		return record{}, false, nil
 	}
@@ -265,16 +487,29 @@ func (s *Store) get(ctx context.Context, requestID string) (record, bool, error)
 	return r, true, nil
 }
 
-// begin records requestID IN_FLIGHT, replacing an expired record. It is
-// committed before the call is sent, so that a process dying mid-call leaves
-// it behind for the next attempt to find.
-func (s *Store) begin(ctx context.Context, requestID, method, fingerprint string) error {
+// begin records requestID IN_FLIGHT, replacing an expired record, and
+// keeps the request. It is committed before the call is sent, so that a
+// process dying mid-call leaves it behind for the next attempt to find.
+func (s *Store) begin(ctx context.Context, requestID, method, fingerprint string, kept []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	_, err := s.db.ExecContext(ctx, `
 		INSERT INTO idempotency_records (service, request_id, method, fingerprint, state, response, created_at)
 		VALUES ($1, $2, $3, $4, $5, '', $6)
 		ON CONFLICT (service, request_id) DO UPDATE SET method = excluded.method, fingerprint = excluded.fingerprint,
 			state = excluded.state, response = '', created_at = excluded.created_at, finished_at = NULL`,
 		s.service, requestID, method, fingerprint, stateInFlight, s.now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("idempotency: record request_id %s: %w", requestID, err)
+	}
+	_, err = s.db.ExecContext(ctx, `
+		INSERT INTO idempotency_requests (service, request_id, request, note) VALUES ($1, $2, $3, '')
+		ON CONFLICT (service, request_id) DO UPDATE SET request = excluded.request, note = ''`,
+		s.service, requestID, base64.StdEncoding.EncodeToString(kept))
+	if err != nil {
+		return fmt.Errorf("idempotency: record request_id %s: %w", requestID, err)
+	}
+	_, err = s.db.ExecContext(ctx, `DELETE FROM idempotency_resolutions WHERE service = $1 AND request_id = $2`, s.service, requestID)
 	if err != nil {
 		return fmt.Errorf("idempotency: record request_id %s: %w", requestID, err)
 	}
@@ -290,28 +525,10 @@ func (s *Store) done(requestID string, resp proto.Message) error {
 	return s.finish(requestID, stateDone, base64.StdEncoding.EncodeToString(b))
 }
 
-// failed settles the record of a call that failed: kept INTERRUPTED when
-// the vendor may have applied it, deleted (the request_id may be used
-// again) when it surely did not.
-func (s *Store) failed(requestID string, callErr error) {
-	var err error
-	if MayHaveApplied(callErr) {
-		err = s.finish(requestID, stateInterrupted, "")
-	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_, err = s.db.ExecContext(ctx, `DELETE FROM idempotency_records WHERE service = $1 AND request_id = $2 AND state <> $3`,
-			s.service, requestID, stateDone)
-	}
-	if err != nil {
-		s.log.Error("request_id failure not recorded", "service", s.service, "request_id", requestID, "error", err)
-	}
-}
-
 func (s *Store) finish(requestID, state, response string) error {
 	// The caller's context may be over (its deadline is often why the call
 	// failed); the record must still be written.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	_, err := s.db.ExecContext(ctx, `UPDATE idempotency_records SET state = $3, response = $4, finished_at = $5
 		WHERE service = $1 AND request_id = $2`,
@@ -334,3 +551,4 @@ func MayHaveApplied(err error) bool {
 	}
 	return false
 }
+

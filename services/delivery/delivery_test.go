@@ -531,7 +531,9 @@ func TestVendorFailuresMapToStatuses(t *testing.T) {
 			},
 			call: listOrders,
 			rest: listOrdersREST,
-			code: codes.Unavailable, http: http.StatusServiceUnavailable, reason: "VENDOR_UNAVAILABLE",
+			// The vendor answered; we cannot read the answer: not an
+			// outage, not retried, and the breaker stays shut.
+			code: codes.Internal, http: http.StatusInternalServerError, reason: "VENDOR_RESPONSE_UNREADABLE",
 		},
 		{
 			name: "mutation timed out: outcome unknown",

@@ -168,7 +168,7 @@ func (s *Server) UploadContract(stream grpc.ClientStreamingServer[esignv1.Upload
 	// The request_id travels in the first message, where the guard (which
 	// finds it in unary requests) cannot see it: the usage ledger gets it here.
 	ctx := usage.WithRequestID(stream.Context(), first.GetRequestId())
-	resp, err := idempotency.RunFingerprint(ctx, s.ids, "UploadContract", first.GetRequestId(), idempotency.Fingerprint(header, up.sum),
+	resp, err := idempotency.RunFingerprint(ctx, s.ids, "UploadContract", first.GetRequestId(), idempotency.Fingerprint(header, up.sum), nil,
 		func(ctx context.Context, a idempotency.Attempt) (*esignv1.UploadContractResponse, error) {
 			send := s.contracts.UploadContract
 			if a.Interrupted {
@@ -212,7 +212,7 @@ func (s *Server) UploadTemplate(stream grpc.ClientStreamingServer[esignv1.Upload
 	// The request_id travels in the first message, where the guard (which
 	// finds it in unary requests) cannot see it: the usage ledger gets it here.
 	ctx := usage.WithRequestID(stream.Context(), first.GetRequestId())
-	resp, err := idempotency.RunFingerprint(ctx, s.ids, "UploadTemplate", first.GetRequestId(), idempotency.Fingerprint(header, up.sum),
+	resp, err := idempotency.RunFingerprint(ctx, s.ids, "UploadTemplate", first.GetRequestId(), idempotency.Fingerprint(header, up.sum), nil,
 		func(ctx context.Context, _ idempotency.Attempt) (*esignv1.UploadTemplateResponse, error) {
 			if err := s.contracts.UploadTemplate(ctx, header.GetTemplateId(), up.file); err != nil {
 				return nil, err

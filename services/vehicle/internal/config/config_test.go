@@ -23,7 +23,7 @@ func TestLoadDefaults(t *testing.T) {
 	want := config.Config{
 		Addr:               "127.0.0.1:8084",
 		Sandbox:            true,
-		Vendor:             vendorcall.Config{Timeout: 5 * time.Second, MaxResponseBytes: 1 << 20, MaxStreamBytes: 50 << 20, BreakerFailures: 5, BreakerOpenFor: 30 * time.Second},
+		Vendor:             vendorcall.Config{Timeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxResponseBytes: 1 << 20, MaxStreamBytes: 50 << 20, BreakerFailures: 5, BreakerOpenFor: 30 * time.Second},
 		DatabaseURL:        "file:vehicle.db",
 		RequestIDTTL:       24 * time.Hour,
 		ReportFreshness:    30 * 24 * time.Hour,

@@ -1,0 +1,224 @@
+package idempotency_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/vendorgate/vendorgate/internal/coord"
+	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
+	"github.com/vendorgate/vendorgate/internal/sqlstore"
+	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
+)
+
+type call = func(context.Context, idempotency.Attempt) (*wrapperspb.StringValue, error)
+
+func lost(context.Context, idempotency.Attempt) (*wrapperspb.StringValue, error) {
+	return nil, &vendorerr.Error{Kind: vendorerr.KindOutcomeUnknown, Vendor: "v", Endpoint: "/pay", Err: errors.New("reply lost")}
+}
+
+// cannotTell is a call whose vendor cannot be asked: an interrupted
+// attempt says so, and a fresh one must not happen.
+func cannotTell(t *testing.T) call {
+	return func(_ context.Context, a idempotency.Attempt) (*wrapperspb.StringValue, error) {
+		if !a.Interrupted {
+			t.Error("a repeat of an unknown outcome ran as a fresh call")
+		}
+		return nil, idempotency.ErrCannotTell
+	}
+}
+
+func wantUnknown(t *testing.T, err error, rid string) {
+	t.Helper()
+	wantDomain(t, err, domainerr.KindUnknown, idempotency.ReasonOutcomeUnknown)
+	if d, _ := domainerr.As(err); d.Metadata["request_id"] != rid {
+		t.Errorf("got metadata %v, want request_id %s", d.Metadata, rid)
+	}
+}
+
+// TestUnknownOutcomeUntilResolved: a lost reply is UNKNOWN OUTCOME_UNKNOWN
+// on the first answer and on every repeat, listed for an operator, and an
+// operator's resolution decides what a repeat returns.
+func TestUnknownOutcomeUntilResolved(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		req := wrapperspb.String("pay 10")
+		_, err := idempotency.Run(ctx, f.a, "Pay", "rid-lost", req, lost)
+		wantUnknown(t, err, "rid-lost")
+		for range 2 {
+			_, err = idempotency.Run(ctx, f.b, "Pay", "rid-lost", req, cannotTell(t))
+			wantUnknown(t, err, "rid-lost")
+		}
+		ops, err := f.a.ListUnresolved(ctx, idempotency.Cursor{}, 10)
+		if err != nil || len(ops) != 1 {
+			t.Fatalf("got %v, %v; want the one unresolved operation", ops, err)
+		}
+		var kept wrapperspb.StringValue
+		if err := proto.Unmarshal(ops[0].Request, &kept); err != nil || kept.GetValue() != "pay 10" || ops[0].Method != "Pay" {
+			t.Errorf("got the operation %+v, want the Pay request kept", ops[0])
+		}
+		if _, err := f.b.Resolve(ctx, "rid-lost", idempotency.NotApplied, nil, "ops@example", "not in the console"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = idempotency.Run(ctx, f.a, "Pay", "rid-lost", req, f.echo(req))
+		wantDomain(t, err, domainerr.KindFailedPrecondition, idempotency.ReasonNotApplied)
+		_, err = f.a.Resolve(ctx, "rid-lost", idempotency.Applied, nil, "ops@example", "changed my mind")
+		wantDomain(t, err, domainerr.KindFailedPrecondition, idempotency.ReasonOutcomeKnown)
+		_, err = f.a.Resolve(ctx, "rid-none", idempotency.Applied, nil, "ops@example", "")
+		wantDomain(t, err, domainerr.KindNotFound, idempotency.ReasonOperationNotFound)
+		if ops, _ := f.a.ListUnresolved(ctx, idempotency.Cursor{}, 10); len(ops) != 0 {
+			t.Errorf("got %d unresolved after the resolution, want 0", len(ops))
+		}
+		op, err := f.a.Get(ctx, "rid-lost")
+		if err != nil || len(op.Resolutions) != 1 || op.Resolutions[0].By != "ops@example" || op.Outcome() != idempotency.NotApplied {
+			t.Errorf("got %+v, %v; want one resolution by ops@example", op, err)
+		}
+		if f.calls.Load() != 0 {
+			t.Errorf("got %d vendor calls, want 0", f.calls.Load())
+		}
+	})
+}
+
+// TestAppliedWithoutResponseIsRebuilt: an operation resolved applied with
+// no response is rebuilt once by the service (Attempt.Applied), then
+// returned as recorded.
+func TestAppliedWithoutResponseIsRebuilt(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		req := wrapperspb.String("pay 20")
+		_, _ = idempotency.Run(ctx, f.a, "Pay", "rid-applied", req, lost)
+		if _, err := f.a.Resolve(ctx, "rid-applied", idempotency.Applied, nil, "ops@example", "seen"); err != nil {
+			t.Fatal(err)
+		}
+		rebuilds := 0
+		for range 2 {
+			got, err := idempotency.Run(ctx, f.b, "Pay", "rid-applied", req, func(_ context.Context, a idempotency.Attempt) (*wrapperspb.StringValue, error) {
+				if !a.Applied {
+					t.Error("got a call without Applied")
+				}
+				rebuilds++
+				return wrapperspb.String("applied"), nil
+			})
+			if err != nil || got.GetValue() != "applied" {
+				t.Fatalf("got %v, %v; want the rebuilt response", got, err)
+			}
+		}
+		if rebuilds != 1 {
+			t.Errorf("got %d rebuilds, want 1", rebuilds)
+		}
+	})
+}
+
+// TestReconcilerResolvesWhatTheVendorCanTell: the reconciler asks the
+// Checker of each unresolved operation's method; what it finds applied
+// returns its response to a repeat without a vendor call, and a method
+// without a Checker stays for an operator.
+func TestReconcilerResolvesWhatTheVendorCanTell(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		order, pay := wrapperspb.String("order 1"), wrapperspb.String("pay 1")
+		_, _ = idempotency.Run(ctx, f.a, "CreateOrder", "rid-order", order, lost)
+		_, _ = idempotency.Run(ctx, f.a, "Pay", "rid-pay", pay, lost)
+		r := f.b.NewReconciler(map[string]idempotency.Checker{
+			"CreateOrder": func(_ context.Context, op idempotency.Operation) (idempotency.Finding, error) {
+				var req wrapperspb.StringValue
+				if err := proto.Unmarshal(op.Request, &req); err != nil {
+					return idempotency.Finding{}, err
+				}
+				return idempotency.Finding{Outcome: idempotency.Applied, Response: wrapperspb.String("found " + req.GetValue()),
+					Note: "orderRecord shows it"}, nil
+			},
+		})
+		n, err := r.Once(ctx)
+		if err != nil || n != 1 {
+			t.Fatalf("got %d resolved, %v; want 1", n, err)
+		}
+		got, err := idempotency.Run(ctx, f.a, "CreateOrder", "rid-order", order, f.echo(order))
+		if err != nil || got.GetValue() != "found order 1" || f.calls.Load() != 0 {
+			t.Fatalf("got %v, %v, %d calls; want the reconciled response and no call", got, err, f.calls.Load())
+		}
+		op, _ := f.a.Get(ctx, "rid-order")
+		if len(op.Resolutions) != 1 || op.Resolutions[0].By != idempotency.ResolvedByReconciler {
+			t.Errorf("got resolutions %+v, want one by the reconciler", op.Resolutions)
+		}
+		ops, err := f.a.ListUnresolved(ctx, idempotency.Cursor{}, 10)
+		if err != nil || len(ops) != 1 || ops[0].RequestID != "rid-pay" {
+			t.Fatalf("got %+v, %v; want only rid-pay left for an operator", ops, err)
+		}
+	})
+}
+
+// TestStoreFailureAfterTheVendorApplied: when the store fails between the
+// vendor's success and the record, the caller gets UNKNOWN
+// OUTCOME_UNKNOWN (never INTERNAL), and the operation is listed as
+// unresolved once the store is back.
+func TestStoreFailureAfterTheVendorApplied(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, sqlstoretest.SQLiteURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	s, err := idempotency.New(ctx, db, "test", idempotency.Options{Locks: coord.NewLocks(db)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := wrapperspb.String("recharge")
+	_, err = idempotency.Run(ctx, s, "Recharge", "rid-store", req, func(context.Context, idempotency.Attempt) (*wrapperspb.StringValue, error) {
+		// The vendor applied it; now the store goes away.
+		if _, err := db.ExecContext(ctx, `ALTER TABLE idempotency_records RENAME TO gone`); err != nil {
+			t.Fatal(err)
+		}
+		return wrapperspb.String("applied"), nil
+	})
+	wantUnknown(t, err, "rid-store")
+	if _, err := db.ExecContext(ctx, `ALTER TABLE gone RENAME TO idempotency_records`); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ops, err := s.ListUnresolved(ctx, idempotency.Cursor{}, 10)
+		if err == nil && len(ops) == 1 && ops[0].State == "UNKNOWN" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("got %+v, %v; want the operation listed as unknown once the store is back", ops, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestStoreDownBeforeTheCall: a store that fails before the call is
+// UNAVAILABLE STORE_UNAVAILABLE, and nothing is sent.
+func TestStoreDownBeforeTheCall(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, sqlstoretest.SQLiteURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := idempotency.New(ctx, db, "test", idempotency.Options{Locks: coord.NewLocks(db)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	sent := false
+	_, err = idempotency.Run(ctx, s, "Recharge", "rid-down", wrapperspb.String("x"), func(context.Context, idempotency.Attempt) (*wrapperspb.StringValue, error) {
+		sent = true
+		return nil, nil
+	})
+	wantDomain(t, err, domainerr.KindUnavailable, domainerr.ReasonStoreUnavailable)
+	if sent {
+		t.Error("the call was sent with the store down")
+	}
+}

@@ -1,0 +1,125 @@
+package idempotency
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vendorgate/vendorgate/internal/domainerr"
+)
+
+// DefaultReconcileInterval is how often a Reconciler runs when Run is
+// given no interval (<SERVICE>_RECONCILE_INTERVAL).
+const DefaultReconcileInterval = 30 * time.Second
+
+// Finding is what a Checker learned from the vendor about an operation.
+type Finding struct {
+	// Outcome is what the vendor's state shows; "" when it cannot tell
+	// yet (the operation stays unresolved).
+	Outcome Outcome
+	// Response is what a repeat of the request_id returns for Applied; nil
+	// means the service rebuilds it (Attempt.Applied).
+	Response proto.Message
+	// Note says how the vendor showed it, for the operator.
+	Note string
+}
+
+// Checker asks the vendor about one unresolved operation of its method,
+// with reads only: it never sends the operation again.
+type Checker func(ctx context.Context, op Operation) (Finding, error)
+
+// Reconciler resolves unknown outcomes whose vendor can be asked, without
+// an operator: every interval it lists the unresolved operations and asks
+// the Checker of each one's method. Operations of a method with no Checker
+// (a vendor with no way to ask) are left to an operator. On PostgreSQL one
+// replica at a time reconciles, behind a lock.
+type Reconciler struct {
+	store  *Store
+	checks map[string]Checker
+}
+
+// NewReconciler returns the Reconciler of s with a Checker per method.
+func (s *Store) NewReconciler(checks map[string]Checker) *Reconciler {
+	return &Reconciler{store: s, checks: checks}
+}
+
+// Once runs one pass and returns how many operations it resolved. It does
+// nothing when another replica's pass holds the lock.
+func (r *Reconciler) Once(ctx context.Context) (int, error) {
+	s := r.store
+	unlock, ok, err := s.locks.TryLock(ctx, s.service+"/reconciler")
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, nil
+	}
+	defer unlock()
+	resolved := 0
+	var after Cursor
+	for {
+		ops, err := s.ListUnresolved(ctx, after, 100)
+		if err != nil {
+			return resolved, err
+		}
+		for _, op := range ops {
+			after = Cursor{CreatedAt: op.CreatedAt, RequestID: op.RequestID}
+			check := r.checks[op.Method]
+			if check == nil {
+				continue
+			}
+			f, err := check(ctx, op)
+			if err != nil {
+				s.log.Warn("reconciler could not ask the vendor; trying again next pass", "service", s.service,
+					"request_id", op.RequestID, "method", op.Method, "error", err)
+				continue
+			}
+			if f.Outcome == "" {
+				continue
+			}
+			note := f.Note
+			if note == "" {
+				note = "read back from the vendor"
+			}
+			_, err = s.Resolve(ctx, op.RequestID, f.Outcome, f.Response, ResolvedByReconciler, note)
+			var de *domainerr.Error
+			switch {
+			case err == nil:
+				resolved++
+			case errors.As(err, &de) && (de.Reason == ReasonInFlight || de.Reason == ReasonOutcomeKnown):
+				// A repeat of the request_id is resolving it right now.
+			default:
+				return resolved, err
+			}
+		}
+		if len(ops) < 100 {
+			return resolved, nil
+		}
+	}
+}
+
+// Run runs a pass every interval (DefaultReconcileInterval when 0) until
+// ctx ends, logging failures.
+func (r *Reconciler) Run(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = DefaultReconcileInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := r.Once(ctx)
+			if err != nil && ctx.Err() == nil {
+				r.store.log.Warn("reconciler pass failed", "service", r.store.service, "error", err)
+			}
+			if n > 0 {
+				r.store.log.Info("reconciler resolved unknown outcomes", "service", r.store.service, "resolved", n)
+			}
+		}
+	}
+}
