@@ -551,4 +551,3 @@ func MayHaveApplied(err error) bool {
 	}
 	return false
 }
-
