@@ -264,6 +264,14 @@ func (f *restFace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call := &restCall{client: f.clientAddress(r)}
 	r = r.WithContext(context.WithValue(r.Context(), restCallKey{}, call))
 	defer func() { f.finish(r, sw, call, start) }()
+	// net/http reads the rest of a body the face answers without, before
+	// it reuses or closes the connection; letGo bounds that wait.
+	unread := hasBody(r)
+	defer func() {
+		if unread {
+			letGo(w)
+		}
+	}()
 
 	rt, allowed := f.routes.match(r.Method, r.URL.EscapedPath())
 	if rt != nil {
@@ -291,6 +299,7 @@ func (f *restFace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.writeError(sw, r, st)
 			return
 		}
+		unread = false
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 	}
@@ -341,9 +350,7 @@ func (f *restFace) readBody(w http.ResponseWriter, r *http.Request, limit int64)
 	case errors.As(err, &tooLarge):
 		return nil, rpcstatus.RequestTooLarge(f.domain, limit)
 	case errors.As(err, &ne) && ne.Timeout():
-		return nil, rpcstatus.Refused(codes.DeadlineExceeded, f.domain, rpcstatus.ReasonRequestTimeout,
-			fmt.Sprintf("the request body did not arrive within %s (%d bytes came)", f.readTimeout, len(body)),
-			map[string]string{"received_bytes": strconv.Itoa(len(body))})
+		return nil, f.bodyTimedOut(int64(len(body)))
 	default:
 		return nil, rpcstatus.Refused(codes.InvalidArgument, f.domain, rpcstatus.ReasonBodyReadFailed,
 			"the request body could not be read: "+err.Error(), nil)
