@@ -44,8 +44,9 @@ type REST struct {
 	// Options.RouteBodyLimits gives the route its own; a larger body is
 	// refused with 413 while it is read, so memory stays bounded.
 	MaxBodyBytes int64 `env:"REST_MAX_BODY_BYTES" envDefault:"4194304"`
-	// BodyReadTimeout is how long a client may take to send a request body;
-	// a stalled body is cut off with 408.
+	// BodyReadTimeout is how long a client may take to send a request body,
+	// a multipart upload's too; a stalled body is cut off with 408 and its
+	// connection closed.
 	BodyReadTimeout time.Duration `env:"REST_BODY_READ_TIMEOUT" envDefault:"30s"`
 	// IdleTimeout is how long an idle keep-alive connection stays open.
 	IdleTimeout time.Duration `env:"REST_IDLE_TIMEOUT" envDefault:"2m"`
@@ -262,6 +263,10 @@ func (f *restFace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	call := &restCall{client: f.clientAddress(r)}
+	if body, ok := r.Context().Value(timedBodyKey{}).(*timedBody); ok {
+		// A WrapREST handler passed the request on: the body is ours.
+		body.passed.Store(true)
+	}
 	r = r.WithContext(context.WithValue(r.Context(), restCallKey{}, call))
 	defer func() { f.finish(r, sw, call, start) }()
 	// net/http reads the rest of a body the face answers without, before

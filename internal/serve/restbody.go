@@ -1,9 +1,14 @@
 package serve
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -37,4 +42,138 @@ func (f *restFace) bodyTimedOut(received int64) *status.Status {
 	return rpcstatus.Refused(codes.DeadlineExceeded, f.domain, rpcstatus.ReasonRequestTimeout,
 		fmt.Sprintf("the request body did not arrive within %s (%d bytes came)", f.readTimeout, received),
 		map[string]string{"received_bytes": strconv.FormatInt(received, 10)})
+}
+
+// timedBodyKey finds a WrapREST request's timedBody in its context.
+type timedBodyKey struct{}
+
+// timedBody is the body of a WrapREST request, read against the body read
+// deadline that timeBodies set on the connection.
+type timedBody struct {
+	io.ReadCloser
+	// received counts the bytes read.
+	received atomic.Int64
+	// timedOut is set when a read ran into the deadline, done when one
+	// reached the end of the body.
+	timedOut, done atomic.Bool
+	// passed is set when the WrapREST handler passes the request on to
+	// the REST face, which then times the body and answers for it.
+	passed atomic.Bool
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.received.Add(int64(n))
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF):
+		// net/http clears the read deadline itself at the body's end, so
+		// it does not bound the handler's work after the body.
+		b.done.Store(true)
+	case errors.As(err, &ne) && ne.Timeout():
+		b.timedOut.Store(true)
+	}
+	return n, err
+}
+
+// timedWriter is a WrapREST handler's ResponseWriter. Once the body has
+// timed out, the answer is the REST face's 408, so what the handler writes
+// from then on (its own error for the failed read) is dropped; what it had
+// written before stands.
+type timedWriter struct {
+	http.ResponseWriter
+	body *timedBody
+	// wrote is set once the handler's answer has started.
+	wrote bool
+}
+
+// drop reports whether the handler's write is to be dropped.
+func (w *timedWriter) drop() bool {
+	if w.wrote {
+		return false
+	}
+	if w.body.timedOut.Load() && !w.body.passed.Load() {
+		return true
+	}
+	w.wrote = true
+	return false
+}
+
+func (w *timedWriter) WriteHeader(code int) {
+	if !w.drop() {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *timedWriter) Write(p []byte) (int, error) {
+	if w.drop() {
+		return 0, http.ErrHandlerTimeout
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush lets streamed responses through.
+func (w *timedWriter) Flush() {
+	if w.drop() {
+		return
+	}
+	if fl, ok := w.ResponseWriter.(http.Flusher); ok {
+		fl.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *timedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// timeBodies times the bodies of h's requests as the REST face times its
+// own; h is a WrapREST handler, which may read a body itself (a multipart
+// upload streamed to the service). The body must arrive within the body
+// read timeout. One that does not is answered with 408 REQUEST_TIMEOUT in
+// the one error shape, counted and logged, whatever h made of its failed
+// read, and its connection is closed; so is the connection of a body h
+// leaves unread and the client does not finish sending.
+func (f *restFace) timeBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hasBody(r) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		_ = http.NewResponseController(w).SetReadDeadline(start.Add(f.readTimeout))
+		body := &timedBody{ReadCloser: r.Body}
+		r = r.WithContext(context.WithValue(r.Context(), timedBodyKey{}, body))
+		r.Body = body
+		tw := &timedWriter{ResponseWriter: w, body: body}
+		h.ServeHTTP(tw, r)
+
+		switch {
+		case body.passed.Load():
+			// The REST face has answered for the body.
+		case body.timedOut.Load() && !tw.wrote:
+			f.answerTimedOut(w, r, body.received.Load(), start)
+			letGo(w)
+		case !body.done.Load():
+			letGo(w)
+		}
+	})
+}
+
+// answerTimedOut answers a WrapREST request whose body timed out with 408,
+// in place of what its handler meant to answer, and counts and logs it as
+// the REST face does its own.
+func (f *restFace) answerTimedOut(w http.ResponseWriter, r *http.Request, received int64, start time.Time) {
+	call := callFrom(r.Context())
+	if call == nil {
+		call = &restCall{client: f.clientAddress(r)}
+		r = r.WithContext(context.WithValue(r.Context(), restCallKey{}, call))
+	}
+	if rt, _ := f.routes.match(r.Method, r.URL.EscapedPath()); rt != nil {
+		call.route = rt.key()
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	clear(sw.Header())
+	// The client may still send the rest of the body.
+	sw.Header().Set("Connection", "close")
+	f.writeError(sw, r, f.bodyTimedOut(received))
+	f.finish(r, sw, call, start)
 }

@@ -74,7 +74,9 @@ type Options struct {
 	// into the service's own gRPC endpoint, with a client dialed with
 	// SelfDialOptions and calls made with OutgoingContext) and pass the
 	// others to next, the gateway with its body limits, error shape and
-	// access log.
+	// access log. A body the handler reads itself has REST.BodyReadTimeout
+	// to arrive too: past it, the answer is the REST face's 408, whatever
+	// the handler makes of its failed read.
 	WrapREST map[string]func(next http.Handler) http.Handler
 	// REST bounds the REST face: body size and read time, idle connections,
 	// trusted proxies. Zero fields take the defaults.
@@ -229,7 +231,7 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		if _, dup := extra[pattern]; dup {
 			return fmt.Errorf("serve: route %q is in both ExtraHTTP and WrapREST", pattern)
 		}
-		extra[pattern] = face.withSelfCalls(wrap(face))
+		extra[pattern] = face.withSelfCalls(face.timeBodies(wrap(face)))
 	}
 	mainMetrics := opts.Registry
 	var metricsSrv *http.Server
