@@ -146,6 +146,119 @@ func (FontType) EnumDescriptor() ([]byte, []int) {
 	return file_vendorgate_esign_v1_esign_service_proto_rawDescGZIP(), []int{1}
 }
 
+// OperationState is where an operation of unknown outcome stands in the
+// service's record.
+type OperationState int32
+
+const (
+	// OPERATION_STATE_UNSPECIFIED is never returned.
+	OperationState_OPERATION_STATE_UNSPECIFIED OperationState = 0
+	// OPERATION_STATE_UNKNOWN: the call may or may not have been applied and
+	// nobody has resolved it yet.
+	OperationState_OPERATION_STATE_UNKNOWN OperationState = 1
+	// OPERATION_STATE_APPLIED: the reconciler or an operator found it applied.
+	OperationState_OPERATION_STATE_APPLIED OperationState = 2
+	// OPERATION_STATE_NOT_APPLIED: the reconciler or an operator found it not
+	// applied.
+	OperationState_OPERATION_STATE_NOT_APPLIED OperationState = 3
+)
+
+// Enum value maps for OperationState.
+var (
+	OperationState_name = map[int32]string{
+		0: "OPERATION_STATE_UNSPECIFIED",
+		1: "OPERATION_STATE_UNKNOWN",
+		2: "OPERATION_STATE_APPLIED",
+		3: "OPERATION_STATE_NOT_APPLIED",
+	}
+	OperationState_value = map[string]int32{
+		"OPERATION_STATE_UNSPECIFIED": 0,
+		"OPERATION_STATE_UNKNOWN":     1,
+		"OPERATION_STATE_APPLIED":     2,
+		"OPERATION_STATE_NOT_APPLIED": 3,
+	}
+)
+
+func (x OperationState) Enum() *OperationState {
+	p := new(OperationState)
+	*p = x
+	return p
+}
+
+func (x OperationState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OperationState) Descriptor() protoreflect.EnumDescriptor {
+	return file_vendorgate_esign_v1_esign_service_proto_enumTypes[2].Descriptor()
+}
+
+func (OperationState) Type() protoreflect.EnumType {
+	return &file_vendorgate_esign_v1_esign_service_proto_enumTypes[2]
+}
+
+func (x OperationState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OperationState.Descriptor instead.
+func (OperationState) EnumDescriptor() ([]byte, []int) {
+	return file_vendorgate_esign_v1_esign_service_proto_rawDescGZIP(), []int{2}
+}
+
+// ResolutionOutcome is a finding about an operation of unknown outcome.
+type ResolutionOutcome int32
+
+const (
+	// RESOLUTION_OUTCOME_UNSPECIFIED is refused.
+	ResolutionOutcome_RESOLUTION_OUTCOME_UNSPECIFIED ResolutionOutcome = 0
+	// RESOLUTION_OUTCOME_APPLIED: Fadada applied the call.
+	ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED ResolutionOutcome = 1
+	// RESOLUTION_OUTCOME_NOT_APPLIED: Fadada did not apply it.
+	ResolutionOutcome_RESOLUTION_OUTCOME_NOT_APPLIED ResolutionOutcome = 2
+)
+
+// Enum value maps for ResolutionOutcome.
+var (
+	ResolutionOutcome_name = map[int32]string{
+		0: "RESOLUTION_OUTCOME_UNSPECIFIED",
+		1: "RESOLUTION_OUTCOME_APPLIED",
+		2: "RESOLUTION_OUTCOME_NOT_APPLIED",
+	}
+	ResolutionOutcome_value = map[string]int32{
+		"RESOLUTION_OUTCOME_UNSPECIFIED": 0,
+		"RESOLUTION_OUTCOME_APPLIED":     1,
+		"RESOLUTION_OUTCOME_NOT_APPLIED": 2,
+	}
+)
+
+func (x ResolutionOutcome) Enum() *ResolutionOutcome {
+	p := new(ResolutionOutcome)
+	*p = x
+	return p
+}
+
+func (x ResolutionOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ResolutionOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_vendorgate_esign_v1_esign_service_proto_enumTypes[3].Descriptor()
+}
+
+func (ResolutionOutcome) Type() protoreflect.EnumType {
+	return &file_vendorgate_esign_v1_esign_service_proto_enumTypes[3]
+}
+
+func (x ResolutionOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ResolutionOutcome.Descriptor instead.
+func (ResolutionOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_vendorgate_esign_v1_esign_service_proto_rawDescGZIP(), []int{3}
+}
+
 // RegisterAccountRequest registers a signer.
 type RegisterAccountRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2153,6 +2266,415 @@ func (x *GetUsageResponse) GetReport() *v1.UsageReport {
 	return nil
 }
 
+// ListUnresolvedOperationsRequest asks for a page of unresolved operations.
+type ListUnresolvedOperationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// state is the state to list: "UNKNOWN" (or empty, meaning UNKNOWN) is
+	// the only one, as in ?state=UNKNOWN.
+	State string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	// page_size is at most this many operations; 0 means 50, at most 500.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the next_page_token of the previous page; empty for the
+	// first.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUnresolvedOperationsRequest) Reset() {
+	*x = ListUnresolvedOperationsRequest{}
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUnresolvedOperationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUnresolvedOperationsRequest) ProtoMessage() {}
+
+func (x *ListUnresolvedOperationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUnresolvedOperationsRequest.ProtoReflect.Descriptor instead.
+func (*ListUnresolvedOperationsRequest) Descriptor() ([]byte, []int) {
+	return file_vendorgate_esign_v1_esign_service_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListUnresolvedOperationsRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ListUnresolvedOperationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUnresolvedOperationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListUnresolvedOperationsResponse is a page of unresolved operations.
+type ListUnresolvedOperationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// operations are the page's operations, oldest first.
+	Operations []*Operation `protobuf:"bytes,1,rep,name=operations,proto3" json:"operations,omitempty"`
+	// next_page_token is the token of the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUnresolvedOperationsResponse) Reset() {
+	*x = ListUnresolvedOperationsResponse{}
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUnresolvedOperationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUnresolvedOperationsResponse) ProtoMessage() {}
+
+func (x *ListUnresolvedOperationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUnresolvedOperationsResponse.ProtoReflect.Descriptor instead.
+func (*ListUnresolvedOperationsResponse) Descriptor() ([]byte, []int) {
+	return file_vendorgate_esign_v1_esign_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListUnresolvedOperationsResponse) GetOperations() []*Operation {
+	if x != nil {
+		return x.Operations
+	}
+	return nil
+}
+
+func (x *ListUnresolvedOperationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ResolveOperationRequest states an UNKNOWN operation's outcome.
+type ResolveOperationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// request_id is the operation's request_id, as its caller sent it.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// outcome is what the operator found.
+	Outcome ResolutionOutcome `protobuf:"varint,2,opt,name=outcome,proto3,enum=vendorgate.esign.v1.ResolutionOutcome" json:"outcome,omitempty"`
+	// note is how the operator knows, e.g. "the contract is in the Fadada
+	// console".
+	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveOperationRequest) Reset() {
+	*x = ResolveOperationRequest{}
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveOperationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveOperationRequest) ProtoMessage() {}
+
+func (x *ResolveOperationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveOperationRequest.ProtoReflect.Descriptor instead.
+func (*ResolveOperationRequest) Descriptor() ([]byte, []int) {
+	return file_vendorgate_esign_v1_esign_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ResolveOperationRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ResolveOperationRequest) GetOutcome() ResolutionOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return ResolutionOutcome_RESOLUTION_OUTCOME_UNSPECIFIED
+}
+
+func (x *ResolveOperationRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// ResolveOperationResponse is the operation after the resolution.
+type ResolveOperationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// operation is the operation with its resolutions.
+	Operation     *Operation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveOperationResponse) Reset() {
+	*x = ResolveOperationResponse{}
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveOperationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveOperationResponse) ProtoMessage() {}
+
+func (x *ResolveOperationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveOperationResponse.ProtoReflect.Descriptor instead.
+func (*ResolveOperationResponse) Descriptor() ([]byte, []int) {
+	return file_vendorgate_esign_v1_esign_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ResolveOperationResponse) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+// Operation is one mutation under a request_id as the service recorded it.
+type Operation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// request_id is the caller's idempotency key.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// method is the RPC, e.g. "UploadContract".
+	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	// contract_id is the contract the call is about (vendor: contract_id),
+	// for UploadContract, GenerateContract and ArchiveContract; empty for
+	// the others.
+	ContractId string `protobuf:"bytes,3,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
+	// state is where the operation stands.
+	State OperationState `protobuf:"varint,4,opt,name=state,proto3,enum=vendorgate.esign.v1.OperationState" json:"state,omitempty"`
+	// note says why the outcome became unknown, e.g. "no answer came".
+	Note string `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	// create_time is when the request_id was first seen, before the call was
+	// sent.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// resolutions are the findings about it, oldest first.
+	Resolutions   []*Resolution `protobuf:"bytes,7,rep,name=resolutions,proto3" json:"resolutions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Operation) Reset() {
+	*x = Operation{}
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Operation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Operation) ProtoMessage() {}
+
+func (x *Operation) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Operation.ProtoReflect.Descriptor instead.
+func (*Operation) Descriptor() ([]byte, []int) {
+	return file_vendorgate_esign_v1_esign_service_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *Operation) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Operation) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Operation) GetContractId() string {
+	if x != nil {
+		return x.ContractId
+	}
+	return ""
+}
+
+func (x *Operation) GetState() OperationState {
+	if x != nil {
+		return x.State
+	}
+	return OperationState_OPERATION_STATE_UNSPECIFIED
+}
+
+func (x *Operation) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *Operation) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Operation) GetResolutions() []*Resolution {
+	if x != nil {
+		return x.Resolutions
+	}
+	return nil
+}
+
+// Resolution is one finding about an operation of unknown outcome.
+type Resolution struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// outcome is what was found.
+	Outcome ResolutionOutcome `protobuf:"varint,1,opt,name=outcome,proto3,enum=vendorgate.esign.v1.ResolutionOutcome" json:"outcome,omitempty"`
+	// note is how it was found.
+	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	// resolve_time is when it was recorded.
+	ResolveTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=resolve_time,json=resolveTime,proto3" json:"resolve_time,omitempty"`
+	// resolved_by is "reconciler" (the service reading Fadada back) or the
+	// operator's caller name.
+	ResolvedBy    string `protobuf:"bytes,4,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Resolution) Reset() {
+	*x = Resolution{}
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Resolution) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Resolution) ProtoMessage() {}
+
+func (x *Resolution) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Resolution.ProtoReflect.Descriptor instead.
+func (*Resolution) Descriptor() ([]byte, []int) {
+	return file_vendorgate_esign_v1_esign_service_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *Resolution) GetOutcome() ResolutionOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return ResolutionOutcome_RESOLUTION_OUTCOME_UNSPECIFIED
+}
+
+func (x *Resolution) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *Resolution) GetResolveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolveTime
+	}
+	return nil
+}
+
+func (x *Resolution) GetResolvedBy() string {
+	if x != nil {
+		return x.ResolvedBy
+	}
+	return ""
+}
+
 // Row is one row of cells.
 type DynamicTable_Row struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2164,7 +2686,7 @@ type DynamicTable_Row struct {
 
 func (x *DynamicTable_Row) Reset() {
 	*x = DynamicTable_Row{}
-	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[30]
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2176,7 +2698,7 @@ func (x *DynamicTable_Row) String() string {
 func (*DynamicTable_Row) ProtoMessage() {}
 
 func (x *DynamicTable_Row) ProtoReflect() protoreflect.Message {
-	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[30]
+	mi := &file_vendorgate_esign_v1_esign_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2884,44 @@ const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tstartTime\x12=\n" +
 	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\aendTime\"L\n" +
 	"\x10GetUsageResponse\x128\n" +
-	"\x06report\x18\x01 \x01(\v2 .vendorgate.usage.v1.UsageReportR\x06report*^\n" +
+	"\x06report\x18\x01 \x01(\v2 .vendorgate.usage.v1.UsageReportR\x06report\"\xb0\x01\n" +
+	"\x1fListUnresolvedOperationsRequest\x12&\n" +
+	"\x05state\x18\x01 \x01(\tB\x10\xbaH\rr\vR\x00R\aUNKNOWNR\x05state\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12<\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x18\x18\x80\x022\x13^[^\\x00-\\x1F\\x7F]*$R\tpageToken\"\x8a\x01\n" +
+	" ListUnresolvedOperationsResponse\x12>\n" +
+	"\n" +
+	"operations\x18\x01 \x03(\v2\x1e.vendorgate.esign.v1.OperationR\n" +
+	"operations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xdc\x01\n" +
+	"\x17ResolveOperationRequest\x12>\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a\x10\x01\x18\x80\x012\x13^[^\\x00-\\x1F\\x7F]*$R\trequestId\x12L\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2&.vendorgate.esign.v1.ResolutionOutcomeB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\aoutcome\x123\n" +
+	"\x04note\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a\x10\x01\x18\xe8\a2\x13^[^\\x00-\\x1F\\x7F]*$R\x04note\"X\n" +
+	"\x18ResolveOperationResponse\x12<\n" +
+	"\toperation\x18\x01 \x01(\v2\x1e.vendorgate.esign.v1.OperationR\toperation\"\xb2\x02\n" +
+	"\tOperation\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x1f\n" +
+	"\vcontract_id\x18\x03 \x01(\tR\n" +
+	"contractId\x129\n" +
+	"\x05state\x18\x04 \x01(\x0e2#.vendorgate.esign.v1.OperationStateR\x05state\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\x12;\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12A\n" +
+	"\vresolutions\x18\a \x03(\v2\x1f.vendorgate.esign.v1.ResolutionR\vresolutions\"\xc2\x01\n" +
+	"\n" +
+	"Resolution\x12@\n" +
+	"\aoutcome\x18\x01 \x01(\x0e2&.vendorgate.esign.v1.ResolutionOutcomeR\aoutcome\x12\x12\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\x12=\n" +
+	"\fresolve_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vresolveTime\x12\x1f\n" +
+	"\vresolved_by\x18\x04 \x01(\tR\n" +
+	"resolvedBy*^\n" +
 	"\vAccountType\x12\x1c\n" +
 	"\x18ACCOUNT_TYPE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ACCOUNT_TYPE_PERSON\x10\x01\x12\x18\n" +
@@ -2373,7 +2932,16 @@ const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"\x12FONT_TYPE_FANGSONG\x10\x02\x12\x11\n" +
 	"\rFONT_TYPE_HEI\x10\x03\x12\x11\n" +
 	"\rFONT_TYPE_KAI\x10\x04\x12\x13\n" +
-	"\x0fFONT_TYPE_YAHEI\x10\x052\xaa\x11\n" +
+	"\x0fFONT_TYPE_YAHEI\x10\x05*\x8c\x01\n" +
+	"\x0eOperationState\x12\x1f\n" +
+	"\x1bOPERATION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17OPERATION_STATE_UNKNOWN\x10\x01\x12\x1b\n" +
+	"\x17OPERATION_STATE_APPLIED\x10\x02\x12\x1f\n" +
+	"\x1bOPERATION_STATE_NOT_APPLIED\x10\x03*{\n" +
+	"\x11ResolutionOutcome\x12\"\n" +
+	"\x1eRESOLUTION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aRESOLUTION_OUTCOME_APPLIED\x10\x01\x12\"\n" +
+	"\x1eRESOLUTION_OUTCOME_NOT_APPLIED\x10\x022\xfa\x13\n" +
 	"\fEsignService\x12\x8b\x01\n" +
 	"\x0fRegisterAccount\x12+.vendorgate.esign.v1.RegisterAccountRequest\x1a,.vendorgate.esign.v1.RegisterAccountResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/esign/accounts\x12\xad\x01\n" +
 	"\x10ApplyCertificate\x12,.vendorgate.esign.v1.ApplyCertificateRequest\x1a-.vendorgate.esign.v1.ApplyCertificateResponse\"<\x82\xd3\xe4\x93\x026:\x01*\"1/v1/esign/accounts/{customer_id}:applyCertificate\x12\x9b\x01\n" +
@@ -2388,7 +2956,9 @@ const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"\x16GetPersonCertification\x122.vendorgate.esign.v1.GetPersonCertificationRequest\x1a3.vendorgate.esign.v1.GetPersonCertificationResponse\"<\x82\xd3\xe4\x93\x026\x124/v1/esign/certifications/persons/{verified_serialno}\x12\xc4\x01\n" +
 	"\x17GetCompanyCertification\x123.vendorgate.esign.v1.GetCompanyCertificationRequest\x1a4.vendorgate.esign.v1.GetCompanyCertificationResponse\">\x82\xd3\xe4\x93\x028\x126/v1/esign/certifications/companies/{verified_serialno}\x12f\n" +
 	"\aGetFile\x12#.vendorgate.esign.v1.GetFileRequest\x1a\x14.google.api.HttpBody\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/esign/files/{uuid}0\x01\x12p\n" +
-	"\bGetUsage\x12$.vendorgate.esign.v1.GetUsageRequest\x1a%.vendorgate.esign.v1.GetUsageResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/esign/usageB\xb7\x05\x92A\xd4\x03\x12\xb7\x02\n" +
+	"\bGetUsage\x12$.vendorgate.esign.v1.GetUsageRequest\x1a%.vendorgate.esign.v1.GetUsageResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/esign/usage\x12\xa5\x01\n" +
+	"\x18ListUnresolvedOperations\x124.vendorgate.esign.v1.ListUnresolvedOperationsRequest\x1a5.vendorgate.esign.v1.ListUnresolvedOperationsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/esign/operations\x12\xa5\x01\n" +
+	"\x10ResolveOperation\x12,.vendorgate.esign.v1.ResolveOperationRequest\x1a-.vendorgate.esign.v1.ResolveOperationResponse\"4\x82\xd3\xe4\x93\x02.:\x01*\")/v1/esign/operations/{request_id}:resolveB\xb7\x05\x92A\xd4\x03\x12\xb7\x02\n" +
 	"\x10vendorgate esign\x12\x9b\x02Fadada (法大大) e-contracts: register a signer, certify, add a seal, upload or generate a contract, view, download, archive. Field names are snake_case and keep the vendor's names; every error is a google.rpc.Status with an ErrorInfo detail carrying the vendor's code and message.2\x051.1.0*\x01\x012\x10application/json:\x10application/jsonZ_\n" +
 	"]\n" +
 	"\n" +
@@ -2410,97 +2980,117 @@ func file_vendorgate_esign_v1_esign_service_proto_rawDescGZIP() []byte {
 	return file_vendorgate_esign_v1_esign_service_proto_rawDescData
 }
 
-var file_vendorgate_esign_v1_esign_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_vendorgate_esign_v1_esign_service_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_vendorgate_esign_v1_esign_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_vendorgate_esign_v1_esign_service_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_vendorgate_esign_v1_esign_service_proto_goTypes = []any{
-	(AccountType)(0),                        // 0: vendorgate.esign.v1.AccountType
-	(FontType)(0),                           // 1: vendorgate.esign.v1.FontType
-	(*RegisterAccountRequest)(nil),          // 2: vendorgate.esign.v1.RegisterAccountRequest
-	(*RegisterAccountResponse)(nil),         // 3: vendorgate.esign.v1.RegisterAccountResponse
-	(*ApplyCertificateRequest)(nil),         // 4: vendorgate.esign.v1.ApplyCertificateRequest
-	(*ApplyCertificateResponse)(nil),        // 5: vendorgate.esign.v1.ApplyCertificateResponse
-	(*AddSignatureRequest)(nil),             // 6: vendorgate.esign.v1.AddSignatureRequest
-	(*AddSignatureResponse)(nil),            // 7: vendorgate.esign.v1.AddSignatureResponse
-	(*CreateCustomSignatureRequest)(nil),    // 8: vendorgate.esign.v1.CreateCustomSignatureRequest
-	(*CreateCustomSignatureResponse)(nil),   // 9: vendorgate.esign.v1.CreateCustomSignatureResponse
-	(*UploadContractRequest)(nil),           // 10: vendorgate.esign.v1.UploadContractRequest
-	(*UploadContractResponse)(nil),          // 11: vendorgate.esign.v1.UploadContractResponse
-	(*UploadTemplateRequest)(nil),           // 12: vendorgate.esign.v1.UploadTemplateRequest
-	(*UploadTemplateResponse)(nil),          // 13: vendorgate.esign.v1.UploadTemplateResponse
-	(*DynamicTable)(nil),                    // 14: vendorgate.esign.v1.DynamicTable
-	(*GenerateContractRequest)(nil),         // 15: vendorgate.esign.v1.GenerateContractRequest
-	(*GenerateContractResponse)(nil),        // 16: vendorgate.esign.v1.GenerateContractResponse
-	(*GetContractLinksRequest)(nil),         // 17: vendorgate.esign.v1.GetContractLinksRequest
-	(*GetContractLinksResponse)(nil),        // 18: vendorgate.esign.v1.GetContractLinksResponse
-	(*DownloadContractRequest)(nil),         // 19: vendorgate.esign.v1.DownloadContractRequest
-	(*ArchiveContractRequest)(nil),          // 20: vendorgate.esign.v1.ArchiveContractRequest
-	(*ArchiveContractResponse)(nil),         // 21: vendorgate.esign.v1.ArchiveContractResponse
-	(*GetPersonCertificationRequest)(nil),   // 22: vendorgate.esign.v1.GetPersonCertificationRequest
-	(*GetCompanyCertificationRequest)(nil),  // 23: vendorgate.esign.v1.GetCompanyCertificationRequest
-	(*Certification)(nil),                   // 24: vendorgate.esign.v1.Certification
-	(*PersonCertification)(nil),             // 25: vendorgate.esign.v1.PersonCertification
-	(*CompanyCertification)(nil),            // 26: vendorgate.esign.v1.CompanyCertification
-	(*GetPersonCertificationResponse)(nil),  // 27: vendorgate.esign.v1.GetPersonCertificationResponse
-	(*GetCompanyCertificationResponse)(nil), // 28: vendorgate.esign.v1.GetCompanyCertificationResponse
-	(*GetFileRequest)(nil),                  // 29: vendorgate.esign.v1.GetFileRequest
-	(*GetUsageRequest)(nil),                 // 30: vendorgate.esign.v1.GetUsageRequest
-	(*GetUsageResponse)(nil),                // 31: vendorgate.esign.v1.GetUsageResponse
-	(*DynamicTable_Row)(nil),                // 32: vendorgate.esign.v1.DynamicTable.Row
-	nil,                                     // 33: vendorgate.esign.v1.GenerateContractRequest.ParameterMapEntry
-	(*timestamppb.Timestamp)(nil),           // 34: google.protobuf.Timestamp
-	(*v1.UsageReport)(nil),                  // 35: vendorgate.usage.v1.UsageReport
-	(*httpbody.HttpBody)(nil),               // 36: google.api.HttpBody
+	(AccountType)(0),                         // 0: vendorgate.esign.v1.AccountType
+	(FontType)(0),                            // 1: vendorgate.esign.v1.FontType
+	(OperationState)(0),                      // 2: vendorgate.esign.v1.OperationState
+	(ResolutionOutcome)(0),                   // 3: vendorgate.esign.v1.ResolutionOutcome
+	(*RegisterAccountRequest)(nil),           // 4: vendorgate.esign.v1.RegisterAccountRequest
+	(*RegisterAccountResponse)(nil),          // 5: vendorgate.esign.v1.RegisterAccountResponse
+	(*ApplyCertificateRequest)(nil),          // 6: vendorgate.esign.v1.ApplyCertificateRequest
+	(*ApplyCertificateResponse)(nil),         // 7: vendorgate.esign.v1.ApplyCertificateResponse
+	(*AddSignatureRequest)(nil),              // 8: vendorgate.esign.v1.AddSignatureRequest
+	(*AddSignatureResponse)(nil),             // 9: vendorgate.esign.v1.AddSignatureResponse
+	(*CreateCustomSignatureRequest)(nil),     // 10: vendorgate.esign.v1.CreateCustomSignatureRequest
+	(*CreateCustomSignatureResponse)(nil),    // 11: vendorgate.esign.v1.CreateCustomSignatureResponse
+	(*UploadContractRequest)(nil),            // 12: vendorgate.esign.v1.UploadContractRequest
+	(*UploadContractResponse)(nil),           // 13: vendorgate.esign.v1.UploadContractResponse
+	(*UploadTemplateRequest)(nil),            // 14: vendorgate.esign.v1.UploadTemplateRequest
+	(*UploadTemplateResponse)(nil),           // 15: vendorgate.esign.v1.UploadTemplateResponse
+	(*DynamicTable)(nil),                     // 16: vendorgate.esign.v1.DynamicTable
+	(*GenerateContractRequest)(nil),          // 17: vendorgate.esign.v1.GenerateContractRequest
+	(*GenerateContractResponse)(nil),         // 18: vendorgate.esign.v1.GenerateContractResponse
+	(*GetContractLinksRequest)(nil),          // 19: vendorgate.esign.v1.GetContractLinksRequest
+	(*GetContractLinksResponse)(nil),         // 20: vendorgate.esign.v1.GetContractLinksResponse
+	(*DownloadContractRequest)(nil),          // 21: vendorgate.esign.v1.DownloadContractRequest
+	(*ArchiveContractRequest)(nil),           // 22: vendorgate.esign.v1.ArchiveContractRequest
+	(*ArchiveContractResponse)(nil),          // 23: vendorgate.esign.v1.ArchiveContractResponse
+	(*GetPersonCertificationRequest)(nil),    // 24: vendorgate.esign.v1.GetPersonCertificationRequest
+	(*GetCompanyCertificationRequest)(nil),   // 25: vendorgate.esign.v1.GetCompanyCertificationRequest
+	(*Certification)(nil),                    // 26: vendorgate.esign.v1.Certification
+	(*PersonCertification)(nil),              // 27: vendorgate.esign.v1.PersonCertification
+	(*CompanyCertification)(nil),             // 28: vendorgate.esign.v1.CompanyCertification
+	(*GetPersonCertificationResponse)(nil),   // 29: vendorgate.esign.v1.GetPersonCertificationResponse
+	(*GetCompanyCertificationResponse)(nil),  // 30: vendorgate.esign.v1.GetCompanyCertificationResponse
+	(*GetFileRequest)(nil),                   // 31: vendorgate.esign.v1.GetFileRequest
+	(*GetUsageRequest)(nil),                  // 32: vendorgate.esign.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),                 // 33: vendorgate.esign.v1.GetUsageResponse
+	(*ListUnresolvedOperationsRequest)(nil),  // 34: vendorgate.esign.v1.ListUnresolvedOperationsRequest
+	(*ListUnresolvedOperationsResponse)(nil), // 35: vendorgate.esign.v1.ListUnresolvedOperationsResponse
+	(*ResolveOperationRequest)(nil),          // 36: vendorgate.esign.v1.ResolveOperationRequest
+	(*ResolveOperationResponse)(nil),         // 37: vendorgate.esign.v1.ResolveOperationResponse
+	(*Operation)(nil),                        // 38: vendorgate.esign.v1.Operation
+	(*Resolution)(nil),                       // 39: vendorgate.esign.v1.Resolution
+	(*DynamicTable_Row)(nil),                 // 40: vendorgate.esign.v1.DynamicTable.Row
+	nil,                                      // 41: vendorgate.esign.v1.GenerateContractRequest.ParameterMapEntry
+	(*timestamppb.Timestamp)(nil),            // 42: google.protobuf.Timestamp
+	(*v1.UsageReport)(nil),                   // 43: vendorgate.usage.v1.UsageReport
+	(*httpbody.HttpBody)(nil),                // 44: google.api.HttpBody
 }
 var file_vendorgate_esign_v1_esign_service_proto_depIdxs = []int32{
 	0,  // 0: vendorgate.esign.v1.RegisterAccountRequest.account_type:type_name -> vendorgate.esign.v1.AccountType
-	32, // 1: vendorgate.esign.v1.DynamicTable.rows:type_name -> vendorgate.esign.v1.DynamicTable.Row
-	33, // 2: vendorgate.esign.v1.GenerateContractRequest.parameter_map:type_name -> vendorgate.esign.v1.GenerateContractRequest.ParameterMapEntry
-	14, // 3: vendorgate.esign.v1.GenerateContractRequest.dynamic_tables:type_name -> vendorgate.esign.v1.DynamicTable
+	40, // 1: vendorgate.esign.v1.DynamicTable.rows:type_name -> vendorgate.esign.v1.DynamicTable.Row
+	41, // 2: vendorgate.esign.v1.GenerateContractRequest.parameter_map:type_name -> vendorgate.esign.v1.GenerateContractRequest.ParameterMapEntry
+	16, // 3: vendorgate.esign.v1.GenerateContractRequest.dynamic_tables:type_name -> vendorgate.esign.v1.DynamicTable
 	1,  // 4: vendorgate.esign.v1.GenerateContractRequest.font_type:type_name -> vendorgate.esign.v1.FontType
-	34, // 5: vendorgate.esign.v1.GetContractLinksResponse.expire_time:type_name -> google.protobuf.Timestamp
-	34, // 6: vendorgate.esign.v1.Certification.submit_time:type_name -> google.protobuf.Timestamp
-	34, // 7: vendorgate.esign.v1.Certification.pass_time:type_name -> google.protobuf.Timestamp
-	24, // 8: vendorgate.esign.v1.GetPersonCertificationResponse.certification:type_name -> vendorgate.esign.v1.Certification
-	25, // 9: vendorgate.esign.v1.GetPersonCertificationResponse.person:type_name -> vendorgate.esign.v1.PersonCertification
-	24, // 10: vendorgate.esign.v1.GetCompanyCertificationResponse.certification:type_name -> vendorgate.esign.v1.Certification
-	26, // 11: vendorgate.esign.v1.GetCompanyCertificationResponse.company:type_name -> vendorgate.esign.v1.CompanyCertification
-	25, // 12: vendorgate.esign.v1.GetCompanyCertificationResponse.manager:type_name -> vendorgate.esign.v1.PersonCertification
-	34, // 13: vendorgate.esign.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
-	34, // 14: vendorgate.esign.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
-	35, // 15: vendorgate.esign.v1.GetUsageResponse.report:type_name -> vendorgate.usage.v1.UsageReport
-	2,  // 16: vendorgate.esign.v1.EsignService.RegisterAccount:input_type -> vendorgate.esign.v1.RegisterAccountRequest
-	4,  // 17: vendorgate.esign.v1.EsignService.ApplyCertificate:input_type -> vendorgate.esign.v1.ApplyCertificateRequest
-	6,  // 18: vendorgate.esign.v1.EsignService.AddSignature:input_type -> vendorgate.esign.v1.AddSignatureRequest
-	8,  // 19: vendorgate.esign.v1.EsignService.CreateCustomSignature:input_type -> vendorgate.esign.v1.CreateCustomSignatureRequest
-	10, // 20: vendorgate.esign.v1.EsignService.UploadContract:input_type -> vendorgate.esign.v1.UploadContractRequest
-	12, // 21: vendorgate.esign.v1.EsignService.UploadTemplate:input_type -> vendorgate.esign.v1.UploadTemplateRequest
-	15, // 22: vendorgate.esign.v1.EsignService.GenerateContract:input_type -> vendorgate.esign.v1.GenerateContractRequest
-	17, // 23: vendorgate.esign.v1.EsignService.GetContractLinks:input_type -> vendorgate.esign.v1.GetContractLinksRequest
-	19, // 24: vendorgate.esign.v1.EsignService.DownloadContract:input_type -> vendorgate.esign.v1.DownloadContractRequest
-	20, // 25: vendorgate.esign.v1.EsignService.ArchiveContract:input_type -> vendorgate.esign.v1.ArchiveContractRequest
-	22, // 26: vendorgate.esign.v1.EsignService.GetPersonCertification:input_type -> vendorgate.esign.v1.GetPersonCertificationRequest
-	23, // 27: vendorgate.esign.v1.EsignService.GetCompanyCertification:input_type -> vendorgate.esign.v1.GetCompanyCertificationRequest
-	29, // 28: vendorgate.esign.v1.EsignService.GetFile:input_type -> vendorgate.esign.v1.GetFileRequest
-	30, // 29: vendorgate.esign.v1.EsignService.GetUsage:input_type -> vendorgate.esign.v1.GetUsageRequest
-	3,  // 30: vendorgate.esign.v1.EsignService.RegisterAccount:output_type -> vendorgate.esign.v1.RegisterAccountResponse
-	5,  // 31: vendorgate.esign.v1.EsignService.ApplyCertificate:output_type -> vendorgate.esign.v1.ApplyCertificateResponse
-	7,  // 32: vendorgate.esign.v1.EsignService.AddSignature:output_type -> vendorgate.esign.v1.AddSignatureResponse
-	9,  // 33: vendorgate.esign.v1.EsignService.CreateCustomSignature:output_type -> vendorgate.esign.v1.CreateCustomSignatureResponse
-	11, // 34: vendorgate.esign.v1.EsignService.UploadContract:output_type -> vendorgate.esign.v1.UploadContractResponse
-	13, // 35: vendorgate.esign.v1.EsignService.UploadTemplate:output_type -> vendorgate.esign.v1.UploadTemplateResponse
-	16, // 36: vendorgate.esign.v1.EsignService.GenerateContract:output_type -> vendorgate.esign.v1.GenerateContractResponse
-	18, // 37: vendorgate.esign.v1.EsignService.GetContractLinks:output_type -> vendorgate.esign.v1.GetContractLinksResponse
-	36, // 38: vendorgate.esign.v1.EsignService.DownloadContract:output_type -> google.api.HttpBody
-	21, // 39: vendorgate.esign.v1.EsignService.ArchiveContract:output_type -> vendorgate.esign.v1.ArchiveContractResponse
-	27, // 40: vendorgate.esign.v1.EsignService.GetPersonCertification:output_type -> vendorgate.esign.v1.GetPersonCertificationResponse
-	28, // 41: vendorgate.esign.v1.EsignService.GetCompanyCertification:output_type -> vendorgate.esign.v1.GetCompanyCertificationResponse
-	36, // 42: vendorgate.esign.v1.EsignService.GetFile:output_type -> google.api.HttpBody
-	31, // 43: vendorgate.esign.v1.EsignService.GetUsage:output_type -> vendorgate.esign.v1.GetUsageResponse
-	30, // [30:44] is the sub-list for method output_type
-	16, // [16:30] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	42, // 5: vendorgate.esign.v1.GetContractLinksResponse.expire_time:type_name -> google.protobuf.Timestamp
+	42, // 6: vendorgate.esign.v1.Certification.submit_time:type_name -> google.protobuf.Timestamp
+	42, // 7: vendorgate.esign.v1.Certification.pass_time:type_name -> google.protobuf.Timestamp
+	26, // 8: vendorgate.esign.v1.GetPersonCertificationResponse.certification:type_name -> vendorgate.esign.v1.Certification
+	27, // 9: vendorgate.esign.v1.GetPersonCertificationResponse.person:type_name -> vendorgate.esign.v1.PersonCertification
+	26, // 10: vendorgate.esign.v1.GetCompanyCertificationResponse.certification:type_name -> vendorgate.esign.v1.Certification
+	28, // 11: vendorgate.esign.v1.GetCompanyCertificationResponse.company:type_name -> vendorgate.esign.v1.CompanyCertification
+	27, // 12: vendorgate.esign.v1.GetCompanyCertificationResponse.manager:type_name -> vendorgate.esign.v1.PersonCertification
+	42, // 13: vendorgate.esign.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
+	42, // 14: vendorgate.esign.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
+	43, // 15: vendorgate.esign.v1.GetUsageResponse.report:type_name -> vendorgate.usage.v1.UsageReport
+	38, // 16: vendorgate.esign.v1.ListUnresolvedOperationsResponse.operations:type_name -> vendorgate.esign.v1.Operation
+	3,  // 17: vendorgate.esign.v1.ResolveOperationRequest.outcome:type_name -> vendorgate.esign.v1.ResolutionOutcome
+	38, // 18: vendorgate.esign.v1.ResolveOperationResponse.operation:type_name -> vendorgate.esign.v1.Operation
+	2,  // 19: vendorgate.esign.v1.Operation.state:type_name -> vendorgate.esign.v1.OperationState
+	42, // 20: vendorgate.esign.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
+	39, // 21: vendorgate.esign.v1.Operation.resolutions:type_name -> vendorgate.esign.v1.Resolution
+	3,  // 22: vendorgate.esign.v1.Resolution.outcome:type_name -> vendorgate.esign.v1.ResolutionOutcome
+	42, // 23: vendorgate.esign.v1.Resolution.resolve_time:type_name -> google.protobuf.Timestamp
+	4,  // 24: vendorgate.esign.v1.EsignService.RegisterAccount:input_type -> vendorgate.esign.v1.RegisterAccountRequest
+	6,  // 25: vendorgate.esign.v1.EsignService.ApplyCertificate:input_type -> vendorgate.esign.v1.ApplyCertificateRequest
+	8,  // 26: vendorgate.esign.v1.EsignService.AddSignature:input_type -> vendorgate.esign.v1.AddSignatureRequest
+	10, // 27: vendorgate.esign.v1.EsignService.CreateCustomSignature:input_type -> vendorgate.esign.v1.CreateCustomSignatureRequest
+	12, // 28: vendorgate.esign.v1.EsignService.UploadContract:input_type -> vendorgate.esign.v1.UploadContractRequest
+	14, // 29: vendorgate.esign.v1.EsignService.UploadTemplate:input_type -> vendorgate.esign.v1.UploadTemplateRequest
+	17, // 30: vendorgate.esign.v1.EsignService.GenerateContract:input_type -> vendorgate.esign.v1.GenerateContractRequest
+	19, // 31: vendorgate.esign.v1.EsignService.GetContractLinks:input_type -> vendorgate.esign.v1.GetContractLinksRequest
+	21, // 32: vendorgate.esign.v1.EsignService.DownloadContract:input_type -> vendorgate.esign.v1.DownloadContractRequest
+	22, // 33: vendorgate.esign.v1.EsignService.ArchiveContract:input_type -> vendorgate.esign.v1.ArchiveContractRequest
+	24, // 34: vendorgate.esign.v1.EsignService.GetPersonCertification:input_type -> vendorgate.esign.v1.GetPersonCertificationRequest
+	25, // 35: vendorgate.esign.v1.EsignService.GetCompanyCertification:input_type -> vendorgate.esign.v1.GetCompanyCertificationRequest
+	31, // 36: vendorgate.esign.v1.EsignService.GetFile:input_type -> vendorgate.esign.v1.GetFileRequest
+	32, // 37: vendorgate.esign.v1.EsignService.GetUsage:input_type -> vendorgate.esign.v1.GetUsageRequest
+	34, // 38: vendorgate.esign.v1.EsignService.ListUnresolvedOperations:input_type -> vendorgate.esign.v1.ListUnresolvedOperationsRequest
+	36, // 39: vendorgate.esign.v1.EsignService.ResolveOperation:input_type -> vendorgate.esign.v1.ResolveOperationRequest
+	5,  // 40: vendorgate.esign.v1.EsignService.RegisterAccount:output_type -> vendorgate.esign.v1.RegisterAccountResponse
+	7,  // 41: vendorgate.esign.v1.EsignService.ApplyCertificate:output_type -> vendorgate.esign.v1.ApplyCertificateResponse
+	9,  // 42: vendorgate.esign.v1.EsignService.AddSignature:output_type -> vendorgate.esign.v1.AddSignatureResponse
+	11, // 43: vendorgate.esign.v1.EsignService.CreateCustomSignature:output_type -> vendorgate.esign.v1.CreateCustomSignatureResponse
+	13, // 44: vendorgate.esign.v1.EsignService.UploadContract:output_type -> vendorgate.esign.v1.UploadContractResponse
+	15, // 45: vendorgate.esign.v1.EsignService.UploadTemplate:output_type -> vendorgate.esign.v1.UploadTemplateResponse
+	18, // 46: vendorgate.esign.v1.EsignService.GenerateContract:output_type -> vendorgate.esign.v1.GenerateContractResponse
+	20, // 47: vendorgate.esign.v1.EsignService.GetContractLinks:output_type -> vendorgate.esign.v1.GetContractLinksResponse
+	44, // 48: vendorgate.esign.v1.EsignService.DownloadContract:output_type -> google.api.HttpBody
+	23, // 49: vendorgate.esign.v1.EsignService.ArchiveContract:output_type -> vendorgate.esign.v1.ArchiveContractResponse
+	29, // 50: vendorgate.esign.v1.EsignService.GetPersonCertification:output_type -> vendorgate.esign.v1.GetPersonCertificationResponse
+	30, // 51: vendorgate.esign.v1.EsignService.GetCompanyCertification:output_type -> vendorgate.esign.v1.GetCompanyCertificationResponse
+	44, // 52: vendorgate.esign.v1.EsignService.GetFile:output_type -> google.api.HttpBody
+	33, // 53: vendorgate.esign.v1.EsignService.GetUsage:output_type -> vendorgate.esign.v1.GetUsageResponse
+	35, // 54: vendorgate.esign.v1.EsignService.ListUnresolvedOperations:output_type -> vendorgate.esign.v1.ListUnresolvedOperationsResponse
+	37, // 55: vendorgate.esign.v1.EsignService.ResolveOperation:output_type -> vendorgate.esign.v1.ResolveOperationResponse
+	40, // [40:56] is the sub-list for method output_type
+	24, // [24:40] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_vendorgate_esign_v1_esign_service_proto_init() }
@@ -2513,8 +3103,8 @@ func file_vendorgate_esign_v1_esign_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vendorgate_esign_v1_esign_service_proto_rawDesc), len(file_vendorgate_esign_v1_esign_service_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   32,
+			NumEnums:      4,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -579,6 +579,86 @@ func local_request_EsignService_GetUsage_0(ctx context.Context, marshaler runtim
 	return msg, metadata, err
 }
 
+var filter_EsignService_ListUnresolvedOperations_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_EsignService_ListUnresolvedOperations_0(ctx context.Context, marshaler runtime.Marshaler, client EsignServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListUnresolvedOperationsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_EsignService_ListUnresolvedOperations_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ListUnresolvedOperations(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_EsignService_ListUnresolvedOperations_0(ctx context.Context, marshaler runtime.Marshaler, server EsignServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListUnresolvedOperationsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_EsignService_ListUnresolvedOperations_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.ListUnresolvedOperations(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_EsignService_ResolveOperation_0(ctx context.Context, marshaler runtime.Marshaler, client EsignServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ResolveOperationRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["request_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "request_id")
+	}
+	protoReq.RequestId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "request_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ResolveOperation(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_EsignService_ResolveOperation_0(ctx context.Context, marshaler runtime.Marshaler, server EsignServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ResolveOperationRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["request_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "request_id")
+	}
+	protoReq.RequestId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "request_id", err)
+	}
+	msg, err := server.ResolveOperation(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterEsignServiceHandlerServer registers the http handlers for service EsignService to "mux".
 // UnaryRPC     :call EsignServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -812,6 +892,46 @@ func RegisterEsignServiceHandlerServer(ctx context.Context, mux *runtime.ServeMu
 			return
 		}
 		forward_EsignService_GetUsage_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_EsignService_ListUnresolvedOperations_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/vendorgate.esign.v1.EsignService/ListUnresolvedOperations", runtime.WithHTTPPathPattern("/v1/esign/operations"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_EsignService_ListUnresolvedOperations_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_EsignService_ListUnresolvedOperations_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_EsignService_ResolveOperation_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/vendorgate.esign.v1.EsignService/ResolveOperation", runtime.WithHTTPPathPattern("/v1/esign/operations/{request_id}:resolve"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_EsignService_ResolveOperation_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_EsignService_ResolveOperation_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -1091,39 +1211,77 @@ func RegisterEsignServiceHandlerClient(ctx context.Context, mux *runtime.ServeMu
 		}
 		forward_EsignService_GetUsage_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_EsignService_ListUnresolvedOperations_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/vendorgate.esign.v1.EsignService/ListUnresolvedOperations", runtime.WithHTTPPathPattern("/v1/esign/operations"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_EsignService_ListUnresolvedOperations_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_EsignService_ListUnresolvedOperations_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_EsignService_ResolveOperation_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/vendorgate.esign.v1.EsignService/ResolveOperation", runtime.WithHTTPPathPattern("/v1/esign/operations/{request_id}:resolve"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_EsignService_ResolveOperation_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_EsignService_ResolveOperation_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_EsignService_RegisterAccount_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "esign", "accounts"}, ""))
-	pattern_EsignService_ApplyCertificate_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "esign", "accounts", "customer_id"}, "applyCertificate"))
-	pattern_EsignService_AddSignature_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "esign", "accounts", "customer_id", "signatures"}, ""))
-	pattern_EsignService_CreateCustomSignature_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "esign", "accounts", "customer_id", "signatures"}, "generate"))
-	pattern_EsignService_UploadContract_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "esign", "contracts"}, ""))
-	pattern_EsignService_UploadTemplate_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "esign", "templates"}, ""))
-	pattern_EsignService_GenerateContract_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "esign", "templates", "template_id"}, "generate"))
-	pattern_EsignService_GetContractLinks_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "esign", "contracts", "contract_id", "links"}, ""))
-	pattern_EsignService_DownloadContract_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "esign", "contracts", "contract_id", "content"}, ""))
-	pattern_EsignService_ArchiveContract_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "esign", "contracts", "contract_id"}, "archive"))
-	pattern_EsignService_GetPersonCertification_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "esign", "certifications", "persons", "verified_serialno"}, ""))
-	pattern_EsignService_GetCompanyCertification_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "esign", "certifications", "companies", "verified_serialno"}, ""))
-	pattern_EsignService_GetFile_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "esign", "files", "uuid"}, ""))
-	pattern_EsignService_GetUsage_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "esign", "usage"}, ""))
+	pattern_EsignService_RegisterAccount_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "esign", "accounts"}, ""))
+	pattern_EsignService_ApplyCertificate_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "esign", "accounts", "customer_id"}, "applyCertificate"))
+	pattern_EsignService_AddSignature_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "esign", "accounts", "customer_id", "signatures"}, ""))
+	pattern_EsignService_CreateCustomSignature_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "esign", "accounts", "customer_id", "signatures"}, "generate"))
+	pattern_EsignService_UploadContract_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "esign", "contracts"}, ""))
+	pattern_EsignService_UploadTemplate_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "esign", "templates"}, ""))
+	pattern_EsignService_GenerateContract_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "esign", "templates", "template_id"}, "generate"))
+	pattern_EsignService_GetContractLinks_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "esign", "contracts", "contract_id", "links"}, ""))
+	pattern_EsignService_DownloadContract_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "esign", "contracts", "contract_id", "content"}, ""))
+	pattern_EsignService_ArchiveContract_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "esign", "contracts", "contract_id"}, "archive"))
+	pattern_EsignService_GetPersonCertification_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "esign", "certifications", "persons", "verified_serialno"}, ""))
+	pattern_EsignService_GetCompanyCertification_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "esign", "certifications", "companies", "verified_serialno"}, ""))
+	pattern_EsignService_GetFile_0                  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "esign", "files", "uuid"}, ""))
+	pattern_EsignService_GetUsage_0                 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "esign", "usage"}, ""))
+	pattern_EsignService_ListUnresolvedOperations_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "esign", "operations"}, ""))
+	pattern_EsignService_ResolveOperation_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "esign", "operations", "request_id"}, "resolve"))
 )
 
 var (
-	forward_EsignService_RegisterAccount_0         = runtime.ForwardResponseMessage
-	forward_EsignService_ApplyCertificate_0        = runtime.ForwardResponseMessage
-	forward_EsignService_AddSignature_0            = runtime.ForwardResponseMessage
-	forward_EsignService_CreateCustomSignature_0   = runtime.ForwardResponseMessage
-	forward_EsignService_UploadContract_0          = runtime.ForwardResponseMessage
-	forward_EsignService_UploadTemplate_0          = runtime.ForwardResponseMessage
-	forward_EsignService_GenerateContract_0        = runtime.ForwardResponseMessage
-	forward_EsignService_GetContractLinks_0        = runtime.ForwardResponseMessage
-	forward_EsignService_DownloadContract_0        = runtime.ForwardResponseStream
-	forward_EsignService_ArchiveContract_0         = runtime.ForwardResponseMessage
-	forward_EsignService_GetPersonCertification_0  = runtime.ForwardResponseMessage
-	forward_EsignService_GetCompanyCertification_0 = runtime.ForwardResponseMessage
-	forward_EsignService_GetFile_0                 = runtime.ForwardResponseStream
-	forward_EsignService_GetUsage_0                = runtime.ForwardResponseMessage
+	forward_EsignService_RegisterAccount_0          = runtime.ForwardResponseMessage
+	forward_EsignService_ApplyCertificate_0         = runtime.ForwardResponseMessage
+	forward_EsignService_AddSignature_0             = runtime.ForwardResponseMessage
+	forward_EsignService_CreateCustomSignature_0    = runtime.ForwardResponseMessage
+	forward_EsignService_UploadContract_0           = runtime.ForwardResponseMessage
+	forward_EsignService_UploadTemplate_0           = runtime.ForwardResponseMessage
+	forward_EsignService_GenerateContract_0         = runtime.ForwardResponseMessage
+	forward_EsignService_GetContractLinks_0         = runtime.ForwardResponseMessage
+	forward_EsignService_DownloadContract_0         = runtime.ForwardResponseStream
+	forward_EsignService_ArchiveContract_0          = runtime.ForwardResponseMessage
+	forward_EsignService_GetPersonCertification_0   = runtime.ForwardResponseMessage
+	forward_EsignService_GetCompanyCertification_0  = runtime.ForwardResponseMessage
+	forward_EsignService_GetFile_0                  = runtime.ForwardResponseStream
+	forward_EsignService_GetUsage_0                 = runtime.ForwardResponseMessage
+	forward_EsignService_ListUnresolvedOperations_0 = runtime.ForwardResponseMessage
+	forward_EsignService_ResolveOperation_0         = runtime.ForwardResponseMessage
 )

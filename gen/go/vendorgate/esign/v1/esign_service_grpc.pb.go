@@ -20,20 +20,22 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	EsignService_RegisterAccount_FullMethodName         = "/vendorgate.esign.v1.EsignService/RegisterAccount"
-	EsignService_ApplyCertificate_FullMethodName        = "/vendorgate.esign.v1.EsignService/ApplyCertificate"
-	EsignService_AddSignature_FullMethodName            = "/vendorgate.esign.v1.EsignService/AddSignature"
-	EsignService_CreateCustomSignature_FullMethodName   = "/vendorgate.esign.v1.EsignService/CreateCustomSignature"
-	EsignService_UploadContract_FullMethodName          = "/vendorgate.esign.v1.EsignService/UploadContract"
-	EsignService_UploadTemplate_FullMethodName          = "/vendorgate.esign.v1.EsignService/UploadTemplate"
-	EsignService_GenerateContract_FullMethodName        = "/vendorgate.esign.v1.EsignService/GenerateContract"
-	EsignService_GetContractLinks_FullMethodName        = "/vendorgate.esign.v1.EsignService/GetContractLinks"
-	EsignService_DownloadContract_FullMethodName        = "/vendorgate.esign.v1.EsignService/DownloadContract"
-	EsignService_ArchiveContract_FullMethodName         = "/vendorgate.esign.v1.EsignService/ArchiveContract"
-	EsignService_GetPersonCertification_FullMethodName  = "/vendorgate.esign.v1.EsignService/GetPersonCertification"
-	EsignService_GetCompanyCertification_FullMethodName = "/vendorgate.esign.v1.EsignService/GetCompanyCertification"
-	EsignService_GetFile_FullMethodName                 = "/vendorgate.esign.v1.EsignService/GetFile"
-	EsignService_GetUsage_FullMethodName                = "/vendorgate.esign.v1.EsignService/GetUsage"
+	EsignService_RegisterAccount_FullMethodName          = "/vendorgate.esign.v1.EsignService/RegisterAccount"
+	EsignService_ApplyCertificate_FullMethodName         = "/vendorgate.esign.v1.EsignService/ApplyCertificate"
+	EsignService_AddSignature_FullMethodName             = "/vendorgate.esign.v1.EsignService/AddSignature"
+	EsignService_CreateCustomSignature_FullMethodName    = "/vendorgate.esign.v1.EsignService/CreateCustomSignature"
+	EsignService_UploadContract_FullMethodName           = "/vendorgate.esign.v1.EsignService/UploadContract"
+	EsignService_UploadTemplate_FullMethodName           = "/vendorgate.esign.v1.EsignService/UploadTemplate"
+	EsignService_GenerateContract_FullMethodName         = "/vendorgate.esign.v1.EsignService/GenerateContract"
+	EsignService_GetContractLinks_FullMethodName         = "/vendorgate.esign.v1.EsignService/GetContractLinks"
+	EsignService_DownloadContract_FullMethodName         = "/vendorgate.esign.v1.EsignService/DownloadContract"
+	EsignService_ArchiveContract_FullMethodName          = "/vendorgate.esign.v1.EsignService/ArchiveContract"
+	EsignService_GetPersonCertification_FullMethodName   = "/vendorgate.esign.v1.EsignService/GetPersonCertification"
+	EsignService_GetCompanyCertification_FullMethodName  = "/vendorgate.esign.v1.EsignService/GetCompanyCertification"
+	EsignService_GetFile_FullMethodName                  = "/vendorgate.esign.v1.EsignService/GetFile"
+	EsignService_GetUsage_FullMethodName                 = "/vendorgate.esign.v1.EsignService/GetUsage"
+	EsignService_ListUnresolvedOperations_FullMethodName = "/vendorgate.esign.v1.EsignService/ListUnresolvedOperations"
+	EsignService_ResolveOperation_FullMethodName         = "/vendorgate.esign.v1.EsignService/ResolveOperation"
 )
 
 // EsignServiceClient is the client API for EsignService service.
@@ -72,8 +74,11 @@ type EsignServiceClient interface {
 	// form fields, or JSON with `file` in base64 for small files. Exactly one
 	// of file and doc_url; a file over ESIGN_MAX_UPLOAD_BYTES is
 	// RESOURCE_EXHAUSTED (413) and bytes that are not a PDF INVALID_ARGUMENT,
-	// before anything reaches the vendor. A re-send after a lost reply is
-	// answered with success once the contract is known to exist.
+	// before anything reaches the vendor. A repeat of a request_id whose reply
+	// was lost is answered by reading the contract back: success when
+	// Fadada's copy has the upload's SHA-256, FAILED_PRECONDITION
+	// CONTRACT_CONTENT_MISMATCH (metadata contract_id) when it holds other
+	// bytes.
 	UploadContract(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[UploadContractRequest, UploadContractResponse], error)
 	// UploadTemplate uploads a template (.pdf, .doc or .docx) under the
 	// caller's template_id (vendor: uploadtemplate.api), streamed as
@@ -114,6 +119,21 @@ type EsignServiceClient interface {
 	// endpoint. Fadada is a prepaid package: no unit price is configured, so
 	// the costs are "0.00" and the call counts are what draws on the package.
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
+	// ListUnresolvedOperations lists the mutations whose outcome is unknown
+	// (a request_id whose call may or may not have reached Fadada, answered
+	// UNKNOWN OUTCOME_UNKNOWN), oldest first, from the service's own record:
+	// no vendor call. The service's reconciler resolves uploads and
+	// generated contracts by reading Fadada back every
+	// ESIGN_RECONCILE_INTERVAL; the others wait for ResolveOperation.
+	ListUnresolvedOperations(ctx context.Context, in *ListUnresolvedOperationsRequest, opts ...grpc.CallOption) (*ListUnresolvedOperationsResponse, error)
+	// ResolveOperation records an operator's finding about an operation of
+	// unknown outcome: it was applied at Fadada or it was not. Every
+	// resolution is kept with who made it; a repeat of the request_id then
+	// returns the resolved outcome (NOT_APPLIED: FAILED_PRECONDITION
+	// OPERATION_NOT_APPLIED). No vendor call. A known outcome is
+	// FAILED_PRECONDITION OPERATION_OUTCOME_KNOWN, an unknown request_id
+	// NOT_FOUND OPERATION_NOT_FOUND. Callers need an explicit grant of it.
+	ResolveOperation(ctx context.Context, in *ResolveOperationRequest, opts ...grpc.CallOption) (*ResolveOperationResponse, error)
 }
 
 type esignServiceClient struct {
@@ -288,6 +308,26 @@ func (c *esignServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, 
 	return out, nil
 }
 
+func (c *esignServiceClient) ListUnresolvedOperations(ctx context.Context, in *ListUnresolvedOperationsRequest, opts ...grpc.CallOption) (*ListUnresolvedOperationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListUnresolvedOperationsResponse)
+	err := c.cc.Invoke(ctx, EsignService_ListUnresolvedOperations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *esignServiceClient) ResolveOperation(ctx context.Context, in *ResolveOperationRequest, opts ...grpc.CallOption) (*ResolveOperationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveOperationResponse)
+	err := c.cc.Invoke(ctx, EsignService_ResolveOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EsignServiceServer is the server API for EsignService service.
 // All implementations must embed UnimplementedEsignServiceServer
 // for forward compatibility.
@@ -324,8 +364,11 @@ type EsignServiceServer interface {
 	// form fields, or JSON with `file` in base64 for small files. Exactly one
 	// of file and doc_url; a file over ESIGN_MAX_UPLOAD_BYTES is
 	// RESOURCE_EXHAUSTED (413) and bytes that are not a PDF INVALID_ARGUMENT,
-	// before anything reaches the vendor. A re-send after a lost reply is
-	// answered with success once the contract is known to exist.
+	// before anything reaches the vendor. A repeat of a request_id whose reply
+	// was lost is answered by reading the contract back: success when
+	// Fadada's copy has the upload's SHA-256, FAILED_PRECONDITION
+	// CONTRACT_CONTENT_MISMATCH (metadata contract_id) when it holds other
+	// bytes.
 	UploadContract(grpc.ClientStreamingServer[UploadContractRequest, UploadContractResponse]) error
 	// UploadTemplate uploads a template (.pdf, .doc or .docx) under the
 	// caller's template_id (vendor: uploadtemplate.api), streamed as
@@ -366,6 +409,21 @@ type EsignServiceServer interface {
 	// endpoint. Fadada is a prepaid package: no unit price is configured, so
 	// the costs are "0.00" and the call counts are what draws on the package.
 	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
+	// ListUnresolvedOperations lists the mutations whose outcome is unknown
+	// (a request_id whose call may or may not have reached Fadada, answered
+	// UNKNOWN OUTCOME_UNKNOWN), oldest first, from the service's own record:
+	// no vendor call. The service's reconciler resolves uploads and
+	// generated contracts by reading Fadada back every
+	// ESIGN_RECONCILE_INTERVAL; the others wait for ResolveOperation.
+	ListUnresolvedOperations(context.Context, *ListUnresolvedOperationsRequest) (*ListUnresolvedOperationsResponse, error)
+	// ResolveOperation records an operator's finding about an operation of
+	// unknown outcome: it was applied at Fadada or it was not. Every
+	// resolution is kept with who made it; a repeat of the request_id then
+	// returns the resolved outcome (NOT_APPLIED: FAILED_PRECONDITION
+	// OPERATION_NOT_APPLIED). No vendor call. A known outcome is
+	// FAILED_PRECONDITION OPERATION_OUTCOME_KNOWN, an unknown request_id
+	// NOT_FOUND OPERATION_NOT_FOUND. Callers need an explicit grant of it.
+	ResolveOperation(context.Context, *ResolveOperationRequest) (*ResolveOperationResponse, error)
 	mustEmbedUnimplementedEsignServiceServer()
 }
 
@@ -417,6 +475,12 @@ func (UnimplementedEsignServiceServer) GetFile(*GetFileRequest, grpc.ServerStrea
 }
 func (UnimplementedEsignServiceServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
+}
+func (UnimplementedEsignServiceServer) ListUnresolvedOperations(context.Context, *ListUnresolvedOperationsRequest) (*ListUnresolvedOperationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUnresolvedOperations not implemented")
+}
+func (UnimplementedEsignServiceServer) ResolveOperation(context.Context, *ResolveOperationRequest) (*ResolveOperationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveOperation not implemented")
 }
 func (UnimplementedEsignServiceServer) mustEmbedUnimplementedEsignServiceServer() {}
 func (UnimplementedEsignServiceServer) testEmbeddedByValue()                      {}
@@ -655,6 +719,42 @@ func _EsignService_GetUsage_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EsignService_ListUnresolvedOperations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUnresolvedOperationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EsignServiceServer).ListUnresolvedOperations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EsignService_ListUnresolvedOperations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EsignServiceServer).ListUnresolvedOperations(ctx, req.(*ListUnresolvedOperationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EsignService_ResolveOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveOperationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EsignServiceServer).ResolveOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EsignService_ResolveOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EsignServiceServer).ResolveOperation(ctx, req.(*ResolveOperationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EsignService_ServiceDesc is the grpc.ServiceDesc for EsignService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -701,6 +801,14 @@ var EsignService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetUsage",
 			Handler:    _EsignService_GetUsage_Handler,
+		},
+		{
+			MethodName: "ListUnresolvedOperations",
+			Handler:    _EsignService_ListUnresolvedOperations_Handler,
+		},
+		{
+			MethodName: "ResolveOperation",
+			Handler:    _EsignService_ResolveOperation_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
