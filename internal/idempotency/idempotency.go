@@ -128,6 +128,16 @@ type Store struct {
 	locks   coord.Locks
 	log     *slog.Logger
 	now     func() time.Time
+
+	onResolve func(ctx context.Context, requestID string, applied bool) error
+}
+
+// OnResolve sets f to learn of every resolution after it is recorded, e.g.
+// the usage ledger's usage.Ledger.Resolve, which turns the cost booked for
+// an unknown outcome into a known one or takes it back. A failure of f is
+// logged; the resolution stands.
+func (s *Store) OnResolve(f func(ctx context.Context, requestID string, applied bool) error) {
+	s.onResolve = f
 }
 
 // New returns the records of service (e.g. "delivery") in db, creating

@@ -190,6 +190,11 @@ func (s *Store) Resolve(ctx context.Context, requestID string, outcome Outcome, 
 	}
 	s.log.Info("unknown outcome resolved", "service", s.service, "request_id", requestID, "method", op.Method,
 		"outcome", string(outcome), "resolved_by", by)
+	if s.onResolve != nil {
+		if err := s.onResolve(ctx, requestID, outcome == Applied); err != nil {
+			s.log.Error("resolution not passed on to the usage ledger", "service", s.service, "request_id", requestID, "error", err)
+		}
+	}
 	op.State = state
 	op.Resolutions = append(op.Resolutions, Resolution{Outcome: outcome, By: by, Note: note, At: now.Truncate(time.Millisecond)})
 	return op, nil

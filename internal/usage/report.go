@@ -34,13 +34,16 @@ func (l *Ledger) Report(ctx context.Context, start, end *timestamppb.Timestamp) 
 		return nil, err
 	}
 	r := &usagev1.UsageReport{Service: l.service, StartTime: start, EndTime: end}
-	var total int64
+	var total, unknown int64
 	for _, row := range rows {
 		r.Rows = append(r.Rows, &usagev1.UsageRow{Day: row.Day, Caller: row.Caller, Vendor: row.Vendor, Endpoint: row.Endpoint,
-			Calls: row.Calls, Failures: row.Failures, CostYuan: auth.FenToYuan(row.CostFen)})
+			Calls: row.Calls, Failures: row.Failures, CostYuan: auth.FenToYuan(row.CostFen),
+			UnknownCalls: row.UnknownCalls, UnknownCostYuan: auth.FenToYuan(row.UnknownCostFen)})
 		r.TotalCalls += row.Calls
 		total += row.CostFen
+		unknown += row.UnknownCostFen
 	}
 	r.TotalCostYuan = auth.FenToYuan(total)
+	r.TotalUnknownCostYuan = auth.FenToYuan(unknown)
 	return r, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
 )
 
 //go:embed migrations/*.sql
@@ -132,10 +133,17 @@ func New(ctx context.Context, db *sqlstore.DB, service string, opts Options) (*L
 	return l, nil
 }
 
-// Observe records a vendor call: vendorcall.Options.Observe.
+// outcomeNotApplied is the outcome of a call whose unknown outcome was
+// resolved as not applied.
+const outcomeNotApplied = "NOT_APPLIED"
+
+// Observe records a vendor call: vendorcall.Options.Observe. A paid call
+// costs its price when it succeeded, and when its outcome is unknown: the
+// vendor may have charged for it, so it is booked until resolved
+// (Resolve).
 func (l *Ledger) Observe(ctx context.Context, o vendorcall.Observation) {
 	var cost int64
-	if o.Outcome == "ok" {
+	if o.Outcome == "ok" || o.Outcome == vendorerr.ReasonOutcomeUnknown {
 		cost = l.opts.Prices[o.Vendor+" "+o.Endpoint]
 	}
 	l.Record(Call{Vendor: o.Vendor, Endpoint: o.Endpoint, Caller: auth.CallerFrom(ctx), RequestID: RequestIDFrom(ctx),
@@ -351,10 +359,37 @@ func (l *Ledger) Reserve(ctx context.Context, costFen int64) (release func(appli
 	}, nil
 }
 
+// Resolve settles the ledger rows of requestID's calls whose outcome was
+// unknown: applied, they become successful calls at their price; not
+// applied, they cost nothing. It is the hook of the request_id engine's
+// resolutions (idempotency.Store.OnResolve).
+func (l *Ledger) Resolve(ctx context.Context, requestID string, applied bool) error {
+	if requestID == "" {
+		return nil
+	}
+	// The calls may still wait in the batch.
+	if err := l.Flush(ctx); err != nil {
+		return err
+	}
+	outcome, keep := outcomeNotApplied, 0
+	if applied {
+		outcome, keep = "ok", 1
+	}
+	if _, err := l.db.ExecContext(ctx, `UPDATE usage_calls SET outcome = $3, cost_fen = cost_fen * $4
+		WHERE service = $1 AND request_id = $2 AND outcome = $5`,
+		l.service, requestID, outcome, keep, vendorerr.ReasonOutcomeUnknown); err != nil {
+		return fmt.Errorf("usage: resolve %s: %w", requestID, err)
+	}
+	return nil
+}
+
 // Row is one line of a summary.
 type Row struct {
 	Day, Caller, Vendor, Endpoint string
 	Calls, Failures, CostFen      int64
+	// UnknownCalls and UnknownCostFen are the calls whose outcome is
+	// unknown, and the part of CostFen booked for them.
+	UnknownCalls, UnknownCostFen int64
 }
 
 // Summary aggregates the service's calls at or after from and before to
@@ -367,10 +402,12 @@ func (l *Ledger) Summary(ctx context.Context, from, to time.Time) ([]Row, error)
 	const offsetMs = 8 * 60 * 60 * 1000
 	rows, err := l.db.QueryContext(ctx, `
 		SELECT (at + $4) / $5 AS d, caller, vendor, endpoint, COUNT(*),
-			CAST(SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END) AS BIGINT), CAST(SUM(cost_fen) AS BIGINT)
+			CAST(SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END) AS BIGINT), CAST(SUM(cost_fen) AS BIGINT),
+			CAST(SUM(CASE WHEN outcome = $6 THEN 1 ELSE 0 END) AS BIGINT),
+			CAST(SUM(CASE WHEN outcome = $6 THEN cost_fen ELSE 0 END) AS BIGINT)
 		FROM usage_calls WHERE service = $1 AND at >= $2 AND at < $3
 		GROUP BY d, caller, vendor, endpoint ORDER BY d, caller, vendor, endpoint`,
-		l.service, from.UnixMilli(), to.UnixMilli(), offsetMs, dayMs)
+		l.service, from.UnixMilli(), to.UnixMilli(), offsetMs, dayMs, vendorerr.ReasonOutcomeUnknown)
 	if err != nil {
 		return nil, fmt.Errorf("usage: summary: %w", err)
 	}
@@ -379,7 +416,7 @@ func (l *Ledger) Summary(ctx context.Context, from, to time.Time) ([]Row, error)
 	for rows.Next() {
 		var r Row
 		var d int64
-		if err := rows.Scan(&d, &r.Caller, &r.Vendor, &r.Endpoint, &r.Calls, &r.Failures, &r.CostFen); err != nil {
+		if err := rows.Scan(&d, &r.Caller, &r.Vendor, &r.Endpoint, &r.Calls, &r.Failures, &r.CostFen, &r.UnknownCalls, &r.UnknownCostFen); err != nil {
 			return nil, fmt.Errorf("usage: summary: %w", err)
 		}
 		r.Day = time.UnixMilli(d * dayMs).UTC().Format(time.DateOnly)

@@ -201,3 +201,42 @@ func TestReplicasCountEachOther(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestUnknownOutcomesAreBookedUntilResolved: a paid call whose outcome is
+// unknown costs its price and shows as unknown; resolved applied it is a
+// known cost, resolved not applied it costs nothing.
+func TestUnknownOutcomesAreBookedUntilResolved(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+		l := ledgers(t, d, 1, func() time.Time { return now })[0]
+		lost := vendorcall.Observation{Vendor: "maintenance", Endpoint: "/maintenance_report/order", Outcome: "OUTCOME_UNKNOWN"}
+		for _, rid := range []string{"rid-a", "rid-b", "rid-c"} {
+			l.Observe(usage.WithRequestID(auth.WithCaller(ctx, auth.Caller{Name: "shop"}), rid), lost)
+		}
+		summary := func() usage.Row {
+			t.Helper()
+			if err := l.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := l.Summary(ctx, now.Add(-time.Hour), now.Add(time.Hour))
+			if err != nil || len(rows) != 1 {
+				t.Fatalf("got %+v, %v; want one row", rows, err)
+			}
+			return rows[0]
+		}
+		if r := summary(); r.CostFen != 3*1700 || r.UnknownCalls != 3 || r.UnknownCostFen != 3*1700 {
+			t.Fatalf("before resolution: got %+v, want ¥51 booked, all unknown", r)
+		}
+		if err := l.Resolve(ctx, "rid-a", true); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Resolve(ctx, "rid-b", false); err != nil {
+			t.Fatal(err)
+		}
+		if r := summary(); r.CostFen != 2*1700 || r.UnknownCalls != 1 || r.UnknownCostFen != 1700 || r.Failures != 2 {
+			t.Fatalf("after resolution: got %+v, want ¥34 (one applied, one still unknown), ¥17 unknown", r)
+		}
+	})
+}

@@ -41,11 +41,21 @@ type UsageRow struct {
 	Calls int64 `protobuf:"varint,5,opt,name=calls,proto3" json:"calls,omitempty"`
 	// failures is how many of them did not succeed.
 	Failures int64 `protobuf:"varint,6,opt,name=failures,proto3" json:"failures,omitempty"`
-	// cost_yuan is what the successful paid calls cost, at the unit prices
-	// configured for the service, e.g. "34.00".
-	CostYuan      string `protobuf:"bytes,7,opt,name=cost_yuan,json=costYuan,proto3" json:"cost_yuan,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// cost_yuan is what the paid calls cost, at the unit prices configured
+	// for the service, e.g. "34.00": the successful ones, and those whose
+	// outcome is unknown (booked at their price until resolved; see
+	// unknown_cost_yuan).
+	CostYuan string `protobuf:"bytes,7,opt,name=cost_yuan,json=costYuan,proto3" json:"cost_yuan,omitempty"`
+	// unknown_calls is how many calls' outcome is unknown: they may or may
+	// not have been applied, and await the service's reconciler or an
+	// operator (ListUnresolvedOperations).
+	UnknownCalls int64 `protobuf:"varint,8,opt,name=unknown_calls,json=unknownCalls,proto3" json:"unknown_calls,omitempty"`
+	// unknown_cost_yuan is the part of cost_yuan booked for paid calls whose
+	// outcome is unknown, e.g. "17.00": it becomes a known cost, or goes away,
+	// when they are resolved.
+	UnknownCostYuan string `protobuf:"bytes,9,opt,name=unknown_cost_yuan,json=unknownCostYuan,proto3" json:"unknown_cost_yuan,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *UsageRow) Reset() {
@@ -127,6 +137,20 @@ func (x *UsageRow) GetCostYuan() string {
 	return ""
 }
 
+func (x *UsageRow) GetUnknownCalls() int64 {
+	if x != nil {
+		return x.UnknownCalls
+	}
+	return 0
+}
+
+func (x *UsageRow) GetUnknownCostYuan() string {
+	if x != nil {
+		return x.UnknownCostYuan
+	}
+	return ""
+}
+
 // UsageReport sums a service's vendor calls over a time range.
 type UsageReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -142,8 +166,11 @@ type UsageReport struct {
 	TotalCalls int64 `protobuf:"varint,5,opt,name=total_calls,json=totalCalls,proto3" json:"total_calls,omitempty"`
 	// total_cost_yuan is the sum of rows' cost, e.g. "34.00".
 	TotalCostYuan string `protobuf:"bytes,6,opt,name=total_cost_yuan,json=totalCostYuan,proto3" json:"total_cost_yuan,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// total_unknown_cost_yuan is the sum of rows' unknown_cost_yuan, e.g.
+	// "17.00".
+	TotalUnknownCostYuan string `protobuf:"bytes,7,opt,name=total_unknown_cost_yuan,json=totalUnknownCostYuan,proto3" json:"total_unknown_cost_yuan,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *UsageReport) Reset() {
@@ -218,11 +245,18 @@ func (x *UsageReport) GetTotalCostYuan() string {
 	return ""
 }
 
+func (x *UsageReport) GetTotalUnknownCostYuan() string {
+	if x != nil {
+		return x.TotalUnknownCostYuan
+	}
+	return ""
+}
+
 var File_vendorgate_usage_v1_usage_proto protoreflect.FileDescriptor
 
 const file_vendorgate_usage_v1_usage_proto_rawDesc = "" +
 	"\n" +
-	"\x1fvendorgate/usage/v1/usage.proto\x12\x13vendorgate.usage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x01\n" +
+	"\x1fvendorgate/usage/v1/usage.proto\x12\x13vendorgate.usage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\x02\n" +
 	"\bUsageRow\x12\x10\n" +
 	"\x03day\x18\x01 \x01(\tR\x03day\x12\x16\n" +
 	"\x06caller\x18\x02 \x01(\tR\x06caller\x12\x16\n" +
@@ -230,7 +264,9 @@ const file_vendorgate_usage_v1_usage_proto_rawDesc = "" +
 	"\bendpoint\x18\x04 \x01(\tR\bendpoint\x12\x14\n" +
 	"\x05calls\x18\x05 \x01(\x03R\x05calls\x12\x1a\n" +
 	"\bfailures\x18\x06 \x01(\x03R\bfailures\x12\x1b\n" +
-	"\tcost_yuan\x18\a \x01(\tR\bcostYuan\"\x95\x02\n" +
+	"\tcost_yuan\x18\a \x01(\tR\bcostYuan\x12#\n" +
+	"\runknown_calls\x18\b \x01(\x03R\funknownCalls\x12*\n" +
+	"\x11unknown_cost_yuan\x18\t \x01(\tR\x0funknownCostYuan\"\xcc\x02\n" +
 	"\vUsageReport\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x129\n" +
 	"\n" +
@@ -239,7 +275,8 @@ const file_vendorgate_usage_v1_usage_proto_rawDesc = "" +
 	"\x04rows\x18\x04 \x03(\v2\x1d.vendorgate.usage.v1.UsageRowR\x04rows\x12\x1f\n" +
 	"\vtotal_calls\x18\x05 \x01(\x03R\n" +
 	"totalCalls\x12&\n" +
-	"\x0ftotal_cost_yuan\x18\x06 \x01(\tR\rtotalCostYuanB\xd8\x01\n" +
+	"\x0ftotal_cost_yuan\x18\x06 \x01(\tR\rtotalCostYuan\x125\n" +
+	"\x17total_unknown_cost_yuan\x18\a \x01(\tR\x14totalUnknownCostYuanB\xd8\x01\n" +
 	"\x17com.vendorgate.usage.v1B\n" +
 	"UsageProtoP\x01ZCgithub.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1;usagev1\xa2\x02\x03VUX\xaa\x02\x13Vendorgate.Usage.V1\xca\x02\x13Vendorgate\\Usage\\V1\xe2\x02\x1fVendorgate\\Usage\\V1\\GPBMetadata\xea\x02\x15Vendorgate::Usage::V1b\x06proto3"
 
