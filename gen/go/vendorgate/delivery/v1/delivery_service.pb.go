@@ -338,6 +338,116 @@ func (OrderEventSource) EnumDescriptor() ([]byte, []int) {
 	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{4}
 }
 
+// OperationState is where a mutation of unknown outcome stands.
+type OperationState int32
+
+const (
+	// OPERATION_STATE_UNSPECIFIED is never returned.
+	OperationState_OPERATION_STATE_UNSPECIFIED OperationState = 0
+	// OPERATION_STATE_UNKNOWN got no usable answer: it may have been applied.
+	OperationState_OPERATION_STATE_UNKNOWN OperationState = 1
+	// OPERATION_STATE_APPLIED was found applied at the vendor.
+	OperationState_OPERATION_STATE_APPLIED OperationState = 2
+	// OPERATION_STATE_NOT_APPLIED was found not applied at the vendor.
+	OperationState_OPERATION_STATE_NOT_APPLIED OperationState = 3
+)
+
+// Enum value maps for OperationState.
+var (
+	OperationState_name = map[int32]string{
+		0: "OPERATION_STATE_UNSPECIFIED",
+		1: "OPERATION_STATE_UNKNOWN",
+		2: "OPERATION_STATE_APPLIED",
+		3: "OPERATION_STATE_NOT_APPLIED",
+	}
+	OperationState_value = map[string]int32{
+		"OPERATION_STATE_UNSPECIFIED": 0,
+		"OPERATION_STATE_UNKNOWN":     1,
+		"OPERATION_STATE_APPLIED":     2,
+		"OPERATION_STATE_NOT_APPLIED": 3,
+	}
+)
+
+func (x OperationState) Enum() *OperationState {
+	p := new(OperationState)
+	*p = x
+	return p
+}
+
+func (x OperationState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OperationState) Descriptor() protoreflect.EnumDescriptor {
+	return file_vendorgate_delivery_v1_delivery_service_proto_enumTypes[5].Descriptor()
+}
+
+func (OperationState) Type() protoreflect.EnumType {
+	return &file_vendorgate_delivery_v1_delivery_service_proto_enumTypes[5]
+}
+
+func (x OperationState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OperationState.Descriptor instead.
+func (OperationState) EnumDescriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{5}
+}
+
+// ResolutionOutcome is a finding about a mutation of unknown outcome.
+type ResolutionOutcome int32
+
+const (
+	// RESOLUTION_OUTCOME_UNSPECIFIED is refused.
+	ResolutionOutcome_RESOLUTION_OUTCOME_UNSPECIFIED ResolutionOutcome = 0
+	// RESOLUTION_OUTCOME_APPLIED: the vendor applied the mutation.
+	ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED ResolutionOutcome = 1
+	// RESOLUTION_OUTCOME_NOT_APPLIED: the vendor did not apply it.
+	ResolutionOutcome_RESOLUTION_OUTCOME_NOT_APPLIED ResolutionOutcome = 2
+)
+
+// Enum value maps for ResolutionOutcome.
+var (
+	ResolutionOutcome_name = map[int32]string{
+		0: "RESOLUTION_OUTCOME_UNSPECIFIED",
+		1: "RESOLUTION_OUTCOME_APPLIED",
+		2: "RESOLUTION_OUTCOME_NOT_APPLIED",
+	}
+	ResolutionOutcome_value = map[string]int32{
+		"RESOLUTION_OUTCOME_UNSPECIFIED": 0,
+		"RESOLUTION_OUTCOME_APPLIED":     1,
+		"RESOLUTION_OUTCOME_NOT_APPLIED": 2,
+	}
+)
+
+func (x ResolutionOutcome) Enum() *ResolutionOutcome {
+	p := new(ResolutionOutcome)
+	*p = x
+	return p
+}
+
+func (x ResolutionOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ResolutionOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_vendorgate_delivery_v1_delivery_service_proto_enumTypes[6].Descriptor()
+}
+
+func (ResolutionOutcome) Type() protoreflect.EnumType {
+	return &file_vendorgate_delivery_v1_delivery_service_proto_enumTypes[6]
+}
+
+func (x ResolutionOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ResolutionOutcome.Descriptor instead.
+func (ResolutionOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{6}
+}
+
 // LatLng is a point in the GCJ-02 (AMap / 高德) coordinate system the vendor uses.
 type LatLng struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2819,6 +2929,417 @@ func (x *GetUsageResponse) GetReport() *v1.UsageReport {
 	return nil
 }
 
+// ListUnresolvedOperationsRequest asks for a page of unresolved operations.
+type ListUnresolvedOperationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// state is the state to list: "UNKNOWN" (or empty, meaning UNKNOWN) is
+	// the only one, as in ?state=UNKNOWN.
+	State string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	// page_size is the most operations to return; 0 means 50, at most 500.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the next_page_token of the previous page; empty for the
+	// first page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUnresolvedOperationsRequest) Reset() {
+	*x = ListUnresolvedOperationsRequest{}
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUnresolvedOperationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUnresolvedOperationsRequest) ProtoMessage() {}
+
+func (x *ListUnresolvedOperationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUnresolvedOperationsRequest.ProtoReflect.Descriptor instead.
+func (*ListUnresolvedOperationsRequest) Descriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListUnresolvedOperationsRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ListUnresolvedOperationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUnresolvedOperationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListUnresolvedOperationsResponse is a page of unresolved operations.
+type ListUnresolvedOperationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// operations are the unresolved operations, oldest first.
+	Operations []*Operation `protobuf:"bytes,1,rep,name=operations,proto3" json:"operations,omitempty"`
+	// next_page_token fetches the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUnresolvedOperationsResponse) Reset() {
+	*x = ListUnresolvedOperationsResponse{}
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUnresolvedOperationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUnresolvedOperationsResponse) ProtoMessage() {}
+
+func (x *ListUnresolvedOperationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUnresolvedOperationsResponse.ProtoReflect.Descriptor instead.
+func (*ListUnresolvedOperationsResponse) Descriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListUnresolvedOperationsResponse) GetOperations() []*Operation {
+	if x != nil {
+		return x.Operations
+	}
+	return nil
+}
+
+func (x *ListUnresolvedOperationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// ResolveOperationRequest states an unresolved operation's outcome.
+type ResolveOperationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// request_id is the operation's request_id, as ListUnresolvedOperations
+	// shows it.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// outcome is what the operator found.
+	Outcome ResolutionOutcome `protobuf:"varint,2,opt,name=outcome,proto3,enum=vendorgate.delivery.v1.ResolutionOutcome" json:"outcome,omitempty"`
+	// note says how the operator knows, e.g. "order found in the Dingdang
+	// console"; one line.
+	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveOperationRequest) Reset() {
+	*x = ResolveOperationRequest{}
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveOperationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveOperationRequest) ProtoMessage() {}
+
+func (x *ResolveOperationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveOperationRequest.ProtoReflect.Descriptor instead.
+func (*ResolveOperationRequest) Descriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ResolveOperationRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ResolveOperationRequest) GetOutcome() ResolutionOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return ResolutionOutcome_RESOLUTION_OUTCOME_UNSPECIFIED
+}
+
+func (x *ResolveOperationRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// ResolveOperationResponse is the operation after the resolution.
+type ResolveOperationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// operation is the operation with its resolutions.
+	Operation     *Operation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveOperationResponse) Reset() {
+	*x = ResolveOperationResponse{}
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveOperationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveOperationResponse) ProtoMessage() {}
+
+func (x *ResolveOperationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveOperationResponse.ProtoReflect.Descriptor instead.
+func (*ResolveOperationResponse) Descriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ResolveOperationResponse) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+// Operation is a mutation whose outcome was unknown, as the service
+// recorded it under its request_id.
+type Operation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// request_id is the caller's idempotency key.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// method is the RPC, e.g. "CreateOrder" or "CancelOrder".
+	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	// origin_id is the order the mutation was about, for CreateOrder and
+	// CancelOrder (vendor: origin_id); empty for the others.
+	OriginId string `protobuf:"bytes,3,opt,name=origin_id,json=originId,proto3" json:"origin_id,omitempty"`
+	// state is where the operation stands.
+	State OperationState `protobuf:"varint,4,opt,name=state,proto3,enum=vendorgate.delivery.v1.OperationState" json:"state,omitempty"`
+	// note says why its outcome became unknown, e.g. the vendor call's
+	// failure.
+	Note string `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	// create_time is when the request_id was first recorded, before the
+	// vendor call.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// resolutions are the findings about it, oldest first.
+	Resolutions   []*Resolution `protobuf:"bytes,7,rep,name=resolutions,proto3" json:"resolutions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Operation) Reset() {
+	*x = Operation{}
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Operation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Operation) ProtoMessage() {}
+
+func (x *Operation) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Operation.ProtoReflect.Descriptor instead.
+func (*Operation) Descriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *Operation) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *Operation) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Operation) GetOriginId() string {
+	if x != nil {
+		return x.OriginId
+	}
+	return ""
+}
+
+func (x *Operation) GetState() OperationState {
+	if x != nil {
+		return x.State
+	}
+	return OperationState_OPERATION_STATE_UNSPECIFIED
+}
+
+func (x *Operation) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *Operation) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Operation) GetResolutions() []*Resolution {
+	if x != nil {
+		return x.Resolutions
+	}
+	return nil
+}
+
+// Resolution is one finding about an operation of unknown outcome.
+type Resolution struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// outcome is what was found.
+	Outcome ResolutionOutcome `protobuf:"varint,1,opt,name=outcome,proto3,enum=vendorgate.delivery.v1.ResolutionOutcome" json:"outcome,omitempty"`
+	// note is how it was found, e.g. what the vendor's order record showed.
+	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	// resolve_time is when the resolution was recorded.
+	ResolveTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=resolve_time,json=resolveTime,proto3" json:"resolve_time,omitempty"`
+	// resolved_by is "reconciler" for the service's own reading of the
+	// vendor, or the operator's caller name.
+	ResolvedBy    string `protobuf:"bytes,4,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Resolution) Reset() {
+	*x = Resolution{}
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Resolution) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Resolution) ProtoMessage() {}
+
+func (x *Resolution) ProtoReflect() protoreflect.Message {
+	mi := &file_vendorgate_delivery_v1_delivery_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Resolution.ProtoReflect.Descriptor instead.
+func (*Resolution) Descriptor() ([]byte, []int) {
+	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *Resolution) GetOutcome() ResolutionOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return ResolutionOutcome_RESOLUTION_OUTCOME_UNSPECIFIED
+}
+
+func (x *Resolution) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *Resolution) GetResolveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolveTime
+	}
+	return nil
+}
+
+func (x *Resolution) GetResolvedBy() string {
+	if x != nil {
+		return x.ResolvedBy
+	}
+	return ""
+}
+
 var File_vendorgate_delivery_v1_delivery_service_proto protoreflect.FileDescriptor
 
 const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
@@ -3043,7 +3564,43 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tstartTime\x12=\n" +
 	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\aendTime\"L\n" +
 	"\x10GetUsageResponse\x128\n" +
-	"\x06report\x18\x01 \x01(\v2 .vendorgate.usage.v1.UsageReportR\x06report*d\n" +
+	"\x06report\x18\x01 \x01(\v2 .vendorgate.usage.v1.UsageReportR\x06report\"\xad\x01\n" +
+	"\x1fListUnresolvedOperationsRequest\x12&\n" +
+	"\x05state\x18\x01 \x01(\tB\x10\xbaH\rr\vR\x00R\aUNKNOWNR\x05state\x12'\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x129\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18\x80\x022\x10^[A-Za-z0-9_-]*$R\tpageToken\"\x8d\x01\n" +
+	" ListUnresolvedOperationsResponse\x12A\n" +
+	"\n" +
+	"operations\x18\x01 \x03(\v2!.vendorgate.delivery.v1.OperationR\n" +
+	"operations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xba\x02\n" +
+	"\x17ResolveOperationRequest\x12=\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tB\x1e\xbaH\x1br\x19\x10\x01\x18\x80\x012\x12^[A-Za-z0-9_.:-]*$R\trequestId\x12O\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2).vendorgate.delivery.v1.ResolutionOutcomeB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\aoutcome\x123\n" +
+	"\x04note\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a\x10\x01\x18\xe8\a2\x13^[^\\x00-\\x1F\\x7F]*$R\x04note:Z\x92AW2U{\"outcome\":\"RESOLUTION_OUTCOME_APPLIED\",\"note\":\"order found in the Dingdang console\"}\"[\n" +
+	"\x18ResolveOperationResponse\x12?\n" +
+	"\toperation\x18\x01 \x01(\v2!.vendorgate.delivery.v1.OperationR\toperation\"\xb4\x02\n" +
+	"\tOperation\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x1b\n" +
+	"\torigin_id\x18\x03 \x01(\tR\boriginId\x12<\n" +
+	"\x05state\x18\x04 \x01(\x0e2&.vendorgate.delivery.v1.OperationStateR\x05state\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\x12;\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12D\n" +
+	"\vresolutions\x18\a \x03(\v2\".vendorgate.delivery.v1.ResolutionR\vresolutions\"\xc5\x01\n" +
+	"\n" +
+	"Resolution\x12C\n" +
+	"\aoutcome\x18\x01 \x01(\x0e2).vendorgate.delivery.v1.ResolutionOutcomeR\aoutcome\x12\x12\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\x12=\n" +
+	"\fresolve_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vresolveTime\x12\x1f\n" +
+	"\vresolved_by\x18\x04 \x01(\tR\n" +
+	"resolvedBy*d\n" +
 	"\fDeliveryMode\x12\x1d\n" +
 	"\x19DELIVERY_MODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16DELIVERY_MODE_CHEAPEST\x10\x01\x12\x19\n" +
@@ -3073,7 +3630,16 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\x1eORDER_EVENT_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17ORDER_EVENT_SOURCE_PUSH\x10\x01\x12\x1b\n" +
 	"\x17ORDER_EVENT_SOURCE_POLL\x10\x02\x12\x1b\n" +
-	"\x17ORDER_EVENT_SOURCE_READ\x10\x032\xde\f\n" +
+	"\x17ORDER_EVENT_SOURCE_READ\x10\x03*\x8c\x01\n" +
+	"\x0eOperationState\x12\x1f\n" +
+	"\x1bOPERATION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17OPERATION_STATE_UNKNOWN\x10\x01\x12\x1b\n" +
+	"\x17OPERATION_STATE_APPLIED\x10\x02\x12\x1f\n" +
+	"\x1bOPERATION_STATE_NOT_APPLIED\x10\x03*{\n" +
+	"\x11ResolutionOutcome\x12\"\n" +
+	"\x1eRESOLUTION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aRESOLUTION_OUTCOME_APPLIED\x10\x01\x12\"\n" +
+	"\x1eRESOLUTION_OUTCOME_NOT_APPLIED\x10\x022\xc0\x0f\n" +
 	"\x0fDeliveryService\x12\x86\x01\n" +
 	"\vCreateOrder\x12*.vendorgate.delivery.v1.CreateOrderRequest\x1a+.vendorgate.delivery.v1.CreateOrderResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/delivery/orders\x12\x86\x01\n" +
 	"\bGetOrder\x12'.vendorgate.delivery.v1.GetOrderRequest\x1a(.vendorgate.delivery.v1.GetOrderResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/delivery/orders/{origin_id}\x12\x80\x01\n" +
@@ -3088,7 +3654,9 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\n" +
 	"WatchOrder\x12).vendorgate.delivery.v1.WatchOrderRequest\x1a*.vendorgate.delivery.v1.WatchOrderResponse\"-\x82\xd3\xe4\x93\x02'\x12%/v1/delivery/orders/{origin_id}:watch0\x01\x12\xa2\x01\n" +
 	"\x0fListOrderEvents\x12..vendorgate.delivery.v1.ListOrderEventsRequest\x1a/.vendorgate.delivery.v1.ListOrderEventsResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/delivery/orders/{origin_id}/events\x12y\n" +
-	"\bGetUsage\x12'.vendorgate.delivery.v1.GetUsageRequest\x1a(.vendorgate.delivery.v1.GetUsageResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/delivery/usageB\xeb\x04\x92A\xf0\x02\x12\xd3\x01\n" +
+	"\bGetUsage\x12'.vendorgate.delivery.v1.GetUsageRequest\x1a(.vendorgate.delivery.v1.GetUsageResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/delivery/usage\x12\xae\x01\n" +
+	"\x18ListUnresolvedOperations\x127.vendorgate.delivery.v1.ListUnresolvedOperationsRequest\x1a8.vendorgate.delivery.v1.ListUnresolvedOperationsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/delivery/operations\x12\xae\x01\n" +
+	"\x10ResolveOperation\x12/.vendorgate.delivery.v1.ResolveOperationRequest\x1a0.vendorgate.delivery.v1.ResolveOperationResponse\"7\x82\xd3\xe4\x93\x021:\x01*\",/v1/delivery/operations/{request_id}:resolveB\xeb\x04\x92A\xf0\x02\x12\xd3\x01\n" +
 	"\x13vendorgate delivery\x12\xb4\x01Same-day deliveries through Dingdang. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.1.0*\x01\x012\x10application/json:\x10application/jsonZ_\n" +
 	"]\n" +
 	"\n" +
@@ -3110,113 +3678,133 @@ func file_vendorgate_delivery_v1_delivery_service_proto_rawDescGZIP() []byte {
 	return file_vendorgate_delivery_v1_delivery_service_proto_rawDescData
 }
 
-var file_vendorgate_delivery_v1_delivery_service_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_vendorgate_delivery_v1_delivery_service_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_vendorgate_delivery_v1_delivery_service_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_vendorgate_delivery_v1_delivery_service_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_vendorgate_delivery_v1_delivery_service_proto_goTypes = []any{
-	(DeliveryMode)(0),                  // 0: vendorgate.delivery.v1.DeliveryMode
-	(ShopDeliveryMode)(0),              // 1: vendorgate.delivery.v1.ShopDeliveryMode
-	(OrderFilter)(0),                   // 2: vendorgate.delivery.v1.OrderFilter
-	(OrderStatus)(0),                   // 3: vendorgate.delivery.v1.OrderStatus
-	(OrderEventSource)(0),              // 4: vendorgate.delivery.v1.OrderEventSource
-	(*LatLng)(nil),                     // 5: vendorgate.delivery.v1.LatLng
-	(*Goods)(nil),                      // 6: vendorgate.delivery.v1.Goods
-	(*CreateOrderRequest)(nil),         // 7: vendorgate.delivery.v1.CreateOrderRequest
-	(*CreateOrderResponse)(nil),        // 8: vendorgate.delivery.v1.CreateOrderResponse
-	(*GetOrderRequest)(nil),            // 9: vendorgate.delivery.v1.GetOrderRequest
-	(*GetOrderResponse)(nil),           // 10: vendorgate.delivery.v1.GetOrderResponse
-	(*Rider)(nil),                      // 11: vendorgate.delivery.v1.Rider
-	(*Order)(nil),                      // 12: vendorgate.delivery.v1.Order
-	(*ListOrdersRequest)(nil),          // 13: vendorgate.delivery.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),         // 14: vendorgate.delivery.v1.ListOrdersResponse
-	(*OrderSummary)(nil),               // 15: vendorgate.delivery.v1.OrderSummary
-	(*CancelOrderRequest)(nil),         // 16: vendorgate.delivery.v1.CancelOrderRequest
-	(*CancelOrderResponse)(nil),        // 17: vendorgate.delivery.v1.CancelOrderResponse
-	(*ListCancelReasonsRequest)(nil),   // 18: vendorgate.delivery.v1.ListCancelReasonsRequest
-	(*ListCancelReasonsResponse)(nil),  // 19: vendorgate.delivery.v1.ListCancelReasonsResponse
-	(*CancelReason)(nil),               // 20: vendorgate.delivery.v1.CancelReason
-	(*UpsertShopRequest)(nil),          // 21: vendorgate.delivery.v1.UpsertShopRequest
-	(*UpsertShopResponse)(nil),         // 22: vendorgate.delivery.v1.UpsertShopResponse
-	(*GetShopRequest)(nil),             // 23: vendorgate.delivery.v1.GetShopRequest
-	(*GetShopResponse)(nil),            // 24: vendorgate.delivery.v1.GetShopResponse
-	(*Shop)(nil),                       // 25: vendorgate.delivery.v1.Shop
-	(*IssueMerchantTokenRequest)(nil),  // 26: vendorgate.delivery.v1.IssueMerchantTokenRequest
-	(*IssueMerchantTokenResponse)(nil), // 27: vendorgate.delivery.v1.IssueMerchantTokenResponse
-	(*WatchOrderRequest)(nil),          // 28: vendorgate.delivery.v1.WatchOrderRequest
-	(*WatchOrderResponse)(nil),         // 29: vendorgate.delivery.v1.WatchOrderResponse
-	(*OrderEvent)(nil),                 // 30: vendorgate.delivery.v1.OrderEvent
-	(*ListOrderEventsRequest)(nil),     // 31: vendorgate.delivery.v1.ListOrderEventsRequest
-	(*ListOrderEventsResponse)(nil),    // 32: vendorgate.delivery.v1.ListOrderEventsResponse
-	(*GetUsageRequest)(nil),            // 33: vendorgate.delivery.v1.GetUsageRequest
-	(*GetUsageResponse)(nil),           // 34: vendorgate.delivery.v1.GetUsageResponse
-	(*timestamppb.Timestamp)(nil),      // 35: google.protobuf.Timestamp
-	(*v1.UsageReport)(nil),             // 36: vendorgate.usage.v1.UsageReport
+	(DeliveryMode)(0),                        // 0: vendorgate.delivery.v1.DeliveryMode
+	(ShopDeliveryMode)(0),                    // 1: vendorgate.delivery.v1.ShopDeliveryMode
+	(OrderFilter)(0),                         // 2: vendorgate.delivery.v1.OrderFilter
+	(OrderStatus)(0),                         // 3: vendorgate.delivery.v1.OrderStatus
+	(OrderEventSource)(0),                    // 4: vendorgate.delivery.v1.OrderEventSource
+	(OperationState)(0),                      // 5: vendorgate.delivery.v1.OperationState
+	(ResolutionOutcome)(0),                   // 6: vendorgate.delivery.v1.ResolutionOutcome
+	(*LatLng)(nil),                           // 7: vendorgate.delivery.v1.LatLng
+	(*Goods)(nil),                            // 8: vendorgate.delivery.v1.Goods
+	(*CreateOrderRequest)(nil),               // 9: vendorgate.delivery.v1.CreateOrderRequest
+	(*CreateOrderResponse)(nil),              // 10: vendorgate.delivery.v1.CreateOrderResponse
+	(*GetOrderRequest)(nil),                  // 11: vendorgate.delivery.v1.GetOrderRequest
+	(*GetOrderResponse)(nil),                 // 12: vendorgate.delivery.v1.GetOrderResponse
+	(*Rider)(nil),                            // 13: vendorgate.delivery.v1.Rider
+	(*Order)(nil),                            // 14: vendorgate.delivery.v1.Order
+	(*ListOrdersRequest)(nil),                // 15: vendorgate.delivery.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),               // 16: vendorgate.delivery.v1.ListOrdersResponse
+	(*OrderSummary)(nil),                     // 17: vendorgate.delivery.v1.OrderSummary
+	(*CancelOrderRequest)(nil),               // 18: vendorgate.delivery.v1.CancelOrderRequest
+	(*CancelOrderResponse)(nil),              // 19: vendorgate.delivery.v1.CancelOrderResponse
+	(*ListCancelReasonsRequest)(nil),         // 20: vendorgate.delivery.v1.ListCancelReasonsRequest
+	(*ListCancelReasonsResponse)(nil),        // 21: vendorgate.delivery.v1.ListCancelReasonsResponse
+	(*CancelReason)(nil),                     // 22: vendorgate.delivery.v1.CancelReason
+	(*UpsertShopRequest)(nil),                // 23: vendorgate.delivery.v1.UpsertShopRequest
+	(*UpsertShopResponse)(nil),               // 24: vendorgate.delivery.v1.UpsertShopResponse
+	(*GetShopRequest)(nil),                   // 25: vendorgate.delivery.v1.GetShopRequest
+	(*GetShopResponse)(nil),                  // 26: vendorgate.delivery.v1.GetShopResponse
+	(*Shop)(nil),                             // 27: vendorgate.delivery.v1.Shop
+	(*IssueMerchantTokenRequest)(nil),        // 28: vendorgate.delivery.v1.IssueMerchantTokenRequest
+	(*IssueMerchantTokenResponse)(nil),       // 29: vendorgate.delivery.v1.IssueMerchantTokenResponse
+	(*WatchOrderRequest)(nil),                // 30: vendorgate.delivery.v1.WatchOrderRequest
+	(*WatchOrderResponse)(nil),               // 31: vendorgate.delivery.v1.WatchOrderResponse
+	(*OrderEvent)(nil),                       // 32: vendorgate.delivery.v1.OrderEvent
+	(*ListOrderEventsRequest)(nil),           // 33: vendorgate.delivery.v1.ListOrderEventsRequest
+	(*ListOrderEventsResponse)(nil),          // 34: vendorgate.delivery.v1.ListOrderEventsResponse
+	(*GetUsageRequest)(nil),                  // 35: vendorgate.delivery.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),                 // 36: vendorgate.delivery.v1.GetUsageResponse
+	(*ListUnresolvedOperationsRequest)(nil),  // 37: vendorgate.delivery.v1.ListUnresolvedOperationsRequest
+	(*ListUnresolvedOperationsResponse)(nil), // 38: vendorgate.delivery.v1.ListUnresolvedOperationsResponse
+	(*ResolveOperationRequest)(nil),          // 39: vendorgate.delivery.v1.ResolveOperationRequest
+	(*ResolveOperationResponse)(nil),         // 40: vendorgate.delivery.v1.ResolveOperationResponse
+	(*Operation)(nil),                        // 41: vendorgate.delivery.v1.Operation
+	(*Resolution)(nil),                       // 42: vendorgate.delivery.v1.Resolution
+	(*timestamppb.Timestamp)(nil),            // 43: google.protobuf.Timestamp
+	(*v1.UsageReport)(nil),                   // 44: vendorgate.usage.v1.UsageReport
 }
 var file_vendorgate_delivery_v1_delivery_service_proto_depIdxs = []int32{
-	35, // 0: vendorgate.delivery.v1.CreateOrderRequest.door_time:type_name -> google.protobuf.Timestamp
-	5,  // 1: vendorgate.delivery.v1.CreateOrderRequest.receiver_location:type_name -> vendorgate.delivery.v1.LatLng
+	43, // 0: vendorgate.delivery.v1.CreateOrderRequest.door_time:type_name -> google.protobuf.Timestamp
+	7,  // 1: vendorgate.delivery.v1.CreateOrderRequest.receiver_location:type_name -> vendorgate.delivery.v1.LatLng
 	0,  // 2: vendorgate.delivery.v1.CreateOrderRequest.mode:type_name -> vendorgate.delivery.v1.DeliveryMode
-	6,  // 3: vendorgate.delivery.v1.CreateOrderRequest.goods:type_name -> vendorgate.delivery.v1.Goods
-	12, // 4: vendorgate.delivery.v1.GetOrderResponse.order:type_name -> vendorgate.delivery.v1.Order
-	5,  // 5: vendorgate.delivery.v1.Rider.location:type_name -> vendorgate.delivery.v1.LatLng
+	8,  // 3: vendorgate.delivery.v1.CreateOrderRequest.goods:type_name -> vendorgate.delivery.v1.Goods
+	14, // 4: vendorgate.delivery.v1.GetOrderResponse.order:type_name -> vendorgate.delivery.v1.Order
+	7,  // 5: vendorgate.delivery.v1.Rider.location:type_name -> vendorgate.delivery.v1.LatLng
 	3,  // 6: vendorgate.delivery.v1.Order.status:type_name -> vendorgate.delivery.v1.OrderStatus
-	11, // 7: vendorgate.delivery.v1.Order.rider:type_name -> vendorgate.delivery.v1.Rider
-	35, // 8: vendorgate.delivery.v1.Order.create_time:type_name -> google.protobuf.Timestamp
-	35, // 9: vendorgate.delivery.v1.Order.accept_time:type_name -> google.protobuf.Timestamp
-	35, // 10: vendorgate.delivery.v1.Order.fetch_time:type_name -> google.protobuf.Timestamp
-	35, // 11: vendorgate.delivery.v1.Order.finish_time:type_name -> google.protobuf.Timestamp
-	5,  // 12: vendorgate.delivery.v1.Order.receiver_location:type_name -> vendorgate.delivery.v1.LatLng
-	5,  // 13: vendorgate.delivery.v1.Order.shop_location:type_name -> vendorgate.delivery.v1.LatLng
+	13, // 7: vendorgate.delivery.v1.Order.rider:type_name -> vendorgate.delivery.v1.Rider
+	43, // 8: vendorgate.delivery.v1.Order.create_time:type_name -> google.protobuf.Timestamp
+	43, // 9: vendorgate.delivery.v1.Order.accept_time:type_name -> google.protobuf.Timestamp
+	43, // 10: vendorgate.delivery.v1.Order.fetch_time:type_name -> google.protobuf.Timestamp
+	43, // 11: vendorgate.delivery.v1.Order.finish_time:type_name -> google.protobuf.Timestamp
+	7,  // 12: vendorgate.delivery.v1.Order.receiver_location:type_name -> vendorgate.delivery.v1.LatLng
+	7,  // 13: vendorgate.delivery.v1.Order.shop_location:type_name -> vendorgate.delivery.v1.LatLng
 	0,  // 14: vendorgate.delivery.v1.Order.mode:type_name -> vendorgate.delivery.v1.DeliveryMode
 	2,  // 15: vendorgate.delivery.v1.ListOrdersRequest.filter:type_name -> vendorgate.delivery.v1.OrderFilter
-	15, // 16: vendorgate.delivery.v1.ListOrdersResponse.orders:type_name -> vendorgate.delivery.v1.OrderSummary
+	17, // 16: vendorgate.delivery.v1.ListOrdersResponse.orders:type_name -> vendorgate.delivery.v1.OrderSummary
 	3,  // 17: vendorgate.delivery.v1.OrderSummary.status:type_name -> vendorgate.delivery.v1.OrderStatus
-	35, // 18: vendorgate.delivery.v1.OrderSummary.accept_time:type_name -> google.protobuf.Timestamp
-	35, // 19: vendorgate.delivery.v1.OrderSummary.fetch_time:type_name -> google.protobuf.Timestamp
-	35, // 20: vendorgate.delivery.v1.OrderSummary.finish_time:type_name -> google.protobuf.Timestamp
-	35, // 21: vendorgate.delivery.v1.OrderSummary.cancel_time:type_name -> google.protobuf.Timestamp
-	20, // 22: vendorgate.delivery.v1.ListCancelReasonsResponse.reasons:type_name -> vendorgate.delivery.v1.CancelReason
-	5,  // 23: vendorgate.delivery.v1.UpsertShopRequest.location:type_name -> vendorgate.delivery.v1.LatLng
+	43, // 18: vendorgate.delivery.v1.OrderSummary.accept_time:type_name -> google.protobuf.Timestamp
+	43, // 19: vendorgate.delivery.v1.OrderSummary.fetch_time:type_name -> google.protobuf.Timestamp
+	43, // 20: vendorgate.delivery.v1.OrderSummary.finish_time:type_name -> google.protobuf.Timestamp
+	43, // 21: vendorgate.delivery.v1.OrderSummary.cancel_time:type_name -> google.protobuf.Timestamp
+	22, // 22: vendorgate.delivery.v1.ListCancelReasonsResponse.reasons:type_name -> vendorgate.delivery.v1.CancelReason
+	7,  // 23: vendorgate.delivery.v1.UpsertShopRequest.location:type_name -> vendorgate.delivery.v1.LatLng
 	1,  // 24: vendorgate.delivery.v1.UpsertShopRequest.mode:type_name -> vendorgate.delivery.v1.ShopDeliveryMode
-	25, // 25: vendorgate.delivery.v1.GetShopResponse.shop:type_name -> vendorgate.delivery.v1.Shop
+	27, // 25: vendorgate.delivery.v1.GetShopResponse.shop:type_name -> vendorgate.delivery.v1.Shop
 	1,  // 26: vendorgate.delivery.v1.Shop.mode:type_name -> vendorgate.delivery.v1.ShopDeliveryMode
-	35, // 27: vendorgate.delivery.v1.Shop.create_time:type_name -> google.protobuf.Timestamp
-	35, // 28: vendorgate.delivery.v1.Shop.update_time:type_name -> google.protobuf.Timestamp
-	30, // 29: vendorgate.delivery.v1.WatchOrderResponse.event:type_name -> vendorgate.delivery.v1.OrderEvent
+	43, // 27: vendorgate.delivery.v1.Shop.create_time:type_name -> google.protobuf.Timestamp
+	43, // 28: vendorgate.delivery.v1.Shop.update_time:type_name -> google.protobuf.Timestamp
+	32, // 29: vendorgate.delivery.v1.WatchOrderResponse.event:type_name -> vendorgate.delivery.v1.OrderEvent
 	3,  // 30: vendorgate.delivery.v1.OrderEvent.status:type_name -> vendorgate.delivery.v1.OrderStatus
-	12, // 31: vendorgate.delivery.v1.OrderEvent.order:type_name -> vendorgate.delivery.v1.Order
+	14, // 31: vendorgate.delivery.v1.OrderEvent.order:type_name -> vendorgate.delivery.v1.Order
 	4,  // 32: vendorgate.delivery.v1.OrderEvent.source:type_name -> vendorgate.delivery.v1.OrderEventSource
-	35, // 33: vendorgate.delivery.v1.OrderEvent.create_time:type_name -> google.protobuf.Timestamp
-	30, // 34: vendorgate.delivery.v1.ListOrderEventsResponse.events:type_name -> vendorgate.delivery.v1.OrderEvent
-	35, // 35: vendorgate.delivery.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
-	35, // 36: vendorgate.delivery.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
-	36, // 37: vendorgate.delivery.v1.GetUsageResponse.report:type_name -> vendorgate.usage.v1.UsageReport
-	7,  // 38: vendorgate.delivery.v1.DeliveryService.CreateOrder:input_type -> vendorgate.delivery.v1.CreateOrderRequest
-	9,  // 39: vendorgate.delivery.v1.DeliveryService.GetOrder:input_type -> vendorgate.delivery.v1.GetOrderRequest
-	13, // 40: vendorgate.delivery.v1.DeliveryService.ListOrders:input_type -> vendorgate.delivery.v1.ListOrdersRequest
-	16, // 41: vendorgate.delivery.v1.DeliveryService.CancelOrder:input_type -> vendorgate.delivery.v1.CancelOrderRequest
-	18, // 42: vendorgate.delivery.v1.DeliveryService.ListCancelReasons:input_type -> vendorgate.delivery.v1.ListCancelReasonsRequest
-	21, // 43: vendorgate.delivery.v1.DeliveryService.UpsertShop:input_type -> vendorgate.delivery.v1.UpsertShopRequest
-	23, // 44: vendorgate.delivery.v1.DeliveryService.GetShop:input_type -> vendorgate.delivery.v1.GetShopRequest
-	26, // 45: vendorgate.delivery.v1.DeliveryService.IssueMerchantToken:input_type -> vendorgate.delivery.v1.IssueMerchantTokenRequest
-	28, // 46: vendorgate.delivery.v1.DeliveryService.WatchOrder:input_type -> vendorgate.delivery.v1.WatchOrderRequest
-	31, // 47: vendorgate.delivery.v1.DeliveryService.ListOrderEvents:input_type -> vendorgate.delivery.v1.ListOrderEventsRequest
-	33, // 48: vendorgate.delivery.v1.DeliveryService.GetUsage:input_type -> vendorgate.delivery.v1.GetUsageRequest
-	8,  // 49: vendorgate.delivery.v1.DeliveryService.CreateOrder:output_type -> vendorgate.delivery.v1.CreateOrderResponse
-	10, // 50: vendorgate.delivery.v1.DeliveryService.GetOrder:output_type -> vendorgate.delivery.v1.GetOrderResponse
-	14, // 51: vendorgate.delivery.v1.DeliveryService.ListOrders:output_type -> vendorgate.delivery.v1.ListOrdersResponse
-	17, // 52: vendorgate.delivery.v1.DeliveryService.CancelOrder:output_type -> vendorgate.delivery.v1.CancelOrderResponse
-	19, // 53: vendorgate.delivery.v1.DeliveryService.ListCancelReasons:output_type -> vendorgate.delivery.v1.ListCancelReasonsResponse
-	22, // 54: vendorgate.delivery.v1.DeliveryService.UpsertShop:output_type -> vendorgate.delivery.v1.UpsertShopResponse
-	24, // 55: vendorgate.delivery.v1.DeliveryService.GetShop:output_type -> vendorgate.delivery.v1.GetShopResponse
-	27, // 56: vendorgate.delivery.v1.DeliveryService.IssueMerchantToken:output_type -> vendorgate.delivery.v1.IssueMerchantTokenResponse
-	29, // 57: vendorgate.delivery.v1.DeliveryService.WatchOrder:output_type -> vendorgate.delivery.v1.WatchOrderResponse
-	32, // 58: vendorgate.delivery.v1.DeliveryService.ListOrderEvents:output_type -> vendorgate.delivery.v1.ListOrderEventsResponse
-	34, // 59: vendorgate.delivery.v1.DeliveryService.GetUsage:output_type -> vendorgate.delivery.v1.GetUsageResponse
-	49, // [49:60] is the sub-list for method output_type
-	38, // [38:49] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	43, // 33: vendorgate.delivery.v1.OrderEvent.create_time:type_name -> google.protobuf.Timestamp
+	32, // 34: vendorgate.delivery.v1.ListOrderEventsResponse.events:type_name -> vendorgate.delivery.v1.OrderEvent
+	43, // 35: vendorgate.delivery.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
+	43, // 36: vendorgate.delivery.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
+	44, // 37: vendorgate.delivery.v1.GetUsageResponse.report:type_name -> vendorgate.usage.v1.UsageReport
+	41, // 38: vendorgate.delivery.v1.ListUnresolvedOperationsResponse.operations:type_name -> vendorgate.delivery.v1.Operation
+	6,  // 39: vendorgate.delivery.v1.ResolveOperationRequest.outcome:type_name -> vendorgate.delivery.v1.ResolutionOutcome
+	41, // 40: vendorgate.delivery.v1.ResolveOperationResponse.operation:type_name -> vendorgate.delivery.v1.Operation
+	5,  // 41: vendorgate.delivery.v1.Operation.state:type_name -> vendorgate.delivery.v1.OperationState
+	43, // 42: vendorgate.delivery.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
+	42, // 43: vendorgate.delivery.v1.Operation.resolutions:type_name -> vendorgate.delivery.v1.Resolution
+	6,  // 44: vendorgate.delivery.v1.Resolution.outcome:type_name -> vendorgate.delivery.v1.ResolutionOutcome
+	43, // 45: vendorgate.delivery.v1.Resolution.resolve_time:type_name -> google.protobuf.Timestamp
+	9,  // 46: vendorgate.delivery.v1.DeliveryService.CreateOrder:input_type -> vendorgate.delivery.v1.CreateOrderRequest
+	11, // 47: vendorgate.delivery.v1.DeliveryService.GetOrder:input_type -> vendorgate.delivery.v1.GetOrderRequest
+	15, // 48: vendorgate.delivery.v1.DeliveryService.ListOrders:input_type -> vendorgate.delivery.v1.ListOrdersRequest
+	18, // 49: vendorgate.delivery.v1.DeliveryService.CancelOrder:input_type -> vendorgate.delivery.v1.CancelOrderRequest
+	20, // 50: vendorgate.delivery.v1.DeliveryService.ListCancelReasons:input_type -> vendorgate.delivery.v1.ListCancelReasonsRequest
+	23, // 51: vendorgate.delivery.v1.DeliveryService.UpsertShop:input_type -> vendorgate.delivery.v1.UpsertShopRequest
+	25, // 52: vendorgate.delivery.v1.DeliveryService.GetShop:input_type -> vendorgate.delivery.v1.GetShopRequest
+	28, // 53: vendorgate.delivery.v1.DeliveryService.IssueMerchantToken:input_type -> vendorgate.delivery.v1.IssueMerchantTokenRequest
+	30, // 54: vendorgate.delivery.v1.DeliveryService.WatchOrder:input_type -> vendorgate.delivery.v1.WatchOrderRequest
+	33, // 55: vendorgate.delivery.v1.DeliveryService.ListOrderEvents:input_type -> vendorgate.delivery.v1.ListOrderEventsRequest
+	35, // 56: vendorgate.delivery.v1.DeliveryService.GetUsage:input_type -> vendorgate.delivery.v1.GetUsageRequest
+	37, // 57: vendorgate.delivery.v1.DeliveryService.ListUnresolvedOperations:input_type -> vendorgate.delivery.v1.ListUnresolvedOperationsRequest
+	39, // 58: vendorgate.delivery.v1.DeliveryService.ResolveOperation:input_type -> vendorgate.delivery.v1.ResolveOperationRequest
+	10, // 59: vendorgate.delivery.v1.DeliveryService.CreateOrder:output_type -> vendorgate.delivery.v1.CreateOrderResponse
+	12, // 60: vendorgate.delivery.v1.DeliveryService.GetOrder:output_type -> vendorgate.delivery.v1.GetOrderResponse
+	16, // 61: vendorgate.delivery.v1.DeliveryService.ListOrders:output_type -> vendorgate.delivery.v1.ListOrdersResponse
+	19, // 62: vendorgate.delivery.v1.DeliveryService.CancelOrder:output_type -> vendorgate.delivery.v1.CancelOrderResponse
+	21, // 63: vendorgate.delivery.v1.DeliveryService.ListCancelReasons:output_type -> vendorgate.delivery.v1.ListCancelReasonsResponse
+	24, // 64: vendorgate.delivery.v1.DeliveryService.UpsertShop:output_type -> vendorgate.delivery.v1.UpsertShopResponse
+	26, // 65: vendorgate.delivery.v1.DeliveryService.GetShop:output_type -> vendorgate.delivery.v1.GetShopResponse
+	29, // 66: vendorgate.delivery.v1.DeliveryService.IssueMerchantToken:output_type -> vendorgate.delivery.v1.IssueMerchantTokenResponse
+	31, // 67: vendorgate.delivery.v1.DeliveryService.WatchOrder:output_type -> vendorgate.delivery.v1.WatchOrderResponse
+	34, // 68: vendorgate.delivery.v1.DeliveryService.ListOrderEvents:output_type -> vendorgate.delivery.v1.ListOrderEventsResponse
+	36, // 69: vendorgate.delivery.v1.DeliveryService.GetUsage:output_type -> vendorgate.delivery.v1.GetUsageResponse
+	38, // 70: vendorgate.delivery.v1.DeliveryService.ListUnresolvedOperations:output_type -> vendorgate.delivery.v1.ListUnresolvedOperationsResponse
+	40, // 71: vendorgate.delivery.v1.DeliveryService.ResolveOperation:output_type -> vendorgate.delivery.v1.ResolveOperationResponse
+	59, // [59:72] is the sub-list for method output_type
+	46, // [46:59] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_vendorgate_delivery_v1_delivery_service_proto_init() }
@@ -3229,8 +3817,8 @@ func file_vendorgate_delivery_v1_delivery_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vendorgate_delivery_v1_delivery_service_proto_rawDesc), len(file_vendorgate_delivery_v1_delivery_service_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   30,
+			NumEnums:      7,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

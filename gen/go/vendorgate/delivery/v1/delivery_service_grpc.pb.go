@@ -19,17 +19,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DeliveryService_CreateOrder_FullMethodName        = "/vendorgate.delivery.v1.DeliveryService/CreateOrder"
-	DeliveryService_GetOrder_FullMethodName           = "/vendorgate.delivery.v1.DeliveryService/GetOrder"
-	DeliveryService_ListOrders_FullMethodName         = "/vendorgate.delivery.v1.DeliveryService/ListOrders"
-	DeliveryService_CancelOrder_FullMethodName        = "/vendorgate.delivery.v1.DeliveryService/CancelOrder"
-	DeliveryService_ListCancelReasons_FullMethodName  = "/vendorgate.delivery.v1.DeliveryService/ListCancelReasons"
-	DeliveryService_UpsertShop_FullMethodName         = "/vendorgate.delivery.v1.DeliveryService/UpsertShop"
-	DeliveryService_GetShop_FullMethodName            = "/vendorgate.delivery.v1.DeliveryService/GetShop"
-	DeliveryService_IssueMerchantToken_FullMethodName = "/vendorgate.delivery.v1.DeliveryService/IssueMerchantToken"
-	DeliveryService_WatchOrder_FullMethodName         = "/vendorgate.delivery.v1.DeliveryService/WatchOrder"
-	DeliveryService_ListOrderEvents_FullMethodName    = "/vendorgate.delivery.v1.DeliveryService/ListOrderEvents"
-	DeliveryService_GetUsage_FullMethodName           = "/vendorgate.delivery.v1.DeliveryService/GetUsage"
+	DeliveryService_CreateOrder_FullMethodName              = "/vendorgate.delivery.v1.DeliveryService/CreateOrder"
+	DeliveryService_GetOrder_FullMethodName                 = "/vendorgate.delivery.v1.DeliveryService/GetOrder"
+	DeliveryService_ListOrders_FullMethodName               = "/vendorgate.delivery.v1.DeliveryService/ListOrders"
+	DeliveryService_CancelOrder_FullMethodName              = "/vendorgate.delivery.v1.DeliveryService/CancelOrder"
+	DeliveryService_ListCancelReasons_FullMethodName        = "/vendorgate.delivery.v1.DeliveryService/ListCancelReasons"
+	DeliveryService_UpsertShop_FullMethodName               = "/vendorgate.delivery.v1.DeliveryService/UpsertShop"
+	DeliveryService_GetShop_FullMethodName                  = "/vendorgate.delivery.v1.DeliveryService/GetShop"
+	DeliveryService_IssueMerchantToken_FullMethodName       = "/vendorgate.delivery.v1.DeliveryService/IssueMerchantToken"
+	DeliveryService_WatchOrder_FullMethodName               = "/vendorgate.delivery.v1.DeliveryService/WatchOrder"
+	DeliveryService_ListOrderEvents_FullMethodName          = "/vendorgate.delivery.v1.DeliveryService/ListOrderEvents"
+	DeliveryService_GetUsage_FullMethodName                 = "/vendorgate.delivery.v1.DeliveryService/GetUsage"
+	DeliveryService_ListUnresolvedOperations_FullMethodName = "/vendorgate.delivery.v1.DeliveryService/ListUnresolvedOperations"
+	DeliveryService_ResolveOperation_FullMethodName         = "/vendorgate.delivery.v1.DeliveryService/ResolveOperation"
 )
 
 // DeliveryServiceClient is the client API for DeliveryService service.
@@ -43,9 +45,11 @@ const (
 // callback URL; callers never see any of them.
 type DeliveryServiceClient interface {
 	// CreateOrder dispatches an order (vendor: POST /open/order/createOrder).
-	// A caller re-using an origin_id gets ALREADY_EXISTS. The service re-sends
-	// only after a transport failure, and resolves the vendor's duplicate
-	// refusal of its own re-send by reading the order back.
+	// A caller re-using an origin_id gets ALREADY_EXISTS. It is sent once and
+	// never re-sent by the service: a dispatch whose answer never came is
+	// UNKNOWN, reason OUTCOME_UNKNOWN, and is resolved by reading the order
+	// back by origin_id (on a repeat of its request_id, or by the service's
+	// reconciler), never by sending it again blindly.
 	CreateOrder(ctx context.Context, in *CreateOrderRequest, opts ...grpc.CallOption) (*CreateOrderResponse, error)
 	// GetOrder returns one order's delivery detail: carrier, rider, fee, times
 	// (vendor: POST /open/order/orderRecord).
@@ -84,6 +88,21 @@ type DeliveryServiceClient interface {
 	// failed, and what the paid ones (createOrder, at
 	// DINGDANG_DISPATCH_PRICE_YUAN) cost.
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
+	// ListUnresolvedOperations lists the mutations whose outcome is unknown,
+	// oldest first, from the service's own record (no vendor call): a
+	// request_id whose vendor call got no usable answer, or whose process
+	// died before the answer was recorded. The service's reconciler reads
+	// the vendor back every DELIVERY_RECONCILE_INTERVAL and resolves what the
+	// vendor can tell (a dispatch by its origin_id, a cancel by the order's
+	// status); the rest waits for an operator's ResolveOperation.
+	ListUnresolvedOperations(ctx context.Context, in *ListUnresolvedOperationsRequest, opts ...grpc.CallOption) (*ListUnresolvedOperationsResponse, error)
+	// ResolveOperation records an operator's finding about a mutation whose
+	// outcome is unknown: it was applied at the vendor or it was not. A repeat
+	// of its request_id then returns the outcome (APPLIED: the response, built
+	// without a vendor call; NOT_APPLIED: FAILED_PRECONDITION, reason
+	// OPERATION_NOT_APPLIED). No vendor call. Only callers whose allow list
+	// names it in full may call it.
+	ResolveOperation(ctx context.Context, in *ResolveOperationRequest, opts ...grpc.CallOption) (*ResolveOperationResponse, error)
 }
 
 type deliveryServiceClient struct {
@@ -213,6 +232,26 @@ func (c *deliveryServiceClient) GetUsage(ctx context.Context, in *GetUsageReques
 	return out, nil
 }
 
+func (c *deliveryServiceClient) ListUnresolvedOperations(ctx context.Context, in *ListUnresolvedOperationsRequest, opts ...grpc.CallOption) (*ListUnresolvedOperationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListUnresolvedOperationsResponse)
+	err := c.cc.Invoke(ctx, DeliveryService_ListUnresolvedOperations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *deliveryServiceClient) ResolveOperation(ctx context.Context, in *ResolveOperationRequest, opts ...grpc.CallOption) (*ResolveOperationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveOperationResponse)
+	err := c.cc.Invoke(ctx, DeliveryService_ResolveOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DeliveryServiceServer is the server API for DeliveryService service.
 // All implementations must embed UnimplementedDeliveryServiceServer
 // for forward compatibility.
@@ -224,9 +263,11 @@ func (c *deliveryServiceClient) GetUsage(ctx context.Context, in *GetUsageReques
 // callback URL; callers never see any of them.
 type DeliveryServiceServer interface {
 	// CreateOrder dispatches an order (vendor: POST /open/order/createOrder).
-	// A caller re-using an origin_id gets ALREADY_EXISTS. The service re-sends
-	// only after a transport failure, and resolves the vendor's duplicate
-	// refusal of its own re-send by reading the order back.
+	// A caller re-using an origin_id gets ALREADY_EXISTS. It is sent once and
+	// never re-sent by the service: a dispatch whose answer never came is
+	// UNKNOWN, reason OUTCOME_UNKNOWN, and is resolved by reading the order
+	// back by origin_id (on a repeat of its request_id, or by the service's
+	// reconciler), never by sending it again blindly.
 	CreateOrder(context.Context, *CreateOrderRequest) (*CreateOrderResponse, error)
 	// GetOrder returns one order's delivery detail: carrier, rider, fee, times
 	// (vendor: POST /open/order/orderRecord).
@@ -265,6 +306,21 @@ type DeliveryServiceServer interface {
 	// failed, and what the paid ones (createOrder, at
 	// DINGDANG_DISPATCH_PRICE_YUAN) cost.
 	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
+	// ListUnresolvedOperations lists the mutations whose outcome is unknown,
+	// oldest first, from the service's own record (no vendor call): a
+	// request_id whose vendor call got no usable answer, or whose process
+	// died before the answer was recorded. The service's reconciler reads
+	// the vendor back every DELIVERY_RECONCILE_INTERVAL and resolves what the
+	// vendor can tell (a dispatch by its origin_id, a cancel by the order's
+	// status); the rest waits for an operator's ResolveOperation.
+	ListUnresolvedOperations(context.Context, *ListUnresolvedOperationsRequest) (*ListUnresolvedOperationsResponse, error)
+	// ResolveOperation records an operator's finding about a mutation whose
+	// outcome is unknown: it was applied at the vendor or it was not. A repeat
+	// of its request_id then returns the outcome (APPLIED: the response, built
+	// without a vendor call; NOT_APPLIED: FAILED_PRECONDITION, reason
+	// OPERATION_NOT_APPLIED). No vendor call. Only callers whose allow list
+	// names it in full may call it.
+	ResolveOperation(context.Context, *ResolveOperationRequest) (*ResolveOperationResponse, error)
 	mustEmbedUnimplementedDeliveryServiceServer()
 }
 
@@ -307,6 +363,12 @@ func (UnimplementedDeliveryServiceServer) ListOrderEvents(context.Context, *List
 }
 func (UnimplementedDeliveryServiceServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
+}
+func (UnimplementedDeliveryServiceServer) ListUnresolvedOperations(context.Context, *ListUnresolvedOperationsRequest) (*ListUnresolvedOperationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUnresolvedOperations not implemented")
+}
+func (UnimplementedDeliveryServiceServer) ResolveOperation(context.Context, *ResolveOperationRequest) (*ResolveOperationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveOperation not implemented")
 }
 func (UnimplementedDeliveryServiceServer) mustEmbedUnimplementedDeliveryServiceServer() {}
 func (UnimplementedDeliveryServiceServer) testEmbeddedByValue()                         {}
@@ -520,6 +582,42 @@ func _DeliveryService_GetUsage_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DeliveryService_ListUnresolvedOperations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUnresolvedOperationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeliveryServiceServer).ListUnresolvedOperations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DeliveryService_ListUnresolvedOperations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeliveryServiceServer).ListUnresolvedOperations(ctx, req.(*ListUnresolvedOperationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _DeliveryService_ResolveOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveOperationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DeliveryServiceServer).ResolveOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DeliveryService_ResolveOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DeliveryServiceServer).ResolveOperation(ctx, req.(*ResolveOperationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DeliveryService_ServiceDesc is the grpc.ServiceDesc for DeliveryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -566,6 +664,14 @@ var DeliveryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetUsage",
 			Handler:    _DeliveryService_GetUsage_Handler,
+		},
+		{
+			MethodName: "ListUnresolvedOperations",
+			Handler:    _DeliveryService_ListUnresolvedOperations_Handler,
+		},
+		{
+			MethodName: "ResolveOperation",
+			Handler:    _DeliveryService_ResolveOperation_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
