@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -17,6 +19,9 @@ import (
 type probes struct {
 	// ready is Options.Ready, possibly nil.
 	ready func(ctx context.Context) error
+	// log receives why the service is not ready: the body names the failing
+	// check only, never a DSN, user or host, since /readyz is open.
+	log *slog.Logger
 	// stopping is set when shutdown starts, so that load balancers stop
 	// sending new requests while in-flight ones finish.
 	stopping atomic.Bool
@@ -35,13 +40,26 @@ func (p *probes) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.ready != nil {
-		if err := p.ready(r.Context()); err != nil {
-			writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := p.ready(ctx); err != nil {
+			if p.log != nil {
+				p.log.Warn("not ready", "check", readyCheck, "error", err.Error())
+			}
+			writeText(w, http.StatusServiceUnavailable, "not ready: "+readyCheck)
 			return
 		}
 	}
 	writeText(w, http.StatusOK, "ok")
 }
+
+// readyCheck names Options.Ready's check in /readyz's body: the services'
+// readiness is their store answering.
+const readyCheck = "store"
+
+// readyTimeout bounds the readiness check, so that a store that does not
+// answer makes /readyz answer 503, not hang.
+const readyTimeout = 5 * time.Second
 
 func writeText(w http.ResponseWriter, code int, text string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/rpcstatus"
 )
 
@@ -157,6 +158,12 @@ func (m mapping) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerIn
 }
 
 func (m mapping) convert(ctx context.Context, method, id string, err error) error {
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		// The caller neither left nor ran out of time: the deadline was
+		// one of ours, and vendor calls classify their own, so it is the
+		// store's timeout (sqlstore.DB.SetTimeout).
+		err = domainerr.StoreUnavailable(err)
+	}
 	st := rpcstatus.FromError(err, m.domain)
 	if c := st.Code(); c == codes.Internal || c == codes.Unknown {
 		attrs := []slog.Attr{

@@ -222,7 +222,7 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		}
 	}
 
-	p := &probes{ready: opts.Ready}
+	p := &probes{ready: opts.Ready, log: logger}
 	extra := maps.Clone(opts.ExtraHTTP)
 	for pattern, wrap := range opts.WrapREST {
 		if extra == nil {

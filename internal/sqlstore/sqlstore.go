@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
@@ -53,6 +54,7 @@ type DB struct {
 	Dialect Dialect
 
 	release func() // drops the SQLite file lock
+	timeout time.Duration
 
 	valuesMu sync.Mutex
 	values   map[any]any
@@ -149,7 +151,7 @@ func parse(rawURL string) (driver, dsn string, dialect Dialect, err error) {
 	scheme, rest, _ := strings.Cut(rawURL, ":")
 	switch strings.ToLower(scheme) {
 	case "postgres", "postgresql":
-		return "pgx", rawURL, Postgres, nil
+		return "pgx", withConnectTimeout(rawURL), Postgres, nil
 	case "sqlite", "sqlite3":
 		// sqlite:///abs → /abs, sqlite://rel → rel, sqlite:rel → rel.
 		path := strings.TrimPrefix(rest, "//")
@@ -167,6 +169,23 @@ func parse(rawURL string) (driver, dsn string, dialect Dialect, err error) {
 		return "sqlite", dsn, SQLite, err
 	}
 	return "", "", "", fmt.Errorf("sqlstore: unsupported database URL %q: want postgres://…, sqlite://… or file:…", Redact(rawURL))
+}
+
+// withConnectTimeout adds a connect_timeout (seconds) to a Postgres URL
+// that sets none, so that a server that accepts TCP and never answers
+// fails the connection instead of hanging it.
+func withConnectTimeout(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL // pgx reports it
+	}
+	q := u.Query()
+	if q.Has("connect_timeout") {
+		return rawURL
+	}
+	q.Set("connect_timeout", "5")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // sqliteDSN adds the default pragmas to a SQLite DSN that does not set them.

@@ -1,0 +1,117 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/vendorgate/vendorgate/internal/domainerr"
+)
+
+// DefaultTimeout bounds every store call when SetTimeout was not called
+// (<SERVICE>_DATABASE_TIMEOUT).
+const DefaultTimeout = 5 * time.Second
+
+// SetTimeout bounds every statement, query (rows read included) and
+// transaction of db to d from its start, and the wait for a connection:
+// a store that accepts connections and never answers fails the call within
+// d instead of hanging it. d <= 0 means DefaultTimeout. Call it before use.
+func (db *DB) SetTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	db.timeout = d
+}
+
+// Timeout is the bound SetTimeout set.
+func (db *DB) Timeout() time.Duration {
+	if db.timeout <= 0 {
+		return DefaultTimeout
+	}
+	return db.timeout
+}
+
+// bound returns ctx cut off after the store timeout, unless its own
+// deadline comes first, and a release for a call that is over. A query's
+// cut-off stays armed after it returns (not released), so that rows read
+// later and a transaction's later statements are bounded too; it ends by
+// itself within the timeout.
+func (db *DB) bound(ctx context.Context) (context.Context, func()) {
+	d := db.Timeout()
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, d, errTimedOut)
+	// A query's rows outlive the call: the context is released once its
+	// deadline has passed, unless the call is over first.
+	t := time.AfterFunc(2*d, cancel)
+	return ctx, func() {
+		t.Stop()
+		cancel()
+	}
+}
+
+// errTimedOut is the cause of a store call cut off by the store timeout.
+var errTimedOut = errors.New("the store did not answer within its timeout")
+
+// unavailable turns a failure of the store itself (no answer within the
+// timeout, a refused or broken connection) into domainerr.StoreUnavailable
+// (UNAVAILABLE STORE_UNAVAILABLE, which a caller may retry); any other
+// error (a constraint, no rows) is returned as it is.
+func unavailable(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var op *net.OpError
+	if errors.Is(context.Cause(ctx), errTimedOut) || errors.As(err, &op) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+		return domainerr.StoreUnavailable(err)
+	}
+	return err
+}
+
+// ExecContext is sql.DB's, bounded by the store timeout.
+func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx, release := db.bound(ctx)
+	defer release()
+	res, err := db.DB.ExecContext(ctx, query, args...)
+	return res, unavailable(ctx, err)
+}
+
+// QueryContext is sql.DB's, bounded by the store timeout (reading the rows
+// included).
+func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx, release := db.bound(ctx)
+	rows, err := db.DB.QueryContext(ctx, query, args...)
+	if err != nil {
+		release()
+	}
+	return rows, unavailable(ctx, err)
+}
+
+// QueryRowContext is sql.DB's, bounded by the store timeout (Scan
+// included).
+func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx, _ = db.bound(ctx)
+	return db.DB.QueryRowContext(ctx, query, args...)
+}
+
+// BeginTx is sql.DB's; the whole transaction is bounded by the store
+// timeout.
+func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
+	ctx, release := db.bound(ctx)
+	tx, err := db.DB.BeginTx(ctx, opts)
+	if err != nil {
+		release()
+	}
+	return tx, unavailable(ctx, err)
+}
+
+// PingContext is sql.DB's, bounded by the store timeout.
+func (db *DB) PingContext(ctx context.Context) error {
+	ctx, release := db.bound(ctx)
+	defer release()
+	return unavailable(ctx, db.DB.PingContext(ctx))
+}
