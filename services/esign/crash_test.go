@@ -11,10 +11,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/proctest"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadadasim"
-	"github.com/vendorgate/vendorgate/services/esign/internal/server"
 )
 
 func TestMain(m *testing.M) {
@@ -124,8 +124,8 @@ func TestCrashBeforeCommit(t *testing.T) {
 					if status.Code(err) != tt.wantCode {
 						t.Errorf("repeat after the restart: got %v, want %s", err, tt.wantCode)
 					}
-					if tt.wantCode == codes.Unknown && errorReason(err) != server.ReasonOutcomeUnknown {
-						t.Errorf("repeat after the restart: got reason %q, want %s", errorReason(err), server.ReasonOutcomeUnknown)
+					if tt.wantCode == codes.Unknown && errorReason(err) != idempotency.ReasonOutcomeUnknown {
+						t.Errorf("repeat after the restart: got reason %q, want %s", errorReason(err), idempotency.ReasonOutcomeUnknown)
 					}
 					if got := h.sim.Calls(tt.endpoint); got != tt.wantCalls {
 						t.Errorf("%s calls after the repeat: got %d, want %d", tt.endpoint, got, tt.wantCalls)

@@ -105,12 +105,16 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
-	srv := server.New(client, contracts.New(client, st, contracts.Options{}), ids, server.Options{
+	srv := server.New(client, contracts.New(client, st), ids, server.Options{
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		LinkValidity:   cfg.LinkValidity,
 		SpoolDir:       cfg.SpoolDir,
 		Usage:          acc.Ledger,
+		Logger:         log,
 	})
+	// Unknown outcomes that Fadada can tell (uploads, generated contracts)
+	// are resolved without an operator.
+	go ids.NewReconciler(srv.Checkers()).Run(ctx, cfg.ReconcileInterval)
 
 	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {

@@ -25,6 +25,9 @@ type Config struct {
 	Sandbox bool `env:"SANDBOX"`
 	// Vendor is the Fadada call layer: FADADA_BASE_URL (the API root up to
 	// and including /api2; required unless Sandbox), FADADA_TIMEOUT,
+	// FADADA_IDLE_TIMEOUT (an upload or download fails when no byte moves
+	// for this long, however long it takes in all; FADADA_TIMEOUT bounds
+	// only the calls read whole and a download's wait for its headers),
 	// FADADA_MAX_RESPONSE_BYTES, FADADA_MAX_STREAM_BYTES (downloads),
 	// FADADA_RATE_LIMIT, FADADA_RATE_BURST, FADADA_BREAKER_FAILURES,
 	// FADADA_BREAKER_OPEN_FOR.
@@ -57,6 +60,10 @@ type Config struct {
 	// RequestIDTTL is how long a request_id record is kept: a repeat
 	// within it gets the first result; after it the id is new again.
 	RequestIDTTL time.Duration `env:"REQUEST_ID_TTL" envDefault:"24h"`
+	// ReconcileInterval is how often the reconciler reads Fadada back for
+	// the uploads and generated contracts whose outcome is unknown, and
+	// resolves them without an operator.
+	ReconcileInterval time.Duration `env:"ESIGN_RECONCILE_INTERVAL" envDefault:"30s"`
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	// REST bounds the REST face: REST_MAX_BODY_BYTES (the upload routes
@@ -95,6 +102,9 @@ func Load(environ []string) (Config, error) {
 	}
 	if cfg.LinkValidity <= 0 {
 		errs = append(errs, fmt.Errorf("ESIGN_LINK_VALIDITY must be positive, got %s", cfg.LinkValidity))
+	}
+	if cfg.ReconcileInterval <= 0 {
+		errs = append(errs, fmt.Errorf("ESIGN_RECONCILE_INTERVAL must be positive, got %s", cfg.ReconcileInterval))
 	}
 	if cfg.RequestIDTTL <= 0 {
 		errs = append(errs, fmt.Errorf("REQUEST_ID_TTL must be positive, got %s", cfg.RequestIDTTL))

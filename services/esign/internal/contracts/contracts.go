@@ -1,28 +1,35 @@
-// Package contracts holds esign's rules beyond mapping: the uploads and the
-// generation that carry the caller's own id are mutations sent once each,
-// re-sent explicitly when the vendor may not have seen them, and a
-// "duplicate id" met by a re-send is resolved instead of surfaced:
+// Package contracts holds esign's rules beyond mapping: how Fadada's state
+// tells whether an upload or a generation whose answer never came was
+// applied. The at-most-once bookkeeping (request_id records, unknown
+// outcomes, their resolution) is internal/idempotency's; every call here
+// is sent once, and this package supplies only the reading back:
 //
-//   - a contract (uploaddocs, generate_contract) is a success when it
-//     exists at the vendor: its download works;
-//   - a template is a success only when this service (any process or
-//     replica, through the store) sent that id itself, since a template
-//     cannot be read back.
+//   - an uploaded contract is applied when Fadada has it and its bytes
+//     have the upload's SHA-256 (downloaded streamed and hashed): a
+//     contract that exists with other bytes (a truncated copy, say) is
+//     CONTRACT_CONTENT_MISMATCH, never a success;
+//   - a generated contract is applied when Fadada has it;
+//   - a template is applied when Fadada's duplicate guard (2507) meets an
+//     id this service sent itself (the store), since a template cannot be
+//     read back;
+//   - an archive is applied when Fadada says it is archived (1402).
 //
-// The Resume methods run a mutation whose earlier attempt with the same
-// request_id may have reached the vendor (idempotency.Attempt.Interrupted):
-// they resolve it by the vendor's own duplicate guard (contract ids,
-// template ids, an archived contract) instead of failing or sending blindly.
+// Fadada's duplicate guard on contract ids (2510 合同id重复) is what makes a
+// send after an absent read-back safe: an earlier attempt that lands late
+// makes the later one fail as a duplicate, never apply twice.
 package contracts
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
 )
@@ -47,38 +54,29 @@ type Templates interface {
 	ForgetTemplate(ctx context.Context, templateID string) error
 }
 
-// Options configures a Service.
-type Options struct {
-	// Resends is how many times a send whose outcome is unknown (or that
-	// never left) is sent again; zero means 2.
-	Resends int
-	// ResendBackoff is the wait before the first re-send, doubled after
-	// each; zero means 200ms.
-	ResendBackoff time.Duration
-}
+// ReasonContentMismatch is the ErrorInfo reason of an upload whose
+// contract_id Fadada holds with other bytes than the upload's
+// (FAILED_PRECONDITION, metadata contract_id).
+const ReasonContentMismatch = "CONTRACT_CONTENT_MISMATCH"
 
-// Service sends uploads and generations at most once each attempt and
-// resolves duplicates of its own re-sends.
+// CodeArchived is contractFiling.api's 合同已归档 (the contract is archived).
+const CodeArchived = "1402"
+
+// Service sends uploads and generations once each and reads Fadada back
+// for the ones whose answer never came.
 type Service struct {
 	v         Vendor
 	templates Templates
-	opts      Options
 }
 
 // New returns a Service over v that records the template ids it sends in
 // templates.
-func New(v Vendor, templates Templates, opts Options) *Service {
-	if opts.Resends == 0 {
-		opts.Resends = 2
-	}
-	if opts.ResendBackoff == 0 {
-		opts.ResendBackoff = 200 * time.Millisecond
-	}
-	return &Service{v: v, templates: templates, opts: opts}
+func New(v Vendor, templates Templates) *Service {
+	return &Service{v: v, templates: templates}
 }
 
-// File is an upload's bytes, spooled so that a re-send can read them again
-// (e.g. an *os.File), or a URL for the vendor to fetch.
+// File is an upload's bytes, spooled so that a send after a read-back can
+// read them again (e.g. an *os.File), or a URL for the vendor to fetch.
 type File struct {
 	// URL is doc_url; when set, Content is nil.
 	URL string
@@ -101,65 +99,142 @@ func (f File) document() (fadada.Document, error) {
 	return fadada.Document{Name: f.Name, ContentType: f.ContentType, Content: f.Content}, nil
 }
 
-// resendable reports whether the vendor may not have applied a send: its
-// outcome is unknown, or it failed in a way that is safe to repeat.
-func resendable(err error) bool {
-	return err != nil && (vendorerr.IsKind(err, vendorerr.KindOutcomeUnknown) || vendorcall.Retryable(err))
+// Upload is what an UploadContract's request_id record keeps for the
+// reconciler and the operator (idempotency's kept bytes): the contract's
+// fields and the SHA-256 of the uploaded bytes, which Fadada's copy must
+// have.
+type Upload struct {
+	// ContractID is contract_id.
+	ContractID string `json:"contract_id"`
+	// DocTitle is doc_title.
+	DocTitle string `json:"doc_title"`
+	// DocURL is doc_url, for an upload Fadada fetched itself.
+	DocURL string `json:"doc_url,omitempty"`
+	// SHA256 is the hex SHA-256 of the uploaded file; empty for a doc_url
+	// upload, whose bytes vendorgate never saw.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
-// send runs attempt, re-sending while the vendor may not have seen it. It
-// reports whether the final error came from a re-send.
-func (s *Service) send(ctx context.Context, attempt func() error) (resent bool, err error) {
-	err = attempt()
-	wait := s.opts.ResendBackoff
-	for i := 0; i < s.opts.Resends && resendable(err) && !vendorerr.IsKind(err, vendorerr.KindCircuitOpen); i++ {
-		select {
-		case <-ctx.Done():
-			return resent, err
-		case <-time.After(wait):
-		}
-		wait *= 2
-		resent = true
-		err = attempt()
+// Encode is u as kept in the request_id record.
+func (u Upload) Encode() []byte {
+	b, _ := json.Marshal(u)
+	return b
+}
+
+// DecodeUpload reads an Upload kept by Encode.
+func DecodeUpload(b []byte) (Upload, error) {
+	var u Upload
+	if err := json.Unmarshal(b, &u); err != nil {
+		return Upload{}, fmt.Errorf("contracts: kept upload: %w", err)
 	}
-	return resent, err
+	return u, nil
 }
 
-// UploadContract uploads a PDF contract under contractID. A duplicate met
-// by our own re-send is a success when the contract exists.
-func (s *Service) UploadContract(ctx context.Context, contractID, title string, f File) error {
-	resent, err := s.send(ctx, func() error {
-		doc, err := f.document()
-		if err != nil {
-			return err
+// UploadContract uploads f under u.ContractID, once. A duplicate contract
+// id is the vendor's ALREADY_EXISTS.
+func (s *Service) UploadContract(ctx context.Context, u Upload, f File) error {
+	doc, err := f.document()
+	if err != nil {
+		return err
+	}
+	return s.v.UploadDocs(ctx, u.ContractID, u.DocTitle, doc)
+}
+
+// ResumeUploadContract resumes an UploadContract whose earlier attempt may
+// have reached Fadada: a contract with the upload's bytes is that
+// attempt's success and is not sent again; one with other bytes is
+// CONTRACT_CONTENT_MISMATCH; an absent one is sent (Fadada's duplicate
+// guard stops a second copy), and a duplicate met then is checked the same
+// way.
+func (s *Service) ResumeUploadContract(ctx context.Context, u Upload, f File) error {
+	c, err := s.CheckUpload(ctx, u)
+	if err != nil {
+		return err
+	}
+	switch {
+	case c.Matches():
+		return nil
+	case c.Exists:
+		return c.Mismatch(u)
+	}
+	err = s.UploadContract(ctx, u, f)
+	if !vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
+		return err
+	}
+	if c, cerr := s.CheckUpload(ctx, u); cerr == nil && c.Exists {
+		if c.Matches() {
+			return nil
 		}
-		return s.v.UploadDocs(ctx, contractID, title, doc)
-	})
-	if resent && vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
-		return s.confirmContract(ctx, contractID, err)
+		return c.Mismatch(u)
 	}
 	return err
 }
 
-// UploadTemplate uploads a template under templateID. A duplicate is a
-// success only when the service sent that id before (a reply lost on the
-// way back, then the caller's or our own re-send, possibly after a restart
-// or through another replica). This is also how an interrupted attempt is
-// resumed: uploadtemplate.api has a duplicate guard (2507 模板号重复), and
-// the store says whether the template it guards is ours.
+// Copy is what Fadada holds under an upload's contract_id.
+type Copy struct {
+	// Exists is whether Fadada has the contract.
+	Exists bool
+	// SHA256 and Size are the hex SHA-256 and the length of Fadada's copy.
+	SHA256 string
+	Size   int64
+	// want is the upload's SHA-256; empty when it cannot be compared.
+	want string
+}
+
+// Matches reports whether Fadada has the contract with the upload's bytes
+// (or, for a doc_url upload whose bytes vendorgate never saw, at all).
+func (c Copy) Matches() bool { return c.Exists && (c.want == "" || c.want == c.SHA256) }
+
+// Mismatch is the error of a contract that Fadada holds with other bytes
+// than u's.
+func (c Copy) Mismatch(u Upload) error {
+	return &domainerr.Error{Kind: domainerr.KindFailedPrecondition, Reason: ReasonContentMismatch,
+		Message: fmt.Sprintf("Fadada holds contract_id %s with other bytes than this upload (%d bytes, SHA-256 %s; the upload's is %s): "+
+			"the upload was not applied, and Fadada does not replace a contract: upload the file under a new contract_id",
+			u.ContractID, c.Size, c.SHA256, u.SHA256),
+		Metadata: map[string]string{"contract_id": u.ContractID, "vendor_sha256": c.SHA256, "sha256": u.SHA256}}
+}
+
+// CheckUpload reads back what Fadada holds under u.ContractID: it
+// downloads the contract streamed and hashes it, so that the check costs
+// no memory whatever the file's size.
+func (s *Service) CheckUpload(ctx context.Context, u Upload) (Copy, error) {
+	c := Copy{want: u.SHA256}
+	err := s.v.DownloadContract(ctx, u.ContractID, func(_ string, body io.Reader) error {
+		h := sha256.New()
+		n, err := io.Copy(h, body)
+		if err != nil {
+			return err
+		}
+		c.Exists, c.Size, c.SHA256 = true, n, hex.EncodeToString(h.Sum(nil))
+		return nil
+	})
+	switch {
+	case err == nil:
+		return c, nil
+	case vendorerr.IsKind(err, vendorerr.KindNotFound):
+		return Copy{want: u.SHA256}, nil
+	default:
+		return Copy{}, fmt.Errorf("read back contract %s: %w", u.ContractID, err)
+	}
+}
+
+// UploadTemplate uploads a template under templateID, once. A duplicate is
+// a success only when the service sent that id before (a reply lost on the
+// way back, then a repeat, possibly after a restart or through another
+// replica): uploadtemplate.api has a duplicate guard (2507 模板号重复), and
+// the store says whether the template it guards is ours. This is also how
+// an interrupted attempt is resumed.
 func (s *Service) UploadTemplate(ctx context.Context, templateID string, f File) error {
 	sentBefore, err := s.templates.MarkTemplateSent(ctx, templateID, time.Now())
 	if err != nil {
 		return err
 	}
-	resent, err := s.send(ctx, func() error {
-		doc, err := f.document()
-		if err != nil {
-			return err
-		}
-		return s.v.UploadTemplate(ctx, templateID, doc)
-	})
-	if (resent || sentBefore) && vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
+	doc, err := f.document()
+	if err == nil {
+		err = s.v.UploadTemplate(ctx, templateID, doc)
+	}
+	if sentBefore && vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
 		return nil
 	}
 	if err != nil && !sentBefore && vendorerr.NotSent(err) {
@@ -172,64 +247,43 @@ func (s *Service) UploadTemplate(ctx context.Context, templateID string, f File)
 	return err
 }
 
-// ResumeUploadContract resumes an interrupted UploadContract:
-// uploaddocs.api guards contract ids (2510 合同id重复), so a contract that
-// exists is the earlier attempt's success and is not sent again; one that
-// does not is sent.
-func (s *Service) ResumeUploadContract(ctx context.Context, contractID, title string, f File) error {
-	exists, err := s.contractExists(ctx, contractID)
-	if err != nil || exists {
-		return err
-	}
-	return s.UploadContract(ctx, contractID, title, f)
-}
-
-// GenerateContract fills a template into contract g.ContractID. A
-// duplicate met by our own re-send is a success when the contract exists;
-// the links are then the signed browser links of GetContractLinks.
+// GenerateContract fills a template into contract g.ContractID, once.
 func (s *Service) GenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error) {
-	var out fadada.Generated
-	resent, err := s.send(ctx, func() error {
-		var err error
-		out, err = s.v.GenerateContract(ctx, g)
-		return err
-	})
-	if resent && vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
-		if err := s.confirmContract(ctx, g.ContractID, err); err != nil {
-			return fadada.Generated{}, err
-		}
-		return s.links(g.ContractID)
-	}
-	return out, err
+	return s.v.GenerateContract(ctx, g)
 }
 
-// ResumeGenerateContract resumes an interrupted GenerateContract:
-// generate_contract.api guards contract ids (2510 合同id重复), so a contract
-// that exists is the earlier attempt's success (its links are then the
-// signed browser links of GetContractLinks) and is not generated again.
+// ResumeGenerateContract resumes a GenerateContract whose earlier attempt
+// may have reached Fadada: a contract that exists is that attempt's
+// success (its links are then the signed browser links of
+// GetContractLinks) and is not generated again; an absent one is generated
+// (Fadada's duplicate guard stops a second one, and a duplicate met then
+// is the earlier attempt landing late).
 func (s *Service) ResumeGenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error) {
-	exists, err := s.contractExists(ctx, g.ContractID)
+	exists, err := s.ContractExists(ctx, g.ContractID)
 	if err != nil {
 		return fadada.Generated{}, err
 	}
 	if exists {
-		return s.links(g.ContractID)
+		return s.Links(g.ContractID)
 	}
-	return s.GenerateContract(ctx, g)
+	out, err := s.v.GenerateContract(ctx, g)
+	if vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
+		if exists, cerr := s.ContractExists(ctx, g.ContractID); cerr == nil && exists {
+			return s.Links(g.ContractID)
+		}
+	}
+	return out, err
 }
 
-// links are a contract's signed browser links, in place of the ones a
+// Links are a contract's signed browser links, in place of the ones a
 // generate_contract reply would have carried.
-func (s *Service) links(contractID string) (fadada.Generated, error) {
+func (s *Service) Links(contractID string) (fadada.Generated, error) {
 	l, err := s.v.ContractLinks(contractID)
 	if err != nil {
 		return fadada.Generated{}, err
 	}
 	return fadada.Generated{ViewURL: l.View, DownloadURL: l.Download}, nil
 }
-
-// CodeArchived is contractFiling.api's 合同已归档 (the contract is archived).
-const CodeArchived = "1402"
 
 // ResumeArchiveContract resumes an interrupted ArchiveContract. Archiving
 // is naturally idempotent at the vendor: a second contractFiling.api of
@@ -246,9 +300,9 @@ func (s *Service) ResumeArchiveContract(ctx context.Context, contractID string) 
 // errFound stops a download once its first bytes show the contract exists.
 var errFound = errors.New("contract found")
 
-// contractExists reports whether the vendor has contractID, by starting
-// its download (the only read of a contract the API has).
-func (s *Service) contractExists(ctx context.Context, contractID string) (bool, error) {
+// ContractExists reports whether Fadada has contractID, by starting its
+// download (the only read of a contract the API has).
+func (s *Service) ContractExists(ctx context.Context, contractID string) (bool, error) {
 	err := s.v.DownloadContract(ctx, contractID, func(string, io.Reader) error { return errFound })
 	switch {
 	case err == nil || errors.Is(err, errFound):
@@ -258,17 +312,4 @@ func (s *Service) contractExists(ctx context.Context, contractID string) (bool, 
 	default:
 		return false, fmt.Errorf("read back contract %s: %w", contractID, err)
 	}
-}
-
-// confirmContract checks that a contract whose re-send met "duplicate id"
-// exists, by starting its download; dup is returned when it does not.
-func (s *Service) confirmContract(ctx context.Context, contractID string, dup error) error {
-	exists, err := s.contractExists(ctx, contractID)
-	switch {
-	case err != nil:
-		return fmt.Errorf("re-sent contract %s met a duplicate: %w", contractID, err)
-	case !exists:
-		return dup
-	}
-	return nil
 }

@@ -2,12 +2,14 @@ package contracts
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
@@ -28,28 +30,41 @@ func openStore(t *testing.T, url string) *store.Store {
 // newService is a Service over v with a fresh SQLite store.
 func newService(t *testing.T, v Vendor) *Service {
 	t.Helper()
-	return New(v, openStore(t, sqlstoretest.SQLiteURL(t)), Options{ResendBackoff: time.Millisecond})
+	return New(v, openStore(t, sqlstoretest.SQLiteURL(t)))
+}
+
+// body is the file the tests upload.
+const body = "%PDF-1.4 body"
+
+// upload is body's Upload.
+var upload = Upload{ContractID: "C1", DocTitle: "t", SHA256: sum(body)}
+
+func sum(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
 }
 
 // fakeVendor answers each send with the next error of its script and
-// records what each send read.
+// records what each send read; its downloads answer with the next error
+// of theirs, or with held (body when empty).
 type fakeVendor struct {
-	mu       sync.Mutex
-	script   []error
-	sends    int
-	bodies   []string
-	download error
+	mu        sync.Mutex
+	script    []error
+	sends     int
+	bodies    []string
+	downloads []error
+	held      string
 }
 
 func (f *fakeVendor) next(doc fadada.Document) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	body := ""
+	b := ""
 	if doc.Content != nil {
-		b, _ := io.ReadAll(doc.Content)
-		body = string(b)
+		r, _ := io.ReadAll(doc.Content)
+		b = string(r)
 	}
-	f.bodies = append(f.bodies, body)
+	f.bodies = append(f.bodies, b)
 	f.sends++
 	if len(f.script) == 0 {
 		return nil
@@ -80,50 +95,108 @@ func (f *fakeVendor) ContractFiling(context.Context, string) (string, error) {
 }
 
 func (f *fakeVendor) DownloadContract(_ context.Context, _ string, consume fadada.FileConsumer) error {
-	if f.download != nil {
-		return f.download
+	f.mu.Lock()
+	var err error
+	if len(f.downloads) > 0 {
+		err, f.downloads = f.downloads[0], f.downloads[1:]
 	}
-	return consume("application/pdf", strings.NewReader("%PDF-"))
+	held := f.held
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if held == "" {
+		held = body
+	}
+	return consume("application/pdf", strings.NewReader(held))
 }
 
 var (
 	unknown = &vendorerr.Error{Kind: vendorerr.KindOutcomeUnknown, Vendor: "fadada"}
 	dup     = &vendorerr.Error{Kind: vendorerr.KindAlreadyExists, Vendor: "fadada", Code: "2510"}
 	missing = &vendorerr.Error{Kind: vendorerr.KindNotFound, Vendor: "fadada", Code: "1802"}
+	down    = &vendorerr.Error{Kind: vendorerr.KindUnavailable, Vendor: "fadada"}
 )
 
-func TestUploadContractResolution(t *testing.T) {
+// TestUploadContractSentOnce: an upload is sent once whatever happens;
+// what its failure means is the engine's to decide.
+func TestUploadContractSentOnce(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name      string
-		script    []error
-		download  error
-		wantKind  vendorerr.Kind // -1: success
-		wantSends int
+		name     string
+		script   []error
+		wantKind vendorerr.Kind // -1: success
 	}{
-		{"lost reply, re-send meets duplicate, contract exists", []error{unknown, dup}, nil, -1, 2},
-		{"lost reply, re-send meets duplicate, contract missing", []error{unknown, dup}, missing, vendorerr.KindAlreadyExists, 2},
-		{"caller's own duplicate stays", []error{dup}, nil, vendorerr.KindAlreadyExists, 1},
-		{"unknown three times stays unknown", []error{unknown, unknown, unknown}, nil, vendorerr.KindOutcomeUnknown, 3},
-		{"first send lands", nil, nil, -1, 1},
+		{"lands", nil, -1},
+		{"lost reply stays unknown", []error{unknown}, vendorerr.KindOutcomeUnknown},
+		{"caller's own duplicate stays", []error{dup}, vendorerr.KindAlreadyExists},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			v := &fakeVendor{script: tt.script, download: tt.download}
-			s := newService(t, v)
-			err := s.UploadContract(context.Background(), "C1", "t", File{Name: "c.pdf", Content: strings.NewReader("%PDF-1.4 body")})
-			checkKind(t, err, tt.wantKind)
-			if v.sends != tt.wantSends {
-				t.Errorf("sends: got %d, want %d", v.sends, tt.wantSends)
+			v := &fakeVendor{script: tt.script}
+			checkKind(t, newService(t, v).UploadContract(context.Background(), upload, File{Name: "c.pdf", Content: strings.NewReader(body)}), tt.wantKind)
+			if v.sends != 1 || v.bodies[0] != body {
+				t.Errorf("got %d sends reading %q, want 1 reading the whole file", v.sends, v.bodies)
 			}
-			for i, b := range v.bodies {
-				if b != "%PDF-1.4 body" {
-					t.Errorf("send %d read %q, want the whole file again", i+1, b)
+		})
+	}
+}
+
+// TestResumeUploadContract: an interrupted upload is resolved by the
+// content Fadada holds, never by its existence alone.
+func TestResumeUploadContract(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		v         *fakeVendor
+		u         Upload
+		wantErr   string // "" success, a reason, or a vendorerr kind's reason
+		wantSends int
+	}{
+		{"the same bytes: the earlier success, not sent again", &fakeVendor{}, upload, "", 0},
+		{"a truncated copy: CONTRACT_CONTENT_MISMATCH, not sent again", &fakeVendor{held: body[:6]}, upload, ReasonContentMismatch, 0},
+		{"absent: sent", &fakeVendor{downloads: []error{missing}}, upload, "", 1},
+		{"absent, then the earlier attempt lands first: its bytes decide", &fakeVendor{downloads: []error{missing}, script: []error{dup}}, upload, "", 1},
+		{"absent, then another copy lands first", &fakeVendor{downloads: []error{missing}, script: []error{dup}, held: "%PDF-other"}, upload, ReasonContentMismatch, 1},
+		{"Fadada unavailable: nothing sent, the outcome stays unknown", &fakeVendor{downloads: []error{down}}, upload, vendorerr.KindUnavailable.String(), 0},
+		{"a doc_url upload: existence is all there is", &fakeVendor{held: "%PDF-fetched"}, Upload{ContractID: "C1", DocTitle: "t", DocURL: "https://example.com/c.pdf"}, "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := File{Name: "c.pdf", Content: strings.NewReader(body)}
+			if tt.u.DocURL != "" {
+				f = File{URL: tt.u.DocURL}
+			}
+			err := newService(t, tt.v).ResumeUploadContract(context.Background(), tt.u, f)
+			if got := reason(err); got != tt.wantErr {
+				t.Errorf("got %v (reason %q), want %q", err, got, tt.wantErr)
+			}
+			if tt.v.sends != tt.wantSends {
+				t.Errorf("sends: got %d, want %d", tt.v.sends, tt.wantSends)
+			}
+			if tt.wantErr == ReasonContentMismatch {
+				if de, _ := domainerr.As(err); de.Metadata["contract_id"] != "C1" || !strings.Contains(de.Message, "C1") {
+					t.Errorf("got %v, want contract_id C1 in its metadata and message", err)
 				}
 			}
 		})
 	}
+}
+
+// reason is err's domain reason or vendor kind's reason, "" for nil.
+func reason(err error) string {
+	if err == nil {
+		return ""
+	}
+	if de, ok := domainerr.As(err); ok {
+		return de.Reason
+	}
+	if ve, ok := vendorerr.As(err); ok {
+		return ve.Kind.String()
+	}
+	return err.Error()
 }
 
 func TestUploadTemplateDuplicateOnlyWhenSentHere(t *testing.T) {
@@ -143,17 +216,6 @@ func TestUploadTemplateDuplicateOnlyWhenSentHere(t *testing.T) {
 	}
 }
 
-func TestGenerateContractResolution(t *testing.T) {
-	t.Parallel()
-	v := &fakeVendor{script: []error{unknown, dup}}
-	s := newService(t, v)
-	out, err := s.GenerateContract(context.Background(), fadada.Generate{TemplateID: "T", ContractID: "C"})
-	checkKind(t, err, -1)
-	if out.ViewURL != "view/C" {
-		t.Errorf("view url: got %q, want the signed link view/C", out.ViewURL)
-	}
-}
-
 // TestUploadTemplateSentSetSurvivesRestart: a template sent before a
 // restart (a new store and Service on the same database) is still ours,
 // so the re-send's duplicate is a success.
@@ -165,13 +227,12 @@ func TestUploadTemplateSentSetSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkKind(t, New(&fakeVendor{script: []error{unknown, unknown, unknown}}, st, Options{ResendBackoff: time.Millisecond}).
-		UploadTemplate(context.Background(), "TR", f), vendorerr.KindOutcomeUnknown)
+	checkKind(t, New(&fakeVendor{script: []error{unknown}}, st).UploadTemplate(context.Background(), "TR", f), vendorerr.KindOutcomeUnknown)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
 	v := &fakeVendor{script: []error{dup}}
-	checkKind(t, New(v, openStore(t, url), Options{}).UploadTemplate(context.Background(), "TR", f), -1)
+	checkKind(t, New(v, openStore(t, url)).UploadTemplate(context.Background(), "TR", f), -1)
 }
 
 // TestUploadTemplateNotSentIsForgotten: a first send that never left
@@ -197,12 +258,6 @@ func TestResume(t *testing.T) {
 		wantKind  vendorerr.Kind
 		wantSends int
 	}{
-		{"upload: contract exists, not sent again", nil, nil, func(s *Service) error {
-			return s.ResumeUploadContract(context.Background(), "C1", "t", File{URL: "https://example.com/c.pdf"})
-		}, -1, 0},
-		{"upload: contract missing, sent", nil, missing, func(s *Service) error {
-			return s.ResumeUploadContract(context.Background(), "C1", "t", File{URL: "https://example.com/c.pdf"})
-		}, -1, 1},
 		{"generate: contract exists, not sent again", nil, nil, func(s *Service) error {
 			out, err := s.ResumeGenerateContract(context.Background(), fadada.Generate{TemplateID: "T", ContractID: "C2"})
 			if err == nil && out.DownloadURL != "download/C2" {
@@ -212,6 +267,13 @@ func TestResume(t *testing.T) {
 		}, -1, 0},
 		{"generate: contract missing, sent", nil, missing, func(s *Service) error {
 			_, err := s.ResumeGenerateContract(context.Background(), fadada.Generate{TemplateID: "T", ContractID: "C2"})
+			return err
+		}, -1, 1},
+		{"generate: contract missing, then the earlier attempt lands first", []error{dup}, missing, func(s *Service) error {
+			out, err := s.ResumeGenerateContract(context.Background(), fadada.Generate{TemplateID: "T", ContractID: "C2"})
+			if err == nil && out.ViewURL != "view/C2" {
+				t.Errorf("view url: got %q, want the signed link view/C2", out.ViewURL)
+			}
 			return err
 		}, -1, 1},
 		{"archive: already archived is the earlier success", []error{archived}, nil, func(s *Service) error {
@@ -229,7 +291,10 @@ func TestResume(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			v := &fakeVendor{script: tt.script, download: tt.download}
+			v := &fakeVendor{script: tt.script}
+			if tt.download != nil {
+				v.downloads = []error{tt.download}
+			}
 			checkKind(t, tt.call(newService(t, v)), tt.wantKind)
 			if v.sends != tt.wantSends {
 				t.Errorf("sends: got %d, want %d", v.sends, tt.wantSends)

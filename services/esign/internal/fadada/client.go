@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -181,18 +182,29 @@ func (c *Client) AddSignature(ctx context.Context, customerID string, image []by
 // CustomSignature draws a seal from content and returns the image bytes.
 // It changes nothing at the vendor, so it is a read.
 func (c *Client) CustomSignature(ctx context.Context, customerID, content string) ([]byte, error) {
-	var data struct {
+	var img []byte
+	_, err := c.read(ctx, PathCustomSignature, url.Values{"customer_id": {customerID}, "content": {content}}, &base64Image{&img})
+	return img, err
+}
+
+// base64Image decodes custom_signature's data: its image in base64, which
+// is part of reading the reply (an image that is not base64 is an
+// unreadable reply).
+type base64Image struct{ img *[]byte }
+
+func (b *base64Image) UnmarshalJSON(data []byte) error {
+	var d struct {
 		Image string `json:"signature_img_base64"`
 	}
-	if _, err := c.read(ctx, PathCustomSignature, url.Values{"customer_id": {customerID}, "content": {content}}, &data); err != nil {
-		return nil, err
+	if err := json.Unmarshal(data, &d); err != nil {
+		return err
 	}
-	img, err := base64.StdEncoding.DecodeString(data.Image)
+	img, err := base64.StdEncoding.DecodeString(d.Image)
 	if err != nil {
-		return nil, &vendorerr.Error{Kind: vendorerr.KindUnavailable, Vendor: Vendor, Endpoint: PathCustomSignature,
-			Message: "signature_img_base64 is not base64", Err: err}
+		return fmt.Errorf("signature_img_base64 is not base64: %w", err)
 	}
-	return img, nil
+	*b.img = img
+	return nil
 }
 
 // Document is a file to upload: Content streamed as a multipart part, or
@@ -396,8 +408,11 @@ func (c *Client) download(ctx context.Context, endpoint string, form url.Values,
 				}
 				_, err = Decode(endpoint, reply, nil)
 				if err == nil {
-					err = &vendorerr.Error{Kind: vendorerr.KindUnavailable, Vendor: Vendor, Endpoint: endpoint,
-						Message: "the reply is neither a file nor an error"}
+					err = errors.New("the reply is neither a file nor an error")
+				}
+				if _, ok := vendorerr.As(err); !ok {
+					err = &vendorerr.Error{Kind: vendorerr.KindUnreadable, Vendor: Vendor, Endpoint: endpoint,
+						Message: "the reply is neither a file nor an error Fadada documents", Err: err}
 				}
 				return err
 			}

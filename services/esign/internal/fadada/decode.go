@@ -44,20 +44,21 @@ func (e Envelope) Success() bool {
 
 // Decode decodes a reply of endpoint: on success it unmarshals data into
 // out (when out is not nil and data is not null); otherwise it returns the
-// vendor's refusal as a *vendorerr.Error classified by Classify.
+// vendor's refusal as a *vendorerr.Error classified by Classify. A reply
+// it cannot read is a plain error, which the call layer makes
+// VENDOR_RESPONSE_UNREADABLE for a read and OUTCOME_UNKNOWN for a
+// mutation (the vendor may well have applied it).
 func Decode(endpoint string, body []byte, out any) (Envelope, error) {
 	var env Envelope
 	if err := vendorjson.Decode(body, &env); err != nil {
-		return env, &vendorerr.Error{Kind: vendorerr.KindUnavailable, Vendor: Vendor, Endpoint: endpoint,
-			Message: "unreadable reply", Err: err}
+		return env, fmt.Errorf("unreadable reply: %w", err)
 	}
 	if !env.Success() {
 		return env, Refusal(endpoint, string(env.Code), env.Msg)
 	}
 	if out != nil && len(env.Data) > 0 && !bytes.Equal(env.Data, []byte("null")) {
 		if err := json.Unmarshal(env.Data, out); err != nil {
-			return env, &vendorerr.Error{Kind: vendorerr.KindUnavailable, Vendor: Vendor, Endpoint: endpoint,
-				Message: "unreadable data", Err: fmt.Errorf("decode data: %w", err)}
+			return env, fmt.Errorf("unreadable data: %w", err)
 		}
 	}
 	return env, nil

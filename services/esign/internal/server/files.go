@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
@@ -139,9 +141,12 @@ func (s *Server) upload(docURL string, first []byte, next func() ([]byte, error)
 
 // UploadContract implements EsignServiceServer. The request_id is the
 // first message's; the request it stands for is the first message's fields
-// (without its first bytes) and the SHA-256 of the whole file.
-// Interrupted: resolved by the vendor's duplicate guard on contract ids
-// (contracts.Service.ResumeUploadContract).
+// (without its first bytes) and the SHA-256 of the whole file, which the
+// record keeps (contracts.Upload) for the reconciler. Interrupted: resolved
+// by reading the contract back and comparing its SHA-256
+// (contracts.Service.ResumeUploadContract); a copy with other bytes is
+// CONTRACT_CONTENT_MISMATCH and the record is resolved NOT_APPLIED.
+// Resolved applied: the answer is the contract_id, without sending.
 func (s *Server) UploadContract(stream grpc.ClientStreamingServer[esignv1.UploadContractRequest, esignv1.UploadContractResponse]) error {
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
@@ -165,24 +170,52 @@ func (s *Server) UploadContract(stream grpc.ClientStreamingServer[esignv1.Upload
 	}
 	defer up.cleanup()
 	header := &esignv1.UploadContractRequest{ContractId: first.GetContractId(), DocTitle: first.GetDocTitle(), DocUrl: first.GetDocUrl()}
+	u := contracts.Upload{ContractID: header.GetContractId(), DocTitle: header.GetDocTitle(), DocURL: header.GetDocUrl()}
+	if up.file.Content != nil {
+		u.SHA256 = hex.EncodeToString(up.sum)
+	}
 	// The request_id travels in the first message, where the guard (which
 	// finds it in unary requests) cannot see it: the usage ledger gets it here.
-	ctx := usage.WithRequestID(stream.Context(), first.GetRequestId())
-	resp, err := idempotency.RunFingerprint(ctx, s.ids, "UploadContract", first.GetRequestId(), idempotency.Fingerprint(header, up.sum), nil,
+	rid := first.GetRequestId()
+	ctx := usage.WithRequestID(stream.Context(), rid)
+	resp, err := idempotency.RunFingerprint(ctx, s.ids, MethodUploadContract, rid, idempotency.Fingerprint(header, up.sum), u.Encode(),
 		func(ctx context.Context, a idempotency.Attempt) (*esignv1.UploadContractResponse, error) {
-			send := s.contracts.UploadContract
-			if a.Interrupted {
-				send = s.contracts.ResumeUploadContract
+			var err error
+			switch {
+			case a.Applied:
+			case a.Interrupted:
+				err = s.contracts.ResumeUploadContract(ctx, u, up.file)
+			default:
+				err = s.contracts.UploadContract(ctx, u, up.file)
 			}
-			if err := send(ctx, header.GetContractId(), header.GetDocTitle(), up.file); err != nil {
+			if err != nil {
 				return nil, err
 			}
 			return &esignv1.UploadContractResponse{ContractId: header.GetContractId()}, nil
 		})
 	if err != nil {
+		s.resolveMismatch(ctx, rid, err)
 		return err
 	}
 	return stream.SendAndClose(resp)
+}
+
+// resolveMismatch resolves NOT_APPLIED the record of an upload whose
+// repeat found Fadada holding other bytes under its contract_id: the upload
+// as asked was not applied, and nothing will apply it under this
+// request_id. The contract_id stays taken at Fadada, so a new request_id
+// with the same contract_id meets Fadada's duplicate guard (ALREADY_EXISTS)
+// and can never pass the wrong copy off as this file.
+func (s *Server) resolveMismatch(ctx context.Context, requestID string, err error) {
+	de, ok := domainerr.As(err)
+	if !ok || de.Reason != contracts.ReasonContentMismatch || requestID == "" {
+		return
+	}
+	if _, rerr := s.ids.Resolve(context.WithoutCancel(ctx), requestID, idempotency.NotApplied, nil,
+		idempotency.ResolvedByReconciler, contracts.ReasonContentMismatch+" (found on a repeat): "+de.Message); rerr != nil {
+		// The record stays UNKNOWN: the reconciler finds the same.
+		s.log.Warn("content mismatch not recorded; the reconciler will resolve it", "request_id", requestID, "error", rerr)
+	}
 }
 
 // UploadTemplate implements EsignServiceServer; its request_id is read as
@@ -212,8 +245,12 @@ func (s *Server) UploadTemplate(stream grpc.ClientStreamingServer[esignv1.Upload
 	// The request_id travels in the first message, where the guard (which
 	// finds it in unary requests) cannot see it: the usage ledger gets it here.
 	ctx := usage.WithRequestID(stream.Context(), first.GetRequestId())
-	resp, err := idempotency.RunFingerprint(ctx, s.ids, "UploadTemplate", first.GetRequestId(), idempotency.Fingerprint(header, up.sum), nil,
-		func(ctx context.Context, _ idempotency.Attempt) (*esignv1.UploadTemplateResponse, error) {
+	kept, _ := proto.MarshalOptions{Deterministic: true}.Marshal(header)
+	resp, err := idempotency.RunFingerprint(ctx, s.ids, "UploadTemplate", first.GetRequestId(), idempotency.Fingerprint(header, up.sum), kept,
+		func(ctx context.Context, a idempotency.Attempt) (*esignv1.UploadTemplateResponse, error) {
+			if a.Applied {
+				return &esignv1.UploadTemplateResponse{TemplateId: header.GetTemplateId()}, nil
+			}
 			if err := s.contracts.UploadTemplate(ctx, header.GetTemplateId(), up.file); err != nil {
 				return nil, err
 			}

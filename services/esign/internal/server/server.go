@@ -8,13 +8,17 @@
 // Every mutation runs through internal/idempotency with the caller's
 // optional request_id (AIP-155). Each handler says how an interrupted
 // attempt (one that may have reached the vendor, then lost its answer or
-// its process) is resolved: by the vendor's own duplicate guard where
-// there is one, by sending again where the call is naturally idempotent,
-// and otherwise not at all (UNKNOWN).
+// its process) is resolved: by reading Fadada back (contracts), by the
+// vendor's own duplicate guard where there is one, by sending again where
+// the call is naturally idempotent, and otherwise not at all
+// (idempotency.ErrCannotTell: UNKNOWN until an operator resolves it); and
+// how a call resolved applied without a recorded answer
+// (idempotency.Attempt.Applied) builds its response without sending.
 package server
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -47,11 +51,14 @@ type Vendor interface {
 
 // Contracts is what the server needs from the contracts use case.
 type Contracts interface {
-	UploadContract(ctx context.Context, contractID, title string, f contracts.File) error
+	UploadContract(ctx context.Context, u contracts.Upload, f contracts.File) error
+	ResumeUploadContract(ctx context.Context, u contracts.Upload, f contracts.File) error
+	CheckUpload(ctx context.Context, u contracts.Upload) (contracts.Copy, error)
 	UploadTemplate(ctx context.Context, templateID string, f contracts.File) error
-	ResumeUploadContract(ctx context.Context, contractID, title string, f contracts.File) error
 	GenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error)
 	ResumeGenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error)
+	ContractExists(ctx context.Context, contractID string) (bool, error)
+	Links(contractID string) (fadada.Generated, error)
 	ResumeArchiveContract(ctx context.Context, contractID string) (string, error)
 }
 
@@ -74,6 +81,14 @@ type Options struct {
 	SpoolDir string
 	// Usage answers GetUsage; nil fails it.
 	Usage Usage
+	// Logger receives what the handlers log; nil discards it.
+	Logger *slog.Logger
+	// AbsentGrace is how old an unresolved upload or generation must be
+	// before the reconciler takes its contract's absence at Fadada for
+	// "not applied"; zero means DefaultAbsentGrace.
+	AbsentGrace time.Duration
+	// Now is the clock of the reconciler's grace; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server is the EsignService implementation. Requests reach it already
@@ -84,6 +99,7 @@ type Server struct {
 	contracts Contracts
 	ids       *idempotency.Store
 	opts      Options
+	log       *slog.Logger
 }
 
 // New returns a Server whose mutations keep their request_id records in
@@ -95,7 +111,14 @@ func New(v Vendor, c Contracts, ids *idempotency.Store, opts Options) *Server {
 	if opts.LinkValidity <= 0 {
 		opts.LinkValidity = DefaultLinkValidity
 	}
-	return &Server{vendor: v, contracts: c, ids: ids, opts: opts}
+	if opts.AbsentGrace <= 0 {
+		opts.AbsentGrace = DefaultAbsentGrace
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{vendor: v, contracts: c, ids: ids, opts: opts, log: log}
 }
 
 // RegisterAccount implements EsignServiceServer. Interrupted: sent again,
@@ -127,6 +150,9 @@ const codeCertApplied = "3201"
 func (s *Server) ApplyCertificate(ctx context.Context, req *esignv1.ApplyCertificateRequest) (*esignv1.ApplyCertificateResponse, error) {
 	return idempotency.Run(ctx, s.ids, "ApplyCertificate", req.GetRequestId(), req,
 		func(ctx context.Context, a idempotency.Attempt) (*esignv1.ApplyCertificateResponse, error) {
+			if a.Applied {
+				return &esignv1.ApplyCertificateResponse{}, nil
+			}
 			err := s.vendor.ApplyCert(ctx, req.GetCustomerId(), req.GetVerifiedSerialno())
 			if ve, ok := vendorerr.As(err); ok && a.Interrupted && ve.Code == codeCertApplied {
 				err = nil
@@ -138,23 +164,27 @@ func (s *Server) ApplyCertificate(ctx context.Context, req *esignv1.ApplyCertifi
 		})
 }
 
-// ReasonOutcomeUnknown is the reason of a repeat whose earlier attempt may
-// have reached the vendor and cannot be resolved.
-const ReasonOutcomeUnknown = "OUTCOME_UNKNOWN"
+// ReasonSignatureIDUnknown is the reason of a repeat of an AddSignature
+// that was resolved applied by an operator: Fadada cannot tell the seal's
+// signature_id (FAILED_PRECONDITION).
+const ReasonSignatureIDUnknown = "SIGNATURE_ID_UNKNOWN"
 
 // AddSignature implements EsignServiceServer. Interrupted: not sent again
-// and UNKNOWN. add_signature.api adds one more seal per call (it is not
-// idempotent), has no duplicate guard and no read of a signer's seals, so
-// neither a re-send nor a read-back is safe.
+// and UNKNOWN (idempotency.ErrCannotTell). add_signature.api adds one more
+// seal per call (it is not idempotent), has no duplicate guard and no read
+// of a signer's seals, so neither a re-send nor a read-back is safe.
 func (s *Server) AddSignature(ctx context.Context, req *esignv1.AddSignatureRequest) (*esignv1.AddSignatureResponse, error) {
 	if ct := sniff(req.GetFile()); ct != "image/png" && ct != "image/jpeg" {
 		return nil, domainerr.InvalidArgument("file", "SEAL_NOT_AN_IMAGE", "must be a PNG or JPEG image, got "+ct)
 	}
 	return idempotency.Run(ctx, s.ids, "AddSignature", req.GetRequestId(), req,
 		func(ctx context.Context, a idempotency.Attempt) (*esignv1.AddSignatureResponse, error) {
-			if a.Interrupted {
-				return nil, domainerr.Unknown(ReasonOutcomeUnknown, "an earlier AddSignature with this request_id may have added the seal "+
-					"and its answer was lost; Fadada cannot tell, so it is not sent again: check the signer's seals and retry with a new request_id")
+			switch {
+			case a.Applied:
+				return nil, domainerr.FailedPrecondition(ReasonSignatureIDUnknown, "the seal under request_id "+req.GetRequestId()+
+					" was resolved applied by an operator, and Fadada cannot tell its signature_id: find it in the Fadada console")
+			case a.Interrupted:
+				return nil, idempotency.ErrCannotTell
 			}
 			id, err := s.vendor.AddSignature(ctx, req.GetCustomerId(), req.GetFile())
 			if err != nil {
@@ -179,14 +209,20 @@ func (s *Server) CreateCustomSignature(ctx context.Context, req *esignv1.CreateC
 }
 
 // GenerateContract implements EsignServiceServer. Interrupted: resolved by
-// the vendor's duplicate guard on contract ids (contracts.Service.
-// ResumeGenerateContract).
+// reading the contract back, then the vendor's duplicate guard on contract
+// ids (contracts.Service.ResumeGenerateContract); resolved applied: the
+// links are the signed browser links of GetContractLinks.
 func (s *Server) GenerateContract(ctx context.Context, req *esignv1.GenerateContractRequest) (*esignv1.GenerateContractResponse, error) {
 	g := generate(req)
-	return idempotency.Run(ctx, s.ids, "GenerateContract", req.GetRequestId(), req,
+	return idempotency.Run(ctx, s.ids, MethodGenerateContract, req.GetRequestId(), req,
 		func(ctx context.Context, a idempotency.Attempt) (*esignv1.GenerateContractResponse, error) {
 			send := s.contracts.GenerateContract
-			if a.Interrupted {
+			switch {
+			case a.Applied:
+				send = func(context.Context, fadada.Generate) (fadada.Generated, error) {
+					return s.contracts.Links(g.ContractID)
+				}
+			case a.Interrupted:
 				send = s.contracts.ResumeGenerateContract
 			}
 			out, err := send(ctx, g)
@@ -242,8 +278,13 @@ func (s *Server) GetContractLinks(_ context.Context, req *esignv1.GetContractLin
 // archived" is the earlier attempt's success
 // (contracts.Service.ResumeArchiveContract).
 func (s *Server) ArchiveContract(ctx context.Context, req *esignv1.ArchiveContractRequest) (*esignv1.ArchiveContractResponse, error) {
-	return idempotency.Run(ctx, s.ids, "ArchiveContract", req.GetRequestId(), req,
+	return idempotency.Run(ctx, s.ids, MethodArchiveContract, req.GetRequestId(), req,
 		func(ctx context.Context, a idempotency.Attempt) (*esignv1.ArchiveContractResponse, error) {
+			if a.Applied {
+				// Resolved applied by an operator: the vendor's message
+				// was never read.
+				return &esignv1.ArchiveContractResponse{}, nil
+			}
 			send := s.vendor.ContractFiling
 			if a.Interrupted {
 				send = s.contracts.ResumeArchiveContract
