@@ -108,11 +108,23 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
-	bill, err := billing.New(p30, st, billing.Options{MaxAmountFen: cfg.MaxAmountFen, Locks: locks, TTL: cfg.RequestIDTTL, Registerer: reg})
+	gauge, err := billing.NewGauge(reg, ids, log)
 	if err != nil {
 		return err
 	}
-	parcels, billingSrv := server.NewParcels(dmj, ids, acc.Ledger, cfg.OrderPriceFen), server.NewBilling(bill, p30)
+	bill := billing.New(p30, ids, billing.Options{MaxAmountFen: cfg.MaxAmountFen})
+	parcels, billingSrv := server.NewParcels(dmj, ids, acc.Ledger, cfg.OrderPriceFen), server.NewBilling(bill, p30, ids, gauge)
+	// Money movements recorded before the one request_id engine are handed
+	// to it once, so that no repeat across the upgrade re-sends one.
+	if n, err := billingSrv.ImportLegacy(ctx, st, cfg.RequestIDTTL, log); err != nil {
+		return fmt.Errorf("LOGISTICS_DATABASE_URL: %w", err)
+	} else if n > 0 {
+		log.Warn("money movements recorded before the upgrade imported into the request_id records", "imported", n)
+	}
+	// damaijia can be asked about an order of unknown outcome; 30post
+	// cannot, and its movements wait for an operator.
+	go ids.NewReconciler(parcels.Checkers()).Run(ctx, cfg.ReconcileInterval)
+	go gauge.RefreshEvery(ctx, cfg.ReconcileInterval)
 
 	doc, err := openAPI()
 	if err != nil {

@@ -2,30 +2,28 @@ package billing_test
 
 import (
 	"context"
-	"log/slog"
-	"sync/atomic"
+	"errors"
 	"testing"
 	"time"
 
-	"github.com/vendorgate/vendorgate/internal/coord"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
-	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/billing"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/post30"
-	"github.com/vendorgate/vendorgate/services/logistics/internal/store"
 )
 
-// vendor is a 30post stand-in whose recharges wait for release.
+// vendor is a 30post stand-in that answers err, counting its calls.
 type vendor struct {
-	calls   atomic.Int32
-	started chan struct{}
-	release chan struct{}
+	calls int
+	err   error
 }
 
-func (v *vendor) Recharge(ctx context.Context, _ post30.Account, _ string) (post30.Reply, error) {
-	v.calls.Add(1)
-	v.started <- struct{}{}
-	<-v.release
+func (v *vendor) Recharge(context.Context, post30.Account, string) (post30.Reply, error) {
+	v.calls++
+	if v.err != nil {
+		return post30.Reply{}, v.err
+	}
 	return post30.Reply{Message: "ok"}, nil
 }
 
@@ -33,105 +31,88 @@ func (v *vendor) Deduct(ctx context.Context, a post30.Account, amount, _ string)
 	return v.Recharge(ctx, a, amount)
 }
 
-// replica is one process's billing over the shared database.
-func replica(t *testing.T, url string, v billing.Vendor) (*billing.Service, *store.Store) {
-	t.Helper()
-	st, err := store.Open(context.Background(), url, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	s, err := billing.New(v, st, billing.Options{MaxAmountFen: 100_000, Locks: coord.NewLocks(st.DB())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, st
+// records is the engine's records holding one operation.
+type records struct{ op idempotency.Operation }
+
+func (r records) Get(context.Context, string) (idempotency.Operation, error) { return r.op, nil }
+
+func (r records) ListUnresolved(context.Context, idempotency.Cursor, int) ([]idempotency.Operation, error) {
+	return []idempotency.Operation{r.op}, nil
 }
 
-func reasonOf(err error) string {
-	if d, ok := domainerr.As(err); ok {
-		return d.Reason
-	}
-	return ""
-}
-
-// TestInFlightAcrossReplicas: while one replica's recharge is out, the same
-// request_id on the other replica is ABORTED with a retry-after, and the
-// vendor is called once; afterwards the repeat gets the first outcome.
-func TestInFlightAcrossReplicas(t *testing.T) {
+func TestCheckAmounts(t *testing.T) {
 	t.Parallel()
-	url := sqlstoretest.PostgresURL(t, "logistics_billing")
-	v := &vendor{started: make(chan struct{}, 1), release: make(chan struct{})}
-	a, _ := replica(t, url, v)
-	b, _ := replica(t, url, v)
-	ctx := context.Background()
-	req := billing.Request{RequestID: "inflight-" + t.Name(), Kind: store.KindRecharge, Phone: "+61412345678", Amount: "5"}
-	done := make(chan error, 1)
-	go func() {
-		_, err := a.Move(ctx, req)
-		done <- err
-	}()
-	<-v.started
-	_, err := b.Move(ctx, req)
-	if d, ok := domainerr.As(err); !ok || d.Kind != domainerr.KindAborted || d.Reason != billing.ReasonInProgress || d.RetryAfter <= 0 {
-		t.Errorf("repeat on the other replica while in flight: got %v, want ABORTED %s with a retry-after", err, billing.ReasonInProgress)
+	s := billing.New(&vendor{}, records{}, billing.Options{MaxAmountFen: 100_000})
+	for amount, want := range map[string]string{"100.5": "100.50", "1": "1.00", "0.01": "0.01", "1000.00": "1000.00"} {
+		r, err := s.Check(billing.Request{Kind: billing.KindRecharge, Phone: "+61412345678", Amount: amount})
+		if err != nil || r.Amount != want {
+			t.Errorf("Check(%q): got %q, %v; want %q", amount, r.Amount, err, want)
+		}
 	}
-	if ops, err := b.ListUnresolved(ctx, store.Cursor{}, 10); err != nil || len(ops) != 0 {
-		t.Errorf("ListUnresolved while in flight: got %v, %v; want none (its sender is alive)", ops, err)
-	}
-	close(v.release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	op, err := b.Move(ctx, req)
-	if err != nil || op.State != store.StateSucceeded {
-		t.Errorf("repeat after: got %+v, %v; want SUCCEEDED", op, err)
-	}
-	if n := v.calls.Load(); n != 1 {
-		t.Errorf("got %d vendor calls, want 1", n)
+	for amount, reason := range map[string]string{"1.001": billing.ReasonAmountMalformed, "0": billing.ReasonAmountNotPositive,
+		"1000.01": billing.ReasonAmountTooLarge, ".5": billing.ReasonAmountMalformed, "1.": billing.ReasonAmountMalformed} {
+		_, err := s.Check(billing.Request{Kind: billing.KindRecharge, Amount: amount})
+		if d, ok := domainerr.As(err); !ok || d.Reason != reason || d.Field != "amount" {
+			t.Errorf("Check(%q): got %v, want amount %s", amount, err, reason)
+		}
 	}
 }
 
-// TestOrphanedPendingIsUnknown: a PENDING record whose sender died (no
-// lock holder) is UNKNOWN to a repeat, never re-sent, listed for the
-// operator, and resolvable; on SQLite and Postgres.
-func TestOrphanedPendingIsUnknown(t *testing.T) {
+// TestMoveVerdicts: what a vendor failure means to the engine. Only a
+// failure that certainly did not apply frees the request_id; anything else
+// is an unknown outcome.
+func TestMoveVerdicts(t *testing.T) {
 	t.Parallel()
-	for name, url := range map[string]string{"sqlite": sqlstoretest.SQLiteURL(t), "postgres": sqlstoretest.PostgresURL(t, "logistics_billing")} {
-		t.Run(name, func(t *testing.T) {
+	tests := []struct {
+		name        string
+		err         error
+		mayHaveMove bool
+	}{
+		{"refused", &vendorerr.Error{Kind: vendorerr.KindRefused, Vendor: post30.Vendor, Message: "余额不足"}, false},
+		{"circuit open", &vendorerr.Error{Kind: vendorerr.KindCircuitOpen, Vendor: post30.Vendor}, false},
+		{"dial refused", &vendorerr.Error{Kind: vendorerr.KindUnavailable, Vendor: post30.Vendor, NotSent: true}, false},
+		{"unsendable", &vendorerr.Error{Kind: vendorerr.KindUnsendable, Vendor: post30.Vendor}, false},
+		{"reply lost", &vendorerr.Error{Kind: vendorerr.KindOutcomeUnknown, Vendor: post30.Vendor}, true},
+		{"unclassified 4xx", &vendorerr.Error{Kind: vendorerr.KindUnknown, Vendor: post30.Vendor, Endpoint: "/r", HTTPStatus: 418}, true},
+		{"plain error", errors.New("something else"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			v := &vendor{started: make(chan struct{}, 1), release: make(chan struct{})}
-			close(v.release)
-			s, st := replica(t, url, v)
-			ctx := context.Background()
-			id := "orphan-" + name + "-" + time.Now().Format("150405.000000")
-			for _, orphan := range []string{id, id + "-listed"} {
-				// What a process that died mid-call leaves behind.
-				if _, _, err := st.Begin(ctx, store.Operation{RequestID: orphan, Kind: store.KindRecharge, Phone: "+61412345678",
-					Amount: "5.00", CreatedAt: time.Now()}, time.Now().Add(-time.Hour)); err != nil {
-					t.Fatal(err)
-				}
+			s := billing.New(&vendor{err: tt.err}, records{}, billing.Options{MaxAmountFen: 100_000})
+			_, err := s.Move(context.Background(), "rid", idempotency.Attempt{}, billing.Request{Kind: billing.KindRecharge, Phone: "+61412345678", Amount: "1.00"})
+			if got := idempotency.MayHaveApplied(err); got != tt.mayHaveMove {
+				t.Errorf("got %v (may have applied %v), want may have applied %v", err, got, tt.mayHaveMove)
 			}
-			_, err := s.Move(ctx, billing.Request{RequestID: id, Kind: store.KindRecharge, Phone: "+61412345678", Amount: "5"})
-			if d, ok := domainerr.As(err); !ok || d.Kind != domainerr.KindUnknown || reasonOf(err) != billing.ReasonOutcomeUnknown {
-				t.Errorf("repeat of an orphaned PENDING: got %v, want UNKNOWN %s", err, billing.ReasonOutcomeUnknown)
-			}
-			if n := v.calls.Load(); n != 0 {
-				t.Errorf("got %d vendor calls, want 0 (never re-sent)", n)
-			}
-			ops, err := s.ListUnresolved(ctx, store.Cursor{}, 10)
-			if err != nil || len(ops) != 2 {
-				t.Fatalf("ListUnresolved: got %+v, %v; want both orphans", ops, err)
-			}
-			for _, op := range ops {
-				if op.State != store.StateUnknown {
-					t.Errorf("%s: got %s, want UNKNOWN", op.RequestID, op.State)
-				}
-			}
-			op, err := s.Resolve(ctx, id+"-listed", false, "not on the 30post console")
-			if err != nil || op.State != store.StateNotApplied {
-				t.Errorf("Resolve: got %+v, %v; want NOT_APPLIED", op, err)
+			if !tt.mayHaveMove && !errors.Is(err, tt.err) {
+				t.Errorf("got %v, want the vendor's error as it is", err)
 			}
 		})
+	}
+}
+
+// TestMoveAttempts: a repeat of an unknown outcome never reaches 30post
+// (ErrCannotTell); a movement resolved applied is rebuilt from the record.
+func TestMoveAttempts(t *testing.T) {
+	t.Parallel()
+	created := time.UnixMilli(1_700_000_000_000).UTC()
+	res := []idempotency.Resolution{{Outcome: idempotency.Applied, By: "ops", Note: "console", At: created.Add(time.Hour)}}
+	v := &vendor{}
+	s := billing.New(v, records{op: idempotency.Operation{RequestID: "rid", CreatedAt: created, Resolutions: res}}, billing.Options{MaxAmountFen: 100_000})
+	r := billing.Request{Kind: billing.KindDeduction, Phone: "+61412345678", Amount: "1.00", ExpressNo: "A1"}
+	ctx := context.Background()
+	if _, err := s.Move(ctx, "rid", idempotency.Attempt{Interrupted: true}, r); !errors.Is(err, idempotency.ErrCannotTell) {
+		t.Errorf("interrupted: got %v, want ErrCannotTell", err)
+	}
+	m, err := s.Move(ctx, "rid", idempotency.Attempt{Applied: true}, r)
+	if err != nil || m.State != billing.StateApplied || !m.CreatedAt.Equal(created) || len(m.Resolutions) != 1 || m.ExpressNo != "A1" {
+		t.Errorf("applied: got %+v, %v; want the movement rebuilt APPLIED", m, err)
+	}
+	if v.calls != 0 {
+		t.Errorf("got %d vendor calls, want 0", v.calls)
+	}
+	m, err = s.Move(ctx, "rid", idempotency.Attempt{}, r)
+	if err != nil || m.State != billing.StateSucceeded || m.VendorMessage != "ok" || v.calls != 1 {
+		t.Errorf("fresh: got %+v, %v, %d calls; want SUCCEEDED after one call", m, err, v.calls)
 	}
 }

@@ -65,9 +65,14 @@ type Config struct {
 	DatabaseURL string `env:"LOGISTICS_DATABASE_URL" envDefault:"file:logistics.db"`
 	// RequestIDTTL is how long a request_id is remembered (AIP-155): a
 	// parcel order's answer, and a money movement whose outcome is known;
-	// after it, the id counts as unused. Unresolved money movements are
-	// kept until an operator resolves them.
+	// after it, the id counts as unused. Unknown outcomes are kept until the
+	// reconciler or an operator resolves them.
 	RequestIDTTL time.Duration `env:"REQUEST_ID_TTL" envDefault:"24h"`
+	// ReconcileInterval is how often the service asks damaijia about the
+	// parcel orders whose outcome is unknown (LOGISTICS_RECONCILE_INTERVAL),
+	// and counts the unresolved money movements for their gauge. 30post
+	// cannot be asked: its movements wait for an operator.
+	ReconcileInterval time.Duration `env:"LOGISTICS_RECONCILE_INTERVAL" envDefault:"30s"`
 	// SandboxTokenTTL is how long the sandbox damaijia's tokens last.
 	SandboxTokenTTL time.Duration `env:"SANDBOX_DAMAIJIA_TOKEN_TTL" envDefault:"10m"`
 	// SandboxShipAfter is how long after ordering a sandbox parcel ships.
@@ -135,7 +140,7 @@ func Load(environ []string) (Config, error) {
 		}
 	}
 	for name, d := range map[string]time.Duration{
-		"REQUEST_ID_TTL": cfg.RequestIDTTL, "SANDBOX_DAMAIJIA_TOKEN_TTL": cfg.SandboxTokenTTL, "SANDBOX_DAMAIJIA_SHIP_AFTER": cfg.SandboxShipAfter, "SHUTDOWN_TIMEOUT": cfg.ShutdownTimeout,
+		"REQUEST_ID_TTL": cfg.RequestIDTTL, "LOGISTICS_RECONCILE_INTERVAL": cfg.ReconcileInterval, "SANDBOX_DAMAIJIA_TOKEN_TTL": cfg.SandboxTokenTTL, "SANDBOX_DAMAIJIA_SHIP_AFTER": cfg.SandboxShipAfter, "SHUTDOWN_TIMEOUT": cfg.ShutdownTimeout,
 	} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))

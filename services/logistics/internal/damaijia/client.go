@@ -215,16 +215,15 @@ type Charge func(ctx context.Context) (done func(mayHaveCreated bool), err error
 // CreateOrder orders parcels and returns the vendor's order number,
 // calling charge (when not nil) before the order is sent.
 //
-// It is a mutation. When its reply is lost (vendorerr.KindOutcomeUnknown)
-// it is re-sent once, which is safe because the vendor refuses a second
-// order with the same site_order_id (status 234); a 234 on that re-send
-// means the first send was applied, and the order number is read back
-// with ListPackages by order. A 234 on the first send is the caller's own
-// duplicate and stays vendorerr.KindAlreadyExists.
+// It is a mutation, sent once: a lost reply is vendorerr.KindOutcomeUnknown
+// and is never re-sent here. Whether it was applied is for FindOrder to
+// tell, by site_order_id: the next attempt under the request_id
+// (ResumeCreateOrder), or the service's reconciler.
 func (c *Client) CreateOrder(ctx context.Context, o Order, charge Charge) (string, error) {
 	body, err := json.Marshal(o.json())
 	if err != nil {
-		return "", err
+		return "", &vendorerr.Error{Kind: vendorerr.KindUnsendable, Vendor: Vendor, Endpoint: PathCreate, NotSent: true,
+			Message: "the order cannot be encoded", Err: err}
 	}
 	done := func(bool) {}
 	if charge != nil {
@@ -234,23 +233,13 @@ func (c *Client) CreateOrder(ctx context.Context, o Order, charge Charge) (strin
 	}
 	var out createJSON
 	err = c.mutate(ctx, PathCreate, body, &out)
-	// A refusal, or a failure before sending, created nothing. Once the
-	// first send's outcome is unknown, the booking stands whatever the
-	// re-send says: keeping it is the safe side of a spending cap.
-	unknown := vendorerr.IsKind(err, vendorerr.KindOutcomeUnknown)
-	done(err == nil || unknown)
-	if !unknown {
-		return string(out.OrderSN), err
-	}
-	c.logger().WarnContext(ctx, "order_create reply lost; re-sending under the site_order_id guard", "vendor", Vendor, "site_order_id", o.SiteOrderID)
-	err = c.mutate(ctx, PathCreate, body, &out)
-	if err == nil {
-		return string(out.OrderSN), nil
-	}
-	if !vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
+	// A refusal, or a failure before sending, created nothing; an unknown
+	// outcome keeps the booking: the safe side of a spending cap.
+	done(err == nil || vendorerr.IsKind(err, vendorerr.KindOutcomeUnknown))
+	if err != nil {
 		return "", err
 	}
-	return c.readBack(ctx, o.SiteOrderID)
+	return string(out.OrderSN), nil
 }
 
 // readBack returns the order number of an order the vendor says exists.
@@ -267,7 +256,10 @@ func (c *Client) readBack(ctx context.Context, siteOrderID string) (string, erro
 }
 
 // FindOrder returns the order number of the order siteOrderID, or "" when
-// the vendor has none (a read: package_get_list by site_order_id).
+// the vendor has none (a read: package_get_list by site_order_id). It is
+// the one read-back of an order_create whose outcome is unknown: the next
+// attempt under its request_id (ResumeCreateOrder) and the service's
+// reconciler both ask it.
 func (c *Client) FindOrder(ctx context.Context, siteOrderID string) (string, error) {
 	pkgs, _, err := c.ListPackages(ctx, PackageFilter{Order: siteOrderID, Page: 1, Size: 1})
 	if err != nil {

@@ -137,16 +137,23 @@ func (c *Client) CloseBatch(ctx context.Context, batchName string) (Reply, error
 // send signs data into a form and sends it once.
 func (c *Client) send(ctx context.Context, path string, data map[string]any) (Reply, error) {
 	js, err := json.Marshal(data)
-	if err != nil {
-		return Reply{}, err
+	if err == nil {
+		var req *http.Request
+		req, err = formsign.NewRequest(http.MethodPost, c.base+path, url.Values{"data": {string(js)}},
+			Sign(c.opts.AccessKey, c.opts.SecretKey, c.opts.Now(), c.opts.Location))
+		if err == nil {
+			return c.mutate(ctx, path, req)
+		}
 	}
-	req, err := formsign.NewRequest(http.MethodPost, c.base+path, url.Values{"data": {string(js)}},
-		Sign(c.opts.AccessKey, c.opts.SecretKey, c.opts.Now(), c.opts.Location))
-	if err != nil {
-		return Reply{}, err
-	}
+	// Nothing left: the movement certainly did not apply.
+	return Reply{}, &vendorerr.Error{Kind: vendorerr.KindUnsendable, Vendor: Vendor, Endpoint: path, NotSent: true,
+		Message: "the request cannot be built", Err: err}
+}
+
+// mutate sends req once and decodes its reply.
+func (c *Client) mutate(ctx context.Context, path string, req *http.Request) (Reply, error) {
 	var r Reply
-	err = c.caller.Mutate(ctx, path, req, func(body []byte) error {
+	err := c.caller.Mutate(ctx, path, req, func(body []byte) error {
 		var err error
 		r, err = decodeReply(path, body)
 		return err

@@ -34,14 +34,21 @@ type Options struct {
 	// Drop, when it returns true for a call's data, applies the change and
 	// drops the reply. nil drops the calls for DropPhone.
 	Drop func(path string, data map[string]any) bool
+	// Applied, when set, learns of every call applied, before its reply is
+	// written (a test breaks the service's store there).
+	Applied func(path string, data map[string]any)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // Simulator is a 30post simulator. It is safe for concurrent use.
 type Simulator struct {
-	opts  Options
-	calls atomic.Int64
+	opts     Options
+	calls    atomic.Int64
+	dropNext atomic.Bool
+
+	holdMu sync.Mutex
+	hold   *hold
 
 	mu       sync.Mutex
 	received map[string]int64 // path → requests, whatever their fate
@@ -61,6 +68,35 @@ func New(opts Options) *Simulator {
 		opts.Drop = func(_ string, data map[string]any) bool { return data["Telephone"] == DropPhone }
 	}
 	return &Simulator{opts: opts, received: map[string]int64{}, balances: map[string]int64{}, closed: map[string]bool{}}
+}
+
+// hold is a call held until released.
+type hold struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+// DropNext makes the next signed call apply and lose its reply.
+func (s *Simulator) DropNext() { s.dropNext.Store(true) }
+
+// HoldNext makes the next signed call wait, before it is applied, until
+// release is called; entered is closed once the call arrived.
+func (s *Simulator) HoldNext() (entered <-chan struct{}, release func()) {
+	h := &hold{entered: make(chan struct{}), release: make(chan struct{})}
+	s.holdMu.Lock()
+	s.hold = h
+	s.holdMu.Unlock()
+	var once sync.Once
+	return h.entered, func() { once.Do(func() { close(h.release) }) }
+}
+
+// takeHold returns the pending hold, if any, and clears it.
+func (s *Simulator) takeHold() *hold {
+	s.holdMu.Lock()
+	defer s.holdMu.Unlock()
+	h := s.hold
+	s.hold = nil
+	return h
 }
 
 // Calls returns how many signed calls arrived.
@@ -119,9 +155,20 @@ func (s *Simulator) handle(apply func(data map[string]any) result) http.HandlerF
 		res, data := s.verify(r)
 		if res == nil {
 			s.calls.Add(1)
+			if h := s.takeHold(); h != nil {
+				close(h.entered)
+				select {
+				case <-h.release:
+				case <-r.Context().Done():
+					return
+				}
+			}
 			out := apply(data)
 			res = &out
-			if s.opts.Drop(r.URL.Path, data) {
+			if s.opts.Applied != nil {
+				s.opts.Applied(r.URL.Path, data)
+			}
+			if s.dropNext.CompareAndSwap(true, false) || s.opts.Drop(r.URL.Path, data) {
 				if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 					_ = conn.Close()
 				}

@@ -1,23 +1,29 @@
 package server
 
 import (
+	"cmp"
 	"context"
+	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
+	"github.com/vendorgate/vendorgate/internal/auth"
+	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/pagetoken"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/billing"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/post30"
-	"github.com/vendorgate/vendorgate/services/logistics/internal/store"
 )
 
 // Mover is what BillingService needs of the billing use case.
 type Mover interface {
-	Move(ctx context.Context, r billing.Request) (store.Operation, error)
-	Resolve(ctx context.Context, requestID string, applied bool, note string) (store.Operation, error)
-	ListUnresolved(ctx context.Context, after store.Cursor, limit int) ([]store.Operation, error)
+	// Check applies the amount rules and returns the request as sent.
+	Check(r billing.Request) (billing.Request, error)
+	// Move is the engine's call for a checked movement.
+	Move(ctx context.Context, requestID string, a idempotency.Attempt, r billing.Request) (billing.Movement, error)
 }
 
 // BatchCloser is what CloseBatch needs of 30post.
@@ -25,43 +31,86 @@ type BatchCloser interface {
 	CloseBatch(ctx context.Context, batchName string) (post30.Reply, error)
 }
 
+// Refresher is the unresolved movements' gauge (*billing.Gauge): told when
+// a movement's outcome became unknown or was resolved here.
+type Refresher interface {
+	Refresh(ctx context.Context)
+}
+
 // Billing implements BillingService.
 type Billing struct {
 	logisticsv1.UnimplementedBillingServiceServer
 	mover  Mover
 	closer BatchCloser
+	ids    *idempotency.Store
+	gauge  Refresher
 }
 
-// NewBilling returns the BillingService handlers.
-func NewBilling(mover Mover, closer BatchCloser) *Billing {
-	return &Billing{mover: mover, closer: closer}
+// NewBilling returns the BillingService handlers: movements through mover
+// under the request_id records of ids (the service's one engine, shared
+// with ParcelService), the unresolved count in gauge (nil: none).
+func NewBilling(mover Mover, closer BatchCloser, ids *idempotency.Store, gauge Refresher) *Billing {
+	return &Billing{mover: mover, closer: closer, ids: ids, gauge: gauge}
+}
+
+// refresh tells the gauge that the unresolved movements may have changed.
+func (b *Billing) refresh(ctx context.Context) {
+	if b.gauge != nil {
+		b.gauge.Refresh(context.WithoutCancel(ctx))
+	}
+}
+
+// move runs r under requestID at most once; kept is the request the
+// engine fingerprints and keeps, with its amount as sent.
+func move[Resp proto.Message](ctx context.Context, b *Billing, requestID string, kept proto.Message, r billing.Request,
+	wrap func(*logisticsv1.Operation) Resp) (Resp, error) {
+	resp, err := idempotency.Run(ctx, b.ids, r.Kind.Method(), requestID, kept,
+		func(ctx context.Context, a idempotency.Attempt) (Resp, error) {
+			m, err := b.mover.Move(ctx, requestID, a, r)
+			if err != nil {
+				var zero Resp
+				return zero, classified(err)
+			}
+			return wrap(movementProto(m)), nil
+		})
+	if d, ok := domainerr.As(err); ok && d.Reason == idempotency.ReasonOutcomeUnknown {
+		b.refresh(ctx)
+	}
+	return resp, err
 }
 
 // Recharge implements BillingService.
 func (b *Billing) Recharge(ctx context.Context, req *logisticsv1.RechargeRequest) (*logisticsv1.RechargeResponse, error) {
-	op, err := b.mover.Move(ctx, billing.Request{RequestID: req.GetRequestId(), Kind: store.KindRecharge,
-		Phone: req.GetPhone(), Email: req.GetEmail(), Amount: req.GetAmount()})
+	r, err := b.mover.Check(billing.Request{Kind: billing.KindRecharge, Phone: req.GetPhone(), Email: req.GetEmail(), Amount: req.GetAmount()})
 	if err != nil {
 		return nil, err
 	}
-	return &logisticsv1.RechargeResponse{Operation: operationProto(op)}, nil
+	kept := proto.Clone(req).(*logisticsv1.RechargeRequest)
+	kept.Amount = r.Amount
+	return move(ctx, b, req.GetRequestId(), kept, r, func(op *logisticsv1.Operation) *logisticsv1.RechargeResponse {
+		return &logisticsv1.RechargeResponse{Operation: op}
+	})
 }
 
 // Deduct implements BillingService.
 func (b *Billing) Deduct(ctx context.Context, req *logisticsv1.DeductRequest) (*logisticsv1.DeductResponse, error) {
-	op, err := b.mover.Move(ctx, billing.Request{RequestID: req.GetRequestId(), Kind: store.KindDeduction,
-		Phone: req.GetPhone(), Email: req.GetEmail(), Amount: req.GetAmount(), ExpressNo: req.GetExpressNo()})
+	r, err := b.mover.Check(billing.Request{Kind: billing.KindDeduction, Phone: req.GetPhone(), Email: req.GetEmail(),
+		Amount: req.GetAmount(), ExpressNo: req.GetExpressNo()})
 	if err != nil {
 		return nil, err
 	}
-	return &logisticsv1.DeductResponse{Operation: operationProto(op)}, nil
+	kept := proto.Clone(req).(*logisticsv1.DeductRequest)
+	kept.Amount = r.Amount
+	return move(ctx, b, req.GetRequestId(), kept, r, func(op *logisticsv1.Operation) *logisticsv1.DeductResponse {
+		return &logisticsv1.DeductResponse{Operation: op}
+	})
 }
 
 // CloseBatch implements BillingService.
 func (b *Billing) CloseBatch(ctx context.Context, req *logisticsv1.CloseBatchRequest) (*logisticsv1.CloseBatchResponse, error) {
 	r, err := b.closer.CloseBatch(ctx, req.GetBatchName())
 	if err != nil {
-		return nil, err
+		return nil, classified(err)
 	}
 	return &logisticsv1.CloseBatchResponse{BatchName: req.GetBatchName(), Message: r.Message}, nil
 }
@@ -73,7 +122,9 @@ type operationCursor struct {
 	Size      int    `json:"s"`
 }
 
-// ListUnresolvedOperations implements BillingService.
+// ListUnresolvedOperations implements BillingService: every operation of
+// the service whose outcome is unknown, money movements and parcel
+// operations alike.
 func (b *Billing) ListUnresolvedOperations(ctx context.Context, req *logisticsv1.ListUnresolvedOperationsRequest) (*logisticsv1.ListUnresolvedOperationsResponse, error) {
 	size := int(req.GetPageSize())
 	if size == 0 {
@@ -86,11 +137,11 @@ func (b *Billing) ListUnresolvedOperations(ctx context.Context, req *logisticsv1
 	if req.GetPageToken() != "" && (cur.Size != size || cur.RequestID == "") {
 		return nil, pagetoken.Invalid("belongs to another request")
 	}
-	after := store.Cursor{RequestID: cur.RequestID}
+	after := idempotency.Cursor{RequestID: cur.RequestID}
 	if cur.RequestID != "" {
 		after.CreatedAt = time.UnixMilli(cur.CreatedAt)
 	}
-	ops, err := b.mover.ListUnresolved(ctx, after, size+1)
+	ops, err := b.ids.ListUnresolved(ctx, after, size+1)
 	if err != nil {
 		return nil, err
 	}
@@ -106,56 +157,102 @@ func (b *Billing) ListUnresolvedOperations(ctx context.Context, req *logisticsv1
 	return out, nil
 }
 
-// ResolveOperation implements BillingService.
+// ResolveOperation implements BillingService: the operator's finding,
+// recorded with the caller's name.
 func (b *Billing) ResolveOperation(ctx context.Context, req *logisticsv1.ResolveOperationRequest) (*logisticsv1.ResolveOperationResponse, error) {
-	op, err := b.mover.Resolve(ctx, req.GetRequestId(), req.GetOutcome() == logisticsv1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, req.GetNote())
+	outcome := idempotency.NotApplied
+	if req.GetOutcome() == logisticsv1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED {
+		outcome = idempotency.Applied
+	}
+	op, err := b.ids.Resolve(ctx, req.GetRequestId(), outcome, nil, cmp.Or(auth.CallerFrom(ctx), "operator"), req.GetNote())
 	if err != nil {
 		return nil, err
 	}
+	b.refresh(ctx)
 	return &logisticsv1.ResolveOperationResponse{Operation: operationProto(op)}, nil
 }
 
-// stateProto is the proto form of a store state.
-func stateProto(s store.State) logisticsv1.OperationState {
-	switch s {
-	case store.StatePending:
-		return logisticsv1.OperationState_OPERATION_STATE_PENDING
-	case store.StateSucceeded:
-		return logisticsv1.OperationState_OPERATION_STATE_SUCCEEDED
-	case store.StateFailed:
-		return logisticsv1.OperationState_OPERATION_STATE_FAILED
-	case store.StateUnknown:
-		return logisticsv1.OperationState_OPERATION_STATE_UNKNOWN
-	case store.StateApplied:
-		return logisticsv1.OperationState_OPERATION_STATE_APPLIED
-	case store.StateNotApplied:
-		return logisticsv1.OperationState_OPERATION_STATE_NOT_APPLIED
-	}
-	return logisticsv1.OperationState_OPERATION_STATE_UNSPECIFIED
-}
-
-// kindProto is the proto form of a store kind.
-func kindProto(k store.Kind) logisticsv1.OperationKind {
+// kindProto is the proto form of a movement's kind.
+func kindProto(k billing.Kind) logisticsv1.OperationKind {
 	switch k {
-	case store.KindRecharge:
+	case billing.KindRecharge:
 		return logisticsv1.OperationKind_OPERATION_KIND_RECHARGE
-	case store.KindDeduction:
+	case billing.KindDeduction:
 		return logisticsv1.OperationKind_OPERATION_KIND_DEDUCTION
 	}
 	return logisticsv1.OperationKind_OPERATION_KIND_UNSPECIFIED
 }
 
-func operationProto(op store.Operation) *logisticsv1.Operation {
-	out := &logisticsv1.Operation{
-		RequestId: op.RequestID, Kind: kindProto(op.Kind), Phone: op.Phone, Email: op.Email, Amount: op.Amount,
-		ExpressNo: op.ExpressNo, State: stateProto(op.State), VendorMessage: op.VendorMessage, CreateTime: timestamppb.New(op.CreatedAt),
+// movementProto is a movement's answer.
+func movementProto(m billing.Movement) *logisticsv1.Operation {
+	state := logisticsv1.OperationState_OPERATION_STATE_SUCCEEDED
+	if m.State == billing.StateApplied {
+		state = logisticsv1.OperationState_OPERATION_STATE_APPLIED
 	}
-	for _, r := range op.Resolutions {
-		o := logisticsv1.ResolutionOutcome_RESOLUTION_OUTCOME_NOT_APPLIED
-		if r.Outcome == store.StateApplied {
-			o = logisticsv1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED
+	return &logisticsv1.Operation{
+		RequestId: m.RequestID, Method: m.Kind.Method(), Kind: kindProto(m.Kind), Phone: m.Phone, Email: m.Email, Amount: m.Amount,
+		ExpressNo: m.ExpressNo, State: state, VendorMessage: m.VendorMessage, CreateTime: timestamppb.New(m.CreatedAt),
+		Resolutions: resolutionsProto(m.Resolutions),
+	}
+}
+
+// operationProto is an engine record as the operator sees it: the money
+// fields come from the kept request of a Recharge or Deduct.
+func operationProto(op idempotency.Operation) *logisticsv1.Operation {
+	out := &logisticsv1.Operation{
+		RequestId: op.RequestID, Method: op.Method, Note: clean(op.Note, 2000), CreateTime: timestamppb.New(op.CreatedAt),
+		Resolutions: resolutionsProto(op.Resolutions),
+	}
+	switch op.Method {
+	case billing.MethodRecharge:
+		var r logisticsv1.RechargeRequest
+		if proto.Unmarshal(op.Request, &r) == nil {
+			out.Kind, out.Phone, out.Email, out.Amount = logisticsv1.OperationKind_OPERATION_KIND_RECHARGE, r.GetPhone(), r.GetEmail(), r.GetAmount()
 		}
-		out.Resolutions = append(out.Resolutions, &logisticsv1.Resolution{Outcome: o, Note: r.Note, ResolveTime: timestamppb.New(r.ResolvedAt)})
+	case billing.MethodDeduct:
+		var r logisticsv1.DeductRequest
+		if proto.Unmarshal(op.Request, &r) == nil {
+			out.Kind, out.Phone, out.Email, out.Amount, out.ExpressNo = logisticsv1.OperationKind_OPERATION_KIND_DEDUCTION,
+				r.GetPhone(), r.GetEmail(), r.GetAmount(), r.GetExpressNo()
+		}
+	}
+	switch {
+	case op.Unresolved():
+		out.State = logisticsv1.OperationState_OPERATION_STATE_UNKNOWN
+	case op.Outcome() == idempotency.NotApplied:
+		out.State = logisticsv1.OperationState_OPERATION_STATE_NOT_APPLIED
+	case len(op.Resolutions) > 0:
+		out.State = logisticsv1.OperationState_OPERATION_STATE_APPLIED
+	default:
+		out.State = logisticsv1.OperationState_OPERATION_STATE_SUCCEEDED
 	}
 	return out
+}
+
+func resolutionsProto(rs []idempotency.Resolution) []*logisticsv1.Resolution {
+	var out []*logisticsv1.Resolution
+	for _, r := range rs {
+		o := logisticsv1.ResolutionOutcome_RESOLUTION_OUTCOME_NOT_APPLIED
+		if r.Outcome == idempotency.Applied {
+			o = logisticsv1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED
+		}
+		out = append(out, &logisticsv1.Resolution{Outcome: o, Note: r.Note, ResolveTime: timestamppb.New(r.At),
+			ResolvedBy: clean(r.By, 128)})
+	}
+	return out
+}
+
+// clean keeps an output field within its contract: no control characters,
+// at most limit characters.
+func clean(s string, limit int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if r := []rune(s); len(r) > limit {
+		s = string(r[:limit-1]) + "…"
+	}
+	return s
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,9 +26,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
-	"github.com/vendorgate/vendorgate/internal/coord"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/serve"
+	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/internal/usage"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
@@ -51,8 +52,15 @@ type setup struct {
 	dmj damaijiasim.Options
 	// loseOrder, when set, loses the reply of the next order_create once.
 	loseOrder *atomic.Bool
-	// p30Delay delays every 30post reply; p30Timeout is the client's.
-	p30Delay, p30Timeout time.Duration
+	// p30Delay delays every 30post reply.
+	p30Delay time.Duration
+	// p30Call is 30post's call layer (timeout, breaker).
+	p30Call vendorcall.Config
+	// p30Applied, when set, runs when 30post applied a call, before its
+	// reply.
+	p30Applied func(svc *service, path string)
+	// reconcile, when positive, runs the reconciler at this interval.
+	reconcile time.Duration
 }
 
 // service is the logistics server on loopback behind serve.Run, in front
@@ -61,6 +69,9 @@ type service struct {
 	dmj      *damaijiasim.Simulator
 	p30      *post30sim.Simulator
 	registry *prometheus.Registry
+	p30srv   *vendorServer
+	db       *sqlstore.DB
+	ids      *idempotency.Store
 	addr     string
 	parcels  logisticsv1.ParcelServiceClient
 	billing  logisticsv1.BillingServiceClient
@@ -83,9 +94,14 @@ func start(t *testing.T, s setup) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	psim := post30sim.New(post30sim.Options{Keys: map[string]string{ak: sk}, Location: shanghai, Delay: s.p30Delay})
-	psrv := httptest.NewServer(psim.Handler())
-	t.Cleanup(psrv.Close)
+	svc := &service{}
+	psim := post30sim.New(post30sim.Options{Keys: map[string]string{ak: sk}, Location: shanghai, Delay: s.p30Delay,
+		Applied: func(path string, _ map[string]any) {
+			if s.p30Applied != nil {
+				s.p30Applied(svc, path)
+			}
+		}})
+	psrv := serveVendor(t, psim.Handler())
 
 	reg := prometheus.NewRegistry()
 	dc, err := damaijia.New(&http.Client{Transport: vendorcall.NewTransport()}, dsrv.URL, damaijia.Options{
@@ -96,9 +112,8 @@ func start(t *testing.T, s setup) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := post30.New(&http.Client{Transport: vendorcall.NewTransport()}, psrv.URL, post30.Options{
-		AccessKey: ak, SecretKey: sk, Location: shanghai, Registerer: reg,
-		Call: vendorcall.Config{Timeout: s.p30Timeout},
+	pc, err := post30.New(&http.Client{Transport: vendorcall.NewTransport()}, "http://"+psrv.addr, post30.Options{
+		AccessKey: ak, SecretKey: sk, Location: shanghai, Registerer: reg, Call: s.p30Call,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -111,15 +126,16 @@ func start(t *testing.T, s setup) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bill, err := billing.New(pc, st, billing.Options{MaxAmountFen: 100_000, Registerer: reg, Locks: coord.NewLocks(st.DB())})
+	gauge, err := billing.NewGauge(reg, ids, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	bill := billing.New(pc, ids, billing.Options{MaxAmountFen: 100_000})
 	ledger, err := usage.New(context.Background(), st.DB(), "logistics", usage.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	parcels, bsrv := server.NewParcels(dc, ids, ledger, 0), server.NewBilling(bill, pc)
+	parcels, bsrv := server.NewParcels(dc, ids, ledger, 0), server.NewBilling(bill, pc, ids, gauge)
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -127,6 +143,10 @@ func start(t *testing.T, s setup) *service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	if s.reconcile > 0 {
+		go ids.NewReconciler(parcels.Checkers()).Run(ctx, s.reconcile)
+		go gauge.RefreshEvery(ctx, s.reconcile)
+	}
 	go func() {
 		done <- serve.Run(ctx, lis, serve.Options{
 			Name: "logistics", Domain: server.Domain, Logger: slog.New(slog.DiscardHandler), Registry: reg,
@@ -155,8 +175,51 @@ func start(t *testing.T, s setup) *service {
 		_ = ledger.Close(context.Background())
 		_ = st.Close()
 	})
-	return &service{dmj: dsim, p30: psim, registry: reg, addr: lis.Addr().String(),
+	*svc = service{dmj: dsim, p30: psim, registry: reg, p30srv: psrv, db: st.DB(), ids: ids, addr: lis.Addr().String(),
 		parcels: logisticsv1.NewParcelServiceClient(conn), billing: logisticsv1.NewBillingServiceClient(conn)}
+	return svc
+}
+
+// vendorServer serves a simulator on a loopback address that can go down
+// (connections refused) and come back on the same address.
+type vendorServer struct {
+	t       *testing.T
+	addr    string
+	handler http.Handler
+	mu      sync.Mutex
+	srv     *http.Server
+}
+
+func serveVendor(t *testing.T, h http.Handler) *vendorServer {
+	t.Helper()
+	v := &vendorServer{t: t, addr: "127.0.0.1:0", handler: h}
+	v.up()
+	t.Cleanup(v.down)
+	return v
+}
+
+// up serves on the server's address.
+func (v *vendorServer) up() {
+	v.t.Helper()
+	lis, err := net.Listen("tcp", v.addr)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.addr = lis.Addr().String()
+	v.srv = &http.Server{Handler: v.handler}
+	go func() { _ = v.srv.Serve(lis) }()
+}
+
+// down closes the listener and every connection: dials are refused.
+func (v *vendorServer) down() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.srv != nil {
+		_ = v.srv.Close()
+		v.srv = nil
+	}
 }
 
 // rest sends one REST call and decodes its answer into resp, or returns
@@ -213,4 +276,14 @@ func reasonOf(st *status.Status) string {
 		}
 	}
 	return reason
+}
+
+// metadataOf returns a status's ErrorInfo metadata.
+func metadataOf(st *status.Status) map[string]string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetMetadata()
+		}
+	}
+	return nil
 }

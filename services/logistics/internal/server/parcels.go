@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
@@ -25,6 +26,9 @@ type ParcelVendor interface {
 	// been applied, by reading it back first; charge is called only when
 	// the order is sent.
 	ResumeCreateOrder(ctx context.Context, o damaijia.Order, charge damaijia.Charge) (string, error)
+	// FindOrder reads an order's number back by site_order_id ("" when
+	// damaijia has no such order), never sending anything.
+	FindOrder(ctx context.Context, siteOrderID string) (string, error)
 	CancelOrder(ctx context.Context, siteOrderID string) error
 	// ResumeCancelOrder finishes a cancel whose earlier attempt may have
 	// been applied, by reading the packages first.
@@ -82,6 +86,7 @@ func parcelError(err error) error {
 	if err == nil {
 		return nil
 	}
+	err = classified(err)
 	if damaijia.IsOurBug(err) {
 		// %v, not %w: the vendor's classification must not reach the
 		// caller; this is vendorgate's bug (INTERNAL), logged once.
@@ -169,8 +174,13 @@ func (p *Parcels) CreateParcelOrder(ctx context.Context, req *logisticsv1.Create
 			Consigner: c.GetConsigner(), Mobile: c.GetMobile(), Province: c.GetProvince(), City: c.GetCity(), District: c.GetDistrict(), Address: c.GetAddress(),
 		})
 	}
-	return idempotency.Run(ctx, p.ids, "CreateParcelOrder", req.GetRequestId(), req,
+	return idempotency.Run(ctx, p.ids, methodCreateOrder, req.GetRequestId(), req,
 		func(ctx context.Context, a idempotency.Attempt) (*logisticsv1.CreateParcelOrderResponse, error) {
+			if a.Applied {
+				// An operator found it applied: read its number back,
+				// never order again.
+				return p.readBackApplied(ctx, req.GetRequestId(), o.SiteOrderID)
+			}
 			create := p.vendor.CreateOrder
 			if a.Interrupted {
 				// An earlier attempt may have ordered: damaijia's
@@ -185,10 +195,68 @@ func (p *Parcels) CreateParcelOrder(ctx context.Context, req *logisticsv1.Create
 		})
 }
 
+// The RPCs whose request_id the engine records, as it names them.
+const (
+	methodCreateOrder = "CreateParcelOrder"
+	methodCancelOrder = "CancelParcelOrder"
+)
+
+// readBackApplied builds the answer of an order an operator resolved
+// applied, from damaijia's own record of it.
+func (p *Parcels) readBackApplied(ctx context.Context, requestID, siteOrderID string) (*logisticsv1.CreateParcelOrderResponse, error) {
+	sn, err := p.vendor.FindOrder(ctx, siteOrderID)
+	if err != nil {
+		return nil, parcelError(err)
+	}
+	if sn == "" {
+		return nil, &domainerr.Error{Kind: domainerr.KindFailedPrecondition, Reason: ReasonOrderNotFound,
+			Message:  fmt.Sprintf("request_id %s was resolved applied, and damaijia has no order with site_order_id %s", requestID, siteOrderID),
+			Metadata: map[string]string{"request_id": requestID, "site_order_id": siteOrderID}}
+	}
+	return &logisticsv1.CreateParcelOrderResponse{OrderSn: sn, SiteOrderId: siteOrderID}, nil
+}
+
+// ReasonOrderNotFound: a CreateParcelOrder resolved applied whose order
+// damaijia does not have (FAILED_PRECONDITION).
+const ReasonOrderNotFound = "ORDER_NOT_FOUND"
+
+// Checkers are the reconciler's questions to damaijia, per RPC: an
+// order_create whose outcome is unknown is looked up by its site_order_id.
+// A cancel is left to its repeat (ResumeCancelOrder) or an operator.
+func (p *Parcels) Checkers() map[string]idempotency.Checker {
+	return map[string]idempotency.Checker{methodCreateOrder: p.checkCreateOrder}
+}
+
+// checkCreateOrder finds an order of unknown outcome by site_order_id: an
+// order found is applied, and its number is what a repeat returns; none is
+// not applied (damaijia refuses a second order with the same site_order_id,
+// so a late one cannot be doubled by a new request_id).
+func (p *Parcels) checkCreateOrder(ctx context.Context, op idempotency.Operation) (idempotency.Finding, error) {
+	var req logisticsv1.CreateParcelOrderRequest
+	if err := proto.Unmarshal(op.Request, &req); err != nil {
+		return idempotency.Finding{}, fmt.Errorf("the kept request of %s: %w", op.RequestID, err)
+	}
+	sn, err := p.vendor.FindOrder(ctx, req.GetSiteOrderId())
+	if err != nil {
+		return idempotency.Finding{}, err
+	}
+	if sn == "" {
+		return idempotency.Finding{Outcome: idempotency.NotApplied,
+			Note: "damaijia has no package for site_order_id " + req.GetSiteOrderId() + " (package_get_list)"}, nil
+	}
+	return idempotency.Finding{Outcome: idempotency.Applied,
+		Response: &logisticsv1.CreateParcelOrderResponse{OrderSn: sn, SiteOrderId: req.GetSiteOrderId()},
+		Note:     "damaijia has order " + sn + " for site_order_id " + req.GetSiteOrderId() + " (package_get_list)"}, nil
+}
+
 // CancelParcelOrder implements ParcelService.
 func (p *Parcels) CancelParcelOrder(ctx context.Context, req *logisticsv1.CancelParcelOrderRequest) (*logisticsv1.CancelParcelOrderResponse, error) {
-	return idempotency.Run(ctx, p.ids, "CancelParcelOrder", req.GetRequestId(), req,
+	return idempotency.Run(ctx, p.ids, methodCancelOrder, req.GetRequestId(), req,
 		func(ctx context.Context, a idempotency.Attempt) (*logisticsv1.CancelParcelOrderResponse, error) {
+			if a.Applied {
+				// An operator found it applied: nothing to send.
+				return &logisticsv1.CancelParcelOrderResponse{SiteOrderId: req.GetSiteOrderId()}, nil
+			}
 			cancel := p.vendor.CancelOrder
 			if a.Interrupted {
 				cancel = p.vendor.ResumeCancelOrder

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/damaijiasim"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/post30sim"
 )
@@ -330,7 +331,9 @@ func TestParcelRequestID(t *testing.T) {
 }
 
 // TestLostOrderReplyIsReadBack loses order_create's reply after the order
-// was made: the re-send meets 234, and the order is read back.
+// was made: the caller is told the outcome is unknown (the client never
+// re-sends), and the repeat of its request_id reads the order back by
+// site_order_id without ordering again.
 func TestLostOrderReplyIsReadBack(t *testing.T) {
 	t.Parallel()
 	for _, tr := range transports {
@@ -342,15 +345,25 @@ func TestLostOrderReplyIsReadBack(t *testing.T) {
 			_, st := listWarehouses().send(ctx, svc, tr) // warms the keep-alive connection
 			expect(t, st, codes.OK, "")
 			lose.Store(true)
-			resp, st := createOrder(order("S-LOST", "P002")).send(ctx, svc, tr)
-			expect(t, st, codes.OK, "")
+			req := order("S-LOST", "P002")
+			req.RequestId = "rid-lost-order"
+			_, st = createOrder(req).send(ctx, svc, tr)
+			expect(t, st, codes.Unknown, "OUTCOME_UNKNOWN")
 			if lose.Load() {
 				t.Fatal("the reply was not lost: the test proves nothing")
 			}
+			if got := metadataOf(st)["request_id"]; got != req.RequestId {
+				t.Errorf("got metadata request_id %q, want %q", got, req.RequestId)
+			}
+			resp, st := createOrder(req).send(ctx, svc, tr)
+			expect(t, st, codes.OK, "")
 			pk, _ := listPackages("S-LOST").send(ctx, svc, tr)
 			pkgs := pk.(*logisticsv1.ListPackagesResponse).GetPackages()
 			if len(pkgs) != 1 || pkgs[0].GetOrderSn() != resp.(*logisticsv1.CreateParcelOrderResponse).GetOrderSn() {
 				t.Errorf("got packages %v and order %v, want one package of that order", pkgs, resp)
+			}
+			if got := svc.dmj.Creates(); got != 1 {
+				t.Errorf("got %d order_create calls, want 1", got)
 			}
 			if got, want := svc.dmj.Balance(), int64(1_000_000-200); got != want {
 				t.Errorf("balance: got %d, want %d (one order)", got, want)
@@ -428,13 +441,24 @@ func TestBillingRPCs(t *testing.T) {
 			if got := svc.p30.Balance(phone, ""); got != 10000 {
 				t.Errorf("balance after a deduction: got %d, want 10000", got)
 			}
-			_, st = deduct(&logisticsv1.DeductRequest{RequestId: "d-2", Phone: phone, Amount: "999", ExpressNo: "A2"}).send(ctx, svc, tr)
+			// A refusal did not apply: its request_id stays free, and the
+			// same request is sent again once the balance allows it.
+			refused := &logisticsv1.DeductRequest{RequestId: "d-2", Phone: phone, Amount: "999", ExpressNo: "A2"}
+			_, st = deduct(refused).send(ctx, svc, tr)
 			expect(t, st, codes.FailedPrecondition, "VENDOR_REFUSED")
+			if got := metadataOf(st)["vendor_message"]; got != "余额不足" {
+				t.Errorf("got vendor_message %q, want 余额不足", got)
+			}
 			calls := svc.p30.Calls()
-			_, st = deduct(&logisticsv1.DeductRequest{RequestId: "d-2", Phone: phone, Amount: "999", ExpressNo: "A2"}).send(ctx, svc, tr)
-			expect(t, st, codes.FailedPrecondition, "VENDOR_REFUSED")
-			if svc.p30.Calls() != calls {
-				t.Error("a repeat of a refused request_id reached the vendor")
+			svc.p30.SetBalance(phone, "", 100_000)
+			resp, st = deduct(refused).send(ctx, svc, tr)
+			expect(t, st, codes.OK, "")
+			if svc.p30.Calls() != calls+1 || svc.p30.Balance(phone, "") != 100_000-99_900 {
+				t.Errorf("the refused request_id again: got %d calls (want %d) and balance %d", svc.p30.Calls(), calls+1, svc.p30.Balance(phone, ""))
+			}
+			if op := resp.(*logisticsv1.DeductResponse).GetOperation(); op.GetExpressNo() != "A2" || op.GetMethod() != "Deduct" ||
+				op.GetKind() != logisticsv1.OperationKind_OPERATION_KIND_DEDUCTION {
+				t.Errorf("got %v, want the deduction of A2", op)
 			}
 
 			_, st = closeBatch("AAAAAA").send(ctx, svc, tr)
@@ -465,6 +489,9 @@ func TestDroppedRechargeReply(t *testing.T) {
 
 			_, st := recharge(req).send(ctx, svc, tr)
 			expect(t, st, codes.Unknown, "OUTCOME_UNKNOWN")
+			if got := metadataOf(st)["request_id"]; got != "lost-1" {
+				t.Errorf("got metadata request_id %q, want lost-1", got)
+			}
 			if got := svc.p30.Balance(post30sim.DropPhone, ""); got != 2500 {
 				t.Errorf("balance: got %d, want 2500 (applied once)", got)
 			}
@@ -481,6 +508,10 @@ func TestDroppedRechargeReply(t *testing.T) {
 			if len(ops) != 1 || ops[0].GetRequestId() != "lost-1" || ops[0].GetState() != logisticsv1.OperationState_OPERATION_STATE_UNKNOWN {
 				t.Fatalf("got %v, want lost-1 UNKNOWN", ops)
 			}
+			if op := ops[0]; op.GetMethod() != "Recharge" || op.GetKind() != logisticsv1.OperationKind_OPERATION_KIND_RECHARGE ||
+				op.GetPhone() != post30sim.DropPhone || op.GetAmount() != "25.00" || op.GetNote() == "" || op.GetCreateTime() == nil {
+				t.Errorf("got %v, want the recharge of 25.00 with why its outcome is unknown", op)
+			}
 			if got := gauge(t, svc); got != 1 {
 				t.Errorf("unresolved gauge: got %v, want 1", got)
 			}
@@ -488,13 +519,16 @@ func TestDroppedRechargeReply(t *testing.T) {
 			resp, st = resolve("lost-1", logisticsv1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, "seen on the 30post console").send(ctx, svc, tr)
 			expect(t, st, codes.OK, "")
 			op := resp.(*logisticsv1.ResolveOperationResponse).GetOperation()
-			if op.GetState() != logisticsv1.OperationState_OPERATION_STATE_APPLIED || len(op.GetResolutions()) != 1 || op.GetResolutions()[0].GetNote() != "seen on the 30post console" {
-				t.Errorf("got %v, want APPLIED with the note", op)
+			if op.GetState() != logisticsv1.OperationState_OPERATION_STATE_APPLIED || len(op.GetResolutions()) != 1 ||
+				op.GetResolutions()[0].GetNote() != "seen on the 30post console" || op.GetResolutions()[0].GetResolvedBy() != "operator" ||
+				op.GetAmount() != "25.00" {
+				t.Errorf("got %v, want APPLIED with the note, by the operator", op)
 			}
 			resp, st = recharge(req).send(ctx, svc, tr)
 			expect(t, st, codes.OK, "")
-			if got := resp.(*logisticsv1.RechargeResponse).GetOperation().GetState(); got != logisticsv1.OperationState_OPERATION_STATE_APPLIED {
-				t.Errorf("repeat after resolution: got %v, want APPLIED", got)
+			if got := resp.(*logisticsv1.RechargeResponse).GetOperation(); got.GetState() != logisticsv1.OperationState_OPERATION_STATE_APPLIED ||
+				got.GetAmount() != "25.00" || got.GetPhone() != post30sim.DropPhone || len(got.GetResolutions()) != 1 {
+				t.Errorf("repeat after resolution: got %v, want the recharge APPLIED", got)
 			}
 			if svc.p30.Calls() != calls {
 				t.Error("a repeat after resolution reached 30post")
@@ -503,10 +537,9 @@ func TestDroppedRechargeReply(t *testing.T) {
 				t.Errorf("unresolved gauge after resolution: got %v, want 0", got)
 			}
 
+			// The outcome is known now: it is not resolved again.
 			_, st = resolve("lost-1", logisticsv1.ResolutionOutcome_RESOLUTION_OUTCOME_NOT_APPLIED, "wrong account after all").send(ctx, svc, tr)
-			expect(t, st, codes.OK, "")
-			_, st = recharge(req).send(ctx, svc, tr)
-			expect(t, st, codes.FailedPrecondition, "OPERATION_NOT_APPLIED")
+			expect(t, st, codes.FailedPrecondition, "OPERATION_OUTCOME_KNOWN")
 		})
 	}
 }
@@ -514,7 +547,7 @@ func TestDroppedRechargeReply(t *testing.T) {
 // TestSlowDeductionIsUnknown: 30post answers after the client's timeout.
 func TestSlowDeductionIsUnknown(t *testing.T) {
 	t.Parallel()
-	svc := start(t, setup{p30Delay: 2 * time.Second, p30Timeout: 200 * time.Millisecond})
+	svc := start(t, setup{p30Delay: 2 * time.Second, p30Call: vendorcall.Config{Timeout: 200 * time.Millisecond}})
 	ctx := ctxT(t)
 	svc.p30.SetBalance("+8613800138000", "", 10000)
 	_, err := svc.billing.Deduct(ctx, &logisticsv1.DeductRequest{RequestId: "slow", Phone: "+8613800138000", Amount: "1", ExpressNo: "B1"})

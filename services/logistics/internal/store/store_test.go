@@ -9,10 +9,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 )
 
@@ -23,153 +25,76 @@ func dialects(t *testing.T) map[string]string {
 	}
 }
 
-func TestOperationLifecycle(t *testing.T) {
+// TestLegacyOperations: a database written before issue 15 keeps its
+// movements in the renamed legacy table; LegacyToImport returns the
+// unresolved ones and the applied ones since the cutoff, and ForgetLegacy
+// deletes one with its resolutions.
+func TestLegacyOperations(t *testing.T) {
 	t.Parallel()
 	for name, url := range dialects(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			st, err := Open(ctx, url, slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			t0 := time.UnixMilli(1_700_000_000_000).UTC()
-			op := Operation{RequestID: "r1", Kind: KindRecharge, Phone: "+61400000001", Amount: "10.50", CreatedAt: t0}
-
-			got, created, err := st.Begin(ctx, op, t0.Add(-time.Hour))
-			if err != nil || !created || got.State != StatePending {
-				t.Fatalf("first Begin: got %+v, %v, %v; want created PENDING", got, created, err)
-			}
-			again, created, err := st.Begin(ctx, Operation{RequestID: "r1", Kind: KindDeduction, Amount: "1", CreatedAt: t0}, t0.Add(-time.Hour))
-			if err != nil || created {
-				t.Fatalf("second Begin: got created %v, %v; want the first operation", created, err)
-			}
-			if again.Kind != KindRecharge || again.Amount != "10.50" {
-				t.Errorf("second Begin: got %+v, want the first request", again)
-			}
-			if ids, err := st.Pending(ctx, 10); err != nil || len(ids) != 1 || ids[0] != "r1" {
-				t.Errorf("Pending: got %v, %v; want [r1]", ids, err)
-			}
-			if n, _ := st.CountUnresolved(ctx); n != 0 {
-				t.Errorf("CountUnresolved of a PENDING operation: got %d, want 0", n)
-			}
-			if _, err := st.Resolve(ctx, "r1", StateApplied, "x", t0); !errors.Is(err, ErrNotResolvable) {
-				t.Errorf("Resolve of a PENDING operation: got %v, want ErrNotResolvable", err)
-			}
-			if changed, err := st.MarkUnknown(ctx, "r1", "its process died", t0.Add(time.Second)); err != nil || !changed {
-				t.Fatalf("MarkUnknown: got %v, %v; want true", changed, err)
-			}
-			if changed, err := st.MarkUnknown(ctx, "r1", "again", t0); err != nil || changed {
-				t.Errorf("MarkUnknown of an UNKNOWN operation: got %v, %v; want false", changed, err)
-			}
-			if ids, _ := st.Pending(ctx, 10); len(ids) != 0 {
-				t.Errorf("Pending after MarkUnknown: got %v, want none", ids)
-			}
-			if err := st.Finish(ctx, "r1", StateSucceeded, "", t0); !errors.Is(err, ErrNotFound) {
-				t.Errorf("Finish of a finished operation: got %v, want ErrNotFound", err)
-			}
-			n, err := st.CountUnresolved(ctx)
-			if err != nil || n != 1 {
-				t.Errorf("CountUnresolved: got %d, %v, want 1", n, err)
-			}
-			list, err := st.ListUnresolved(ctx, Cursor{}, 10)
-			if err != nil || len(list) != 1 || list[0].RequestID != "r1" {
-				t.Fatalf("ListUnresolved: got %+v, %v, want r1", list, err)
-			}
-			if next, _ := st.ListUnresolved(ctx, Cursor{CreatedAt: list[0].CreatedAt, RequestID: "r1"}, 10); len(next) != 0 {
-				t.Errorf("ListUnresolved after r1: got %+v, want none", next)
-			}
-
-			r1 := t0.Add(time.Minute)
-			resolved, err := st.Resolve(ctx, "r1", StateNotApplied, "no trace at 30post", r1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resolved, err = st.Resolve(ctx, "r1", StateApplied, "found it after all", r1.Add(time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := []Resolution{
-				{Outcome: StateNotApplied, Note: "no trace at 30post", ResolvedAt: r1},
-				{Outcome: StateApplied, Note: "found it after all", ResolvedAt: r1.Add(time.Second)},
-			}
-			if diff := cmp.Diff(want, resolved.Resolutions); diff != "" {
-				t.Errorf("resolutions (-want +got):\n%s", diff)
-			}
-			if resolved.State != StateApplied {
-				t.Errorf("state: got %s, want APPLIED", resolved.State)
-			}
-			if n, _ := st.CountUnresolved(ctx); n != 0 {
-				t.Errorf("CountUnresolved after resolving: got %d, want 0", n)
-			}
-
-			if _, _, err := st.Begin(ctx, Operation{RequestID: "r2", Kind: KindRecharge, Amount: "1", CreatedAt: t0}, t0.Add(-time.Hour)); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.Finish(ctx, "r2", StateSucceeded, "", t0); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.Resolve(ctx, "r2", StateNotApplied, "x", r1); !errors.Is(err, ErrNotResolvable) {
-				t.Errorf("Resolve of a succeeded operation: got %v, want ErrNotResolvable", err)
-			}
-			if _, err := st.Resolve(ctx, "nope", StateNotApplied, "x", r1); !errors.Is(err, ErrNotFound) {
-				t.Errorf("Resolve of an unknown id: got %v, want ErrNotFound", err)
-			}
-		})
-	}
-}
-
-// TestRequestIDExpiry: Begin replaces an operation older than the TTL
-// whose outcome is known (with its resolutions), and never an unresolved
-// one nor a recent one.
-func TestRequestIDExpiry(t *testing.T) {
-	t.Parallel()
-	for name, url := range dialects(t) {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			st, err := Open(ctx, url, slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			t0 := time.UnixMilli(1_700_000_000_000).UTC()
-			later := t0.Add(25 * time.Hour)
-			cutoff := later.Add(-24 * time.Hour)
-			begin := func(id string, at time.Time, expiredBefore time.Time) (Operation, bool) {
-				t.Helper()
-				op, created, err := st.Begin(ctx, Operation{RequestID: id, Kind: KindRecharge, Amount: "1.00", CreatedAt: at}, expiredBefore)
+			// The schema as it was: the first two migrations only.
+			old := fstest.MapFS{}
+			for _, f := range []string{"00001_logistics_operations.sql", "00002_logistics_vendor_tokens.sql"} {
+				b, err := migrations.ReadFile("migrations/" + f)
 				if err != nil {
 					t.Fatal(err)
 				}
-				return op, created
+				old[f] = &fstest.MapFile{Data: b}
 			}
-			for id, state := range map[string]State{"done": StateSucceeded, "unknown": StateUnknown, "pending": StatePending, "resolved": StateUnknown} {
-				begin(id, t0, t0)
-				if state != StatePending {
-					if err := st.Finish(ctx, id, state, "", t0); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			if _, err := st.Resolve(ctx, "resolved", StateNotApplied, "checked", t0); err != nil {
+			db, err := sqlstore.Open(ctx, url)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if _, created := begin("done", later, t0); created {
-				t.Errorf("a recent SUCCEEDED operation was replaced")
+			if err := sqlstore.Migrate(ctx, db, old, versionTable, nil); err != nil {
+				t.Fatal(err)
 			}
-			for id, want := range map[string]bool{"done": true, "resolved": true, "unknown": false, "pending": false} {
-				op, created := begin(id, later, cutoff)
-				if created != want {
-					t.Errorf("%s after the TTL: got replaced %v, want %v", id, created, want)
-				}
-				if created && (len(op.Resolutions) != 0 || !op.CreatedAt.Equal(later)) {
-					t.Errorf("%s after the TTL: got %+v, want a new operation", id, op)
+			t0 := time.UnixMilli(1_700_000_000_000).UTC()
+			for i, row := range []struct {
+				id, state string
+				at        time.Time
+			}{
+				{"unknown", "UNKNOWN", t0}, {"pending", "PENDING", t0}, {"old-ok", "SUCCEEDED", t0},
+				{"new-ok", "SUCCEEDED", t0.Add(time.Hour)}, {"applied", "APPLIED", t0.Add(time.Hour)},
+				{"failed", "FAILED", t0.Add(time.Hour)}, {"not-applied", "NOT_APPLIED", t0.Add(time.Hour)},
+			} {
+				if _, err := db.ExecContext(ctx, `INSERT INTO logistics_operations (request_id, kind, phone, amount, state, vendor_message, created_at)
+					VALUES ($1, 'RECHARGE', '+61400000001', '10.50', $2, 'msg', $3)`, row.id, row.state, row.at.UnixMilli()+int64(i)); err != nil {
+					t.Fatal(err)
 				}
 			}
-			if got, _ := st.Get(ctx, "resolved"); len(got.Resolutions) != 0 {
-				t.Errorf("the expired operation's resolutions remain: %+v", got.Resolutions)
+			if _, err := db.ExecContext(ctx, `INSERT INTO logistics_resolutions (id, request_id, outcome, note, resolved_at)
+				VALUES ('x1', 'applied', 'APPLIED', 'seen', 1)`); err != nil {
+				t.Fatal(err)
+			}
+			_ = db.Close()
+
+			st, err := Open(ctx, url, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			ops, err := st.LegacyToImport(ctx, t0.Add(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, op := range ops {
+				ids = append(ids, op.RequestID)
+			}
+			if diff := cmp.Diff([]string{"unknown", "pending", "new-ok", "applied"}, ids); diff != "" {
+				t.Errorf("legacy operations to import (-want +got):\n%s", diff)
+			}
+			if op := ops[0]; op.Kind != "RECHARGE" || op.Phone != "+61400000001" || op.Amount != "10.50" || op.VendorMessage != "msg" || !op.CreatedAt.Equal(t0) {
+				t.Errorf("got %+v, want the row as written", op)
+			}
+			if err := st.ForgetLegacy(ctx, "applied"); err != nil {
+				t.Fatal(err)
+			}
+			if ops, _ := st.LegacyToImport(ctx, t0.Add(time.Minute)); len(ops) != 3 {
+				t.Errorf("after ForgetLegacy: got %d to import, want 3", len(ops))
 			}
 		})
 	}

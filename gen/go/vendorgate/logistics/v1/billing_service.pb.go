@@ -84,15 +84,19 @@ type OperationState int32
 const (
 	// OPERATION_STATE_UNSPECIFIED is never returned.
 	OperationState_OPERATION_STATE_UNSPECIFIED OperationState = 0
-	// OPERATION_STATE_PENDING is sent and waiting for the vendor's reply.
+	// OPERATION_STATE_PENDING is sent and waiting for the vendor's reply (no
+	// longer returned: a repeat in flight is ABORTED REQUEST_ID_IN_FLIGHT).
 	OperationState_OPERATION_STATE_PENDING OperationState = 1
 	// OPERATION_STATE_SUCCEEDED was applied (vendor: success 1).
 	OperationState_OPERATION_STATE_SUCCEEDED OperationState = 2
-	// OPERATION_STATE_FAILED was refused (vendor: success 0).
+	// OPERATION_STATE_FAILED was refused (vendor: success 0); no longer
+	// returned: a refusal is FAILED_PRECONDITION VENDOR_REFUSED and leaves the
+	// request_id free.
 	OperationState_OPERATION_STATE_FAILED OperationState = 3
 	// OPERATION_STATE_UNKNOWN got no usable reply: it may have been applied.
 	OperationState_OPERATION_STATE_UNKNOWN OperationState = 4
-	// OPERATION_STATE_APPLIED was UNKNOWN and an operator found it applied.
+	// OPERATION_STATE_APPLIED was UNKNOWN and an operator (or the
+	// reconciler) found it applied.
 	OperationState_OPERATION_STATE_APPLIED OperationState = 5
 	// OPERATION_STATE_NOT_APPLIED was UNKNOWN and an operator found it not applied.
 	OperationState_OPERATION_STATE_NOT_APPLIED OperationState = 6
@@ -803,8 +807,16 @@ type Operation struct {
 	VendorMessage string `protobuf:"bytes,8,opt,name=vendor_message,json=vendorMessage,proto3" json:"vendor_message,omitempty"`
 	// When the movement was recorded, before it was sent.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	// The operators' resolutions, oldest first.
-	Resolutions   []*Resolution `protobuf:"bytes,10,rep,name=resolutions,proto3" json:"resolutions,omitempty"`
+	// The operators' and the reconciler's resolutions, oldest first.
+	Resolutions []*Resolution `protobuf:"bytes,10,rep,name=resolutions,proto3" json:"resolutions,omitempty"`
+	// The RPC the request_id was used with, e.g. "Recharge", "Deduct" or
+	// "CreateParcelOrder" (ListUnresolvedOperations lists every unresolved
+	// operation of the service; kind and the money fields are set for
+	// Recharge and Deduct only).
+	Method string `protobuf:"bytes,11,opt,name=method,proto3" json:"method,omitempty"`
+	// Why the outcome is unknown, e.g. "30post's answer never came" or "the
+	// process sending it stopped before the vendor's answer was recorded".
+	Note          string `protobuf:"bytes,12,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -909,7 +921,22 @@ func (x *Operation) GetResolutions() []*Resolution {
 	return nil
 }
 
-// Resolution is one operator's finding about an UNKNOWN operation.
+func (x *Operation) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Operation) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// Resolution is one finding about an UNKNOWN operation, by an operator or
+// the reconciler.
 type Resolution struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// What the operator found.
@@ -917,7 +944,10 @@ type Resolution struct {
 	// How the operator knows.
 	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
 	// When it was recorded.
-	ResolveTime   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=resolve_time,json=resolveTime,proto3" json:"resolve_time,omitempty"`
+	ResolveTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=resolve_time,json=resolveTime,proto3" json:"resolve_time,omitempty"`
+	// Who resolved it: "reconciler" (the service read the vendor's state
+	// back) or the operator's caller name.
+	ResolvedBy    string `protobuf:"bytes,4,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -973,6 +1003,13 @@ func (x *Resolution) GetResolveTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Resolution) GetResolvedBy() string {
+	if x != nil {
+		return x.ResolvedBy
+	}
+	return ""
+}
+
 var File_vendorgate_logistics_v1_billing_service_proto protoreflect.FileDescriptor
 
 const file_vendorgate_logistics_v1_billing_service_proto_rawDesc = "" +
@@ -1024,7 +1061,7 @@ const file_vendorgate_logistics_v1_billing_service_proto_rawDesc = "" +
 	"\x04note\x18\x03 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\x04note\"\\\n" +
 	"\x18ResolveOperationResponse\x12@\n" +
-	"\toperation\x18\x01 \x01(\v2\".vendorgate.logistics.v1.OperationR\toperation\"\xb3\x03\n" +
+	"\toperation\x18\x01 \x01(\v2\".vendorgate.logistics.v1.OperationR\toperation\"\x9d\x04\n" +
 	"\tOperation\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12:\n" +
@@ -1039,12 +1076,16 @@ const file_vendorgate_logistics_v1_billing_service_proto_rawDesc = "" +
 	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12E\n" +
 	"\vresolutions\x18\n" +
-	" \x03(\v2#.vendorgate.logistics.v1.ResolutionR\vresolutions\"\xa5\x01\n" +
+	" \x03(\v2#.vendorgate.logistics.v1.ResolutionR\vresolutions\x125\n" +
+	"\x06method\x18\v \x01(\tB\x1d\xbaH\x1ar\x18\x18\x80\x012\x13^[^\\x00-\\x1F\\x7F]*$R\x06method\x121\n" +
+	"\x04note\x18\f \x01(\tB\x1d\xbaH\x1ar\x18\x18\xd0\x0f2\x13^[^\\x00-\\x1F\\x7F]*$R\x04note\"\xe5\x01\n" +
 	"\n" +
 	"Resolution\x12D\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2*.vendorgate.logistics.v1.ResolutionOutcomeR\aoutcome\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\x12=\n" +
-	"\fresolve_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vresolveTime*j\n" +
+	"\fresolve_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vresolveTime\x12>\n" +
+	"\vresolved_by\x18\x04 \x01(\tB\x1d\xbaH\x1ar\x18\x18\x80\x012\x13^[^\\x00-\\x1F\\x7F]*$R\n" +
+	"resolvedBy*j\n" +
 	"\rOperationKind\x12\x1e\n" +
 	"\x1aOPERATION_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17OPERATION_KIND_RECHARGE\x10\x01\x12\x1c\n" +

@@ -35,12 +35,18 @@ const (
 // whether a money movement happened, so every movement carries a
 // caller-chosen request_id, is recorded before it is sent, is sent at most
 // once and is never retried. A movement whose reply never came is UNKNOWN
-// (ErrorInfo reason OUTCOME_UNKNOWN) until an operator resolves it.
+// (ErrorInfo reason OUTCOME_UNKNOWN, metadata request_id) on the first
+// answer and on every repeat until an operator resolves it; a movement that
+// was never sent or that 30post refused leaves its request_id free to be
+// sent again. ListUnresolvedOperations and ResolveOperation also cover the
+// service's parcel operations (damaijia), which the service's reconciler
+// mostly resolves on its own.
 type BillingServiceClient interface {
 	// Recharge adds money to an account (vendor: recharge, RechargeTotal). A
 	// repeat of a request_id with the same request returns the first outcome
 	// without calling the vendor; with a different request it is
-	// INVALID_ARGUMENT reason REQUEST_ID_REUSED.
+	// INVALID_ARGUMENT reason REQUEST_ID_REUSED; while the first is in flight,
+	// on any replica, ABORTED reason REQUEST_ID_IN_FLIGHT.
 	Recharge(ctx context.Context, in *RechargeRequest, opts ...grpc.CallOption) (*RechargeResponse, error)
 	// Deduct takes money from an account for a shipment (vendor: deduction,
 	// DeductionsTotal and Expressno), with the same request_id rules as
@@ -49,12 +55,17 @@ type BillingServiceClient interface {
 	// CloseBatch closes a billing batch (vendor: bill/closebatch). It is sent
 	// once and never retried.
 	CloseBatch(ctx context.Context, in *CloseBatchRequest, opts ...grpc.CallOption) (*CloseBatchResponse, error)
-	// ListUnresolvedOperations lists the money movements whose outcome is
-	// unknown, oldest first, from the service's own record (no vendor call).
+	// ListUnresolvedOperations lists the operations whose outcome is unknown
+	// (money movements, and parcel operations the reconciler could not
+	// resolve yet), oldest first, from the service's own record (no vendor
+	// call).
 	ListUnresolvedOperations(ctx context.Context, in *ListUnresolvedOperationsRequest, opts ...grpc.CallOption) (*ListUnresolvedOperationsResponse, error)
-	// ResolveOperation records an operator's finding about a movement: it was
-	// applied at the vendor or it was not. Every resolution is kept; the last
-	// one decides what a repeat of the request_id returns. No vendor call.
+	// ResolveOperation records an operator's finding about an operation of
+	// unknown outcome: it was applied at the vendor or it was not. Only an
+	// unknown outcome is resolved (otherwise FAILED_PRECONDITION reason
+	// OPERATION_OUTCOME_KNOWN); the resolution decides what a repeat of the
+	// request_id returns: the operation (applied) or FAILED_PRECONDITION
+	// reason OPERATION_NOT_APPLIED. No vendor call.
 	ResolveOperation(ctx context.Context, in *ResolveOperationRequest, opts ...grpc.CallOption) (*ResolveOperationResponse, error)
 }
 
@@ -125,12 +136,18 @@ func (c *billingServiceClient) ResolveOperation(ctx context.Context, in *Resolve
 // whether a money movement happened, so every movement carries a
 // caller-chosen request_id, is recorded before it is sent, is sent at most
 // once and is never retried. A movement whose reply never came is UNKNOWN
-// (ErrorInfo reason OUTCOME_UNKNOWN) until an operator resolves it.
+// (ErrorInfo reason OUTCOME_UNKNOWN, metadata request_id) on the first
+// answer and on every repeat until an operator resolves it; a movement that
+// was never sent or that 30post refused leaves its request_id free to be
+// sent again. ListUnresolvedOperations and ResolveOperation also cover the
+// service's parcel operations (damaijia), which the service's reconciler
+// mostly resolves on its own.
 type BillingServiceServer interface {
 	// Recharge adds money to an account (vendor: recharge, RechargeTotal). A
 	// repeat of a request_id with the same request returns the first outcome
 	// without calling the vendor; with a different request it is
-	// INVALID_ARGUMENT reason REQUEST_ID_REUSED.
+	// INVALID_ARGUMENT reason REQUEST_ID_REUSED; while the first is in flight,
+	// on any replica, ABORTED reason REQUEST_ID_IN_FLIGHT.
 	Recharge(context.Context, *RechargeRequest) (*RechargeResponse, error)
 	// Deduct takes money from an account for a shipment (vendor: deduction,
 	// DeductionsTotal and Expressno), with the same request_id rules as
@@ -139,12 +156,17 @@ type BillingServiceServer interface {
 	// CloseBatch closes a billing batch (vendor: bill/closebatch). It is sent
 	// once and never retried.
 	CloseBatch(context.Context, *CloseBatchRequest) (*CloseBatchResponse, error)
-	// ListUnresolvedOperations lists the money movements whose outcome is
-	// unknown, oldest first, from the service's own record (no vendor call).
+	// ListUnresolvedOperations lists the operations whose outcome is unknown
+	// (money movements, and parcel operations the reconciler could not
+	// resolve yet), oldest first, from the service's own record (no vendor
+	// call).
 	ListUnresolvedOperations(context.Context, *ListUnresolvedOperationsRequest) (*ListUnresolvedOperationsResponse, error)
-	// ResolveOperation records an operator's finding about a movement: it was
-	// applied at the vendor or it was not. Every resolution is kept; the last
-	// one decides what a repeat of the request_id returns. No vendor call.
+	// ResolveOperation records an operator's finding about an operation of
+	// unknown outcome: it was applied at the vendor or it was not. Only an
+	// unknown outcome is resolved (otherwise FAILED_PRECONDITION reason
+	// OPERATION_OUTCOME_KNOWN); the resolution decides what a repeat of the
+	// request_id returns: the operation (applied) or FAILED_PRECONDITION
+	// reason OPERATION_NOT_APPLIED. No vendor call.
 	ResolveOperation(context.Context, *ResolveOperationRequest) (*ResolveOperationResponse, error)
 	mustEmbedUnimplementedBillingServiceServer()
 }
