@@ -5,8 +5,11 @@ package admin
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"strings"
 )
 
 const usageText = `usage:
@@ -29,9 +32,36 @@ func Run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 		return callersCmd(ctx, args[1:], out, getenv)
 	case "keys":
 		return keysCmd(ctx, args[1:], out, getenv)
-	case "-h", "-help", "--help", "help":
+	}
+	if isHelp(args[0]) {
 		fmt.Fprintln(out, usageText)
 		return nil
 	}
 	return fmt.Errorf("unknown command %q\n%s", args[0], usageText)
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
+// parseFlags parses args into fs. -h prints the command's flags to out and
+// reports help; a bad flag is an error that lists them.
+func parseFlags(fs *flag.FlagSet, args []string, out io.Writer) (help bool, err error) {
+	err = fs.Parse(args)
+	if err == nil {
+		return false, nil
+	}
+	var flags strings.Builder
+	fs.SetOutput(&flags)
+	fs.PrintDefaults()
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(out, "usage: vendorgate-admin %s [flags]\n%s", fs.Name(), flags.String())
+		return true, nil
+	}
+	return false, fmt.Errorf("%s: %w\nflags:\n%s", fs.Name(), err, flags.String())
 }

@@ -40,16 +40,25 @@ func callersCmd(ctx context.Context, args []string, out io.Writer, getenv func(s
 	if len(args) == 0 {
 		return fmt.Errorf("callers: want put or list\n%s", usageText)
 	}
+	if isHelp(args[0]) {
+		fmt.Fprintln(out, usageText)
+		return nil
+	}
 	fs := flag.NewFlagSet("callers "+args[0], flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	database := fs.String("database", getenv("VENDORGATE_DATABASE_URL"), "the shared store (default $VENDORGATE_DATABASE_URL)")
+	// The default is applied after parsing, so that -h never prints a
+	// database password.
+	database := fs.String("database", "", "the shared store (default $VENDORGATE_DATABASE_URL)")
 	name := fs.String("name", "", "the caller's name")
 	var allow stringList
 	fs.Var(&allow, "allow", "an allowed RPC pattern, e.g. vendorgate.delivery.v1.DeliveryService/* (repeatable)")
 	rate := fs.Float64("rate", 0, "requests per second per service; 0 is no limit")
 	capYuan := fs.String("cap", "", "daily spend cap per service in yuan; empty is no cap")
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("callers %s: %w", args[0], err)
+	if help, err := parseFlags(fs, args[1:], out); help || err != nil {
+		return err
+	}
+	if *database == "" {
+		*database = getenv("VENDORGATE_DATABASE_URL")
 	}
 	st, closeStore, err := openStore(ctx, *database)
 	if err != nil {
@@ -83,13 +92,22 @@ func keysCmd(ctx context.Context, args []string, out io.Writer, getenv func(stri
 	if len(args) == 0 {
 		return fmt.Errorf("keys: want add or revoke\n%s", usageText)
 	}
+	if isHelp(args[0]) {
+		fmt.Fprintln(out, usageText)
+		return nil
+	}
 	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	database := fs.String("database", getenv("VENDORGATE_DATABASE_URL"), "the shared store (default $VENDORGATE_DATABASE_URL)")
+	// The default is applied after parsing, so that -h never prints a
+	// database password.
+	database := fs.String("database", "", "the shared store (default $VENDORGATE_DATABASE_URL)")
 	caller := fs.String("caller", "", "the caller's name")
 	key := fs.String("key", "", "revoke: the key, or its sha256:<hex> hash")
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("keys %s: %w", args[0], err)
+	if help, err := parseFlags(fs, args[1:], out); help || err != nil {
+		return err
+	}
+	if *database == "" {
+		*database = getenv("VENDORGATE_DATABASE_URL")
 	}
 	if *caller == "" {
 		return errors.New("keys: -caller is required")

@@ -27,13 +27,18 @@ func usageCmd(ctx context.Context, args []string, out io.Writer, getenv func(str
 	fs := flag.NewFlagSet("usage", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	services := fs.String("services", defaultServices, "comma-separated name=base URL of each service's REST face")
-	key := fs.String("key", getenv("VENDORGATE_KEY"), "API key allowed to call GetUsage (default $VENDORGATE_KEY)")
+	// Defaults from the environment are applied after parsing, so that -h
+	// never prints a key or a database password.
+	key := fs.String("key", "", "API key allowed to call GetUsage (default $VENDORGATE_KEY)")
 	today := time.Now().UTC().Format(time.DateOnly)
 	start := fs.String("start", today, "start of the range (inclusive): a day (UTC midnight) or RFC 3339 time")
 	end := fs.String("end", "", "end of the range (exclusive): a day or RFC 3339 time; default the day after start")
 	format := fs.String("format", "table", "table or csv")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("usage: %w", err)
+	if help, err := parseFlags(fs, args, out); help || err != nil {
+		return err
+	}
+	if *key == "" {
+		*key = getenv("VENDORGATE_KEY")
 	}
 	from, err := parseTime("start", *start)
 	if err != nil {
