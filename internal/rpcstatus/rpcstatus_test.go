@@ -325,7 +325,7 @@ func TestFromValidation(t *testing.T) {
 			wantViolations: []*errdetails.BadRequest_FieldViolation{
 				{Field: "origin_id", Description: "value length must be at least 1 characters", Reason: "STRING_MIN_LEN"},
 				{Field: "receiver_location.latitude", Description: "must be less than or equal to 90", Reason: "DOUBLE_LTE"},
-				{Field: "order", Description: "violates rule order.window", Reason: "ORDER_WINDOW"},
+				{Field: "order", Description: "breaks the rule order.window", Reason: "ORDER_WINDOW"},
 			},
 			wantInfo: &errdetails.ErrorInfo{Reason: "INVALID_ARGUMENT", Domain: domain, Metadata: map[string]string{
 				"fields": "origin_id,receiver_location.latitude,order",

@@ -53,10 +53,7 @@ func FromValidation(err error, domain string) *status.Status {
 	}
 	violations := make([]*errdetails.BadRequest_FieldViolation, 0, len(verr.Violations))
 	for _, v := range verr.Violations {
-		desc := v.Proto.GetMessage()
-		if desc == "" {
-			desc = "violates rule " + v.Proto.GetRuleId()
-		}
+		desc := describe(v.Proto.GetRuleId(), v.Proto.GetMessage())
 		field := protovalidate.FieldPathString(v.Proto.GetField())
 		if field == "" {
 			// A message-level rule has no field path; our contracts name
@@ -71,6 +68,19 @@ func FromValidation(err error, domain string) *status.Status {
 		})
 	}
 	return InvalidArgument(domain, violations)
+}
+
+// describe is a violation's description as a sentence a caller can act
+// on: protovalidate's own words, except where they quote a regular
+// expression, which tells a caller little.
+func describe(ruleID, message string) string {
+	switch {
+	case ruleID == "string.pattern":
+		return "is not in the expected format (see the field's description in the API documentation)"
+	case message == "":
+		return "breaks the rule " + ruleID
+	}
+	return message
 }
 
 // ruleReason turns a protovalidate rule id such as "string.min_len" into the
