@@ -75,7 +75,7 @@ func heapPeak(stop <-chan struct{}) <-chan uint64 {
 // figure is the memory the transfer holds.
 func BenchmarkContract20MiB(b *testing.B) {
 	defer debug.SetGCPercent(debug.SetGCPercent(10))
-	addr := startService(b, "FADADA_TIMEOUT=60s")
+	addr := startService(b)
 	c := dial(b, addr)
 	var n atomic.Int64
 	id := func() string { return fmt.Sprintf("B%d", n.Add(1)) }

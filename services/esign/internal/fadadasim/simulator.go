@@ -78,6 +78,10 @@ type Simulator struct {
 	contracts map[string]*contract
 	files     map[string][]byte // uuid → PNG
 	calls     map[string]int    // endpoint → requests that passed the checks
+
+	// Faults the tests switch on.
+	readRate int64 // bytes per second an upload's body is read at; 0 unbounded
+	truncate int64 // >= 0: the next uploaddocs keeps this many bytes and loses its reply
 }
 
 // New returns a Simulator; Close removes its files.
@@ -93,7 +97,7 @@ func New(opts Options) (*Simulator, error) {
 		opts: opts, china: china, dir: opts.Dir,
 		accounts: map[string]string{}, customers: map[string]bool{}, serials: map[string]string{},
 		seals: map[string]int{}, templates: map[string]string{}, contracts: map[string]*contract{},
-		files: map[string][]byte{}, calls: map[string]int{},
+		files: map[string][]byte{}, calls: map[string]int{}, truncate: -1,
 	}
 	if s.dir == "" {
 		if s.dir, err = os.MkdirTemp("", "fadadasim-"); err != nil {
@@ -154,6 +158,51 @@ func (s *Simulator) CallCounts() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.calls)
+}
+
+// SetReadRate makes the simulator read upload bodies at most bytesPerSec
+// bytes a second, as a vendor behind a slow link does; 0 lifts the bound.
+func (s *Simulator) SetReadRate(bytesPerSec int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readRate = bytesPerSec
+}
+
+// TruncateNextUpload makes the next uploaddocs.api keep only the first
+// keep bytes of its file (a vendor that stored a cut copy) and lose its
+// reply: the connection closes without an answer.
+func (s *Simulator) TruncateNextUpload(keep int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.truncate = keep
+}
+
+// slowReader reads at most rate bytes a second.
+type slowReader struct {
+	r     io.Reader
+	rate  int64
+	start time.Time
+	n     int64
+}
+
+func (sr *slowReader) Read(p []byte) (int, error) {
+	if max := sr.rate / 20; int64(len(p)) > max {
+		p = p[:max]
+	}
+	// Wait until the bytes read so far are due at the rate.
+	if due := sr.start.Add(time.Duration(sr.n * int64(time.Second) / sr.rate)); time.Until(due) > 0 {
+		time.Sleep(time.Until(due))
+	}
+	n, err := sr.r.Read(p)
+	sr.n += int64(n)
+	return n, err
+}
+
+func (sr *slowReader) Close() error {
+	if c, ok := sr.r.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // reply writes the vendor's JSON envelope.
@@ -346,6 +395,12 @@ func (s *Simulator) customSignature(w http.ResponseWriter, r *http.Request) {
 // new file under the simulator's directory, and checks it. It returns the
 // form and the file's path, or "" for a doc_url upload.
 func (s *Simulator) upload(w http.ResponseWriter, r *http.Request) (url.Values, string, bool) {
+	s.mu.Lock()
+	rate := s.readRate
+	s.mu.Unlock()
+	if rate > 0 {
+		r.Body = &slowReader{r: r.Body, rate: max(rate, 20), start: time.Now()}
+	}
 	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "multipart/form-data" {
 		form, pass := s.form(w, r)
@@ -482,6 +537,20 @@ func (s *Simulator) uploadDocs(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	if _, dup := s.contracts[id]; dup {
 		fail(w, "2510", "合同id重复")
+		return
+	}
+	if s.truncate >= 0 {
+		keepBytes := s.truncate
+		s.truncate = -1
+		if err := os.Truncate(path, keepBytes); err != nil {
+			fail(w, -1, "抱歉,暂时无法处理您的请求,请稍后再试。")
+			return
+		}
+		s.contracts[id] = &contract{title: form.Get("doc_title"), path: path}
+		keep = true
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+		}
 		return
 	}
 	s.contracts[id] = &contract{title: form.Get("doc_title"), path: path}
