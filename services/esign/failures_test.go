@@ -298,3 +298,30 @@ func info(err error) *errdetails.ErrorInfo {
 	}
 	return nil
 }
+
+// TestReconcilerResolvesLostGeneration: a generated contract whose reply
+// was lost is found at Fadada by the reconciler and resolved APPLIED with
+// no recorded answer; the repeat builds its answer (the signed links)
+// without generating again.
+func TestReconcilerResolvesLostGeneration(t *testing.T) {
+	t.Parallel()
+	h := startWithVendor(t, sqlstoretest.SQLiteURL(t), "ESIGN_RECONCILE_INTERVAL=300ms")
+	c := dial(t, h.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := uploadTemplateWithID(ctx, c, "RECT", "", fadadasim.PDF("{x}")); err != nil {
+		t.Fatal(err)
+	}
+	req := &esignv1.GenerateContractRequest{TemplateId: "RECT", ContractId: "RECG1", DocTitle: "t", RequestId: "rid-rec-gen"}
+	h.gate.loseReplies(fadada.PathGenerateContract, 1)
+	_, err := c.GenerateContract(ctx, req)
+	wantStatus(t, "generate with a lost reply", err, codes.Unknown, idempotency.ReasonOutcomeUnknown)
+	waitResolved(ctx, t, c, 10*time.Second)
+	got, err := c.GenerateContract(ctx, req)
+	if err != nil || got.GetContractId() != "RECG1" || !strings.Contains(got.GetViewUrl(), "contract_id=RECG1") {
+		t.Fatalf("repeat: got %v, %v, want RECG1 with its signed links", got, err)
+	}
+	if n := h.sim.Calls(fadada.PathGenerateContract); n != 1 {
+		t.Errorf("got %d generate_contract calls, want 1", n)
+	}
+}
