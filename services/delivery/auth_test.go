@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -204,16 +205,25 @@ func TestAuthOverGRPCAndREST(t *testing.T) {
 	}
 }
 
-// TestNoRPCNeedsAnExplicitGrant: delivery has no money movement or
-// purchase, so a caller allowed "DeliveryService/*" may call the paid and
-// mutating RPCs too, over gRPC and REST.
-func TestNoRPCNeedsAnExplicitGrant(t *testing.T) {
+// TestOnlyResolveOperationNeedsAnExplicitGrant: delivery has no money
+// movement or purchase, so a caller allowed "DeliveryService/*" may call
+// the paid and mutating RPCs too, over gRPC and REST; only the operator's
+// ResolveOperation must be named in full.
+func TestOnlyResolveOperationNeedsAnExplicitGrant(t *testing.T) {
 	t.Parallel()
-	if len(server.ExplicitGrants) != 0 {
-		t.Fatalf("ExplicitGrants: got %v, want none", server.ExplicitGrants)
+	if want := []string{deliveryService + "ResolveOperation"}; !slices.Equal(server.ExplicitGrants, want) {
+		t.Fatalf("ExplicitGrants: got %v, want %v", server.ExplicitGrants, want)
 	}
 	h, _ := startAuth(t)
 	ctx := bearer(context.Background(), shopKey)
+	_, err := h.client.ResolveOperation(ctx, &deliveryv1.ResolveOperationRequest{RequestId: "r-1",
+		Outcome: deliveryv1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, Note: "checked"})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Errorf("ResolveOperation by a caller allowed DeliveryService/*: got %v, want PERMISSION_DENIED", err)
+	}
+	if _, err := h.client.ListUnresolvedOperations(ctx, &deliveryv1.ListUnresolvedOperationsRequest{}); err != nil {
+		t.Errorf("ListUnresolvedOperations: %v", err)
+	}
 	if _, err := h.client.UpsertShop(ctx, validShop("grant-1")); err != nil {
 		t.Errorf("UpsertShop: %v", err)
 	}

@@ -579,37 +579,39 @@ func TestVendorFailuresMapToStatuses(t *testing.T) {
 	}
 }
 
-func TestCreateOrderResendAfterLostResponseDispatchesOnce(t *testing.T) {
+// TestCreateOrderIsSentOnce: a createOrder whose answer is a 502 is never
+// re-sent by the service, whether the vendor acted before the gateway
+// failed or not: the caller is told the outcome is unknown, and the order
+// exists at the vendor at most once.
+func TestCreateOrderIsSentOnce(t *testing.T) {
 	t.Parallel()
 	const create = "/open/order/createOrder"
 	tests := []struct {
-		name  string
-		fault dingdangsim.Fault
+		name       string
+		fault      dingdangsim.Fault
+		wantOrders int
 	}{
-		{"vendor acted, response lost", dingdangsim.Fault{Status: 502, Body: "bad gateway", AfterHandling: true}},
-		{"vendor never saw it", dingdangsim.Fault{Status: 502, Body: "bad gateway"}},
+		{"vendor acted, response lost", dingdangsim.Fault{Status: 502, Body: "bad gateway", AfterHandling: true}, 1},
+		{"vendor never saw it", dingdangsim.Fault{Status: 502, Body: "bad gateway"}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h := start(t)
 			h.sim.Inject(create, tt.fault)
-			resp, err := h.client.CreateOrder(context.Background(), validOrder("resend-1"))
-			if err != nil {
-				t.Fatalf("got %v, want success", err)
+			_, err := h.client.CreateOrder(context.Background(), validOrder("once-1"))
+			if status.Code(err) != codes.Unknown || errorInfo(t, err).GetReason() != "OUTCOME_UNKNOWN" {
+				t.Fatalf("got %v, want UNKNOWN OUTCOME_UNKNOWN", err)
 			}
-			if resp.GetOriginId() != "resend-1" {
-				t.Errorf("got %v", resp)
-			}
-			if n := h.sim.Calls(create); n != 2 {
-				t.Errorf("got %d createOrder calls, want 2 (one re-send)", n)
+			if n := h.sim.Calls(create); n != 1 {
+				t.Errorf("got %d createOrder calls, want 1 (no re-send)", n)
 			}
 			list, err := h.client.ListOrders(context.Background(), &deliveryv1.ListOrdersRequest{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := len(list.GetOrders()); n != 1 {
-				t.Errorf("got %d orders at the vendor, want exactly 1", n)
+			if n := len(list.GetOrders()); n != tt.wantOrders {
+				t.Errorf("got %d orders at the vendor, want %d", n, tt.wantOrders)
 			}
 		})
 	}
@@ -617,9 +619,9 @@ func TestCreateOrderResendAfterLostResponseDispatchesOnce(t *testing.T) {
 
 // TestCreateOrderLostReplyOnReusedConnection: the vendor applies a
 // createOrder and closes the reused keep-alive connection unanswered. The
-// client's own re-send (and read-back) are expected; the transport must
-// add no send of its own: every send the vendor counts is one our call
-// layer counted as an attempt.
+// transport must add no send of its own, and neither may the client: the
+// vendor counts one send, our call layer one attempt, counted as
+// OUTCOME_UNKNOWN, and the caller is told so.
 func TestCreateOrderLostReplyOnReusedConnection(t *testing.T) {
 	t.Parallel()
 	const create = "/open/order/createOrder"
@@ -634,26 +636,20 @@ func TestCreateOrderLostReplyOnReusedConnection(t *testing.T) {
 	if _, err := h.client.ListOrders(ctx, &deliveryv1.ListOrdersRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := h.client.CreateOrder(ctx, validOrder("lost-1"))
-	if err != nil {
-		t.Fatalf("got %v, want success (the re-send met 订单号重复 and read the order back)", err)
-	}
-	if resp.GetOriginId() != "lost-1" || !lost.Load() {
-		t.Fatalf("got %v with reply lost %v, want lost-1 after a lost reply", resp, lost.Load())
+	_, err := h.client.CreateOrder(ctx, validOrder("lost-1"))
+	if status.Code(err) != codes.Unknown || errorInfo(t, err).GetReason() != "OUTCOME_UNKNOWN" || !lost.Load() {
+		t.Fatalf("got %v with reply lost %v, want UNKNOWN OUTCOME_UNKNOWN after a lost reply", err, lost.Load())
 	}
 	attempts := vendorAttempts(t, h, create)
-	if n := h.sim.Calls(create); n != 2 || attempts != 2 {
-		t.Errorf("got %d createOrder sends at the vendor for %d attempts of ours, want 2 and 2 (the lost one and one deliberate re-send, no transport replay)", n, attempts)
+	if n := h.sim.Calls(create); n != 1 || attempts != 1 {
+		t.Errorf("got %d createOrder sends at the vendor for %d attempts of ours, want 1 and 1 (no re-send, no transport replay)", n, attempts)
 	}
 	if got := vendorOutcomes(t, h, create); !strings.Contains(got, `outcome="OUTCOME_UNKNOWN"`) {
 		t.Errorf("got createOrder outcomes %s, want the lost reply counted as OUTCOME_UNKNOWN", got)
 	}
-	list, err := h.client.ListOrders(ctx, &deliveryv1.ListOrdersRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(list.GetOrders()); n != 1 {
-		t.Errorf("got %d orders at the vendor, want exactly 1", n)
+	got, err := h.client.GetOrder(ctx, &deliveryv1.GetOrderRequest{OriginId: "lost-1"})
+	if err != nil || got.GetOrder().GetOriginId() != "lost-1" {
+		t.Errorf("GetOrder: got %v, %v, want the order the vendor applied", got, err)
 	}
 }
 

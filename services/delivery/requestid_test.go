@@ -132,23 +132,25 @@ func TestRequestIDInFlight(t *testing.T) {
 	}
 }
 
-// TestInterruptedCreateOrderIsReadBack: every send of a create lost its
-// answer (the first after the vendor acted): the caller is told the outcome
-// is unknown; its repeat reads the order back by origin_id and succeeds
+// TestInterruptedCreateOrderIsReadBack: the create's answer was lost after
+// the vendor acted: the caller is told the outcome is unknown, with its
+// request_id; its repeat reads the order back by origin_id and succeeds
 // without sending again.
 func TestInterruptedCreateOrderIsReadBack(t *testing.T) {
 	t.Parallel()
 	h := start(t)
 	ctx := context.Background()
 	h.sim.Inject(dingdangsim.PathCreateOrder, dingdangsim.Fault{Status: 502, Body: "bad gateway", AfterHandling: true})
-	h.sim.Inject(dingdangsim.PathCreateOrder, dingdangsim.Fault{Status: 502, Body: "bad gateway"})
-	h.sim.Inject(dingdangsim.PathCreateOrder, dingdangsim.Fault{Status: 502, Body: "bad gateway"})
 	order := validOrder("LOST-1")
 	order.RequestId = "rid-lost"
-	if _, err := h.client.CreateOrder(ctx, order); err == nil {
-		t.Fatal("got success, want the unknown outcome")
+	_, err := h.client.CreateOrder(ctx, order)
+	if info := errorInfo(t, err); status.Code(err) != codes.Unknown || info.GetReason() != "OUTCOME_UNKNOWN" || info.GetMetadata()["request_id"] != "rid-lost" {
+		t.Fatalf("got %v, want UNKNOWN OUTCOME_UNKNOWN naming request_id rid-lost", err)
 	}
 	sends := h.sim.Calls(dingdangsim.PathCreateOrder)
+	if sends != 1 {
+		t.Errorf("got %d createOrder calls, want 1 (never re-sent)", sends)
+	}
 	resp, err := h.client.CreateOrder(ctx, order)
 	if err != nil {
 		t.Fatalf("repeat: got %v, want the order read back", err)

@@ -45,6 +45,7 @@ func TestOpenAPIMatchesTheWire(t *testing.T) {
 		{Method: "GET", Path: "/v1/delivery/orders"},
 		{Method: "GET", Path: "/v1/delivery/orders/OA1/cancel-reasons"},
 		{Method: "POST", Path: "/v1/delivery/orders/OA1:cancel", Body: `{"reason_id":10000,"reason":"顾客改主意了"}`},
+		{Method: "GET", Path: "/v1/delivery/operations?state=UNKNOWN&page_size=10"},
 	})
 }
 

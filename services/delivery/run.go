@@ -157,6 +157,9 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { acc.Run(gctx); return nil })
+	// Unknown outcomes the vendor can tell are resolved without an operator.
+	reconciler := requests.NewReconciler(srv.Checkers())
+	g.Go(func() error { reconciler.Run(gctx, cfg.ReconcileInterval); return nil })
 	if cbLis != nil {
 		// The callback listener is deliberately not behind the guard: the
 		// vendor cannot send our callers' keys. Each push is authenticated

@@ -23,7 +23,7 @@ type Config struct {
 	// generated credentials; the DINGDANG_* credentials are then not used.
 	Sandbox bool `env:"SANDBOX"`
 	// Vendor is the Dingdang call layer: DINGDANG_BASE_URL (required unless
-	// Sandbox), DINGDANG_TIMEOUT, DINGDANG_MAX_RESPONSE_BYTES,
+	// Sandbox), DINGDANG_TIMEOUT, DINGDANG_IDLE_TIMEOUT, DINGDANG_MAX_RESPONSE_BYTES,
 	// DINGDANG_MAX_STREAM_BYTES, DINGDANG_RATE_LIMIT, DINGDANG_RATE_BURST,
 	// DINGDANG_BREAKER_FAILURES, DINGDANG_BREAKER_OPEN_FOR.
 	Vendor vendorcall.Config `envPrefix:"DINGDANG_"`
@@ -52,6 +52,10 @@ type Config struct {
 	DatabaseURL string `env:"DELIVERY_DATABASE_URL" envDefault:"file:delivery.db"`
 	// RequestIDTTL is how long a request_id's outcome is kept.
 	RequestIDTTL time.Duration `env:"REQUEST_ID_TTL" envDefault:"24h"`
+	// ReconcileInterval is how often the reconciler reads the vendor back
+	// for the request_ids whose outcome is unknown (a dispatch by its
+	// origin_id, a cancel by its order's status) and resolves what it shows.
+	ReconcileInterval time.Duration `env:"DELIVERY_RECONCILE_INTERVAL" envDefault:"30s"`
 	// CallbackAddr is where the callback listener serves the vendor's
 	// status pushes (POST /callbacks/dingdang/{token}), apart from the API
 	// port so that only it need face the internet; empty serves none.
@@ -133,6 +137,9 @@ func (c *Config) checkCallbacks() []error {
 	}
 	if c.WatchPollInterval <= 0 {
 		errs = append(errs, fmt.Errorf("DELIVERY_WATCH_POLL_INTERVAL must be positive, got %s", c.WatchPollInterval))
+	}
+	if c.ReconcileInterval <= 0 {
+		errs = append(errs, fmt.Errorf("DELIVERY_RECONCILE_INTERVAL must be positive, got %s", c.ReconcileInterval))
 	}
 	if c.RequestIDTTL <= 0 {
 		errs = append(errs, fmt.Errorf("REQUEST_ID_TTL must be positive, got %s", c.RequestIDTTL))

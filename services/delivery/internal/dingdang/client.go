@@ -5,8 +5,10 @@
 package dingdang
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -42,8 +44,6 @@ const (
 	msgInvalidParams = "参数无效"
 	msgTooFrequent   = "频繁"
 	msgBadFormat     = "格式错误"
-	defaultResends   = 2
-	defaultBackoff   = 200 * time.Millisecond
 )
 
 // EndpointCreateOrder is createOrder, the paid dispatch, as the call layer
@@ -60,11 +60,6 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// CallbackURL is sent as createOrder's callback; empty sends none.
 	CallbackURL string
-	// Resends is how often CreateOrder is re-sent after a transport failure;
-	// zero means 2.
-	Resends int
-	// ResendBackoff is the wait before the first re-send; zero means 200ms.
-	ResendBackoff time.Duration
 	// Now is the clock for getToken's timestamp; nil means time.Now.
 	Now func() time.Time
 	// Logger receives vendor-call failures; nil discards them.
@@ -95,21 +90,41 @@ func New(hc *http.Client, baseURL string, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.Resends <= 0 {
-		opts.Resends = defaultResends
-	}
-	if opts.ResendBackoff <= 0 {
-		opts.ResendBackoff = defaultBackoff
-	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	return &Client{base: strings.TrimRight(baseURL, "/"), caller: caller, opts: opts}, nil
 }
 
+// header is one parameter the vendor takes in an HTTP header: the
+// vendor's name for it, the request field it comes from as the service's
+// API names it on the wire (e.g. "remark" for info; "" for a value the
+// service makes itself), and its value.
+type header struct{ name, field, value string }
+
+// checkHeaders refuses, before anything is built or sent, a value no HTTP
+// header can carry: an ASCII control character (tab included: none of the
+// vendor's parameters holds one) or DEL. Such a value is the request's
+// fault, never the vendor's, so it is vendorerr.KindUnsendable (INVALID_ARGUMENT
+// naming the request's field): never sent, never retried, and never
+// counted against the vendor's breaker. The call layer would refuse it too,
+// but it knows only the header's name.
+func checkHeaders(path string, headers []header) error {
+	for _, h := range headers {
+		for i := 0; i < len(h.value); i++ {
+			if b := h.value[i]; b < 0x20 || b == 0x7f {
+				return &vendorerr.Error{Kind: vendorerr.KindUnsendable, NotSent: true, Vendor: Vendor, Endpoint: path,
+					Field: cmp.Or(h.field, h.name), Message: fmt.Sprintf("holds a control character (byte %d), "+
+						"which cannot travel in the HTTP header %s the vendor reads it from", i, h.name)}
+			}
+		}
+	}
+	return nil
+}
+
 // request builds a POST to path with parameters in headers (as the vendor
 // wants most of them) and, optionally, a form body.
-func (c *Client) request(path string, headers map[string]string, form url.Values) (*http.Request, error) {
+func (c *Client) request(path string, headers []header, form url.Values) (*http.Request, error) {
 	var body *strings.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
@@ -121,10 +136,10 @@ func (c *Client) request(path string, headers map[string]string, form url.Values
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for k, v := range headers {
+	for _, h := range headers {
 		// The vendor reads lower-case, underscore names such as origin_id:
 		// set them verbatim, not canonicalised.
-		req.Header[k] = []string{v}
+		req.Header[h.name] = []string{h.value}
 	}
 	return req, nil
 }
@@ -209,14 +224,21 @@ func refusal(path, msg string, code int64, result json.RawMessage) *vendorerr.Er
 
 // read sends a call that is safe to repeat, retrying transport failures
 // with the call layer's default policy.
-func (c *Client) read(ctx context.Context, path string, headers map[string]string, out any, classify func(*vendorerr.Error)) error {
+func (c *Client) read(ctx context.Context, path string, headers []header, out any, classify func(*vendorerr.Error)) error {
+	if err := checkHeaders(path, headers); err != nil {
+		return err
+	}
 	return c.caller.Read(ctx, path, vendorcall.RetryPolicy{},
 		func() (*http.Request, error) { return c.request(path, headers, nil) },
 		decodeInto(path, out, nil, classify))
 }
 
-// write sends a mutation, at most once.
-func (c *Client) write(ctx context.Context, path string, headers map[string]string, form url.Values, out any, classify func(*vendorerr.Error)) (string, error) {
+// write sends a mutation, at most once: whatever becomes of it, it is
+// never sent again by the client.
+func (c *Client) write(ctx context.Context, path string, headers []header, form url.Values, out any, classify func(*vendorerr.Error)) (string, error) {
+	if err := checkHeaders(path, headers); err != nil {
+		return "", err
+	}
 	req, err := c.request(path, headers, form)
 	if err != nil {
 		return "", err

@@ -3,13 +3,10 @@ package dingdang
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"time"
 
-	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/internal/vendorjson"
 )
@@ -108,12 +105,12 @@ type CancelReason struct {
 // ReasonOther is the cancel reason id that needs a free-text reason.
 const ReasonOther = 10000
 
-// CreateOrder dispatches o and returns the vendor's message. After a
-// transport failure it re-sends the same order: the vendor refuses a
-// duplicate origin_id, so a re-send can never dispatch twice, and a
-// duplicate refusal of a re-send means the first attempt landed — confirmed
-// by reading the order back. A duplicate on the first attempt is the
-// caller's own and stays KindAlreadyExists.
+// CreateOrder dispatches o and returns the vendor's message. It is sent
+// once: a failure comes back as the call layer classified it, and one of
+// unknown outcome (vendorerr.KindOutcomeUnknown) is for the caller to
+// resolve by reading the order back by origin_id (GetOrder), never by
+// sending it again. The vendor's duplicate refusal (订单号重复) is
+// KindAlreadyExists.
 func (c *Client) CreateOrder(ctx context.Context, o NewOrder) (string, error) {
 	callback := o.Callback
 	if callback == "" {
@@ -123,91 +120,10 @@ func (c *Client) CreateOrder(ctx context.Context, o NewOrder) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	msg, err := c.write(ctx, pathCreate, headers, form, nil, nil)
-	uncertain := mayHaveLanded(err)
-	wait := c.opts.ResendBackoff
-	for resend := 0; resend < c.opts.Resends && resendable(err); resend++ {
-		select {
-		case <-ctx.Done():
-			return "", uncertainty(err, uncertain)
-		case <-time.After(wait):
-		}
-		wait *= 2
-		msg, err = c.write(ctx, pathCreate, headers, form, nil, nil)
-		if vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
-			return c.confirmLanded(ctx, o, err)
-		}
-		uncertain = uncertain || mayHaveLanded(err)
-	}
-	return msg, uncertainty(err, uncertain)
+	return c.write(ctx, pathCreate, headers, form, nil, nil)
 }
 
-// mayHaveLanded reports whether a createOrder attempt that failed with err
-// may have dispatched the order all the same.
-func mayHaveLanded(err error) bool {
-	return err != nil && !notApplied(err)
-}
-
-// notApplied reports whether err is a failure after which the vendor
-// surely did not apply the call: a refusal it answered, or a failure
-// before anything was sent.
-func notApplied(err error) bool {
-	ve, ok := vendorerr.As(err)
-	if !ok {
-		return false
-	}
-	switch ve.Kind {
-	case vendorerr.KindInvalidArgument, vendorerr.KindAlreadyExists, vendorerr.KindRefused, vendorerr.KindAuth,
-		vendorerr.KindThrottled, vendorerr.KindUnavailable, vendorerr.KindRateLimited, vendorerr.KindCircuitOpen, vendorerr.KindUnsendable:
-		return true
-	}
-	return false
-}
-
-// maybeDispatched is a CreateOrder failure after an earlier attempt whose
-// outcome is unknown: the last attempt's plain failure does not prove the
-// order was not dispatched.
-type maybeDispatched struct{ error }
-
-func (e maybeDispatched) Unwrap() error { return e.error }
-
-func uncertainty(err error, uncertain bool) error {
-	if err == nil || !uncertain {
-		return err
-	}
-	return maybeDispatched{err}
-}
-
-// NotDispatched reports whether a CreateOrder error means the vendor surely
-// did not dispatch the order (so a dispatch booked against a spend cap may
-// be released): every attempt was refused by the vendor or never sent.
-func NotDispatched(err error) bool {
-	var maybe maybeDispatched
-	return !errors.As(err, &maybe) && notApplied(err)
-}
-
-// resendable reports whether the vendor may not have seen the order: the
-// first send's outcome is unknown, or it never went (unavailable before
-// sending, throttled, timed out, rate limited). An open breaker is not
-// waited out.
-func resendable(err error) bool {
-	return vendorcall.Retryable(err) || vendorerr.IsKind(err, vendorerr.KindOutcomeUnknown)
-}
-
-// confirmLanded reads back an order whose re-send met 订单号重复 and checks
-// it is ours, not somebody else's order under the same id.
-func (c *Client) confirmLanded(ctx context.Context, o NewOrder, dup error) (string, error) {
-	got, err := c.GetOrder(ctx, o.OriginID)
-	if err != nil {
-		return "", fmt.Errorf("re-sent order met a duplicate and could not be read back: %w", err)
-	}
-	if got.ReceiverPhone != "" && got.ReceiverPhone != o.ReceiverPhone {
-		return "", dup
-	}
-	return "成功", nil
-}
-
-func createParams(o NewOrder, callback string) (map[string]string, map[string][]string, error) {
+func createParams(o NewOrder, callback string) ([]header, map[string][]string, error) {
 	goods, err := json.Marshal(o.Goods)
 	if err != nil {
 		return nil, nil, err
@@ -216,14 +132,14 @@ func createParams(o NewOrder, callback string) (map[string]string, map[string][]
 	if !o.DoorTime.IsZero() {
 		door = strconv.FormatInt(o.DoorTime.Unix(), 10)
 	}
-	headers := map[string]string{
-		"info":              o.Remark,
-		"mode_distribution": strconv.Itoa(o.Mode),
-		"receiver_lat":      formatCoord(o.Receiver.Lat),
-		"receiver_lng":      formatCoord(o.Receiver.Lng),
+	headers := []header{
+		{"info", "remark", o.Remark},
+		{"mode_distribution", "mode", strconv.Itoa(o.Mode)},
+		{"receiver_lat", "receiver_location.latitude", formatCoord(o.Receiver.Lat)},
+		{"receiver_lng", "receiver_location.longitude", formatCoord(o.Receiver.Lng)},
 	}
 	if callback != "" {
-		headers["callback"] = callback
+		headers = append(headers, header{"callback", "", callback})
 	}
 	form := map[string][]string{
 		"bigNumb":          {o.DailySerial},
@@ -284,7 +200,7 @@ type recordJSON struct {
 // GetOrder returns one order's delivery detail.
 func (c *Client) GetOrder(ctx context.Context, originID string) (*Order, error) {
 	var res vendorjson.Object[recordJSON]
-	if err := c.read(ctx, pathRecord, map[string]string{"origin_id": originID}, &res, unknownOrder); err != nil {
+	if err := c.read(ctx, pathRecord, []header{{"origin_id", "origin_id", originID}}, &res, unknownOrder); err != nil {
 		return nil, err
 	}
 	if !res.Present {
@@ -363,7 +279,7 @@ func (c *Client) ListOrders(ctx context.Context, types int) ([]OrderSummary, err
 		filter = strconv.Itoa(types)
 	}
 	var rows vendorjson.List[listJSON]
-	if err := c.read(ctx, pathList, map[string]string{"types": filter}, &rows, nil); err != nil {
+	if err := c.read(ctx, pathList, []header{{"types", "filter", filter}}, &rows, nil); err != nil {
 		return nil, err
 	}
 	out := make([]OrderSummary, 0, len(rows))
@@ -391,7 +307,7 @@ type reasonJSON struct {
 // ListCancelReasons lists the reasons originID can be cancelled with.
 func (c *Client) ListCancelReasons(ctx context.Context, originID string) ([]CancelReason, error) {
 	var rows vendorjson.List[reasonJSON]
-	if err := c.read(ctx, pathReason, map[string]string{"origin_id": originID}, &rows, unknownOrder); err != nil {
+	if err := c.read(ctx, pathReason, []header{{"origin_id", "origin_id", originID}}, &rows, unknownOrder); err != nil {
 		return nil, err
 	}
 	out := make([]CancelReason, 0, len(rows))
@@ -407,10 +323,10 @@ func (c *Client) ListCancelReasons(ctx context.Context, originID string) ([]Canc
 // by asking for the order's cancel reasons (a read): an unknown order is
 // KindNotFound, an unknown reason KindInvalidArgument.
 func (c *Client) CancelOrder(ctx context.Context, originID string, reasonID uint32, reason string) (string, error) {
-	return c.write(ctx, pathCancel, map[string]string{
-		"origin_id":    originID,
-		"cancel_id":    strconv.FormatUint(uint64(reasonID), 10),
-		"cancelReason": reason,
+	return c.write(ctx, pathCancel, []header{
+		{"origin_id", "origin_id", originID},
+		{"cancel_id", "reason_id", strconv.FormatUint(uint64(reasonID), 10)},
+		{"cancelReason", "reason", reason},
 	}, nil, nil, func(ve *vendorerr.Error) { c.whyCancelRefused(ctx, ve, originID, reasonID) })
 }
 

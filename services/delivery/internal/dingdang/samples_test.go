@@ -27,7 +27,7 @@ func sampleServer(t *testing.T, file string) *Client {
 		_, _ = w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
-	c, err := New(srv.Client(), srv.URL, Options{Resends: 1, ResendBackoff: time.Millisecond})
+	c, err := New(srv.Client(), srv.URL, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

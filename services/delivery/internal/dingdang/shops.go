@@ -37,24 +37,24 @@ func (c *Client) UpsertShop(ctx context.Context, s ShopUpsert) (string, error) {
 	if s.Create {
 		isadd = "1"
 	}
-	return c.write(ctx, pathShopUpsert, map[string]string{
-		"appid":             s.FranchiseAppID,
-		"area_name":         s.AreaName,
-		"cargotype_code":    s.CargoTypeCode,
-		"city_name":         s.CityName,
-		"contact_name":      s.ContactName,
-		"isadd":             isadd,
-		"lat":               formatCoord(s.Location.Lat),
-		"lng":               formatCoord(s.Location.Lng),
-		"mobile":            s.Mobile,
-		"mode_distribution": strconv.Itoa(s.Mode),
-		"password":          s.Password,
-		"per_userid":        s.PerUserID,
-		"phone":             s.Phone,
-		"station_address":   s.ShopAddress,
-		"station_name":      s.ShopName,
-		"upmobile":          s.HeadquartersMobile,
-		"username":          s.Username,
+	return c.write(ctx, pathShopUpsert, []header{
+		{"appid", "franchise_app_id", s.FranchiseAppID},
+		{"area_name", "area_name", s.AreaName},
+		{"cargotype_code", "cargo_type_code", s.CargoTypeCode},
+		{"city_name", "city_name", s.CityName},
+		{"contact_name", "contact_name", s.ContactName},
+		{"isadd", "create", isadd},
+		{"lat", "location.latitude", formatCoord(s.Location.Lat)},
+		{"lng", "location.longitude", formatCoord(s.Location.Lng)},
+		{"mobile", "mobile", s.Mobile},
+		{"mode_distribution", "mode", strconv.Itoa(s.Mode)},
+		{"password", "password", s.Password},
+		{"per_userid", "per_userid", s.PerUserID},
+		{"phone", "phone", s.Phone},
+		{"station_address", "shop_address", s.ShopAddress},
+		{"station_name", "shop_name", s.ShopName},
+		{"upmobile", "headquarters_mobile", s.HeadquartersMobile},
+		{"username", "username", s.Username},
 	}, nil, nil, nil)
 }
 
@@ -119,10 +119,10 @@ func unknownMerchant(ve *vendorerr.Error) {
 // GetShop returns a merchant's shop; an unknown merchant is KindNotFound.
 func (c *Client) GetShop(ctx context.Context, perUserID, username, headquartersID string) (*Shop, error) {
 	var res vendorjson.Object[shopJSON]
-	err := c.read(ctx, pathShopInfo, map[string]string{
-		"headquarters_id": headquartersID,
-		"per_userid":      perUserID,
-		"username":        username,
+	err := c.read(ctx, pathShopInfo, []header{
+		{"headquarters_id", "headquarters_id", headquartersID},
+		{"per_userid", "per_userid", perUserID},
+		{"username", "username", username},
 	}, &res, unknownMerchant)
 	if err != nil {
 		return nil, err
@@ -153,12 +153,12 @@ type TokenRequest struct {
 // IssueToken returns a merchant console login token.
 func (c *Client) IssueToken(ctx context.Context, t TokenRequest) (string, error) {
 	var token vendorjson.String
-	_, err := c.write(ctx, pathToken, map[string]string{
-		"mobile":     t.Mobile,
-		"password":   t.Password,
-		"per_userid": t.PerUserID,
-		"timestamp":  strconv.FormatInt(c.opts.Now().Unix(), 10),
-		"username":   t.Username,
+	_, err := c.write(ctx, pathToken, []header{
+		{"mobile", "mobile", t.Mobile},
+		{"password", "password", t.Password},
+		{"per_userid", "per_userid", t.PerUserID},
+		{"timestamp", "", strconv.FormatInt(c.opts.Now().Unix(), 10)},
+		{"username", "username", t.Username},
 	}, nil, &token, nil)
 	if err != nil {
 		return "", err

@@ -88,6 +88,11 @@ type Fault struct {
 	// happen) and then answers with the fault: a response lost after the
 	// vendor acted.
 	AfterHandling bool
+
+	// arrived, when set, is closed once the request has arrived; hold, when
+	// set, keeps it waiting until hold is closed (see Hold).
+	arrived chan struct{}
+	hold    <-chan struct{}
 }
 
 // delayOnly reports whether f only slows the real answer down.
@@ -199,6 +204,17 @@ func (s *Simulator) Inject(path string, f Fault) {
 	s.faults[path] = append(s.faults[path], f)
 }
 
+// Hold makes the next call to path wait, once it has arrived and before it
+// is handled, until release is called; a caller that leaves meanwhile gets
+// nothing, and nothing is done. entered is closed when the call arrives.
+// release may be called more than once.
+func (s *Simulator) Hold(path string) (entered <-chan struct{}, release func()) {
+	arrived, hold := make(chan struct{}), make(chan struct{})
+	s.Inject(path, Fault{arrived: arrived, hold: hold})
+	var once sync.Once
+	return arrived, func() { once.Do(func() { close(hold) }) }
+}
+
 // Calls returns how many requests reached path after the gateway check.
 func (s *Simulator) Calls(path string) int {
 	s.mu.Lock()
@@ -251,6 +267,17 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	s.advance()
 	fault, faulted := s.arrive(path)
+	if fault.arrived != nil {
+		close(fault.arrived)
+	}
+	if fault.hold != nil {
+		select {
+		case <-fault.hold:
+		case <-r.Context().Done():
+			s.log.Debug("dingdangsim: caller gone while held", "path", path)
+			return
+		}
+	}
 	if faulted && !fault.AfterHandling {
 		if !sleep(r.Context(), fault.Delay) {
 			s.log.Debug("dingdangsim: caller gone during fault delay", "path", path)

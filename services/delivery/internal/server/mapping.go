@@ -50,6 +50,14 @@ func (m StatusMap) status(raw string) deliveryv1.OrderStatus {
 	return deliveryv1.OrderStatus_ORDER_STATUS_OTHER
 }
 
+// Cancelled reports whether an order with the raw status is cancelled;
+// known is false for a status the map does not name.
+func (m StatusMap) Cancelled(raw string) (cancelled, known bool) {
+	st := m.status(raw)
+	return st == deliveryv1.OrderStatus_ORDER_STATUS_CANCELLED,
+		st != deliveryv1.OrderStatus_ORDER_STATUS_OTHER && st != deliveryv1.OrderStatus_ORDER_STATUS_UNSPECIFIED
+}
+
 // Final reports whether an order with the raw status will change no more:
 // it maps to DELIVERED or CANCELLED.
 func (m StatusMap) Final(raw string) bool {

@@ -18,6 +18,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdang"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/outcome"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/store"
 )
 
@@ -25,11 +26,22 @@ import (
 const Domain = "delivery.vendorgate.dev"
 
 // ExplicitGrants lists the RPCs a caller may call only when its allow list
-// names them, money movements and purchases: none here. A dispatch is paid
-// (DINGDANG_DISPATCH_PRICE_YUAN) but it is the service's everyday
-// business, capped per caller by daily_spend_cap_yuan rather than granted
-// by name.
-var ExplicitGrants = []string{}
+// names them in full ("DeliveryService/*" does not cover them): the
+// operator's ResolveOperation, which decides what a repeat of a request_id
+// returns. A dispatch is paid (DINGDANG_DISPATCH_PRICE_YUAN) but it is the
+// service's everyday business, capped per caller by daily_spend_cap_yuan
+// rather than granted by name.
+var ExplicitGrants = []string{
+	deliveryv1.DeliveryService_ResolveOperation_FullMethodName[1:],
+}
+
+// The methods under which request_id records are kept: the RPCs' names.
+const (
+	methodCreateOrder        = "CreateOrder"
+	methodCancelOrder        = "CancelOrder"
+	methodUpsertShop         = "UpsertShop"
+	methodIssueMerchantToken = "IssueMerchantToken"
+)
 
 // Vendor is what the server needs from the Dingdang client.
 type Vendor interface {
@@ -103,60 +115,105 @@ func once[Resp proto.Message](ctx context.Context, s *Server, method, requestID 
 	return idempotency.Run(ctx, s.requests, method, requestID, req, call)
 }
 
-// readBackFailed keeps an interrupted request_id interrupted when the
-// vendor could not be asked what became of it: the next repeat asks again.
-func readBackFailed(what string, err error) error {
-	return fmt.Errorf("%w: %w", domainerr.Unknown("OUTCOME_UNKNOWN",
-		"an earlier attempt with this request_id may have "+what+", and reading it back from the vendor failed; repeat the request to check again"), err)
+// cannotTellNow keeps an interrupted request_id's outcome unknown when the
+// vendor could not be asked what became of it (err): the caller gets
+// OUTCOME_UNKNOWN again, and the next repeat, or the reconciler, asks again.
+func cannotTellNow(err error) error {
+	return fmt.Errorf("%w: reading the vendor's state back failed: %w", idempotency.ErrCannotTell, err)
 }
 
 // CreateOrder implements DeliveryService. The order's callback URL, when
-// pushes are configured, carries a token stored before the vendor call. An
-// interrupted earlier attempt under the same request_id is resolved by
-// reading the order back by origin_id, the vendor's own duplicate guard:
-// found (and ours), it is the result; not found, it was never created and
-// is sent.
+// pushes are configured, carries a token stored before the vendor call.
+// createOrder is sent once. An attempt whose outcome is unknown is resolved
+// by reading the order back by origin_id, the vendor's own duplicate guard
+// (outcome.Created, which the reconciler asks too): on a repeat of its
+// request_id, the order found (and ours) is the result, and an order not
+// there is dispatched now, still under that guard.
 func (s *Server) CreateOrder(ctx context.Context, req *deliveryv1.CreateOrderRequest) (*deliveryv1.CreateOrderResponse, error) {
-	return once(ctx, s, "CreateOrder", req.GetRequestId(), req,
+	return once(ctx, s, methodCreateOrder, req.GetRequestId(), req,
 		func(ctx context.Context, a idempotency.Attempt) (*deliveryv1.CreateOrderResponse, error) {
 			o := newOrder(req)
+			if a.Applied {
+				return createdResponse(o.OriginID), nil
+			}
 			if a.Interrupted {
-				got, err := s.vendor.GetOrder(ctx, o.OriginID)
-				switch {
-				case err == nil && got.ReceiverPhone != "" && got.ReceiverPhone != o.ReceiverPhone:
-					return nil, &vendorerr.Error{Kind: vendorerr.KindAlreadyExists, Vendor: dingdang.Vendor,
-						Message: "origin_id " + o.OriginID + " is another order's"}
-				case err == nil:
-					s.observe(ctx, got)
-					return &deliveryv1.CreateOrderResponse{OriginId: o.OriginID, VendorMessage: readBackMessage}, nil
-				case !vendorerr.IsKind(err, vendorerr.KindNotFound):
-					return nil, readBackFailed("created the order", err)
+				resp, found, err := s.readBackCreated(ctx, o)
+				if found || err != nil {
+					return resp, err
 				}
 			}
-			// The dispatch is paid: book it against the caller's daily cap
-			// before anything is sent (an interrupted attempt found above
-			// was booked by that attempt).
-			release, err := s.reserve(ctx)
-			if err != nil {
-				return nil, err
-			}
-			if s.tracking != nil {
-				cb, err := s.tracking.CallbackURL(ctx, o.OriginID)
-				if err != nil {
-					release(false)
-					return nil, err
+			resp, err := s.dispatch(ctx, o)
+			if a.Interrupted && vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
+				// The interrupted attempt reached the vendor after our
+				// read: the order is there now.
+				if resp, found, rerr := s.readBackCreated(ctx, o); found || rerr != nil {
+					return resp, rerr
 				}
-				o.Callback = cb
 			}
-			msg, err := s.vendor.CreateOrder(ctx, o)
-			if err != nil {
-				release(!dingdang.NotDispatched(err))
-				return nil, err
-			}
-			release(true)
-			crashpoint.Hit("delivery.create-order.after-vendor")
-			return &deliveryv1.CreateOrderResponse{OriginId: o.OriginID, VendorMessage: msg}, nil
+			return resp, err
 		})
+}
+
+// readBackCreated resolves an interrupted dispatch of o by reading it back:
+// found says an order is there under its origin_id (resp is the result, or
+// err when the order is another's); neither found nor err means no order is
+// there.
+func (s *Server) readBackCreated(ctx context.Context, o dingdang.NewOrder) (resp *deliveryv1.CreateOrderResponse, found bool, err error) {
+	f, err := outcome.Created(ctx, s.vendor, o)
+	switch {
+	case err != nil:
+		return nil, false, cannotTellNow(err)
+	case f.Outcome == idempotency.Applied:
+		s.observe(ctx, f.Order)
+		return createdResponse(o.OriginID), true, nil
+	case f.Order != nil:
+		return nil, true, &vendorerr.Error{Kind: vendorerr.KindAlreadyExists, Vendor: dingdang.Vendor,
+			Endpoint: dingdang.EndpointCreateOrder, Message: "origin_id " + o.OriginID + " is another order's"}
+	}
+	return nil, false, nil
+}
+
+// dispatch books the dispatch against the caller's daily cap and sends
+// createOrder, once.
+func (s *Server) dispatch(ctx context.Context, o dingdang.NewOrder) (*deliveryv1.CreateOrderResponse, error) {
+	// The dispatch is paid: book it against the caller's daily cap before
+	// anything is sent.
+	release, err := s.reserve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.tracking != nil {
+		cb, err := s.tracking.CallbackURL(ctx, o.OriginID)
+		if err != nil {
+			release(false)
+			return nil, err
+		}
+		o.Callback = cb
+	}
+	msg, err := s.vendor.CreateOrder(ctx, o)
+	if err != nil {
+		release(!dispatchRefused(err))
+		return nil, err
+	}
+	release(true)
+	crashpoint.Hit("delivery.create-order.after-vendor")
+	return &deliveryv1.CreateOrderResponse{OriginId: o.OriginID, VendorMessage: msg}, nil
+}
+
+// dispatchRefused reports whether a createOrder failure means this
+// dispatch certainly did not happen, so that its booking is released: it
+// was never sent, or the vendor refused or throttled it
+// (vendorerr.NotApplied), or refused it as a duplicate origin_id (the
+// order under that id is an earlier dispatch, booked by whoever made it).
+// A dispatch of unknown outcome stays booked.
+func dispatchRefused(err error) bool {
+	return vendorerr.NotApplied(err) || vendorerr.IsKind(err, vendorerr.KindAlreadyExists)
+}
+
+// createdResponse is CreateOrder's answer for an order found dispatched
+// without its own answer: read back, or resolved applied.
+func createdResponse(originID string) *deliveryv1.CreateOrderResponse {
+	return &deliveryv1.CreateOrderResponse{OriginId: originID, VendorMessage: readBackMessage}
 }
 
 // reserve books one dispatch's price for ctx's caller.
@@ -179,9 +236,8 @@ func (s *Server) GetUsage(ctx context.Context, req *deliveryv1.GetUsageRequest) 
 	return &deliveryv1.GetUsageResponse{Report: r}, nil
 }
 
-// readBackMessage is the vendor's success message, given when an
-// interrupted create is confirmed by reading the order back (the client
-// says the same when its own re-send meets the duplicate guard).
+// readBackMessage is the vendor's success message, given when a dispatch
+// is confirmed by reading the order back rather than by its own answer.
 const readBackMessage = "成功"
 
 // observe records an order read back, for its watchers; a failure only
@@ -214,20 +270,24 @@ func (s *Server) ListOrders(ctx context.Context, req *deliveryv1.ListOrdersReque
 	return resp, nil
 }
 
-// CancelOrder implements DeliveryService. An interrupted earlier attempt
-// under the same request_id is resolved by reading the order: already
-// cancelled is the result; otherwise the cancel is sent (cancelling is
-// safe to repeat: the vendor refuses to cancel twice).
+// CancelOrder implements DeliveryService. An attempt whose outcome is
+// unknown is resolved by reading the order (outcome.Cancelled, which the
+// reconciler asks too): on a repeat of its request_id, an order already
+// cancelled is the result; otherwise the cancel is sent (cancelling is safe
+// to repeat: the vendor refuses to cancel twice).
 func (s *Server) CancelOrder(ctx context.Context, req *deliveryv1.CancelOrderRequest) (*deliveryv1.CancelOrderResponse, error) {
-	return once(ctx, s, "CancelOrder", req.GetRequestId(), req,
+	return once(ctx, s, methodCancelOrder, req.GetRequestId(), req,
 		func(ctx context.Context, a idempotency.Attempt) (*deliveryv1.CancelOrderResponse, error) {
+			if a.Applied {
+				return &deliveryv1.CancelOrderResponse{OriginId: req.GetOriginId()}, nil
+			}
 			if a.Interrupted {
-				got, err := s.vendor.GetOrder(ctx, req.GetOriginId())
-				if err != nil && !vendorerr.IsKind(err, vendorerr.KindNotFound) {
-					return nil, readBackFailed("cancelled the order", err)
+				f, err := outcome.Cancelled(ctx, s.vendor, s.statuses, req.GetOriginId())
+				if err != nil {
+					return nil, cannotTellNow(err)
 				}
-				if err == nil && s.statuses.status(got.RawStatus) == deliveryv1.OrderStatus_ORDER_STATUS_CANCELLED {
-					s.observe(ctx, got)
+				if f.Outcome == idempotency.Applied {
+					s.observe(ctx, f.Order)
 					return &deliveryv1.CancelOrderResponse{OriginId: req.GetOriginId()}, nil
 				}
 			}
@@ -253,18 +313,22 @@ func (s *Server) ListCancelReasons(ctx context.Context, req *deliveryv1.ListCanc
 }
 
 // UpsertShop implements DeliveryService. An interrupted earlier create
-// under the same request_id is resolved by reading the shop: found, it was
+// under the same request_id is resolved by reading the shop
+// (outcome.ShopCreated, which the reconciler asks too): found, it was
 // created; not found, it is sent. An update is safe to send again.
 func (s *Server) UpsertShop(ctx context.Context, req *deliveryv1.UpsertShopRequest) (*deliveryv1.UpsertShopResponse, error) {
-	return once(ctx, s, "UpsertShop", req.GetRequestId(), req,
+	return once(ctx, s, methodUpsertShop, req.GetRequestId(), req,
 		func(ctx context.Context, a idempotency.Attempt) (*deliveryv1.UpsertShopResponse, error) {
+			if a.Applied {
+				return &deliveryv1.UpsertShopResponse{PerUserid: req.GetPerUserid()}, nil
+			}
 			if a.Interrupted && req.GetCreate() {
-				_, err := s.vendor.GetShop(ctx, req.GetPerUserid(), req.GetUsername(), "")
-				if err == nil {
-					return &deliveryv1.UpsertShopResponse{PerUserid: req.GetPerUserid()}, nil
+				f, err := outcome.ShopCreated(ctx, s.vendor, shopUpsert(req))
+				if err != nil {
+					return nil, cannotTellNow(err)
 				}
-				if !vendorerr.IsKind(err, vendorerr.KindNotFound) {
-					return nil, readBackFailed("created the shop", err)
+				if f.Outcome == idempotency.Applied {
+					return &deliveryv1.UpsertShopResponse{PerUserid: req.GetPerUserid()}, nil
 				}
 			}
 			msg, err := s.vendor.UpsertShop(ctx, shopUpsert(req))
@@ -286,10 +350,16 @@ func (s *Server) GetShop(ctx context.Context, req *deliveryv1.GetShopRequest) (*
 
 // IssueMerchantToken implements DeliveryService. The vendor keeps nothing
 // to read back about a token, and issuing one again is harmless, so an
-// interrupted earlier attempt is simply sent again.
+// interrupted earlier attempt is simply sent again. A token an operator
+// found issued cannot be rebuilt: its request_id is FAILED_PRECONDITION.
 func (s *Server) IssueMerchantToken(ctx context.Context, req *deliveryv1.IssueMerchantTokenRequest) (*deliveryv1.IssueMerchantTokenResponse, error) {
-	return once(ctx, s, "IssueMerchantToken", req.GetRequestId(), req,
-		func(ctx context.Context, _ idempotency.Attempt) (*deliveryv1.IssueMerchantTokenResponse, error) {
+	return once(ctx, s, methodIssueMerchantToken, req.GetRequestId(), req,
+		func(ctx context.Context, a idempotency.Attempt) (*deliveryv1.IssueMerchantTokenResponse, error) {
+			if a.Applied {
+				return nil, domainerr.FailedPrecondition(reasonTokenNotRecorded,
+					"the token of request_id "+req.GetRequestId()+" was issued and never recorded, and the vendor cannot "+
+						"show it again; issue another under a new request_id")
+			}
 			token, err := s.vendor.IssueToken(ctx, dingdang.TokenRequest{
 				PerUserID: req.GetPerUserid(), Username: req.GetUsername(), Mobile: req.GetMobile(), Password: req.GetPassword(),
 			})
@@ -299,3 +369,7 @@ func (s *Server) IssueMerchantToken(ctx context.Context, req *deliveryv1.IssueMe
 			return &deliveryv1.IssueMerchantTokenResponse{Token: token}, nil
 		})
 }
+
+// reasonTokenNotRecorded is the ErrorInfo reason of a request_id whose
+// token was resolved issued without being recorded.
+const reasonTokenNotRecorded = "TOKEN_NOT_RECORDED"
