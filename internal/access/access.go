@@ -50,8 +50,10 @@ type Options struct {
 	Config Config
 	// Sandbox creates and prints a development key allowed everything.
 	Sandbox bool
-	// Explicit lists the service's RPCs ("pkg.Service/Method") that move
-	// money or buy something: only a caller that names them may call them.
+	// Explicit lists more RPCs ("pkg.Service/Method") that only a caller
+	// naming them may call, on top of auth.PaidOrMoneyRPCs, the one table
+	// of the RPCs that spend or move money, which every guard applies; a
+	// service needs to list none of its own.
 	Explicit []string
 	// Prices are the unit costs of paid vendor calls, in fen, keyed
 	// "vendor endpoint".

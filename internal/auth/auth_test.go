@@ -17,6 +17,7 @@ import (
 
 const (
 	deliveryCreate = "/vendorgate.delivery.v1.DeliveryService/CreateOrder"
+	deliveryGet    = "/vendorgate.delivery.v1.DeliveryService/GetOrder"
 	vehicleOrder   = "/vendorgate.vehicle.v1.VehicleService/OrderReport"
 	vehicleGet     = "/vendorgate.vehicle.v1.VehicleService/GetReport"
 )
@@ -106,7 +107,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"old-key", "new-key"} {
-		if _, err := g.Admit(withKey(k), deliveryCreate, ""); err != nil {
+		if _, err := g.Admit(withKey(k), deliveryGet, ""); err != nil {
 			t.Errorf("%s during the overlap: %v", k, err)
 		}
 	}
@@ -114,9 +115,9 @@ func TestKeyRotation(t *testing.T) {
 	if err := g.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_, err = g.Admit(withKey("old-key"), deliveryCreate, "")
+	_, err = g.Admit(withKey("old-key"), deliveryGet, "")
 	wantKind(t, err, domainerr.KindUnauthenticated, auth.ReasonInvalid)
-	if _, err := g.Admit(withKey("new-key"), deliveryCreate, ""); err != nil {
+	if _, err := g.Admit(withKey("new-key"), deliveryGet, ""); err != nil {
 		t.Errorf("new key after the overlap: %v", err)
 	}
 	// A broken file keeps the callers in force.
@@ -126,7 +127,7 @@ func TestKeyRotation(t *testing.T) {
 	if err := g.Reload(ctx); err == nil {
 		t.Error("got no error reloading a broken file")
 	}
-	if _, err := g.Admit(withKey("new-key"), deliveryCreate, ""); err != nil {
+	if _, err := g.Admit(withKey("new-key"), deliveryGet, ""); err != nil {
 		t.Errorf("after a failed reload: %v", err)
 	}
 }
@@ -224,7 +225,7 @@ func TestStoreKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, k := range []string{k1, k2} {
-				c, err := g.Admit(withKey(k), deliveryCreate, "")
+				c, err := g.Admit(withKey(k), deliveryGet, "")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -238,7 +239,7 @@ func TestStoreKeys(t *testing.T) {
 			if err := g.Reload(ctx); err != nil {
 				t.Fatal(err)
 			}
-			_, err = g.Admit(withKey(k1), deliveryCreate, "")
+			_, err = g.Admit(withKey(k1), deliveryGet, "")
 			wantKind(t, err, domainerr.KindUnauthenticated, auth.ReasonInvalid)
 		})
 	}
@@ -271,7 +272,7 @@ func TestRateIsSharedByReplicas(t *testing.T) {
 	admitted := 0
 	var last error
 	for range 20 {
-		if _, err := g.Admit(withKey("busy-key"), deliveryCreate, ""); err != nil {
+		if _, err := g.Admit(withKey("busy-key"), deliveryGet, ""); err != nil {
 			last = err
 			continue
 		}

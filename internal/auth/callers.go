@@ -53,32 +53,90 @@ var (
 	yuan       = regexp.MustCompile(`^[0-9]{1,12}(\.[0-9]{1,2})?$`)
 )
 
-// Check reports what is wrong with c.
+// Check reports what is wrong with c. A name that is not valid, or that
+// looks like an API key or another secret (someone pasted a key where the
+// name goes), is refused without being quoted, and the other errors then
+// do not name the caller either: logs and error messages never echo a key.
 func (c Caller) Check() error {
 	var errs []error
-	if !callerName.MatchString(c.Name) {
-		errs = append(errs, fmt.Errorf("name %q: want letters, digits and . _ - : / @ (a name, a certificate's URI SAN or CN)", c.Name))
+	who := "caller " + c.Name
+	switch {
+	case looksLikeSecret(c.Name):
+		who = "a caller"
+		errs = append(errs, errors.New("a caller's name looks like an API key or another secret, so it is not shown here: name callers with words (e.g. shop-backend), and give keys only as their hashes under keys"))
+	case !callerName.MatchString(c.Name):
+		who = "a caller"
+		errs = append(errs, fmt.Errorf("a caller's name (%d characters, not shown) is not valid: want letters, digits and . _ - : / @ (a name, a certificate's URI SAN or CN), at most 255", len(c.Name)))
 	}
 	if len(c.Keys) > MaxKeysPerCaller {
-		errs = append(errs, fmt.Errorf("caller %s: %d keys, want at most %d (the old and the new during a rotation)", c.Name, len(c.Keys), MaxKeysPerCaller))
+		errs = append(errs, fmt.Errorf("%s: %d keys, want at most %d (the old and the new during a rotation)", who, len(c.Keys), MaxKeysPerCaller))
 	}
 	for _, k := range c.Keys {
 		if !keyHash.MatchString(k) {
-			errs = append(errs, fmt.Errorf("caller %s: key %q: want \"sha256:<64 lower-case hex digits>\" (the hash, never the key)", c.Name, redactHash(k)))
+			errs = append(errs, fmt.Errorf("%s: key %q: want \"sha256:<64 lower-case hex digits>\" (the hash, never the key)", who, redactHash(k)))
 		}
 	}
 	for _, a := range c.Allow {
 		if err := checkPattern(a); err != nil {
-			errs = append(errs, fmt.Errorf("caller %s: %w", c.Name, err))
+			errs = append(errs, fmt.Errorf("%s: %w", who, err))
 		}
 	}
 	if c.RatePerSecond < 0 {
-		errs = append(errs, fmt.Errorf("caller %s: rate_per_second %v: want 0 (no limit) or more", c.Name, c.RatePerSecond))
+		errs = append(errs, fmt.Errorf("%s: rate_per_second %v: want 0 (no limit) or more", who, c.RatePerSecond))
 	}
 	if c.DailySpendCapYuan != "" && !yuan.MatchString(c.DailySpendCapYuan) {
-		errs = append(errs, fmt.Errorf("caller %s: daily_spend_cap_yuan %q: want a decimal such as \"500\" or \"49.50\"", c.Name, c.DailySpendCapYuan))
+		errs = append(errs, fmt.Errorf("%s: daily_spend_cap_yuan %q: want a decimal such as \"500\" or \"49.50\"", who, c.DailySpendCapYuan))
 	}
 	return errors.Join(errs...)
+}
+
+// looksLikeSecret reports whether a caller name looks like a key rather
+// than a name: a key of NewKey's form ("vg_<caller>_<32 characters>"), a
+// "sha256:" hash, or a long run of letters and digits that mixes them the
+// way random tokens do (base64, hex digests), where names are words.
+func looksLikeSecret(name string) bool {
+	if strings.HasPrefix(name, "vg_") || strings.HasPrefix(name, "sha256:") {
+		return true
+	}
+	for _, run := range strings.FieldsFunc(name, func(r rune) bool { return !isAlnum(r) }) {
+		if len(run) >= minSecretRun && tokenLike(run) {
+			return true
+		}
+	}
+	return false
+}
+
+// minSecretRun is the shortest run of letters and digits taken for a
+// token: generated keys and digests are longer, words and UUID groups
+// shorter.
+const minSecretRun = 20
+
+func isAlnum(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+}
+
+// tokenLike reports whether run (letters and digits) mixes them like a
+// random token: digits among letters several times over, or upper and
+// lower case switching often, as in base64 and hex, not in words
+// ("shopbackend2024", "CamelCaseName").
+func tokenLike(run string) bool {
+	var digits, switches int
+	prev := 0 // 1 lower, 2 upper, 3 digit
+	for _, r := range run {
+		cls := 1
+		switch {
+		case r >= 'A' && r <= 'Z':
+			cls = 2
+		case r >= '0' && r <= '9':
+			cls = 3
+			digits++
+		}
+		if prev != 0 && cls != prev {
+			switches++
+		}
+		prev = cls
+	}
+	return digits >= 4 && switches >= 6 || switches >= len(run)/3
 }
 
 // SpendCapFen is the daily spend cap in fen, and whether there is one.
@@ -158,9 +216,11 @@ func ParseKeysFile(data []byte) ([]Caller, error) {
 	}
 	var errs []error
 	seen := map[string]bool{}
-	for _, c := range f.Callers {
+	for i, c := range f.Callers {
 		if err := c.Check(); err != nil {
-			errs = append(errs, err)
+			// By position: the name may be what must not be shown.
+			errs = append(errs, fmt.Errorf("callers[%d]: %w", i, err))
+			continue
 		}
 		if seen[c.Name] {
 			errs = append(errs, fmt.Errorf("caller %s: listed twice", c.Name))

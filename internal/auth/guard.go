@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -51,8 +52,9 @@ type Options struct {
 	Config Config
 	// Store holds the callers managed with vendorgate-admin; nil for none.
 	Store *Store
-	// Explicit lists the RPCs ("pkg.Service/Method") that move money or buy
-	// something: a caller may call them only when its allow list names them.
+	// Explicit lists more RPCs ("pkg.Service/Method") that a caller may
+	// call only when its allow list names them, on top of PaidOrMoneyRPCs,
+	// which every Guard applies; nil adds none.
 	Explicit []string
 	// Open lists RPC prefixes that need no credentials, e.g. the gRPC
 	// health service.
@@ -67,6 +69,8 @@ type Options struct {
 	// Replicas is how many replicas of the service are alive; a caller's
 	// rate_per_second is shared out among them. nil means 1.
 	Replicas func() int
+	// Now is the clock of the per-source refusal limits; nil is time.Now.
+	Now func() time.Time
 }
 
 // Guard admits or refuses calls. It is safe for concurrent use.
@@ -76,6 +80,12 @@ type Guard struct {
 	dir        atomic.Pointer[directory]
 	sandboxKey string
 	failures   *prometheus.CounterVec
+	// reloadRefused counts the reloads refused, by reason.
+	reloadRefused *prometheus.CounterVec
+	// explicit is PaidOrMoneyRPCs and Options.Explicit.
+	explicit map[string]bool
+	// refusals limits and samples failed authentications per source.
+	refusals *refusals
 
 	limitersMu sync.Mutex
 	limiters   map[string]*callerLimiter
@@ -85,6 +95,9 @@ type Guard struct {
 type directory struct {
 	byHash map[string]*Caller
 	byName map[string]*Caller
+	// configured counts the callers of the keys file and the store: all
+	// but the sandbox's.
+	configured int
 }
 
 type callerLimiter struct {
@@ -99,7 +112,11 @@ func New(ctx context.Context, opts Options) (*Guard, error) {
 	if err := opts.Config.Check(); err != nil {
 		return nil, err
 	}
-	g := &Guard{opts: opts, log: opts.Logger, limiters: map[string]*callerLimiter{}}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	g := &Guard{opts: opts, log: opts.Logger, limiters: map[string]*callerLimiter{},
+		explicit: explicitSet(opts.Explicit), refusals: newRefusals(opts.Now)}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -112,6 +129,14 @@ func New(ctx context.Context, opts Options) (*Guard, error) {
 			return nil, err
 		}
 		g.failures = c
+		r, err := vendorcall.Register(opts.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vendorgate_auth_reload_refused_total",
+			Help: "Reloads of the callers refused, the callers loaded before staying in force, by reason: no_callers (the new list is empty), invalid (the keys file does not parse or check), store (the store did not answer).",
+		}, []string{"reason"}))
+		if err != nil {
+			return nil, err
+		}
+		g.reloadRefused = r
 	}
 	if opts.Sandbox && opts.Config.Mode == ModeAPIKey {
 		g.sandboxKey = opts.Config.SandboxKey
@@ -138,13 +163,23 @@ func New(ctx context.Context, opts Options) (*Guard, error) {
 // SandboxKey is the development key of sandbox mode, "" otherwise.
 func (g *Guard) SandboxKey() string { return g.sandboxKey }
 
+// ErrNoCallers is a reload refused because it would leave no caller where
+// there were some.
+var ErrNoCallers = errors.New("auth: the new list of callers is empty")
+
 // Reload re-reads the keys file and the store. On failure the callers
-// loaded before stay in force.
+// loaded before stay in force, and so they do when the new list would
+// leave no caller where there were some (an emptied or truncated keys
+// file, "callers: []"): that reload is refused with ErrNoCallers, logged
+// at ERROR. Refused reloads are counted in
+// vendorgate_auth_reload_refused_total; each caller a reload removes is
+// logged at WARN, each it adds at INFO.
 func (g *Guard) Reload(ctx context.Context) error {
 	var callers []Caller
 	if g.opts.Config.KeysFile != "" {
 		fc, err := ReadKeysFile(g.opts.Config.KeysFile)
 		if err != nil {
+			g.countRefusedReload("invalid")
 			return err
 		}
 		callers = append(callers, fc...)
@@ -152,14 +187,17 @@ func (g *Guard) Reload(ctx context.Context) error {
 	if g.opts.Store != nil {
 		sc, err := g.opts.Store.Callers(ctx)
 		if err != nil {
+			g.countRefusedReload("store")
 			return err
 		}
 		callers = append(callers, sc...)
 	}
+	configured := len(callers)
 	if g.sandboxKey != "" {
-		callers = append(callers, Caller{Name: SandboxCaller, Keys: []string{HashKey(g.sandboxKey)}, Allow: append([]string{"*"}, g.opts.Explicit...)})
+		allow := append([]string{"*"}, slices.Sorted(maps.Keys(g.explicit))...)
+		callers = append(callers, Caller{Name: SandboxCaller, Keys: []string{HashKey(g.sandboxKey)}, Allow: allow})
 	}
-	d := &directory{byHash: map[string]*Caller{}, byName: map[string]*Caller{}}
+	d := &directory{byHash: map[string]*Caller{}, byName: map[string]*Caller{}, configured: configured}
 	for i := range callers {
 		c := &callers[i]
 		if prev, dup := d.byName[c.Name]; dup {
@@ -176,8 +214,39 @@ func (g *Guard) Reload(ctx context.Context) error {
 			d.byHash[k] = c
 		}
 	}
+	prev := g.dir.Load()
+	if prev != nil && g.opts.Config.Mode != ModeNone && prev.configured > 0 && d.configured == 0 {
+		g.countRefusedReload("no_callers")
+		g.log.Error("auth: reload refused: the keys file and the store list no caller, which would refuse every call; the callers loaded before stay in force (an emptied or half-written AUTH_KEYS_FILE?)",
+			"service", g.opts.Service, "callers_in_force", prev.configured)
+		return ErrNoCallers
+	}
 	g.dir.Store(d)
+	if prev != nil {
+		g.logChanges(prev, d)
+	}
 	return nil
+}
+
+// logChanges logs the callers a reload removed (WARN: their calls now
+// fail) and added.
+func (g *Guard) logChanges(prev, next *directory) {
+	for _, name := range slices.Sorted(maps.Keys(prev.byName)) {
+		if _, kept := next.byName[name]; !kept && name != SandboxCaller {
+			g.log.Warn("auth: caller removed by a reload; its keys no longer authenticate", "service", g.opts.Service, "caller", name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(next.byName)) {
+		if _, had := prev.byName[name]; !had && name != SandboxCaller {
+			g.log.Info("auth: caller added by a reload", "service", g.opts.Service, "caller", name)
+		}
+	}
+}
+
+func (g *Guard) countRefusedReload(reason string) {
+	if g.reloadRefused != nil {
+		g.reloadRefused.WithLabelValues(reason).Inc()
+	}
 }
 
 // Watch reloads the callers every Config.ReloadInterval until ctx ends.
@@ -189,7 +258,8 @@ func (g *Guard) Watch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := g.Reload(ctx); err != nil && ctx.Err() == nil {
+			// A refusal for want of callers has been logged, at ERROR.
+			if err := g.Reload(ctx); err != nil && !errors.Is(err, ErrNoCallers) && ctx.Err() == nil {
 				g.log.Warn("auth: reload failed; the callers loaded before stay in force", "service", g.opts.Service, "error", err)
 			}
 		}
@@ -240,29 +310,27 @@ func (g *Guard) Admit(ctx context.Context, fullMethod, source string) (context.C
 	case ModeAPIKey:
 		key, err := bearer(ctx)
 		if err != nil {
-			g.fail(ReasonMissing, "", source, method)
-			return ctx, err
+			return ctx, g.refuse(ReasonMissing, "", source, method, err)
 		}
 		var h [hashLen]byte
 		hashKey(key, &h)
 		c = g.dir.Load().byHash[string(h[:])] // indexing by a converted []byte allocates nothing
 		if c == nil {
-			g.fail(ReasonInvalid, claimedCaller(key), source, method)
-			return ctx, domainerr.Unauthenticated(ReasonInvalid, "the API key is not valid")
+			return ctx, g.refuse(ReasonInvalid, claimedCaller(key), source, method,
+				domainerr.Unauthenticated(ReasonInvalid, "the API key is not valid"))
 		}
 	case ModeMTLS:
 		name, err := certCaller(ctx)
 		if err != nil {
-			g.fail(ReasonMissing, "", source, method)
-			return ctx, err
+			return ctx, g.refuse(ReasonMissing, "", source, method, err)
 		}
 		c = g.dir.Load().byName[name]
 		if c == nil {
-			g.fail(ReasonInvalid, name, source, method)
-			return ctx, domainerr.Unauthenticated(ReasonInvalid, "the client certificate names no known caller")
+			return ctx, g.refuse(ReasonInvalid, name, source, method,
+				domainerr.Unauthenticated(ReasonInvalid, "the client certificate names no known caller"))
 		}
 	}
-	if !allows(c.Allow, method, slices.Contains(g.opts.Explicit, method)) {
+	if !allows(c.Allow, method, g.explicit[method]) {
 		g.fail(ReasonDenied, c.Name, source, method)
 		return ctx, domainerr.PermissionDenied(ReasonDenied, "the caller may not call "+method, map[string]string{"method": method, "caller": c.Name})
 	}
@@ -355,17 +423,49 @@ func (g *Guard) rate(c *Caller) error {
 	return nil
 }
 
-// fail counts and logs a refused call; caller is the claimed one, pooled
-// as "unknown" when nobody configured it, so that the metric stays small.
-func (g *Guard) fail(reason, caller, source, method string) {
-	label := caller
-	if _, known := g.dir.Load().byName[caller]; !known {
-		label = unknownCaller
+// refuse counts a failed authentication (err, with reason) from source and
+// returns the error to answer: err, or, once the source has failed too
+// often, RESOURCE_EXHAUSTED with a retry delay. At most one line a second
+// per source is logged; the metric counts every failure.
+func (g *Guard) refuse(reason, caller, source, method string, err error) error {
+	label := g.callerLabel(caller)
+	if g.failures != nil {
+		g.failures.WithLabelValues(reason, label).Inc()
 	}
+	v := g.refusals.note(source)
+	if v.log {
+		g.log.Warn("call refused", "service", g.opts.Service, "reason", reason, "claimed_caller", label,
+			"source", source, "method", method, "suppressed", v.suppressed, "throttled", v.retryAfter > 0)
+	}
+	if v.retryAfter <= 0 {
+		return err
+	}
+	throttled := domainerr.ResourceExhausted(ReasonAuthFailuresRateLimited,
+		"too many failed authentications from this address; slow down and check the credentials",
+		map[string]string{"quota": "failed_authentications_per_address"})
+	throttled.RetryAfter = v.retryAfter
+	return throttled
+}
+
+// fail counts and logs a refused call of a known caller; caller is the
+// claimed one, pooled as "unknown" when nobody configured it, so that the
+// metric stays small.
+func (g *Guard) fail(reason, caller, source, method string) {
+	label := g.callerLabel(caller)
 	if g.failures != nil {
 		g.failures.WithLabelValues(reason, label).Inc()
 	}
 	if reason != ReasonRateLimited {
 		g.log.Warn("call refused", "service", g.opts.Service, "reason", reason, "claimed_caller", label, "source", source, "method", method)
 	}
+}
+
+// callerLabel is caller for metrics and logs: a configured caller's name,
+// or "unknown", so that the metric stays small and a key sent as a
+// caller's name is never echoed.
+func (g *Guard) callerLabel(caller string) string {
+	if _, known := g.dir.Load().byName[caller]; !known {
+		return unknownCaller
+	}
+	return caller
 }
