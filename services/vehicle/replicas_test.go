@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -130,10 +131,12 @@ func TestTwoReplicasBuyOneReport(t *testing.T) {
 }
 
 // TestCrashAfterPurchaseBeforeRecord: the service dies between the
-// vendor's sale and the local record of OrderReport. After a restart the
-// request_id is UNKNOWN (FAILED_PRECONDITION PURCHASE_OUTCOME_UNKNOWN) and
-// never reaches the vendor again; it is listed for an operator, and once
-// resolved APPLIED the request_id returns that order.
+// vendor's sale and the local record, once in OrderReport and once in
+// LookupHistory. After a restart the request_id is UNKNOWN OUTCOME_UNKNOWN
+// on every repeat and never reaches the vendor again, a lookup of the
+// other VIN is held back with the same answer naming the lookup's
+// request_id; both are listed for an operator, and once resolved APPLIED
+// the request_id returns that order.
 func TestCrashAfterPurchaseBeforeRecord(t *testing.T) {
 	t.Parallel()
 	for _, db := range []struct {
@@ -158,29 +161,51 @@ func TestCrashAfterPurchaseBeforeRecord(t *testing.T) {
 			if code := doomed.Wait(20 * time.Second); code != proctest.CrashExitCode {
 				t.Fatalf("got exit code %d, want %d (the crashpoint)", code, proctest.CrashExitCode)
 			}
-			if n := sim.Purchases(); n != 1 {
-				t.Fatalf("got %d purchases before the restart, want 1", n)
+			const lookedUp = "LSVAU2180N2183294"
+			doomedLookup := proctest.Start(t, env, proctest.Options{CrashAt: "vehicle.purchase.after-vendor"})
+			if _, err := client(t, doomedLookup.Addr).LookupHistory(ctx, &vehiclev1.LookupHistoryRequest{Vin: lookedUp}); err == nil {
+				t.Fatal("got a report from a process that died buying it")
+			}
+			if code := doomedLookup.Wait(20 * time.Second); code != proctest.CrashExitCode {
+				t.Fatalf("got exit code %d, want %d (the crashpoint)", code, proctest.CrashExitCode)
+			}
+			if n := sim.Purchases(); n != 2 {
+				t.Fatalf("got %d purchases before the restart, want 2", n)
 			}
 
 			svc := client(t, proctest.Start(t, env, proctest.Options{}).Addr)
 			for range 2 {
 				_, err := svc.OrderReport(ctx, req)
 				st := status.Convert(err)
-				if info := errorInfo(st); st.Code() != codes.FailedPrecondition || info != "PURCHASE_OUTCOME_UNKNOWN" {
-					t.Errorf("repeat after the restart: got %v (%s), want FailedPrecondition PURCHASE_OUTCOME_UNKNOWN", st, info)
+				if info := errorInfo(st); st.Code() != codes.Unknown || info != "OUTCOME_UNKNOWN" {
+					t.Errorf("repeat after the restart: got %v (%s), want Unknown OUTCOME_UNKNOWN", st, info)
 				}
 			}
-			if n := sim.Purchases(); n != 1 {
-				t.Errorf("got %d purchases after the restart, want 1", n)
+			_, err := svc.LookupHistory(ctx, &vehiclev1.LookupHistoryRequest{Vin: lookedUp})
+			st := status.Convert(err)
+			lookupID := errorMeta(st)["request_id"]
+			if info := errorInfo(st); st.Code() != codes.Unknown || info != "OUTCOME_UNKNOWN" || !strings.HasPrefix(lookupID, "lookup-") {
+				t.Errorf("lookup after the restart: got %v (%s, request_id %q), want Unknown OUTCOME_UNKNOWN naming the lookup's purchase",
+					st, info, lookupID)
+			}
+			if n := sim.Purchases(); n != 2 {
+				t.Errorf("got %d purchases after the restart, want 2", n)
 			}
 
 			list, err := svc.ListUnresolvedOperations(ctx, &vehiclev1.ListUnresolvedOperationsRequest{State: "UNKNOWN"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ops := list.GetOperations(); len(ops) != 1 || ops[0].GetRequestId() != "crash-1" ||
-				ops[0].GetState() != vehiclev1.OperationState_OPERATION_STATE_UNKNOWN {
-				t.Fatalf("got %v, want crash-1 listed UNKNOWN", ops)
+			listed := map[string]*vehiclev1.Operation{}
+			for _, op := range list.GetOperations() {
+				listed[op.GetRequestId()] = op
+			}
+			if op := listed["crash-1"]; len(listed) != 2 || op.GetState() != vehiclev1.OperationState_OPERATION_STATE_UNKNOWN ||
+				op.GetMethod() != "OrderReport" || op.GetVin() != maintenancesim.SampleVIN || op.GetNote() == "" {
+				t.Fatalf("got %v, want crash-1 listed UNKNOWN with its method and a note, and the lookup's", list.GetOperations())
+			}
+			if op := listed[lookupID]; op.GetMethod() != "LookupHistory" || op.GetVin() != lookedUp {
+				t.Errorf("got %v, want the lookup's purchase listed for %s", op, lookedUp)
 			}
 			sold := sim.OrdersFor(maintenancesim.SampleVIN)
 			if len(sold) != 1 {
@@ -194,11 +219,21 @@ func TestCrashAfterPurchaseBeforeRecord(t *testing.T) {
 			if err != nil || resp.GetOrderId() != sold[0] || !resp.GetReplayed() {
 				t.Errorf("after the resolution: got %v, %v, want order %s replayed", resp, err, sold[0])
 			}
-			if n := sim.Purchases(); n != 1 {
-				t.Errorf("got %d purchases in all, want 1", n)
+			if n := sim.Purchases(); n != 2 {
+				t.Errorf("got %d purchases in all, want 2", n)
 			}
 		})
 	}
+}
+
+// errorMeta is a status's ErrorInfo metadata.
+func errorMeta(st *status.Status) map[string]string {
+	for _, d := range st.Details() {
+		if info, ok := d.(interface{ GetMetadata() map[string]string }); ok {
+			return info.GetMetadata()
+		}
+	}
+	return nil
 }
 
 // errorInfo is a status's ErrorInfo reason.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/access"
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/coord"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
 	"github.com/vendorgate/vendorgate/internal/serve"
@@ -90,21 +92,28 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
+	locks := coord.NewLocks(st.DB())
+	requests, err := idempotency.New(ctx, st.DB(), "vehicle", idempotency.Options{TTL: cfg.RequestIDTTL, Locks: locks, Logger: log})
+	if err != nil {
+		return err
+	}
+	go requests.SweepEvery(ctx, time.Hour)
 	srv, err := server.New(client, st, server.Options{
 		Freshness:       cfg.ReportFreshness,
-		CostYuan:        cfg.ReportCostYuan,
+		CostFen:         cfg.ReportCostFen(),
 		PollInterval:    cfg.PollInterval,
 		PollMaxInterval: cfg.PollMaxInterval,
 		LookupWait:      cfg.LookupWait,
-		RequestIDTTL:    cfg.RequestIDTTL,
+		Requests:        requests,
 		Ledger:          acc.Ledger,
-		Locks:           coord.NewLocks(st.DB()),
+		Locks:           locks,
 		Registry:        reg,
 		Logger:          log,
 	})
 	if err != nil {
 		return err
 	}
+	go requests.NewReconciler(srv.Checkers()).Run(ctx, cfg.ReconcileInterval)
 
 	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {

@@ -41,6 +41,11 @@ type Config struct {
 	// repeat after it buys again. A purchase of unknown outcome keeps its
 	// request_id until an operator resolves it.
 	RequestIDTTL time.Duration `env:"REQUEST_ID_TTL" envDefault:"24h"`
+	// ReconcileInterval is how often the reconciler looks at the purchases
+	// of unknown outcome: it marks those left by a process that died as
+	// unknown, and resolves those whose order the service recorded (the
+	// vendor itself cannot be asked; the rest wait for an operator).
+	ReconcileInterval time.Duration `env:"VEHICLE_RECONCILE_INTERVAL" envDefault:"30s"`
 	// ReportFreshness is how old a stored report may be for LookupHistory
 	// to serve it instead of buying a new one.
 	ReportFreshness time.Duration `env:"VEHICLE_REPORT_FRESHNESS" envDefault:"720h"`
@@ -103,6 +108,7 @@ func Load(environ []string) (Config, error) {
 		{"VEHICLE_LOOKUP_WAIT", cfg.LookupWait},
 		{"SHUTDOWN_TIMEOUT", cfg.ShutdownTimeout},
 		{"REQUEST_ID_TTL", cfg.RequestIDTTL},
+		{"VEHICLE_RECONCILE_INTERVAL", cfg.ReconcileInterval},
 	}
 	for _, p := range positive {
 		if p.d <= 0 {

@@ -142,10 +142,16 @@ type Simulator struct {
 	known     map[string]bool    // VINs that have records
 	orders    map[string]order   // by order id
 	faults    map[string][]Fault // by path, each used once
+	holds     map[string][]hold  // by path, each used once
 	purchases int
 	lost      int // purchases of LostReplyVIN
 	calls     int
 	callsTo   map[string]int // by path
+}
+
+// hold keeps one request waiting until release is closed.
+type hold struct {
+	entered, release chan struct{}
 }
 
 type order struct {
@@ -163,6 +169,7 @@ func New(opts Options) *Simulator {
 		known:   map[string]bool{SampleVIN: true, DocVIN: true, LostReplyVIN: true},
 		orders:  make(map[string]order),
 		faults:  make(map[string][]Fault),
+		holds:   make(map[string][]hold),
 		callsTo: make(map[string]int),
 	}
 	mux := http.NewServeMux()
@@ -192,6 +199,18 @@ func (s *Simulator) Inject(path string, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[path] = append(s.faults[path], f)
+}
+
+// Hold makes the next request for path (PathOrder or PathReport) wait,
+// after the signature check and before it is served, until release is
+// called; entered is closed once the request is waiting. Tests keep a
+// purchase in flight with it.
+func (s *Simulator) Hold(path string) (entered <-chan struct{}, release func()) {
+	h := hold{entered: make(chan struct{}), release: make(chan struct{})}
+	s.mu.Lock()
+	s.holds[path] = append(s.holds[path], h)
+	s.mu.Unlock()
+	return h.entered, sync.OnceFunc(func() { close(h.release) })
 }
 
 // Purchases returns how many reports the simulator has sold.
@@ -238,6 +257,19 @@ func (s *Simulator) faulty(next http.Handler) http.Handler {
 		s.mu.Lock()
 		s.calls++
 		s.callsTo[path]++
+		var held *hold
+		if q := s.holds[path]; len(q) > 0 {
+			held, s.holds[path] = &q[0], q[1:]
+		}
+		s.mu.Unlock()
+		if held != nil {
+			close(held.entered)
+			select {
+			case <-held.release:
+			case <-r.Context().Done():
+			}
+		}
+		s.mu.Lock()
 		f, ok := s.nextFault(path)
 		s.mu.Unlock()
 		if !ok {

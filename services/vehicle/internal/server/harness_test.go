@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +30,7 @@ import (
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/coord"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
@@ -55,6 +58,11 @@ type setup struct {
 	loseReply func(*http.Request) bool
 	// ledger, when set, is the server's usage ledger.
 	ledger server.Ledger
+	// call, when set, configures the vendor call layer (e.g. its breaker).
+	call vendorcall.Config
+	// down, when set, makes every new connection to the vendor refused
+	// while it holds true; connections are then not kept alive.
+	down *atomic.Bool
 }
 
 // service is a vehicle server on loopback behind serve.Run, in front of a
@@ -67,6 +75,8 @@ type service struct {
 	dbURL    string
 	// store is the service's store, for tests that set up its rows.
 	store *store.Store
+	// requests is the service's request_id engine.
+	requests *idempotency.Store
 	// stop stops the service and closes its store (a SQLite file is then
 	// free for a restarted one); tests' cleanup calls it too.
 	stop func()
@@ -90,8 +100,19 @@ func start(t *testing.T, s setup) *service {
 		vendor = httptest.NewServer(sim.Handler())
 		t.Cleanup(vendor.Close)
 	}
-	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: simID, SecretKey: simKey, Base: vendor.Client().Transport}}
+	base := vendor.Client().Transport
+	if s.down != nil {
+		dialer := &net.Dialer{}
+		base = &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if s.down.Load() {
+				return nil, &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
+			}
+			return dialer.DialContext(ctx, network, addr)
+		}}
+	}
+	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: simID, SecretKey: simKey, Base: base}}
 	client, err := maintenance.New(hc, vendor.URL, maintenance.Options{
+		Call:        s.call,
 		ReportRetry: vendorcall.RetryPolicy{InitialInterval: time.Millisecond},
 	})
 	if err != nil {
@@ -109,15 +130,20 @@ func start(t *testing.T, s setup) *service {
 		s.freshness = 24 * time.Hour
 	}
 	reg := prometheus.NewRegistry()
+	locks := coord.NewLocks(st.DB())
+	requests, err := idempotency.New(context.Background(), st.DB(), "vehicle", idempotency.Options{TTL: s.requestIDTTL, Locks: locks})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := server.New(client, st, server.Options{
 		Freshness:       s.freshness,
-		CostYuan:        17,
+		CostFen:         1700,
 		PollInterval:    5 * time.Millisecond,
 		PollMaxInterval: 20 * time.Millisecond,
 		LookupWait:      10 * time.Second,
 		Registry:        reg,
-		RequestIDTTL:    s.requestIDTTL,
-		Locks:           coord.NewLocks(st.DB()),
+		Requests:        requests,
+		Locks:           locks,
 		Ledger:          s.ledger,
 	})
 	if err != nil {
@@ -156,7 +182,7 @@ func start(t *testing.T, s setup) *service {
 	})
 	t.Cleanup(stop)
 	return &service{sim: sim, registry: reg, addr: lis.Addr().String(), grpc: vehiclev1.NewVehicleServiceClient(conn), dbURL: s.databaseURL,
-		store: st, stop: stop}
+		store: st, requests: requests, stop: stop}
 }
 
 // transport calls the three RPCs one way: gRPC, or REST through the

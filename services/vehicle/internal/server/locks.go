@@ -3,10 +3,9 @@ package server
 import "context"
 
 // Locks are named mutual-exclusion locks held across every replica that
-// shares the store (coord.Locks: Postgres advisory locks). A purchase
-// holds the lock of its request id while it is in flight, so that a
-// purchase in StateBuying whose lock is free was left behind by a process
-// that died; a lookup holds its VIN's lock while it buys.
+// shares the store (coord.Locks: Postgres advisory locks). A lookup holds
+// its VIN's lock while it buys; the request_id engine, given the same
+// Locks, holds a purchase's request_id while it is in flight.
 type Locks interface {
 	// TryLock takes key if no one holds it; ok is false when someone does.
 	TryLock(ctx context.Context, key string) (unlock func(), ok bool, err error)
@@ -14,6 +13,5 @@ type Locks interface {
 	Lock(ctx context.Context, key string) (unlock func(), err error)
 }
 
-// Lock keys.
-func requestKey(requestID string) string { return "vehicle/request/" + requestID }
-func vinKey(vin string) string           { return "vehicle/vin/" + vin }
+// vinKey is the lock of a VIN's lookup purchase.
+func vinKey(vin string) string { return "vehicle/vin/" + vin }

@@ -3,11 +3,14 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
 
+	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/usage"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
@@ -135,33 +138,75 @@ func (s *Server) reusable(ctx context.Context, vin string) (store.Order, bool, e
 	if !errors.Is(err, store.ErrNotFound) {
 		return o, err == nil, err
 	}
-	if u, err := s.store.RecentUnknown(ctx, vin, time.Now().Add(-unknownHold)); err == nil {
-		return store.Order{}, false, errOutcomeUnknown(u)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return store.Order{}, false, err
-	}
-	return store.Order{}, false, nil
+	return store.Order{}, false, s.heldBack(ctx, vin)
 }
 
 // buyForLookup buys vin's report under the VIN's lock, which every replica
 // shares: a replica that waited for the lock finds the order the other
 // one bought (purchased false) instead of buying again. A purchase left
 // unanswered by a process that died is found too, and holds the VIN back.
+// The purchase goes through the request_id engine under a request id made
+// for it ("lookup-…"), so that an unknown outcome is listed and resolved
+// like any other.
 func (s *Server) buyForLookup(ctx context.Context, vin string) (store.Order, bool, error) {
 	unlock, err := s.opts.Locks.Lock(ctx, vinKey(vin))
 	if err != nil {
 		return store.Order{}, false, err
 	}
 	defer unlock()
-	if err := s.reapDead(ctx, vin); err != nil {
-		return store.Order{}, false, err
-	}
 	o, ok, err := s.reusable(ctx, vin)
 	if err != nil || ok {
 		return o, false, err
 	}
-	o, err = s.buy(ctx, store.Purchase{VIN: vin}, viaLookupHistory)
-	return o, err == nil, err
+	requestID, err := newRequestID(viaLookupHistory)
+	if err != nil {
+		return store.Order{}, false, err
+	}
+	resp, err := s.purchase(ctx, viaLookupHistory, requestID, &vehiclev1.LookupHistoryRequest{Vin: vin}, store.Purchase{VIN: vin})
+	if err != nil {
+		return store.Order{}, false, err
+	}
+	o, err = s.store.ByOrderID(ctx, resp.GetOrderId())
+	if err != nil {
+		return store.Order{}, false, err
+	}
+	return o, true, nil
+}
+
+// heldBack is the refusal of a lookup of vin while a purchase for it,
+// started within unknownHold, has an unknown outcome: buying again could
+// pay twice, and the vendor offers no way to ask. It is the answer the
+// purchase's own request_id gets, UNKNOWN OUTCOME_UNKNOWN with that
+// request_id, which an operator resolves. A purchase in flight does not
+// hold the VIN back; one whose process died does, once the engine says so.
+func (s *Server) heldBack(ctx context.Context, vin string) error {
+	since := time.Now().Add(-unknownHold)
+	unsettled, err := s.store.Unsettled(ctx, vin, since)
+	if err != nil {
+		return err
+	}
+	for _, o := range unsettled {
+		if o.State == store.StateBuying {
+			dead, err := s.abandoned(ctx, o.RequestID)
+			if err != nil {
+				return err
+			}
+			if !dead || o.CreatedAt.Before(since) {
+				continue
+			}
+		}
+		return errHeldBack(o)
+	}
+	return nil
+}
+
+// errHeldBack is heldBack's refusal because of purchase o.
+func errHeldBack(o store.Order) error {
+	return &domainerr.Error{Kind: domainerr.KindUnknown, Reason: idempotency.ReasonOutcomeUnknown,
+		Metadata: map[string]string{"request_id": o.RequestID},
+		Message: fmt.Sprintf("an earlier purchase for VIN %s (started %s, request_id %s) got no answer from the vendor and may "+
+			"have been sold; lookups of this VIN do not buy again until an operator resolves it "+
+			"(ListUnresolvedOperations, ResolveOperation)", o.VIN, o.CreatedAt.Format(time.RFC3339), o.RequestID)}
 }
 
 // poll asks the vendor for a pending order's report with growing waits

@@ -13,11 +13,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
-	"github.com/vendorgate/vendorgate/internal/coord"
-	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
-	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
 
 // listREST lists the unresolved purchases over REST, at the route the
@@ -138,7 +135,7 @@ func TestOperatorResolvesLostPurchaseApplied(t *testing.T) {
 }
 
 // TestOperatorResolvesLostPurchaseNotApplied: resolved NOT_APPLIED, the
-// request_id is refused with PURCHASE_NOT_APPLIED, and a new one buys.
+// request_id is refused with OPERATION_NOT_APPLIED, and a new one buys.
 func TestOperatorResolvesLostPurchaseNotApplied(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -154,8 +151,8 @@ func TestOperatorResolvesLostPurchaseNotApplied(t *testing.T) {
 		t.Fatalf("got %v, %v, want NOT_APPLIED", resp, err)
 	}
 	for _, tr := range transports {
-		if _, st := tr.order(ctx, svc, req); st.Code() != codes.FailedPrecondition || reason(st) != "PURCHASE_NOT_APPLIED" {
-			t.Errorf("%s repeat: got %v (%s), want FailedPrecondition PURCHASE_NOT_APPLIED", tr.name, st, reason(st))
+		if _, st := tr.order(ctx, svc, req); st.Code() != codes.FailedPrecondition || reason(st) != "OPERATION_NOT_APPLIED" {
+			t.Errorf("%s repeat: got %v (%s), want FailedPrecondition OPERATION_NOT_APPLIED", tr.name, st, reason(st))
 		}
 	}
 	if n := svc.sim.Purchases(); n != 1 {
@@ -214,64 +211,41 @@ func TestResolveOperationRefusals(t *testing.T) {
 	}
 }
 
-// TestPurchaseOfADeadProcessIsUnknown: a purchase left in BUYING with its
-// lock free (its process died between the vendor's sale and the record)
-// is UNKNOWN to a repeat of its request_id, and listed; one a lookup left
-// is listed too, and holds its VIN back.
-func TestPurchaseOfADeadProcessIsUnknown(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	svc := start(t, setup{})
-	const otherVIN = "LSVAU2180N2183294"
-	if _, err := svc.store.Begin(ctx, store.Purchase{VIN: maintenancesim.SampleVIN, RequestID: "dead-1"}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.store.Begin(ctx, store.Purchase{VIN: otherVIN, RequestID: "lookup-dead"}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	_, err := svc.grpc.OrderReport(ctx, &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "dead-1"})
-	if st := status.Convert(err); st.Code() != codes.FailedPrecondition || reason(st) != "PURCHASE_OUTCOME_UNKNOWN" {
-		t.Errorf("got %v (%s), want FailedPrecondition PURCHASE_OUTCOME_UNKNOWN", st, reason(st))
-	}
-	ops := listREST(ctx, t, svc)
-	if len(ops) != 2 {
-		t.Fatalf("got %v, want both dead purchases listed", ops)
-	}
-	_, err = svc.grpc.LookupHistory(ctx, &vehiclev1.LookupHistoryRequest{Vin: otherVIN})
-	if st := status.Convert(err); st.Code() != codes.FailedPrecondition {
-		t.Errorf("lookup: got %v, want FailedPrecondition", st)
-	}
-	if n := svc.sim.Purchases(); n != 0 {
-		t.Errorf("got %d purchases, want 0", n)
-	}
-}
-
-// TestRequestIDInFlightOnAnotherReplica: the request_id's lock held by
-// another replica (another handle on the same Postgres) makes a repeat
-// ABORTED with a retry delay, and nothing is bought.
+// TestRequestIDInFlightOnAnotherReplica: a purchase in flight on one
+// replica (another server on the same Postgres, the vendor holding its
+// call) makes a repeat on the other ABORTED with a retry delay, over gRPC
+// and REST, and nothing more is bought.
 func TestRequestIDInFlightOnAnotherReplica(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := sqlstoretest.PostgresURL(t, "vehicle_test")
-	svc := start(t, setup{databaseURL: url})
-	other, err := sqlstore.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	unlock, ok, err := coord.NewLocks(other).TryLock(ctx, "vehicle/request/busy-1")
-	if err != nil || !ok {
-		t.Fatalf("got %v, %v, want the lock", ok, err)
-	}
-	defer unlock()
+	first := start(t, setup{databaseURL: url})
+	other := start(t, setup{databaseURL: url, sim: first.sim})
+	entered, release := first.sim.Hold(maintenancesim.PathOrder)
+	defer release()
+	req := &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "busy-1"}
+	done := make(chan *status.Status, 1)
+	go func() {
+		_, st := transports[0].order(ctx, first, req)
+		done <- st
+	}()
+	<-entered
 	for _, tr := range transports {
-		_, st := tr.order(ctx, svc, &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "busy-1"})
-		if st.Code() != codes.Aborted || reason(st) != "REQUEST_ID_IN_FLIGHT" {
-			t.Errorf("%s: got %v (%s), want Aborted REQUEST_ID_IN_FLIGHT", tr.name, st, reason(st))
+		_, st := tr.order(ctx, other, req)
+		if info, _ := details(st); st.Code() != codes.Aborted || info.GetReason() != "REQUEST_ID_IN_FLIGHT" ||
+			info.GetMetadata()["request_id"] != "busy-1" {
+			t.Errorf("%s: got %v (%v), want Aborted REQUEST_ID_IN_FLIGHT naming busy-1", tr.name, st, info)
 		}
 	}
-	if n := svc.sim.Purchases(); n != 0 {
-		t.Errorf("got %d purchases, want 0", n)
+	release()
+	if st := <-done; st != nil {
+		t.Fatalf("first: got %v, want OK", st)
+	}
+	if resp, st := transports[1].order(ctx, other, req); st != nil || !resp.GetReplayed() {
+		t.Errorf("repeat on the other replica: got %v, %v, want the order replayed", resp, st)
+	}
+	if n := first.sim.Purchases(); n != 1 {
+		t.Errorf("got %d purchases, want 1", n)
 	}
 }
 

@@ -6,205 +6,139 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"golang.org/x/sync/singleflight"
+	"google.golang.org/protobuf/proto"
 
+	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/internal/crashpoint"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
-	"github.com/vendorgate/vendorgate/internal/vendorerr"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
+	"github.com/vendorgate/vendorgate/internal/usage"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
 
-// order buys a report for OrderReport. With a request id it buys at most
-// once per id: concurrent requests in this process share one purchase, the
-// request id's lock refuses a repeat in flight on another replica, and a
-// request id already bought returns that order with replayed set.
+// retryInFlightAfter is the retry advice of a lookup that found others'
+// lookups of its VIN refused.
+const retryInFlightAfter = time.Second
+
+// purchase buys a report under requestID at most once, through the
+// request_id engine (internal/idempotency), which owns the request id: its
+// lock across replicas, the fingerprint of req (the RPC's request, or the
+// lookup's own), an unknown outcome and its resolution. via is the RPC,
+// which is the engine's method. Every purchase has a request id, the
+// caller's or one made here (newRequestID), so that an unknown outcome can
+// be listed and resolved. The response is replayed when the order was not
+// bought by this call: an earlier request with requestID bought it, or a
+// resolution found it sold.
 //
 // The purchase runs detached from the caller's cancellation, so that an
 // order the vendor sold is always recorded; the vendor call's own timeout
-// bounds it.
-func (s *Server) order(ctx context.Context, p store.Purchase) (o store.Order, replayed bool, err error) {
-	work := context.WithoutCancel(ctx)
-	if p.RequestID == "" {
-		o, err = s.buy(work, p, viaOrderReport)
-		return o, false, err
-	}
-	type result struct {
-		order    store.Order
-		replayed bool
-	}
-	res, led, err := share(ctx, &s.requests, p.RequestID, func() (result, error) {
-		o, replayed, err := s.orderOnce(work, p)
-		return result{o, replayed}, err
-	})
-	if err != nil {
-		return store.Order{}, false, err
-	}
-	if res.order.VIN != p.VIN {
-		// It joined a concurrent request with the same id and another VIN.
-		return store.Order{}, false, errRequestIDReused()
-	}
-	// A request that joined another one with its id bought nothing itself.
-	return res.order, res.replayed || !led, nil
-}
-
-// errRequestIDReused is the invalid argument of a request id that bought a
-// report for another VIN.
-func errRequestIDReused() error {
-	return domainerr.InvalidArgument("request_id", "REQUEST_ID_REUSED", "was used before to buy a report for another VIN")
-}
-
-// retryInFlightAfter is the retry advice for a request id in flight.
-const retryInFlightAfter = time.Second
-
-// errInFlight is the refusal of a request id whose purchase is in flight,
-// on this replica or another.
-func errInFlight() error {
-	return domainerr.Aborted("REQUEST_ID_IN_FLIGHT",
-		"a purchase with this request_id is in progress; retry in a second", retryInFlightAfter)
-}
-
-// orderOnce buys for a request id unless the store knows it already. It
-// holds the request id's lock throughout, so that a purchase found in
-// StateBuying is one whose process died.
-func (s *Server) orderOnce(ctx context.Context, p store.Purchase) (store.Order, bool, error) {
-	unlock, ok, err := s.opts.Locks.TryLock(ctx, requestKey(p.RequestID))
-	if err != nil {
-		return store.Order{}, false, err
-	}
-	if !ok {
-		return store.Order{}, false, errInFlight()
-	}
-	defer unlock()
-	// Two rounds: an expired request id released in the first is bought
-	// for in the second.
-	for range 2 {
-		prior, err := s.store.ByRequestID(ctx, p.RequestID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			o, err := s.buy(ctx, p, viaOrderReport)
-			if errors.Is(err, store.ErrDuplicateRequest) {
-				// Another replica's process that did not take the lock
-				// (an older version) got there first.
-				return store.Order{}, false, errInFlight()
+// bounds it. The usage ledger's rows of the vendor call carry requestID,
+// for a resolution to settle.
+func (s *Server) purchase(ctx context.Context, via, requestID string, req proto.Message, p store.Purchase) (*vehiclev1.OrderReportResponse, error) {
+	ctx = usage.WithRequestID(context.WithoutCancel(ctx), requestID)
+	p.RequestID = requestID
+	bought := false
+	resp, err := idempotency.Run(ctx, s.opts.Requests, via, requestID, req,
+		func(ctx context.Context, a idempotency.Attempt) (*vehiclev1.OrderReportResponse, error) {
+			var (
+				o   store.Order
+				err error
+			)
+			if a.Interrupted || a.Applied {
+				o, bought, err = s.settled(ctx, p, via, a)
+			} else {
+				o, err = s.buy(ctx, p, via)
+				bought = err == nil
 			}
-			return o, false, err
-		case err != nil:
-			return store.Order{}, false, err
-		case prior.State != store.StateBuying && prior.State != store.StateUnknown &&
-			prior.CreatedAt.Before(time.Now().Add(-s.opts.RequestIDTTL)):
-			if err := s.store.ReleaseRequestID(ctx, prior.ID); err != nil {
-				return store.Order{}, false, err
+			if err != nil {
+				return nil, err
 			}
-			continue
-		case prior.VIN != p.VIN:
-			return store.Order{}, false, errRequestIDReused()
-		case prior.State == store.StateBuying:
-			// Its lock was free: the process buying it died between the
-			// vendor call and its record. The vendor may have sold it.
-			if err := s.markDead(ctx, prior); err != nil {
-				return store.Order{}, false, err
-			}
-			return store.Order{}, false, errOutcomeUnknown(prior)
-		case prior.State == store.StateUnknown:
-			return store.Order{}, false, errOutcomeUnknown(prior)
-		case prior.State == store.StateNotApplied:
-			return store.Order{}, false, errNotApplied(prior)
-		default:
-			return prior, true, nil
-		}
-	}
-	return store.Order{}, false, errInFlight()
-}
-
-// markDead records a purchase left in StateBuying by a process that died
-// as StateUnknown, for an operator; its request id's lock must be held.
-func (s *Server) markDead(ctx context.Context, o store.Order) error {
-	s.log.ErrorContext(ctx, "report purchase left unanswered by a process that died: the vendor may have sold it; "+
-		"listed for an operator (ListUnresolvedOperations), not bought again automatically",
-		"purchase", o.ID, "vin", o.VIN, "request_id", o.RequestID, "started", o.CreatedAt)
-	return s.store.MarkUnknown(ctx, o.ID)
-}
-
-// reapDead marks the purchases in StateBuying for vin (every VIN when
-// "") whose request id's lock is free as StateUnknown: their process died.
-func (s *Server) reapDead(ctx context.Context, vin string) error {
-	buying, err := s.store.Buying(ctx, vin)
+			return orderResponse(o), nil
+		})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, o := range buying {
-		unlock, ok, err := s.opts.Locks.TryLock(ctx, requestKey(o.RequestID))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			continue // in flight
-		}
-		err = s.markDead(ctx, o)
-		unlock()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	resp.Replayed = !bought
+	return resp, nil
 }
 
-// buy records a purchase, buys the report and records the vendor's order.
-// The purchase is recorded before the vendor is called, so that the store's
-// unique request id decides between concurrent requests; a failed purchase
-// is removed again, leaving the caller free to retry.
-//
-// Every purchase gets a request id, the caller's or one made here, so that
-// an operator can name it; with one made here, buy takes its lock (the
-// caller holds the lock of its own).
+// settled answers an attempt under a request id whose earlier attempt may
+// have reached the vendor without its outcome being recorded
+// (a.Interrupted), or that an operator found sold without naming the
+// response (a.Applied). The vendor offers no way to ask, so only the
+// service's own record can tell: an order recorded for the request id was
+// bought; a purchase recorded as started may have been sold
+// (idempotency.ErrCannotTell, and the purchase is marked unknown for the
+// VIN's lookups); none recorded was never sent, since the record is
+// written before the vendor is called, and an interrupted attempt buys now
+// (bought).
+func (s *Server) settled(ctx context.Context, p store.Purchase, via string, a idempotency.Attempt) (o store.Order, bought bool, err error) {
+	o, err = s.store.ByRequestID(ctx, p.RequestID)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && a.Interrupted:
+		o, err = s.buy(ctx, p, via)
+		return o, err == nil, err
+	case errors.Is(err, store.ErrNotFound):
+		return store.Order{}, false, idempotency.ErrCannotTell
+	case err != nil:
+		return store.Order{}, false, domainerr.StoreUnavailable(err)
+	case sold(o):
+		return o, false, nil
+	}
+	if err := s.store.MarkUnknownByRequestID(ctx, p.RequestID); err != nil {
+		s.log.ErrorContext(ctx, "purchase of unknown outcome not marked for its VIN's lookups", "request_id", p.RequestID, "error", err.Error())
+	}
+	return store.Order{}, false, idempotency.ErrCannotTell
+}
+
+// sold reports whether the store holds o as an order the vendor sold.
+func sold(o store.Order) bool {
+	return o.OrderID != "" && (o.State == store.StatePending || o.State.Finished())
+}
+
+// buy books the report's price against the caller's spend cap, records the
+// purchase, buys the report and records the vendor's order. The purchase
+// is recorded before the vendor is called, so that an interrupted attempt
+// finds it. A purchase the vendor surely did not make (never sent, or
+// refused) is removed again and its booking released: the engine then
+// frees its request id for a retry. One that may have been sold keeps both,
+// and is marked unknown: neither its request id nor a lookup of its VIN
+// buys again on its own.
 func (s *Server) buy(ctx context.Context, p store.Purchase, via string) (store.Order, error) {
-	if p.RequestID == "" {
-		id, err := newRequestID(via)
-		if err != nil {
-			return store.Order{}, err
-		}
-		unlock, ok, err := s.opts.Locks.TryLock(ctx, requestKey(id))
-		if err != nil {
-			return store.Order{}, err
-		}
-		if !ok {
-			return store.Order{}, fmt.Errorf("request id %s made for a purchase is taken", id)
-		}
-		defer unlock()
-		p.RequestID = id
-	}
 	release, err := s.reserve(ctx)
 	if err != nil {
 		return store.Order{}, err
 	}
 	started := now()
 	id, err := s.store.Begin(ctx, p, started)
+	if errors.Is(err, store.ErrDuplicateRequest) {
+		// A purchase of unknown outcome holds the request id that the
+		// engine no longer records (e.g. one made before it kept them).
+		release(false)
+		return store.Order{}, idempotency.ErrCannotTell
+	}
 	if err != nil {
 		release(false)
-		return store.Order{}, err
+		return store.Order{}, domainerr.StoreUnavailable(err)
 	}
 	vo, err := s.vendor.Order(ctx, maintenance.OrderRequest{VIN: p.VIN, EngineNumber: p.EngineNumber, PlateNumber: p.PlateNumber})
 	// A purchase the vendor may have made keeps its booking: the cap
 	// errs on the side of the money.
-	release(err == nil || unknownOutcome(err))
-	// Whatever the vendor answered is recorded, even when ctx has just ended.
-	record := context.WithoutCancel(ctx)
-	if err != nil && unknownOutcome(err) {
-		// The vendor may have sold it: keep the purchase, so that neither
-		// its request id nor a lookup of its VIN buys again on its own.
+	release(err == nil || idempotency.MayHaveApplied(err))
+	if err != nil && idempotency.MayHaveApplied(err) {
 		s.log.ErrorContext(ctx, "report purchase outcome unknown: the vendor may have sold it; not buying again automatically",
 			"purchase", id, "vin", p.VIN, "request_id", p.RequestID, "error", err.Error())
-		if merr := s.store.MarkUnknown(record, id); merr != nil {
-			s.log.ErrorContext(ctx, "purchase of unknown outcome not recorded", "purchase", id, "error", merr.Error())
+		if merr := s.store.MarkUnknownByRequestID(ctx, p.RequestID); merr != nil {
+			s.log.ErrorContext(ctx, "purchase of unknown outcome not marked for its VIN's lookups", "purchase", id, "error", merr.Error())
 		}
 		return store.Order{}, err
 	}
 	if err != nil {
-		if aerr := s.store.Abandon(record, id); aerr != nil {
+		if aerr := s.store.Abandon(ctx, id); aerr != nil {
 			s.log.ErrorContext(ctx, "failed purchase not removed", "purchase", id, "error", aerr.Error())
 		}
 		return store.Order{}, err
@@ -213,17 +147,28 @@ func (s *Server) buy(ctx context.Context, p store.Purchase, via string) (store.O
 	// Tests kill the process here: sold, and not yet recorded.
 	crashpoint.Hit("vehicle.purchase.after-vendor")
 	bought := now()
-	if err := s.store.Bought(record, id, vo.ID, bought); err != nil {
-		// The caller paid for the order: hand it out, and leave the order
-		// id in the log, the one place it is now kept.
-		s.log.ErrorContext(ctx, "bought report order not recorded", "order_id", vo.ID, "vin", p.VIN,
-			"request_id", p.RequestID, "error", err.Error())
+	if err := s.store.Bought(ctx, id, vo.ID, bought); err != nil {
+		// Sold, and not recorded: the caller is told the outcome is
+		// unknown (never INTERNAL, which invites a new request_id and a
+		// second purchase), and the order id goes to the log and to the
+		// operation's note, where the operator who resolves it finds it.
+		s.log.ErrorContext(ctx, "bought report order not recorded: its purchase is left for an operator", "order_id", vo.ID,
+			"vin", p.VIN, "request_id", p.RequestID, "error", err.Error())
+		return store.Order{}, domainerr.Unknown(idempotency.ReasonOutcomeUnknown, fmt.Sprintf(
+			"the vendor sold order %s for VIN %s, and the purchase could not be recorded (%v): resolve it APPLIED with that order_id",
+			vo.ID, p.VIN, err)).WithCause(err)
 	}
-	s.log.InfoContext(ctx, "report bought", "order_id", vo.ID, "vin", p.VIN, "via", via)
+	s.log.InfoContext(ctx, "report bought", "order_id", vo.ID, "vin", p.VIN, "via", via, "request_id", p.RequestID)
 	return store.Order{
 		ID: id, OrderID: vo.ID, VIN: p.VIN, EngineNumber: p.EngineNumber, PlateNumber: p.PlateNumber,
 		RequestID: p.RequestID, State: store.StatePending, CreatedAt: started, BoughtAt: bought,
 	}, nil
+}
+
+// orderResponse is a bought order as OrderReport answers it, and as the
+// engine records it for a repeat of its request id.
+func orderResponse(o store.Order) *vehiclev1.OrderReportResponse {
+	return &vehiclev1.OrderReportResponse{OrderId: o.OrderID, Vin: o.VIN, BoughtTime: timestamp(o.BoughtAt)}
 }
 
 // reserve books one report's price against the caller's daily spend cap,
@@ -242,42 +187,6 @@ func (s *Server) reserve(ctx context.Context) (release func(applied bool), err e
 // order reads the same fresh from a purchase as from the store.
 func now() time.Time {
 	return time.Now().UTC().Truncate(time.Millisecond)
-}
-
-// unknownOutcome reports whether a failed purchase may have been sold all
-// the same: the request left and no usable answer came back (a timeout, a
-// dropped connection, a gateway 5xx, an unreadable body). A throttle or a
-// signature rejection comes from the gateway before the vendor sees the
-// call, and a business refusal is an answer.
-func unknownOutcome(err error) bool {
-	ve, ok := vendorerr.As(err)
-	if !ok {
-		return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
-	}
-	// A KindUnavailable with a vendor code (-1) is the vendor's own answer
-	// that it failed; one without is no answer at all.
-	return ve.Kind == vendorerr.KindOutcomeUnknown ||
-		(ve.Kind == vendorerr.KindUnavailable && (ve.Code == "" || ve.HTTPStatus >= http.StatusInternalServerError))
-}
-
-// errOutcomeUnknown is the failed precondition of a purchase that may have
-// been sold without an answer: buying again could pay twice, and the vendor
-// offers no way to ask. An operator resolves it.
-func errOutcomeUnknown(o store.Order) error {
-	return &domainerr.Error{Kind: domainerr.KindFailedPrecondition, Reason: "PURCHASE_OUTCOME_UNKNOWN",
-		Message: fmt.Sprintf("an earlier purchase for VIN %s (started %s, request_id %s) got no answer from the vendor and may "+
-			"have been sold; vendorgate does not buy again for it automatically: an operator resolves it "+
-			"(ListUnresolvedOperations, ResolveOperation), or use a new request_id",
-			o.VIN, o.CreatedAt.Format(time.RFC3339), o.RequestID),
-		Metadata: map[string]string{"request_id": o.RequestID}}
-}
-
-// errNotApplied is the failed precondition of a request id whose purchase
-// an operator found the vendor did not sell.
-func errNotApplied(o store.Order) error {
-	return domainerr.FailedPrecondition("PURCHASE_NOT_APPLIED", fmt.Sprintf(
-		"the purchase for VIN %s with this request_id got no answer from the vendor, and an operator found it "+
-			"was not sold; use a new request_id to buy", o.VIN))
 }
 
 // newRequestID makes the request id of a purchase whose caller gave none:

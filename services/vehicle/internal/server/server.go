@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strings"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	usagev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
@@ -65,16 +65,13 @@ type Store interface {
 	Begin(ctx context.Context, p store.Purchase, at time.Time) (string, error)
 	Bought(ctx context.Context, id, orderID string, at time.Time) error
 	Abandon(ctx context.Context, id string) error
-	MarkUnknown(ctx context.Context, id string) error
-	RecentUnknown(ctx context.Context, vin string, since time.Time) (store.Order, error)
+	MarkUnknownByRequestID(ctx context.Context, requestID string) error
+	Unsettled(ctx context.Context, vin string, since time.Time) ([]store.Order, error)
+	Settle(ctx context.Context, requestID string, outcome store.Outcome, orderID string) error
 	Finish(ctx context.Context, orderID string, state store.State, report []byte, at time.Time) error
 	ByOrderID(ctx context.Context, orderID string) (store.Order, error)
 	ByRequestID(ctx context.Context, requestID string) (store.Order, error)
 	Reusable(ctx context.Context, vin string, since time.Time) (store.Order, error)
-	Buying(ctx context.Context, vin string) ([]store.Order, error)
-	ReleaseRequestID(ctx context.Context, id string) error
-	ListUnresolved(ctx context.Context, after store.Cursor, limit int) ([]store.Operation, error)
-	Resolve(ctx context.Context, requestID string, outcome store.Outcome, orderID, note string, at time.Time) (store.Operation, error)
 	CountUnresolved(ctx context.Context, buyingBefore time.Time) (int, error)
 }
 
@@ -84,7 +81,6 @@ const (
 	DefaultPollInterval    = time.Second
 	DefaultPollMaxInterval = 30 * time.Second
 	DefaultLookupWait      = time.Minute
-	DefaultRequestIDTTL    = 24 * time.Hour
 )
 
 // Options tunes a Server.
@@ -92,9 +88,10 @@ type Options struct {
 	// Freshness is how old a stored report may be for LookupHistory to
 	// serve it instead of buying. Zero means DefaultFreshness.
 	Freshness time.Duration
-	// CostYuan is the price of one report, for the spend metric and, in
-	// fen, for the spend cap of Ledger.Reserve.
-	CostYuan float64
+	// CostFen is the price of one report in fen (VEHICLE_REPORT_COST_YUAN
+	// × 100), for the spend metric and the spend cap of Ledger.Reserve:
+	// money is counted in whole fen, as the usage ledger counts it.
+	CostFen int64
 	// Ledger books every purchase against the caller's daily spend cap and
 	// answers GetUsage; nil books nothing and leaves GetUsage
 	// unimplemented.
@@ -106,10 +103,11 @@ type Options struct {
 	// and its polling once every caller has left. Zero means
 	// DefaultLookupWait.
 	LookupWait time.Duration
-	// RequestIDTTL is how long a request_id is remembered: a repeat after
-	// it buys again. A purchase of unknown outcome keeps its request_id
-	// until an operator resolves it. Zero means DefaultRequestIDTTL.
-	RequestIDTTL time.Duration
+	// Requests is the request_id engine's store of the service
+	// (idempotency.New(…, "vehicle", …)), which owns every purchase's
+	// request_id: how long it is remembered (REQUEST_ID_TTL), its lock
+	// across replicas, unknown outcomes and their resolution; required.
+	Requests *idempotency.Store
 	// Locks are shared by every replica of the store (coord.NewLocks of
 	// the store's database); required.
 	Locks Locks
@@ -131,9 +129,8 @@ type Server struct {
 	metrics *metrics
 	// costFen is the price of one report in fen.
 	costFen int64
-	// lookups shares one lookup per VIN between concurrent callers;
-	// requests shares one purchase per request id.
-	lookups, requests singleflight.Group
+	// lookups shares one lookup per VIN between concurrent callers.
+	lookups singleflight.Group
 }
 
 // New returns a Server buying through vendor and remembering in st.
@@ -141,7 +138,10 @@ func New(vendor Vendor, st Store, opts Options) (*Server, error) {
 	if opts.Locks == nil {
 		return nil, errors.New("server: Options.Locks is required")
 	}
-	m, err := newMetrics(opts.Registry, opts.CostYuan, st)
+	if opts.Requests == nil {
+		return nil, errors.New("server: Options.Requests is required")
+	}
+	m, err := newMetrics(opts.Registry, opts.CostFen, st)
 	if err != nil {
 		return nil, err
 	}
@@ -153,9 +153,7 @@ func New(vendor Vendor, st Store, opts Options) (*Server, error) {
 	opts.PollInterval = cmp.Or(opts.PollInterval, DefaultPollInterval)
 	opts.PollMaxInterval = max(cmp.Or(opts.PollMaxInterval, DefaultPollMaxInterval), opts.PollInterval)
 	opts.LookupWait = cmp.Or(opts.LookupWait, DefaultLookupWait)
-	opts.RequestIDTTL = cmp.Or(opts.RequestIDTTL, DefaultRequestIDTTL)
-	return &Server{vendor: vendor, store: st, opts: opts, log: log, metrics: m,
-		costFen: int64(math.Round(opts.CostYuan * 100))}, nil
+	return &Server{vendor: vendor, store: st, opts: opts, log: log, metrics: m, costFen: opts.CostFen}, nil
 }
 
 // OrderReport implements VehicleService.
@@ -164,21 +162,17 @@ func (s *Server) OrderReport(ctx context.Context, req *vehiclev1.OrderReportRequ
 	if err != nil {
 		return nil, err
 	}
-	o, replayed, err := s.order(ctx, store.Purchase{
+	requestID := strings.TrimSpace(req.GetRequestId())
+	if requestID == "" {
+		if requestID, err = newRequestID(viaOrderReport); err != nil {
+			return nil, err
+		}
+	}
+	return s.purchase(ctx, viaOrderReport, requestID, req, store.Purchase{
 		VIN:          vin,
 		EngineNumber: strings.TrimSpace(req.GetEngineNumber()),
 		PlateNumber:  strings.TrimSpace(req.GetPlateNumber()),
-		RequestID:    strings.TrimSpace(req.GetRequestId()),
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &vehiclev1.OrderReportResponse{
-		OrderId:    o.OrderID,
-		Vin:        o.VIN,
-		BoughtTime: timestamp(o.BoughtAt),
-		Replayed:   replayed,
-	}, nil
 }
 
 // GetReport implements VehicleService.

@@ -293,7 +293,7 @@ func TestConcurrentLookupsBuyOnce(t *testing.T) {
 # HELP vendorgate_vehicle_report_purchases_total Maintenance-record reports bought from the vendor, by the RPC that bought them.
 # TYPE vendorgate_vehicle_report_purchases_total counter
 vendorgate_vehicle_report_purchases_total{rpc="LookupHistory"} 1
-# HELP vendorgate_vehicle_report_spend_yuan_total Yuan spent on maintenance-record reports (purchases × VEHICLE_REPORT_COST_YUAN), by the RPC that bought them.
+# HELP vendorgate_vehicle_report_spend_yuan_total Yuan spent on maintenance-record reports (purchases × VEHICLE_REPORT_COST_YUAN), by the RPC that bought them: the purchases the vendor confirmed, and those of unknown outcome an operator found sold (rpc="ResolveOperation"), as the usage ledger's settled cost counts them.
 # TYPE vendorgate_vehicle_report_spend_yuan_total counter
 vendorgate_vehicle_report_spend_yuan_total{rpc="LookupHistory"} 17
 `
@@ -303,6 +303,10 @@ vendorgate_vehicle_report_spend_yuan_total{rpc="LookupHistory"} 17
 	}
 }
 
+// TestConcurrentOrdersWithOneRequestIDBuyOnce: 20 concurrent requests
+// with one request_id buy one report; each of the others is told to retry
+// (ABORTED REQUEST_ID_IN_FLIGHT) or, once the first is recorded, gets its
+// order replayed.
 func TestConcurrentOrdersWithOneRequestIDBuyOnce(t *testing.T) {
 	t.Parallel()
 	svc := start(t, setup{})
@@ -310,27 +314,30 @@ func TestConcurrentOrdersWithOneRequestIDBuyOnce(t *testing.T) {
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		orders   = map[string]bool{}
-		replayed int
+		fresh    int
+		answered int
 	)
 	for i := range 20 {
 		wg.Go(func() {
 			resp, st := transports[i%2].order(context.Background(), svc,
 				&vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "same"})
-			if st != nil {
-				t.Errorf("got %v, want OK", st)
-				return
-			}
 			mu.Lock()
 			defer mu.Unlock()
-			orders[resp.GetOrderId()] = true
-			if resp.GetReplayed() {
-				replayed++
+			switch {
+			case st == nil:
+				orders[resp.GetOrderId()] = true
+				answered++
+				if !resp.GetReplayed() {
+					fresh++
+				}
+			case st.Code() != codes.Aborted || reason(st) != "REQUEST_ID_IN_FLIGHT":
+				t.Errorf("got %v (%s), want OK or Aborted REQUEST_ID_IN_FLIGHT", st, reason(st))
 			}
 		})
 	}
 	wg.Wait()
-	if len(orders) != 1 || replayed != 19 {
-		t.Errorf("got orders %v with %d replayed, want one order and 19 replays", orders, replayed)
+	if len(orders) != 1 || fresh != 1 {
+		t.Errorf("got orders %v with %d of %d answers not replayed, want one order bought once", orders, fresh, answered)
 	}
 	if n := svc.sim.Purchases(); n != 1 {
 		t.Errorf("got %d purchases, want 1", n)
@@ -422,7 +429,7 @@ func TestVendorCodes(t *testing.T) {
 		{"order refused", maintenancesim.PathOrder, []maintenancesim.Fault{{Code: "10010", Message: "余额不足"}},
 			"OrderReport", codes.FailedPrecondition, "VENDOR_REFUSED", "10010", 0},
 		{"order 502", maintenancesim.PathOrder, []maintenancesim.Fault{{Status: 502, Body: "<html>bad gateway</html>"}},
-			"OrderReport", codes.Unknown, "OUTCOME_UNKNOWN", "502", 0},
+			"OrderReport", codes.Unknown, "OUTCOME_UNKNOWN", "", 0},
 		{"report 20804", maintenancesim.PathReport, []maintenancesim.Fault{{Code: "20804", Message: "订单号不能为空"}},
 			"GetReport", codes.InvalidArgument, "VENDOR_INVALID_ARGUMENT", "20804", 1},
 		{"report -1 after retries", maintenancesim.PathReport, []maintenancesim.Fault{{Code: "-1"}, {Code: "-1"}, {Code: "-1"}},
@@ -460,18 +467,21 @@ func TestVendorCodes(t *testing.T) {
 				info, _ := details(st)
 				if info.GetReason() != tt.wantReason || info.GetDomain() != server.Domain ||
 					info.GetMetadata()["vendor"] != "maintenance" || info.GetMetadata()["vendor_code"] != tt.wantVendor {
-					t.Errorf("got ErrorInfo %v, want reason %s, vendor maintenance, vendor_code %s", info, tt.wantReason, tt.wantVendor)
+					t.Errorf("got ErrorInfo %v, want reason %s, vendor maintenance, vendor_code %q", info, tt.wantReason, tt.wantVendor)
 				}
 				if n := svc.sim.Purchases(); n != tt.wantPurchases {
 					t.Errorf("got %d purchases, want %d", n, tt.wantPurchases)
 				}
 				switch {
-				case tt.rpc == "OrderReport" && tt.wantVendor == "502":
+				case tt.wantReason == "OUTCOME_UNKNOWN":
 					// No answer: the vendor may have sold it, so the request
-					// id is not bought again.
+					// id is not bought again, and says so on every repeat.
+					if info.GetMetadata()["request_id"] != "r" {
+						t.Errorf("got ErrorInfo %v, want metadata request_id r", info)
+					}
 					_, st := tr.order(ctx, svc, &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "r"})
-					if st.Code() != codes.FailedPrecondition {
-						t.Errorf("got %v on retry, want FailedPrecondition (outcome unknown)", st)
+					if st.Code() != codes.Unknown || reason(st) != "OUTCOME_UNKNOWN" {
+						t.Errorf("got %v on retry, want Unknown OUTCOME_UNKNOWN", st)
 					}
 				case tt.rpc == "OrderReport":
 					// The vendor's refusal left the request id free for a retry.
@@ -588,11 +598,14 @@ func TestLostPurchaseAnswerNeverBuysTwice(t *testing.T) {
 			if _, st := tr.order(ctx, svc, req); st.Code() != codes.Unknown {
 				t.Fatalf("got %v, want Unknown", st)
 			}
-			if _, st := tr.order(ctx, svc, req); st.Code() != codes.FailedPrecondition {
-				t.Errorf("retry: got %v, want FailedPrecondition", st)
+			if _, st := tr.order(ctx, svc, req); st.Code() != codes.Unknown || reason(st) != "OUTCOME_UNKNOWN" {
+				t.Errorf("retry: got %v, want Unknown OUTCOME_UNKNOWN", st)
 			}
-			if _, st := tr.lookup(ctx, svc, maintenancesim.SampleVIN); st.Code() != codes.FailedPrecondition {
-				t.Errorf("lookup: got %v, want FailedPrecondition", st)
+			// A lookup of the VIN names the purchase that holds it back.
+			_, st := tr.lookup(ctx, svc, maintenancesim.SampleVIN)
+			if info, _ := details(st); st.Code() != codes.Unknown || info.GetReason() != "OUTCOME_UNKNOWN" ||
+				info.GetMetadata()["request_id"] != "lost-1" {
+				t.Errorf("lookup: got %v (%v), want Unknown OUTCOME_UNKNOWN naming request_id lost-1", st, info)
 			}
 			if n := svc.sim.Purchases(); n != 1 {
 				t.Errorf("got %d purchases, want exactly 1", n)
@@ -628,8 +641,8 @@ func TestPurchaseLostOnReusedConnectionIsSentOnce(t *testing.T) {
 			if n := svc.sim.Purchases(); n != 2 {
 				t.Errorf("got %d purchases at the vendor, want 2 (the warm-up and the lost one, sent once)", n)
 			}
-			if _, st := tr.order(ctx, svc, req); st.Code() != codes.FailedPrecondition {
-				t.Errorf("retry: got %v, want FailedPrecondition (the purchase is kept as unknown)", st)
+			if _, st := tr.order(ctx, svc, req); st.Code() != codes.Unknown || reason(st) != "OUTCOME_UNKNOWN" {
+				t.Errorf("retry: got %v, want Unknown OUTCOME_UNKNOWN (the purchase is kept as unknown)", st)
 			}
 			if n := svc.sim.Purchases(); n != 2 {
 				t.Errorf("got %d purchases after the retry, want 2", n)

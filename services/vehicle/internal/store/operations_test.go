@@ -3,11 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
@@ -20,38 +17,23 @@ func unknown(t *testing.T, s *store.Store, vin, requestID string, at time.Time) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkUnknown(ctx, id); err != nil {
+	if err := s.MarkUnknownByRequestID(ctx, requestID); err != nil {
 		t.Fatal(err)
 	}
 	return id
 }
 
-func TestResolve(t *testing.T) {
+// TestSettle: a finding about a purchase of unknown outcome makes it a
+// bought order (APPLIED) or NOT_APPLIED; a purchase with a known outcome is
+// left as it is; another purchase's order is refused.
+func TestSettle(t *testing.T) {
 	t.Parallel()
 	dialects(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		s := open(t, url)
 		unknown(t, s, "V1", "r1", t0)
-		r1 := t0.Add(time.Hour)
-
-		op, err := s.Resolve(ctx, "r1", store.OutcomeNotApplied, "", "no trace at the vendor", r1)
-		if err != nil {
+		if err := s.Settle(ctx, "r1", store.OutcomeApplied, "order-9"); err != nil {
 			t.Fatal(err)
-		}
-		if op.State != store.StateNotApplied || op.OrderID != "" {
-			t.Errorf("got %+v, want NOT_APPLIED without an order", op)
-		}
-		// A correction: the operator found it after all.
-		op, err = s.Resolve(ctx, "r1", store.OutcomeApplied, "order-9", "in the vendor's order list", r1.Add(time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := []store.Resolution{
-			{Outcome: store.OutcomeNotApplied, Note: "no trace at the vendor", ResolvedAt: r1},
-			{Outcome: store.OutcomeApplied, OrderID: "order-9", Note: "in the vendor's order list", ResolvedAt: r1.Add(time.Second)},
-		}
-		if diff := cmp.Diff(want, op.Resolutions); diff != "" {
-			t.Errorf("resolutions (-want +got):\n%s", diff)
 		}
 		// Applied, it is a bought order like any other: bought when its purchase started.
 		o, err := s.ByOrderID(ctx, "order-9")
@@ -61,129 +43,93 @@ func TestResolve(t *testing.T) {
 		if got, err := s.Reusable(ctx, "V1", t0.Add(-time.Hour)); err != nil || got.OrderID != "order-9" {
 			t.Errorf("got %+v, %v, want order-9 reusable", got, err)
 		}
-		// Its report, once fetched, survives a repeated APPLIED with the same order.
-		finish(t, s, "order-9", store.StateReady, r1)
-		if _, err := s.Resolve(ctx, "r1", store.OutcomeApplied, "order-9", "again", r1.Add(2*time.Second)); err != nil {
+		// Its report, once fetched, survives a repeated finding.
+		finish(t, s, "order-9", store.StateReady, t0.Add(time.Hour))
+		if err := s.Settle(ctx, "r1", store.OutcomeNotApplied, ""); err != nil {
 			t.Fatal(err)
 		}
 		if o, _ := s.ByOrderID(ctx, "order-9"); o.State != store.StateReady {
 			t.Errorf("got state %s, want READY kept", o.State)
 		}
 
-		// Refusals.
-		buy(t, s, store.Purchase{VIN: "V2", RequestID: "r2"}, "order-2", t0)
-		if _, err := s.Resolve(ctx, "r2", store.OutcomeNotApplied, "", "x", r1); !errors.Is(err, store.ErrNotResolvable) {
-			t.Errorf("resolve of a bought order: got %v, want ErrNotResolvable", err)
+		// A purchase in flight whose process died (BUYING) is settled too.
+		if _, err := s.Begin(ctx, store.Purchase{VIN: "V2", RequestID: "r2"}, t0); err != nil {
+			t.Fatal(err)
 		}
-		if _, err := s.Resolve(ctx, "nope", store.OutcomeNotApplied, "", "x", r1); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("resolve of an unknown id: got %v, want ErrNotFound", err)
+		if err := s.Settle(ctx, "r2", store.OutcomeNotApplied, ""); err != nil {
+			t.Fatal(err)
+		}
+		if o, err := s.ByRequestID(ctx, "r2"); err != nil || o.State != store.StateNotApplied || o.OrderID != "" {
+			t.Errorf("got %+v, %v, want NOT_APPLIED without an order", o, err)
+		}
+
+		// Refusals.
+		if err := s.Settle(ctx, "nope", store.OutcomeNotApplied, ""); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("settle of an unknown id: got %v, want ErrNotFound", err)
 		}
 		unknown(t, s, "V3", "r3", t0)
-		if _, err := s.Resolve(ctx, "r3", store.OutcomeApplied, "order-2", "x", r1); !errors.Is(err, store.ErrOrderIDTaken) {
-			t.Errorf("resolve with another purchase's order: got %v, want ErrOrderIDTaken", err)
+		if err := s.Settle(ctx, "r3", store.OutcomeApplied, "order-9"); !errors.Is(err, store.ErrOrderIDTaken) {
+			t.Errorf("settle with another purchase's order: got %v, want ErrOrderIDTaken", err)
 		}
-		if op, err := s.OperationByRequestID(ctx, "r3"); err != nil || op.State != store.StateUnknown || len(op.Resolutions) != 0 {
-			t.Errorf("got %+v, %v, want r3 untouched by the refused resolution", op, err)
+		if o, err := s.ByRequestID(ctx, "r3"); err != nil || o.State != store.StateUnknown {
+			t.Errorf("got %+v, %v, want r3 untouched by the refused finding", o, err)
 		}
 	})
 }
 
-func TestListUnresolvedPages(t *testing.T) {
+// TestUnsettledAndCount: a VIN's purchases in BUYING, and in UNKNOWN since
+// a time, newest first; the gauge's count of unresolved purchases.
+func TestUnsettledAndCount(t *testing.T) {
 	t.Parallel()
 	dialects(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		s := open(t, url)
-		var want []string
-		for i := range 5 {
-			id := fmt.Sprintf("r%d", i)
-			unknown(t, s, "V", id, t0.Add(time.Duration(i%3)*time.Second)) // ties on created_at
-			want = append(want, id)
-		}
+		unknown(t, s, "V", "old", t0.Add(-2*time.Hour))
+		unknown(t, s, "V", "recent", t0)
 		buy(t, s, store.Purchase{VIN: "V", RequestID: "bought"}, "o1", t0)
-		if _, err := s.Begin(ctx, store.Purchase{VIN: "V", RequestID: "buying"}, t0); err != nil {
+		if _, err := s.Begin(ctx, store.Purchase{VIN: "V", RequestID: "buying"}, t0.Add(time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Resolve(ctx, "r4", store.OutcomeNotApplied, "", "resolved", t0); err != nil {
+		unknown(t, s, "OTHER", "other", t0)
+		got, err := s.Unsettled(ctx, "V", t0.Add(-time.Hour))
+		if err != nil {
 			t.Fatal(err)
 		}
-		want = want[:4]
-
-		var got []string
-		var after store.Cursor
-		for {
-			page, err := s.ListUnresolved(ctx, after, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, op := range page {
-				got = append(got, op.RequestID)
-			}
-			if len(page) < 2 {
-				break
-			}
-			last := page[len(page)-1]
-			after = store.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+		var ids []string
+		for _, o := range got {
+			ids = append(ids, o.RequestID)
 		}
-		// Oldest first: r0 and r3 at t0, r1 at +1s, r2 at +2s (ties by id).
-		if len(got) != len(want) {
-			t.Fatalf("got %v, want the 4 unresolved %v", got, want)
+		if len(ids) != 2 || ids[0] != "buying" || ids[1] != "recent" {
+			t.Errorf("got %v, want [buying recent]", ids)
 		}
-		seen := map[string]bool{}
-		for _, id := range got {
-			seen[id] = true
+		if n, err := s.CountUnresolved(ctx, t0.Add(time.Hour)); err != nil || n != 4 {
+			t.Errorf("got %d, %v, want 4 (3 unknown and the old BUYING one)", n, err)
 		}
-		for _, id := range want {
-			if !seen[id] {
-				t.Errorf("got %v, want %s listed", got, id)
-			}
-		}
-		if got[2] != "r1" || got[3] != "r2" {
-			t.Errorf("got %v, want r1 then r2 last (oldest first)", got)
-		}
-
-		if n, err := s.CountUnresolved(ctx, t0.Add(time.Hour)); err != nil || n != 5 {
-			t.Errorf("got %d, %v, want 5 (4 unknown and the old BUYING one)", n, err)
-		}
-		if n, err := s.CountUnresolved(ctx, t0.Add(-time.Hour)); err != nil || n != 4 {
-			t.Errorf("got %d, %v, want 4 (a recent BUYING one is in flight)", n, err)
-		}
-
-		buying, err := s.Buying(ctx, "")
-		if err != nil || len(buying) != 1 || buying[0].RequestID != "buying" {
-			t.Errorf("got %+v, %v, want the one purchase in BUYING", buying, err)
-		}
-		if buying, err := s.Buying(ctx, "OTHER"); err != nil || len(buying) != 0 {
-			t.Errorf("got %+v, %v for another VIN, want none", buying, err)
+		if n, err := s.CountUnresolved(ctx, t0.Add(-time.Hour)); err != nil || n != 3 {
+			t.Errorf("got %d, %v, want 3 (a recent BUYING one is in flight)", n, err)
 		}
 	})
 }
 
-func TestReleaseRequestID(t *testing.T) {
+// TestBeginTakesBackAnExpiredRequestID: a purchase under a request id
+// that the engine decided buys anew takes it from an older purchase with a
+// known outcome, which stays as an order without one; a purchase of unknown
+// outcome keeps it.
+func TestBeginTakesBackAnExpiredRequestID(t *testing.T) {
 	t.Parallel()
 	dialects(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		s := open(t, url)
 		buy(t, s, store.Purchase{VIN: "V", RequestID: "r"}, "o1", t0)
-		o, err := s.ByRequestID(ctx, "r")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.ReleaseRequestID(ctx, o.ID); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.ByRequestID(ctx, "r"); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("got %v, want the released request id free", err)
+		if _, err := s.Begin(ctx, store.Purchase{VIN: "V", RequestID: "r"}, t0.Add(time.Hour)); err != nil {
+			t.Fatalf("got %v, want the expired request id taken back", err)
 		}
 		if o, err := s.ByOrderID(ctx, "o1"); err != nil || o.RequestID != "" {
 			t.Errorf("got %+v, %v, want the order kept without its request id", o, err)
 		}
-		// An unknown purchase keeps its request id.
-		id := unknown(t, s, "V", "u", t0)
-		if err := s.ReleaseRequestID(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.ByRequestID(ctx, "u"); err != nil {
-			t.Errorf("got %v, want an unknown purchase's request id kept", err)
+		unknown(t, s, "V", "u", t0)
+		if _, err := s.Begin(ctx, store.Purchase{VIN: "V", RequestID: "u"}, t0); !errors.Is(err, store.ErrDuplicateRequest) {
+			t.Errorf("got %v, want an unknown purchase's request id kept (ErrDuplicateRequest)", err)
 		}
 	})
 }

@@ -23,7 +23,12 @@ var migrations embed.FS
 // versionTable is where goose records the vehicle migrations it ran.
 const versionTable = "vehicle_goose_db_version"
 
-// State is where a purchase stands.
+// State is where a purchase stands. The states of a purchase whose outcome
+// is not known mirror the request_id engine's record of it
+// (internal/idempotency, which owns the request_id): StateBuying is its
+// IN_FLIGHT, StateUnknown its UNKNOWN, StateNotApplied its NOT_APPLIED, and
+// a bought order its DONE. The service keeps them here for what the engine
+// cannot answer: which purchases of a VIN have an unknown outcome.
 type State string
 
 // The purchase states.
@@ -48,14 +53,13 @@ const (
 // Finished reports whether the report of an order in state s will not change.
 func (s State) Finished() bool { return s == StateReady || s == StateNoRecords }
 
-// Errors of the lookups and of Begin.
+// Errors of the lookups, of Begin and of Settle.
 var (
 	// ErrNotFound is a lookup that found no order.
 	ErrNotFound = errors.New("store: no such order")
-	// ErrDuplicateRequest is Begin with a request id that is taken.
-	ErrDuplicateRequest = errors.New("store: request id already used")
-	// ErrNotResolvable is a resolution of a purchase whose outcome is known.
-	ErrNotResolvable = errors.New("store: purchase outcome is known")
+	// ErrDuplicateRequest is Begin with a request id that a purchase of
+	// unknown outcome (StateBuying or StateUnknown) holds.
+	ErrDuplicateRequest = errors.New("store: request id held by a purchase of unknown outcome")
 	// ErrOrderIDTaken is a resolution naming a vendor order id that another
 	// purchase holds.
 	ErrOrderIDTaken = errors.New("store: vendor order id belongs to another purchase")
@@ -116,13 +120,21 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Begin records a purchase in state StateBuying before the vendor is
-// called, and returns its id. A request id that another purchase holds is
-// ErrDuplicateRequest: the database, not the caller, decides which of two
-// concurrent requests buys.
+// called, and returns its id. The request_id engine has decided that the
+// request id buys anew (it holds the request id's lock, and its record of
+// an earlier purchase with it, if any, has expired), so an older purchase
+// with a known outcome gives the request id up and stays as an order
+// without one. A purchase of unknown outcome keeps it: ErrDuplicateRequest.
 func (s *Store) Begin(ctx context.Context, p Purchase, at time.Time) (string, error) {
 	id, err := newID()
 	if err != nil {
 		return "", err
+	}
+	if p.RequestID != "" {
+		if _, err := s.db.ExecContext(ctx, `UPDATE vehicle_orders SET request_id = NULL
+			WHERE request_id = $1 AND state NOT IN ($2, $3)`, p.RequestID, StateBuying, StateUnknown); err != nil {
+			return "", fmt.Errorf("store: begin purchase: %w", err)
+		}
 	}
 	res, err := s.db.ExecContext(ctx, `
 		INSERT INTO vehicle_orders (id, vin, engine_number, plate_number, request_id, state, created_at)
@@ -166,20 +178,14 @@ func (s *Store) Abandon(ctx context.Context, id string) error {
 	return s.exec(ctx, "abandon purchase", `DELETE FROM vehicle_orders WHERE id = $1 AND state = $2`, id, StateBuying)
 }
 
-// MarkUnknown moves purchase id from StateBuying to StateUnknown: its
-// vendor call may have sold a report that no answer confirmed.
-func (s *Store) MarkUnknown(ctx context.Context, id string) error {
-	return s.exec(ctx, "mark purchase unknown", `UPDATE vehicle_orders SET state = $2 WHERE id = $1 AND state = $3`,
-		id, StateUnknown, StateBuying)
-}
-
-// RecentUnknown returns the newest purchase for vin in StateUnknown that
-// started at or after since, or ErrNotFound.
-func (s *Store) RecentUnknown(ctx context.Context, vin string, since time.Time) (Order, error) {
-	return s.one(ctx, `SELECT `+columns+` FROM vehicle_orders
-		WHERE vin = $1 AND state = $2 AND created_at >= $3
-		ORDER BY created_at DESC LIMIT 1`,
-		vin, StateUnknown, since.UnixMilli())
+// Unsettled returns vin's purchases whose outcome is not known: those in
+// StateUnknown that started at or after since, and those in StateBuying
+// (in flight, or left by a process that died), newest first.
+func (s *Store) Unsettled(ctx context.Context, vin string, since time.Time) ([]Order, error) {
+	return s.many(ctx, `SELECT `+columns+` FROM vehicle_orders
+		WHERE vin = $1 AND (state = $2 OR (state = $3 AND created_at >= $4))
+		ORDER BY created_at DESC, id`,
+		vin, StateBuying, StateUnknown, since.UnixMilli())
 }
 
 // Finish records the finished report of a pending order: state is
@@ -250,4 +256,30 @@ func newID() (string, error) {
 		return "", fmt.Errorf("store: new id: %w", err)
 	}
 	return hex.EncodeToString(b), nil
+}
+
+// scanner is a row or rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// scanOrder reads one row of columns; no row is ErrNotFound.
+func scanOrder(row scanner) (Order, error) {
+	var (
+		o                  Order
+		orderID, requestID sql.NullString
+		boughtAt, readyAt  sql.NullInt64
+		createdAt          int64
+	)
+	err := row.Scan(&o.ID, &orderID, &o.VIN, &o.EngineNumber, &o.PlateNumber,
+		&requestID, &o.State, &o.Report, &createdAt, &boughtAt, &readyAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Order{}, ErrNotFound
+	}
+	if err != nil {
+		return Order{}, fmt.Errorf("store: read order: %w", err)
+	}
+	o.OrderID, o.RequestID = orderID.String, requestID.String
+	o.CreatedAt, o.BoughtAt, o.ReadyAt = millis(sql.NullInt64{Int64: createdAt, Valid: true}), millis(boughtAt), millis(readyAt)
+	return o, nil
 }

@@ -265,7 +265,7 @@ func TestUnknownOutcomeIsKept(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.MarkUnknown(ctx, id); err != nil {
+		if err := s.MarkUnknownByRequestID(ctx, "r"); err != nil {
 			t.Fatal(err)
 		}
 		o, err := s.ByRequestID(ctx, "r")
@@ -279,12 +279,12 @@ func TestUnknownOutcomeIsKept(t *testing.T) {
 		if _, err := s.Begin(ctx, store.Purchase{VIN: "V", RequestID: "r"}, t0); !errors.Is(err, store.ErrDuplicateRequest) {
 			t.Errorf("got %v, want ErrDuplicateRequest", err)
 		}
-		got, err := s.RecentUnknown(ctx, "V", t0.Add(-time.Minute))
-		if err != nil || got.ID != id {
+		got, err := s.Unsettled(ctx, "V", t0.Add(-time.Minute))
+		if err != nil || len(got) != 1 || got[0].ID != id {
 			t.Errorf("got %v, %v, want purchase %s", got, err, id)
 		}
-		if _, err := s.RecentUnknown(ctx, "V", t0.Add(time.Minute)); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("got %v for a window after it, want ErrNotFound", err)
+		if got, err := s.Unsettled(ctx, "V", t0.Add(time.Minute)); err != nil || len(got) != 0 {
+			t.Errorf("got %v, %v for a window after it, want none", got, err)
 		}
 		if _, err := s.Reusable(ctx, "V", t0.Add(-time.Hour)); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("got %v, want an unknown purchase never reused as a report", err)

@@ -97,7 +97,8 @@ const (
 	// OPERATION_STATE_UNKNOWN got no usable answer from the vendor: it may
 	// have been sold. It waits for an operator.
 	OperationState_OPERATION_STATE_UNKNOWN OperationState = 1
-	// OPERATION_STATE_APPLIED was UNKNOWN and an operator found it sold.
+	// OPERATION_STATE_APPLIED was UNKNOWN and an operator (or the reconciler,
+	// from the service's own record of the sale) found it sold.
 	OperationState_OPERATION_STATE_APPLIED OperationState = 2
 	// OPERATION_STATE_NOT_APPLIED was UNKNOWN and an operator found it not sold.
 	OperationState_OPERATION_STATE_NOT_APPLIED OperationState = 3
@@ -212,11 +213,12 @@ type OrderReportRequest struct {
 	PlateNumber string `protobuf:"bytes,3,opt,name=plate_number,json=plateNumber,proto3" json:"plate_number,omitempty"`
 	// request_id is the caller's idempotency key, e.g. a UUID, optional: a
 	// request_id seen before (within REQUEST_ID_TTL, 24 h by default) returns
-	// the order it bought instead of buying again. While its purchase is in
-	// flight, on any replica, a repeat is ABORTED (REQUEST_ID_IN_FLIGHT) with
-	// a retry delay; once its purchase got no answer, FAILED_PRECONDITION
-	// (PURCHASE_OUTCOME_UNKNOWN) until an operator resolves it
-	// (ResolveOperation). Not sent to the vendor.
+	// the order it bought instead of buying again, and with another request
+	// (any field) is INVALID_ARGUMENT (REQUEST_ID_REUSED). While its purchase
+	// is in flight, on any replica, a repeat is ABORTED (REQUEST_ID_IN_FLIGHT)
+	// with a retry delay; once its purchase got no answer, UNKNOWN
+	// (OUTCOME_UNKNOWN) until an operator resolves it (ResolveOperation). Not
+	// sent to the vendor.
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1487,8 +1489,16 @@ type Operation struct {
 	OrderId string `protobuf:"bytes,6,opt,name=order_id,json=orderId,proto3" json:"order_id,omitempty"`
 	// create_time is when the purchase was recorded, before the vendor call.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	// resolutions are the operators' resolutions, oldest first.
-	Resolutions   []*Resolution `protobuf:"bytes,8,rep,name=resolutions,proto3" json:"resolutions,omitempty"`
+	// resolutions are the operators' and the reconciler's resolutions, oldest
+	// first.
+	Resolutions []*Resolution `protobuf:"bytes,8,rep,name=resolutions,proto3" json:"resolutions,omitempty"`
+	// method is the RPC that made the purchase: "OrderReport" or
+	// "LookupHistory".
+	Method string `protobuf:"bytes,9,opt,name=method,proto3" json:"method,omitempty"`
+	// note says why the outcome is unknown, e.g. "the vendor answered with
+	// HTTP 502" or "the process sending it stopped before the vendor's answer
+	// was recorded".
+	Note          string `protobuf:"bytes,10,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1579,7 +1589,22 @@ func (x *Operation) GetResolutions() []*Resolution {
 	return nil
 }
 
-// Resolution is one operator's finding about a purchase.
+func (x *Operation) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Operation) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// Resolution is one finding about a purchase of unknown outcome, by an
+// operator or the reconciler.
 type Resolution struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// outcome is what the operator found.
@@ -1589,7 +1614,10 @@ type Resolution struct {
 	// note is how the operator knows.
 	Note string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
 	// resolve_time is when the resolution was recorded.
-	ResolveTime   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=resolve_time,json=resolveTime,proto3" json:"resolve_time,omitempty"`
+	ResolveTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=resolve_time,json=resolveTime,proto3" json:"resolve_time,omitempty"`
+	// resolved_by is who resolved it: the operator's caller name, or
+	// "reconciler" (the service found the sale in its own record).
+	ResolvedBy    string `protobuf:"bytes,5,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1650,6 +1678,13 @@ func (x *Resolution) GetResolveTime() *timestamppb.Timestamp {
 		return x.ResolveTime
 	}
 	return nil
+}
+
+func (x *Resolution) GetResolvedBy() string {
+	if x != nil {
+		return x.ResolvedBy
+	}
+	return ""
 }
 
 // GetUsageRequest names the time range to sum.
@@ -1875,7 +1910,7 @@ const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\x04note:\xa0\x02\x92A\x81\x012\x7f{\"outcome\": \"RESOLUTION_OUTCOME_APPLIED\", \"order_id\": \"e192e8de8e6660a1b2c346f41b\", \"note\": \"found in the vendor's order list\"}\xbaH\x97\x01\x1a\x94\x01\n" +
 	"\x15order_id_when_applied\x12Morder_id is required when the outcome is APPLIED, and must be empty otherwise\x1a,(this.outcome == 1) == (this.order_id != '')\"Z\n" +
 	"\x18ResolveOperationResponse\x12>\n" +
-	"\toperation\x18\x01 \x01(\v2 .vendorgate.vehicle.v1.OperationR\toperation\"\xde\x02\n" +
+	"\toperation\x18\x01 \x01(\v2 .vendorgate.vehicle.v1.OperationR\toperation\"\xc8\x03\n" +
 	"\tOperation\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x10\n" +
@@ -1886,13 +1921,18 @@ const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"\border_id\x18\x06 \x01(\tR\aorderId\x12;\n" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12C\n" +
-	"\vresolutions\x18\b \x03(\v2!.vendorgate.vehicle.v1.ResolutionR\vresolutions\"\xbe\x01\n" +
+	"\vresolutions\x18\b \x03(\v2!.vendorgate.vehicle.v1.ResolutionR\vresolutions\x125\n" +
+	"\x06method\x18\t \x01(\tB\x1d\xbaH\x1ar\x18\x18\x80\x012\x13^[^\\x00-\\x1F\\x7F]*$R\x06method\x121\n" +
+	"\x04note\x18\n" +
+	" \x01(\tB\x1d\xbaH\x1ar\x18\x18\xd0\x0f2\x13^[^\\x00-\\x1F\\x7F]*$R\x04note\"\xfe\x01\n" +
 	"\n" +
 	"Resolution\x12B\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2(.vendorgate.vehicle.v1.ResolutionOutcomeR\aoutcome\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\tR\aorderId\x12\x12\n" +
 	"\x04note\x18\x03 \x01(\tR\x04note\x12=\n" +
-	"\fresolve_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vresolveTime\"\x93\x01\n" +
+	"\fresolve_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vresolveTime\x12>\n" +
+	"\vresolved_by\x18\x05 \x01(\tB\x1d\xbaH\x1ar\x18\x18\x80\x012\x13^[^\\x00-\\x1F\\x7F]*$R\n" +
+	"resolvedBy\"\x93\x01\n" +
 	"\x0fGetUsageRequest\x12A\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tstartTime\x12=\n" +
@@ -1922,7 +1962,7 @@ const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"\x18ListUnresolvedOperations\x126.vendorgate.vehicle.v1.ListUnresolvedOperationsRequest\x1a7.vendorgate.vehicle.v1.ListUnresolvedOperationsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/vehicle/operations\x12\xab\x01\n" +
 	"\x10ResolveOperation\x12..vendorgate.vehicle.v1.ResolveOperationRequest\x1a/.vendorgate.vehicle.v1.ResolveOperationResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/vehicle/operations/{request_id}:resolve\x12v\n" +
 	"\bGetUsage\x12&.vendorgate.vehicle.v1.GetUsageRequest\x1a'.vendorgate.vehicle.v1.GetUsageResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/vehicle/usageB\xf8\x04\x92A\x85\x03\x12\xe8\x01\n" +
-	"\x12vendorgate vehicle\x12\xca\x01Vehicle maintenance-record reports, bought once and stored. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.3.0*\x01\x012\x10application/json:\x10application/jsonZ_\n" +
+	"\x12vendorgate vehicle\x12\xca\x01Vehicle maintenance-record reports, bought once and stored. Field names are snake_case; every error is a google.rpc.Status with an ErrorInfo detail, and a BadRequest naming the field where there is one.2\x051.4.0*\x01\x012\x10application/json:\x10application/jsonZ_\n" +
 	"]\n" +
 	"\n" +
 	"ApiKeyAuth\x12O\b\x02\x12:\"Bearer <key>\" (sandbox: the key ./scripts/sandbox prints)\x1a\rAuthorization \x02b\x10\n" +

@@ -46,7 +46,10 @@ type VehicleServiceClient interface {
 	// (vendor: GET /maintenance/order). Every call that reaches the vendor is a
 	// purchase, so it is never retried; a caller that may send a request twice
 	// passes request_id, and a repeated request_id returns the first order
-	// without buying again.
+	// without buying again. A purchase whose answer never came is UNKNOWN
+	// (ErrorInfo reason OUTCOME_UNKNOWN, metadata request_id) on the first
+	// answer and on every repeat, until an operator resolves it; one that was
+	// never sent or that the vendor refused leaves its request_id free.
 	OrderReport(ctx context.Context, in *OrderReportRequest, opts ...grpc.CallOption) (*OrderReportResponse, error)
 	// GetReport returns an order's report, or says that it is still being
 	// prepared or that the vendor has no records for the vehicle (vendor: GET
@@ -73,17 +76,19 @@ type VehicleServiceClient interface {
 	// unknown, oldest first, from the service's own record (no vendor call):
 	// the vendor call got no usable answer, or the process making it died
 	// between the vendor's sale and the local record. Each waits for an
-	// operator's ResolveOperation; until then its request_id answers
-	// FAILED_PRECONDITION, reason PURCHASE_OUTCOME_UNKNOWN, and nothing is
-	// bought again for it. Purchases made by LookupHistory carry a request_id
-	// the service chose ("lookup-…").
+	// operator's ResolveOperation; until then its request_id answers UNKNOWN,
+	// reason OUTCOME_UNKNOWN (metadata request_id), a lookup of its VIN
+	// answers the same with that request_id, and nothing is bought again for
+	// it. Purchases made without a request_id carry one the service chose
+	// ("lookup-…" for LookupHistory, "order-…" for OrderReport).
 	ListUnresolvedOperations(ctx context.Context, in *ListUnresolvedOperationsRequest, opts ...grpc.CallOption) (*ListUnresolvedOperationsResponse, error)
 	// ResolveOperation records an operator's finding about a purchase whose
 	// outcome was unknown: the vendor sold it (APPLIED, with the vendor's
-	// order id) or it did not (NOT_APPLIED). Every resolution is kept, and the
-	// last one decides what a repeat of the request_id returns: the order
-	// (replayed) once APPLIED, FAILED_PRECONDITION reason PURCHASE_NOT_APPLIED
-	// once NOT_APPLIED. No vendor call.
+	// order id) or it did not (NOT_APPLIED). Only an unknown outcome is
+	// resolved (otherwise FAILED_PRECONDITION reason OPERATION_OUTCOME_KNOWN);
+	// the resolution decides what a repeat of the request_id returns: the
+	// order (replayed) once APPLIED, FAILED_PRECONDITION reason
+	// OPERATION_NOT_APPLIED once NOT_APPLIED. No vendor call.
 	ResolveOperation(ctx context.Context, in *ResolveOperationRequest, opts ...grpc.CallOption) (*ResolveOperationResponse, error)
 	// GetUsage sums the service's vendor calls between start_time and
 	// end_time by China day, caller and vendor endpoint, with their cost at
@@ -190,7 +195,10 @@ type VehicleServiceServer interface {
 	// (vendor: GET /maintenance/order). Every call that reaches the vendor is a
 	// purchase, so it is never retried; a caller that may send a request twice
 	// passes request_id, and a repeated request_id returns the first order
-	// without buying again.
+	// without buying again. A purchase whose answer never came is UNKNOWN
+	// (ErrorInfo reason OUTCOME_UNKNOWN, metadata request_id) on the first
+	// answer and on every repeat, until an operator resolves it; one that was
+	// never sent or that the vendor refused leaves its request_id free.
 	OrderReport(context.Context, *OrderReportRequest) (*OrderReportResponse, error)
 	// GetReport returns an order's report, or says that it is still being
 	// prepared or that the vendor has no records for the vehicle (vendor: GET
@@ -217,17 +225,19 @@ type VehicleServiceServer interface {
 	// unknown, oldest first, from the service's own record (no vendor call):
 	// the vendor call got no usable answer, or the process making it died
 	// between the vendor's sale and the local record. Each waits for an
-	// operator's ResolveOperation; until then its request_id answers
-	// FAILED_PRECONDITION, reason PURCHASE_OUTCOME_UNKNOWN, and nothing is
-	// bought again for it. Purchases made by LookupHistory carry a request_id
-	// the service chose ("lookup-…").
+	// operator's ResolveOperation; until then its request_id answers UNKNOWN,
+	// reason OUTCOME_UNKNOWN (metadata request_id), a lookup of its VIN
+	// answers the same with that request_id, and nothing is bought again for
+	// it. Purchases made without a request_id carry one the service chose
+	// ("lookup-…" for LookupHistory, "order-…" for OrderReport).
 	ListUnresolvedOperations(context.Context, *ListUnresolvedOperationsRequest) (*ListUnresolvedOperationsResponse, error)
 	// ResolveOperation records an operator's finding about a purchase whose
 	// outcome was unknown: the vendor sold it (APPLIED, with the vendor's
-	// order id) or it did not (NOT_APPLIED). Every resolution is kept, and the
-	// last one decides what a repeat of the request_id returns: the order
-	// (replayed) once APPLIED, FAILED_PRECONDITION reason PURCHASE_NOT_APPLIED
-	// once NOT_APPLIED. No vendor call.
+	// order id) or it did not (NOT_APPLIED). Only an unknown outcome is
+	// resolved (otherwise FAILED_PRECONDITION reason OPERATION_OUTCOME_KNOWN);
+	// the resolution decides what a repeat of the request_id returns: the
+	// order (replayed) once APPLIED, FAILED_PRECONDITION reason
+	// OPERATION_NOT_APPLIED once NOT_APPLIED. No vendor call.
 	ResolveOperation(context.Context, *ResolveOperationRequest) (*ResolveOperationResponse, error)
 	// GetUsage sums the service's vendor calls between start_time and
 	// end_time by China day, caller and vendor endpoint, with their cost at
