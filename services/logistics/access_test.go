@@ -67,12 +67,13 @@ func callers(rotatingKeys ...string) []auth.Caller {
 		return out
 	}
 	return []auth.Caller{
-		// ops may do everything but move money.
-		{Name: "ops", Keys: hashes(opsKey), Allow: []string{parcelSvc + "/*", billingSvc + "/*"}},
-		// treasurer is granted Recharge by name.
-		{Name: "treasurer", Keys: hashes(treasurerKey), Allow: []string{billingSvc + "/Recharge"}},
-		// shop orders parcels under a daily cap.
-		{Name: "shop", Keys: hashes(shopKey), Allow: []string{parcelSvc + "/*"}, DailySpendCapYuan: "6"},
+		// ops may do everything but move money; it orders parcels (paid)
+		// by name.
+		{Name: "ops", Keys: hashes(opsKey), Allow: []string{parcelSvc + "/*", parcelSvc + "/CreateParcelOrder", billingSvc + "/*"}},
+		// treasurer is granted Recharge and CloseBatch by name.
+		{Name: "treasurer", Keys: hashes(treasurerKey), Allow: []string{billingSvc + "/Recharge", billingSvc + "/CloseBatch"}},
+		// shop orders parcels (by name) under a daily cap.
+		{Name: "shop", Keys: hashes(shopKey), Allow: []string{parcelSvc + "/*", parcelSvc + "/CreateParcelOrder"}, DailySpendCapYuan: "6"},
 		// reader may only list warehouses.
 		{Name: "reader", Keys: hashes(readerKey), Allow: []string{parcelSvc + "/ListWarehouses"}},
 		{Name: "rotating", Keys: hashes(rotatingKeys...), Allow: []string{parcelSvc + "/ListWarehouses"}},
@@ -461,7 +462,8 @@ func TestGetUsage(t *testing.T) {
 			_, err := logisticsv1.NewBillingServiceClient(conn).CloseBatch(ctx, &logisticsv1.CloseBatchRequest{BatchName: "B0"})
 			return err
 		}}
-	s.expect(t, closeBatch, opsKey, codes.OK, http.StatusOK, "")
+	s.expect(t, closeBatch, opsKey, codes.PermissionDenied, http.StatusForbidden, auth.ReasonDenied)
+	s.expect(t, closeBatch, treasurerKey, codes.OK, http.StatusOK, "")
 
 	type endpoint struct{ vendor, path string }
 	want := map[endpoint]int64{}

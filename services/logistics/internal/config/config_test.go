@@ -22,8 +22,8 @@ func TestLoadSandboxDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.RequestIDTTL != 24*time.Hour {
-		t.Errorf("got REQUEST_ID_TTL %s, want 24h", cfg.RequestIDTTL)
+	if cfg.RequestIDTTL != 24*time.Hour || cfg.ReconcileInterval != 30*time.Second {
+		t.Errorf("got REQUEST_ID_TTL %s, LOGISTICS_RECONCILE_INTERVAL %s; want 24h, 30s", cfg.RequestIDTTL, cfg.ReconcileInterval)
 	}
 	if cfg.Addr != "127.0.0.1:8083" || cfg.Location.String() != "Asia/Shanghai" || cfg.MaxAmountFen != 1_000_000 {
 		t.Errorf("got addr %q, zone %v, max %d; want 127.0.0.1:8083, Asia/Shanghai, 1000000", cfg.Addr, cfg.Location, cfg.MaxAmountFen)
@@ -51,8 +51,8 @@ func TestLoadOrderPrice(t *testing.T) {
 func TestLoadRejectsBadValues(t *testing.T) {
 	t.Parallel()
 	_, err := Load([]string{"SANDBOX=1", "POST30_TIMEZONE=Mars/Olympus", "POST30_MAX_AMOUNT=1.234", "DAMAIJIA_CANCEL_PATH=cancel", "REQUEST_ID_TTL=0s",
-		"DAMAIJIA_ORDER_PRICE_YUAN=-1", "AUTH_MODE=open"})
-	for _, name := range []string{"POST30_TIMEZONE", "POST30_MAX_AMOUNT", "DAMAIJIA_CANCEL_PATH", "REQUEST_ID_TTL", "DAMAIJIA_ORDER_PRICE_YUAN", "AUTH_MODE"} {
+		"DAMAIJIA_ORDER_PRICE_YUAN=-1", "AUTH_MODE=open", "LOGISTICS_RECONCILE_INTERVAL=0s"})
+	for _, name := range []string{"POST30_TIMEZONE", "POST30_MAX_AMOUNT", "DAMAIJIA_CANCEL_PATH", "REQUEST_ID_TTL", "LOGISTICS_RECONCILE_INTERVAL", "DAMAIJIA_ORDER_PRICE_YUAN", "AUTH_MODE"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("got %v, want it to name %s", err, name)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vendorgate/vendorgate/internal/vendorcall/vendorcalltest"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/damaijia"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/damaijiasim"
@@ -160,5 +161,38 @@ func TestCreateOrderCharge(t *testing.T) {
 	}
 	if want := []bool{true, false}; !slices.Equal(outcomes, want) {
 		t.Errorf("got outcomes %v, want %v (kept, then undone)", outcomes, want)
+	}
+}
+
+// TestLostCreateIsNotResent: order_create's reply is lost after damaijia
+// created the order; the client answers an unknown outcome and sends
+// nothing more (FindOrder, the one read-back, then finds the order).
+func TestLostCreateIsNotResent(t *testing.T) {
+	t.Parallel()
+	sim := damaijiasim.New(damaijiasim.Options{AppID: "id", AppSecret: "secret"})
+	var lose atomic.Bool
+	srv := vendorcalltest.NewLostReplyServer(t, sim.Handler(), func(r *http.Request) bool {
+		return r.URL.Path == damaijia.PathCreate && lose.CompareAndSwap(true, false)
+	})
+	c, err := damaijia.New(srv.Client(), srv.URL, damaijia.Options{AppID: "id", AppSecret: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.ListWarehouses(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lose.Store(true)
+	o := damaijia.Order{SiteOrderID: "LOST-1", ProductID: "P001", ProductNumber: 1, Source: damaijia.SourceJD,
+		Consignees: []damaijia.Consignee{{Consignee: "张三", Mobile: "13800138000", Province: "浙江省", City: "杭州市", District: "西湖区", Address: "文三路 1 号"}}}
+	if _, err := c.CreateOrder(ctx, o, nil); !vendorerr.IsKind(err, vendorerr.KindOutcomeUnknown) {
+		t.Fatalf("got %v, want an unknown outcome", err)
+	}
+	if got := sim.Received(damaijia.PathCreate); got != 1 {
+		t.Errorf("got %d order_create requests, want 1 (never re-sent)", got)
+	}
+	sn, err := c.FindOrder(ctx, "LOST-1")
+	if err != nil || sn == "" {
+		t.Errorf("FindOrder: got %q, %v; want the order created by the lost call", sn, err)
 	}
 }

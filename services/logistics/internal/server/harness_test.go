@@ -61,6 +61,9 @@ type setup struct {
 	p30Applied func(svc *service, path string)
 	// reconcile, when positive, runs the reconciler at this interval.
 	reconcile time.Duration
+	// before, when set, writes to the store before the service imports
+	// the legacy movements, as an older version would have.
+	before func(db *sqlstore.DB)
 }
 
 // service is the logistics server on loopback behind serve.Run, in front
@@ -136,6 +139,12 @@ func start(t *testing.T, s setup) *service {
 		t.Fatal(err)
 	}
 	parcels, bsrv := server.NewParcels(dc, ids, ledger, 0), server.NewBilling(bill, pc, ids, gauge)
+	if s.before != nil {
+		s.before(st.DB())
+	}
+	if _, err := bsrv.ImportLegacy(context.Background(), st, time.Hour, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
