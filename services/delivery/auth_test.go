@@ -42,19 +42,20 @@ const (
 const deliveryService = "vendorgate.delivery.v1.DeliveryService/"
 
 // keysFile is a keys file of the issue's shape: shop may call every
-// delivery RPC (with shopKeys, one or two during a rotation), reader only
-// GetOrder, stranger only another service, capped every delivery RPC
-// under a daily spend cap of ¥13.
+// delivery RPC but ResolveOperation (with shopKeys, one or two during a
+// rotation; the paid CreateOrder named in full), reader only GetOrder,
+// stranger only another service, capped the same as shop under a daily
+// spend cap of ¥13.
 func keysFile(shopKeys ...string) string {
 	var hashes []string
 	for _, k := range shopKeys {
 		hashes = append(hashes, strconv.Quote(auth.HashKey(k)))
 	}
 	return "callers:\n" +
-		"  - name: shop\n    keys: [" + strings.Join(hashes, ", ") + "]\n    allow: [\"" + deliveryService + "*\"]\n" +
+		"  - name: shop\n    keys: [" + strings.Join(hashes, ", ") + "]\n    allow: [\"" + deliveryService + "*\", \"" + deliveryService + "CreateOrder\"]\n" +
 		"  - name: reader\n    keys: [\"" + auth.HashKey(readerKey) + "\"]\n    allow: [\"" + deliveryService + "GetOrder\"]\n" +
 		"  - name: stranger\n    keys: [\"" + auth.HashKey(strangerKey) + "\"]\n    allow: [\"vendorgate.esign.v1.EsignService/*\"]\n" +
-		"  - name: capped\n    keys: [\"" + auth.HashKey(cappedKey) + "\"]\n    allow: [\"" + deliveryService + "*\"]\n    daily_spend_cap_yuan: \"13\"\n"
+		"  - name: capped\n    keys: [\"" + auth.HashKey(cappedKey) + "\"]\n    allow: [\"" + deliveryService + "*\", \"" + deliveryService + "CreateOrder\"]\n    daily_spend_cap_yuan: \"13\"\n"
 }
 
 // writeKeys replaces the keys file at path in one rename, so that a reload
@@ -205,41 +206,55 @@ func TestAuthOverGRPCAndREST(t *testing.T) {
 	}
 }
 
-// TestOnlyResolveOperationNeedsAnExplicitGrant: delivery has no money
-// movement or purchase, so a caller allowed "DeliveryService/*" may call
-// the paid and mutating RPCs too, over gRPC and REST; only the operator's
-// ResolveOperation must be named in full.
-func TestOnlyResolveOperationNeedsAnExplicitGrant(t *testing.T) {
+// TestPaidAndOperatorRPCsNeedAnExplicitGrant: a caller allowed
+// "DeliveryService/*" may call the mutating RPCs, over gRPC and REST, but
+// not the paid CreateOrder nor the operator's ResolveOperation: those must
+// be named in full.
+func TestPaidAndOperatorRPCsNeedAnExplicitGrant(t *testing.T) {
 	t.Parallel()
-	if want := []string{deliveryService + "ResolveOperation"}; !slices.Equal(server.ExplicitGrants, want) {
+	want := []string{deliveryService + "CreateOrder", deliveryService + "ResolveOperation"}
+	if !slices.Equal(server.ExplicitGrants, want) {
 		t.Fatalf("ExplicitGrants: got %v, want %v", server.ExplicitGrants, want)
 	}
-	h, _ := startAuth(t)
-	ctx := bearer(context.Background(), shopKey)
-	_, err := h.client.ResolveOperation(ctx, &deliveryv1.ResolveOperationRequest{RequestId: "r-1",
+	path := filepath.Join(t.TempDir(), "keys.yaml")
+	writeKeys(t, path, "callers:\n"+
+		"  - name: wild\n    keys: [\""+auth.HashKey(strangerKey)+"\"]\n    allow: [\""+deliveryService+"*\"]\n"+
+		"  - name: shop\n    keys: [\""+auth.HashKey(shopKey)+"\"]\n    allow: [\""+deliveryService+"*\", \""+deliveryService+"CreateOrder\"]\n")
+	h := start(t, "AUTH_MODE=api-key", "AUTH_KEYS_FILE="+path)
+	wild := bearer(context.Background(), strangerKey)
+	if _, err := h.client.CreateOrder(wild, validOrder("GRANT-0")); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("CreateOrder through DeliveryService/*: got %v, want PERMISSION_DENIED", err)
+	}
+	if code, body := h.restAs(t, strangerKey, http.MethodPost, "/v1/delivery/orders", validOrder("GRANT-0"), nil); code != http.StatusForbidden {
+		t.Errorf("REST CreateOrder through DeliveryService/*: got %d %s, want 403", code, body)
+	}
+	_, err := h.client.ResolveOperation(wild, &deliveryv1.ResolveOperationRequest{RequestId: "r-1",
 		Outcome: deliveryv1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, Note: "checked"})
 	if status.Code(err) != codes.PermissionDenied {
-		t.Errorf("ResolveOperation by a caller allowed DeliveryService/*: got %v, want PERMISSION_DENIED", err)
+		t.Errorf("ResolveOperation through DeliveryService/*: got %v, want PERMISSION_DENIED", err)
 	}
-	if _, err := h.client.ListUnresolvedOperations(ctx, &deliveryv1.ListUnresolvedOperationsRequest{}); err != nil {
+	if n := h.sim.Calls(dingdangsim.PathCreateOrder); n != 0 {
+		t.Errorf("refused dispatches reached the vendor: %d createOrder calls", n)
+	}
+	if _, err := h.client.ListUnresolvedOperations(wild, &deliveryv1.ListUnresolvedOperationsRequest{}); err != nil {
 		t.Errorf("ListUnresolvedOperations: %v", err)
 	}
-	if _, err := h.client.UpsertShop(ctx, validShop("grant-1")); err != nil {
+	if _, err := h.client.UpsertShop(wild, validShop("grant-1")); err != nil {
 		t.Errorf("UpsertShop: %v", err)
 	}
-	if _, err := h.client.IssueMerchantToken(ctx, &deliveryv1.IssueMerchantTokenRequest{PerUserid: "grant-1", Username: "shop_grant-1", Mobile: "13895666331", Password: "hunter2-merchant"}); err != nil {
+	if _, err := h.client.IssueMerchantToken(wild, &deliveryv1.IssueMerchantTokenRequest{PerUserid: "grant-1", Username: "shop_grant-1", Mobile: "13895666331", Password: "hunter2-merchant"}); err != nil {
 		t.Errorf("IssueMerchantToken: %v", err)
 	}
-	if _, err := h.client.CreateOrder(ctx, validOrder("GRANT-1")); err != nil {
-		t.Errorf("CreateOrder: %v", err)
+	if _, err := h.client.CreateOrder(bearer(context.Background(), shopKey), validOrder("GRANT-1")); err != nil {
+		t.Fatalf("CreateOrder granted by name: %v", err)
 	}
-	if _, err := h.client.CancelOrder(ctx, &deliveryv1.CancelOrderRequest{OriginId: "GRANT-1", ReasonId: 10000, Reason: "顾客改主意了"}); err != nil {
+	if _, err := h.client.CancelOrder(wild, &deliveryv1.CancelOrderRequest{OriginId: "GRANT-1", ReasonId: 10000, Reason: "顾客改主意了"}); err != nil {
 		t.Errorf("CancelOrder: %v", err)
 	}
 	if code, body := h.restAs(t, shopKey, http.MethodPost, "/v1/delivery/orders", validOrder("GRANT-2"), nil); code != http.StatusOK {
-		t.Errorf("REST CreateOrder: got %d %s", code, body)
+		t.Errorf("REST CreateOrder granted by name: got %d %s", code, body)
 	}
-	if code, body := h.restAs(t, shopKey, http.MethodPost, "/v1/delivery/orders/GRANT-2:cancel",
+	if code, body := h.restAs(t, strangerKey, http.MethodPost, "/v1/delivery/orders/GRANT-2:cancel",
 		&deliveryv1.CancelOrderRequest{ReasonId: 10000, Reason: "顾客改主意了"}, nil); code != http.StatusOK {
 		t.Errorf("REST CancelOrder: got %d %s", code, body)
 	}

@@ -29,14 +29,14 @@ const (
 )
 
 // startOperators starts the service with AUTH_MODE=api-key and three
-// callers: shop may call every delivery RPC but ResolveOperation, operator
-// every one (ResolveOperation named in full), looker only GetShop and
-// GetOrder.
+// callers: shop may call every delivery RPC but ResolveOperation (the paid
+// CreateOrder named in full), operator every one (ResolveOperation named
+// in full), looker only GetShop and GetOrder.
 func startOperators(t *testing.T, env ...string) *harness {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "keys.yaml")
 	writeKeys(t, path, "callers:\n"+
-		"  - name: shop\n    keys: [\""+auth.HashKey(shopKey)+"\"]\n    allow: [\""+deliveryService+"*\"]\n"+
+		"  - name: shop\n    keys: [\""+auth.HashKey(shopKey)+"\"]\n    allow: [\""+deliveryService+"*\", \""+deliveryService+"CreateOrder\"]\n"+
 		"  - name: operator\n    keys: [\""+auth.HashKey(operatorKey)+"\"]\n    allow: [\""+deliveryService+"*\", \""+deliveryService+"ResolveOperation\"]\n"+
 		"  - name: looker\n    keys: [\""+auth.HashKey(lookerKey)+"\"]\n    allow: [\""+deliveryService+"GetShop\", \""+deliveryService+"GetOrder\"]\n")
 	return start(t, append([]string{"AUTH_MODE=api-key", "AUTH_KEYS_FILE=" + path}, env...)...)

@@ -26,12 +26,13 @@ import (
 const Domain = "delivery.vendorgate.dev"
 
 // ExplicitGrants lists the RPCs a caller may call only when its allow list
-// names them in full ("DeliveryService/*" does not cover them): the
-// operator's ResolveOperation, which decides what a repeat of a request_id
-// returns. A dispatch is paid (DINGDANG_DISPATCH_PRICE_YUAN) but it is the
-// service's everyday business, capped per caller by daily_spend_cap_yuan
-// rather than granted by name.
+// names them in full ("DeliveryService/*" does not cover them): the paid
+// dispatch (DINGDANG_DISPATCH_PRICE_YUAN, also capped per caller by
+// daily_spend_cap_yuan) and the operator's ResolveOperation, which decides
+// what a repeat of a request_id returns. They are the delivery entries of
+// auth.PaidOrMoneyRPCs, which every guard applies.
 var ExplicitGrants = []string{
+	deliveryv1.DeliveryService_CreateOrder_FullMethodName[1:],
 	deliveryv1.DeliveryService_ResolveOperation_FullMethodName[1:],
 }
 
