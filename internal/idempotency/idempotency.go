@@ -194,6 +194,25 @@ type Attempt struct {
 // it.
 var ErrCannotTell = errors.New("the vendor cannot tell whether the call was applied")
 
+// ResolvedByService is the Resolution.By of an interrupted attempt that
+// found the outcome itself (FoundNotApplied).
+const ResolvedByService = "vendorgate"
+
+// foundNotApplied marks an interrupted attempt's error that settles the
+// earlier call as not applied.
+type foundNotApplied struct{ err error }
+
+func (f foundNotApplied) Error() string { return f.err.Error() }
+func (f foundNotApplied) Unwrap() error { return f.err }
+
+// FoundNotApplied wraps the error an Interrupted attempt returns when it
+// found for certain, from the vendor's state, that the earlier call was not
+// applied as asked (e.g. the vendor holds other content under the id): the
+// record is resolved NOT_APPLIED at once (by "vendorgate", with err's text as
+// the note), every later repeat gets OPERATION_NOT_APPLIED, and this
+// attempt's caller gets err.
+func FoundNotApplied(err error) error { return foundNotApplied{err} }
+
 // InFlight is the answer to a request_id whose first request is running.
 func InFlight(requestID string) error {
 	return &domainerr.Error{Kind: domainerr.KindAborted, Reason: ReasonInFlight, RetryAfter: inFlightRetryAfter,
@@ -299,12 +318,20 @@ func run[Resp proto.Message](ctx context.Context, s *Store, method, requestID, f
 	}
 
 	resp, err := call(ctx, attempt)
+	var settled foundNotApplied
 	switch {
 	case err == nil:
 	case attempt.Applied:
 		// The resolution stands; the caller learns why the response
 		// could not be rebuilt this time.
 		return zero, err
+	case attempt.Interrupted && errors.As(err, &settled):
+		if _, rerr := s.resolveHeld(ctx, requestID, NotApplied, nil, ResolvedByService, settled.err.Error()); rerr != nil {
+			s.log.Error("a call found not applied could not be recorded so; it stays unknown", "service", s.service,
+				"request_id", requestID, "error", rerr)
+			s.unknown(requestID, method, err)
+		}
+		return zero, settled.err
 	case errors.Is(err, ErrCannotTell) || MayHaveApplied(err):
 		s.unknown(requestID, method, err)
 		return zero, OutcomeUnknown(requestID, err)

@@ -149,6 +149,11 @@ func (s *Store) Resolve(ctx context.Context, requestID string, outcome Outcome, 
 		return Operation{}, InFlight(requestID)
 	}
 	defer unlock()
+	return s.resolveHeld(ctx, requestID, outcome, resp, by, note)
+}
+
+// resolveHeld is Resolve with requestID's lock already held.
+func (s *Store) resolveHeld(ctx context.Context, requestID string, outcome Outcome, resp proto.Message, by, note string) (Operation, error) {
 	op, err := s.Get(ctx, requestID)
 	if err != nil {
 		return Operation{}, err

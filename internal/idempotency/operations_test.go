@@ -3,6 +3,7 @@ package idempotency_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -221,4 +222,26 @@ func TestStoreDownBeforeTheCall(t *testing.T) {
 	if sent {
 		t.Error("the call was sent with the store down")
 	}
+}
+
+// TestFoundNotAppliedSettlesTheRecord: an interrupted attempt that finds
+// the earlier call not applied resolves the record NOT_APPLIED at once.
+func TestFoundNotAppliedSettlesTheRecord(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		req := wrapperspb.String("upload")
+		_, _ = idempotency.Run(ctx, f.a, "Upload", "rid-mismatch", req, lost)
+		mismatch := domainerr.FailedPrecondition("CONTENT_MISMATCH", "the vendor holds other bytes")
+		_, err := idempotency.Run(ctx, f.b, "Upload", "rid-mismatch", req, func(context.Context, idempotency.Attempt) (*wrapperspb.StringValue, error) {
+			return nil, fmt.Errorf("read back: %w", idempotency.FoundNotApplied(mismatch))
+		})
+		wantDomain(t, err, domainerr.KindFailedPrecondition, "CONTENT_MISMATCH")
+		_, err = idempotency.Run(ctx, f.a, "Upload", "rid-mismatch", req, f.echo(req))
+		wantDomain(t, err, domainerr.KindFailedPrecondition, idempotency.ReasonNotApplied)
+		op, _ := f.a.Get(ctx, "rid-mismatch")
+		if len(op.Resolutions) != 1 || op.Resolutions[0].By != idempotency.ResolvedByService {
+			t.Errorf("got %+v, want one resolution by the service", op.Resolutions)
+		}
+	})
 }
