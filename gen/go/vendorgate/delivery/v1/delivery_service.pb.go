@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	v1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
+	_ "github.com/vendorgate/vendorgate/gen/go/vendorgate/validate/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -3344,7 +3345,7 @@ var File_vendorgate_delivery_v1_delivery_service_proto protoreflect.FileDescript
 
 const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\n" +
-	"-vendorgate/delivery/v1/delivery_service.proto\x12\x16vendorgate.delivery.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fvendorgate/usage/v1/usage.proto\"t\n" +
+	"-vendorgate/delivery/v1/delivery_service.proto\x12\x16vendorgate.delivery.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fvendorgate/usage/v1/usage.proto\x1a\"vendorgate/validate/v1/rules.proto\"t\n" +
 	"\x06LatLng\x123\n" +
 	"\blatitude\x18\x01 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80V@)\x00\x00\x00\x00\x00\x80V\xc0R\blatitude\x125\n" +
 	"\tlongitude\x18\x02 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80f@)\x00\x00\x00\x00\x00\x80f\xc0R\tlongitude\"\x8b\x01\n" +
@@ -3564,24 +3565,24 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tstartTime\x12=\n" +
 	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\aendTime\"L\n" +
 	"\x10GetUsageResponse\x128\n" +
-	"\x06report\x18\x01 \x01(\v2 .vendorgate.usage.v1.UsageReportR\x06report\"\xad\x01\n" +
+	"\x06report\x18\x01 \x01(\v2 .vendorgate.usage.v1.UsageReportR\x06report\"\x9f\x01\n" +
 	"\x1fListUnresolvedOperationsRequest\x12&\n" +
 	"\x05state\x18\x01 \x01(\tB\x10\xbaH\rr\vR\x00R\aUNKNOWNR\x05state\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x129\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12+\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\x1a\xbaH\x17r\x15\x18\x80\x022\x10^[A-Za-z0-9_-]*$R\tpageToken\"\x8d\x01\n" +
+	"page_token\x18\x03 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x02R\tpageToken\"\x8d\x01\n" +
 	" ListUnresolvedOperationsResponse\x12A\n" +
 	"\n" +
 	"operations\x18\x01 \x03(\v2!.vendorgate.delivery.v1.OperationR\n" +
 	"operations\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xba\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa9\x02\n" +
 	"\x17ResolveOperationRequest\x12=\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\x1e\xbaH\x1br\x19\x10\x01\x18\x80\x012\x12^[A-Za-z0-9_.:-]*$R\trequestId\x12O\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2).vendorgate.delivery.v1.ResolutionOutcomeB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\aoutcome\x123\n" +
-	"\x04note\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a\x10\x01\x18\xe8\a2\x13^[^\\x00-\\x1F\\x7F]*$R\x04note:Z\x92AW2U{\"outcome\":\"RESOLUTION_OUTCOME_APPLIED\",\"note\":\"order found in the Dingdang console\"}\"[\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\aoutcome\x12\"\n" +
+	"\x04note\x18\x03 \x01(\tB\x0e\xbaH\vr\t\xe0\xb7,\x01\x10\x01\x18\xe8\aR\x04note:Z\x92AW2U{\"outcome\":\"RESOLUTION_OUTCOME_APPLIED\",\"note\":\"order found in the Dingdang console\"}\"[\n" +
 	"\x18ResolveOperationResponse\x12?\n" +
 	"\toperation\x18\x01 \x01(\v2!.vendorgate.delivery.v1.OperationR\toperation\"\xb4\x02\n" +
 	"\tOperation\x12\x1d\n" +
