@@ -145,7 +145,12 @@ func (s *Server) upload(docURL string, first []byte, next func() ([]byte, error)
 // record keeps (contracts.Upload) for the reconciler. Interrupted: resolved
 // by reading the contract back and comparing its SHA-256
 // (contracts.Service.ResumeUploadContract); a copy with other bytes is
-// CONTRACT_CONTENT_MISMATCH and the record is resolved NOT_APPLIED.
+// CONTRACT_CONTENT_MISMATCH, and the engine resolves the record NOT_APPLIED
+// (idempotency.FoundNotApplied): the upload as asked was not applied, and
+// nothing will apply it under this request_id. The contract_id stays taken
+// at Fadada, so a new request_id with the same contract_id meets Fadada's
+// duplicate guard (ALREADY_EXISTS) and can never pass the wrong copy off as
+// this file.
 // Resolved applied: the answer is the contract_id, without sending.
 func (s *Server) UploadContract(stream grpc.ClientStreamingServer[esignv1.UploadContractRequest, esignv1.UploadContractResponse]) error {
 	first, err := stream.Recv()
@@ -185,6 +190,9 @@ func (s *Server) UploadContract(stream grpc.ClientStreamingServer[esignv1.Upload
 			case a.Applied:
 			case a.Interrupted:
 				err = s.contracts.ResumeUploadContract(ctx, u, up.file)
+				if de, ok := domainerr.As(err); ok && de.Reason == contracts.ReasonContentMismatch {
+					err = idempotency.FoundNotApplied(fmt.Errorf("%s (found on a repeat): %w", contracts.ReasonContentMismatch, err))
+				}
 			default:
 				err = s.contracts.UploadContract(ctx, u, up.file)
 			}
@@ -194,28 +202,9 @@ func (s *Server) UploadContract(stream grpc.ClientStreamingServer[esignv1.Upload
 			return &esignv1.UploadContractResponse{ContractId: header.GetContractId()}, nil
 		})
 	if err != nil {
-		s.resolveMismatch(ctx, rid, err)
 		return err
 	}
 	return stream.SendAndClose(resp)
-}
-
-// resolveMismatch resolves NOT_APPLIED the record of an upload whose
-// repeat found Fadada holding other bytes under its contract_id: the upload
-// as asked was not applied, and nothing will apply it under this
-// request_id. The contract_id stays taken at Fadada, so a new request_id
-// with the same contract_id meets Fadada's duplicate guard (ALREADY_EXISTS)
-// and can never pass the wrong copy off as this file.
-func (s *Server) resolveMismatch(ctx context.Context, requestID string, err error) {
-	de, ok := domainerr.As(err)
-	if !ok || de.Reason != contracts.ReasonContentMismatch || requestID == "" {
-		return
-	}
-	if _, rerr := s.ids.Resolve(context.WithoutCancel(ctx), requestID, idempotency.NotApplied, nil,
-		idempotency.ResolvedByReconciler, contracts.ReasonContentMismatch+" (found on a repeat): "+de.Message); rerr != nil {
-		// The record stays UNKNOWN: the reconciler finds the same.
-		s.log.Warn("content mismatch not recorded; the reconciler will resolve it", "request_id", requestID, "error", rerr)
-	}
 }
 
 // UploadTemplate implements EsignServiceServer; its request_id is read as
