@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
 	"github.com/vendorgate/vendorgate/internal/auth"
@@ -321,5 +322,54 @@ func TestControlCharactersInHeaderFieldsAreRefused(t *testing.T) {
 	if got, err := h.client.GetShop(shop, &deliveryv1.GetShopRequest{PerUserid: "cc-m1", Username: "shop_cc-m1"}); err != nil ||
 		got.GetShop().GetPerUserid() != "cc-m1" {
 		t.Errorf("another caller's read right after: got %v, %v, want the shop (the breaker shut)", got, err)
+	}
+}
+
+// TestUnknownDispatchCostSettles: a dispatch whose reply was lost is booked
+// in the usage ledger at its price as unknown; the reconciler's finding
+// settles it (applied: a known cost; not applied: nothing).
+func TestUnknownDispatchCostSettles(t *testing.T) {
+	t.Parallel()
+	h := start(t, "DINGDANG_DISPATCH_PRICE_YUAN=6.50", "DELIVERY_RECONCILE_INTERVAL=200ms")
+	ctx := context.Background()
+	report := func() *deliveryv1.GetUsageResponse {
+		r, err := h.client.GetUsage(ctx, &deliveryv1.GetUsageRequest{StartTime: timestamppb.New(time.Now().Add(-time.Hour)),
+			EndTime: timestamppb.New(time.Now().Add(time.Hour))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	order := validOrder("COST-1")
+	order.RequestId = "cost-1"
+	h.sim.Inject(dingdangsim.PathCreateOrder, dingdangsim.Fault{Status: 502, Body: "bad gateway", AfterHandling: true})
+	// The reconciler must not get there first: hold its read back.
+	entered, release := h.sim.Hold(dingdangsim.PathOrderRecord)
+	defer release()
+	if _, err := h.client.CreateOrder(ctx, order); status.Code(err) != codes.Unknown {
+		t.Fatalf("lost reply: got %v, want UNKNOWN", err)
+	}
+	waitFor(t, 5*time.Second, "the unknown dispatch booked", func() bool {
+		return report().GetReport().GetTotalUnknownCostYuan() == "6.50"
+	})
+	<-entered
+	release()
+	waitFor(t, 5*time.Second, "the reconciler resolved it", func() bool {
+		return report().GetReport().GetTotalUnknownCostYuan() == "0.00"
+	})
+	if got := report().GetReport(); got.GetTotalCostYuan() != "6.50" {
+		t.Errorf("after the reconciler found it applied: got cost ¥%s, want ¥6.50", got.GetTotalCostYuan())
+	}
+
+	never := validOrder("COST-2")
+	never.RequestId = "cost-2"
+	h.sim.Inject(dingdangsim.PathCreateOrder, dingdangsim.Fault{Status: 502, Body: "bad gateway"})
+	if _, err := h.client.CreateOrder(ctx, never); status.Code(err) != codes.Unknown {
+		t.Fatalf("502 before the vendor: got %v, want UNKNOWN", err)
+	}
+	waitFor(t, 5*time.Second, "the dispatch never applied resolved", func() bool { return len(unresolved(t, h, ctx)) == 0 })
+	if got := report().GetReport(); got.GetTotalCostYuan() != "6.50" || got.GetTotalUnknownCostYuan() != "0.00" {
+		t.Errorf("after the reconciler found it not applied: got cost ¥%s (unknown ¥%s), want ¥6.50 (unknown ¥0.00)",
+			got.GetTotalCostYuan(), got.GetTotalUnknownCostYuan())
 	}
 }

@@ -88,6 +88,8 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
+	// A resolution settles the cost the ledger booked while it was unknown.
+	requests.OnResolve(acc.Ledger.Resolve)
 	defer func() {
 		// After the servers stopped: the ledger's queued records are
 		// written, so that a graceful shutdown loses none.
