@@ -101,7 +101,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return err
 	}
 	p30, err := post30.New(&http.Client{Transport: vendorcall.NewTransport()}, cfg.Post30.BaseURL, post30.Options{
-		AccessKey: cfg.Post30AccessKey, SecretKey: cfg.Post30SecretKey, Location: cfg.Location,
+		AccessKey: cfg.Post30AccessKey, SecretKey: cfg.Post30SecretKey, SignEncoding: cfg.SignEncoding, Location: cfg.Location,
 		RechargePath: cfg.Post30RechargePath, DeductPath: cfg.Post30DeductPath, CloseBatchPath: cfg.Post30CloseBatchPath,
 		Call: cfg.Post30, Registerer: reg, Logger: log, Observe: acc.Ledger.Observe,
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/billing"
+	"github.com/vendorgate/vendorgate/services/logistics/internal/post30"
 )
 
 // Config is the logistics service's configuration.
@@ -47,6 +48,13 @@ type Config struct {
 	Post30AccessKey string `env:"POST30_ACCESS_KEY"`
 	// Post30SecretKey signs 30post calls (POST30_SECRET_KEY); never logged.
 	Post30SecretKey string `env:"POST30_SECRET_KEY"`
+	// Post30SignEncoding is the encoding of the bytes 30post's MD5 sign is
+	// taken over (POST30_SIGN_ENCODING): utf-8 or gbk. The vendor's C#
+	// sample takes Encoding.Default, which is GBK on a Chinese Windows
+	// server; it matters only for non-ASCII values (a Chinese e-mail or
+	// tracking number). A wrong one makes 30post answer 签名错误
+	// (VENDOR_SIGNATURE_REJECTED) for such values.
+	Post30SignEncoding string `env:"POST30_SIGN_ENCODING" envDefault:"utf-8"`
 	// Post30Timezone is the zone of the signature's timer. 30post does not
 	// say; Asia/Shanghai is an assumption (the sample is a .NET server's
 	// local time).
@@ -89,6 +97,8 @@ type Config struct {
 	// AUTH_TLS_KEY, AUTH_CLIENT_CA, SANDBOX_API_KEY and USAGE_RETENTION.
 	Access access.Config
 
+	// SignEncoding is Post30SignEncoding parsed.
+	SignEncoding post30.SignEncoding `env:"-"`
 	// Location is Post30Timezone loaded.
 	Location *time.Location `env:"-"`
 	// MaxAmountFen is Post30MaxAmount in fen.
@@ -126,6 +136,11 @@ func Load(environ []string) (Config, error) {
 		errs = append(errs, fmt.Errorf("POST30_TIMEZONE: %w", lerr))
 	}
 	cfg.Location = loc
+	enc, eerr := post30.ParseSignEncoding(cfg.Post30SignEncoding)
+	if eerr != nil {
+		errs = append(errs, fmt.Errorf("POST30_SIGN_ENCODING: %w", eerr))
+	}
+	cfg.SignEncoding = enc
 	fen, ferr := billing.ParseFen(cfg.Post30MaxAmount)
 	if ferr != nil || fen <= 0 {
 		errs = append(errs, fmt.Errorf("POST30_MAX_AMOUNT must be a positive decimal with at most 2 decimals, got %q", cfg.Post30MaxAmount))

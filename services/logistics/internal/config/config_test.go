@@ -28,6 +28,9 @@ func TestLoadSandboxDefaults(t *testing.T) {
 	if cfg.Addr != "127.0.0.1:8083" || cfg.Location.String() != "Asia/Shanghai" || cfg.MaxAmountFen != 1_000_000 {
 		t.Errorf("got addr %q, zone %v, max %d; want 127.0.0.1:8083, Asia/Shanghai, 1000000", cfg.Addr, cfg.Location, cfg.MaxAmountFen)
 	}
+	if cfg.SignEncoding != "utf-8" {
+		t.Errorf("got POST30_SIGN_ENCODING %q, want utf-8", cfg.SignEncoding)
+	}
 	if cfg.OrderPriceFen != 0 || cfg.Access.Auth.Mode != "api-key" {
 		t.Errorf("got order price %d fen, AUTH_MODE %q; want 0 (free) and api-key", cfg.OrderPriceFen, cfg.Access.Auth.Mode)
 	}
@@ -51,8 +54,8 @@ func TestLoadOrderPrice(t *testing.T) {
 func TestLoadRejectsBadValues(t *testing.T) {
 	t.Parallel()
 	_, err := Load([]string{"SANDBOX=1", "POST30_TIMEZONE=Mars/Olympus", "POST30_MAX_AMOUNT=1.234", "DAMAIJIA_CANCEL_PATH=cancel", "REQUEST_ID_TTL=0s",
-		"DAMAIJIA_ORDER_PRICE_YUAN=-1", "AUTH_MODE=open", "LOGISTICS_RECONCILE_INTERVAL=0s"})
-	for _, name := range []string{"POST30_TIMEZONE", "POST30_MAX_AMOUNT", "DAMAIJIA_CANCEL_PATH", "REQUEST_ID_TTL", "LOGISTICS_RECONCILE_INTERVAL", "DAMAIJIA_ORDER_PRICE_YUAN", "AUTH_MODE"} {
+		"DAMAIJIA_ORDER_PRICE_YUAN=-1", "AUTH_MODE=open", "LOGISTICS_RECONCILE_INTERVAL=0s", "POST30_SIGN_ENCODING=latin1"})
+	for _, name := range []string{"POST30_TIMEZONE", "POST30_MAX_AMOUNT", "DAMAIJIA_CANCEL_PATH", "REQUEST_ID_TTL", "LOGISTICS_RECONCILE_INTERVAL", "POST30_SIGN_ENCODING", "DAMAIJIA_ORDER_PRICE_YUAN", "AUTH_MODE"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("got %v, want it to name %s", err, name)
 		}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,9 @@ type Options struct {
 	// AccessKey and SecretKey sign every call (POST30_ACCESS_KEY,
 	// POST30_SECRET_KEY).
 	AccessKey, SecretKey string
+	// SignEncoding is the encoding of the signed bytes
+	// (POST30_SIGN_ENCODING); "" means SignUTF8.
+	SignEncoding SignEncoding
 	// Location is the zone of the timer field; nil means UTC. The vendor
 	// does not say; Asia/Shanghai is the configured default (an assumption).
 	Location *time.Location
@@ -62,6 +66,12 @@ type Client struct {
 	base   string
 	opts   Options
 	caller *vendorcall.Caller
+	// rejected counts the signatures 30post refused; nil without a
+	// Registerer.
+	rejected prometheus.Counter
+	// rejectedLogged is when a refused signature was last logged (unix
+	// nanoseconds): at most once a minute.
+	rejectedLogged atomic.Int64
 }
 
 // New returns a Client over hc and baseURL, e.g. "http://captureupload.30post.cn".
@@ -87,7 +97,25 @@ func New(hc *http.Client, baseURL string, opts Options) (*Client, error) {
 	if opts.CloseBatchPath == "" {
 		opts.CloseBatchPath = DefaultCloseBatchPath
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), opts: opts, caller: caller}, nil
+	if opts.SignEncoding == "" {
+		opts.SignEncoding = SignUTF8
+	}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), opts: opts, caller: caller}
+	if opts.Registerer != nil {
+		vec := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vendorgate_vendor_signature_rejected_total",
+			Help: "Calls a vendor refused for vendorgate's signature: its keys or signing settings are wrong.",
+		}, []string{"vendor"})
+		if err := opts.Registerer.Register(vec); err != nil {
+			are, ok := err.(prometheus.AlreadyRegisteredError)
+			if !ok {
+				return nil, err
+			}
+			vec = are.ExistingCollector.(*prometheus.CounterVec)
+		}
+		c.rejected = vec.WithLabelValues(Vendor)
+	}
+	return c, nil
 }
 
 // Account names a customer account by phone, e-mail or both.
@@ -140,14 +168,18 @@ func (c *Client) send(ctx context.Context, path string, data map[string]any) (Re
 	if err == nil {
 		var req *http.Request
 		req, err = formsign.NewRequest(http.MethodPost, c.base+path, url.Values{"data": {string(js)}},
-			Sign(c.opts.AccessKey, c.opts.SecretKey, c.opts.Now(), c.opts.Location))
+			Sign(c.opts.AccessKey, c.opts.SecretKey, c.opts.Now(), c.opts.Location, c.opts.SignEncoding))
 		if err == nil {
 			return c.mutate(ctx, path, req)
 		}
 	}
 	// Nothing left: the movement certainly did not apply.
-	return Reply{}, &vendorerr.Error{Kind: vendorerr.KindUnsendable, Vendor: Vendor, Endpoint: path, NotSent: true,
+	out := &vendorerr.Error{Kind: vendorerr.KindUnsendable, Vendor: Vendor, Endpoint: path, NotSent: true,
 		Message: "the request cannot be built", Err: err}
+	if errors.Is(err, ErrUnencodable) {
+		out.Field, out.Message = "data", "holds a character that POST30_SIGN_ENCODING="+string(c.opts.SignEncoding)+" cannot encode"
+	}
+	return Reply{}, out
 }
 
 // mutate sends req once and decodes its reply.
@@ -158,8 +190,38 @@ func (c *Client) mutate(ctx context.Context, path string, req *http.Request) (Re
 		r, err = decodeReply(path, body)
 		return err
 	})
+	if ve, ok := vendorerr.As(err); ok && ve.Reason == ReasonSignatureRejected {
+		c.signatureRejected(ctx, ve)
+	}
 	return r, err
 }
+
+// signatureRejected counts a refused signature and logs it at ERROR, at
+// most once a minute: every call fails until the keys or the encoding are
+// fixed.
+func (c *Client) signatureRejected(ctx context.Context, ve *vendorerr.Error) {
+	if c.rejected != nil {
+		c.rejected.Inc()
+	}
+	now, last := time.Now().UnixNano(), c.rejectedLogged.Load()
+	if now-last < int64(time.Minute) || !c.rejectedLogged.CompareAndSwap(last, now) {
+		return
+	}
+	if c.opts.Logger != nil {
+		c.opts.Logger.ErrorContext(ctx, "30post rejected vendorgate's signature: check "+signatureConfig,
+			"vendor", Vendor, "endpoint", ve.Endpoint, "vendor_message", ve.Message, "sign_encoding", string(c.opts.SignEncoding))
+	}
+}
+
+// ReasonSignatureRejected is the ErrorInfo reason of a call 30post
+// refused for its signature (FAILED_PRECONDITION).
+const ReasonSignatureRejected = "VENDOR_SIGNATURE_REJECTED"
+
+// signatureRejected is 30post's message for a wrong sign (签名错误).
+const signatureRejected = "签名错误"
+
+// signatureConfig names the settings a wrong sign comes from.
+const signatureConfig = "POST30_ACCESS_KEY, POST30_SECRET_KEY, POST30_SIGN_ENCODING"
 
 // replyJSON is every reply: {"success": 1|0, "message", "Expressno"}.
 type replyJSON struct {
@@ -179,8 +241,15 @@ func decodeReply(endpoint string, body []byte) (Reply, error) {
 		return Reply{}, errors.New("post30: reply has no success field")
 	}
 	if *r.Success != 1 {
-		return Reply{}, &vendorerr.Error{Kind: vendorerr.KindRefused, Vendor: Vendor, Endpoint: endpoint,
-			Code: "0", Message: string(r.Message)}
+		e := &vendorerr.Error{Kind: vendorerr.KindRefused, Vendor: Vendor, Endpoint: endpoint, Code: "0", Message: string(r.Message)}
+		if strings.Contains(string(r.Message), signatureRejected) {
+			// Our keys or signing settings are wrong: nothing a caller can
+			// fix, and nothing was applied. The status's message is the
+			// vendor's, so the variables to check go in it.
+			e.Reason, e.Config = ReasonSignatureRejected, signatureConfig
+			e.Message = string(r.Message) + " (30post rejected vendorgate's signature: check " + signatureConfig + ")"
+		}
+		return Reply{}, e
 	}
 	return Reply{Message: string(r.Message), ExpressNo: string(r.ExpressNo)}, nil
 }

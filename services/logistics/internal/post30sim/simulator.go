@@ -29,6 +29,10 @@ type Options struct {
 	Keys map[string]string
 	// Location is the zone the timer is read in; nil means UTC.
 	Location *time.Location
+	// SignEncoding is the encoding the simulated server checks signatures
+	// in: "" (or post30.SignUTF8) for UTF-8, post30.SignGBK for a server
+	// whose Encoding.Default is GBK.
+	SignEncoding post30.SignEncoding
 	// Delay holds every reply back this long.
 	Delay time.Duration
 	// Drop, when it returns true for a call's data, applies the change and
@@ -63,6 +67,9 @@ func New(opts Options) *Simulator {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.SignEncoding == "" {
+		opts.SignEncoding = post30.SignUTF8
 	}
 	if opts.Drop == nil {
 		opts.Drop = func(_ string, data map[string]any) bool { return data["Telephone"] == DropPhone }
@@ -200,7 +207,8 @@ func (s *Simulator) verify(r *http.Request) (*result, map[string]any) {
 		out := refuse("external_company 不存在")
 		return &out, nil
 	}
-	if post30.Signature(r.PostForm, timer, sk) != strings.ToLower(sign) {
+	want, err := post30.Signature(r.PostForm, timer, sk, s.opts.SignEncoding)
+	if err != nil || want != strings.ToLower(sign) {
 		out := refuse("签名错误")
 		return &out, nil
 	}

@@ -3,6 +3,7 @@ package post30sim_test
 import (
 	"context"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,12 +48,39 @@ func TestSimulatorChecksSignAndTimer(t *testing.T) {
 				return
 			}
 			ve, ok := vendorerr.As(err)
-			if !ok || ve.Kind != vendorerr.KindRefused || ve.Message != tt.wantMsg {
+			if !ok || ve.Kind != vendorerr.KindRefused || !strings.HasPrefix(ve.Message, tt.wantMsg) {
 				t.Fatalf("got %v, want a refusal %q", err, tt.wantMsg)
 			}
 			if got := sim.Balance("", "a@example.com"); got != 0 {
 				t.Errorf("balance: got %d, want 0", got)
 			}
 		})
+	}
+}
+
+// TestGBKSimulator: a simulator that checks signatures over GBK bytes
+// takes a GBK-signing client's Chinese e-mail, and refuses a UTF-8 one's
+// as 30post does (签名错误); an ASCII-only call passes either way.
+func TestGBKSimulator(t *testing.T) {
+	t.Parallel()
+	const ak, sk = "ak-1", "sk-1"
+	sim := post30sim.New(post30sim.Options{Keys: map[string]string{ak: sk}, SignEncoding: post30.SignGBK})
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	for enc, wantOK := range map[post30.SignEncoding]bool{post30.SignGBK: true, post30.SignUTF8: false} {
+		c, err := post30.New(srv.Client(), srv.URL, post30.Options{AccessKey: ak, SecretKey: sk, SignEncoding: enc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Recharge(context.Background(), post30.Account{Email: "a@example.com"}, "1"); err != nil {
+			t.Errorf("%s, ASCII: %v", enc, err)
+		}
+		_, err = c.Recharge(context.Background(), post30.Account{Email: "张三@example.com"}, "1")
+		if wantOK != (err == nil) {
+			t.Errorf("%s, 张三@example.com: got %v, want ok %v", enc, err, wantOK)
+		}
+		if ve, ok := vendorerr.As(err); !wantOK && (!ok || ve.Reason != post30.ReasonSignatureRejected) {
+			t.Errorf("%s: got %v, want %s", enc, err, post30.ReasonSignatureRejected)
+		}
 	}
 }

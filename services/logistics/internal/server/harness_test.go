@@ -54,6 +54,9 @@ type setup struct {
 	loseOrder *atomic.Bool
 	// p30Delay delays every 30post reply.
 	p30Delay time.Duration
+	// p30SimEncoding is what the 30post simulator checks signatures in;
+	// p30Encoding is POST30_SIGN_ENCODING.
+	p30SimEncoding, p30Encoding post30.SignEncoding
 	// p30Call is 30post's call layer (timeout, breaker).
 	p30Call vendorcall.Config
 	// p30Applied, when set, runs when 30post applied a call, before its
@@ -98,7 +101,7 @@ func start(t *testing.T, s setup) *service {
 		t.Fatal(err)
 	}
 	svc := &service{}
-	psim := post30sim.New(post30sim.Options{Keys: map[string]string{ak: sk}, Location: shanghai, Delay: s.p30Delay,
+	psim := post30sim.New(post30sim.Options{Keys: map[string]string{ak: sk}, Location: shanghai, Delay: s.p30Delay, SignEncoding: s.p30SimEncoding,
 		Applied: func(path string, _ map[string]any) {
 			if s.p30Applied != nil {
 				s.p30Applied(svc, path)
@@ -116,7 +119,7 @@ func start(t *testing.T, s setup) *service {
 		t.Fatal(err)
 	}
 	pc, err := post30.New(&http.Client{Transport: vendorcall.NewTransport()}, "http://"+psrv.addr, post30.Options{
-		AccessKey: ak, SecretKey: sk, Location: shanghai, Registerer: reg, Call: s.p30Call,
+		AccessKey: ak, SecretKey: sk, SignEncoding: s.p30Encoding, Location: shanghai, Registerer: reg, Call: s.p30Call,
 	})
 	if err != nil {
 		t.Fatal(err)
