@@ -211,9 +211,14 @@ func TestCrashAfterPurchaseBeforeRecord(t *testing.T) {
 			if len(sold) != 1 {
 				t.Fatalf("got vendor orders %v, want 1", sold)
 			}
-			if _, err := svc.ResolveOperation(ctx, &vehiclev1.ResolveOperationRequest{RequestId: "crash-1",
-				Outcome: vehiclev1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, OrderId: sold[0], Note: "in the vendor's order list"}); err != nil {
+			resolved, err := svc.ResolveOperation(ctx, &vehiclev1.ResolveOperationRequest{RequestId: "crash-1",
+				Outcome: vehiclev1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, OrderId: sold[0], Note: "in the vendor's order list"})
+			if err != nil {
 				t.Fatal(err)
+			}
+			if op := resolved.GetOperation(); op.GetState() != vehiclev1.OperationState_OPERATION_STATE_APPLIED || op.GetOrderId() != sold[0] ||
+				len(op.GetResolutions()) != 1 || op.GetResolutions()[0].GetResolvedBy() != "anonymous" || op.GetResolutions()[0].GetOrderId() != sold[0] {
+				t.Errorf("got %v, want APPLIED with order %s, resolved by the caller (anonymous)", op, sold[0])
 			}
 			resp, err := svc.OrderReport(ctx, req)
 			if err != nil || resp.GetOrderId() != sold[0] || !resp.GetReplayed() {

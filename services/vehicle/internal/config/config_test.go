@@ -9,6 +9,7 @@ import (
 
 	"github.com/vendorgate/vendorgate/internal/access"
 	"github.com/vendorgate/vendorgate/internal/auth"
+	"github.com/vendorgate/vendorgate/internal/envconfig"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/config"
@@ -17,6 +18,11 @@ import (
 func TestLoadDefaults(t *testing.T) {
 	t.Parallel()
 	got, err := config.Load([]string{"SANDBOX=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The REST face's defaults are internal/serve's to test.
+	rest, err := envconfig.Parse[serve.REST](nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +40,7 @@ func TestLoadDefaults(t *testing.T) {
 		LookupWait:         time.Minute,
 		SandboxReportDelay: 3 * time.Second,
 		ShutdownTimeout:    10 * time.Second,
-		REST:               serve.REST{MaxBodyBytes: 4 << 20, BodyReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute},
+		REST:               rest,
 		Access:             access.Config{Auth: auth.Config{Mode: "api-key", ReloadInterval: 5 * time.Second}, UsageRetention: 400 * 24 * time.Hour},
 		LogLevel:           "info",
 	}

@@ -153,3 +153,33 @@ func TestSimulatorFaults(t *testing.T) {
 		t.Errorf("got %d order and %d report calls, want 3 and 0 (faults count)", o, r)
 	}
 }
+
+// TestSimulatorHold: a held purchase waits, after the signature check and
+// before it is sold, until it is released; the next one is not held.
+func TestSimulatorHold(t *testing.T) {
+	t.Parallel()
+	sim := maintenancesim.New(maintenancesim.Options{Keys: map[string]string{id: key}})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	entered, release := sim.Hold(maintenancesim.PathOrder)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		orderID(t, srv, maintenancesim.SampleVIN)
+	}()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held purchase never arrived")
+	}
+	if n := sim.Purchases(); n != 0 {
+		t.Errorf("got %d purchases while held, want 0", n)
+	}
+	release()
+	release() // a second release is harmless
+	<-done
+	orderID(t, srv, maintenancesim.SampleVIN)
+	if n := sim.Purchases(); n != 2 {
+		t.Errorf("got %d purchases, want 2", n)
+	}
+}

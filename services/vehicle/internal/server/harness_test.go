@@ -63,6 +63,11 @@ type setup struct {
 	// down, when set, makes every new connection to the vendor refused
 	// while it holds true; connections are then not kept alive.
 	down *atomic.Bool
+	// costFen is the report's price; zero means 1700 (¥17).
+	costFen int64
+	// wrapStore, when set, wraps the store the server sees (to make it
+	// fail).
+	wrapStore func(server.Store) server.Store
 }
 
 // service is a vehicle server on loopback behind serve.Run, in front of a
@@ -77,6 +82,8 @@ type service struct {
 	store *store.Store
 	// requests is the service's request_id engine.
 	requests *idempotency.Store
+	// server is the service, for its reconciler's checks.
+	server *server.Server
 	// stop stops the service and closes its store (a SQLite file is then
 	// free for a restarted one); tests' cleanup calls it too.
 	stop func()
@@ -135,9 +142,16 @@ func start(t *testing.T, s setup) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(client, st, server.Options{
+	if s.costFen == 0 {
+		s.costFen = 1700
+	}
+	var seen server.Store = st
+	if s.wrapStore != nil {
+		seen = s.wrapStore(st)
+	}
+	srv, err := server.New(client, seen, server.Options{
 		Freshness:       s.freshness,
-		CostFen:         1700,
+		CostFen:         s.costFen,
 		PollInterval:    5 * time.Millisecond,
 		PollMaxInterval: 20 * time.Millisecond,
 		LookupWait:      10 * time.Second,
@@ -182,7 +196,7 @@ func start(t *testing.T, s setup) *service {
 	})
 	t.Cleanup(stop)
 	return &service{sim: sim, registry: reg, addr: lis.Addr().String(), grpc: vehiclev1.NewVehicleServiceClient(conn), dbURL: s.databaseURL,
-		store: st, requests: requests, stop: stop}
+		store: st, requests: requests, server: srv, stop: stop}
 }
 
 // transport calls the three RPCs one way: gRPC, or REST through the

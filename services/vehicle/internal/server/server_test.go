@@ -210,6 +210,13 @@ func TestOrderReportRefusals(t *testing.T) {
 			_, st := tr.order(ctx, svc, &vehiclev1.OrderReportRequest{Vin: unknownVIN, RequestId: "r"})
 			return st
 		}, codes.InvalidArgument, "request_id"},
+		{"request id reused for another engine number", func(ctx context.Context, tr transport, svc *service) *status.Status {
+			if _, st := tr.order(ctx, svc, &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "r"}); st != nil {
+				return st
+			}
+			_, st := tr.order(ctx, svc, &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, EngineNumber: "E1", RequestId: "r"})
+			return st
+		}, codes.InvalidArgument, "request_id"},
 		{"unknown order", func(ctx context.Context, tr transport, svc *service) *status.Status {
 			_, st := tr.get(ctx, svc, "0123456789abcdef")
 			return st

@@ -1,0 +1,251 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/server"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
+)
+
+// TestNotSentPurchaseLeavesRequestIDFree: while the vendor refuses
+// connections the purchase is never sent (UNAVAILABLE, then the open
+// breaker's refusal); each attempt frees its request_id and releases its
+// spend booking. Once the vendor is back and the breaker lets a call
+// through, the same request_id buys, once.
+func TestNotSentPurchaseLeavesRequestIDFree(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	down := &atomic.Bool{}
+	down.Store(true)
+	ledger := &fakeLedger{}
+	svc := start(t, setup{down: down, ledger: ledger,
+		call: vendorcall.Config{BreakerFailures: 2, BreakerOpenFor: 300 * time.Millisecond}})
+	req := &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "breaker-1"}
+	var reasons []string
+	for range 4 {
+		_, err := svc.grpc.OrderReport(ctx, req)
+		st := status.Convert(err)
+		if st.Code() != codes.Unavailable {
+			t.Fatalf("vendor down: got %v, want Unavailable", st)
+		}
+		reasons = append(reasons, reason(st))
+	}
+	if reasons[0] != "VENDOR_UNAVAILABLE" || reasons[3] != "VENDOR_CIRCUIT_OPEN" {
+		t.Errorf("got reasons %v, want VENDOR_UNAVAILABLE first and VENDOR_CIRCUIT_OPEN once the breaker opened", reasons)
+	}
+	if booked, released := ledger.counts(); booked != 4 || released != 4 {
+		t.Errorf("got %d bookings and %d released, want every one of the 4 released", booked, released)
+	}
+	if ops, err := svc.grpc.ListUnresolvedOperations(ctx, &vehiclev1.ListUnresolvedOperationsRequest{}); err != nil || len(ops.GetOperations()) != 0 {
+		t.Errorf("got %v, %v, want nothing unresolved", ops, err)
+	}
+
+	down.Store(false)
+	time.Sleep(400 * time.Millisecond) // the breaker lets a probe through
+	first, err := svc.grpc.OrderReport(ctx, req)
+	if err != nil || first.GetReplayed() {
+		t.Fatalf("vendor back: got %v, %v, want a fresh purchase under the same request_id", first, err)
+	}
+	again, err := svc.grpc.OrderReport(ctx, req)
+	if err != nil || !again.GetReplayed() || again.GetOrderId() != first.GetOrderId() {
+		t.Errorf("repeat: got %v, %v, want order %s replayed", again, err, first.GetOrderId())
+	}
+	if n := svc.sim.Purchases(); n != 1 {
+		t.Errorf("got %d purchases, want 1", n)
+	}
+	if booked, released := ledger.counts(); booked != 5 || released != 4 {
+		t.Errorf("got %d bookings and %d released, want the purchase's booking kept", booked, released)
+	}
+}
+
+// failingStore fails Bought once, as a store that went away between the
+// vendor's sale and the local record.
+type failingStore struct {
+	server.Store
+	failed atomic.Bool
+}
+
+func (s *failingStore) Bought(ctx context.Context, id, orderID string, at time.Time) error {
+	if s.failed.CompareAndSwap(false, true) {
+		return errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+	}
+	return s.Store.Bought(ctx, id, orderID, at)
+}
+
+// TestStoreFailureAfterSaleIsUnknown: the vendor sold the report and the
+// store failed to record it. The caller is told UNKNOWN OUTCOME_UNKNOWN
+// (never INTERNAL), so is every repeat; the purchase is listed with the
+// vendor's order id in its note, and an operator's resolution with it makes
+// the request_id return that order. Nothing is bought twice.
+func TestStoreFailureAfterSaleIsUnknown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc := start(t, setup{wrapStore: func(st server.Store) server.Store { return &failingStore{Store: st} }})
+	req := &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "store-down-1"}
+	wantUnknown := func(what string) {
+		t.Helper()
+		_, err := svc.grpc.OrderReport(ctx, req)
+		st := status.Convert(err)
+		if info, _ := details(st); st.Code() != codes.Unknown || info.GetReason() != "OUTCOME_UNKNOWN" ||
+			info.GetMetadata()["request_id"] != "store-down-1" {
+			t.Fatalf("%s: got %v (%v), want Unknown OUTCOME_UNKNOWN naming store-down-1", what, st, info)
+		}
+	}
+	wantUnknown("the purchase")
+	sold := svc.sim.OrdersFor(maintenancesim.SampleVIN)
+	if len(sold) != 1 {
+		t.Fatalf("got vendor orders %v, want 1", sold)
+	}
+	list, err := svc.grpc.ListUnresolvedOperations(ctx, &vehiclev1.ListUnresolvedOperationsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops := list.GetOperations(); len(ops) != 1 || ops[0].GetRequestId() != "store-down-1" || ops[0].GetMethod() != "OrderReport" ||
+		!strings.Contains(ops[0].GetNote(), sold[0]) || ops[0].GetVin() != maintenancesim.SampleVIN {
+		t.Fatalf("got %v, want store-down-1 listed with the vendor's order %s in its note", ops, sold[0])
+	}
+	wantUnknown("a repeat")
+	// A lookup of the VIN does not buy it again either.
+	if _, err := svc.grpc.LookupHistory(ctx, &vehiclev1.LookupHistoryRequest{Vin: maintenancesim.SampleVIN}); status.Code(err) != codes.Unknown {
+		t.Errorf("lookup: got %v, want Unknown", err)
+	}
+	if _, err := svc.grpc.ResolveOperation(ctx, &vehiclev1.ResolveOperationRequest{RequestId: "store-down-1",
+		Outcome: vehiclev1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, OrderId: sold[0], Note: "the order id in the note"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := svc.grpc.OrderReport(ctx, req)
+	if err != nil || resp.GetOrderId() != sold[0] || !resp.GetReplayed() {
+		t.Errorf("after the resolution: got %v, %v, want order %s replayed", resp, err, sold[0])
+	}
+	if n := svc.sim.Purchases(); n != 1 {
+		t.Errorf("got %d purchases, want 1", n)
+	}
+}
+
+// TestReconcilerResolvesARecordedSale: a purchase whose outcome the engine
+// holds as unknown while the service's own record has its order (the
+// answer was recorded, its outcome was not) is resolved APPLIED by the
+// reconciler, by "reconciler"; one without a record of its order waits
+// for an operator.
+func TestReconcilerResolvesARecordedSale(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc := start(t, setup{})
+	const otherVIN = "LSVAU2180N2183294"
+	for _, id := range []string{"recorded-1", "lost-1"} {
+		vin := maintenancesim.SampleVIN
+		if id == "lost-1" {
+			vin = otherVIN
+		}
+		lose(svc)
+		if _, err := svc.grpc.OrderReport(ctx, &vehiclev1.OrderReportRequest{Vin: vin, RequestId: id}); status.Code(err) != codes.Unknown {
+			t.Fatalf("%s: got %v, want Unknown", id, err)
+		}
+	}
+	sold := svc.sim.OrdersFor(maintenancesim.SampleVIN)
+	if err := svc.store.Settle(ctx, "recorded-1", store.OutcomeApplied, sold[0]); err != nil {
+		t.Fatal(err)
+	}
+	n, err := svc.requests.NewReconciler(svc.server.Checkers()).Once(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("reconciler: got %d resolved, %v, want 1", n, err)
+	}
+	resp, err := svc.grpc.OrderReport(ctx, &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "recorded-1"})
+	if err != nil || resp.GetOrderId() != sold[0] || !resp.GetReplayed() {
+		t.Errorf("after the reconciler: got %v, %v, want order %s replayed", resp, err, sold[0])
+	}
+	list, err := svc.grpc.ListUnresolvedOperations(ctx, &vehiclev1.ListUnresolvedOperationsRequest{})
+	if err != nil || len(list.GetOperations()) != 1 || list.GetOperations()[0].GetRequestId() != "lost-1" {
+		t.Fatalf("got %v, %v, want lost-1 left for an operator", list, err)
+	}
+	op, err := svc.grpc.ResolveOperation(ctx, &vehiclev1.ResolveOperationRequest{RequestId: "recorded-1",
+		Outcome: vehiclev1.ResolutionOutcome_RESOLUTION_OUTCOME_NOT_APPLIED, Note: "late"})
+	if st := status.Convert(err); st.Code() != codes.FailedPrecondition || reason(st) != "OPERATION_OUTCOME_KNOWN" {
+		t.Errorf("resolving it again: got %v, %v, want FailedPrecondition OPERATION_OUTCOME_KNOWN", op, st)
+	}
+}
+
+// resolvingLedger is a fakeLedger that learns the resolutions.
+type resolvingLedger struct {
+	fakeLedger
+	mu       sync.Mutex
+	resolved map[string]bool
+}
+
+func (l *resolvingLedger) Resolve(_ context.Context, requestID string, applied bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.resolved == nil {
+		l.resolved = map[string]bool{}
+	}
+	l.resolved[requestID] = applied
+	return nil
+}
+
+// TestSpendMetricInFen: the spend metric sums whole fen, so three ¥17.01
+// reports read 51.03 exactly; a purchase of unknown outcome counts once an
+// operator finds it sold (rpc="ResolveOperation"), never when found not
+// sold, and the ledger learns both resolutions, as its cost does.
+func TestSpendMetricInFen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ledger := &resolvingLedger{}
+	svc := start(t, setup{costFen: 1701, ledger: ledger})
+	const otherVIN = "LSVAU2180N2183294"
+	for range 3 {
+		if _, err := svc.grpc.OrderReport(ctx, &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"sold-1", "unsold-1"} {
+		lose(svc)
+		if _, err := svc.grpc.OrderReport(ctx, &vehiclev1.OrderReportRequest{Vin: otherVIN, RequestId: id}); status.Code(err) != codes.Unknown {
+			t.Fatalf("%s: got %v, want Unknown", id, err)
+		}
+	}
+	if _, err := svc.grpc.ResolveOperation(ctx, &vehiclev1.ResolveOperationRequest{RequestId: "sold-1",
+		Outcome: vehiclev1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, OrderId: svc.sim.OrdersFor(otherVIN)[0], Note: "console"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.grpc.ResolveOperation(ctx, &vehiclev1.ResolveOperationRequest{RequestId: "unsold-1",
+		Outcome: vehiclev1.ResolutionOutcome_RESOLUTION_OUTCOME_NOT_APPLIED, Note: "console"}); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP vendorgate_vehicle_report_spend_yuan_total Yuan spent on maintenance-record reports (purchases × VEHICLE_REPORT_COST_YUAN), by the RPC that bought them: the purchases the vendor confirmed, and those of unknown outcome an operator found sold (rpc="ResolveOperation"), as the usage ledger's settled cost counts them.
+# TYPE vendorgate_vehicle_report_spend_yuan_total counter
+vendorgate_vehicle_report_spend_yuan_total{rpc="OrderReport"} 51.03
+vendorgate_vehicle_report_spend_yuan_total{rpc="ResolveOperation"} 17.01
+# HELP vendorgate_vehicle_purchase_resolutions_total Report purchases of unknown outcome an operator resolved (ResolveOperation), by outcome: APPLIED (sold) or NOT_APPLIED.
+# TYPE vendorgate_vehicle_purchase_resolutions_total counter
+vendorgate_vehicle_purchase_resolutions_total{outcome="APPLIED"} 1
+vendorgate_vehicle_purchase_resolutions_total{outcome="NOT_APPLIED"} 1
+`
+	if err := testutil.GatherAndCompare(svc.registry, strings.NewReader(want),
+		"vendorgate_vehicle_report_spend_yuan_total", "vendorgate_vehicle_purchase_resolutions_total"); err != nil {
+		t.Error(err)
+	}
+	ledger.mu.Lock()
+	defer ledger.mu.Unlock()
+	if len(ledger.resolved) != 2 || !ledger.resolved["sold-1"] || ledger.resolved["unsold-1"] {
+		t.Errorf("got ledger resolutions %v, want sold-1 applied and unsold-1 not", ledger.resolved)
+	}
+	for _, fen := range ledger.booked {
+		if fen != 1701 {
+			t.Errorf("got a booking of %d fen, want 1701", fen)
+		}
+	}
+}
