@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/idempotency/contracttest"
 	"github.com/vendorgate/vendorgate/internal/logging/logtest"
+	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdangsim"
 )
 
@@ -371,5 +373,75 @@ func TestUnknownDispatchCostSettles(t *testing.T) {
 	if got := report().GetReport(); got.GetTotalCostYuan() != "6.50" || got.GetTotalUnknownCostYuan() != "0.00" {
 		t.Errorf("after the reconciler found it not applied: got cost ¥%s (unknown ¥%s), want ¥6.50 (unknown ¥0.00)",
 			got.GetTotalCostYuan(), got.GetTotalUnknownCostYuan())
+	}
+}
+
+// TestInterruptedDispatchUnderAnotherOrdersID: a dispatch the vendor never
+// saw, under an origin_id that another order holds, is settled on its
+// repeat: the caller gets ALREADY_EXISTS once, the record is NOT_APPLIED by
+// the service, and later repeats get OPERATION_NOT_APPLIED, with no
+// createOrder sent.
+func TestInterruptedDispatchUnderAnotherOrdersID(t *testing.T) {
+	t.Parallel()
+	h := start(t)
+	ctx := context.Background()
+	if _, err := h.client.CreateOrder(ctx, validOrder("TAKEN-1")); err != nil {
+		t.Fatal(err)
+	}
+	mine := validOrder("TAKEN-1")
+	mine.ReceiverName, mine.ReceiverPhone, mine.RequestId = "宋江", "13812345678", "taken-1"
+	h.sim.Inject(dingdangsim.PathCreateOrder, dingdangsim.Fault{Status: 502, Body: "bad gateway"})
+	if _, err := h.client.CreateOrder(ctx, mine); status.Code(err) != codes.Unknown {
+		t.Fatalf("502: got %v, want UNKNOWN", err)
+	}
+	sends := h.sim.Calls(dingdangsim.PathCreateOrder)
+	if _, err := h.client.CreateOrder(ctx, mine); status.Code(err) != codes.AlreadyExists {
+		t.Errorf("repeat: got %v, want ALREADY_EXISTS (the origin_id is another order's)", err)
+	}
+	_, err := h.client.CreateOrder(ctx, mine)
+	if status.Code(err) != codes.FailedPrecondition || errorInfo(t, err).GetReason() != idempotency.ReasonNotApplied {
+		t.Errorf("second repeat: got %v, want FAILED_PRECONDITION %s", err, idempotency.ReasonNotApplied)
+	}
+	if n := h.sim.Calls(dingdangsim.PathCreateOrder); n != sends {
+		t.Errorf("createOrder calls: %d → %d, want none", sends, n)
+	}
+}
+
+// TestSandboxLosesTheReplyOfLostOrders: in sandbox mode a dispatch whose
+// origin_id starts with LOST- is applied and its reply lost, so that the
+// README can show an unknown outcome, its listing and its read-back.
+func TestSandboxLosesTheReplyOfLostOrders(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"SANDBOX=1", "AUTH_MODE=none", "DELIVERY_ADDR=127.0.0.1:0",
+			"DELIVERY_DATABASE_URL=" + sqlstoretest.SQLiteURL(t)}, &logtest.Buffer{}, func(a net.Addr) { addrs <- a.String() })
+	}()
+	var c deliveryv1.DeliveryServiceClient
+	select {
+	case a := <-addrs:
+		c = dial(t, a)
+	case err := <-done:
+		t.Fatal(err)
+	}
+	o := validOrder("LOST-1")
+	o.RequestId = "sandbox-lost-1"
+	_, err := c.CreateOrder(ctx, o)
+	if status.Code(err) != codes.Unknown || errorInfo(t, err).GetMetadata()["request_id"] != "sandbox-lost-1" {
+		t.Fatalf("got %v, want UNKNOWN OUTCOME_UNKNOWN naming sandbox-lost-1", err)
+	}
+	ops, err := c.ListUnresolvedOperations(ctx, &deliveryv1.ListUnresolvedOperationsRequest{State: "UNKNOWN"})
+	if err != nil || len(ops.GetOperations()) != 1 || ops.GetOperations()[0].GetOriginId() != "LOST-1" {
+		t.Fatalf("listed: got %v, %v, want LOST-1", ops, err)
+	}
+	if got, err := c.CreateOrder(ctx, o); err != nil || got.GetOriginId() != "LOST-1" {
+		t.Errorf("repeat: got %v, %v, want the order read back", got, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
 	}
 }

@@ -217,13 +217,19 @@ func serveCallbacks(ctx context.Context, lis net.Listener, h http.Handler, timeo
 	return nil
 }
 
+// sandboxLostPrefix is the origin_id prefix whose dispatches the sandbox
+// vendor applies and then loses the reply of, to show an unknown outcome
+// and its resolution.
+const sandboxLostPrefix = "LOST-"
+
 // startSimulator runs the Dingdang simulator on loopback with fresh keys.
 func startSimulator(ctx context.Context, cfg config.Config) (*sandbox.Vendor, error) {
 	id, key, err := sandbox.NewCredentials()
 	if err != nil {
 		return nil, err
 	}
-	sim := dingdangsim.New(dingdangsim.Options{Keys: map[string]string{id: key}, StatusStep: cfg.SandboxStatusStep})
+	sim := dingdangsim.New(dingdangsim.Options{Keys: map[string]string{id: key}, StatusStep: cfg.SandboxStatusStep,
+		LoseReplyPrefix: sandboxLostPrefix})
 	go sim.Run(ctx)
 	return sandbox.Start(ctx, sim.Handler(), id, key)
 }

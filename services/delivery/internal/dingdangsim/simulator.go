@@ -68,6 +68,10 @@ type Options struct {
 	HTTPClient *http.Client
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
+	// LoseReplyPrefix, when set, makes every createOrder of an origin_id
+	// with this prefix (e.g. "LOST-") dispatch the order and lose the reply
+	// (a gateway 502): the sandbox's way to show an unknown outcome.
+	LoseReplyPrefix string
 }
 
 // Fault replaces or delays the answer to one request. It is applied inside
@@ -121,6 +125,7 @@ type Simulator struct {
 	log       *slog.Logger
 	handler   http.Handler
 	routes    map[string]route
+	losePfx   string
 
 	mu          sync.Mutex
 	orders      map[string]*order // by origin_id
@@ -149,6 +154,7 @@ func New(opts Options) *Simulator {
 		step:      opts.StatusStep,
 		client:    opts.HTTPClient,
 		log:       opts.Logger,
+		losePfx:   opts.LoseReplyPrefix,
 		orders:    make(map[string]*order),
 		shops:     make(map[string]*shop),
 		shopCodes: make(map[string]string),
@@ -290,6 +296,10 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := h(r)
 	s.log.Debug("dingdangsim: handled", "path", path, "code", resp.env.Code, "msg", resp.env.Msg)
+	if path == PathCreateOrder && s.losePfx != "" && resp.env.Code == 1 && strings.HasPrefix(r.PostForm.Get("origin_id"), s.losePfx) {
+		s.writeFault(w, path, Fault{Status: http.StatusBadGateway, Body: "<html>502 Bad Gateway</html>"})
+		return
+	}
 	if faulted && fault.AfterHandling {
 		if !sleep(r.Context(), fault.Delay) {
 			s.log.Debug("dingdangsim: caller gone after handling", "path", path)
