@@ -113,6 +113,9 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
+	if _, err := srv.Adopt(ctx, time.Now().Add(-cfg.RequestIDTTL)); err != nil {
+		return fmt.Errorf("hand earlier purchases to the request_id engine: %w", err)
+	}
 	go requests.NewReconciler(srv.Checkers()).Run(ctx, cfg.ReconcileInterval)
 
 	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)

@@ -73,6 +73,7 @@ type Store interface {
 	ByRequestID(ctx context.Context, requestID string) (store.Order, error)
 	Reusable(ctx context.Context, vin string, since time.Time) (store.Order, error)
 	CountUnresolved(ctx context.Context, buyingBefore time.Time) (int, error)
+	WithRequestID(ctx context.Context, buyingBefore, boughtSince time.Time) ([]store.Order, error)
 }
 
 // Defaults for Options fields left zero.

@@ -113,3 +113,15 @@ func (s *Store) many(ctx context.Context, query string, args ...any) ([]Order, e
 	}
 	return out, nil
 }
+
+// WithRequestID returns the purchases with a request id that may need the
+// request_id engine's record: those of unknown outcome (StateUnknown, and
+// StateBuying since before buyingBefore) and the orders bought since
+// boughtSince, oldest first.
+func (s *Store) WithRequestID(ctx context.Context, buyingBefore, boughtSince time.Time) ([]Order, error) {
+	return s.many(ctx, `SELECT `+columns+` FROM vehicle_orders
+		WHERE request_id IS NOT NULL AND (state = $1 OR (state = $2 AND created_at < $3)
+			OR (order_id IS NOT NULL AND state IN ($4, $5, $6) AND created_at >= $7))
+		ORDER BY created_at, id`,
+		StateUnknown, StateBuying, buyingBefore.UnixMilli(), StatePending, StateReady, StateNoRecords, boughtSince.UnixMilli())
+}

@@ -102,6 +102,19 @@ func TestUnsettledAndCount(t *testing.T) {
 		if len(ids) != 2 || ids[0] != "buying" || ids[1] != "recent" {
 			t.Errorf("got %v, want [buying recent]", ids)
 		}
+		// For the request_id engine: the unknown ones, the BUYING one once
+		// old enough, the orders bought since a time.
+		for _, tt := range []struct {
+			buyingBefore, boughtSince time.Time
+			want                      int
+		}{
+			{t0.Add(time.Hour), t0.Add(-time.Hour), 5},
+			{t0.Add(-time.Hour), t0.Add(time.Hour), 3},
+		} {
+			if got, err := s.WithRequestID(ctx, tt.buyingBefore, tt.boughtSince); err != nil || len(got) != tt.want {
+				t.Errorf("WithRequestID(%v, %v): got %d purchases, %v, want %d", tt.buyingBefore, tt.boughtSince, len(got), err, tt.want)
+			}
+		}
 		if n, err := s.CountUnresolved(ctx, t0.Add(time.Hour)); err != nil || n != 4 {
 			t.Errorf("got %d, %v, want 4 (3 unknown and the old BUYING one)", n, err)
 		}
