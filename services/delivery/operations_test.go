@@ -136,8 +136,14 @@ func TestReconcilerResolvesWithoutAnOperator(t *testing.T) {
 		t.Errorf("the reconciler took %s, want about one interval (%s)", took, interval)
 	}
 	for _, id := range []string{"rec-applied", "rec-not-applied", "rec-cancel"} {
-		_, err := h.client.ResolveOperation(ctx, &deliveryv1.ResolveOperationRequest{RequestId: id,
-			Outcome: deliveryv1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, Note: "late"})
+		var err error
+		// The reconciler holds the request_id while it passes its finding
+		// on to the usage ledger: ABORTED meanwhile, as for any repeat.
+		waitFor(t, 5*time.Second, id+" no longer held", func() bool {
+			_, err = h.client.ResolveOperation(ctx, &deliveryv1.ResolveOperationRequest{RequestId: id,
+				Outcome: deliveryv1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, Note: "late"})
+			return status.Code(err) != codes.Aborted
+		})
 		if status.Code(err) != codes.FailedPrecondition || errorInfo(t, err).GetReason() != idempotency.ReasonOutcomeKnown {
 			t.Errorf("resolving %s after the reconciler: got %v, want FAILED_PRECONDITION %s", id, err, idempotency.ReasonOutcomeKnown)
 		}
