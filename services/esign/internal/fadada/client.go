@@ -12,7 +12,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,7 +26,6 @@ import (
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/formsign"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
-	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/internal/vendorjson"
 )
 
@@ -332,21 +330,16 @@ type Links struct {
 
 // ContractLinks signs browser links to viewContract and downLoadContract.
 // They carry app_id, v, timestamp, contract_id and msg_digest only: no
-// cloud-market signature (a browser cannot send one) and no secret.
+// cloud-market signature (a browser cannot send one) and no secret, so
+// they open only where the gateway lets a request through without its
+// signature (OpenPage opens them with it).
 func (c *Client) ContractLinks(contractID string) (Links, error) {
 	at := c.now().In(c.china)
-	link := func(endpoint string) (string, error) {
-		signed, err := formsign.Sign(url.Values{"contract_id": {contractID}}, c.creds.Signer(endpoint, at))
-		if err != nil {
-			return "", err
-		}
-		return c.base + endpoint + "?" + signed.Encode(), nil
-	}
-	view, err := link(PathViewContract)
+	view, err := c.link(PageView, contractID, nil, at)
 	if err != nil {
 		return Links{}, err
 	}
-	download, err := link(PathDownloadContract)
+	download, err := c.link(PageDownload, contractID, nil, at)
 	if err != nil {
 		return Links{}, err
 	}
@@ -402,19 +395,7 @@ func (c *Client) download(ctx context.Context, endpoint string, form url.Values,
 			ct := fileType(h.Get("Content-Type"), head)
 			if ct == "" {
 				// Not a file: the vendor's JSON (or HTML) error reply.
-				reply, err := io.ReadAll(io.LimitReader(br, 64<<10))
-				if err != nil {
-					return err
-				}
-				_, err = Decode(endpoint, reply, nil)
-				if err == nil {
-					err = errors.New("the reply is neither a file nor an error")
-				}
-				if _, ok := vendorerr.As(err); !ok {
-					err = &vendorerr.Error{Kind: vendorerr.KindUnreadable, Vendor: Vendor, Endpoint: endpoint,
-						Message: "the reply is neither a file nor an error Fadada documents", Err: err}
-				}
-				return err
+				return replyError(endpoint, br)
 			}
 			return consume(ct, br)
 		})

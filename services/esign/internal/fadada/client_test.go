@@ -126,24 +126,100 @@ func TestFlowAgainstSimulator(t *testing.T) {
 		t.Errorf("contract C2: got not archived, want archived")
 	}
 
-	// The browser links need no cloud-market signature.
+	// The browser links need no cloud-market signature where the gateway
+	// lets them through (TestPages: where it does not).
 	links, err := c.ContractLinks("C1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, link := range []string{links.View, links.Download} {
-		if strings.Contains(link, "key") || !strings.Contains(link, "msg_digest=") {
-			t.Errorf("link %s: want msg_digest and no cloud-market key", link)
+	for _, link := range []struct{ url, want string }{{links.View, "<h1>Loan</h1>"}, {links.Download, string(pdf)}} {
+		if strings.Contains(link.url, "key") || !strings.Contains(link.url, "msg_digest=") {
+			t.Errorf("link %s: want msg_digest and no cloud-market key", link.url)
 		}
-		resp, err := http.Get(link)
+		resp, err := http.Get(link.url)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if !bytes.Equal(body, pdf) {
-			t.Errorf("GET %s: got %.40q, want the uploaded PDF", link, body)
+		if !strings.Contains(string(body), link.want) {
+			t.Errorf("GET %s: got %.60q, want %.40q in it", link.url, body, link.want)
 		}
+	}
+}
+
+// TestPages opens the browser pages where the gateway demands its
+// signature: the plain links are refused, OpenPage and OpenAsset pass,
+// the PDF comes byte for byte, the view page's assets come, and an unknown
+// contract is KindNotFound before anything reaches the consumer.
+func TestPages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, sim, _ := start(t, "key", app)
+	sim.SignLinks(true)
+	pdf := fadadasim.PDF("signed pages")
+	if err := c.UploadDocs(ctx, "P1", "Lease", fadada.Document{Name: "p.pdf", ContentType: "application/pdf", Content: bytes.NewReader(pdf)}); err != nil {
+		t.Fatalf("UploadDocs: %v", err)
+	}
+	links, err := c.ContractLinks("P1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, link := range []string{links.View, links.Download} {
+		resp, err := http.Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s without the gateway's signature: got %d, want 401", link, resp.StatusCode)
+		}
+	}
+
+	open := func(p fadada.Page, id string) (fadada.PageInfo, string, error) {
+		var info fadada.PageInfo
+		var got bytes.Buffer
+		err := c.OpenPage(ctx, p, id, nil, func(i fadada.PageInfo, body io.Reader) error {
+			info = i
+			_, err := io.Copy(&got, body)
+			return err
+		})
+		return info, got.String(), err
+	}
+	info, got, err := open(fadada.PageDownload, "P1")
+	if err != nil || got != string(pdf) || info.ContentType != "application/pdf" || info.ContentLength != int64(len(pdf)) {
+		t.Errorf("OpenPage download: got %+v, %d bytes (identical: %t), %v; want the PDF, its type and length", info, len(got), got == string(pdf), err)
+	}
+	info, got, err = open(fadada.PageView, "P1")
+	if err != nil || !strings.HasPrefix(info.ContentType, "text/html") || !strings.Contains(got, "<h1>Lease</h1>") ||
+		!strings.Contains(got, `href="`+fadadasim.ViewerCSSPath+`"`) {
+		t.Errorf("OpenPage view: got %+v, %q, %v; want the HTML page with its relative style sheet", info, got, err)
+	}
+	for _, p := range []fadada.Page{fadada.PageView, fadada.PageDownload} {
+		called := false
+		err := c.OpenPage(ctx, p, "NOPE", nil, func(fadada.PageInfo, io.Reader) error { called = true; return nil })
+		if ve, ok := vendorerr.As(err); !ok || ve.Kind != vendorerr.KindNotFound || ve.Code != "1802" || called {
+			t.Errorf("OpenPage %s of an unknown contract: got %v (consumer called: %t), want KindNotFound 1802 and no consumer", p, err, called)
+		}
+	}
+
+	var css bytes.Buffer
+	err = c.OpenAsset(ctx, fadadasim.ViewerCSSPath, "v=1", func(i fadada.PageInfo, body io.Reader) error {
+		info = i
+		_, err := io.Copy(&css, body)
+		return err
+	})
+	if err != nil || css.String() != fadadasim.ViewerCSS || !strings.HasPrefix(info.ContentType, "text/css") {
+		t.Errorf("OpenAsset: got %+v, %q, %v; want the style sheet", info, css.String(), err)
+	}
+	for _, path := range []string{"uploaddocs.api", "static/../contractFiling.api", "a//b", "../x", "x.API/y"} {
+		err := c.OpenAsset(ctx, path, "", func(fadada.PageInfo, io.Reader) error { return nil })
+		if !vendorerr.IsKind(err, vendorerr.KindUnsendable) {
+			t.Errorf("OpenAsset %q: got %v, want KindUnsendable (never an endpoint, never out of the root)", path, err)
+		}
+	}
+	if got := sim.Calls(fadada.PathContractFiling) + sim.Calls(fadada.PathUploadDocs); got != 1 {
+		t.Errorf("got %d filing and upload calls, want 1 (the upload)", got)
 	}
 }
 

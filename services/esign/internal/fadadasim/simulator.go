@@ -5,7 +5,10 @@
 // answers with the vendor's envelopes and codes. It keeps accounts,
 // certificates, seals, templates and contracts in memory; file bytes go to
 // a temporary directory, so a large upload costs no memory. Generated
-// contracts are small valid PDFs with the template's fields filled in.
+// contracts are small valid PDFs with the template's fields filled in. The
+// browser pages are GET links: viewContract.api an HTML page with relative
+// references (a style sheet, the PDF), downLoadContract.api the PDF; with
+// SignLinks they demand the gateway's signature, as the real gateway does.
 package fadadasim
 
 import (
@@ -16,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"image"
 	"image/color"
 	"image/png"
@@ -34,6 +38,7 @@ import (
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
+	"github.com/vendorgate/vendorgate/internal/formsign"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
 )
 
@@ -82,6 +87,9 @@ type Simulator struct {
 	// Faults the tests switch on.
 	readRate int64 // bytes per second an upload's body is read at; 0 unbounded
 	truncate int64 // >= 0: the next uploaddocs keeps this many bytes and loses its reply
+	// linksSigned makes the browser pages and their assets demand the
+	// cloud-market signature, as the real gateway does for every request.
+	linksSigned bool
 }
 
 // New returns a Simulator; Close removes its files.
@@ -115,7 +123,7 @@ func New(opts Options) (*Simulator, error) {
 		fadada.PathUploadDocs:       s.uploadDocs,
 		fadada.PathUploadTemplate:   s.uploadTemplate,
 		fadada.PathGenerateContract: s.generateContract,
-		fadada.PathViewContract:     s.contractFile,
+		fadada.PathViewContract:     s.viewPage,
 		fadada.PathDownloadContract: s.contractFile,
 		fadada.PathContractFiling:   s.contractFiling,
 		fadada.PathPersonCertInfo:   s.certInfo,
@@ -124,10 +132,12 @@ func New(opts Options) (*Simulator, error) {
 	} {
 		api.Handle("POST "+Prefix+path, gw.Wrap(h))
 	}
-	// The browser pages are opened as GET links that carry no cloud-market
-	// signature, only the msg_digest.
-	api.HandleFunc("GET "+Prefix+fadada.PathViewContract, s.contractFile)
-	api.HandleFunc("GET "+Prefix+fadada.PathDownloadContract, s.contractFile)
+	// The browser pages are opened as GET links that carry the msg_digest,
+	// and the cloud-market signature only when SignLinks says so; the view
+	// page's style sheet with them.
+	api.Handle("GET "+Prefix+fadada.PathViewContract, s.links(gw, s.viewPage))
+	api.Handle("GET "+Prefix+fadada.PathDownloadContract, s.links(gw, s.contractFile))
+	api.Handle("GET "+Prefix+"/"+ViewerCSSPath, s.links(gw, viewerCSS))
 	s.handler = api
 	return s, nil
 }
@@ -175,6 +185,32 @@ func (s *Simulator) TruncateNextUpload(keep int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.truncate = keep
+}
+
+// SignLinks makes the browser pages (GET viewContract.api and
+// downLoadContract.api) and the view page's assets demand the cloud-market
+// signature, as the real gateway asks it of every request: a link opened
+// as it is, by a browser, is then refused with 401. Off, they need the
+// msg_digest only.
+func (s *Simulator) SignLinks(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.linksSigned = on
+}
+
+// links serves h behind the gateway's check when SignLinks is on.
+func (s *Simulator) links(gw *cloudmarket.Gateway, h http.HandlerFunc) http.Handler {
+	signed := gw.Wrap(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		on := s.linksSigned
+		s.mu.Unlock()
+		if on {
+			signed.ServeHTTP(w, r)
+			return
+		}
+		h(w, r)
+	})
 }
 
 // slowReader reads at most rate bytes a second.
@@ -649,7 +685,56 @@ func (s *Simulator) generateContract(w http.ResponseWriter, r *http.Request) {
 		"download_url": base + fadada.PathDownloadContract + q, "viewpdf_url": base + fadada.PathViewContract + q})
 }
 
-// contractFile serves a contract's PDF, for the browser pages (GET) and
+// ViewerCSSPath is the view page's style sheet, relative to the API root
+// as the page refers to it.
+const ViewerCSSPath = "static/viewer.css"
+
+// ViewerCSS is the view page's style sheet.
+const ViewerCSS = "body { margin: 0; font-family: sans-serif; }\nobject { width: 100%; height: 90vh; }\n"
+
+func viewerCSS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	_, _ = io.WriteString(w, ViewerCSS)
+}
+
+// viewPage serves viewContract.api: an HTML page that shows the contract,
+// with relative references to its style sheet and to the PDF (a signed
+// downLoadContract.api link), as a page served from the API root has.
+func (s *Simulator) viewPage(w http.ResponseWriter, r *http.Request) {
+	form, pass := s.form(w, r)
+	if !pass {
+		return
+	}
+	id := form.Get("contract_id")
+	s.mu.Lock()
+	c, known := s.contracts[id]
+	s.mu.Unlock()
+	if !known {
+		fail(w, 1802, "合同编号无效")
+		return
+	}
+	pdf, err := formsign.Sign(url.Values{"contract_id": {id}}, s.opts.App.Signer(fadada.PathDownloadContract, s.opts.Now().In(s.china)))
+	if err != nil {
+		fail(w, -1, "抱歉,暂时无法处理您的请求,请稍后再试。")
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = viewTemplate.Execute(w, map[string]string{
+		"Title": c.title, "CSS": ViewerCSSPath, "PDF": strings.TrimPrefix(fadada.PathDownloadContract, "/") + "?" + pdf.Encode(),
+	})
+}
+
+// viewTemplate is the view page. Its references are relative: a page
+// served at …/api2/viewContract.api finds them under …/api2/.
+var viewTemplate = template.Must(template.New("view").Parse(`<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{{.Title}}</title>
+<link rel="stylesheet" href="{{.CSS}}"></head>
+<body><h1>{{.Title}}</h1>
+<object data="{{.PDF}}" type="application/pdf"><a href="{{.PDF}}">{{.Title}}.pdf</a></object>
+</body></html>
+`))
+
+// contractFile serves a contract's PDF, for the browser page (GET) and
 // the service's streamed download (POST).
 func (s *Simulator) contractFile(w http.ResponseWriter, r *http.Request) {
 	form, pass := s.form(w, r)
@@ -670,6 +755,9 @@ func (s *Simulator) contractFile(w http.ResponseWriter, r *http.Request) {
 	}
 	defer f.Close()
 	w.Header().Set("Content-Type", "application/pdf")
+	if st, err := f.Stat(); err == nil {
+		w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
+	}
 	if endpoint(r) == fadada.PathDownloadContract {
 		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", form.Get("contract_id")+".pdf"))
 	}
