@@ -143,7 +143,7 @@ func TestCrashAfterOrderCreated(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the same request_id after the restart: got %v, want the order read back", err)
 	}
-	pkgs, err := parcels.ListPackages(ctx, &logisticsv1.ListPackagesRequest{Order: "CRASH-1"})
+	pkgs, err := parcels.ListPackages(ctx, &logisticsv1.ListPackagesRequest{SiteOrderId: "CRASH-1"})
 	if err != nil || len(pkgs.GetPackages()) != 1 || pkgs.GetPackages()[0].GetOrderSn() != resp.GetOrderSn() {
 		t.Errorf("got order %q and packages %v (%v), want one package of that order", resp.GetOrderSn(), pkgs.GetPackages(), err)
 	}

@@ -14,8 +14,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -26,18 +26,6 @@ import (
 
 // Vendor names damaijia in errors, logs and metrics.
 const Vendor = "damaijia"
-
-// The vendor's endpoints, relative to the base URL.
-const (
-	PathLogin      = "/user_login"
-	PathWarehouses = "/v1/warehouse_get_list"
-	PathProducts   = "/v1/product_get_list"
-	PathCreate     = "/v1/order_create"
-	PathPackages   = "/package_get_list"
-	// DefaultCancelPath is the cancel endpoint's assumed path; the vendor
-	// has not published it (DAMAIJIA_CANCEL_PATH).
-	DefaultCancelPath = "/v1/order_cancel"
-)
 
 // Options configures a Client beyond its transport and base URL.
 type Options struct {
@@ -62,6 +50,9 @@ type Options struct {
 
 // Client calls damaijia. It is safe for concurrent use.
 type Client struct {
+	// china is Asia/Shanghai, the zone of the times damaijia sends as
+	// text.
+	china  *time.Location
 	base   string
 	opts   Options
 	caller *vendorcall.Caller
@@ -81,7 +72,13 @@ func New(hc *http.Client, baseURL string, opts Options) (*Client, error) {
 	if opts.CancelPath == "" {
 		opts.CancelPath = DefaultCancelPath
 	}
-	c := &Client{base: strings.TrimRight(baseURL, "/"), opts: opts, caller: caller}
+	// The binaries embed time/tzdata: this loads in a container without
+	// zoneinfo too.
+	china, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return nil, fmt.Errorf("damaijia: China time: %w", err)
+	}
+	c := &Client{china: china, base: strings.TrimRight(baseURL, "/"), opts: opts, caller: caller}
 	c.broker, err = tokenbroker.New(tokenbroker.Options{
 		Vendor: Vendor, Login: c.login, Shared: opts.SharedToken, Registerer: opts.Registerer, Logger: opts.Logger,
 	})
@@ -94,7 +91,7 @@ func New(hc *http.Client, baseURL string, opts Options) (*Client, error) {
 // login obtains a token. A refusal names the variables to check; the
 // secret and the token are never in an error or a log.
 func (c *Client) login(ctx context.Context) (string, error) {
-	body, err := json.Marshal(map[string]string{"app_id": c.opts.AppID, "app_secret": c.opts.AppSecret})
+	body, err := json.Marshal(loginJSON{AppID: c.opts.AppID, AppSecret: c.opts.AppSecret})
 	if err != nil {
 		return "", err
 	}
@@ -141,7 +138,7 @@ func (c *Client) read(ctx context.Context, method, path string, query url.Values
 			if err != nil {
 				return nil, err
 			}
-			req.Header.Set("Authorization", token)
+			req.Header.Set(headerToken, token)
 			return req, nil
 		}, decodeInto(path, out))
 	})
@@ -155,7 +152,7 @@ func (c *Client) mutate(ctx context.Context, path string, body []byte, out any) 
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Authorization", token)
+		req.Header.Set(headerToken, token)
 		return c.caller.Mutate(ctx, path, req, decodeInto(path, out))
 	})
 }
@@ -176,7 +173,7 @@ func (c *Client) ListWarehouses(ctx context.Context) ([]Warehouse, error) {
 // ListProducts returns page (from 1) of warehouseID's products, size per
 // page, and the vendor's total count.
 func (c *Client) ListProducts(ctx context.Context, warehouseID string, page, size int) ([]Product, int, error) {
-	q := url.Values{"id": {warehouseID}, "page": {strconv.Itoa(page)}, "pageSize": {strconv.Itoa(size)}}
+	q := productsQuery(warehouseID, page, size)
 	var out pageJSON[productJSON]
 	if err := c.read(ctx, http.MethodGet, PathProducts, q, nil, &out); err != nil {
 		return nil, 0, err
@@ -200,7 +197,7 @@ func (c *Client) ListPackages(ctx context.Context, f PackageFilter) ([]Package, 
 	}
 	ps := make([]Package, 0, len(out.List))
 	for _, p := range out.List {
-		ps = append(ps, p.domain())
+		ps = append(ps, p.domain(c.china))
 	}
 	return ps, int(out.Total), nil
 }
@@ -261,11 +258,12 @@ func (c *Client) readBack(ctx context.Context, siteOrderID string) (string, erro
 // attempt under its request_id (ResumeCreateOrder) and the service's
 // reconciler both ask it.
 func (c *Client) FindOrder(ctx context.Context, siteOrderID string) (string, error) {
-	pkgs, _, err := c.ListPackages(ctx, PackageFilter{Order: siteOrderID, Page: 1, Size: 1})
+	pkgs, _, err := c.ListPackages(ctx, PackageFilter{SiteOrderID: siteOrderID, Page: 1, Size: 1})
 	if err != nil {
 		return "", err
 	}
 	for _, p := range pkgs {
+		// A package without site_order_id is taken at the filter's word.
 		if p.SiteOrderID == siteOrderID || p.SiteOrderID == "" {
 			return p.OrderSN, nil
 		}
@@ -309,7 +307,7 @@ func (c *Client) ResumeCreateOrder(ctx context.Context, o Order, charge Charge) 
 // have reached the vendor: when every package of the order is cancelled
 // already it succeeds without a call; otherwise it sends the cancel.
 func (c *Client) ResumeCancelOrder(ctx context.Context, siteOrderID string) error {
-	pkgs, _, err := c.ListPackages(ctx, PackageFilter{Order: siteOrderID, Page: 1, Size: 100})
+	pkgs, _, err := c.ListPackages(ctx, PackageFilter{SiteOrderID: siteOrderID, Page: 1, Size: 100})
 	if err != nil {
 		return interruptedErr(c.opts.CancelPath, siteOrderID, err)
 	}
@@ -326,7 +324,7 @@ func (c *Client) ResumeCancelOrder(ctx context.Context, siteOrderID string) erro
 
 // CancelOrder cancels the shipment of the order siteOrderID.
 func (c *Client) CancelOrder(ctx context.Context, siteOrderID string) error {
-	body, err := json.Marshal(map[string]string{"site_order_id": siteOrderID})
+	body, err := json.Marshal(cancelJSON{SiteOrderID: siteOrderID})
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,9 @@
 package damaijia
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -65,14 +67,6 @@ func IsOurBug(err error) bool {
 	return ok && ve.Vendor == Vendor && ve.Code == strconv.Itoa(StatusNotJSON)
 }
 
-// envelope is every reply: {"status", "msg", "err", "data"}.
-type envelope struct {
-	Status vendorjson.Int    `json:"status"`
-	Msg    vendorjson.String `json:"msg"`
-	Err    json.RawMessage   `json:"err"`
-	Data   json.RawMessage   `json:"data"`
-}
-
 // decodeInto returns a Decoder that checks the status and decodes data
 // into out (nil to ignore it).
 func decodeInto(endpoint string, out any) func([]byte) error {
@@ -129,62 +123,66 @@ func errDetail(raw json.RawMessage) string {
 	return string(raw)
 }
 
-// loginData is user_login's data.
-type loginData struct {
-	AccessToken vendorjson.String `json:"access_token"`
+// chinaLayout is a time as text, in China time ("2026-12-06 12:19:24").
+const chinaLayout = "2006-01-02 15:04:05"
+
+// unixMillisFrom is the smallest number read as unix milliseconds: as
+// seconds it would be past the year 5000.
+const unixMillisFrom = 100_000_000_000
+
+// vendorTime is a time field, in whichever form damaijia sends it: a unix
+// time in seconds or milliseconds, as a number or a numeric string, or
+// "YYYY-MM-DD HH:MM:SS" in China time. null, "" and 0 are no time.
+// Anything else fails the decode: the reply is unreadable.
+type vendorTime struct {
+	// unix is the instant of a unix time.
+	unix time.Time
+	// wall is a text time's clock reading, zone to come (in).
+	wall time.Time
+	// kind is 0 (no time), 'u' (unix) or 'w' (wall clock).
+	kind byte
 }
 
-// pageJSON is a paged list: data {list, total}.
-type pageJSON[T any] struct {
-	List  vendorjson.List[T] `json:"list"`
-	Total vendorjson.Int     `json:"total"`
-}
-
-// warehouseJSON is one warehouse_get_list entry.
-type warehouseJSON struct {
-	ID             vendorjson.String       `json:"id"`
-	ExpressName    vendorjson.String       `json:"expressName"`
-	BlockedRegions vendorjson.List[string] `json:"blockedRegions"`
-}
-
-func (w warehouseJSON) domain() Warehouse {
-	return Warehouse{ID: string(w.ID), ExpressName: string(w.ExpressName), BlockedRegions: []string(w.BlockedRegions)}
-}
-
-// productJSON is one product_get_list entry.
-type productJSON struct {
-	ID     vendorjson.String `json:"id"`
-	Name   vendorjson.String `json:"name"`
-	Price  vendorjson.String `json:"price"`
-	Weight vendorjson.String `json:"weight"`
-}
-
-func (p productJSON) domain() Product {
-	return Product{ID: string(p.ID), Name: string(p.Name), Price: string(p.Price), Weight: string(p.Weight)}
-}
-
-// packageJSON is one package_get_list entry.
-type packageJSON struct {
-	PackageSN   vendorjson.String   `json:"package_sn"`
-	OrderSN     vendorjson.String   `json:"order_sn"`
-	SiteOrderID vendorjson.String   `json:"site_order_id"`
-	Status      vendorjson.String   `json:"status"`
-	Consignee   vendorjson.String   `json:"consignee"`
-	Mobile      vendorjson.String   `json:"mobile"`
-	ExpressNo   vendorjson.String   `json:"express_no"`
-	CreateTime  vendorjson.UnixTime `json:"create_time"`
-}
-
-func (p packageJSON) domain() Package {
-	pk := Package{PackageSN: string(p.PackageSN), OrderSN: string(p.OrderSN), SiteOrderID: string(p.SiteOrderID),
-		Status: PackageStatus(p.Status), Consignee: string(p.Consignee), Mobile: string(p.Mobile), ExpressNo: string(p.ExpressNo)}
-	if p.CreateTime.Valid {
-		pk.CreateTime = p.CreateTime.Time
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *vendorTime) UnmarshalJSON(data []byte) error {
+	*t = vendorTime{}
+	if d := bytes.TrimSpace(data); len(d) > 0 && (d[0] == '{' || d[0] == '[') {
+		return fmt.Errorf("damaijia: a time is not %s", d[:1])
 	}
-	return pk
+	var s vendorjson.String
+	if err := s.UnmarshalJSON(data); err != nil {
+		return err
+	}
+	text := string(s)
+	if text == "" {
+		return nil
+	}
+	if wall, err := time.Parse(chinaLayout, text); err == nil {
+		t.wall, t.kind = wall, 'w'
+		return nil
+	}
+	var n vendorjson.Int
+	if err := n.UnmarshalJSON([]byte(strconv.Quote(text))); err != nil {
+		return fmt.Errorf("damaijia: time %q is neither a unix time nor %q", text, chinaLayout)
+	}
+	switch {
+	case n <= 0:
+	case n >= unixMillisFrom:
+		t.unix, t.kind = time.UnixMilli(int64(n)).UTC(), 'u'
+	default:
+		t.unix, t.kind = time.Unix(int64(n), 0).UTC(), 'u'
+	}
+	return nil
 }
 
-// createJSON is order_create's data.
-type createJSON struct {
-	OrderSN vendorjson.String `json:"order_sn"`
+// in returns the instant, reading a text time in china; zero for no time.
+func (t vendorTime) in(china *time.Location) time.Time {
+	switch t.kind {
+	case 'u':
+		return t.unix
+	case 'w':
+		w := t.wall
+		return time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, china).UTC()
+	}
+	return time.Time{}
 }

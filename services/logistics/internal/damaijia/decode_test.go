@@ -1,10 +1,12 @@
 package damaijia
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 )
@@ -75,5 +77,62 @@ func TestStatusCodes(t *testing.T) {
 				t.Errorf("IsOurBug: got %v, want %v", got, tt.status == 132)
 			}
 		})
+	}
+}
+
+// TestTimeDrift: every form of a time damaijia may send decodes to its
+// instant; what no form explains fails the decode.
+func TestTimeDrift(t *testing.T) {
+	t.Parallel()
+	china, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 6, 4, 19, 24, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		`1796530764`: at, `"1796530764"`: at, `1796530764000`: at, `"1796530764000"`: at,
+		`"2026-12-06 12:19:24"`: at, `null`: {}, `""`: {}, `0`: {}, `"0"`: {},
+	} {
+		var v vendorTime
+		if err := v.UnmarshalJSON([]byte(in)); err != nil || !v.in(china).Equal(want) {
+			t.Errorf("%s: got %v, %v; want %v", in, v.in(china), err, want)
+		}
+	}
+	for _, in := range []string{`"yesterday"`, `"2026/12/06 12:19"`, `{"t":1}`, `[1]`} {
+		var v vendorTime
+		if err := v.UnmarshalJSON([]byte(in)); err == nil {
+			t.Errorf("%s: got %v, want an error", in, v.in(china))
+		}
+	}
+}
+
+// TestPackageListDrift: numbers sent as strings are read; a field no
+// decoder reads fails the whole reply.
+func TestPackageListDrift(t *testing.T) {
+	t.Parallel()
+	var out pageJSON[packageJSON]
+	body := []byte(`{"status":"0","data":{"total":"2","list":[{"order_sn":123,"site_order_id":"S-1","create_time":"2026-12-06 12:19:24"},{"order_sn":"124","create_time":1796530764}]}}`)
+	if err := decodeInto(PathPackages, &out)(body); err != nil {
+		t.Fatal(err)
+	}
+	if out.Total != 2 || len(out.List) != 2 || out.List[0].OrderSN != "123" {
+		t.Errorf("got %+v, want 2 packages, the first of order 123", out)
+	}
+	drifted := []byte(`{"status":0,"data":{"total":"many","list":[]}}`)
+	if err := decodeInto(PathPackages, &out)(drifted); err == nil {
+		t.Error("a total of \"many\": got nil, want an error (unreadable)")
+	}
+}
+
+// TestPackageFilterNames: site_order_id and order_sn are two filters, each
+// under its own name.
+func TestPackageFilterNames(t *testing.T) {
+	t.Parallel()
+	got, err := json.Marshal(PackageFilter{OrderSN: "DMJ1", SiteOrderID: "S-1", Page: 2, Size: 10}.json())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"filter":{"order_sn":"DMJ1","site_order_id":"S-1"},"range":[2,10]}`; string(got) != want {
+		t.Errorf("got %s, want %s", got, want)
 	}
 }

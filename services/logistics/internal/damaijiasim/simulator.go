@@ -38,8 +38,37 @@ type Options struct {
 	// RevokeOnLogin makes each login revoke every token issued before it,
 	// as a vendor that allows one live token per app does.
 	RevokeOnLogin bool
+	// TimeFormat is how package_get_list sends create_time: TimeUnix
+	// (the default), TimeUnixMillis, TimeText ("2026-12-06 12:19:24",
+	// China time), or TimeDrifted (a value no decoder can read, for
+	// tests).
+	TimeFormat TimeFormat
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// TimeFormat is a form of damaijia's times.
+type TimeFormat string
+
+// The time forms.
+const (
+	TimeUnix       TimeFormat = ""
+	TimeUnixMillis TimeFormat = "ms"
+	TimeText       TimeFormat = "text"
+	TimeDrifted    TimeFormat = "drifted"
+)
+
+// timeValue is t as the simulator is told to send it.
+func (s *Simulator) timeValue(t time.Time) any {
+	switch s.opts.TimeFormat {
+	case TimeUnixMillis:
+		return strconv.FormatInt(t.UnixMilli(), 10)
+	case TimeText:
+		return t.In(time.FixedZone("CST", 8*3600)).Format("2006-01-02 15:04:05")
+	case TimeDrifted:
+		return "yesterday afternoon"
+	}
+	return t.Unix()
 }
 
 // Product is a simulated good.
@@ -365,10 +394,11 @@ func (s *Simulator) packageList(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Range  []int `json:"range"`
 		Filter struct {
-			CreateTime []int64 `json:"create_time"`
-			Mobile     string  `json:"mobile"`
-			OrderSN    string  `json:"order_sn"`
-			Status     string  `json:"status"`
+			CreateTime  []int64 `json:"create_time"`
+			Mobile      string  `json:"mobile"`
+			OrderSN     string  `json:"order_sn"`
+			SiteOrderID string  `json:"site_order_id"`
+			Status      string  `json:"status"`
 		} `json:"filter"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
@@ -385,7 +415,7 @@ func (s *Simulator) packageList(w http.ResponseWriter, r *http.Request) {
 		st := s.status(p, now)
 		f := in.Filter
 		if (f.Status != "" && f.Status != st) || (f.Mobile != "" && f.Mobile != p.mobile) ||
-			(f.OrderSN != "" && f.OrderSN != p.orderSN && f.OrderSN != p.siteOrderID) {
+			(f.OrderSN != "" && f.OrderSN != p.orderSN) || (f.SiteOrderID != "" && f.SiteOrderID != p.siteOrderID) {
 			continue
 		}
 		if len(f.CreateTime) == 2 && ((f.CreateTime[0] != 0 && p.created.Unix() < f.CreateTime[0]) ||
@@ -393,7 +423,7 @@ func (s *Simulator) packageList(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		item := map[string]any{"package_sn": p.packageSN, "order_sn": p.orderSN, "site_order_id": p.siteOrderID,
-			"status": st, "consignee": p.consignee, "mobile": p.mobile, "create_time": p.created.Unix(), "express_no": ""}
+			"status": st, "consignee": p.consignee, "mobile": p.mobile, "create_time": s.timeValue(p.created), "express_no": ""}
 		if st == "s" {
 			item["express_no"] = "YT" + p.packageSN
 		}

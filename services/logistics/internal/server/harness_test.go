@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -62,6 +63,9 @@ type setup struct {
 	// p30Applied, when set, runs when 30post applied a call, before its
 	// reply.
 	p30Applied func(svc *service, path string)
+	// dmjBreaker, when positive, is damaijia's DAMAIJIA_BREAKER_FAILURES
+	// (else 1000).
+	dmjBreaker uint32
 	// reconcile, when positive, runs the reconciler at this interval.
 	reconcile time.Duration
 	// before, when set, writes to the store before the service imports
@@ -113,7 +117,7 @@ func start(t *testing.T, s setup) *service {
 	dc, err := damaijia.New(&http.Client{Transport: vendorcall.NewTransport()}, dsrv.URL, damaijia.Options{
 		AppID: appID, AppSecret: appSecret, Registerer: reg,
 		// The 200-call burst must not trip the breaker on a loaded machine.
-		Call: vendorcall.Config{Timeout: 10 * time.Second, BreakerFailures: 1000},
+		Call: vendorcall.Config{Timeout: 10 * time.Second, BreakerFailures: cmp.Or(s.dmjBreaker, 1000)},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -271,7 +271,7 @@ func (p *Parcels) CancelParcelOrder(ctx context.Context, req *logisticsv1.Cancel
 // ListPackages implements ParcelService.
 func (p *Parcels) ListPackages(ctx context.Context, req *logisticsv1.ListPackagesRequest) (*logisticsv1.ListPackagesResponse, error) {
 	statuses := packageStatuses()
-	f := damaijia.PackageFilter{Status: statuses[req.GetStatus()], Mobile: req.GetMobile(), Order: req.GetOrder()}
+	f := damaijia.PackageFilter{Status: statuses[req.GetStatus()], Mobile: req.GetMobile(), OrderSN: req.GetOrder(), SiteOrderID: req.GetSiteOrderId()}
 	if req.GetCreatedAfter() != nil {
 		f.CreatedFrom = req.GetCreatedAfter().AsTime()
 	}
@@ -281,7 +281,7 @@ func (p *Parcels) ListPackages(ctx context.Context, req *logisticsv1.ListPackage
 	if !f.CreatedFrom.IsZero() && !f.CreatedUntil.IsZero() && !f.CreatedFrom.Before(f.CreatedUntil) {
 		return nil, domainerr.InvalidArgument("created_before", "TIME_RANGE_EMPTY", "must be after created_after")
 	}
-	query := strings.Join([]string{string(f.Status), f.Mobile, f.Order, f.CreatedFrom.String(), f.CreatedUntil.String()}, "|")
+	query := strings.Join([]string{string(f.Status), f.Mobile, f.OrderSN, f.SiteOrderID, f.CreatedFrom.String(), f.CreatedUntil.String()}, "|")
 	page, err := pageOf(req.GetPageSize(), req.GetPageToken(), query)
 	if err != nil {
 		return nil, err

@@ -91,12 +91,22 @@ func cancelOrderOnce(id, requestID string) call {
 	}
 }
 
-func listPackages(order string) call {
+// listPackages lists an order's packages by the caller's site_order_id.
+func listPackages(siteOrderID string) call {
+	return listPackagesBy(&logisticsv1.ListPackagesRequest{SiteOrderId: siteOrderID}, "site_order_id="+url.QueryEscape(siteOrderID))
+}
+
+// listPackagesOfOrder lists an order's packages by damaijia's order_sn.
+func listPackagesOfOrder(orderSN string) call {
+	return listPackagesBy(&logisticsv1.ListPackagesRequest{Order: orderSN}, "order="+url.QueryEscape(orderSN))
+}
+
+func listPackagesBy(req *logisticsv1.ListPackagesRequest, query string) call {
 	return call{
 		grpc: func(ctx context.Context, svc *service) (proto.Message, error) {
-			return svc.parcels.ListPackages(ctx, &logisticsv1.ListPackagesRequest{Order: order})
+			return svc.parcels.ListPackages(ctx, req)
 		},
-		method: "GET", path: "/v1/logistics/packages?order=" + url.QueryEscape(order),
+		method: "GET", path: "/v1/logistics/packages?" + query,
 		resp: func() proto.Message { return &logisticsv1.ListPackagesResponse{} },
 	}
 }
@@ -248,7 +258,7 @@ func TestParcelRPCs(t *testing.T) {
 
 			_, st = cancelOrder("S-1").send(ctx, svc, tr)
 			expect(t, st, codes.OK, "")
-			resp, _ = listPackages(sn).send(ctx, svc, tr)
+			resp, _ = listPackagesOfOrder(sn).send(ctx, svc, tr)
 			if p := resp.(*logisticsv1.ListPackagesResponse).GetPackages(); len(p) != 1 || p[0].GetStatus() != logisticsv1.PackageStatus_PACKAGE_STATUS_CANCELLED {
 				t.Errorf("after cancel: got %v, want one CANCELLED package", p)
 			}

@@ -973,8 +973,8 @@ type ListPackagesRequest struct {
 	Status PackageStatus `protobuf:"varint,1,opt,name=status,proto3,enum=vendorgate.logistics.v1.PackageStatus" json:"status,omitempty"`
 	// Only packages to this mobile number (vendor: filter.mobile).
 	Mobile string `protobuf:"bytes,2,opt,name=mobile,proto3" json:"mobile,omitempty"`
-	// Only packages of this order: the vendor's order_sn or the caller's
-	// site_order_id (vendor: filter.order_sn).
+	// Only packages of this order, by the vendor's order number (vendor:
+	// filter.order_sn). For the caller's own order id use site_order_id.
 	Order string `protobuf:"bytes,3,opt,name=order,proto3" json:"order,omitempty"`
 	// Only packages created at or after this time (vendor: filter.create_time[0]).
 	CreatedAfter *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_after,json=createdAfter,proto3" json:"created_after,omitempty"`
@@ -983,7 +983,11 @@ type ListPackagesRequest struct {
 	// At most this many packages (vendor: range[1]); 0 means 20, at most 100.
 	PageSize int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of the previous page; empty for the first.
-	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only packages of this order, by the caller's id given to
+	// CreateParcelOrder (vendor: filter.site_order_id, a parameter name the
+	// vendor does not publish; the README lists every such assumption).
+	SiteOrderId   string `protobuf:"bytes,8,opt,name=site_order_id,json=siteOrderId,proto3" json:"site_order_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1067,6 +1071,13 @@ func (x *ListPackagesRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListPackagesRequest) GetSiteOrderId() string {
+	if x != nil {
+		return x.SiteOrderId
+	}
+	return ""
+}
+
 // ListPackagesResponse is a page of packages.
 type ListPackagesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1139,7 +1150,9 @@ type Package struct {
 	Mobile string `protobuf:"bytes,6,opt,name=mobile,proto3" json:"mobile,omitempty"`
 	// The express tracking number once shipped (vendor: express_no).
 	ExpressNo string `protobuf:"bytes,7,opt,name=express_no,json=expressNo,proto3" json:"express_no,omitempty"`
-	// When the package was created (vendor: create_time, unix seconds).
+	// When the package was created (vendor: create_time: unix seconds or
+	// milliseconds, as a number or a string, or "YYYY-MM-DD HH:MM:SS" in
+	// China time).
 	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1406,7 +1419,7 @@ const file_vendorgate_logistics_v1_parcel_service_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"?\n" +
 	"\x19CancelParcelOrderResponse\x12\"\n" +
-	"\rsite_order_id\x18\x01 \x01(\tR\vsiteOrderId\"\x87\x03\n" +
+	"\rsite_order_id\x18\x01 \x01(\tR\vsiteOrderId\"\xc6\x03\n" +
 	"\x13ListPackagesRequest\x12H\n" +
 	"\x06status\x18\x01 \x01(\x0e2&.vendorgate.logistics.v1.PackageStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x122\n" +
 	"\x06mobile\x18\x02 \x01(\tB\x1a\xbaH\x17r\x152\x13^(\\+?[0-9]{8,15})?$R\x06mobile\x12\x1d\n" +
@@ -1415,7 +1428,8 @@ const file_vendorgate_logistics_v1_parcel_service_proto_rawDesc = "" +
 	"\x0ecreated_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\x12&\n" +
 	"\tpage_size\x18\x06 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"|\n" +
+	"page_token\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\x12=\n" +
+	"\rsite_order_id\x18\b \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\vsiteOrderId\"|\n" +
 	"\x14ListPackagesResponse\x12<\n" +
 	"\bpackages\x18\x01 \x03(\v2 .vendorgate.logistics.v1.PackageR\bpackages\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb9\x02\n" +
