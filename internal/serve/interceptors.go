@@ -20,6 +20,7 @@ import (
 
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/rpcstatus"
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
 )
 
 // interceptors builds the server options that chain, from the outside in:
@@ -158,10 +159,12 @@ func (m mapping) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerIn
 }
 
 func (m mapping) convert(ctx context.Context, method, id string, err error) error {
-	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-		// The caller neither left nor ran out of time: the deadline was
-		// one of ours, and vendor calls classify their own, so it is the
-		// store's timeout (sqlstore.DB.SetTimeout).
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) && !classified(err) {
+		// The caller neither left nor ran out of time, and nobody
+		// classified the failure: the deadline was one of ours, and vendor
+		// calls classify their own (a timed-out mutation is an unknown
+		// outcome, never this), so it is the store's timeout
+		// (sqlstore.DB.SetTimeout).
 		err = domainerr.StoreUnavailable(err)
 	}
 	st := rpcstatus.FromError(err, m.domain)
@@ -179,6 +182,16 @@ func (m mapping) convert(ctx context.Context, method, id string, err error) erro
 		m.log.LogAttrs(ctx, slog.LevelError, "call failed", attrs...)
 	}
 	return st.Err()
+}
+
+// classified reports whether err carries a domain or vendor classification
+// of its own, which decides its status.
+func classified(err error) bool {
+	if _, ok := domainerr.As(err); ok {
+		return true
+	}
+	_, ok := vendorerr.As(err)
+	return ok
 }
 
 // requestID is the call's x-request-id metadata when the client sent a
