@@ -280,6 +280,15 @@ func run[Resp proto.Message](ctx context.Context, s *Store, method, requestID, f
 	if requestID == "" {
 		return call(ctx, Attempt{})
 	}
+	// A resolution this attempt finds is passed on to OnResolve's hook
+	// after the lock is released (deferred before the unlock, so it runs
+	// after it).
+	var settle func()
+	defer func() {
+		if settle != nil {
+			settle()
+		}
+	}()
 	unlock, ok, err := s.tryLock(ctx, requestID)
 	if err != nil {
 		return zero, err
@@ -330,6 +339,8 @@ func run[Resp proto.Message](ctx context.Context, s *Store, method, requestID, f
 			s.log.Error("a call found not applied could not be recorded so; it stays unknown", "service", s.service,
 				"request_id", requestID, "error", rerr)
 			s.unknown(requestID, method, err)
+		} else {
+			settle = func() { s.settled(context.WithoutCancel(ctx), requestID, false) }
 		}
 		return zero, settled.err
 	case errors.Is(err, ErrCannotTell) || MayHaveApplied(err):
@@ -355,6 +366,11 @@ func run[Resp proto.Message](ctx context.Context, s *Store, method, requestID, f
 			"service", s.service, "method", method, "request_id", requestID, "error", err)
 		go s.markUnknownWhenBack(requestID, method, "the vendor answered, and its answer could not be recorded: "+err.Error())
 		return zero, OutcomeUnknown(requestID, err)
+	}
+	if attempt.Interrupted {
+		// The attempt found the earlier call's outcome (applied, or
+		// applied now): what the ledger booked as unknown is settled.
+		settle = func() { s.settled(context.WithoutCancel(ctx), requestID, true) }
 	}
 	return resp, nil
 }

@@ -148,8 +148,24 @@ func (s *Store) Resolve(ctx context.Context, requestID string, outcome Outcome, 
 	if !ok {
 		return Operation{}, InFlight(requestID)
 	}
-	defer unlock()
-	return s.resolveHeld(ctx, requestID, outcome, resp, by, note)
+	op, err := s.resolveHeld(ctx, requestID, outcome, resp, by, note)
+	unlock()
+	if err == nil {
+		// After the lock is released, so that a repeat waiting on the
+		// request_id is not held up by the ledger.
+		s.settled(ctx, requestID, outcome == Applied)
+	}
+	return op, err
+}
+
+// settled passes a resolution on to OnResolve's hook, if any.
+func (s *Store) settled(ctx context.Context, requestID string, applied bool) {
+	if s.onResolve == nil {
+		return
+	}
+	if err := s.onResolve(ctx, requestID, applied); err != nil {
+		s.log.Error("resolution not passed on to the usage ledger", "service", s.service, "request_id", requestID, "error", err)
+	}
 }
 
 // resolveHeld is Resolve with requestID's lock already held.
@@ -195,11 +211,6 @@ func (s *Store) resolveHeld(ctx context.Context, requestID string, outcome Outco
 	}
 	s.log.Info("unknown outcome resolved", "service", s.service, "request_id", requestID, "method", op.Method,
 		"outcome", string(outcome), "resolved_by", by)
-	if s.onResolve != nil {
-		if err := s.onResolve(ctx, requestID, outcome == Applied); err != nil {
-			s.log.Error("resolution not passed on to the usage ledger", "service", s.service, "request_id", requestID, "error", err)
-		}
-	}
 	op.State = state
 	op.Resolutions = append(op.Resolutions, Resolution{Outcome: outcome, By: by, Note: note, At: now.Truncate(time.Millisecond)})
 	return op, nil
