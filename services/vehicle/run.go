@@ -98,6 +98,8 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return err
 	}
 	go requests.SweepEvery(ctx, time.Hour)
+	// A resolution settles the cost the ledger booked while it was unknown.
+	requests.OnResolve(acc.Ledger.Resolve)
 	srv, err := server.New(client, st, server.Options{
 		Freshness:       cfg.ReportFreshness,
 		CostFen:         cfg.ReportCostFen(),

@@ -88,8 +88,9 @@ func (s *failingStore) Bought(ctx context.Context, id, orderID string, at time.T
 // TestStoreFailureAfterSaleIsUnknown: the vendor sold the report and the
 // store failed to record it. The caller is told UNKNOWN OUTCOME_UNKNOWN
 // (never INTERNAL), so is every repeat; the purchase is listed with the
-// vendor's order id in its note, and an operator's resolution with it makes
-// the request_id return that order. Nothing is bought twice.
+// vendor's order id in its note. Once the store takes the sale, the
+// reconciler resolves the purchase APPLIED from it, and the request_id
+// returns that order. Nothing is bought twice.
 func TestStoreFailureAfterSaleIsUnknown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -122,9 +123,19 @@ func TestStoreFailureAfterSaleIsUnknown(t *testing.T) {
 	if _, err := svc.grpc.LookupHistory(ctx, &vehiclev1.LookupHistoryRequest{Vin: maintenancesim.SampleVIN}); status.Code(err) != codes.Unknown {
 		t.Errorf("lookup: got %v, want Unknown", err)
 	}
-	if _, err := svc.grpc.ResolveOperation(ctx, &vehiclev1.ResolveOperationRequest{RequestId: "store-down-1",
-		Outcome: vehiclev1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, OrderId: sold[0], Note: "the order id in the note"}); err != nil {
-		t.Fatal(err)
+	reconciler := svc.requests.NewReconciler(svc.server.Checkers())
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		n, err := reconciler.Once(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reconciler never resolved the sale recorded once the store was back")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	resp, err := svc.grpc.OrderReport(ctx, req)
 	if err != nil || resp.GetOrderId() != sold[0] || !resp.GetReplayed() {
@@ -198,7 +209,8 @@ func (l *resolvingLedger) Resolve(_ context.Context, requestID string, applied b
 // TestSpendMetricInFen: the spend metric sums whole fen, so three ¥17.01
 // reports read 51.03 exactly; a purchase of unknown outcome counts once an
 // operator finds it sold (rpc="ResolveOperation"), never when found not
-// sold, and the ledger learns both resolutions, as its cost does.
+// sold, and the ledger learns both resolutions (OnResolve), as its cost
+// does.
 func TestSpendMetricInFen(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

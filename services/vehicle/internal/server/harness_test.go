@@ -142,6 +142,12 @@ func start(t *testing.T, s setup) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if r, ok := s.ledger.(interface {
+		Resolve(ctx context.Context, requestID string, applied bool) error
+	}); ok {
+		// As run wires the usage ledger.
+		requests.OnResolve(r.Resolve)
+	}
 	if s.costFen == 0 {
 		s.costFen = 1700
 	}

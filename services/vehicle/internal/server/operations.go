@@ -82,8 +82,9 @@ func (s *Server) ListUnresolvedOperations(ctx context.Context, req *vehiclev1.Li
 // ResolveOperation implements VehicleService. The request_id engine records
 // the finding (it holds the request_id's lock, refuses a purchase in
 // flight, an unknown request_id and a known outcome), with the response a
-// repeat then returns; the purchase's row and the usage ledger follow.
-// This is the one place an operator's finding is written.
+// repeat then returns, and passes it on to the usage ledger (OnResolve);
+// the purchase's row follows. This is the one place an operator's finding
+// is written.
 func (s *Server) ResolveOperation(ctx context.Context, req *vehiclev1.ResolveOperationRequest) (*vehiclev1.ResolveOperationResponse, error) {
 	id := req.GetRequestId()
 	op, err := s.opts.Requests.Get(ctx, id)
@@ -125,13 +126,9 @@ func (s *Server) ResolveOperation(ctx context.Context, req *vehiclev1.ResolveOpe
 				"outcome", string(outcome), "order_id", req.GetOrderId(), "error", err.Error())
 		}
 	}
-	if l, ok := s.opts.Ledger.(ledgerResolver); ok {
-		if err := l.Resolve(ctx, id, outcome == idempotency.Applied); err != nil {
-			s.log.ErrorContext(ctx, "resolution recorded, and the usage ledger's call not settled", "request_id", id, "error", err.Error())
-		}
-	}
-	if outcome == idempotency.Applied {
-		// Found sold: the money was spent, though no answer said so.
+	if outcome == idempotency.Applied && !sold(row) {
+		// Found sold: the money was spent, though no answer said so. (A
+		// sale the service recorded was counted when the vendor answered.)
 		s.metrics.bought(viaResolveOperation)
 	}
 	s.metrics.resolved.WithLabelValues(string(outcome)).Inc()
@@ -142,13 +139,6 @@ func (s *Server) ResolveOperation(ctx context.Context, req *vehiclev1.ResolveOpe
 		return nil, err
 	}
 	return &vehiclev1.ResolveOperationResponse{Operation: p}, nil
-}
-
-// ledgerResolver is the usage ledger's settling of the calls of a resolved
-// request_id (usage.Ledger.Resolve), where the ledger offers it: applied,
-// their booked cost becomes a paid call's; not applied, it goes.
-type ledgerResolver interface {
-	Resolve(ctx context.Context, requestID string, applied bool) error
 }
 
 // errOrderIDTaken refuses a resolution naming another purchase's order.

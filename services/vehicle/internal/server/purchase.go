@@ -150,10 +150,12 @@ func (s *Server) buy(ctx context.Context, p store.Purchase, via string) (store.O
 	if err := s.store.Bought(ctx, id, vo.ID, bought); err != nil {
 		// Sold, and not recorded: the caller is told the outcome is
 		// unknown (never INTERNAL, which invites a new request_id and a
-		// second purchase), and the order id goes to the log and to the
-		// operation's note, where the operator who resolves it finds it.
-		s.log.ErrorContext(ctx, "bought report order not recorded: its purchase is left for an operator", "order_id", vo.ID,
+		// second purchase). The sale is recorded once the store is back,
+		// and the reconciler then resolves the purchase from it; until
+		// then the order id is in the log and the operation's note.
+		s.log.ErrorContext(ctx, "bought report order not recorded: recording it once the store is back", "order_id", vo.ID,
 			"vin", p.VIN, "request_id", p.RequestID, "error", err.Error())
+		go s.recordWhenBack(id, vo.ID, bought)
 		return store.Order{}, domainerr.Unknown(idempotency.ReasonOutcomeUnknown, fmt.Sprintf(
 			"the vendor sold order %s for VIN %s, and the purchase could not be recorded (%v): resolve it APPLIED with that order_id",
 			vo.ID, p.VIN, err)).WithCause(err)
@@ -163,6 +165,35 @@ func (s *Server) buy(ctx context.Context, p store.Purchase, via string) (store.O
 		ID: id, OrderID: vo.ID, VIN: p.VIN, EngineNumber: p.EngineNumber, PlateNumber: p.PlateNumber,
 		RequestID: p.RequestID, State: store.StatePending, CreatedAt: started, BoughtAt: bought,
 	}, nil
+}
+
+// Bounds of recordWhenBack.
+const (
+	recordRetryFor     = time.Hour
+	recordRetryTimeout = 5 * time.Second
+)
+
+// recordWhenBack records purchase id's sold order, which the store failed
+// to take, with growing waits for up to recordRetryFor: once recorded, the
+// reconciler resolves the purchase's unknown outcome APPLIED from it.
+func (s *Server) recordWhenBack(id, orderID string, at time.Time) {
+	wait := time.Second
+	for deadline := time.Now().Add(recordRetryFor); time.Now().Before(deadline); wait = min(2*wait, time.Minute) {
+		time.Sleep(wait)
+		ctx, cancel := context.WithTimeout(context.Background(), recordRetryTimeout)
+		err := s.store.Bought(ctx, id, orderID, at)
+		cancel()
+		switch {
+		case err == nil:
+			s.log.Warn("bought report order recorded now that the store is back", "purchase", id, "order_id", orderID)
+			return
+		case errors.Is(err, store.ErrNotFound):
+			s.log.Error("bought report order not recorded: its purchase was resolved meanwhile", "purchase", id,
+				"order_id", orderID, "error", err.Error())
+			return
+		}
+	}
+	s.log.Error("bought report order never recorded: the store stayed away", "purchase", id, "order_id", orderID)
 }
 
 // orderResponse is a bought order as OrderReport answers it, and as the

@@ -63,6 +63,23 @@ func TestSettle(t *testing.T) {
 			t.Errorf("got %+v, %v, want NOT_APPLIED without an order", o, err)
 		}
 
+		// A sale recorded late (the store came back) settles an unknown
+		// purchase; one resolved meanwhile is not touched.
+		late := unknown(t, s, "V4", "r4", t0)
+		if err := s.Bought(ctx, late, "order-4", t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if o, err := s.ByRequestID(ctx, "r4"); err != nil || o.State != store.StatePending || o.OrderID != "order-4" {
+			t.Errorf("got %+v, %v, want order-4 PENDING", o, err)
+		}
+		resolved, err := s.ByRequestID(ctx, "r2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Bought(ctx, resolved.ID, "order-5", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("sale of a purchase resolved NOT_APPLIED: got %v, want ErrNotFound", err)
+		}
+
 		// Refusals.
 		if err := s.Settle(ctx, "nope", store.OutcomeNotApplied, ""); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("settle of an unknown id: got %v, want ErrNotFound", err)

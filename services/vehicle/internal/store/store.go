@@ -153,14 +153,15 @@ func (s *Store) Begin(ctx context.Context, p Purchase, at time.Time) (string, er
 }
 
 // Bought records the vendor's order id for purchase id: the order is
-// StatePending. A purchase that is no longer StateBuying (abandoned as
-// stale while its vendor call was out) is ErrNotFound, and the caller must
-// log the order id, since nothing else records it.
+// StatePending. A purchase whose outcome was marked unknown meanwhile is
+// settled by it. One with a known outcome (removed, or resolved) is
+// ErrNotFound, and the caller must log the order id, since nothing else
+// records it.
 func (s *Store) Bought(ctx context.Context, id, orderID string, at time.Time) error {
 	res, err := s.db.ExecContext(ctx, `
 		UPDATE vehicle_orders SET order_id = $2, state = $3, bought_at = $4
-		WHERE id = $1 AND state = $5`,
-		id, orderID, StatePending, at.UnixMilli(), StateBuying)
+		WHERE id = $1 AND state IN ($5, $6)`,
+		id, orderID, StatePending, at.UnixMilli(), StateBuying, StateUnknown)
 	if err != nil {
 		return fmt.Errorf("store: record purchase of order %s: %w", orderID, err)
 	}
