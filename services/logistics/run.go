@@ -112,6 +112,9 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
+	// A resolution settles what the ledger booked for an unknown outcome
+	// (a parcel order's price).
+	ids.OnResolve(acc.Ledger.Resolve)
 	bill := billing.New(p30, ids, billing.Options{MaxAmountFen: cfg.MaxAmountFen})
 	parcels, billingSrv := server.NewParcels(dmj, ids, acc.Ledger, cfg.OrderPriceFen), server.NewBilling(bill, p30, ids, gauge)
 	// Money movements recorded before the one request_id engine are handed

@@ -69,7 +69,7 @@ func move[Resp proto.Message](ctx context.Context, b *Billing, requestID string,
 			m, err := b.mover.Move(ctx, requestID, a, r)
 			if err != nil {
 				var zero Resp
-				return zero, classified(err)
+				return zero, err
 			}
 			return wrap(movementProto(m)), nil
 		})
@@ -110,7 +110,7 @@ func (b *Billing) Deduct(ctx context.Context, req *logisticsv1.DeductRequest) (*
 func (b *Billing) CloseBatch(ctx context.Context, req *logisticsv1.CloseBatchRequest) (*logisticsv1.CloseBatchResponse, error) {
 	r, err := b.closer.CloseBatch(ctx, req.GetBatchName())
 	if err != nil {
-		return nil, classified(err)
+		return nil, err
 	}
 	return &logisticsv1.CloseBatchResponse{BatchName: req.GetBatchName(), Message: r.Message}, nil
 }

@@ -86,7 +86,6 @@ func parcelError(err error) error {
 	if err == nil {
 		return nil
 	}
-	err = classified(err)
 	if damaijia.IsOurBug(err) {
 		// %v, not %w: the vendor's classification must not reach the
 		// caller; this is vendorgate's bug (INTERNAL), logged once.

@@ -5,12 +5,9 @@
 package server
 
 import (
-	"context"
-	"errors"
 	"fmt"
 
 	"github.com/vendorgate/vendorgate/internal/pagetoken"
-	"github.com/vendorgate/vendorgate/internal/vendorerr"
 )
 
 // Domain is the google.rpc.ErrorInfo domain of the logistics service.
@@ -70,20 +67,4 @@ func (p vendorPage) next(total int) string {
 		return ""
 	}
 	return pagetoken.Encode(vendorPage{Page: p.Page + 1, Size: p.Size, Query: p.Query})
-}
-
-// classified keeps a vendor failure's classification from being read
-// again above it: internal/serve's interceptor takes any error that wraps
-// context.DeadlineExceeded (while the caller's own context is live) for
-// the store's timeout, STORE_UNAVAILABLE, which would turn a vendor's
-// timeout (unavailable, or an unknown outcome) into "nothing was sent".
-// The cause's text stays for the log; its chain is cut.
-func classified(err error) error {
-	ve, ok := vendorerr.As(err)
-	if !ok || ve.Err == nil || !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	out := *ve
-	out.Err = errors.New(ve.Err.Error())
-	return &out
 }
