@@ -3348,42 +3348,45 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"-vendorgate/delivery/v1/delivery_service.proto\x12\x16vendorgate.delivery.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fvendorgate/usage/v1/usage.proto\x1a\"vendorgate/validate/v1/rules.proto\"t\n" +
 	"\x06LatLng\x123\n" +
 	"\blatitude\x18\x01 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80V@)\x00\x00\x00\x00\x00\x80V\xc0R\blatitude\x125\n" +
-	"\tlongitude\x18\x02 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80f@)\x00\x00\x00\x00\x00\x80f\xc0R\tlongitude\"\x8b\x01\n" +
-	"\x05Goods\x12\x1d\n" +
-	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12&\n" +
+	"\tlongitude\x18\x02 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x80f@)\x00\x00\x00\x00\x00\x80f\xc0R\tlongitude\"\x91\x01\n" +
+	"\x05Goods\x12!\n" +
+	"\x04name\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18dR\x04name\x12&\n" +
 	"\bquantity\x18\x02 \x01(\rB\n" +
-	"\xbaH\a*\x05\x18\x8fN(\x01R\bquantity\x12;\n" +
-	"\x05price\x18\x03 \x01(\tB%\xbaH\"r 2\x1e^([0-9]{1,8}(\\.[0-9]{1,2})?)?$R\x05price\"\x99\f\n" +
-	"\x12CreateOrderRequest\x129\n" +
-	"\torigin_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12\"\n" +
-	"\ashop_no\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06shopNo\x12\x1d\n" +
-	"\x04city\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18 R\x04city\x12*\n" +
-	"\fdaily_serial\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18 R\vdailySerial\x12C\n" +
-	"\vcargo_price\x18\x05 \x01(\tB\"\xbaH\x1fr\x1d2\x1b^[0-9]{1,8}(\\.[0-9]{1,2})?$R\n" +
+	"\xbaH\a*\x05\x18\x8fN(\x01R\bquantity\x12=\n" +
+	"\x05price\x18\x03 \x01(\tB'\xbaH$r\"\x18\x102\x1e^([0-9]{1,8}(\\.[0-9]{1,2})?)?$R\x05price\"\xb9\f\n" +
+	"\x12CreateOrderRequest\x12;\n" +
+	"\torigin_id\x18\x01 \x01(\tB\x1e\xbaH\x1br\x19\x18@2\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12&\n" +
+	"\ashop_no\x18\x02 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\x06shopNo\x12!\n" +
+	"\x04city\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18 R\x04city\x12.\n" +
+	"\fdaily_serial\x18\x04 \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18 R\vdailySerial\x12E\n" +
+	"\vcargo_price\x18\x05 \x01(\tB$\xbaH!r\x1f\x18\x102\x1b^[0-9]{1,8}(\\.[0-9]{1,2})?$R\n" +
 	"cargoPrice\x124\n" +
 	"\tweight_kg\x18\x06 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00@\x8f@!\x00\x00\x00\x00\x00\x00\x00\x00R\bweightKg\x12\x88\x02\n" +
 	"\tdoor_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\xce\x01\xbaH\xca\x01\xba\x01q\n" +
 	"\x0edoor_time.step\x12(must fall on a 10-minute step (hh:m0:00)\x1a5this.getSeconds() == 0 && this.getMinutes() % 10 == 0\xba\x01S\n" +
-	"\x0fdoor_time.ahead\x12!must be at least 20 minutes ahead\x1a\x1dthis >= now + duration('20m')R\bdoorTime\x12.\n" +
-	"\rreceiver_name\x18\b \x01(\tB\t\xbaH\x06r\x04\x10\x01\x182R\freceiverName\x125\n" +
-	"\x10receiver_address\x18\t \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\x0freceiverAddress\x12X\n" +
+	"\x0fdoor_time.ahead\x12!must be at least 20 minutes ahead\x1a\x1dthis >= now + duration('20m')R\bdoorTime\x122\n" +
+	"\rreceiver_name\x18\b \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x182R\freceiverName\x129\n" +
+	"\x10receiver_address\x18\t \x01(\tB\x0e\xbaH\vr\t\x80\xb8,\x01\x10\x01\x18\xc8\x01R\x0freceiverAddress\x12Z\n" +
 	"\x0ereceiver_phone\x18\n" +
-	" \x01(\tB1\xbaH.r,2*^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$R\rreceiverPhone\x12M\n" +
-	"\x18receiver_phone_extension\x18\v \x01(\tB\x13\xbaH\x10r\x0e2\f^[0-9]{0,8}$R\x16receiverPhoneExtension\x12S\n" +
+	" \x01(\tB3\xbaH0r.\x18\x142*^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$R\rreceiverPhone\x12O\n" +
+	"\x18receiver_phone_extension\x18\v \x01(\tB\x15\xbaH\x12r\x10\x18\b2\f^[0-9]{0,8}$R\x16receiverPhoneExtension\x12S\n" +
 	"\x11receiver_location\x18\f \x01(\v2\x1e.vendorgate.delivery.v1.LatLngB\x06\xbaH\x03\xc8\x01\x01R\x10receiverLocation\x12D\n" +
 	"\x04mode\x18\r \x01(\x0e2$.vendorgate.delivery.v1.DeliveryModeB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04mode\x12 \n" +
-	"\x06remark\x18\x0e \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06remark\x12?\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04mode\x12$\n" +
+	"\x06remark\x18\x0e \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\xc8\x01R\x06remark\x12?\n" +
 	"\x05goods\x18\x0f \x03(\v2\x1d.vendorgate.delivery.v1.GoodsB\n" +
 	"\xbaH\a\x92\x01\x04\b\x01\x10dR\x05goods\x12;\n" +
 	"\n" +
 	"request_id\x18\x10 \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x012\x12^[A-Za-z0-9_.:-]*$R\trequestId:\x87\x03\x92A\x83\x032\x80\x03{\"origin_id\":\"A1001\",\"shop_no\":\"S1\",\"city\":\"上海\",\"cargo_price\":\"58.00\",\"weight_kg\":1.5,\"receiver_name\":\"林冲\",\"receiver_address\":\"上海市嘉定区江桥万达9号楼1106\",\"receiver_phone\":\"18942249050\",\"receiver_location\":{\"latitude\":31.238808,\"longitude\":121.323932},\"mode\":\"DELIVERY_MODE_FASTEST\",\"remark\":\"放门口\",\"goods\":[{\"name\":\"咖啡\",\"quantity\":2,\"price\":\"29.00\"}]}\"Y\n" +
 	"\x13CreateOrderResponse\x12\x1b\n" +
 	"\torigin_id\x18\x01 \x01(\tR\boriginId\x12%\n" +
-	"\x0evendor_message\x18\x02 \x01(\tR\rvendorMessage\"L\n" +
-	"\x0fGetOrderRequest\x129\n" +
-	"\torigin_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\"G\n" +
+	"\x0evendor_message\x18\x02 \x01(\tR\rvendorMessage\"N\n" +
+	"\x0fGetOrderRequest\x12;\n" +
+	"\torigin_id\x18\x01 \x01(\tB\x1e\xbaH\x1br\x19\x18@2\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\"G\n" +
 	"\x10GetOrderResponse\x123\n" +
 	"\x05order\x18\x01 \x01(\v2\x1d.vendorgate.delivery.v1.OrderR\x05order\"\x92\x01\n" +
 	"\x05Rider\x12\x12\n" +
@@ -3447,56 +3450,61 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishTime\x12;\n" +
 	"\vcancel_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"cancelTime\"\x8b\x03\n" +
-	"\x12CancelOrderRequest\x129\n" +
-	"\torigin_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12$\n" +
-	"\treason_id\x18\x02 \x01(\rB\a\xbaH\x04*\x02(\x01R\breasonId\x12 \n" +
-	"\x06reason\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason\x12;\n" +
+	"cancelTime\"\x91\x03\n" +
+	"\x12CancelOrderRequest\x12;\n" +
+	"\torigin_id\x18\x01 \x01(\tB\x1e\xbaH\x1br\x19\x18@2\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12$\n" +
+	"\treason_id\x18\x02 \x01(\rB\a\xbaH\x04*\x02(\x01R\breasonId\x12$\n" +
+	"\x06reason\x18\x03 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\xc8\x01R\x06reason\x12;\n" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x012\x12^[A-Za-z0-9_.:-]*$R\trequestId:\xb4\x01\x92A321{\"reason_id\":10000,\"reason\":\"顾客改主意了\"}\xbaH{\x1ay\n" +
 	"\x19reason.required_for_other\x12(required when reason_id is 10000 (other)\x1a2this.reason_id != 10000u || this.reason.size() > 0\"Y\n" +
 	"\x13CancelOrderResponse\x12\x1b\n" +
 	"\torigin_id\x18\x01 \x01(\tR\boriginId\x12%\n" +
-	"\x0evendor_message\x18\x02 \x01(\tR\rvendorMessage\"U\n" +
-	"\x18ListCancelReasonsRequest\x129\n" +
-	"\torigin_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\"[\n" +
+	"\x0evendor_message\x18\x02 \x01(\tR\rvendorMessage\"W\n" +
+	"\x18ListCancelReasonsRequest\x12;\n" +
+	"\torigin_id\x18\x01 \x01(\tB\x1e\xbaH\x1br\x19\x18@2\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\"[\n" +
 	"\x19ListCancelReasonsResponse\x12>\n" +
 	"\areasons\x18\x01 \x03(\v2$.vendorgate.delivery.v1.CancelReasonR\areasons\"2\n" +
 	"\fCancelReason\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
-	"\x04text\x18\x02 \x01(\tR\x04text\"\xb1\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\"\xd9\n" +
 	"\n" +
 	"\x11UpsertShopRequest\x12\x16\n" +
-	"\x06create\x18\x01 \x01(\bR\x06create\x12;\n" +
+	"\x06create\x18\x01 \x01(\bR\x06create\x12=\n" +
 	"\n" +
-	"per_userid\x18\x02 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\tperUserid\x12%\n" +
-	"\busername\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\busername\x12%\n" +
-	"\bpassword\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x06\x18@R\bpassword\x12/\n" +
-	"\x06mobile\x18\x05 \x01(\tB\x17\xbaH\x14r\x122\x10^1[3-9][0-9]{9}$R\x06mobile\x12G\n" +
-	"\x05phone\x18\x06 \x01(\tB1\xbaH.r,2*^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$R\x05phone\x12,\n" +
-	"\fcontact_name\x18\a \x01(\tB\t\xbaH\x06r\x04\x10\x01\x182R\vcontactName\x12&\n" +
-	"\tshop_name\x18\b \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\bshopName\x12-\n" +
-	"\fshop_address\x18\t \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xc8\x01R\vshopAddress\x12&\n" +
+	"per_userid\x18\x02 \x01(\tB\x1e\xbaH\x1br\x19\x18@2\x15^[A-Za-z0-9_-]{1,64}$R\tperUserid\x12)\n" +
+	"\busername\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\busername\x12%\n" +
+	"\bpassword\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x06\x18@R\bpassword\x121\n" +
+	"\x06mobile\x18\x05 \x01(\tB\x19\xbaH\x16r\x14\x18\x142\x10^1[3-9][0-9]{9}$R\x06mobile\x12I\n" +
+	"\x05phone\x18\x06 \x01(\tB3\xbaH0r.\x18\x142*^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$R\x05phone\x120\n" +
+	"\fcontact_name\x18\a \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x182R\vcontactName\x12*\n" +
+	"\tshop_name\x18\b \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18dR\bshopName\x121\n" +
+	"\fshop_address\x18\t \x01(\tB\x0e\xbaH\vr\t\x80\xb8,\x01\x10\x01\x18\xc8\x01R\vshopAddress\x12*\n" +
 	"\tcity_name\x18\n" +
-	" \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18 R\bcityName\x12$\n" +
-	"\tarea_name\x18\v \x01(\tB\a\xbaH\x04r\x02\x18 R\bareaName\x12B\n" +
-	"\blocation\x18\f \x01(\v2\x1e.vendorgate.delivery.v1.LatLngB\x06\xbaH\x03\xc8\x01\x01R\blocation\x121\n" +
-	"\x0fcargo_type_code\x18\r \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18\x10R\rcargoTypeCode\x12F\n" +
-	"\x04mode\x18\x0e \x01(\x0e2(.vendorgate.delivery.v1.ShopDeliveryModeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04mode\x121\n" +
-	"\x10franchise_app_id\x18\x0f \x01(\tB\a\xbaH\x04r\x02\x18@R\x0efranchiseAppId\x12K\n" +
-	"\x13headquarters_mobile\x18\x10 \x01(\tB\x1a\xbaH\x17r\x152\x13^(1[3-9][0-9]{9})?$R\x12headquartersMobile\x12;\n" +
+	" \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18 R\bcityName\x12(\n" +
+	"\tarea_name\x18\v \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18 R\bareaName\x12B\n" +
+	"\blocation\x18\f \x01(\v2\x1e.vendorgate.delivery.v1.LatLngB\x06\xbaH\x03\xc8\x01\x01R\blocation\x125\n" +
+	"\x0fcargo_type_code\x18\r \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18\x10R\rcargoTypeCode\x12F\n" +
+	"\x04mode\x18\x0e \x01(\x0e2(.vendorgate.delivery.v1.ShopDeliveryModeB\b\xbaH\x05\x82\x01\x02\x10\x01R\x04mode\x125\n" +
+	"\x10franchise_app_id\x18\x0f \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18@R\x0efranchiseAppId\x12M\n" +
+	"\x13headquarters_mobile\x18\x10 \x01(\tB\x1c\xbaH\x19r\x17\x18\x142\x13^(1[3-9][0-9]{9})?$R\x12headquartersMobile\x12;\n" +
 	"\n" +
 	"request_id\x18\x11 \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x012\x12^[A-Za-z0-9_.:-]*$R\trequestId:\xaf\x03\x92A\xab\x032\xa8\x03{\"create\":true,\"per_userid\":\"m-1001\",\"username\":\"shop1001\",\"password\":\"s3cret-pw\",\"mobile\":\"13895666331\",\"phone\":\"13895666331\",\"contact_name\":\"王宏雁\",\"shop_name\":\"新百联超市朔方北街店\",\"shop_address\":\"银川市贺兰县朔方北街与兴贸路交叉口\",\"city_name\":\"银川市\",\"area_name\":\"贺兰县\",\"location\":{\"latitude\":38.55,\"longitude\":106.35},\"cargo_type_code\":\"1\",\"mode\":\"SHOP_DELIVERY_MODE_CHEAPEST\"}\"Z\n" +
 	"\x12UpsertShopResponse\x12\x1d\n" +
 	"\n" +
 	"per_userid\x18\x01 \x01(\tR\tperUserid\x12%\n" +
-	"\x0evendor_message\x18\x02 \x01(\tR\rvendorMessage\"\xa6\x01\n" +
-	"\x0eGetShopRequest\x12;\n" +
+	"\x0evendor_message\x18\x02 \x01(\tR\rvendorMessage\"\xb0\x01\n" +
+	"\x0eGetShopRequest\x12=\n" +
 	"\n" +
-	"per_userid\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\tperUserid\x12%\n" +
-	"\busername\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\busername\x120\n" +
-	"\x0fheadquarters_id\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\x0eheadquartersId\"C\n" +
+	"per_userid\x18\x01 \x01(\tB\x1e\xbaH\x1br\x19\x18@2\x15^[A-Za-z0-9_-]{1,64}$R\tperUserid\x12)\n" +
+	"\busername\x18\x02 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\busername\x124\n" +
+	"\x0fheadquarters_id\x18\x03 \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18@R\x0eheadquartersId\"C\n" +
 	"\x0fGetShopResponse\x120\n" +
 	"\x04shop\x18\x01 \x01(\v2\x1c.vendorgate.delivery.v1.ShopR\x04shop\"\x9d\x05\n" +
 	"\x04Shop\x12\x0e\n" +
@@ -3523,19 +3531,21 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\vcreate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xf6\x02\n" +
-	"\x19IssueMerchantTokenRequest\x12;\n" +
+	"updateTime\"\x82\x03\n" +
+	"\x19IssueMerchantTokenRequest\x12=\n" +
 	"\n" +
-	"per_userid\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\tperUserid\x12%\n" +
-	"\busername\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\busername\x12/\n" +
-	"\x06mobile\x18\x03 \x01(\tB\x17\xbaH\x14r\x122\x10^1[3-9][0-9]{9}$R\x06mobile\x12%\n" +
-	"\bpassword\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\bpassword\x12;\n" +
+	"per_userid\x18\x01 \x01(\tB\x1e\xbaH\x1br\x19\x18@2\x15^[A-Za-z0-9_-]{1,64}$R\tperUserid\x12)\n" +
+	"\busername\x18\x02 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\busername\x121\n" +
+	"\x06mobile\x18\x03 \x01(\tB\x19\xbaH\x16r\x14\x18\x142\x10^1[3-9][0-9]{9}$R\x06mobile\x12)\n" +
+	"\bpassword\x18\x04 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\bpassword\x12;\n" +
 	"\n" +
 	"request_id\x18\x05 \x01(\tB\x1c\xbaH\x19r\x17\x18\x80\x012\x12^[A-Za-z0-9_.:-]*$R\trequestId:`\x92A]2[{\"per_userid\":\"m-1001\",\"username\":\"shop1001\",\"mobile\":\"13895666331\",\"password\":\"s3cret-pw\"}\"2\n" +
 	"\x1aIssueMerchantTokenResponse\x12\x14\n" +
-	"\x05token\x18\x01 \x01(\tR\x05token\"}\n" +
-	"\x11WatchOrderRequest\x129\n" +
-	"\torigin_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12-\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"\x7f\n" +
+	"\x11WatchOrderRequest\x12;\n" +
+	"\torigin_id\x18\x01 \x01(\tB\x1e\xbaH\x1br\x19\x18@2\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12-\n" +
 	"\x0eafter_event_id\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\fafterEventId\"N\n" +
 	"\x12WatchOrderResponse\x128\n" +
 	"\x05event\x18\x01 \x01(\v2\".vendorgate.delivery.v1.OrderEventR\x05event\"\xea\x02\n" +
@@ -3550,13 +3560,13 @@ const file_vendorgate_delivery_v1_delivery_service_proto_rawDesc = "" +
 	"\x06source\x18\x06 \x01(\x0e2(.vendorgate.delivery.v1.OrderEventSourceR\x06source\x12;\n" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12\x14\n" +
-	"\x05final\x18\b \x01(\bR\x05final\"\xa5\x01\n" +
-	"\x16ListOrderEventsRequest\x129\n" +
-	"\torigin_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x172\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12'\n" +
+	"\x05final\x18\b \x01(\bR\x05final\"\xab\x01\n" +
+	"\x16ListOrderEventsRequest\x12;\n" +
+	"\torigin_id\x18\x01 \x01(\tB\x1e\xbaH\x1br\x19\x18@2\x15^[A-Za-z0-9_-]{1,64}$R\boriginId\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12+\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"}\n" +
+	"page_token\x18\x03 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x02R\tpageToken\"}\n" +
 	"\x17ListOrderEventsResponse\x12:\n" +
 	"\x06events\x18\x01 \x03(\v2\".vendorgate.delivery.v1.OrderEventR\x06events\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x93\x01\n" +
