@@ -70,10 +70,11 @@ func (c *Client) link(p Page, contractID string, extra url.Values, at time.Time)
 // parameters the page takes besides the signed ones (none of
 // app_id, v, timestamp, contract_id, msg_digest). A reply that is Fadada's
 // JSON envelope (an unknown contract: KindNotFound) is its error and never
-// reaches consume, nor does a download that is not a file. Only a failure
-// before consume is called is retried, and consume sees the bytes as they
-// come: nothing is read ahead but the first 512 bytes, which tell a page
-// from an error.
+// reaches consume, nor does a download that is not a file. It is sent once
+// (NoRetry): bytes already handed on cannot be taken back, and a person
+// waiting is better served by an answer now than by a back-off. consume
+// sees the bytes as they come: nothing is read ahead but the first 512
+// bytes, which tell a page from an error.
 func (c *Client) OpenPage(ctx context.Context, p Page, contractID string, extra url.Values, consume PageConsumer) error {
 	if p != PageView && p != PageDownload {
 		return fmt.Errorf("fadada: %q is not a browser page", p)
@@ -82,7 +83,7 @@ func (c *Client) OpenPage(ctx context.Context, p Page, contractID string, extra 
 	if err != nil {
 		return err
 	}
-	return c.caller.ReadStream(ctx, string(p), vendorcall.RetryPolicy{},
+	return c.caller.ReadStream(ctx, string(p), vendorcall.NoRetry,
 		func() (*http.Request, error) { return http.NewRequest(http.MethodGet, link, nil) },
 		func(h http.Header, body io.Reader) error {
 			head, rest, err := sniff(body)
@@ -106,7 +107,7 @@ func (c *Client) OpenPage(ctx context.Context, p Page, contractID string, extra 
 // OpenAsset fetches what a view page refers to by a relative reference:
 // relPath (unescaped segments, relative to the API root, as a browser
 // resolves a reference in a page served from it) with rawQuery, signed for
-// the gateway, streamed to consume as it comes. It never opens an
+// the gateway, streamed to consume as it comes, sent once. It never opens an
 // endpoint of the API (a path with ".api" in it): those are OpenPage's,
 // signed for one contract.
 func (c *Client) OpenAsset(ctx context.Context, relPath, rawQuery string, consume PageConsumer) error {
@@ -122,7 +123,7 @@ func (c *Client) OpenAsset(ctx context.Context, relPath, rawQuery string, consum
 	if rawQuery != "" {
 		target += "?" + rawQuery
 	}
-	return c.caller.ReadStream(ctx, EndpointPageAsset, vendorcall.RetryPolicy{},
+	return c.caller.ReadStream(ctx, EndpointPageAsset, vendorcall.NoRetry,
 		func() (*http.Request, error) { return http.NewRequest(http.MethodGet, target, nil) },
 		func(h http.Header, body io.Reader) error {
 			return consume(PageInfo{ContentType: mediaType(h.Get("Content-Type")), ContentLength: contentLength(h)}, body)
