@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	usagev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
@@ -151,5 +152,58 @@ func TestUsageMatchesTheVendor(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, sumRows(t, rows)); diff != "" {
 		t.Errorf("vendorgate-admin usage against the vendor's counts (-want +got):\n%s", diff)
+	}
+}
+
+// TestResolutionSettlesTheLedger: a purchase whose answer was lost is
+// booked in the ledger as unknown at its price; the operator's resolution
+// reaches the ledger (the engine's OnResolve), which then counts it as
+// paid: GetUsage agrees with what the vendor sold.
+func TestResolutionSettlesTheLedger(t *testing.T) {
+	t.Parallel()
+	key := testKey("operator", "o")
+	addr, sim, _ := startWithKeys(t, maintenancesim.Options{}, []auth.Caller{
+		caller("operator", key, rpcAll, rpcOrderReport, "vendorgate.vehicle.v1.VehicleService/ResolveOperation"),
+	})
+	grpcFace := faces[0]
+	if _, st, _ := grpcFace.call(t, addr, key, orderReport(maintenancesim.LostReplyVIN, "lost-1")); st.Code() != codes.Unknown {
+		t.Fatalf("lost reply: got %v, want Unknown", st.Proto())
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	usage := func(wantCost, wantUnknown string) {
+		t.Helper()
+		var r *usagev1.UsageReport
+		for deadline := time.Now().Add(15 * time.Second); ; {
+			resp, st, _ := grpcFace.call(t, addr, key, getUsage(today, today.Add(24*time.Hour)))
+			if st.Code() != codes.OK {
+				t.Fatalf("GetUsage: %v", st.Proto())
+			}
+			r = resp.(*vehiclev1.GetUsageResponse).GetReport()
+			if r.GetTotalCostYuan() == wantCost && r.GetTotalUnknownCostYuan() == wantUnknown || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if r.GetTotalCostYuan() != wantCost || r.GetTotalUnknownCostYuan() != wantUnknown {
+			t.Errorf("got cost ¥%s, ¥%s of it unknown, want ¥%s and ¥%s", r.GetTotalCostYuan(), r.GetTotalUnknownCostYuan(), wantCost, wantUnknown)
+		}
+	}
+	usage("17.00", "17.00")
+	resolve := rpc{
+		grpc: func(ctx context.Context, c vehiclev1.VehicleServiceClient) (proto.Message, error) {
+			return c.ResolveOperation(ctx, &vehiclev1.ResolveOperationRequest{RequestId: "lost-1",
+				Outcome: vehiclev1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, OrderId: maintenancesim.LostOrderID(1), Note: "console"})
+		},
+	}
+	resp, st, _ := grpcFace.call(t, addr, key, resolve)
+	if st.Code() != codes.OK {
+		t.Fatalf("resolve: %v", st.Proto())
+	}
+	if by := resp.(*vehiclev1.ResolveOperationResponse).GetOperation().GetResolutions()[0].GetResolvedBy(); by != "operator" {
+		t.Errorf("got resolved_by %q, want the caller's name, operator", by)
+	}
+	usage("17.00", "0.00")
+	if n := sim.Purchases(); n != 1 {
+		t.Errorf("got %d purchases, want 1", n)
 	}
 }

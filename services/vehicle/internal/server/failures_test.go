@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,8 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
+	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/server"
@@ -260,4 +263,92 @@ vendorgate_vehicle_purchase_resolutions_total{outcome="NOT_APPLIED"} 1
 			t.Errorf("got a booking of %d fen, want 1701", fen)
 		}
 	}
+}
+
+// spendFen sums the spend metric over its RPCs, in fen.
+func spendFen(t *testing.T, svc *service) int64 {
+	t.Helper()
+	mfs, err := svc.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fen int64
+	for _, mf := range mfs {
+		if mf.GetName() == "vendorgate_vehicle_report_spend_yuan_total" {
+			for _, m := range mf.GetMetric() {
+				fen += int64(math.Round(m.GetCounter().GetValue() * 100))
+			}
+		}
+	}
+	return fen
+}
+
+// TestSpendMetricAgreesWithLedger replays the hostile trial's run against
+// the real usage ledger: three purchases answered, two whose answer was
+// lost (both sold), one of them found sold and one found not sold by an
+// operator. At every step the spend metric is the ledger's settled cost
+// (its cost less the part booked for unknown outcomes): ¥51 while both are
+// unknown (the ledger books ¥85, ¥34 of it unknown), ¥68 once resolved.
+func TestSpendMetricAgreesWithLedger(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc := start(t, setup{usageLedger: true})
+	const otherVIN = "LSVAU2180N2183294"
+	for _, plate := range []string{"沪A12345", "沪B54321"} {
+		if _, err := svc.grpc.OrderReport(ctx, &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, PlateNumber: plate}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.grpc.LookupHistory(ctx, &vehiclev1.LookupHistoryRequest{Vin: otherVIN}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"lost-a", "lost-b"} {
+		lose(svc)
+		if _, err := svc.grpc.OrderReport(ctx, &vehiclev1.OrderReportRequest{Vin: maintenancesim.LostReplyVIN, RequestId: id}); status.Code(err) != codes.Unknown {
+			t.Fatalf("%s: got %v, want Unknown", id, err)
+		}
+	}
+	check := func(what string, wantCost, wantUnknown int64) {
+		t.Helper()
+		day := time.Now().UTC().Truncate(24 * time.Hour)
+		var cost, unknown int64
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			r, err := svc.ledger.Report(ctx, timestamppb.New(day.Add(-24*time.Hour)), timestamppb.New(day.Add(48*time.Hour)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cost, unknown = yuanFen(t, r.GetTotalCostYuan()), yuanFen(t, r.GetTotalUnknownCostYuan())
+			if cost == wantCost && unknown == wantUnknown || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if cost != wantCost || unknown != wantUnknown {
+			t.Errorf("%s: got ledger cost %d fen, %d of it unknown, want %d and %d", what, cost, unknown, wantCost, wantUnknown)
+		}
+		if got := spendFen(t, svc); got != cost-unknown {
+			t.Errorf("%s: got spend metric %d fen, want the ledger's settled cost, %d", what, got, cost-unknown)
+		}
+	}
+	check("two unknown", 5*1700, 2*1700)
+	for id, applied := range map[string]bool{"lost-a": true, "lost-b": false} {
+		req := &vehiclev1.ResolveOperationRequest{RequestId: id, Note: "console",
+			Outcome: vehiclev1.ResolutionOutcome_RESOLUTION_OUTCOME_NOT_APPLIED}
+		if applied {
+			req.Outcome, req.OrderId = vehiclev1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, maintenancesim.LostOrderID(1)
+		}
+		if _, err := svc.grpc.ResolveOperation(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("resolved", 4*1700, 0)
+}
+
+func yuanFen(t *testing.T, yuan string) int64 {
+	t.Helper()
+	fen, err := auth.YuanToFen(yuan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fen
 }

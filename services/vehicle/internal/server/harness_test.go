@@ -33,6 +33,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
+	"github.com/vendorgate/vendorgate/internal/usage"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/internal/vendorcall/vendorcalltest"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
@@ -68,6 +69,10 @@ type setup struct {
 	// wrapStore, when set, wraps the store the server sees (to make it
 	// fail).
 	wrapStore func(server.Store) server.Store
+	// usageLedger, when set, wires the real usage ledger in the store as
+	// run does (the vendor calls' observer, the spend cap, the
+	// resolutions), in place of ledger.
+	usageLedger bool
 }
 
 // service is a vehicle server on loopback behind serve.Run, in front of a
@@ -84,6 +89,8 @@ type service struct {
 	requests *idempotency.Store
 	// server is the service, for its reconciler's checks.
 	server *server.Server
+	// ledger is the real usage ledger when setup.usageLedger.
+	ledger *usage.Ledger
 	// stop stops the service and closes its store (a SQLite file is then
 	// free for a restarted one); tests' cleanup calls it too.
 	stop func()
@@ -117,15 +124,6 @@ func start(t *testing.T, s setup) *service {
 			return dialer.DialContext(ctx, network, addr)
 		}}
 	}
-	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: simID, SecretKey: simKey, Base: base}}
-	client, err := maintenance.New(hc, vendor.URL, maintenance.Options{
-		Call:        s.call,
-		ReportRetry: vendorcall.RetryPolicy{InitialInterval: time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	if s.databaseURL == "" {
 		s.databaseURL = sqlstoretest.SQLiteURL(t)
 	}
@@ -133,6 +131,31 @@ func start(t *testing.T, s setup) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if s.costFen == 0 {
+		s.costFen = 1700
+	}
+	var (
+		ledger  *usage.Ledger
+		observe func(context.Context, vendorcall.Observation)
+	)
+	if s.usageLedger {
+		ledger, err = usage.New(context.Background(), st.DB(), "vehicle", usage.Options{
+			Prices: map[string]int64{maintenance.Vendor + " " + maintenance.PathOrder: s.costFen}, FlushEvery: 10 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.ledger, observe = ledger, ledger.Observe
+	}
+	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: simID, SecretKey: simKey, Base: base}}
+	client, err := maintenance.New(hc, vendor.URL, maintenance.Options{
+		Observe:     observe,
+		Call:        s.call,
+		ReportRetry: vendorcall.RetryPolicy{InitialInterval: time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	if s.freshness == 0 {
 		s.freshness = 24 * time.Hour
 	}
@@ -147,9 +170,6 @@ func start(t *testing.T, s setup) *service {
 	}); ok {
 		// As run wires the usage ledger.
 		requests.OnResolve(r.Resolve)
-	}
-	if s.costFen == 0 {
-		s.costFen = 1700
 	}
 	var seen server.Store = st
 	if s.wrapStore != nil {
@@ -198,11 +218,14 @@ func start(t *testing.T, s setup) *service {
 		if err := <-done; err != nil {
 			t.Errorf("serve.Run: %v", err)
 		}
+		if ledger != nil {
+			_ = ledger.Close(context.Background())
+		}
 		_ = st.Close()
 	})
 	t.Cleanup(stop)
 	return &service{sim: sim, registry: reg, addr: lis.Addr().String(), grpc: vehiclev1.NewVehicleServiceClient(conn), dbURL: s.databaseURL,
-		store: st, requests: requests, server: srv, stop: stop}
+		store: st, requests: requests, server: srv, ledger: ledger, stop: stop}
 }
 
 // transport calls the three RPCs one way: gRPC, or REST through the
