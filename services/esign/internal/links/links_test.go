@@ -271,7 +271,9 @@ func TestLinksRefused(t *testing.T) {
 	h.upload(t, "R1", fadadasim.PDF("R1"))
 	h.upload(t, "R2", fadadasim.PDF("R2"))
 	l := h.links(t, "R1")
-	token := func(link string) string { return strings.TrimSuffix(strings.TrimPrefix(link, h.server.URL+links.PathPrefix), "/") }
+	token := func(link string) string {
+		return strings.TrimSuffix(strings.TrimPrefix(link, h.server.URL+links.PathPrefix), "/")
+	}
 	view, download := token(l.View), token(l.Download)
 
 	other, err := links.NewTokens(secret(t), time.Hour, nil)
