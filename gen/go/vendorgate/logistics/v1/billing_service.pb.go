@@ -9,6 +9,7 @@ package logisticsv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
+	_ "github.com/vendorgate/vendorgate/gen/go/vendorgate/validate/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1014,24 +1015,25 @@ var File_vendorgate_logistics_v1_billing_service_proto protoreflect.FileDescript
 
 const file_vendorgate_logistics_v1_billing_service_proto_rawDesc = "" +
 	"\n" +
-	"-vendorgate/logistics/v1/billing_service.proto\x12\x17vendorgate.logistics.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xcf\x02\n" +
+	"-vendorgate/logistics/v1/billing_service.proto\x12\x17vendorgate.logistics.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\"vendorgate/validate/v1/rules.proto\"\xd3\x02\n" +
 	"\x0fRechargeRequest\x12<\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9_.:-]+$R\trequestId\x120\n" +
-	"\x05phone\x18\x02 \x01(\tB\x1a\xbaH\x17r\x152\x13^(\\+?[0-9]{8,15})?$R\x05phone\x124\n" +
-	"\x05email\x18\x03 \x01(\tB\x1e\xbaH\x1br\x19\x18\xfe\x012\x14^([^@\\s]+@[^@\\s]+)?$R\x05email\x12;\n" +
-	"\x06amount\x18\x04 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{1,12}(\\.[0-9]{1,2})?$R\x06amount:Y\xbaHV\x1aT\n" +
+	"request_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9_.:-]+$R\trequestId\x122\n" +
+	"\x05phone\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x18\x142\x13^(\\+?[0-9]{8,15})?$R\x05phone\x124\n" +
+	"\x05email\x18\x03 \x01(\tB\x1e\xbaH\x1br\x19\x18\xfe\x012\x14^([^@\\s]+@[^@\\s]+)?$R\x05email\x12=\n" +
+	"\x06amount\x18\x04 \x01(\tB%\xbaH\"r \x18\x102\x1c^[0-9]{1,12}(\\.[0-9]{1,2})?$R\x06amount:Y\xbaHV\x1aT\n" +
 	"\x10account_required\x12\x1aphone or email is required\x1a$this.phone != '' || this.email != ''\"T\n" +
 	"\x10RechargeResponse\x12@\n" +
-	"\toperation\x18\x01 \x01(\v2\".vendorgate.logistics.v1.OperationR\toperation\"\xf7\x02\n" +
+	"\toperation\x18\x01 \x01(\v2\".vendorgate.logistics.v1.OperationR\toperation\"\xff\x02\n" +
 	"\rDeductRequest\x12<\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9_.:-]+$R\trequestId\x120\n" +
-	"\x05phone\x18\x02 \x01(\tB\x1a\xbaH\x17r\x152\x13^(\\+?[0-9]{8,15})?$R\x05phone\x124\n" +
-	"\x05email\x18\x03 \x01(\tB\x1e\xbaH\x1br\x19\x18\xfe\x012\x14^([^@\\s]+@[^@\\s]+)?$R\x05email\x12;\n" +
-	"\x06amount\x18\x04 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{1,12}(\\.[0-9]{1,2})?$R\x06amount\x12(\n" +
+	"request_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9_.:-]+$R\trequestId\x122\n" +
+	"\x05phone\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x18\x142\x13^(\\+?[0-9]{8,15})?$R\x05phone\x124\n" +
+	"\x05email\x18\x03 \x01(\tB\x1e\xbaH\x1br\x19\x18\xfe\x012\x14^([^@\\s]+@[^@\\s]+)?$R\x05email\x12=\n" +
+	"\x06amount\x18\x04 \x01(\tB%\xbaH\"r \x18\x102\x1c^[0-9]{1,12}(\\.[0-9]{1,2})?$R\x06amount\x12,\n" +
 	"\n" +
-	"express_no\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\texpressNo:Y\xbaHV\x1aT\n" +
+	"express_no\x18\x05 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\texpressNo:Y\xbaHV\x1aT\n" +
 	"\x10account_required\x12\x1aphone or email is required\x1a$this.phone != '' || this.email != ''\"R\n" +
 	"\x0eDeductResponse\x12@\n" +
 	"\toperation\x18\x01 \x01(\v2\".vendorgate.logistics.v1.OperationR\toperation\"O\n" +
@@ -1041,25 +1043,24 @@ const file_vendorgate_logistics_v1_billing_service_proto_rawDesc = "" +
 	"\x12CloseBatchResponse\x12\x1d\n" +
 	"\n" +
 	"batch_name\x18\x01 \x01(\tR\tbatchName\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x9b\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x9f\x01\n" +
 	"\x1fListUnresolvedOperationsRequest\x12&\n" +
 	"\x05state\x18\x01 \x01(\tB\x10\xbaH\rr\vR\x00R\aUNKNOWNR\x05state\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12+\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"\x8e\x01\n" +
+	"page_token\x18\x03 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x02R\tpageToken\"\x8e\x01\n" +
 	" ListUnresolvedOperationsResponse\x12B\n" +
 	"\n" +
 	"operations\x18\x01 \x03(\v2\".vendorgate.logistics.v1.OperationR\n" +
 	"operations\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc9\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xcd\x01\n" +
 	"\x17ResolveOperationRequest\x12<\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9_.:-]+$R\trequestId\x12P\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2*.vendorgate.logistics.v1.ResolutionOutcomeB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\aoutcome\x12\x1e\n" +
-	"\x04note\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\x04note\"\\\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\aoutcome\x12\"\n" +
+	"\x04note\x18\x03 \x01(\tB\x0e\xbaH\vr\t\x80\xb8,\x01\x10\x01\x18\xe8\aR\x04note\"\\\n" +
 	"\x18ResolveOperationResponse\x12@\n" +
 	"\toperation\x18\x01 \x01(\v2\".vendorgate.logistics.v1.OperationR\toperation\"\x9d\x04\n" +
 	"\tOperation\x12\x1d\n" +

@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	v1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
+	_ "github.com/vendorgate/vendorgate/gen/go/vendorgate/validate/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1352,7 +1353,7 @@ var File_vendorgate_logistics_v1_parcel_service_proto protoreflect.FileDescripto
 
 const file_vendorgate_logistics_v1_parcel_service_proto_rawDesc = "" +
 	"\n" +
-	",vendorgate/logistics/v1/parcel_service.proto\x12\x17vendorgate.logistics.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fvendorgate/usage/v1/usage.proto\"\x17\n" +
+	",vendorgate/logistics/v1/parcel_service.proto\x12\x17vendorgate.logistics.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fvendorgate/usage/v1/usage.proto\x1a\"vendorgate/validate/v1/rules.proto\"\x17\n" +
 	"\x15ListWarehousesRequest\"\\\n" +
 	"\x16ListWarehousesResponse\x12B\n" +
 	"\n" +
@@ -1361,12 +1362,13 @@ const file_vendorgate_logistics_v1_parcel_service_proto_rawDesc = "" +
 	"\tWarehouse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fexpress_name\x18\x02 \x01(\tR\vexpressName\x12'\n" +
-	"\x0fblocked_regions\x18\x03 \x03(\tR\x0eblockedRegions\"\x94\x01\n" +
-	"\x13ListProductsRequest\x12,\n" +
-	"\fwarehouse_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\vwarehouseId\x12&\n" +
-	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\x0fblocked_regions\x18\x03 \x03(\tR\x0eblockedRegions\"\x9c\x01\n" +
+	"\x13ListProductsRequest\x120\n" +
+	"\fwarehouse_id\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\vwarehouseId\x12&\n" +
+	"\tpage_size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12+\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"|\n" +
+	"page_token\x18\x03 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x02R\tpageToken\"|\n" +
 	"\x14ListProductsResponse\x12<\n" +
 	"\bproducts\x18\x01 \x03(\v2 .vendorgate.logistics.v1.ProductR\bproducts\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"[\n" +
@@ -1374,31 +1376,36 @@ const file_vendorgate_logistics_v1_parcel_service_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05price\x18\x03 \x01(\tR\x05price\x12\x16\n" +
-	"\x06weight\x18\x04 \x01(\tR\x06weight\"\xed\x02\n" +
-	"\tConsignee\x12'\n" +
-	"\tconsignee\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tconsignee\x12/\n" +
-	"\x06mobile\x18\x02 \x01(\tB\x17\xbaH\x14r\x122\x10^\\+?[0-9]{8,15}$R\x06mobile\x12%\n" +
-	"\bprovince\x18\x03 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\bprovince\x12\x1d\n" +
-	"\x04city\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x04city\x12%\n" +
-	"\bdistrict\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\bdistrict\x12$\n" +
-	"\aaddress\x18\x06 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\aaddress\x123\n" +
-	"\x11platform_order_sn\x18\a \x01(\tB\a\xbaH\x04r\x02\x18@R\x0fplatformOrderSn\x12>\n" +
-	"\x17site_order_consignee_id\x18\b \x01(\tB\a\xbaH\x04r\x02\x18@R\x14siteOrderConsigneeId\"\xf0\x01\n" +
-	"\tConsigner\x12'\n" +
-	"\tconsigner\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tconsigner\x12/\n" +
-	"\x06mobile\x18\x02 \x01(\tB\x17\xbaH\x14r\x122\x10^\\+?[0-9]{8,15}$R\x06mobile\x12#\n" +
-	"\bprovince\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\bprovince\x12\x1b\n" +
-	"\x04city\x18\x04 \x01(\tB\a\xbaH\x04r\x02\x18@R\x04city\x12#\n" +
-	"\bdistrict\x18\x05 \x01(\tB\a\xbaH\x04r\x02\x18@R\bdistrict\x12\"\n" +
-	"\aaddress\x18\x06 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\aaddress\"\xed\x03\n" +
+	"\x06weight\x18\x04 \x01(\tR\x06weight\"\x8b\x03\n" +
+	"\tConsignee\x12+\n" +
+	"\tconsignee\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\tconsignee\x121\n" +
+	"\x06mobile\x18\x02 \x01(\tB\x19\xbaH\x16r\x14\x18\x142\x10^\\+?[0-9]{8,15}$R\x06mobile\x12)\n" +
+	"\bprovince\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\bprovince\x12!\n" +
+	"\x04city\x18\x04 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\x04city\x12)\n" +
+	"\bdistrict\x18\x05 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\bdistrict\x12(\n" +
+	"\aaddress\x18\x06 \x01(\tB\x0e\xbaH\vr\t\x80\xb8,\x01\x10\x01\x18\x80\x02R\aaddress\x127\n" +
+	"\x11platform_order_sn\x18\a \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18@R\x0fplatformOrderSn\x12B\n" +
+	"\x17site_order_consignee_id\x18\b \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18@R\x14siteOrderConsigneeId\"\x86\x02\n" +
+	"\tConsigner\x12+\n" +
+	"\tconsigner\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\tconsigner\x121\n" +
+	"\x06mobile\x18\x02 \x01(\tB\x19\xbaH\x16r\x14\x18\x142\x10^\\+?[0-9]{8,15}$R\x06mobile\x12'\n" +
+	"\bprovince\x18\x03 \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18@R\bprovince\x12\x1f\n" +
+	"\x04city\x18\x04 \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18@R\x04city\x12'\n" +
+	"\bdistrict\x18\x05 \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18@R\bdistrict\x12&\n" +
+	"\aaddress\x18\x06 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x02R\aaddress\"\xf9\x03\n" +
 	"\x18CreateParcelOrderRequest\x12?\n" +
-	"\rsite_order_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vsiteOrderId\x12(\n" +
+	"\rsite_order_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vsiteOrderId\x12,\n" +
 	"\n" +
-	"product_id\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\tproductId\x121\n" +
+	"product_id\x18\x02 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\tproductId\x121\n" +
 	"\x0eproduct_number\x18\x03 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xe8\a(\x01R\rproductNumber\x12 \n" +
-	"\x06remark\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x06remark\x12J\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x01R\rproductNumber\x12$\n" +
+	"\x06remark\x18\x04 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x02R\x06remark\x12J\n" +
 	"\x06source\x18\x05 \x01(\x0e2&.vendorgate.logistics.v1.SalesPlatformB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x06source\x12N\n" +
 	"\n" +
@@ -1408,27 +1415,27 @@ const file_vendorgate_logistics_v1_parcel_service_proto_rawDesc = "" +
 	"\n" +
 	"consigners\x18\a \x03(\v2\".vendorgate.logistics.v1.ConsignerB\b\xbaH\x05\x92\x01\x02\x10\n" +
 	"R\n" +
-	"consigners\x12'\n" +
+	"consigners\x12+\n" +
 	"\n" +
-	"request_id\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"Z\n" +
+	"request_id\x18\b \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x01R\trequestId\"Z\n" +
 	"\x19CreateParcelOrderResponse\x12\x19\n" +
 	"\border_sn\x18\x01 \x01(\tR\aorderSn\x12\"\n" +
-	"\rsite_order_id\x18\x02 \x01(\tR\vsiteOrderId\"\x84\x01\n" +
+	"\rsite_order_id\x18\x02 \x01(\tR\vsiteOrderId\"\x88\x01\n" +
 	"\x18CancelParcelOrderRequest\x12?\n" +
-	"\rsite_order_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vsiteOrderId\x12'\n" +
+	"\rsite_order_id\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x10\x01\x18@2\x10^[A-Za-z0-9_-]+$R\vsiteOrderId\x12+\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"?\n" +
+	"request_id\x18\x02 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x01R\trequestId\"?\n" +
 	"\x19CancelParcelOrderResponse\x12\"\n" +
-	"\rsite_order_id\x18\x01 \x01(\tR\vsiteOrderId\"\xc6\x03\n" +
+	"\rsite_order_id\x18\x01 \x01(\tR\vsiteOrderId\"\xd0\x03\n" +
 	"\x13ListPackagesRequest\x12H\n" +
-	"\x06status\x18\x01 \x01(\x0e2&.vendorgate.logistics.v1.PackageStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x122\n" +
-	"\x06mobile\x18\x02 \x01(\tB\x1a\xbaH\x17r\x152\x13^(\\+?[0-9]{8,15})?$R\x06mobile\x12\x1d\n" +
-	"\x05order\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\x05order\x12?\n" +
+	"\x06status\x18\x01 \x01(\x0e2&.vendorgate.logistics.v1.PackageStatusB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x124\n" +
+	"\x06mobile\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x18\x142\x13^(\\+?[0-9]{8,15})?$R\x06mobile\x12!\n" +
+	"\x05order\x18\x03 \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18@R\x05order\x12?\n" +
 	"\rcreated_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\fcreatedAfter\x12A\n" +
 	"\x0ecreated_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedBefore\x12&\n" +
-	"\tpage_size\x18\x06 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12'\n" +
+	"\tpage_size\x18\x06 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x00R\bpageSize\x12+\n" +
 	"\n" +
-	"page_token\x18\a \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\x12=\n" +
+	"page_token\x18\a \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x02R\tpageToken\x12=\n" +
 	"\rsite_order_id\x18\b \x01(\tB\x19\xbaH\x16r\x14\x18@2\x10^[A-Za-z0-9_-]*$R\vsiteOrderId\"|\n" +
 	"\x14ListPackagesResponse\x12<\n" +
 	"\bpackages\x18\x01 \x03(\v2 .vendorgate.logistics.v1.PackageR\bpackages\x12&\n" +
