@@ -66,6 +66,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("DELIVERY_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
+	st.DB().SetTimeout(cfg.DatabaseTimeout)
 	st.DB().WarnOneProcess(log, "delivery", "DELIVERY_DATABASE_URL", cfg.DatabaseURL)
 	locks := coord.NewLocks(st.DB())
 	notes, err := coord.NewNotifier(st.DB(), "delivery_orders", log)

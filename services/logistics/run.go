@@ -60,6 +60,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("LOGISTICS_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
+	st.DB().SetTimeout(cfg.DatabaseTimeout)
 	st.DB().WarnOneProcess(log, "logistics", "LOGISTICS_DATABASE_URL", cfg.DatabaseURL)
 
 	// Replicas sharing the database coordinate through it: request_id

@@ -50,6 +50,10 @@ type Config struct {
 	// DatabaseURL is the store: a SQLite file (one process only) or
 	// postgres://… shared by replicas.
 	DatabaseURL string `env:"DELIVERY_DATABASE_URL" envDefault:"file:delivery.db"`
+	// DatabaseTimeout bounds every store call, and the wait for a
+	// connection: a store that does not answer within it is
+	// UNAVAILABLE STORE_UNAVAILABLE, never a hung call.
+	DatabaseTimeout time.Duration `env:"DELIVERY_DATABASE_TIMEOUT" envDefault:"5s"`
 	// RequestIDTTL is how long a request_id's outcome is kept.
 	RequestIDTTL time.Duration `env:"REQUEST_ID_TTL" envDefault:"24h"`
 	// ReconcileInterval is how often the reconciler reads the vendor back

@@ -71,6 +71,10 @@ type Config struct {
 	// DatabaseURL is where money movements are kept: "file:logistics.db" or
 	// "sqlite:///path/logistics.db" for SQLite, "postgres://…" for Postgres.
 	DatabaseURL string `env:"LOGISTICS_DATABASE_URL" envDefault:"file:logistics.db"`
+	// DatabaseTimeout bounds every store call, and the wait for a
+	// connection: a store that does not answer within it is
+	// UNAVAILABLE STORE_UNAVAILABLE, never a hung call.
+	DatabaseTimeout time.Duration `env:"LOGISTICS_DATABASE_TIMEOUT" envDefault:"5s"`
 	// RequestIDTTL is how long a request_id is remembered (AIP-155): a
 	// parcel order's answer, and a money movement whose outcome is known;
 	// after it, the id counts as unused. Unknown outcomes are kept until the
