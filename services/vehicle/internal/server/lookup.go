@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"golang.org/x/sync/singleflight"
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
@@ -38,6 +39,10 @@ func overSpendCap(err error) bool {
 	var de *domainerr.Error
 	return errors.As(err, &de) && de.Kind == domainerr.KindResourceExhausted && de.Reason == usage.ReasonSpendCap
 }
+
+// retryInFlightAfter is the retry advice of a lookup that found others'
+// lookups of its VIN refused.
+const retryInFlightAfter = time.Second
 
 // errNotReady makes the poll loop try again.
 var errNotReady = errors.New("report not ready")
@@ -262,4 +267,22 @@ func (s *Server) refresh(ctx context.Context, o store.Order, fetch func(context.
 	}
 	o.State, o.Report, o.ReadyAt = state, res.Body, ready
 	return o, nil
+}
+
+// share runs fn once for all concurrent callers with the same key, each
+// waiting until fn ends or until its own ctx does; fn runs on either way.
+// led reports whether this caller's fn was the one that ran.
+func share[T any](ctx context.Context, g *singleflight.Group, key string, fn func() (T, error)) (v T, led bool, err error) {
+	ran := false // written by fn before DoChan's result is sent, read after it arrives
+	ch := g.DoChan(key, func() (any, error) {
+		ran = true
+		return fn()
+	})
+	select {
+	case r := <-ch:
+		v, _ = r.Val.(T)
+		return v, ran, r.Err
+	case <-ctx.Done():
+		return v, false, ctx.Err()
+	}
 }

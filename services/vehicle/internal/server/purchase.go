@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/sync/singleflight"
 	"google.golang.org/protobuf/proto"
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
@@ -19,10 +18,6 @@ import (
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
-
-// retryInFlightAfter is the retry advice of a lookup that found others'
-// lookups of its VIN refused.
-const retryInFlightAfter = time.Second
 
 // purchase buys a report under requestID at most once, through the
 // request_id engine (internal/idempotency), which owns the request id: its
@@ -88,6 +83,9 @@ func (s *Server) settled(ctx context.Context, p store.Purchase, via string, a id
 		return store.Order{}, false, domainerr.StoreUnavailable(err)
 	case sold(o):
 		return o, false, nil
+	case a.Applied:
+		// Found sold by a resolution that named no order.
+		return store.Order{}, false, idempotency.ErrCannotTell
 	}
 	if err := s.store.MarkUnknownByRequestID(ctx, p.RequestID); err != nil {
 		s.log.ErrorContext(ctx, "purchase of unknown outcome not marked for its VIN's lookups", "request_id", p.RequestID, "error", err.Error())
@@ -232,22 +230,4 @@ func newRequestID(via string) (string, error) {
 		prefix = "lookup-"
 	}
 	return prefix + hex.EncodeToString(b), nil
-}
-
-// share runs fn once for all concurrent callers with the same key, each
-// waiting until fn ends or until its own ctx does; fn runs on either way.
-// led reports whether this caller's fn was the one that ran.
-func share[T any](ctx context.Context, g *singleflight.Group, key string, fn func() (T, error)) (v T, led bool, err error) {
-	ran := false // written by fn before DoChan's result is sent, read after it arrives
-	ch := g.DoChan(key, func() (any, error) {
-		ran = true
-		return fn()
-	})
-	select {
-	case r := <-ch:
-		v, _ = r.Val.(T)
-		return v, ran, r.Err
-	case <-ctx.Done():
-		return v, false, ctx.Err()
-	}
 }

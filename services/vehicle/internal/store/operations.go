@@ -17,14 +17,6 @@ const (
 	OutcomeNotApplied Outcome = "NOT_APPLIED"
 )
 
-// Buying returns the purchases in StateBuying, for vin or, when vin is
-// "", for every VIN, oldest first. Each is either in flight or was left
-// behind by a process that died; only the request_id engine can tell which.
-func (s *Store) Buying(ctx context.Context, vin string) ([]Order, error) {
-	return s.many(ctx, `SELECT `+columns+` FROM vehicle_orders
-		WHERE state = $1 AND ($2 = '' OR vin = $2) ORDER BY created_at, id`, StateBuying, vin)
-}
-
 // CountUnresolved counts the purchases in StateUnknown, and those in
 // StateBuying since before buyingBefore (their process most likely died).
 func (s *Store) CountUnresolved(ctx context.Context, buyingBefore time.Time) (int, error) {
