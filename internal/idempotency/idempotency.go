@@ -330,6 +330,10 @@ func run[Resp proto.Message](ctx context.Context, s *Store, method, requestID, f
 	var settled foundNotApplied
 	switch {
 	case err == nil:
+	case attempt.Applied && (errors.Is(err, ErrCannotTell) || MayHaveApplied(err)):
+		// Resolved applied, and the response cannot be rebuilt now: the
+		// resolution stands, and the caller is told as much as is known.
+		return zero, OutcomeUnknown(requestID, err)
 	case attempt.Applied:
 		// The resolution stands; the caller learns why the response
 		// could not be rebuilt this time.
@@ -429,7 +433,9 @@ func (s *Store) markUnknown(requestID, note string) error {
 		s.service, requestID, stateUnknown, s.now().UnixMilli(), stateInFlight); err != nil {
 		return fmt.Errorf("idempotency: record unknown outcome of %s: %w", requestID, err)
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE idempotency_requests SET note = $3 WHERE service = $1 AND request_id = $2`,
+	// The first note says most (e.g. what the vendor answered before the
+	// record failed); a repeat's "cannot tell" does not replace it.
+	_, err := s.db.ExecContext(ctx, `UPDATE idempotency_requests SET note = $3 WHERE service = $1 AND request_id = $2 AND note = ''`,
 		s.service, requestID, note)
 	return err
 }

@@ -216,8 +216,17 @@ func (s *Store) resolveHeld(ctx context.Context, requestID string, outcome Outco
 	return op, nil
 }
 
-// reap marks UNKNOWN the IN_FLIGHT records no process holds: their process
-// died with the call out.
+// Reap marks UNKNOWN the IN_FLIGHT records no process holds (their process
+// died with the call out), so that Get and ListUnresolved show them as the
+// unknown outcomes they are. A record whose call is in flight is left alone.
+func (s *Store) Reap(ctx context.Context) error {
+	if err := s.reap(ctx); err != nil {
+		return domainerr.StoreUnavailable(err)
+	}
+	return nil
+}
+
+// reap is Reap without the error's classification.
 func (s *Store) reap(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
