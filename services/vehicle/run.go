@@ -54,6 +54,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("VEHICLE_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
+	st.DB().SetTimeout(cfg.DatabaseTimeout)
 	st.DB().WarnOneProcess(log, "vehicle", "VEHICLE_DATABASE_URL", cfg.DatabaseURL)
 
 	reg := prometheus.NewRegistry()

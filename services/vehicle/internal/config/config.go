@@ -37,6 +37,10 @@ type Config struct {
 	// or "sqlite:///path/vehicle.db" for an embedded SQLite file,
 	// "postgres://user:pw@host:5432/db" for Postgres.
 	DatabaseURL string `env:"VEHICLE_DATABASE_URL" envDefault:"file:vehicle.db"`
+	// DatabaseTimeout bounds every store call, and the wait for a
+	// connection: a store that does not answer within it is
+	// UNAVAILABLE STORE_UNAVAILABLE, never a hung call.
+	DatabaseTimeout time.Duration `env:"VEHICLE_DATABASE_TIMEOUT" envDefault:"5s"`
 	// RequestIDTTL is how long an OrderReport request_id is remembered; a
 	// repeat after it buys again. A purchase of unknown outcome keeps its
 	// request_id until an operator resolves it.

@@ -31,6 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 		Sandbox:            true,
 		Vendor:             vendorcall.Config{Timeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxResponseBytes: 1 << 20, MaxStreamBytes: 50 << 20, BreakerFailures: 5, BreakerOpenFor: 30 * time.Second},
 		DatabaseURL:        "file:vehicle.db",
+		DatabaseTimeout:    5 * time.Second,
 		RequestIDTTL:       24 * time.Hour,
 		ReconcileInterval:  30 * time.Second,
 		ReportFreshness:    30 * 24 * time.Hour,

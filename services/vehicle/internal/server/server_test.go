@@ -657,3 +657,32 @@ func TestPurchaseLostOnReusedConnectionIsSentOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestPlateNumberWithControlCharactersBuysNothing: a plate number with a
+// NUL, a right-to-left override or over its 16 characters is refused as
+// INVALID_ARGUMENT naming plate_number, over gRPC and REST, before any
+// vendor call: nothing is bought.
+func TestPlateNumberWithControlCharactersBuysNothing(t *testing.T) {
+	t.Parallel()
+	plates := map[string]string{"NUL": "ab\x00cd", "U+202E": "ab\u202ecd", "17 characters": strings.Repeat("沪", 17)}
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			t.Parallel()
+			svc := start(t, setup{})
+			for what, plate := range plates {
+				_, st := tr.order(context.Background(), svc, &vehiclev1.OrderReportRequest{
+					Vin: maintenancesim.SampleVIN, PlateNumber: plate, RequestId: "plate-" + tr.name})
+				if st.Code() != codes.InvalidArgument {
+					t.Errorf("%s: got %v, want INVALID_ARGUMENT", what, st)
+					continue
+				}
+				if _, bad := details(st); len(bad.GetFieldViolations()) != 1 || bad.GetFieldViolations()[0].GetField() != "plate_number" {
+					t.Errorf("%s: got violations %v, want plate_number", what, bad.GetFieldViolations())
+				}
+			}
+			if n := svc.sim.Calls(); n != 0 {
+				t.Errorf("got %d vendor calls, want 0: nothing may be bought", n)
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	v1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
+	_ "github.com/vendorgate/vendorgate/gen/go/vendorgate/validate/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -1795,22 +1796,21 @@ var File_vendorgate_vehicle_v1_vehicle_service_proto protoreflect.FileDescriptor
 
 const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"\n" +
-	"+vendorgate/vehicle/v1/vehicle_service.proto\x12\x15vendorgate.vehicle.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fvendorgate/usage/v1/usage.proto\"\x92\x02\n" +
-	"\x12OrderReportRequest\x12\x19\n" +
-	"\x03vin\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x03vin\x12,\n" +
-	"\rengine_number\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18@R\fengineNumber\x12*\n" +
-	"\fplate_number\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18\x10R\vplateNumber\x12'\n" +
+	"+vendorgate/vehicle/v1/vehicle_service.proto\x12\x15vendorgate.vehicle.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fvendorgate/usage/v1/usage.proto\x1a\"vendorgate/validate/v1/rules.proto\"\xa2\x02\n" +
+	"\x12OrderReportRequest\x12\x1d\n" +
+	"\x03vin\x18\x01 \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18@R\x03vin\x120\n" +
+	"\rengine_number\x18\x02 \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18@R\fengineNumber\x12.\n" +
+	"\fplate_number\x18\x03 \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18\x10R\vplateNumber\x12+\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId:^\x92A[2Y{\"vin\": \"LSVNV2182E2100001\", \"plate_number\": \"沪A12345\", \"request_id\": \"readme-order-1\"}\"\x9b\x01\n" +
+	"request_id\x18\x04 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x01R\trequestId:^\x92A[2Y{\"vin\": \"LSVNV2182E2100001\", \"plate_number\": \"沪A12345\", \"request_id\": \"readme-order-1\"}\"\x9b\x01\n" +
 	"\x13OrderReportResponse\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x10\n" +
 	"\x03vin\x18\x02 \x01(\tR\x03vin\x12;\n" +
 	"\vbought_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"boughtTime\x12\x1a\n" +
-	"\breplayed\x18\x04 \x01(\bR\breplayed\"9\n" +
-	"\x10GetReportRequest\x12%\n" +
-	"\border_id\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\aorderId\"\xa9\x02\n" +
+	"\breplayed\x18\x04 \x01(\bR\breplayed\"=\n" +
+	"\x10GetReportRequest\x12)\n" +
+	"\border_id\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x80\xb8,\x01\x10\x01\x18\x80\x01R\aorderId\"\xa9\x02\n" +
 	"\x11GetReportResponse\x12\x19\n" +
 	"\border_id\x18\x01 \x01(\tR\aorderId\x12\x10\n" +
 	"\x03vin\x18\x02 \x01(\tR\x03vin\x128\n" +
@@ -1819,11 +1819,11 @@ const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"\vbought_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"boughtTime\x129\n" +
 	"\n" +
-	"ready_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\treadyTime\"T\n" +
-	"\x14LookupHistoryRequest\x12\x19\n" +
-	"\x03vin\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x03vin:!\x92A\x1e2\x1c{\"vin\": \"SALWA2FK7EA402383\"}\".\n" +
-	"\x11GetHistoryRequest\x12\x19\n" +
-	"\x03vin\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x18@R\x03vin\"\xaa\x02\n" +
+	"ready_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\treadyTime\"X\n" +
+	"\x14LookupHistoryRequest\x12\x1d\n" +
+	"\x03vin\x18\x01 \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18@R\x03vin:!\x92A\x1e2\x1c{\"vin\": \"SALWA2FK7EA402383\"}\"2\n" +
+	"\x11GetHistoryRequest\x12\x1d\n" +
+	"\x03vin\x18\x01 \x01(\tB\v\xbaH\br\x06\x80\xb8,\x01\x18@R\x03vin\"\xaa\x02\n" +
 	"\x12GetHistoryResponse\x12\x10\n" +
 	"\x03vin\x18\x01 \x01(\tR\x03vin\x12\x19\n" +
 	"\border_id\x18\x02 \x01(\tR\aorderId\x128\n" +
@@ -1887,27 +1887,25 @@ const file_vendorgate_vehicle_v1_vehicle_service_proto_rawDesc = "" +
 	"parts_text\x18\b \x01(\tR\tpartsText\"6\n" +
 	"\x04Part\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
-	"\bquantity\x18\x02 \x01(\x05R\bquantity\"\x9b\x01\n" +
+	"\bquantity\x18\x02 \x01(\x05R\bquantity\"\x9f\x01\n" +
 	"\x1fListUnresolvedOperationsRequest\x12&\n" +
 	"\x05state\x18\x01 \x01(\tB\x10\xbaH\rr\vR\x00R\aUNKNOWNR\x05state\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12'\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12+\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\tpageToken\"\x8c\x01\n" +
+	"page_token\x18\x03 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x02R\tpageToken\"\x8c\x01\n" +
 	" ListUnresolvedOperationsResponse\x12@\n" +
 	"\n" +
 	"operations\x18\x01 \x03(\v2 .vendorgate.vehicle.v1.OperationR\n" +
 	"operations\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xfc\x03\n" +
-	"\x17ResolveOperationRequest\x12)\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x88\x04\n" +
+	"\x17ResolveOperationRequest\x12-\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x01R\trequestId\x12N\n" +
+	"request_id\x18\x01 \x01(\tB\x0e\xbaH\vr\t\x80\xb8,\x01\x10\x01\x18\x80\x01R\trequestId\x12N\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2(.vendorgate.vehicle.v1.ResolutionOutcomeB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\aoutcome\x12#\n" +
-	"\border_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\aorderId\x12\x1e\n" +
-	"\x04note\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xe8\aR\x04note:\xa0\x02\x92A\x81\x012\x7f{\"outcome\": \"RESOLUTION_OUTCOME_APPLIED\", \"order_id\": \"e192e8de8e6660a1b2c346f41b\", \"note\": \"found in the vendor's order list\"}\xbaH\x97\x01\x1a\x94\x01\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\aoutcome\x12'\n" +
+	"\border_id\x18\x03 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x01R\aorderId\x12\"\n" +
+	"\x04note\x18\x04 \x01(\tB\x0e\xbaH\vr\t\x80\xb8,\x01\x10\x01\x18\xe8\aR\x04note:\xa0\x02\x92A\x81\x012\x7f{\"outcome\": \"RESOLUTION_OUTCOME_APPLIED\", \"order_id\": \"e192e8de8e6660a1b2c346f41b\", \"note\": \"found in the vendor's order list\"}\xbaH\x97\x01\x1a\x94\x01\n" +
 	"\x15order_id_when_applied\x12Morder_id is required when the outcome is APPLIED, and must be empty otherwise\x1a,(this.outcome == 1) == (this.order_id != '')\"Z\n" +
 	"\x18ResolveOperationResponse\x12>\n" +
 	"\toperation\x18\x01 \x01(\v2 .vendorgate.vehicle.v1.OperationR\toperation\"\xc8\x03\n" +
