@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -140,10 +141,11 @@ func printReports(out io.Writer, format string, reports []*usagev1.UsageReport) 
 		}
 	}
 	sort.SliceStable(lines, func(i, j int) bool { return lines[i].row.GetDay() < lines[j].row.GetDay() })
-	header := []string{"day", "service", "caller", "vendor", "endpoint", "calls", "failures", "cost_yuan"}
+	header := []string{"day", "service", "caller", "vendor", "endpoint", "calls", "failures", "cost_yuan", "unknown_calls", "unknown_cost_yuan"}
 	record := func(l line) []string {
 		return []string{l.row.GetDay(), l.service, l.row.GetCaller(), l.row.GetVendor(), l.row.GetEndpoint(),
-			fmt.Sprint(l.row.GetCalls()), fmt.Sprint(l.row.GetFailures()), l.row.GetCostYuan()}
+			fmt.Sprint(l.row.GetCalls()), fmt.Sprint(l.row.GetFailures()), l.row.GetCostYuan(),
+			fmt.Sprint(l.row.GetUnknownCalls()), cmp.Or(l.row.GetUnknownCostYuan(), "0.00")}
 	}
 	if format == "csv" {
 		w := csv.NewWriter(out)
@@ -159,6 +161,6 @@ func printReports(out io.Writer, format string, reports []*usagev1.UsageReport) 
 	for _, l := range lines {
 		fmt.Fprintln(tw, strings.Join(record(l), "\t"))
 	}
-	fmt.Fprintf(tw, "TOTAL\t\t\t\t\t%d\t\t%s\n", calls, auth.FenToYuan(fen))
+	fmt.Fprintf(tw, "TOTAL\t\t\t\t\t%d\t\t%s\t\t\n", calls, auth.FenToYuan(fen))
 	return tw.Flush()
 }

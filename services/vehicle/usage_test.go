@@ -137,7 +137,7 @@ func TestUsageMatchesTheVendor(t *testing.T) {
 	if err != nil {
 		t.Fatalf("vendorgate-admin usage: %v in %s", err, out.String())
 	}
-	if len(records) == 0 || cmp.Diff([]string{"day", "service", "caller", "vendor", "endpoint", "calls", "failures", "cost_yuan"}, records[0]) != "" {
+	if len(records) == 0 || cmp.Diff([]string{"day", "service", "caller", "vendor", "endpoint", "calls", "failures", "cost_yuan", "unknown_calls", "unknown_cost_yuan"}, records[0]) != "" {
 		t.Fatalf("got CSV %q, want a header first", records)
 	}
 	var rows []*usagev1.UsageRow
