@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/pagetoken"
 )
 
 // Operation is a request_id's record as the reconciler and an operator see
@@ -306,4 +307,56 @@ func scanOperation(row scanner) (Operation, error) {
 	}
 	op.Request = b
 	return op, nil
+}
+
+// DefaultPageSize is ListUnresolvedPage's page size when the caller gives
+// none.
+const DefaultPageSize = 50
+
+// pageCursor is the page token of ListUnresolvedPage (AIP-158).
+type pageCursor struct {
+	CreatedAt int64  `json:"t"`
+	RequestID string `json:"r"`
+	Size      int    `json:"s"`
+}
+
+// ListUnresolvedPage is ListUnresolved for a ListUnresolvedOperations RPC:
+// pageSize (0 means DefaultPageSize) and pageToken as the caller sent them,
+// and the token of the next page ("" on the last), so that every service
+// pages its operations alike. A token from another page size, or not
+// issued here, is INVALID_ARGUMENT PAGE_TOKEN_INVALID.
+func (s *Store) ListUnresolvedPage(ctx context.Context, pageSize int, pageToken string) (ops []Operation, next string, err error) {
+	size := pageSize
+	if size <= 0 {
+		size = DefaultPageSize
+	}
+	var cur pageCursor
+	if err := pagetoken.Decode(pageToken, &cur); err != nil {
+		return nil, "", err
+	}
+	if pageToken != "" && (cur.Size != size || cur.RequestID == "") {
+		return nil, "", pagetoken.Invalid(fmt.Sprintf("belongs to another request (its page_size was %d)", cur.Size))
+	}
+	after := Cursor{RequestID: cur.RequestID}
+	if cur.RequestID != "" {
+		after.CreatedAt = time.UnixMilli(cur.CreatedAt)
+	}
+	ops, err = s.ListUnresolved(ctx, after, size+1)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(ops) > size {
+		ops = ops[:size]
+		last := ops[size-1]
+		next = pagetoken.Encode(pageCursor{CreatedAt: last.CreatedAt.UnixMilli(), RequestID: last.RequestID, Size: size})
+	}
+	return ops, next, nil
+}
+
+// OutcomeOf maps a resolution request's "applied" to an Outcome.
+func OutcomeOf(applied bool) Outcome {
+	if applied {
+		return Applied
+	}
+	return NotApplied
 }

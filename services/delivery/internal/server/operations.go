@@ -1,10 +1,8 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -12,20 +10,8 @@ import (
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
 	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
-	"github.com/vendorgate/vendorgate/internal/pagetoken"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/outcome"
 )
-
-// defaultOperationPageSize is ListUnresolvedOperations' page size when the
-// caller gives none.
-const defaultOperationPageSize = 50
-
-// operationCursor is the page token of ListUnresolvedOperations.
-type operationCursor struct {
-	CreatedAt int64  `json:"t"`
-	RequestID string `json:"r"`
-	Size      int    `json:"s"`
-}
 
 // ListUnresolvedOperations implements DeliveryService: the request_id
 // records whose outcome is unknown, from the store, without a vendor call.
@@ -33,28 +19,11 @@ func (s *Server) ListUnresolvedOperations(ctx context.Context, req *deliveryv1.L
 	if s.requests == nil {
 		return s.UnimplementedDeliveryServiceServer.ListUnresolvedOperations(ctx, req)
 	}
-	size := cmp.Or(int(req.GetPageSize()), defaultOperationPageSize)
-	var cur operationCursor
-	if err := pagetoken.Decode(req.GetPageToken(), &cur); err != nil {
-		return nil, err
-	}
-	if req.GetPageToken() != "" && (cur.Size != size || cur.RequestID == "") {
-		return nil, pagetoken.Invalid(fmt.Sprintf("belongs to another request (its page_size was %d)", cur.Size))
-	}
-	after := idempotency.Cursor{RequestID: cur.RequestID}
-	if cur.RequestID != "" {
-		after.CreatedAt = time.UnixMilli(cur.CreatedAt)
-	}
-	ops, err := s.requests.ListUnresolved(ctx, after, size+1)
+	ops, next, err := s.requests.ListUnresolvedPage(ctx, int(req.GetPageSize()), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	out := &deliveryv1.ListUnresolvedOperationsResponse{Operations: make([]*deliveryv1.Operation, 0, min(len(ops), size))}
-	if len(ops) > size {
-		ops = ops[:size]
-		last := ops[size-1]
-		out.NextPageToken = pagetoken.Encode(operationCursor{CreatedAt: last.CreatedAt.UnixMilli(), RequestID: last.RequestID, Size: size})
-	}
+	out := &deliveryv1.ListUnresolvedOperationsResponse{NextPageToken: next}
 	for _, op := range ops {
 		out.Operations = append(out.Operations, operationProto(op))
 	}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"strings"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -13,7 +12,6 @@ import (
 	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
-	"github.com/vendorgate/vendorgate/internal/pagetoken"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/billing"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/post30"
 )
@@ -115,42 +113,15 @@ func (b *Billing) CloseBatch(ctx context.Context, req *logisticsv1.CloseBatchReq
 	return &logisticsv1.CloseBatchResponse{BatchName: req.GetBatchName(), Message: r.Message}, nil
 }
 
-// operationCursor is the page token of ListUnresolvedOperations.
-type operationCursor struct {
-	CreatedAt int64  `json:"t"`
-	RequestID string `json:"r"`
-	Size      int    `json:"s"`
-}
-
 // ListUnresolvedOperations implements BillingService: every operation of
 // the service whose outcome is unknown, money movements and parcel
 // operations alike.
 func (b *Billing) ListUnresolvedOperations(ctx context.Context, req *logisticsv1.ListUnresolvedOperationsRequest) (*logisticsv1.ListUnresolvedOperationsResponse, error) {
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = defaultOperationPageSize
-	}
-	var cur operationCursor
-	if err := pagetoken.Decode(req.GetPageToken(), &cur); err != nil {
-		return nil, err
-	}
-	if req.GetPageToken() != "" && (cur.Size != size || cur.RequestID == "") {
-		return nil, pagetoken.Invalid("belongs to another request")
-	}
-	after := idempotency.Cursor{RequestID: cur.RequestID}
-	if cur.RequestID != "" {
-		after.CreatedAt = time.UnixMilli(cur.CreatedAt)
-	}
-	ops, err := b.ids.ListUnresolved(ctx, after, size+1)
+	ops, next, err := b.ids.ListUnresolvedPage(ctx, int(req.GetPageSize()), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	out := &logisticsv1.ListUnresolvedOperationsResponse{}
-	if len(ops) > size {
-		ops = ops[:size]
-		last := ops[size-1]
-		out.NextPageToken = pagetoken.Encode(operationCursor{CreatedAt: last.CreatedAt.UnixMilli(), RequestID: last.RequestID, Size: size})
-	}
+	out := &logisticsv1.ListUnresolvedOperationsResponse{NextPageToken: next}
 	for _, op := range ops {
 		out.Operations = append(out.Operations, operationProto(op))
 	}

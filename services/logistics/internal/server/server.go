@@ -29,8 +29,7 @@ var ExplicitGrants = []string{
 
 // Page sizes.
 const (
-	defaultParcelPageSize    = 20
-	defaultOperationPageSize = 50
+	defaultParcelPageSize = 20
 )
 
 // vendorPage is a page token over a vendor's numbered pages.

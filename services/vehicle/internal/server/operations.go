@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -12,58 +11,23 @@ import (
 	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
-	"github.com/vendorgate/vendorgate/internal/pagetoken"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
-
-// defaultOperationPageSize is ListUnresolvedOperations' page size when
-// the caller gives none.
-const defaultOperationPageSize = 50
 
 // engineUnknown is idempotency.Operation.State of an operation whose
 // outcome is unknown and whose call is not in flight.
 const engineUnknown = "UNKNOWN"
-
-// operationCursor is the page token of ListUnresolvedOperations.
-type operationCursor struct {
-	CreatedAt int64  `json:"t"`
-	RequestID string `json:"i"`
-	Size      int    `json:"s"`
-}
 
 // ListUnresolvedOperations implements VehicleService from the request_id
 // engine's records, which mark the purchases left in flight by a process
 // that died as unknown first, so that they are listed. Each purchase's row
 // follows (StateUnknown), for its VIN's lookups.
 func (s *Server) ListUnresolvedOperations(ctx context.Context, req *vehiclev1.ListUnresolvedOperationsRequest) (*vehiclev1.ListUnresolvedOperationsResponse, error) {
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = defaultOperationPageSize
-	}
-	var after idempotency.Cursor
-	if tok := req.GetPageToken(); tok != "" {
-		var cur operationCursor
-		if err := pagetoken.Decode(tok, &cur); err != nil {
-			return nil, err
-		}
-		if cur.RequestID == "" {
-			return nil, pagetoken.Invalid("is not a token this service issued")
-		}
-		if cur.Size != size {
-			return nil, pagetoken.Invalid("belongs to a request with another page_size")
-		}
-		after = idempotency.Cursor{CreatedAt: time.UnixMilli(cur.CreatedAt), RequestID: cur.RequestID}
-	}
-	ops, err := s.opts.Requests.ListUnresolved(ctx, after, size+1)
+	ops, next, err := s.opts.Requests.ListUnresolvedPage(ctx, int(req.GetPageSize()), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	out := &vehiclev1.ListUnresolvedOperationsResponse{}
-	if len(ops) > size {
-		ops = ops[:size]
-		last := ops[size-1]
-		out.NextPageToken = pagetoken.Encode(operationCursor{CreatedAt: last.CreatedAt.UnixMilli(), RequestID: last.RequestID, Size: size})
-	}
+	out := &vehiclev1.ListUnresolvedOperationsResponse{NextPageToken: next}
 	for _, op := range ops {
 		if op.State == engineUnknown {
 			if err := s.store.MarkUnknownByRequestID(ctx, op.RequestID); err != nil {
