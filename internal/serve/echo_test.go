@@ -133,6 +133,17 @@ func (s *echoService) echo(ctx context.Context, req *dynamicpb.Message) (*dynami
 			URL: "https://vendor.example/report?sign=secret-sign-xyz&id=7", Err: errors.New("connection reset by peer")})
 	case "not-found":
 		return nil, fmt.Errorf("get order: %w", domainerr.NotFound("ORDER_NOT_FOUND", `order "A1" is not known here`))
+	case "store-down":
+		// 503 with a RetryInfo of 2s.
+		return nil, fmt.Errorf("read order: %w", domainerr.StoreUnavailable(errors.New("dial tcp: i/o timeout")))
+	case "busy":
+		// 429 with a RetryInfo of 300ms: Retry-After rounds it up to 1.
+		e := domainerr.ResourceExhausted("SPEND_CAP_REACHED", "the caller is over its rate", nil)
+		e.RetryAfter = 300 * time.Millisecond
+		return nil, e
+	case "exhausted":
+		// 429 without a RetryInfo.
+		return nil, domainerr.ResourceExhausted("SPEND_CAP_REACHED", "the caller's daily cap is spent", nil)
 	case "slow":
 		s.started <- struct{}{}
 		select {

@@ -35,7 +35,13 @@ const (
 	DefaultMaxBodyBytes    = 4 << 20
 	DefaultBodyReadTimeout = 30 * time.Second
 	DefaultIdleTimeout     = 2 * time.Minute
+	// DefaultGRPCMaxConcurrentStreams is REST.GRPCMaxConcurrentStreams
+	// when it is left zero.
+	DefaultGRPCMaxConcurrentStreams = 100
 )
+
+// MetricsOff is the METRICS_ADDR that serves no /metrics at all.
+const MetricsOff = "off"
 
 // REST configures the REST face. Each service embeds it in its
 // configuration, so every service reads the same variables.
@@ -54,10 +60,23 @@ type REST struct {
 	// proxies whose X-Forwarded-For header names the caller; empty trusts
 	// none, and the access log shows the connection's address.
 	TrustedProxies []string `env:"REST_TRUSTED_PROXIES" envSeparator:","`
-	// MetricsAddr, when set, moves /metrics off the service's port to a
-	// listener of its own (METRICS_ADDR, e.g. "127.0.0.1:9081"), so that the
-	// API port can face callers while metrics stay internal.
+	// WriteIdleTimeout is how long a client may take nothing of a response
+	// (REST_WRITE_IDLE_TIMEOUT): every write of a body, a download's
+	// chunks included, must be taken within it, or the connection is cut
+	// and the cut logged. 0 means 30s.
+	WriteIdleTimeout time.Duration `env:"REST_WRITE_IDLE_TIMEOUT" envDefault:"30s"`
+	// MetricsAddr is where /metrics is served (METRICS_ADDR), on a listener
+	// of its own, e.g. "127.0.0.1:9091"; empty takes the service's
+	// Options.DefaultMetricsAddr, "off" serves no metrics. /metrics is on
+	// the API port only when MetricsAddr names the API's address itself.
 	MetricsAddr string `env:"METRICS_ADDR"`
+	// GRPCMaxConcurrentStreams is how many calls and streams one gRPC
+	// connection may hold open at once (GRPC_MAX_CONCURRENT_STREAMS): a
+	// client that opens more is refused them (RST_STREAM REFUSED_STREAM),
+	// health Watch streams included. 0 means 100. The REST gateway's own
+	// connection is not capped: REST calls are bounded by their HTTP
+	// connections.
+	GRPCMaxConcurrentStreams uint32 `env:"GRPC_MAX_CONCURRENT_STREAMS" envDefault:"100"`
 }
 
 // Check reports the first invalid field, naming its variable.
@@ -69,6 +88,8 @@ func (c REST) Check() error {
 		return fmt.Errorf("REST_BODY_READ_TIMEOUT must not be negative, got %s", c.BodyReadTimeout)
 	case c.IdleTimeout < 0:
 		return fmt.Errorf("REST_IDLE_TIMEOUT must not be negative, got %s", c.IdleTimeout)
+	case c.WriteIdleTimeout < 0:
+		return fmt.Errorf("REST_WRITE_IDLE_TIMEOUT must not be negative, got %s", c.WriteIdleTimeout)
 	}
 	_, err := parsePrefixes(c.TrustedProxies)
 	return err
@@ -537,8 +558,29 @@ func (f *restFace) writeError(w http.ResponseWriter, r *http.Request, st *status
 	w.Header().Del("Transfer-Encoding")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(httpStatus(st))
+	code := httpStatus(st)
+	setRetryAfter(w.Header(), code, st)
+	w.WriteHeader(code)
 	_, _ = w.Write(body)
+}
+
+// setRetryAfter gives a 429 or 503 whose status carries a
+// google.rpc.RetryInfo the Retry-After header HTTP clients and proxies
+// read: whole seconds, rounded up, at least 1.
+func setRetryAfter(h http.Header, code int, st *status.Status) {
+	if code != http.StatusTooManyRequests && code != http.StatusServiceUnavailable {
+		return
+	}
+	for _, d := range st.Details() {
+		ri, ok := d.(*errdetails.RetryInfo)
+		if !ok || ri.GetRetryDelay() == nil {
+			continue
+		}
+		delay := ri.GetRetryDelay().AsDuration()
+		secs := max(1, int64((delay+time.Second-1)/time.Second))
+		h.Set("Retry-After", strconv.FormatInt(secs, 10))
+		return
+	}
 }
 
 // gatewayError is the gateway's runtime.WithErrorHandler: every error of a
@@ -623,6 +665,8 @@ func WriteError(w http.ResponseWriter, st *status.Status) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(httpStatus(st))
+	code := httpStatus(st)
+	setRetryAfter(w.Header(), code, st)
+	w.WriteHeader(code)
 	_, _ = w.Write(body)
 }

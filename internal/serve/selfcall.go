@@ -47,9 +47,13 @@ func OutgoingContext(r *http.Request) context.Context {
 // its gRPC endpoint, as the gateway dials it: plaintext, or, when the
 // listener is TLS (Options.TLS, here serverTLS), TLS pinned to the
 // server's own certificate.
+//
+// They fix the client's flow-control windows as the gateway's are, so that
+// a download whose REST client reads nothing holds a bounded buffer.
 func SelfDialOptions(serverTLS *tls.Config) []grpc.DialOption {
-	if serverTLS == nil {
-		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	creds := insecure.NewCredentials()
+	if serverTLS != nil {
+		creds = credentials.NewTLS(gatewayTLS(serverTLS))
 	}
-	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(gatewayTLS(serverTLS)))}
+	return append([]grpc.DialOption{grpc.WithTransportCredentials(creds)}, selfWindows()...)
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -102,6 +103,14 @@ type Options struct {
 	// REST calls reach it through the gateway, with their Authorization
 	// header as gRPC metadata.
 	Guard Guard
+	// DefaultMetricsAddr is where /metrics is served when METRICS_ADDR
+	// (REST.MetricsAddr) is unset, e.g. "127.0.0.1:9091": each service has
+	// its own, so that several run on one host. Empty serves no metrics
+	// unless METRICS_ADDR names an address. /metrics is never on the API
+	// port unless METRICS_ADDR names the API's address. A default address
+	// that is taken is logged and skipped (a second process on the host);
+	// an explicit METRICS_ADDR that is taken is an error.
+	DefaultMetricsAddr string
 }
 
 // check reports the first required option that is missing.
@@ -183,16 +192,25 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		grpc.ChainStreamInterceptor(gw.stream),
 		grpc.MaxRecvMsgSize(grpcLimit),
 	}, interceptors(logger, opts.Domain, metrics, guard, validator)...)
+	serverOpts = append(serverOpts, connectionLimits()...)
 	if opts.TLS != nil {
 		serverOpts = append(serverOpts, grpc.Creds(handshaken{}))
 	}
-	grpcSrv := grpc.NewServer(serverOpts...)
+	// Callers' connections are served by grpcSrv, which caps the streams
+	// of each; the gateway's and the WrapREST handlers' own connections
+	// by gatewaySrv, the same service without the cap, since one of those
+	// connections carries the calls of every REST client at once.
+	grpcSrv := grpc.NewServer(append(slices.Clip(serverOpts),
+		grpc.MaxConcurrentStreams(cmp.Or(opts.REST.GRPCMaxConcurrentStreams, DefaultGRPCMaxConcurrentStreams)))...)
+	gatewaySrv := grpc.NewServer(serverOpts...)
 	healthSrv := health.NewServer()
 	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthSrv.SetServingStatus(opts.Name, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(grpcSrv, healthSrv)
+	healthpb.RegisterHealthServer(gatewaySrv, healthSrv)
 	reflection.Register(grpcSrv)
 	opts.RegisterGRPC(grpcSrv)
+	opts.RegisterGRPC(gatewaySrv)
 	metrics.InitializeMetrics(grpcSrv)
 
 	// The gateway's connection to our own endpoint must outlive ctx: REST
@@ -213,10 +231,10 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		if opts.TLS != nil {
 			creds = credentials.NewTLS(gatewayTLS(opts.TLS))
 		}
-		dial := []grpc.DialOption{
+		dial := append([]grpc.DialOption{
 			grpc.WithTransportCredentials(creds),
 			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(grpcLimit), grpc.MaxCallRecvMsgSize(grpcLimit)),
-		}
+		}, selfWindows()...)
 		if err := opts.RegisterGateway(gatewayCtx, gateway, lis.Addr().String(), dial); err != nil {
 			return fmt.Errorf("serve: register REST gateway: %w", err)
 		}
@@ -233,39 +251,53 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		}
 		extra[pattern] = face.withSelfCalls(face.timeBodies(wrap(face)))
 	}
-	mainMetrics := opts.Registry
+	progress, err := newWriteProgress(cmp.Or(opts.REST.WriteIdleTimeout, DefaultWriteIdleTimeout), logger, opts.Registry)
+	if err != nil {
+		return err
+	}
+	var mainMetrics *prometheus.Registry
 	var metricsSrv *http.Server
-	var metricsLis net.Listener
-	if opts.REST.MetricsAddr != "" {
-		mainMetrics = nil
-		if metricsLis, err = (&net.ListenConfig{}).Listen(ctx, "tcp", opts.REST.MetricsAddr); err != nil {
-			return fmt.Errorf("serve: listen on METRICS_ADDR %s: %w", opts.REST.MetricsAddr, err)
-		}
+	metricsLis, onAPIPort, err := listenMetrics(ctx, opts, lis.Addr(), logger)
+	if err != nil {
+		return err
+	}
+	switch {
+	case onAPIPort:
+		mainMetrics = opts.Registry
+	case metricsLis != nil:
 		defer metricsLis.Close()
 		mm := http.NewServeMux()
 		mm.Handle("GET /metrics", metricsHandler(opts.Registry))
-		metricsSrv = &http.Server{Handler: mm, ReadHeaderTimeout: maxSniffTimeout, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		metricsSrv = &http.Server{Handler: progress.wrap(mm), ReadHeaderTimeout: maxSniffTimeout, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	}
 	handler, err := routes(p, mainMetrics, extra, face, opts.OpenAPI)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	httpSrv := &http.Server{
-		Handler:           handler,
+		Handler:           progress.wrap(handler),
 		ReadHeaderTimeout: maxSniffTimeout,
 		IdleTimeout:       opts.REST.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// HTTP/2 REST (TLS with h2 in ALPN) buffers at most this much of
+		// a client's uploads.
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams:          cmp.Or(int(opts.REST.GRPCMaxConcurrentStreams), DefaultGRPCMaxConcurrentStreams),
+			MaxReceiveBufferPerConnection: 1 << 20,
+			MaxReceiveBufferPerStream:     256 << 10,
+		},
 	}
-	if opts.TLS != nil {
-		httpSrv.ConnContext = withTLSConn
-	}
+	httpSrv.ConnContext = withConn
 
 	// gRPC goes to the native grpc.Server (grpc.Server.ServeHTTP is much
 	// slower); everything else, HTTP/1 included, to the HTTP server. The
 	// SendSettings matcher answers the client's SETTINGS, which some gRPC
 	// clients wait for before they send the headers the match needs.
+	// The gateway's connections are told by the process's secret in the
+	// metadata of their first call.
 	mux := cmux.New(lis)
 	mux.SetReadTimeout(min(maxSniffTimeout, opts.ShutdownTimeout))
+	gatewayLis := mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings(mdGatewaySecret, secret))
 	grpcLis := mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
 	httpLis := mux.Match(cmux.Any())
 
@@ -286,6 +318,7 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		})
 	}
 	serve("gRPC server", func() error { return grpcSrv.Serve(grpcLis) })
+	serve("gateway gRPC server", func() error { return gatewaySrv.Serve(gatewayLis) })
 	serve("HTTP server", func() error { return httpSrv.Serve(httpLis) })
 	serve("connection mux", mux.Serve)
 	if metricsSrv != nil {
@@ -297,7 +330,7 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		p.stopping.Store(true)
 		healthSrv.Shutdown()
 		logger.InfoContext(ctx, "shutting down", "timeout", opts.ShutdownTimeout.String())
-		err := shutdown(grpcSrv, httpSrv, opts.ShutdownTimeout)
+		err := shutdown([]*grpc.Server{grpcSrv, gatewaySrv}, httpSrv, opts.ShutdownTimeout)
 		if metricsSrv != nil {
 			// Scrapes are short: metrics go last, so the shutdown shows.
 			_ = metricsSrv.Close()
@@ -315,28 +348,31 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 	return nil
 }
 
-// shutdown stops both servers gracefully in parallel, and forcibly once
+// shutdown stops the servers gracefully in parallel, and forcibly once
 // timeout has passed.
-func shutdown(grpcSrv *grpc.Server, httpSrv *http.Server, timeout time.Duration) error {
+func shutdown(grpcSrvs []*grpc.Server, httpSrv *http.Server, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
 	var wg sync.WaitGroup
-	var grpcForced, httpForced bool
-	wg.Go(func() {
-		stopped := make(chan struct{})
-		go func() {
-			grpcSrv.GracefulStop()
-			close(stopped)
-		}()
-		select {
-		case <-stopped:
-		case <-ctx.Done():
-			grpcForced = true
-			grpcSrv.Stop()
-			<-stopped
-		}
-	})
+	var grpcForced atomic.Bool
+	var httpForced bool
+	for _, grpcSrv := range grpcSrvs {
+		wg.Go(func() {
+			stopped := make(chan struct{})
+			go func() {
+				grpcSrv.GracefulStop()
+				close(stopped)
+			}()
+			select {
+			case <-stopped:
+			case <-ctx.Done():
+				grpcForced.Store(true)
+				grpcSrv.Stop()
+				<-stopped
+			}
+		})
+	}
 	wg.Go(func() {
 		// Shutdown also reports failing to close a listener the gRPC side
 		// closed first (cmux's listeners share the root one); only running
@@ -347,7 +383,7 @@ func shutdown(grpcSrv *grpc.Server, httpSrv *http.Server, timeout time.Duration)
 		}
 	})
 	wg.Wait()
-	if grpcForced || httpForced {
+	if grpcForced.Load() || httpForced {
 		return fmt.Errorf("serve: graceful shutdown did not finish within %s, in-flight calls were cut: %w",
 			timeout, context.DeadlineExceeded)
 	}

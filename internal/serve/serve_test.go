@@ -69,6 +69,8 @@ func start(t testing.TB, edit func(*Options)) *server {
 		RegisterGRPC:    s.echo.register,
 		RegisterGateway: s.echo.registerGateway,
 		ShutdownTimeout: 5 * time.Second,
+		// Most tests read /metrics on the API port, which takes naming it.
+		REST: REST{MetricsAddr: lis.Addr().String()},
 	}
 	if edit != nil {
 		edit(&opts)

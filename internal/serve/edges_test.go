@@ -1,0 +1,483 @@
+package serve
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	goruntime "runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// freeAddr is a loopback address nobody listens on (a moment ago).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+// TestMetricsPrivateByDefault: /metrics is 404 on the API port unless
+// METRICS_ADDR names that port; it is served on the service's default
+// metrics address, on METRICS_ADDR, nowhere with "off"; a default address
+// another process holds is skipped with a warning, not a failure.
+func TestMetricsPrivateByDefault(t *testing.T) {
+	t.Parallel()
+	metricsAt := func(t *testing.T, addr string) int {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	t.Run("default address", func(t *testing.T) {
+		t.Parallel()
+		def := freeAddr(t)
+		s := start(t, func(o *Options) { o.REST.MetricsAddr = ""; o.DefaultMetricsAddr = def })
+		if code, _ := s.get(t, "/metrics"); code != http.StatusNotFound {
+			t.Errorf("/metrics on the API port: got %d, want 404", code)
+		}
+		waitUntil(t, "metrics on the default address", func() bool { return metricsAt(t, def) == http.StatusOK })
+	})
+	t.Run("METRICS_ADDR over the default", func(t *testing.T) {
+		t.Parallel()
+		def, explicit := freeAddr(t), freeAddr(t)
+		s := start(t, func(o *Options) { o.REST.MetricsAddr = explicit; o.DefaultMetricsAddr = def })
+		if code, _ := s.get(t, "/metrics"); code != http.StatusNotFound {
+			t.Errorf("/metrics on the API port: got %d, want 404", code)
+		}
+		waitUntil(t, "metrics on METRICS_ADDR", func() bool { return metricsAt(t, explicit) == http.StatusOK })
+		if code := metricsAt(t, def); code != 0 {
+			t.Errorf("default address with METRICS_ADDR set: got %d, want nothing listening", code)
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		t.Parallel()
+		def := freeAddr(t)
+		s := start(t, func(o *Options) { o.REST.MetricsAddr = "off"; o.DefaultMetricsAddr = def })
+		if code, _ := s.get(t, "/metrics"); code != http.StatusNotFound {
+			t.Errorf("/metrics on the API port: got %d, want 404", code)
+		}
+		if code := metricsAt(t, def); code != 0 {
+			t.Errorf("default address with METRICS_ADDR=off: got %d, want nothing listening", code)
+		}
+	})
+	t.Run("neither set", func(t *testing.T) {
+		t.Parallel()
+		s := start(t, func(o *Options) { o.REST.MetricsAddr = "" })
+		if code, _ := s.get(t, "/metrics"); code != http.StatusNotFound {
+			t.Errorf("/metrics on the API port: got %d, want 404", code)
+		}
+	})
+	t.Run("default address taken", func(t *testing.T) {
+		t.Parallel()
+		held, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Close()
+		s := start(t, func(o *Options) { o.REST.MetricsAddr = ""; o.DefaultMetricsAddr = held.Addr().String() })
+		if code, _ := s.get(t, "/healthz"); code != http.StatusOK {
+			t.Errorf("/healthz: got %d, want the service running", code)
+		}
+		if !strings.Contains(s.logs.String(), "metrics not served") {
+			t.Error("got no warning for the taken default metrics address")
+		}
+	})
+}
+
+// TestRetryAfterOverREST: a REST 429 or 503 whose status carries a
+// RetryInfo has Retry-After in whole seconds, rounded up, at least 1; one
+// without RetryInfo has none.
+func TestRetryAfterOverREST(t *testing.T) {
+	t.Parallel()
+	s := start(t, nil)
+	for _, tc := range []struct {
+		mode       string
+		code       int
+		retryAfter string
+	}{
+		{"store-down", http.StatusServiceUnavailable, "2"},
+		{"busy", http.StatusTooManyRequests, "1"},
+		{"exhausted", http.StatusTooManyRequests, ""},
+		{"not-found", http.StatusNotFound, ""},
+	} {
+		resp, err := s.http.Post(s.base+"/v1/echo", "application/json", strings.NewReader(`{"text":"hi","mode":"`+tc.mode+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.code || resp.Header.Get("Retry-After") != tc.retryAfter {
+			t.Errorf("%s: got %d Retry-After %q, want %d %q", tc.mode, resp.StatusCode, resp.Header.Get("Retry-After"), tc.code, tc.retryAfter)
+		}
+	}
+}
+
+// The blob service streams downloadBytes in chunks, as a service streams
+// a contract (google.api.HttpBody) to its WrapREST download handler.
+const (
+	downloadBytes = 19 << 20
+	blobChunk     = 32 << 10
+	blobMethod    = "/test.v1.BlobService/Download"
+)
+
+// registerBlob registers the blob service on srv; started counts the
+// downloads that began.
+func registerBlob(srv *grpc.Server, started *atomic.Int32) {
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), blobChunk/16)
+	srv.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "test.v1.BlobService",
+		HandlerType: (*any)(nil),
+		Streams: []grpc.StreamDesc{{
+			StreamName:    "Download",
+			ServerStreams: true,
+			Handler: func(_ any, stream grpc.ServerStream) error {
+				var req wrapperspb.StringValue
+				if err := stream.RecvMsg(&req); err != nil {
+					return err
+				}
+				started.Add(1)
+				for sent := 0; sent < downloadBytes; sent += blobChunk {
+					if err := stream.SendMsg(&wrapperspb.BytesValue{Value: chunk}); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+		}},
+		Metadata: "test/v1/blob.proto",
+	}, struct{}{})
+}
+
+// downloadHandler is a WrapREST handler like esign's raw downloads: it
+// copies the service's stream, called through its own client, to the REST
+// client, with nothing of its own to bound the copy.
+func downloadHandler(self *atomic.Pointer[grpc.ClientConn]) func(http.Handler) http.Handler {
+	return func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithCancel(OutgoingContext(r))
+			defer cancel()
+			cs, err := self.Load().NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, blobMethod)
+			if err == nil {
+				err = cs.SendMsg(&wrapperspb.StringValue{Value: "contract"})
+			}
+			if err == nil {
+				err = cs.CloseSend()
+			}
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "application/octet-stream")
+			for {
+				var m wrapperspb.BytesValue
+				if err := cs.RecvMsg(&m); err != nil {
+					return
+				}
+				if _, err := w.Write(m.GetValue()); err != nil {
+					return
+				}
+			}
+		})
+	}
+}
+
+// memory is the heap in use after a collection, and the process's RSS.
+func memory(t *testing.T) (heap, rss uint64) {
+	t.Helper()
+	goruntime.GC()
+	var ms goruntime.MemStats
+	goruntime.ReadMemStats(&ms)
+	status, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for _, line := range strings.Split(string(status), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				var kb uint64
+				_, _ = fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+				rss = kb << 10
+			}
+		}
+	}
+	return ms.HeapInuse, rss
+}
+
+// TestStalledDownloadsAreCut: 100 clients open a 19 MB download and read
+// nothing. The process's heap grows by far less than 128 MiB (each holds
+// at most its gRPC window, a chunk and net/http's few KiB), every one is
+// cut after REST_WRITE_IDLE_TIMEOUT and logged, and a normal download
+// during them completes quickly.
+//
+// Not parallel: it measures the process's memory.
+func TestStalledDownloadsAreCut(t *testing.T) {
+	const stalled = 100
+	const idle = 2 * time.Second
+	var started atomic.Int32
+	var self atomic.Pointer[grpc.ClientConn]
+	s := start(t, func(o *Options) {
+		echo := o.RegisterGRPC
+		o.RegisterGRPC = func(srv *grpc.Server) { echo(srv); registerBlob(srv, &started) }
+		o.REST.WriteIdleTimeout = idle
+		o.WrapREST = map[string]func(http.Handler) http.Handler{"GET /v1/blob": downloadHandler(&self)}
+	})
+	addr := strings.TrimPrefix(s.base, "http://")
+	conn, err := grpc.NewClient(addr, SelfDialOptions(nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	self.Store(conn)
+
+	download := func() (int64, time.Duration) {
+		t.Helper()
+		t0 := time.Now()
+		resp, err := s.http.Get(s.base + "/v1/blob")
+		if err != nil {
+			t.Fatalf("download: %v", err)
+		}
+		defer resp.Body.Close()
+		n, err := io.Copy(io.Discard, resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("download: got %d, %d bytes, %v", resp.StatusCode, n, err)
+		}
+		return n, time.Since(t0)
+	}
+	if n, d := download(); n != downloadBytes {
+		t.Fatalf("warm-up download: got %d bytes in %s, want %d", n, d, downloadBytes)
+	}
+	heap0, rss0 := memory(t)
+	goroutines0 := goruntime.NumGoroutine()
+
+	var clients []net.Conn
+	defer func() {
+		for _, c := range clients {
+			_ = c.Close()
+		}
+	}()
+	before := started.Load()
+	for range stalled {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.(*net.TCPConn).SetReadBuffer(16 << 10)
+		clients = append(clients, c)
+		if _, err := io.WriteString(c, "GET /v1/blob HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opened := time.Now()
+	waitUntil(t, "every stalled download started", func() bool { return started.Load()-before == stalled })
+	time.Sleep(idle / 4) // the buffers fill
+	heap1, rss1 := memory(t)
+	goroutines1 := goruntime.NumGoroutine()
+
+	n, took := download()
+	t.Logf("%d stalled downloads: heap in use %d MiB -> %d MiB (+%d MiB), RSS %d MiB -> %d MiB, goroutines %d -> %d; a normal download during them: %d bytes in %s",
+		stalled, heap0>>20, heap1>>20, (int64(heap1)-int64(heap0))>>20, rss0>>20, rss1>>20, goroutines0, goroutines1, n, took)
+	if grown := int64(heap1) - int64(heap0); grown > 128<<20 {
+		t.Errorf("heap in use grew by %d MiB with %d stalled downloads, want at most 128 MiB", grown>>20, stalled)
+	}
+	if n != downloadBytes || took > idle {
+		t.Errorf("normal download during the stalled ones: got %d bytes in %s, want %d well within %s", n, took, downloadBytes, idle)
+	}
+
+	waitUntil(t, "every stalled download cut", func() bool {
+		return strings.Count(s.logs.String(), "REST response cut") >= stalled
+	})
+	cutAfter := time.Since(opened)
+	// Each stalled client's connection is reset by the server: the kernel
+	// drops what it still held for the client.
+	for i, c := range clients {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.Copy(io.Discard, c)
+		if err != nil && !isReset(err) {
+			t.Errorf("stalled client %d: got %v after %d bytes, want the connection reset or closed", i, err, got)
+		}
+		if got >= downloadBytes {
+			t.Errorf("stalled client %d: got the whole download", i)
+		}
+	}
+	waitUntil(t, "the stalled downloads' goroutines gone", func() bool { return goruntime.NumGoroutine() <= goroutines0+10 })
+	t.Logf("cut after %s (timeout %s); goroutines back to %d", cutAfter, idle, goruntime.NumGoroutine())
+	if cutAfter > idle+5*time.Second {
+		t.Errorf("stalled downloads cut %s after they opened, want about %s", cutAfter, idle)
+	}
+	if !strings.Contains(s.logs.String(), `"written_bytes"`) {
+		t.Error("the cut's log line does not say how much was written")
+	}
+}
+
+func isReset(err error) bool {
+	return strings.Contains(err.Error(), "connection reset")
+}
+
+// h2 frame types and codes a raw HTTP/2 client needs.
+const (
+	h2Data          = 0x0
+	h2Headers       = 0x1
+	h2RSTStream     = 0x3
+	h2Settings      = 0x4
+	h2GoAway        = 0x7
+	h2EndStream     = 0x1
+	h2EndHeaders    = 0x4
+	h2RefusedStream = 0x7
+	h2Preface       = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+)
+
+func writeH2Frame(w io.Writer, typ, flags byte, stream uint32, payload []byte) error {
+	var h [9]byte
+	h[0], h[1], h[2] = byte(len(payload)>>16), byte(len(payload)>>8), byte(len(payload))
+	h[3], h[4] = typ, flags
+	binary.BigEndian.PutUint32(h[5:], stream&0x7fffffff)
+	if _, err := w.Write(h[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(payload)
+	return err
+}
+
+// hpackLiterals encodes header fields as HPACK literals without indexing
+// and without Huffman coding (every string shorter than 127 bytes).
+func hpackLiterals(fields ...string) []byte {
+	var b []byte
+	for i := 0; i < len(fields); i += 2 {
+		b = append(b, 0x00, byte(len(fields[i])))
+		b = append(b, fields[i]...)
+		b = append(b, byte(len(fields[i+1])))
+		b = append(b, fields[i+1]...)
+	}
+	return b
+}
+
+// TestWatchFloodIsCapped: one connection opens 5000 health Watch streams
+// without a key, ignoring the server's SETTINGS as a hostile client does.
+// The server holds at most GRPC_MAX_CONCURRENT_STREAMS of them and refuses
+// the rest (RST_STREAM REFUSED_STREAM), the process grows by less than
+// 20 MB, and another client's unary call still works.
+//
+// Not parallel: it counts the process's goroutines and memory.
+func TestWatchFloodIsCapped(t *testing.T) {
+	const streams = 5000
+	s := start(t, nil)
+	// The other client's connection is up before the flood.
+	if _, err := s.call(t.Context(), "hi", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	heap0, rss0 := memory(t)
+	goroutines0 := goruntime.NumGoroutine()
+
+	c, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var refused, answered, otherResets atomic.Int32
+	var goAway atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		r := bufio.NewReader(c)
+		var h [9]byte
+		for {
+			if _, err := io.ReadFull(r, h[:]); err != nil {
+				return
+			}
+			payload := make([]byte, int(h[0])<<16|int(h[1])<<8|int(h[2]))
+			if _, err := io.ReadFull(r, payload); err != nil {
+				return
+			}
+			switch h[3] {
+			case h2RSTStream:
+				if binary.BigEndian.Uint32(payload) == h2RefusedStream {
+					refused.Add(1)
+				} else {
+					otherResets.Add(1)
+				}
+			case h2Headers:
+				answered.Add(1)
+			case h2GoAway:
+				goAway.Store(true)
+			}
+		}
+	})
+	headers := hpackLiterals(":method", "POST", ":scheme", "http", ":path", "/grpc.health.v1.Health/Watch",
+		":authority", "test", "content-type", "application/grpc", "te", "trailers")
+	w := bufio.NewWriterSize(c, 64<<10)
+	_, _ = w.WriteString(h2Preface)
+	_ = writeH2Frame(w, h2Settings, 0, 0, nil)
+	for i := range streams {
+		id := uint32(2*i + 1)
+		_ = writeH2Frame(w, h2Headers, h2EndHeaders, id, headers)
+		// An empty HealthCheckRequest: the overall health.
+		if err := writeH2Frame(w, h2Data, h2EndStream, id, []byte{0, 0, 0, 0, 0}); err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "every stream answered or refused", func() bool {
+		return refused.Load()+answered.Load()+otherResets.Load() >= streams || goAway.Load()
+	})
+	time.Sleep(200 * time.Millisecond)
+	heap1, rss1 := memory(t)
+	goroutines1 := goruntime.NumGoroutine()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	_, callErr := s.call(ctx, "hi", "ok")
+	took := time.Since(t0)
+	t.Logf("%d Watch streams on one connection: %d open, %d refused, %d other resets, GOAWAY %t; goroutines %d -> %d; heap in use %d KiB -> %d KiB (%+d KiB), RSS %d MiB -> %d MiB; another client's call took %s",
+		streams, answered.Load(), refused.Load(), otherResets.Load(), goAway.Load(), goroutines0, goroutines1,
+		heap0>>10, heap1>>10, (int64(heap1)-int64(heap0))>>10, rss0>>20, rss1>>20, took)
+	if callErr != nil {
+		t.Errorf("another client's call during the flood: %v", callErr)
+	}
+	if got := answered.Load(); got > DefaultGRPCMaxConcurrentStreams {
+		t.Errorf("Watch streams served on one connection: got %d, want at most %d", got, DefaultGRPCMaxConcurrentStreams)
+	}
+	if got := refused.Load(); got < streams-DefaultGRPCMaxConcurrentStreams {
+		t.Errorf("refused streams: got %d, want %d (REFUSED_STREAM, not queued)", got, streams-DefaultGRPCMaxConcurrentStreams)
+	}
+	if grown := goroutines1 - goroutines0; grown > DefaultGRPCMaxConcurrentStreams+20 {
+		t.Errorf("server goroutines grew by %d, want at most the cap (%d) and a few for the connection", grown, DefaultGRPCMaxConcurrentStreams)
+	}
+	if grown := int64(heap1) - int64(heap0); grown > 20<<20 {
+		t.Errorf("heap in use grew by %d KiB, want at most 20 MB", grown>>10)
+	}
+	_ = c.Close()
+	wg.Wait()
+	waitUntil(t, "the flood's goroutines gone", func() bool { return goruntime.NumGoroutine() <= goroutines0+5 })
+}
+
+// waitUntil polls cond until it holds, failing after 15 seconds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 15s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
