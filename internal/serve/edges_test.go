@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/vendorgate/vendorgate/internal/auth"
 )
 
 // freeAddr is a loopback address nobody listens on (a moment ago).
@@ -479,5 +482,69 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("%s: not within 15s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestBadKeyFloodOverREST: 1000 REST calls with a wrong key from one
+// address log a handful of refusals, are throttled to 429 with
+// Retry-After after a burst of 401s, and cost nothing for a caller with a
+// good key, over REST or gRPC.
+func TestBadKeyFloodOverREST(t *testing.T) {
+	t.Parallel()
+	keys := t.TempDir() + "/keys.yaml"
+	body := "callers:\n  - name: echoer\n    keys: [\"" + auth.HashKey("good") + "\"]\n    allow: [\"test.v1.EchoService/*\"]\n"
+	if err := os.WriteFile(keys, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	guardLogs := &logBuffer{}
+	g, err := auth.New(context.Background(), auth.Options{Service: "echo", Config: auth.Config{Mode: auth.ModeAPIKey, KeysFile: keys, ReloadInterval: time.Hour},
+		Logger: slog.New(slog.NewJSONHandler(guardLogs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, func(o *Options) { o.Guard = g })
+	post := func(key string) (int, string) {
+		req, err := http.NewRequest(http.MethodPost, s.base+"/v1/echo", strings.NewReader(`{"text":"hi"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := s.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	began := time.Now()
+	codes := map[int]int{}
+	var retryAfter string
+	for range 1000 {
+		code, ra := post("wrong")
+		codes[code]++
+		if code == http.StatusTooManyRequests {
+			retryAfter = ra
+		}
+	}
+	flood := time.Since(began)
+	lines := strings.Count(guardLogs.String(), "call refused")
+	t0 := time.Now()
+	goodCode, _ := post("good")
+	goodREST := time.Since(t0)
+	t0 = time.Now()
+	_, grpcErr := s.call(withBearer("good"), "hi", "ok")
+	goodGRPC := time.Since(t0)
+	t.Logf("1000 wrong keys over REST in %s: %v, Retry-After %q, %d log lines; then a good key: REST %d in %s, gRPC %v in %s",
+		flood, codes, retryAfter, lines, goodCode, goodREST, grpcErr, goodGRPC)
+	if most := int(flood/time.Second) + 2; lines > most {
+		t.Errorf("refusal log lines: got %d, want at most one a second (%d)", lines, most)
+	}
+	if codes[http.StatusUnauthorized] > 40 || codes[http.StatusTooManyRequests] < 900 || retryAfter == "" {
+		t.Errorf("got %v with Retry-After %q, want a burst of 401s, then 429s with Retry-After", codes, retryAfter)
+	}
+	if goodCode != http.StatusOK || grpcErr != nil {
+		t.Errorf("a good key after the flood: REST %d, gRPC %v; want both served", goodCode, grpcErr)
 	}
 }
