@@ -113,7 +113,7 @@ func listenMetrics(ctx context.Context, opts Options, api net.Addr, log *slog.Lo
 		return nil, false, nil
 	case strings.EqualFold(addr, MetricsOff):
 		return nil, false, nil
-	case explicit && sameAddr(addr, api):
+	case explicit && (strings.EqualFold(addr, MetricsOnAPI) || sameAddr(addr, api)):
 		return nil, true, nil
 	}
 	lis, err = (&net.ListenConfig{}).Listen(ctx, "tcp", addr)

@@ -43,6 +43,11 @@ const (
 // MetricsOff is the METRICS_ADDR that serves no /metrics at all.
 const MetricsOff = "off"
 
+// MetricsOnAPI is the METRICS_ADDR that serves /metrics on the API port,
+// whatever its address (e.g. a test's 127.0.0.1:0): an explicit choice,
+// like naming the API address.
+const MetricsOnAPI = "api"
+
 // REST configures the REST face. Each service embeds it in its
 // configuration, so every service reads the same variables.
 type REST struct {
@@ -68,7 +73,8 @@ type REST struct {
 	// MetricsAddr is where /metrics is served (METRICS_ADDR), on a listener
 	// of its own, e.g. "127.0.0.1:9091"; empty takes the service's
 	// Options.DefaultMetricsAddr, "off" serves no metrics. /metrics is on
-	// the API port only when MetricsAddr names the API's address itself.
+	// the API port only when MetricsAddr names the API's address itself,
+	// or is "api".
 	MetricsAddr string `env:"METRICS_ADDR"`
 	// GRPCMaxConcurrentStreams is how many calls and streams one gRPC
 	// connection may hold open at once (GRPC_MAX_CONCURRENT_STREAMS): a

@@ -79,6 +79,8 @@ func startSim(t testing.TB, logs *logtest.Buffer, sim *dingdangsim.Simulator, ve
 		// them); a test that wants them sets AUTH_MODE itself.
 		"AUTH_MODE=none",
 		"DELIVERY_ADDR=127.0.0.1:0",
+		// The tests read /metrics on the API port.
+		"METRICS_ADDR=api",
 		"DELIVERY_DATABASE_URL=" + sqlstoretest.SQLiteURL(t),
 		"DINGDANG_BASE_URL=" + vendorURL,
 		"DINGDANG_SECRET_ID=" + testSecretID,

@@ -216,6 +216,8 @@ func childEnv(db, vendorURL string, extra ...string) []string {
 	return append([]string{
 		"AUTH_MODE=none",
 		"DELIVERY_ADDR=127.0.0.1:0",
+		// The tests read /metrics on the API port.
+		"METRICS_ADDR=api",
 		"DELIVERY_DATABASE_URL=" + db,
 		"DINGDANG_BASE_URL=" + vendorURL,
 		"DINGDANG_SECRET_ID=" + testSecretID,

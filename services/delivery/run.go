@@ -82,7 +82,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 
 	reg := prometheus.NewRegistry()
 	acc, err := access.Open(ctx, access.Options{
-		Service: "delivery", DB: st.DB(), Config: cfg.Access, Sandbox: cfg.Sandbox, Explicit: server.ExplicitGrants,
+		Service: "delivery", DB: st.DB(), Config: cfg.Access, Sandbox: cfg.Sandbox,
 		Prices:     map[string]int64{dingdang.Vendor + " " + dingdang.EndpointCreateOrder: cfg.DispatchPriceFen()},
 		Registerer: reg, Logger: log,
 	})
@@ -172,17 +172,19 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	}
 	g.Go(func() error {
 		return serve.Run(gctx, lis, serve.Options{
-			Guard:           acc.Guard,
-			TLS:             acc.TLS,
-			Name:            "delivery",
-			Domain:          server.Domain,
-			Logger:          log,
-			Registry:        reg,
-			Ready:           st.Ping,
-			ShutdownTimeout: cfg.ShutdownTimeout,
-			REST:            cfg.REST,
-			OpenAPI:         doc,
-			RegisterGRPC:    func(s *grpc.Server) { deliveryv1.RegisterDeliveryServiceServer(s, srv) },
+			Guard: acc.Guard,
+			TLS:   acc.TLS,
+			Name:  "delivery",
+			// /metrics stays off the API port unless METRICS_ADDR says so.
+			DefaultMetricsAddr: "127.0.0.1:9091",
+			Domain:             server.Domain,
+			Logger:             log,
+			Registry:           reg,
+			Ready:              st.Ping,
+			ShutdownTimeout:    cfg.ShutdownTimeout,
+			REST:               cfg.REST,
+			OpenAPI:            doc,
+			RegisterGRPC:       func(s *grpc.Server) { deliveryv1.RegisterDeliveryServiceServer(s, srv) },
 			RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
 				return deliveryv1.RegisterDeliveryServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
 			},

@@ -20,6 +20,8 @@ func startSandbox(t *testing.T) (string, *logtest.Buffer) {
 		// authentication (access_test.go covers it).
 		"AUTH_MODE=none",
 		"LOGISTICS_ADDR=127.0.0.1:0",
+		// The REST checks read /metrics on the API port.
+		"METRICS_ADDR=api",
 		"LOGISTICS_DATABASE_URL=sqlite://" + filepath.Join(t.TempDir(), "logistics.db"),
 		"LOG_LEVEL=debug",
 	})

@@ -77,7 +77,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	// The callers and the usage ledger live in the service's database,
 	// shared by its replicas: spending caps hold across them.
 	acc, err := access.Open(ctx, access.Options{
-		Service: "logistics", DB: st.DB(), Config: cfg.Access, Sandbox: cfg.Sandbox, Explicit: server.ExplicitGrants,
+		Service: "logistics", DB: st.DB(), Config: cfg.Access, Sandbox: cfg.Sandbox,
 		Prices: prices(cfg), Registerer: reg, Logger: log,
 	})
 	if err != nil {
@@ -145,16 +145,18 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		onListen(lis.Addr())
 	}
 	return serve.Run(ctx, lis, serve.Options{
-		Name:            "logistics",
-		Domain:          server.Domain,
-		Logger:          log,
-		Registry:        reg,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		REST:            cfg.REST,
-		OpenAPI:         doc,
-		Ready:           st.Ping,
-		Guard:           acc.Guard,
-		TLS:             acc.TLS,
+		Name: "logistics",
+		// /metrics stays off the API port unless METRICS_ADDR says so.
+		DefaultMetricsAddr: "127.0.0.1:9093",
+		Domain:             server.Domain,
+		Logger:             log,
+		Registry:           reg,
+		ShutdownTimeout:    cfg.ShutdownTimeout,
+		REST:               cfg.REST,
+		OpenAPI:            doc,
+		Ready:              st.Ping,
+		Guard:              acc.Guard,
+		TLS:                acc.TLS,
 		RegisterGRPC: func(s *grpc.Server) {
 			logisticsv1.RegisterParcelServiceServer(s, parcels)
 			logisticsv1.RegisterBillingServiceServer(s, billingSrv)

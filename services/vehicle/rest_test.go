@@ -29,6 +29,8 @@ func startSandbox(t *testing.T, extra ...string) (string, *logtest.Buffer) {
 		done <- run(ctx, append([]string{
 			"SANDBOX=1",
 			"VEHICLE_ADDR=127.0.0.1:0",
+			// The REST checks read /metrics on the API port.
+			"METRICS_ADDR=api",
 			"VEHICLE_DATABASE_URL=sqlite://" + filepath.Join(t.TempDir(), "vehicle.db"),
 			"SANDBOX_REPORT_DELAY=20ms",
 			"VEHICLE_POLL_INTERVAL=10ms",

@@ -59,11 +59,10 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 
 	reg := prometheus.NewRegistry()
 	acc, err := access.Open(ctx, access.Options{
-		Service:  "vehicle",
-		DB:       st.DB(),
-		Config:   cfg.Access,
-		Sandbox:  cfg.Sandbox,
-		Explicit: server.ExplicitGrants,
+		Service: "vehicle",
+		DB:      st.DB(),
+		Config:  cfg.Access,
+		Sandbox: cfg.Sandbox,
 		// A report purchase is the one paid call; a report fetch is free.
 		Prices:     map[string]int64{maintenance.Vendor + " " + maintenance.PathOrder: cfg.ReportCostFen()},
 		Registerer: reg,
@@ -135,17 +134,19 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("OpenAPI document: %w", err)
 	}
 	return serve.Run(ctx, lis, serve.Options{
-		Name:            "vehicle",
-		Domain:          server.Domain,
-		Logger:          log,
-		Registry:        reg,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		REST:            cfg.REST,
-		Guard:           acc.Guard,
-		TLS:             acc.TLS,
-		OpenAPI:         doc,
-		Ready:           st.Ping,
-		RegisterGRPC:    func(s *grpc.Server) { vehiclev1.RegisterVehicleServiceServer(s, srv) },
+		Name: "vehicle",
+		// /metrics stays off the API port unless METRICS_ADDR says so.
+		DefaultMetricsAddr: "127.0.0.1:9094",
+		Domain:             server.Domain,
+		Logger:             log,
+		Registry:           reg,
+		ShutdownTimeout:    cfg.ShutdownTimeout,
+		REST:               cfg.REST,
+		Guard:              acc.Guard,
+		TLS:                acc.TLS,
+		OpenAPI:            doc,
+		Ready:              st.Ping,
+		RegisterGRPC:       func(s *grpc.Server) { vehiclev1.RegisterVehicleServiceServer(s, srv) },
 		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
 			return vehiclev1.RegisterVehicleServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
 		},

@@ -25,17 +25,6 @@ import (
 // Domain is the google.rpc.ErrorInfo domain of the delivery service.
 const Domain = "delivery.vendorgate.dev"
 
-// ExplicitGrants lists the RPCs a caller may call only when its allow list
-// names them in full ("DeliveryService/*" does not cover them): the paid
-// dispatch (DINGDANG_DISPATCH_PRICE_YUAN, also capped per caller by
-// daily_spend_cap_yuan) and the operator's ResolveOperation, which decides
-// what a repeat of a request_id returns. They are the delivery entries of
-// auth.PaidOrMoneyRPCs, which every guard applies.
-var ExplicitGrants = []string{
-	deliveryv1.DeliveryService_CreateOrder_FullMethodName[1:],
-	deliveryv1.DeliveryService_ResolveOperation_FullMethodName[1:],
-}
-
 // The methods under which request_id records are kept: the RPCs' names.
 const (
 	methodCreateOrder        = "CreateOrder"

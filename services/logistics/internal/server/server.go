@@ -13,20 +13,6 @@ import (
 // Domain is the google.rpc.ErrorInfo domain of the logistics service.
 const Domain = "logistics.vendorgate.dev"
 
-// ExplicitGrants are the RPCs that spend or move money: a caller may call
-// them only when its allow list names them
-// ("vendorgate.logistics.v1.BillingService/*" is not enough).
-// ResolveOperation is among them: it decides whether an unknown outcome
-// counts as applied. internal/auth's PaidOrMoneyRPCs holds them too; the
-// list here says so where the handlers are.
-var ExplicitGrants = []string{
-	"vendorgate.logistics.v1.ParcelService/CreateParcelOrder",
-	"vendorgate.logistics.v1.BillingService/Recharge",
-	"vendorgate.logistics.v1.BillingService/Deduct",
-	"vendorgate.logistics.v1.BillingService/CloseBatch",
-	"vendorgate.logistics.v1.BillingService/ResolveOperation",
-}
-
 // Page sizes.
 const (
 	defaultParcelPageSize = 20

@@ -29,15 +29,6 @@ import (
 // Domain is the google.rpc.ErrorInfo domain of the vehicle service.
 const Domain = "vehicle.vendorgate.dev"
 
-// ExplicitGrants are the RPCs that buy reports or settle purchases: a
-// caller may call them only when its allow list names them in full
-// ("vendorgate.vehicle.v1.VehicleService/*" is not enough).
-var ExplicitGrants = []string{
-	vehiclev1.VehicleService_OrderReport_FullMethodName[1:],
-	vehiclev1.VehicleService_LookupHistory_FullMethodName[1:],
-	vehiclev1.VehicleService_ResolveOperation_FullMethodName[1:],
-}
-
 // Ledger is what the server needs from the usage ledger (usage.Ledger).
 type Ledger interface {
 	// Reserve books costFen against the caller's daily spend cap before a
