@@ -55,9 +55,10 @@ type REST struct {
 	// Options.RouteBodyLimits gives the route its own; a larger body is
 	// refused with 413 while it is read, so memory stays bounded.
 	MaxBodyBytes int64 `env:"REST_MAX_BODY_BYTES" envDefault:"4194304"`
-	// BodyReadTimeout is how long a client may take to send a request body,
-	// a multipart upload's too; a stalled body is cut off with 408 and its
-	// connection closed.
+	// BodyReadTimeout is how long a client may take to send a JSON request
+	// body, and the longest pause between the bytes of a streamed
+	// (multipart) upload, which may take as long as it keeps moving; a
+	// stalled body is cut off with 408 and its connection closed.
 	BodyReadTimeout time.Duration `env:"REST_BODY_READ_TIMEOUT" envDefault:"30s"`
 	// IdleTimeout is how long an idle keep-alive connection stays open.
 	IdleTimeout time.Duration `env:"REST_IDLE_TIMEOUT" envDefault:"2m"`

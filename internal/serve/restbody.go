@@ -51,6 +51,11 @@ type timedBodyKey struct{}
 // deadline that timeBodies set on the connection.
 type timedBody struct {
 	io.ReadCloser
+	// rc and idle push the connection's read deadline out by idle after
+	// every byte that arrives: a streamed upload is bounded by its
+	// progress, not by its total time.
+	rc   *http.ResponseController
+	idle time.Duration
 	// received counts the bytes read.
 	received atomic.Int64
 	// timedOut is set when a read ran into the deadline, done when one
@@ -64,6 +69,9 @@ type timedBody struct {
 func (b *timedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.received.Add(int64(n))
+	if n > 0 && err == nil && b.rc != nil {
+		_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	}
 	var ne net.Error
 	switch {
 	case errors.Is(err, io.EOF):
@@ -125,10 +133,11 @@ func (w *timedWriter) Flush() {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *timedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// timeBodies times the bodies of h's requests as the REST face times its
-// own; h is a WrapREST handler, which may read a body itself (a multipart
-// upload streamed to the service). The body must arrive within the body
-// read timeout. One that does not is answered with 408 REQUEST_TIMEOUT in
+// timeBodies times the bodies of h's requests; h is a WrapREST handler,
+// which may read a body itself (a multipart upload streamed to the
+// service). Such a body is bounded by its progress: no byte may take longer
+// than the body read timeout to come, however long the whole upload takes
+// (a 20 MiB contract over a slow line passes). One that stalls is answered with 408 REQUEST_TIMEOUT in
 // the one error shape, counted and logged, whatever h made of its failed
 // read, and its connection is closed; so is the connection of a body h
 // leaves unread and the client does not finish sending.
@@ -139,8 +148,9 @@ func (f *restFace) timeBodies(h http.Handler) http.Handler {
 			return
 		}
 		start := time.Now()
-		_ = http.NewResponseController(w).SetReadDeadline(start.Add(f.readTimeout))
-		body := &timedBody{ReadCloser: r.Body}
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(start.Add(f.readTimeout))
+		body := &timedBody{ReadCloser: r.Body, rc: rc, idle: f.readTimeout}
 		r = r.WithContext(context.WithValue(r.Context(), timedBodyKey{}, body))
 		r.Body = body
 		tw := &timedWriter{ResponseWriter: w, body: body}

@@ -324,3 +324,39 @@ func TestWrappedUploadKeepsItsContext(t *testing.T) {
 		}
 	}
 }
+
+// TestWrappedUploadIsBoundedByProgress: a streamed upload that keeps
+// moving passes though it takes several times the body read timeout in
+// all; the timeout bounds the pauses, not the total.
+func TestWrappedUploadIsBoundedByProgress(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	s := start(t, func(o *Options) {
+		o.REST.BodyReadTimeout = timeout
+		o.WrapREST = map[string]func(http.Handler) http.Handler{"POST /v1/echo": uploads}
+	})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprint(conn, multipartHead(len(multipartBody), ""))
+	start := time.Now()
+	for i := 0; i < len(multipartBody); i += 8 {
+		_, _ = io.WriteString(conn, multipartBody[i:min(i+8, len(multipartBody))])
+		time.Sleep(timeout / 3)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read answer: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if took := time.Since(start); took < 2*timeout {
+		t.Fatalf("the upload took %v, want it slower than the timeout in all for this test to mean anything", took)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "uploaded 14 bytes") {
+		t.Errorf("got HTTP %d %s, want 200 uploaded 14 bytes", resp.StatusCode, body)
+	}
+}
