@@ -294,6 +294,9 @@ func TestAuthKeyRotation(t *testing.T) {
 	c := dial(t, h.addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if _, err := uploadContract(withKey(ctx, keyNew), c, "ROT1", "t", fadadasim.PDF("rotation"), 1024); err != nil {
+		t.Fatal(err)
+	}
 	grpcCall := func(key string) error {
 		_, err := c.GetContractLinks(withKey(ctx, key), &esignv1.GetContractLinksRequest{ContractId: "ROT1"})
 		return err
@@ -457,6 +460,11 @@ func TestAuthSandboxKey(t *testing.T) {
 	t.Parallel()
 	const key = "vg_sandbox-dev_fixed-test-key-0006"
 	addr := startService(t, "AUTH_MODE=api-key", "SANDBOX_API_KEY="+key)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := uploadContract(withKey(ctx, key), dial(t, addr), "SBX1", "t", fadadasim.PDF("sandbox"), 1024); err != nil {
+		t.Fatal(err)
+	}
 	if code, b := restDo(t, "GET", "http://"+addr+"/v1/esign/contracts/SBX1/links", "", "", nil); code != http.StatusUnauthorized {
 		t.Errorf("without a key: got %d %s, want 401", code, b)
 	}

@@ -318,8 +318,11 @@ func TestReconcilerResolvesLostGeneration(t *testing.T) {
 	wantStatus(t, "generate with a lost reply", err, codes.Unknown, idempotency.ReasonOutcomeUnknown)
 	waitResolved(ctx, t, c, 10*time.Second)
 	got, err := c.GenerateContract(ctx, req)
-	if err != nil || got.GetContractId() != "RECG1" || !strings.Contains(got.GetViewUrl(), "contract_id=RECG1") {
-		t.Fatalf("repeat: got %v, %v, want RECG1 with its signed links", got, err)
+	if err != nil || got.GetContractId() != "RECG1" || !strings.HasPrefix(got.GetViewUrl(), linkOrigin+"/v1/esign/links/") {
+		t.Fatalf("repeat: got %v, %v, want RECG1 with the service's links", got, err)
+	}
+	if resp, body := openLink(t, openable(got.GetDownloadUrl(), h.addr)); resp.StatusCode != http.StatusOK || !bytes.HasPrefix(body, []byte("%PDF-")) {
+		t.Errorf("the repeat's download link: got %d %.40q, want the generated PDF", resp.StatusCode, body)
 	}
 	if n := h.sim.Calls(fadada.PathGenerateContract); n != 1 {
 		t.Errorf("got %d generate_contract calls, want 1", n)

@@ -123,6 +123,20 @@ func startWithVendor(t *testing.T, dbURL string, extra ...string) *vendorHarness
 	return h
 }
 
+// linkOrigin is ESIGN_LINK_BASE_URL outside the sandbox in the tests: the
+// port is only known once the service listens, so a test that opens a
+// link puts the address in its place (openable).
+const linkOrigin = "http://esign.test"
+
+// linkSecret is ESIGN_LINK_SECRET outside the sandbox in the tests, the
+// same for every service a test runs, as for replicas.
+const linkSecret = "test-link-secret-0123456789abcdef"
+
+// openable is link with the service at addr in place of linkOrigin.
+func openable(link, addr string) string {
+	return strings.Replace(link, linkOrigin, "http://"+addr, 1)
+}
+
 // startVendor runs the simulator and returns the service's environment
 // for it, with AUTH_MODE=none unless extra says otherwise.
 func startVendor(t *testing.T, dbURL string, extra ...string) (*vendorHarness, []string) {
@@ -150,6 +164,7 @@ func startVendor(t *testing.T, dbURL string, extra ...string) (*vendorHarness, [
 	env := append([]string{
 		"AUTH_MODE=none", "FADADA_BASE_URL=" + vendor.BaseURL + fadadasim.Prefix, "FADADA_SECRET_ID=" + id, "FADADA_SECRET_KEY=" + key,
 		"FADADA_APP_ID=" + appID, "FADADA_APP_SECRET=" + appSecret, "ESIGN_DATABASE_URL=" + dbURL,
+		"ESIGN_LINK_BASE_URL=" + linkOrigin, "ESIGN_LINK_SECRET=" + linkSecret,
 	}, extra...)
 	return &vendorHarness{sim: sim, gate: gate}, env
 }
@@ -181,6 +196,8 @@ func runService(t testing.TB, environ []string) (string, func()) {
 	case a := <-addr:
 		return a.String(), stop
 	case err := <-done:
+		// Nothing left to stop, and done is read.
+		once.Do(func() {})
 		mu.Lock()
 		defer mu.Unlock()
 		t.Fatalf("run ended before listening: %v\n%s", err, logs.String())

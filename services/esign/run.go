@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -25,6 +27,7 @@ import (
 	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadadasim"
+	"github.com/vendorgate/vendorgate/services/esign/internal/links"
 	"github.com/vendorgate/vendorgate/services/esign/internal/restfiles"
 	"github.com/vendorgate/vendorgate/services/esign/internal/server"
 	"github.com/vendorgate/vendorgate/services/esign/internal/store"
@@ -105,8 +108,20 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
+	// The links are under the listen address in the sandbox, unless
+	// ESIGN_LINK_BASE_URL says otherwise: the listener comes first.
+	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on ESIGN_ADDR %s: %w", cfg.Addr, err)
+	}
+	defer lis.Close()
+	linker, linkRoutes, err := newLinks(cfg, client, lis.Addr(), acc.TLS != nil, log)
+	if err != nil {
+		return err
+	}
 	srv := server.New(client, contracts.New(client, st), ids, server.Options{
 		MaxUploadBytes: cfg.MaxUploadBytes,
+		Links:          linker,
 		LinkValidity:   cfg.LinkValidity,
 		SpoolDir:       cfg.SpoolDir,
 		Usage:          acc.Ledger,
@@ -116,12 +131,8 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	// are resolved without an operator.
 	go ids.NewReconciler(srv.Checkers()).Run(ctx, cfg.ReconcileInterval)
 
-	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on ESIGN_ADDR %s: %w", cfg.Addr, err)
-	}
 	log.Info("esign listening", "grpc", lis.Addr().String(), "rest", "http://"+lis.Addr().String()+"/v1/esign/accounts",
-		"vendor", cfg.Vendor.BaseURL, "sandbox", cfg.Sandbox)
+		"vendor", cfg.Vendor.BaseURL, "sandbox", cfg.Sandbox, "link_mode", cfg.LinkMode)
 	if onListen != nil {
 		onListen(lis.Addr())
 	}
@@ -154,6 +165,10 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 			routeUploadContract: uploads.Contracts, routeUploadTemplate: uploads.Templates,
 			routeDownloadContract: downloads.Contract, routeGetFile: downloads.File,
 		},
+		// The links open without an API key: ExtraHTTP routes are served
+		// beside the REST face, where no guard runs; the token is the
+		// permission.
+		ExtraHTTP:    linkRoutes,
 		OpenAPI:      doc,
 		Guard:        acc.Guard,
 		TLS:          acc.TLS,
@@ -164,8 +179,61 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	})
 }
 
+// newLinks builds the service's own links (ESIGN_LINK_MODE=proxy): the
+// tokens, their issuer under the public origin, and the routes that open
+// them. In vendor mode there are none, and the server hands out Fadada's
+// links. In the sandbox, an unset secret is made for this process and an
+// unset origin is the listen address (loopback when it listens on every
+// address); elsewhere config.Load requires both.
+func newLinks(cfg config.Config, vendor links.Vendor, addr net.Addr, tls bool, log *slog.Logger) (server.Linker, map[string]http.Handler, error) {
+	if cfg.LinkMode != config.LinkModeProxy {
+		return nil, nil, nil
+	}
+	secret := []byte(cfg.LinkSecret)
+	if len(secret) == 0 {
+		secret = make([]byte, links.MinSecretBytes)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, nil, fmt.Errorf("link secret: %w", err)
+		}
+		log.Warn("SANDBOX: links are signed with a secret of this process; they stop opening when it stops (set ESIGN_LINK_SECRET to keep them)")
+	}
+	base := cfg.LinkBaseURL
+	if base == "" {
+		base = localOrigin(addr, tls)
+		log.Warn("SANDBOX: links are under the listen address; set ESIGN_LINK_BASE_URL to the origin a person's browser reaches", "links", base)
+	}
+	tokens, err := links.NewTokens(secret, cfg.LinkValidity, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ESIGN_LINK_SECRET: %w", err)
+	}
+	issuer, err := links.NewIssuer(base, tokens)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ESIGN_LINK_BASE_URL: %w", err)
+	}
+	return issuer, links.NewHandler(tokens, vendor, server.Domain, log).Routes(), nil
+}
+
+// localOrigin is the origin of the listen address addr, with loopback for
+// an address that listens on every interface.
+func localOrigin(addr net.Addr, tls bool) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return scheme + "://" + addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
 // startSimulator runs the Fadada simulator on loopback with fresh
-// cloud-market keys and app credentials.
+// cloud-market keys and app credentials. Like the real gateway, it asks
+// the browser pages for the gateway's signature too (SignLinks), so the
+// sandbox's links open only through the service.
 func startSimulator(ctx context.Context) (*fadadasim.Simulator, *sandbox.Vendor, fadada.Credentials, error) {
 	id, key, err := sandbox.NewCredentials()
 	if err != nil {
@@ -180,6 +248,7 @@ func startSimulator(ctx context.Context) (*fadadasim.Simulator, *sandbox.Vendor,
 	if err != nil {
 		return nil, nil, fadada.Credentials{}, err
 	}
+	sim.SignLinks(true)
 	vendor, err := sandbox.Start(ctx, sim.Handler(), id, key)
 	if err != nil {
 		_ = sim.Close()

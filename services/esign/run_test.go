@@ -48,6 +48,7 @@ func startService(t testing.TB, extra ...string) string {
 	case a := <-addr:
 		return a.String()
 	case err := <-done:
+		done <- nil // for the cleanup, which has nothing left to stop
 		t.Fatalf("run ended before listening: %v", err)
 		return ""
 	}
@@ -175,8 +176,11 @@ func TestFlowGRPC(t *testing.T) {
 		t.Fatalf("GenerateContract: got %v, %v", gen, err)
 	}
 	links, err := c.GetContractLinks(ctx, &esignv1.GetContractLinksRequest{ContractId: "C42"})
-	if err != nil || !strings.Contains(links.GetDownloadUrl(), "msg_digest=") || links.GetExpireTime().AsTime().Before(time.Now()) {
-		t.Fatalf("GetContractLinks: got %v, %v", links, err)
+	if err != nil || !strings.Contains(links.GetDownloadUrl(), "/v1/esign/links/") || links.GetExpireTime().AsTime().Before(time.Now().Add(59*time.Minute)) {
+		t.Fatalf("GetContractLinks: got %v, %v, want the service's links for an hour", links, err)
+	}
+	if _, err := c.GetContractLinks(ctx, &esignv1.GetContractLinksRequest{ContractId: "NOSUCH42"}); status.Code(err) != codes.NotFound {
+		t.Errorf("GetContractLinks of an unknown contract: got %v, want NotFound", err)
 	}
 	pdf, ct, disposition, err := download(ctx, c, "C42")
 	if err != nil || ct != "application/pdf" || !bytes.Contains(pdf, []byte("borrower: Boss Horse")) || !strings.Contains(disposition, "C42.pdf") {

@@ -11,10 +11,25 @@ import (
 	"github.com/vendorgate/vendorgate/internal/envconfig"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/services/esign/internal/links"
 )
 
 // DefaultAddr is ESIGN_ADDR's default.
 const DefaultAddr = "127.0.0.1:8082"
+
+// The link modes (ESIGN_LINK_MODE).
+const (
+	// LinkModeProxy hands out the service's own links.
+	LinkModeProxy = "proxy"
+	// LinkModeVendor hands out Fadada's own signed links.
+	LinkModeVendor = "vendor"
+)
+
+// Default link validities (ESIGN_LINK_VALIDITY unset), per mode.
+const (
+	DefaultProxyLinkValidity  = time.Hour
+	DefaultVendorLinkValidity = 15 * time.Minute
+)
 
 // Config is the esign service's configuration.
 type Config struct {
@@ -45,10 +60,29 @@ type Config struct {
 	AppSecret string `env:"FADADA_APP_SECRET"`
 	// MaxUploadBytes bounds an uploaded contract or template file.
 	MaxUploadBytes int64 `env:"ESIGN_MAX_UPLOAD_BYTES" envDefault:"20971520"`
-	// LinkValidity is how long GetContractLinks says its signed links are
-	// valid. Fadada does not document how old a timestamp it accepts; the
-	// default assumes the gateway's 15 minutes.
-	LinkValidity time.Duration `env:"ESIGN_LINK_VALIDITY" envDefault:"15m"`
+	// LinkMode is what GetContractLinks and GenerateContract hand out
+	// (ESIGN_LINK_MODE): "proxy" (the default), the service's own links
+	// (<LinkBaseURL>/v1/esign/links/<token>), which open without an API
+	// key and which the service serves by fetching Fadada's page with the
+	// gateway's signature; or "vendor", Fadada's own signed links, which
+	// carry no gateway signature (a browser cannot send one) and so open
+	// only where the gateway lets them through without it.
+	LinkMode string `env:"ESIGN_LINK_MODE" envDefault:"proxy"`
+	// LinkBaseURL is the public origin of the links (ESIGN_LINK_BASE_URL),
+	// e.g. "https://esign.example.com", optionally with a path prefix that
+	// a proxy in front strips; required in proxy mode unless Sandbox,
+	// where it defaults to the listen address.
+	LinkBaseURL string `env:"ESIGN_LINK_BASE_URL"`
+	// LinkSecret signs the links' tokens (ESIGN_LINK_SECRET, at least 32
+	// bytes, the same on every replica, never logged): required in proxy
+	// mode unless Sandbox, where each process makes its own (its links
+	// die with it).
+	LinkSecret string `env:"ESIGN_LINK_SECRET"`
+	// LinkValidity is how long a link opens (ESIGN_LINK_VALIDITY). Unset:
+	// 1h for the service's own links; 15m for Fadada's, since Fadada does
+	// not document how old a timestamp it accepts and the gateway's
+	// window is 15 minutes.
+	LinkValidity time.Duration `env:"ESIGN_LINK_VALIDITY"`
 	// SpoolDir is where uploads are spooled before they are sent; empty
 	// means the system's temporary directory.
 	SpoolDir string `env:"ESIGN_SPOOL_DIR"`
@@ -100,9 +134,7 @@ func Load(environ []string) (Config, error) {
 	if cfg.MaxUploadBytes <= 0 {
 		errs = append(errs, fmt.Errorf("ESIGN_MAX_UPLOAD_BYTES must be positive, got %d", cfg.MaxUploadBytes))
 	}
-	if cfg.LinkValidity <= 0 {
-		errs = append(errs, fmt.Errorf("ESIGN_LINK_VALIDITY must be positive, got %s", cfg.LinkValidity))
-	}
+	errs = append(errs, cfg.checkLinks()...)
 	if cfg.ReconcileInterval <= 0 {
 		errs = append(errs, fmt.Errorf("ESIGN_RECONCILE_INTERVAL must be positive, got %s", cfg.ReconcileInterval))
 	}
@@ -116,6 +148,40 @@ func Load(environ []string) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// checkLinks checks the link settings and fills LinkValidity's default.
+func (cfg *Config) checkLinks() []error {
+	var errs []error
+	switch cfg.LinkMode {
+	case LinkModeProxy:
+		if !cfg.Sandbox {
+			errs = append(errs, envconfig.Require(" in ESIGN_LINK_MODE=proxy, the default (or set ESIGN_LINK_MODE=vendor for Fadada's own links, or SANDBOX=1)",
+				map[string]string{"ESIGN_LINK_BASE_URL": cfg.LinkBaseURL, "ESIGN_LINK_SECRET": cfg.LinkSecret})...)
+		}
+		if cfg.LinkBaseURL != "" {
+			if err := links.CheckBaseURL(cfg.LinkBaseURL); err != nil {
+				errs = append(errs, fmt.Errorf("ESIGN_LINK_BASE_URL: %w", err))
+			}
+		}
+		if cfg.LinkSecret != "" && len(cfg.LinkSecret) < links.MinSecretBytes {
+			errs = append(errs, fmt.Errorf("ESIGN_LINK_SECRET must be at least %d bytes (e.g. openssl rand -base64 32), got %d",
+				links.MinSecretBytes, len(cfg.LinkSecret)))
+		}
+		if cfg.LinkValidity == 0 {
+			cfg.LinkValidity = DefaultProxyLinkValidity
+		}
+	case LinkModeVendor:
+		if cfg.LinkValidity == 0 {
+			cfg.LinkValidity = DefaultVendorLinkValidity
+		}
+	default:
+		errs = append(errs, fmt.Errorf("ESIGN_LINK_MODE must be %s or %s, got %q", LinkModeProxy, LinkModeVendor, cfg.LinkMode))
+	}
+	if cfg.LinkValidity < time.Second {
+		errs = append(errs, fmt.Errorf("ESIGN_LINK_VALIDITY must be a second or more, got %s", cfg.LinkValidity))
+	}
+	return errs
 }
 
 // LoadAddr reads only ESIGN_ADDR (with its default), for the health probe,

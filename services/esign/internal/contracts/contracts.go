@@ -300,12 +300,22 @@ func (s *Service) ResumeArchiveContract(ctx context.Context, contractID string) 
 // errFound stops a download once its first bytes show the contract exists.
 var errFound = errors.New("contract found")
 
-// ContractExists reports whether Fadada has contractID, by starting its
+// RequireContract returns nil when Fadada has contractID, and Fadada's
+// refusal (vendorerr.KindNotFound) when it does not, by starting its
 // download (the only read of a contract the API has).
-func (s *Service) ContractExists(ctx context.Context, contractID string) (bool, error) {
+func (s *Service) RequireContract(ctx context.Context, contractID string) error {
 	err := s.v.DownloadContract(ctx, contractID, func(string, io.Reader) error { return errFound })
+	if errors.Is(err, errFound) {
+		return nil
+	}
+	return err
+}
+
+// ContractExists reports whether Fadada has contractID (RequireContract).
+func (s *Service) ContractExists(ctx context.Context, contractID string) (bool, error) {
+	err := s.RequireContract(ctx, contractID)
 	switch {
-	case err == nil || errors.Is(err, errFound):
+	case err == nil:
 		return true, nil
 	case vendorerr.IsKind(err, vendorerr.KindNotFound):
 		return false, nil

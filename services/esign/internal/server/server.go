@@ -30,6 +30,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
+	"github.com/vendorgate/vendorgate/services/esign/internal/links"
 )
 
 // Domain is the google.rpc.ErrorInfo domain of the esign service.
@@ -58,8 +59,15 @@ type Contracts interface {
 	GenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error)
 	ResumeGenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error)
 	ContractExists(ctx context.Context, contractID string) (bool, error)
+	RequireContract(ctx context.Context, contractID string) error
 	Links(contractID string) (fadada.Generated, error)
 	ResumeArchiveContract(ctx context.Context, contractID string) (string, error)
+}
+
+// Linker makes the links a person opens to a contract: the service's own
+// (links.Issuer).
+type Linker interface {
+	ContractLinks(contractID string) (links.Links, error)
 }
 
 // Defaults for Options fields left zero.
@@ -74,8 +82,12 @@ const (
 type Options struct {
 	// MaxUploadBytes bounds an uploaded file (ESIGN_MAX_UPLOAD_BYTES).
 	MaxUploadBytes int64
-	// LinkValidity is how long signed browser links are said to be valid
-	// (ESIGN_LINK_VALIDITY).
+	// Links makes the links GetContractLinks and GenerateContract hand
+	// out: the service's own (ESIGN_LINK_MODE=proxy); nil hands out
+	// Fadada's signed links (vendor).
+	Links Linker
+	// LinkValidity is how long Fadada's signed links are said to be valid
+	// (ESIGN_LINK_VALIDITY), when Links is nil.
 	LinkValidity time.Duration
 	// SpoolDir is where uploads are spooled; empty means os.TempDir().
 	SpoolDir string
@@ -211,13 +223,17 @@ func (s *Server) CreateCustomSignature(ctx context.Context, req *esignv1.CreateC
 // GenerateContract implements EsignServiceServer. Interrupted: resolved by
 // reading the contract back, then the vendor's duplicate guard on contract
 // ids (contracts.Service.ResumeGenerateContract); resolved applied: the
-// links are the signed browser links of GetContractLinks.
+// links are those of GetContractLinks. With the service's own links
+// (Options.Links), every answer, a repeat's too, carries fresh ones: the
+// recorded answer's would have expired.
 func (s *Server) GenerateContract(ctx context.Context, req *esignv1.GenerateContractRequest) (*esignv1.GenerateContractResponse, error) {
 	g := generate(req)
-	return idempotency.Run(ctx, s.ids, MethodGenerateContract, req.GetRequestId(), req,
+	resp, err := idempotency.Run(ctx, s.ids, MethodGenerateContract, req.GetRequestId(), req,
 		func(ctx context.Context, a idempotency.Attempt) (*esignv1.GenerateContractResponse, error) {
 			send := s.contracts.GenerateContract
 			switch {
+			case a.Applied && s.opts.Links != nil:
+				send = func(context.Context, fadada.Generate) (fadada.Generated, error) { return fadada.Generated{}, nil }
 			case a.Applied:
 				send = func(context.Context, fadada.Generate) (fadada.Generated, error) {
 					return s.contracts.Links(g.ContractID)
@@ -229,8 +245,21 @@ func (s *Server) GenerateContract(ctx context.Context, req *esignv1.GenerateCont
 			if err != nil {
 				return nil, err
 			}
-			return &esignv1.GenerateContractResponse{ContractId: req.GetContractId(), ViewUrl: out.ViewURL, DownloadUrl: out.DownloadURL}, nil
+			resp := &esignv1.GenerateContractResponse{ContractId: req.GetContractId()}
+			if s.opts.Links == nil {
+				resp.ViewUrl, resp.DownloadUrl = out.ViewURL, out.DownloadURL
+			}
+			return resp, nil
 		})
+	if err != nil || s.opts.Links == nil {
+		return resp, err
+	}
+	l, err := s.opts.Links.ContractLinks(req.GetContractId())
+	if err != nil {
+		return nil, err
+	}
+	resp.ViewUrl, resp.DownloadUrl, resp.ExpireTime = l.View, l.Download, timestamppb.New(l.ExpireTime)
+	return resp, nil
 }
 
 // generate maps a GenerateContractRequest to the vendor's fields.
@@ -259,10 +288,23 @@ func generate(req *esignv1.GenerateContractRequest) fadada.Generate {
 	return g
 }
 
-// GetContractLinks implements EsignServiceServer. The vendor does not say
-// how long a link's timestamp is accepted; expire_time is the signing time
-// plus the configured validity (ESIGN_LINK_VALIDITY).
-func (s *Server) GetContractLinks(_ context.Context, req *esignv1.GetContractLinksRequest) (*esignv1.GetContractLinksResponse, error) {
+// GetContractLinks implements EsignServiceServer. A contract Fadada does
+// not have is its NOT_FOUND (one read of the contract's first bytes), so
+// that no link is handed out that opens nothing. The links are the
+// service's own (Options.Links), or Fadada's signed ones, whose expiry the
+// vendor does not state: expire_time is then the signing time plus
+// Options.LinkValidity.
+func (s *Server) GetContractLinks(ctx context.Context, req *esignv1.GetContractLinksRequest) (*esignv1.GetContractLinksResponse, error) {
+	if err := s.contracts.RequireContract(ctx, req.GetContractId()); err != nil {
+		return nil, err
+	}
+	if s.opts.Links != nil {
+		l, err := s.opts.Links.ContractLinks(req.GetContractId())
+		if err != nil {
+			return nil, err
+		}
+		return &esignv1.GetContractLinksResponse{ViewUrl: l.View, DownloadUrl: l.Download, ExpireTime: timestamppb.New(l.ExpireTime)}, nil
+	}
 	links, err := s.vendor.ContractLinks(req.GetContractId())
 	if err != nil {
 		return nil, err

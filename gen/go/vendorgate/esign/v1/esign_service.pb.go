@@ -1234,11 +1234,18 @@ type GenerateContractResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// contract_id is the new contract's id.
 	ContractId string `protobuf:"bytes,1,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
-	// view_url is the vendor's link to view it (vendor: viewpdf_url).
+	// view_url is a link to view it in a browser: the service's own, as
+	// GetContractLinks gives (ESIGN_LINK_MODE=proxy, the default), fresh on
+	// every answer, a repeat's too; or, with ESIGN_LINK_MODE=vendor, the
+	// vendor's (vendor: viewpdf_url).
 	ViewUrl string `protobuf:"bytes,2,opt,name=view_url,json=viewUrl,proto3" json:"view_url,omitempty"`
-	// download_url is the vendor's link to download it (vendor:
-	// download_url).
-	DownloadUrl   string `protobuf:"bytes,3,opt,name=download_url,json=downloadUrl,proto3" json:"download_url,omitempty"`
+	// download_url is a link to download it in a browser, as view_url
+	// (vendor: download_url).
+	DownloadUrl string `protobuf:"bytes,3,opt,name=download_url,json=downloadUrl,proto3" json:"download_url,omitempty"`
+	// expire_time is when view_url and download_url stop opening
+	// (ESIGN_LINK_VALIDITY after this answer); unset with
+	// ESIGN_LINK_MODE=vendor, whose links' lifetime Fadada does not state.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1294,6 +1301,13 @@ func (x *GenerateContractResponse) GetDownloadUrl() string {
 	return ""
 }
 
+func (x *GenerateContractResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
 // GetContractLinksRequest names a contract.
 type GetContractLinksRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1340,16 +1354,19 @@ func (x *GetContractLinksRequest) GetContractId() string {
 	return ""
 }
 
-// GetContractLinksResponse holds signed browser links.
+// GetContractLinksResponse holds links a person opens in a browser.
 type GetContractLinksResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// view_url opens the contract in a browser (vendor: viewContract.api).
+	// view_url opens the contract in a browser (vendor: viewContract.api):
+	// the service's own link, or with ESIGN_LINK_MODE=vendor Fadada's.
 	ViewUrl string `protobuf:"bytes,1,opt,name=view_url,json=viewUrl,proto3" json:"view_url,omitempty"`
 	// download_url downloads the PDF in a browser (vendor:
-	// downLoadContract.api).
+	// downLoadContract.api), as view_url.
 	DownloadUrl string `protobuf:"bytes,2,opt,name=download_url,json=downloadUrl,proto3" json:"download_url,omitempty"`
-	// expire_time is when the links' timestamp is assumed to stop being
-	// accepted (ESIGN_LINK_VALIDITY after signing).
+	// expire_time is when the links stop opening: the service's own expire
+	// ESIGN_LINK_VALIDITY (default 1h) after this answer; Fadada's links'
+	// timestamp is assumed to stop being accepted ESIGN_LINK_VALIDITY
+	// (default 15m) after signing.
 	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2808,12 +2825,14 @@ const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"request_id\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\x1a?\n" +
 	"\x11ParameterMapEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"y\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb6\x01\n" +
 	"\x18GenerateContractResponse\x12\x1f\n" +
 	"\vcontract_id\x18\x01 \x01(\tR\n" +
 	"contractId\x12\x19\n" +
 	"\bview_url\x18\x02 \x01(\tR\aviewUrl\x12!\n" +
-	"\fdownload_url\x18\x03 \x01(\tR\vdownloadUrl\"V\n" +
+	"\fdownload_url\x18\x03 \x01(\tR\vdownloadUrl\x12;\n" +
+	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"V\n" +
 	"\x17GetContractLinksRequest\x12;\n" +
 	"\vcontract_id\x18\x01 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{1,32}$R\n" +
 	"contractId\"\x95\x01\n" +
@@ -3035,62 +3054,63 @@ var file_vendorgate_esign_v1_esign_service_proto_depIdxs = []int32{
 	41, // 2: vendorgate.esign.v1.GenerateContractRequest.parameter_map:type_name -> vendorgate.esign.v1.GenerateContractRequest.ParameterMapEntry
 	16, // 3: vendorgate.esign.v1.GenerateContractRequest.dynamic_tables:type_name -> vendorgate.esign.v1.DynamicTable
 	1,  // 4: vendorgate.esign.v1.GenerateContractRequest.font_type:type_name -> vendorgate.esign.v1.FontType
-	42, // 5: vendorgate.esign.v1.GetContractLinksResponse.expire_time:type_name -> google.protobuf.Timestamp
-	42, // 6: vendorgate.esign.v1.Certification.submit_time:type_name -> google.protobuf.Timestamp
-	42, // 7: vendorgate.esign.v1.Certification.pass_time:type_name -> google.protobuf.Timestamp
-	26, // 8: vendorgate.esign.v1.GetPersonCertificationResponse.certification:type_name -> vendorgate.esign.v1.Certification
-	27, // 9: vendorgate.esign.v1.GetPersonCertificationResponse.person:type_name -> vendorgate.esign.v1.PersonCertification
-	26, // 10: vendorgate.esign.v1.GetCompanyCertificationResponse.certification:type_name -> vendorgate.esign.v1.Certification
-	28, // 11: vendorgate.esign.v1.GetCompanyCertificationResponse.company:type_name -> vendorgate.esign.v1.CompanyCertification
-	27, // 12: vendorgate.esign.v1.GetCompanyCertificationResponse.manager:type_name -> vendorgate.esign.v1.PersonCertification
-	42, // 13: vendorgate.esign.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
-	42, // 14: vendorgate.esign.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
-	43, // 15: vendorgate.esign.v1.GetUsageResponse.report:type_name -> vendorgate.usage.v1.UsageReport
-	38, // 16: vendorgate.esign.v1.ListUnresolvedOperationsResponse.operations:type_name -> vendorgate.esign.v1.Operation
-	3,  // 17: vendorgate.esign.v1.ResolveOperationRequest.outcome:type_name -> vendorgate.esign.v1.ResolutionOutcome
-	38, // 18: vendorgate.esign.v1.ResolveOperationResponse.operation:type_name -> vendorgate.esign.v1.Operation
-	2,  // 19: vendorgate.esign.v1.Operation.state:type_name -> vendorgate.esign.v1.OperationState
-	42, // 20: vendorgate.esign.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
-	39, // 21: vendorgate.esign.v1.Operation.resolutions:type_name -> vendorgate.esign.v1.Resolution
-	3,  // 22: vendorgate.esign.v1.Resolution.outcome:type_name -> vendorgate.esign.v1.ResolutionOutcome
-	42, // 23: vendorgate.esign.v1.Resolution.resolve_time:type_name -> google.protobuf.Timestamp
-	4,  // 24: vendorgate.esign.v1.EsignService.RegisterAccount:input_type -> vendorgate.esign.v1.RegisterAccountRequest
-	6,  // 25: vendorgate.esign.v1.EsignService.ApplyCertificate:input_type -> vendorgate.esign.v1.ApplyCertificateRequest
-	8,  // 26: vendorgate.esign.v1.EsignService.AddSignature:input_type -> vendorgate.esign.v1.AddSignatureRequest
-	10, // 27: vendorgate.esign.v1.EsignService.CreateCustomSignature:input_type -> vendorgate.esign.v1.CreateCustomSignatureRequest
-	12, // 28: vendorgate.esign.v1.EsignService.UploadContract:input_type -> vendorgate.esign.v1.UploadContractRequest
-	14, // 29: vendorgate.esign.v1.EsignService.UploadTemplate:input_type -> vendorgate.esign.v1.UploadTemplateRequest
-	17, // 30: vendorgate.esign.v1.EsignService.GenerateContract:input_type -> vendorgate.esign.v1.GenerateContractRequest
-	19, // 31: vendorgate.esign.v1.EsignService.GetContractLinks:input_type -> vendorgate.esign.v1.GetContractLinksRequest
-	21, // 32: vendorgate.esign.v1.EsignService.DownloadContract:input_type -> vendorgate.esign.v1.DownloadContractRequest
-	22, // 33: vendorgate.esign.v1.EsignService.ArchiveContract:input_type -> vendorgate.esign.v1.ArchiveContractRequest
-	24, // 34: vendorgate.esign.v1.EsignService.GetPersonCertification:input_type -> vendorgate.esign.v1.GetPersonCertificationRequest
-	25, // 35: vendorgate.esign.v1.EsignService.GetCompanyCertification:input_type -> vendorgate.esign.v1.GetCompanyCertificationRequest
-	31, // 36: vendorgate.esign.v1.EsignService.GetFile:input_type -> vendorgate.esign.v1.GetFileRequest
-	32, // 37: vendorgate.esign.v1.EsignService.GetUsage:input_type -> vendorgate.esign.v1.GetUsageRequest
-	34, // 38: vendorgate.esign.v1.EsignService.ListUnresolvedOperations:input_type -> vendorgate.esign.v1.ListUnresolvedOperationsRequest
-	36, // 39: vendorgate.esign.v1.EsignService.ResolveOperation:input_type -> vendorgate.esign.v1.ResolveOperationRequest
-	5,  // 40: vendorgate.esign.v1.EsignService.RegisterAccount:output_type -> vendorgate.esign.v1.RegisterAccountResponse
-	7,  // 41: vendorgate.esign.v1.EsignService.ApplyCertificate:output_type -> vendorgate.esign.v1.ApplyCertificateResponse
-	9,  // 42: vendorgate.esign.v1.EsignService.AddSignature:output_type -> vendorgate.esign.v1.AddSignatureResponse
-	11, // 43: vendorgate.esign.v1.EsignService.CreateCustomSignature:output_type -> vendorgate.esign.v1.CreateCustomSignatureResponse
-	13, // 44: vendorgate.esign.v1.EsignService.UploadContract:output_type -> vendorgate.esign.v1.UploadContractResponse
-	15, // 45: vendorgate.esign.v1.EsignService.UploadTemplate:output_type -> vendorgate.esign.v1.UploadTemplateResponse
-	18, // 46: vendorgate.esign.v1.EsignService.GenerateContract:output_type -> vendorgate.esign.v1.GenerateContractResponse
-	20, // 47: vendorgate.esign.v1.EsignService.GetContractLinks:output_type -> vendorgate.esign.v1.GetContractLinksResponse
-	44, // 48: vendorgate.esign.v1.EsignService.DownloadContract:output_type -> google.api.HttpBody
-	23, // 49: vendorgate.esign.v1.EsignService.ArchiveContract:output_type -> vendorgate.esign.v1.ArchiveContractResponse
-	29, // 50: vendorgate.esign.v1.EsignService.GetPersonCertification:output_type -> vendorgate.esign.v1.GetPersonCertificationResponse
-	30, // 51: vendorgate.esign.v1.EsignService.GetCompanyCertification:output_type -> vendorgate.esign.v1.GetCompanyCertificationResponse
-	44, // 52: vendorgate.esign.v1.EsignService.GetFile:output_type -> google.api.HttpBody
-	33, // 53: vendorgate.esign.v1.EsignService.GetUsage:output_type -> vendorgate.esign.v1.GetUsageResponse
-	35, // 54: vendorgate.esign.v1.EsignService.ListUnresolvedOperations:output_type -> vendorgate.esign.v1.ListUnresolvedOperationsResponse
-	37, // 55: vendorgate.esign.v1.EsignService.ResolveOperation:output_type -> vendorgate.esign.v1.ResolveOperationResponse
-	40, // [40:56] is the sub-list for method output_type
-	24, // [24:40] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	42, // 5: vendorgate.esign.v1.GenerateContractResponse.expire_time:type_name -> google.protobuf.Timestamp
+	42, // 6: vendorgate.esign.v1.GetContractLinksResponse.expire_time:type_name -> google.protobuf.Timestamp
+	42, // 7: vendorgate.esign.v1.Certification.submit_time:type_name -> google.protobuf.Timestamp
+	42, // 8: vendorgate.esign.v1.Certification.pass_time:type_name -> google.protobuf.Timestamp
+	26, // 9: vendorgate.esign.v1.GetPersonCertificationResponse.certification:type_name -> vendorgate.esign.v1.Certification
+	27, // 10: vendorgate.esign.v1.GetPersonCertificationResponse.person:type_name -> vendorgate.esign.v1.PersonCertification
+	26, // 11: vendorgate.esign.v1.GetCompanyCertificationResponse.certification:type_name -> vendorgate.esign.v1.Certification
+	28, // 12: vendorgate.esign.v1.GetCompanyCertificationResponse.company:type_name -> vendorgate.esign.v1.CompanyCertification
+	27, // 13: vendorgate.esign.v1.GetCompanyCertificationResponse.manager:type_name -> vendorgate.esign.v1.PersonCertification
+	42, // 14: vendorgate.esign.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
+	42, // 15: vendorgate.esign.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
+	43, // 16: vendorgate.esign.v1.GetUsageResponse.report:type_name -> vendorgate.usage.v1.UsageReport
+	38, // 17: vendorgate.esign.v1.ListUnresolvedOperationsResponse.operations:type_name -> vendorgate.esign.v1.Operation
+	3,  // 18: vendorgate.esign.v1.ResolveOperationRequest.outcome:type_name -> vendorgate.esign.v1.ResolutionOutcome
+	38, // 19: vendorgate.esign.v1.ResolveOperationResponse.operation:type_name -> vendorgate.esign.v1.Operation
+	2,  // 20: vendorgate.esign.v1.Operation.state:type_name -> vendorgate.esign.v1.OperationState
+	42, // 21: vendorgate.esign.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
+	39, // 22: vendorgate.esign.v1.Operation.resolutions:type_name -> vendorgate.esign.v1.Resolution
+	3,  // 23: vendorgate.esign.v1.Resolution.outcome:type_name -> vendorgate.esign.v1.ResolutionOutcome
+	42, // 24: vendorgate.esign.v1.Resolution.resolve_time:type_name -> google.protobuf.Timestamp
+	4,  // 25: vendorgate.esign.v1.EsignService.RegisterAccount:input_type -> vendorgate.esign.v1.RegisterAccountRequest
+	6,  // 26: vendorgate.esign.v1.EsignService.ApplyCertificate:input_type -> vendorgate.esign.v1.ApplyCertificateRequest
+	8,  // 27: vendorgate.esign.v1.EsignService.AddSignature:input_type -> vendorgate.esign.v1.AddSignatureRequest
+	10, // 28: vendorgate.esign.v1.EsignService.CreateCustomSignature:input_type -> vendorgate.esign.v1.CreateCustomSignatureRequest
+	12, // 29: vendorgate.esign.v1.EsignService.UploadContract:input_type -> vendorgate.esign.v1.UploadContractRequest
+	14, // 30: vendorgate.esign.v1.EsignService.UploadTemplate:input_type -> vendorgate.esign.v1.UploadTemplateRequest
+	17, // 31: vendorgate.esign.v1.EsignService.GenerateContract:input_type -> vendorgate.esign.v1.GenerateContractRequest
+	19, // 32: vendorgate.esign.v1.EsignService.GetContractLinks:input_type -> vendorgate.esign.v1.GetContractLinksRequest
+	21, // 33: vendorgate.esign.v1.EsignService.DownloadContract:input_type -> vendorgate.esign.v1.DownloadContractRequest
+	22, // 34: vendorgate.esign.v1.EsignService.ArchiveContract:input_type -> vendorgate.esign.v1.ArchiveContractRequest
+	24, // 35: vendorgate.esign.v1.EsignService.GetPersonCertification:input_type -> vendorgate.esign.v1.GetPersonCertificationRequest
+	25, // 36: vendorgate.esign.v1.EsignService.GetCompanyCertification:input_type -> vendorgate.esign.v1.GetCompanyCertificationRequest
+	31, // 37: vendorgate.esign.v1.EsignService.GetFile:input_type -> vendorgate.esign.v1.GetFileRequest
+	32, // 38: vendorgate.esign.v1.EsignService.GetUsage:input_type -> vendorgate.esign.v1.GetUsageRequest
+	34, // 39: vendorgate.esign.v1.EsignService.ListUnresolvedOperations:input_type -> vendorgate.esign.v1.ListUnresolvedOperationsRequest
+	36, // 40: vendorgate.esign.v1.EsignService.ResolveOperation:input_type -> vendorgate.esign.v1.ResolveOperationRequest
+	5,  // 41: vendorgate.esign.v1.EsignService.RegisterAccount:output_type -> vendorgate.esign.v1.RegisterAccountResponse
+	7,  // 42: vendorgate.esign.v1.EsignService.ApplyCertificate:output_type -> vendorgate.esign.v1.ApplyCertificateResponse
+	9,  // 43: vendorgate.esign.v1.EsignService.AddSignature:output_type -> vendorgate.esign.v1.AddSignatureResponse
+	11, // 44: vendorgate.esign.v1.EsignService.CreateCustomSignature:output_type -> vendorgate.esign.v1.CreateCustomSignatureResponse
+	13, // 45: vendorgate.esign.v1.EsignService.UploadContract:output_type -> vendorgate.esign.v1.UploadContractResponse
+	15, // 46: vendorgate.esign.v1.EsignService.UploadTemplate:output_type -> vendorgate.esign.v1.UploadTemplateResponse
+	18, // 47: vendorgate.esign.v1.EsignService.GenerateContract:output_type -> vendorgate.esign.v1.GenerateContractResponse
+	20, // 48: vendorgate.esign.v1.EsignService.GetContractLinks:output_type -> vendorgate.esign.v1.GetContractLinksResponse
+	44, // 49: vendorgate.esign.v1.EsignService.DownloadContract:output_type -> google.api.HttpBody
+	23, // 50: vendorgate.esign.v1.EsignService.ArchiveContract:output_type -> vendorgate.esign.v1.ArchiveContractResponse
+	29, // 51: vendorgate.esign.v1.EsignService.GetPersonCertification:output_type -> vendorgate.esign.v1.GetPersonCertificationResponse
+	30, // 52: vendorgate.esign.v1.EsignService.GetCompanyCertification:output_type -> vendorgate.esign.v1.GetCompanyCertificationResponse
+	44, // 53: vendorgate.esign.v1.EsignService.GetFile:output_type -> google.api.HttpBody
+	33, // 54: vendorgate.esign.v1.EsignService.GetUsage:output_type -> vendorgate.esign.v1.GetUsageResponse
+	35, // 55: vendorgate.esign.v1.EsignService.ListUnresolvedOperations:output_type -> vendorgate.esign.v1.ListUnresolvedOperationsResponse
+	37, // 56: vendorgate.esign.v1.EsignService.ResolveOperation:output_type -> vendorgate.esign.v1.ResolveOperationResponse
+	41, // [41:57] is the sub-list for method output_type
+	25, // [25:41] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_vendorgate_esign_v1_esign_service_proto_init() }

@@ -87,10 +87,22 @@ type EsignServiceClient interface {
 	// GenerateContract fills a template into a new contract (vendor:
 	// generate_contract.api).
 	GenerateContract(ctx context.Context, in *GenerateContractRequest, opts ...grpc.CallOption) (*GenerateContractResponse, error)
-	// GetContractLinks returns signed browser links to view and download a
-	// contract (vendor: viewContract.api and downLoadContract.api, which are
-	// browser pages). The links carry only app_id, v, timestamp, contract_id
-	// and msg_digest; no vendor call is made.
+	// GetContractLinks returns links a person opens in a browser, without an
+	// API key, to view and to download a contract (vendor: viewContract.api
+	// and downLoadContract.api, which are browser pages). A contract Fadada
+	// does not have is NOT_FOUND (the service reads its first bytes).
+	//
+	// With ESIGN_LINK_MODE=proxy (the default) they are the service's own:
+	// <ESIGN_LINK_BASE_URL>/v1/esign/links/<token>, the token an HMAC-signed
+	// reference to this contract and page, valid for ESIGN_LINK_VALIDITY
+	// (default 1h). Opening one, the service fetches Fadada's page with the
+	// cloud-market signature and streams it back; a view page's relative
+	// references open through the same token. A token that is tampered
+	// with, expired or asked for another contract is 404 LINK_NOT_FOUND,
+	// with no vendor call. With ESIGN_LINK_MODE=vendor they are Fadada's own
+	// links, carrying only app_id, v, timestamp, contract_id and msg_digest,
+	// which open only where the gateway lets a request through without its
+	// signature.
 	GetContractLinks(ctx context.Context, in *GetContractLinksRequest, opts ...grpc.CallOption) (*GetContractLinksResponse, error)
 	// DownloadContract streams a contract's PDF through the service (vendor:
 	// downLoadContract.api): gRPC chunks, or over REST the raw bytes with
@@ -377,10 +389,22 @@ type EsignServiceServer interface {
 	// GenerateContract fills a template into a new contract (vendor:
 	// generate_contract.api).
 	GenerateContract(context.Context, *GenerateContractRequest) (*GenerateContractResponse, error)
-	// GetContractLinks returns signed browser links to view and download a
-	// contract (vendor: viewContract.api and downLoadContract.api, which are
-	// browser pages). The links carry only app_id, v, timestamp, contract_id
-	// and msg_digest; no vendor call is made.
+	// GetContractLinks returns links a person opens in a browser, without an
+	// API key, to view and to download a contract (vendor: viewContract.api
+	// and downLoadContract.api, which are browser pages). A contract Fadada
+	// does not have is NOT_FOUND (the service reads its first bytes).
+	//
+	// With ESIGN_LINK_MODE=proxy (the default) they are the service's own:
+	// <ESIGN_LINK_BASE_URL>/v1/esign/links/<token>, the token an HMAC-signed
+	// reference to this contract and page, valid for ESIGN_LINK_VALIDITY
+	// (default 1h). Opening one, the service fetches Fadada's page with the
+	// cloud-market signature and streams it back; a view page's relative
+	// references open through the same token. A token that is tampered
+	// with, expired or asked for another contract is 404 LINK_NOT_FOUND,
+	// with no vendor call. With ESIGN_LINK_MODE=vendor they are Fadada's own
+	// links, carrying only app_id, v, timestamp, contract_id and msg_digest,
+	// which open only where the gateway lets a request through without its
+	// signature.
 	GetContractLinks(context.Context, *GetContractLinksRequest) (*GetContractLinksResponse, error)
 	// DownloadContract streams a contract's PDF through the service (vendor:
 	// downLoadContract.api): gRPC chunks, or over REST the raw bytes with
