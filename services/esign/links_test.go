@@ -19,6 +19,7 @@ import (
 
 	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
+	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadadasim"
 	"github.com/vendorgate/vendorgate/services/esign/internal/links"
 )
@@ -221,5 +222,38 @@ func TestLinksVendorMode(t *testing.T) {
 	}
 	if resp, _ := openLink(t, "http://"+h.addr+links.PathPrefix+"anything"); resp.StatusCode == http.StatusOK {
 		t.Errorf("the links route in vendor mode: got 200, want it not served")
+	}
+}
+
+// TestDownloadsCutShort: when Fadada's transfer breaks after the first
+// bytes went out, a REST download and a link both break their response,
+// so the client never takes a short file for the whole one.
+func TestDownloadsCutShort(t *testing.T) {
+	t.Parallel()
+	h := startWithVendor(t, sqlstoretest.SQLiteURL(t))
+	c := dial(t, h.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := uploadContract(ctx, c, "CUT1", "t", randomPDF(1<<20), 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.GetContractLinks(ctx, &esignv1.GetContractLinksRequest{ContractId: "CUT1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, url string }{
+		{"REST DownloadContract", "http://" + h.addr + "/v1/esign/contracts/CUT1/content"},
+		{"download link", openable(l.GetDownloadUrl(), h.addr)},
+	} {
+		h.gate.cutReplies(fadada.PathDownloadContract, 256<<10)
+		resp, err := http.Get(tt.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("%s broken after 256 KiB: got %d, %d bytes and a clean end, want 200 and a broken body", tt.name, resp.StatusCode, len(got))
+		}
 	}
 }

@@ -44,6 +44,7 @@ type vendorGate struct {
 	hold map[string]chan struct{} // endpoint → closed to release
 	drop map[string]int           // endpoint → replies still to lose
 	held chan string              // receives the endpoint of each held request
+	cut  map[string]int64         // endpoint → body bytes after which the next reply breaks
 }
 
 func (g *vendorGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -54,10 +55,16 @@ func (g *vendorGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if lose {
 		g.drop[ep]--
 	}
+	cut, cutting := g.cut[ep]
+	delete(g.cut, ep)
 	g.mu.Unlock()
 	if hold {
 		g.held <- ep
 		<-release
+	}
+	if cutting {
+		g.next.ServeHTTP(&cutWriter{ResponseWriter: w, left: cut}, r)
+		return
 	}
 	if !lose {
 		g.next.ServeHTTP(w, r)
@@ -89,6 +96,42 @@ func (g *vendorGate) loseReplies(endpoint string, n int) {
 	g.mu.Lock()
 	g.drop[endpoint] = n
 	g.mu.Unlock()
+}
+
+// cutReplies makes the next reply of endpoint come unannounced (chunked,
+// no Content-Length) and break after bytes of its body: a transfer that
+// fails half-way.
+func (g *vendorGate) cutReplies(endpoint string, bytes int64) {
+	g.mu.Lock()
+	g.cut[endpoint] = bytes
+	g.mu.Unlock()
+}
+
+// cutWriter passes left bytes of a body on, then breaks the connection.
+type cutWriter struct {
+	http.ResponseWriter
+	left int64
+}
+
+func (c *cutWriter) WriteHeader(code int) {
+	c.Header().Del("Content-Length")
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *cutWriter) Write(b []byte) (int, error) {
+	if int64(len(b)) <= c.left {
+		c.left -= int64(len(b))
+		return c.ResponseWriter.Write(b)
+	}
+	c.Header().Del("Content-Length")
+	n, _ := c.ResponseWriter.Write(b[:c.left])
+	c.left = 0
+	rc := http.NewResponseController(c.ResponseWriter)
+	_ = rc.Flush()
+	if conn, _, err := rc.Hijack(); err == nil {
+		_ = conn.Close()
+	}
+	return n, io.ErrClosedPipe
 }
 
 type discardWriter struct{ header http.Header }
@@ -156,7 +199,8 @@ func startVendor(t *testing.T, dbURL string, extra ...string) (*vendorHarness, [
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sim.Close() })
-	gate := &vendorGate{next: sim.Handler(), hold: map[string]chan struct{}{}, drop: map[string]int{}, held: make(chan string, 16)}
+	gate := &vendorGate{next: sim.Handler(), hold: map[string]chan struct{}{}, drop: map[string]int{}, held: make(chan string, 16),
+		cut: map[string]int64{}}
 	vendor, err := sandbox.Start(ctx, gate, id, key)
 	if err != nil {
 		t.Fatal(err)

@@ -19,9 +19,9 @@ import (
 // DownloadContract and GetFile from the service's own gRPC endpoint
 // instead, writing the raw bytes with the first chunk's content type, the
 // service's Content-Disposition, and an error before the first byte in the
-// REST face's one error shape. A failure after the first byte can only cut
-// the response short (the length is not announced, so the client sees an
-// incomplete chunked body).
+// REST face's one error shape. A failure after the first byte breaks the
+// response (the length is not announced: a chunked body that ended
+// cleanly would look whole to the client).
 
 // Downloads builds the handlers of the download routes.
 type Downloads struct {
@@ -75,9 +75,13 @@ func (d Downloads) handler(open func(context.Context, string) (grpc.ServerStream
 		}
 		for {
 			m, err := s.Recv()
-			if err != nil {
-				// io.EOF ends the body; any other error cuts it short.
+			if errors.Is(err, io.EOF) {
 				return
+			}
+			if err != nil {
+				// Only breaking the connection tells the client the body
+				// is incomplete (as httputil.ReverseProxy does).
+				panic(http.ErrAbortHandler)
 			}
 			if _, err := w.Write(m.GetData()); err != nil {
 				return
