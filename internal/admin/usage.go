@@ -18,7 +18,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	usagev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
-	"github.com/vendorgate/vendorgate/internal/auth"
+	"github.com/vendorgate/vendorgate/internal/money"
 )
 
 // defaultServices are the services' REST faces at their default addresses.
@@ -133,7 +133,7 @@ func printReports(out io.Writer, format string, reports []*usagev1.UsageReport) 
 		for _, row := range r.GetRows() {
 			lines = append(lines, line{r.GetService(), row})
 			calls += row.GetCalls()
-			f, err := auth.YuanToFen(row.GetCostYuan())
+			f, err := money.ParseYuan(row.GetCostYuan())
 			if err != nil {
 				return fmt.Errorf("%s: cost %q: %w", r.GetService(), row.GetCostYuan(), err)
 			}
@@ -161,6 +161,6 @@ func printReports(out io.Writer, format string, reports []*usagev1.UsageReport) 
 	for _, l := range lines {
 		fmt.Fprintln(tw, strings.Join(record(l), "\t"))
 	}
-	fmt.Fprintf(tw, "TOTAL\t\t\t\t\t%d\t\t%s\t\t\n", calls, auth.FenToYuan(fen))
+	fmt.Fprintf(tw, "TOTAL\t\t\t\t\t%d\t\t%s\t\t\n", calls, money.Yuan(fen))
 	return tw.Flush()
 }

@@ -245,18 +245,6 @@ func TestStoreKeys(t *testing.T) {
 	}
 }
 
-func TestYuan(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]int64{"17": 1700, "0.35": 35, "49.5": 4950, "500": 50000} {
-		if got, err := auth.YuanToFen(in); err != nil || got != want {
-			t.Errorf("YuanToFen(%q): got %d, %v; want %d", in, got, err, want)
-		}
-	}
-	if got := auth.FenToYuan(1705); got != "17.05" {
-		t.Errorf("FenToYuan(1705): got %s", got)
-	}
-}
-
 // TestRateIsSharedByReplicas: a caller's rate_per_second is split among
 // the live replicas: with 10/s and two replicas, one replica admits a burst
 // of 5, then refuses with RESOURCE_EXHAUSTED naming the quota.

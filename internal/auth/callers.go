@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/vendorgate/vendorgate/internal/money"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -50,7 +51,6 @@ var (
 	// names (a URI SAN such as "spiffe://corp/shop", or a CN).
 	callerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,254}$`)
 	keyHash    = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-	yuan       = regexp.MustCompile(`^[0-9]{1,12}(\.[0-9]{1,2})?$`)
 )
 
 // Check reports what is wrong with c. A name that is not valid, or that
@@ -84,7 +84,7 @@ func (c Caller) Check() error {
 	if c.RatePerSecond < 0 {
 		errs = append(errs, fmt.Errorf("%s: rate_per_second %v: want 0 (no limit) or more", who, c.RatePerSecond))
 	}
-	if c.DailySpendCapYuan != "" && !yuan.MatchString(c.DailySpendCapYuan) {
+	if _, err := money.ParseYuan(c.DailySpendCapYuan); c.DailySpendCapYuan != "" && err != nil {
 		errs = append(errs, fmt.Errorf("%s: daily_spend_cap_yuan %q: want a decimal such as \"500\" or \"49.50\"", who, c.DailySpendCapYuan))
 	}
 	return errors.Join(errs...)
@@ -144,31 +144,8 @@ func (c Caller) SpendCapFen() (int64, bool) {
 	if c.DailySpendCapYuan == "" {
 		return 0, false
 	}
-	fen, err := YuanToFen(c.DailySpendCapYuan)
+	fen, err := money.ParseYuan(c.DailySpendCapYuan)
 	return fen, err == nil
-}
-
-// YuanToFen converts a decimal yuan amount ("17", "0.35") to fen.
-func YuanToFen(s string) (int64, error) {
-	if !yuan.MatchString(s) {
-		return 0, fmt.Errorf("%q is not a yuan amount such as \"17\" or \"0.35\"", s)
-	}
-	whole, frac, _ := strings.Cut(s, ".")
-	frac = (frac + "00")[:2]
-	var fen int64
-	for _, d := range whole + frac {
-		fen = fen*10 + int64(d-'0')
-	}
-	return fen, nil
-}
-
-// FenToYuan formats fen as a decimal yuan amount with two decimals.
-func FenToYuan(fen int64) string {
-	sign := ""
-	if fen < 0 {
-		sign, fen = "-", -fen
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, fen/100, fen%100)
 }
 
 func redactHash(k string) string {

@@ -7,8 +7,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	usagev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
-	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/money"
 )
 
 // maxReportRange bounds one report, so that a mistyped year does not scan
@@ -37,13 +37,13 @@ func (l *Ledger) Report(ctx context.Context, start, end *timestamppb.Timestamp) 
 	var total, unknown int64
 	for _, row := range rows {
 		r.Rows = append(r.Rows, &usagev1.UsageRow{Day: row.Day, Caller: row.Caller, Vendor: row.Vendor, Endpoint: row.Endpoint,
-			Calls: row.Calls, Failures: row.Failures, CostYuan: auth.FenToYuan(row.CostFen),
-			UnknownCalls: row.UnknownCalls, UnknownCostYuan: auth.FenToYuan(row.UnknownCostFen)})
+			Calls: row.Calls, Failures: row.Failures, CostYuan: money.Yuan(row.CostFen),
+			UnknownCalls: row.UnknownCalls, UnknownCostYuan: money.Yuan(row.UnknownCostFen)})
 		r.TotalCalls += row.Calls
 		total += row.CostFen
 		unknown += row.UnknownCostFen
 	}
-	r.TotalCostYuan = auth.FenToYuan(total)
-	r.TotalUnknownCostYuan = auth.FenToYuan(unknown)
+	r.TotalCostYuan = money.Yuan(total)
+	r.TotalUnknownCostYuan = money.Yuan(unknown)
 	return r, nil
 }

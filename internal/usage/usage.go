@@ -19,6 +19,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/coord"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/money"
 	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
@@ -336,9 +337,9 @@ func (l *Ledger) Reserve(ctx context.Context, costFen int64) (release func(appli
 		next := time.Date(now.In(china).Year(), now.In(china).Month(), now.In(china).Day()+1, 0, 0, 0, 0, china)
 		e := domainerr.ResourceExhausted(ReasonSpendCap,
 			fmt.Sprintf("caller %s has spent ¥%s of its ¥%s daily cap on %s; this call costs ¥%s", caller.Name,
-				auth.FenToYuan(spent), auth.FenToYuan(capFen), l.service, auth.FenToYuan(costFen)),
-			map[string]string{"quota": "daily_spend_cap_yuan", "caller": caller.Name, "spent_yuan": auth.FenToYuan(spent),
-				"cap_yuan": auth.FenToYuan(capFen), "cost_yuan": auth.FenToYuan(costFen)})
+				money.Yuan(spent), money.Yuan(capFen), l.service, money.Yuan(costFen)),
+			map[string]string{"quota": "daily_spend_cap_yuan", "caller": caller.Name, "spent_yuan": money.Yuan(spent),
+				"cap_yuan": money.Yuan(capFen), "cost_yuan": money.Yuan(costFen)})
 		e.RetryAfter = next.Sub(now)
 		return nil, e
 	}

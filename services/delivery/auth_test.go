@@ -23,6 +23,7 @@ import (
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
 	"github.com/vendorgate/vendorgate/internal/auth"
+	"github.com/vendorgate/vendorgate/internal/money"
 	"github.com/vendorgate/vendorgate/internal/usage"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdangsim"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/server"
@@ -448,7 +449,7 @@ func TestGetUsageCountsEveryVendorCall(t *testing.T) {
 			failures += row.GetFailures()
 			wantCost := "0.00"
 			if row.GetEndpoint() == dingdangsim.PathCreateOrder {
-				wantCost = auth.FenToYuan(650 * (row.GetCalls() - row.GetFailures()))
+				wantCost = money.Yuan(650 * (row.GetCalls() - row.GetFailures()))
 			}
 			if row.GetCostYuan() != wantCost {
 				t.Errorf("%s: %s %s cost: got %s, want %s", face, row.GetCaller(), row.GetEndpoint(), row.GetCostYuan(), wantCost)

@@ -28,6 +28,7 @@ import (
 	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
 	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/logging/logtest"
+	"github.com/vendorgate/vendorgate/internal/money"
 	"github.com/vendorgate/vendorgate/internal/usage"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/damaijia"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/damaijiasim"
@@ -484,7 +485,7 @@ func TestGetUsage(t *testing.T) {
 	}
 	// Four orders were created; the expired token's attempt and the
 	// duplicate were refused and cost nothing.
-	wantCost := auth.FenToYuan(4 * orderPriceFen)
+	wantCost := money.Yuan(4 * orderPriceFen)
 
 	now := time.Now()
 	req := &logisticsv1.GetUsageRequest{StartTime: timestamppb.New(now.Add(-time.Hour)), EndTime: timestamppb.New(now.Add(time.Hour))}
@@ -500,14 +501,14 @@ func TestGetUsage(t *testing.T) {
 		for _, row := range r.GetReport().GetRows() {
 			got[endpoint{row.GetVendor(), row.GetEndpoint()}] += row.GetCalls()
 			if row.GetEndpoint() == damaijia.PathCreate {
-				fen, err := auth.YuanToFen(row.GetCostYuan())
+				fen, err := money.ParseYuan(row.GetCostYuan())
 				if err != nil {
 					t.Fatalf("row %v: %v", row, err)
 				}
 				createCost += fen
 			}
 		}
-		return got, auth.FenToYuan(createCost)
+		return got, money.Yuan(createCost)
 	}
 	same := func(a, b map[endpoint]int64) bool {
 		if len(a) != len(b) {

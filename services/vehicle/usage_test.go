@@ -17,6 +17,7 @@ import (
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/internal/admin"
 	"github.com/vendorgate/vendorgate/internal/auth"
+	"github.com/vendorgate/vendorgate/internal/money"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
 )
 
@@ -34,7 +35,7 @@ func sumRows(t *testing.T, rows []*usagev1.UsageRow) map[usageKey]usageLine {
 	t.Helper()
 	out := map[usageKey]usageLine{}
 	for _, r := range rows {
-		fen, err := auth.YuanToFen(r.GetCostYuan())
+		fen, err := money.ParseYuan(r.GetCostYuan())
 		if err != nil {
 			t.Fatalf("row %v: %v", r, err)
 		}
@@ -96,7 +97,7 @@ func TestUsageMatchesTheVendor(t *testing.T) {
 		{"buyer", "maintenance", maintenancesim.PathOrder}:  {Calls: orders, Failures: 1, CostFen: int64(sim.Purchases()) * priceFen},
 		{"buyer", "maintenance", maintenancesim.PathReport}: {Calls: reports, Failures: 4},
 	}
-	wantTotal := auth.FenToYuan(int64(sim.Purchases()) * priceFen)
+	wantTotal := money.Yuan(int64(sim.Purchases()) * priceFen)
 
 	// The ledger writes about once a second: wait until it has every call.
 	today := time.Now().UTC().Truncate(24 * time.Hour)

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/access"
-	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/envconfig"
+	"github.com/vendorgate/vendorgate/internal/money"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 )
@@ -112,7 +112,7 @@ func Load(environ []string) (Config, error) {
 	if err := cfg.Access.Check(); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := auth.YuanToFen(cfg.DispatchPriceYuan); err != nil {
+	if _, err := money.ParseYuan(cfg.DispatchPriceYuan); err != nil {
 		errs = append(errs, fmt.Errorf("DINGDANG_DISPATCH_PRICE_YUAN %q: want a non-negative decimal yuan amount such as \"0\" or \"6.50\"", cfg.DispatchPriceYuan))
 	}
 	errs = append(errs, cfg.checkCallbacks()...)
@@ -153,7 +153,7 @@ func (c *Config) checkCallbacks() []error {
 
 // DispatchPriceFen is DispatchPriceYuan in fen (Load checked it).
 func (c Config) DispatchPriceFen() int64 {
-	fen, _ := auth.YuanToFen(c.DispatchPriceYuan)
+	fen, _ := money.ParseYuan(c.DispatchPriceYuan)
 	return fen
 }
 

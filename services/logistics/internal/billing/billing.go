@@ -15,13 +15,12 @@ package billing
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/crashpoint"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
+	"github.com/vendorgate/vendorgate/internal/money"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/post30"
 )
@@ -135,33 +134,11 @@ func New(v Vendor, records Records, opts Options) *Service {
 	return &Service{vendor: v, records: records, opts: opts}
 }
 
-// ParseFen parses a positive decimal amount with at most 2 decimals into
-// fen.
-func ParseFen(amount string) (int64, error) {
-	whole, frac, hasFrac := strings.Cut(amount, ".")
-	if whole == "" || len(frac) > 2 || (hasFrac && frac == "") {
-		return 0, fmt.Errorf("%q is not a decimal with at most 2 decimals", amount)
-	}
-	frac += strings.Repeat("0", 2-len(frac))
-	w, err := strconv.ParseUint(whole, 10, 40)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a decimal with at most 2 decimals", amount)
-	}
-	f, err := strconv.ParseUint(frac, 10, 8)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a decimal with at most 2 decimals", amount)
-	}
-	return int64(w)*100 + int64(f), nil
-}
-
-// FormatFen renders fen as a decimal string with 2 decimals.
-func FormatFen(fen int64) string { return fmt.Sprintf("%d.%02d", fen/100, fen%100) }
-
 // Check applies the amount rules and returns r with its amount as sent
 // ("100.5" becomes "100.50"), so that two spellings of one amount are one
 // request under a request_id.
 func (s *Service) Check(r Request) (Request, error) {
-	fen, err := ParseFen(r.Amount)
+	fen, err := money.ParseYuan(r.Amount)
 	if err != nil {
 		return Request{}, domainerr.InvalidArgument("amount", ReasonAmountMalformed, err.Error())
 	}
@@ -170,9 +147,9 @@ func (s *Service) Check(r Request) (Request, error) {
 	}
 	if fen > s.opts.MaxAmountFen {
 		return Request{}, domainerr.InvalidArgument("amount", ReasonAmountTooLarge,
-			fmt.Sprintf("must be at most %s, is %s", FormatFen(s.opts.MaxAmountFen), FormatFen(fen)))
+			fmt.Sprintf("must be at most %s, is %s", money.Yuan(s.opts.MaxAmountFen), money.Yuan(fen)))
 	}
-	r.Amount = FormatFen(fen)
+	r.Amount = money.Yuan(fen)
 	return r, nil
 }
 

@@ -8,11 +8,10 @@ import (
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/access"
-	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/envconfig"
+	"github.com/vendorgate/vendorgate/internal/money"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
-	"github.com/vendorgate/vendorgate/services/logistics/internal/billing"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/post30"
 )
 
@@ -130,7 +129,7 @@ func Load(environ []string) (Config, error) {
 	if err := cfg.Access.Check(); err != nil {
 		errs = append(errs, err)
 	}
-	price, perr := auth.YuanToFen(cfg.DamaijiaOrderPriceYuan)
+	price, perr := money.ParseYuan(cfg.DamaijiaOrderPriceYuan)
 	if perr != nil {
 		errs = append(errs, fmt.Errorf("DAMAIJIA_ORDER_PRICE_YUAN: %w", perr))
 	}
@@ -145,7 +144,7 @@ func Load(environ []string) (Config, error) {
 		errs = append(errs, fmt.Errorf("POST30_SIGN_ENCODING: %w", eerr))
 	}
 	cfg.SignEncoding = enc
-	fen, ferr := billing.ParseFen(cfg.Post30MaxAmount)
+	fen, ferr := money.ParseYuan(cfg.Post30MaxAmount)
 	if ferr != nil || fen <= 0 {
 		errs = append(errs, fmt.Errorf("POST30_MAX_AMOUNT must be a positive decimal with at most 2 decimals, got %q", cfg.Post30MaxAmount))
 	}

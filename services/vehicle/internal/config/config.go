@@ -5,11 +5,11 @@ package config
 import (
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/vendorgate/vendorgate/internal/access"
 	"github.com/vendorgate/vendorgate/internal/envconfig"
+	"github.com/vendorgate/vendorgate/internal/money"
 	"github.com/vendorgate/vendorgate/internal/serve"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 )
@@ -57,7 +57,7 @@ type Config struct {
 	// metric, booked against a caller's daily_spend_cap_yuan before every
 	// purchase, and the unit cost of a purchase in the usage ledger. At most
 	// two decimals (fen).
-	ReportCostYuan float64 `env:"VEHICLE_REPORT_COST_YUAN" envDefault:"17"`
+	ReportCostYuan string `env:"VEHICLE_REPORT_COST_YUAN" envDefault:"17"`
 	// PollInterval is the wait before the second report poll; the waits
 	// grow from it up to PollMaxInterval.
 	PollInterval time.Duration `env:"VEHICLE_POLL_INTERVAL" envDefault:"1s"`
@@ -122,10 +122,8 @@ func Load(environ []string) (Config, error) {
 	if cfg.PollMaxInterval < cfg.PollInterval {
 		errs = append(errs, fmt.Errorf("VEHICLE_POLL_MAX_INTERVAL (%s) must not be below VEHICLE_POLL_INTERVAL (%s)", cfg.PollMaxInterval, cfg.PollInterval))
 	}
-	if cfg.ReportCostYuan < 0 {
-		errs = append(errs, errors.New("VEHICLE_REPORT_COST_YUAN must not be negative"))
-	} else if fen := cfg.ReportCostYuan * 100; math.Abs(fen-math.Round(fen)) > 1e-6 {
-		errs = append(errs, fmt.Errorf("VEHICLE_REPORT_COST_YUAN %v: at most two decimals (a whole number of fen)", cfg.ReportCostYuan))
+	if _, err := money.ParseYuan(cfg.ReportCostYuan); err != nil {
+		errs = append(errs, fmt.Errorf("VEHICLE_REPORT_COST_YUAN: %w", err))
 	}
 	if cfg.SandboxReportDelay < 0 {
 		errs = append(errs, errors.New("SANDBOX_REPORT_DELAY must not be negative"))
@@ -137,7 +135,10 @@ func Load(environ []string) (Config, error) {
 }
 
 // ReportCostFen is ReportCostYuan in fen, the unit of the usage ledger.
-func (c Config) ReportCostFen() int64 { return int64(math.Round(c.ReportCostYuan * 100)) }
+func (c Config) ReportCostFen() int64 {
+	fen, _ := money.ParseYuan(c.ReportCostYuan) // Load checked it
+	return fen
+}
 
 // LoadAddr reads only VEHICLE_ADDR (with its default), for the health
 // probe, which needs no vendor credentials.

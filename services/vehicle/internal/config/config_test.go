@@ -35,7 +35,7 @@ func TestLoadDefaults(t *testing.T) {
 		RequestIDTTL:       24 * time.Hour,
 		ReconcileInterval:  30 * time.Second,
 		ReportFreshness:    30 * 24 * time.Hour,
-		ReportCostYuan:     17,
+		ReportCostYuan:     "17",
 		PollInterval:       time.Second,
 		PollMaxInterval:    30 * time.Second,
 		LookupWait:         time.Minute,
@@ -73,7 +73,7 @@ func TestLoad(t *testing.T) {
 			[]string{"VEHICLE_POLL_INTERVAL must be positive", "VEHICLE_REPORT_COST_YUAN", "VEHICLE_LOOKUP_WAIT", "REQUEST_ID_TTL must be positive",
 				"VEHICLE_RECONCILE_INTERVAL must be positive"}},
 		{"auth mode is checked", []string{"SANDBOX=1", "AUTH_MODE=open"}, []string{"AUTH_MODE"}},
-		{"report cost in fen", []string{"SANDBOX=1", "VEHICLE_REPORT_COST_YUAN=17.355"}, []string{"VEHICLE_REPORT_COST_YUAN 17.355: at most two decimals"}},
+		{"report cost in fen", []string{"SANDBOX=1", "VEHICLE_REPORT_COST_YUAN=17.355"}, []string{`VEHICLE_REPORT_COST_YUAN: "17.355" is not a yuan amount`}},
 		{"report cost with two decimals", []string{"SANDBOX=1", "VEHICLE_REPORT_COST_YUAN=17.35"}, nil},
 		{"poll cap below the first wait", []string{"SANDBOX=1", "VEHICLE_POLL_INTERVAL=5s", "VEHICLE_POLL_MAX_INTERVAL=1s"},
 			[]string{"VEHICLE_POLL_MAX_INTERVAL (1s) must not be below"}},
@@ -130,7 +130,7 @@ func TestLoadNamesEveryBadVariableAtOnce(t *testing.T) {
 		`MAINTENANCE_SECRET_ID is required (or set SANDBOX=1 to use the simulator); ` +
 		`MAINTENANCE_TIMEOUT: unable to parse duration: time: invalid duration "fast"; ` +
 		`VEHICLE_POLL_INTERVAL: unable to parse duration: time: invalid duration "often"; ` +
-		`VEHICLE_REPORT_COST_YUAN must not be negative`
+		`VEHICLE_REPORT_COST_YUAN: "-1" is not a yuan amount such as "17" or "0.35" (at most two decimals)`
 	if err == nil || err.Error() != want {
 		t.Errorf("got error %v, want %s", err, want)
 	}

@@ -16,7 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
-	"github.com/vendorgate/vendorgate/internal/auth"
+	"github.com/vendorgate/vendorgate/internal/money"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/server"
@@ -346,7 +346,7 @@ func TestSpendMetricAgreesWithLedger(t *testing.T) {
 
 func yuanFen(t *testing.T, yuan string) int64 {
 	t.Helper()
-	fen, err := auth.YuanToFen(yuan)
+	fen, err := money.ParseYuan(yuan)
 	if err != nil {
 		t.Fatal(err)
 	}
