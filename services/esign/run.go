@@ -74,6 +74,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("ESIGN_DATABASE_URL: %w", err)
 	}
 	defer st.Close()
+	st.DB().SetTimeout(cfg.DatabaseTimeout)
 	st.DB().WarnOneProcess(log, "esign", "ESIGN_DATABASE_URL", cfg.DatabaseURL)
 
 	ids, err := idempotency.New(ctx, st.DB(), "esign", idempotency.Options{TTL: cfg.RequestIDTTL, Logger: log})
@@ -86,7 +87,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	// Fadada is a prepaid package: its calls are counted, and none has a
 	// unit price, so no call is capped by a daily spend.
 	acc, err := access.Open(ctx, access.Options{Service: "esign", DB: st.DB(), Config: cfg.Access, Sandbox: cfg.Sandbox,
-		Explicit: server.ExplicitGrants, Registerer: reg, Logger: log})
+		Registerer: reg, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -154,13 +155,15 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("OpenAPI document: %w", err)
 	}
 	return serve.Run(ctx, lis, serve.Options{
-		Name:            "esign",
-		Domain:          server.Domain,
-		Logger:          log,
-		Registry:        reg,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		REST:            cfg.REST,
-		RouteBodyLimits: map[string]int64{routeUploadContract: jsonUpload, routeUploadTemplate: jsonUpload},
+		Name: "esign",
+		// /metrics stays off the API port unless METRICS_ADDR says so.
+		DefaultMetricsAddr: "127.0.0.1:9092",
+		Domain:             server.Domain,
+		Logger:             log,
+		Registry:           reg,
+		ShutdownTimeout:    cfg.ShutdownTimeout,
+		REST:               cfg.REST,
+		RouteBodyLimits:    map[string]int64{routeUploadContract: jsonUpload, routeUploadTemplate: jsonUpload},
 		WrapREST: map[string]func(http.Handler) http.Handler{
 			routeUploadContract: uploads.Contracts, routeUploadTemplate: uploads.Templates,
 			routeDownloadContract: downloads.Contract, routeGetFile: downloads.File,

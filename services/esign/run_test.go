@@ -35,7 +35,7 @@ func startService(t testing.TB, extra ...string) string {
 	addr := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"SANDBOX=1", "ESIGN_ADDR=127.0.0.1:0", "LOG_LEVEL=warn", "AUTH_MODE=none",
+		done <- run(ctx, append([]string{"SANDBOX=1", "ESIGN_ADDR=127.0.0.1:0", "METRICS_ADDR=api", "LOG_LEVEL=warn", "AUTH_MODE=none",
 			"ESIGN_DATABASE_URL=" + sqlstoretest.SQLiteURL(t)}, extra...), &logs, func(a net.Addr) { addr <- a })
 	}()
 	t.Cleanup(func() {

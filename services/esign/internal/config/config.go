@@ -91,6 +91,10 @@ type Config struct {
 	// "sqlite:///path/esign.db" for an embedded SQLite file (one process
 	// only), "postgres://user:pw@host:5432/db" for Postgres (replicas).
 	DatabaseURL string `env:"ESIGN_DATABASE_URL" envDefault:"file:esign.db"`
+	// DatabaseTimeout bounds every store call, and the wait for a
+	// connection: a store that does not answer within it is
+	// UNAVAILABLE STORE_UNAVAILABLE, never a hung call.
+	DatabaseTimeout time.Duration `env:"ESIGN_DATABASE_TIMEOUT" envDefault:"5s"`
 	// RequestIDTTL is how long a request_id record is kept: a repeat
 	// within it gets the first result; after it the id is new again.
 	RequestIDTTL time.Duration `env:"REQUEST_ID_TTL" envDefault:"24h"`

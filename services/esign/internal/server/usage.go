@@ -10,14 +10,6 @@ import (
 	usagev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
 )
 
-// ExplicitGrants lists the RPCs ("pkg.Service/Method") a caller may call
-// only when its allow list names them, not through "Service/*": the ones
-// that move money or buy something, or that an operator alone may call.
-// Fadada is a prepaid package, and no single call buys anything; an
-// operator's ResolveOperation decides what a repeat of a request_id
-// returns, so it is granted by name.
-var ExplicitGrants = []string{"vendorgate.esign.v1.EsignService/ResolveOperation"}
-
 // Usage is what the server needs from the usage ledger
 // (usage.Ledger.Report).
 type Usage interface {

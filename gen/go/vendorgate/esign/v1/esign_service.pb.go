@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	v1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
+	_ "github.com/vendorgate/vendorgate/gen/go/vendorgate/validate/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -1123,9 +1124,11 @@ type GenerateContractRequest struct {
 	DocTitle string `protobuf:"bytes,3,opt,name=doc_title,json=docTitle,proto3" json:"doc_title,omitempty"`
 	// parameter_map fills the template's text fields, field name to value
 	// (vendor: parameter_map, a JSON object).
+	// At most 64 fields, names of at most 64 characters, values of at most
+	// 4096 (line breaks allowed).
 	ParameterMap map[string]string `protobuf:"bytes,4,rep,name=parameter_map,json=parameterMap,proto3" json:"parameter_map,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// dynamic_tables are tables appended to the contract (vendor:
-	// dynamic_tables, a JSON array).
+	// dynamic_tables, a JSON array), at most 16.
 	DynamicTables []*DynamicTable `protobuf:"bytes,5,rep,name=dynamic_tables,json=dynamicTables,proto3" json:"dynamic_tables,omitempty"`
 	// font_size is the size of filled text, e.g. 12 or 12.5; 0 leaves the
 	// template's (vendor: font_size).
@@ -2742,87 +2745,94 @@ var File_vendorgate_esign_v1_esign_service_proto protoreflect.FileDescriptor
 
 const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"\n" +
-	"'vendorgate/esign/v1/esign_service.proto\x12\x13vendorgate.esign.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fvendorgate/usage/v1/usage.proto\"\xb6\x01\n" +
-	"\x16RegisterAccountRequest\x12\"\n" +
-	"\aopen_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x06openId\x12O\n" +
+	"'vendorgate/esign/v1/esign_service.proto\x12\x13vendorgate.esign.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\x1fvendorgate/usage/v1/usage.proto\x1a\"vendorgate/validate/v1/rules.proto\"\xbe\x01\n" +
+	"\x16RegisterAccountRequest\x12&\n" +
+	"\aopen_id\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\x06openId\x12O\n" +
 	"\faccount_type\x18\x02 \x01(\x0e2 .vendorgate.esign.v1.AccountTypeB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\vaccountType\x12'\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\vaccountType\x12+\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\":\n" +
+	"request_id\x18\x03 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x01R\trequestId\":\n" +
 	"\x17RegisterAccountResponse\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
-	"customerId\"\xa6\x01\n" +
-	"\x17ApplyCertificateRequest\x12*\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
-	"customerId\x126\n" +
-	"\x11verified_serialno\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\x10verifiedSerialno\x12'\n" +
+	"customerId\"\xb2\x01\n" +
+	"\x17ApplyCertificateRequest\x12.\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\n" +
+	"customerId\x12:\n" +
+	"\x11verified_serialno\x18\x02 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\x10verifiedSerialno\x12+\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"\x1a\n" +
-	"\x18ApplyCertificateResponse\"\x8c\x01\n" +
-	"\x13AddSignatureRequest\x12*\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
+	"request_id\x18\x03 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x01R\trequestId\"\x1a\n" +
+	"\x18ApplyCertificateResponse\"\x94\x01\n" +
+	"\x13AddSignatureRequest\x12.\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\n" +
 	"customerId\x12 \n" +
-	"\x04file\x18\x02 \x01(\fB\f\xbaH\tz\a\x10\x01\x18\x80\x80\x80\x01R\x04file\x12'\n" +
+	"\x04file\x18\x02 \x01(\fB\f\xbaH\tz\a\x10\x01\x18\x80\x80\x80\x01R\x04file\x12+\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"9\n" +
+	"request_id\x18\x03 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x01R\trequestId\"9\n" +
 	"\x14AddSignatureResponse\x12!\n" +
-	"\fsignature_id\x18\x01 \x01(\tR\vsignatureId\"\x98\x01\n" +
-	"\x1cCreateCustomSignatureRequest\x12*\n" +
-	"\vcustomer_id\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@R\n" +
-	"customerId\x12#\n" +
-	"\acontent\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x182R\acontent\x12'\n" +
+	"\fsignature_id\x18\x01 \x01(\tR\vsignatureId\"\xa4\x01\n" +
+	"\x1cCreateCustomSignatureRequest\x12.\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\n" +
+	"customerId\x12'\n" +
+	"\acontent\x18\x02 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x182R\acontent\x12+\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"V\n" +
+	"request_id\x18\x03 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x01R\trequestId\"V\n" +
 	"\x1dCreateCustomSignatureResponse\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\fR\x04file\x12!\n" +
-	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\"\xe1\x01\n" +
-	"\x15UploadContractRequest\x12;\n" +
-	"\vcontract_id\x18\x01 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{0,32}$R\n" +
-	"contractId\x12%\n" +
-	"\tdoc_title\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\bdocTitle\x12'\n" +
+	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\"\xeb\x01\n" +
+	"\x15UploadContractRequest\x12=\n" +
+	"\vcontract_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x18 2\x13^[A-Za-z0-9]{0,32}$R\n" +
+	"contractId\x12)\n" +
+	"\tdoc_title\x18\x02 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x02R\bdocTitle\x12'\n" +
 	"\adoc_url\x18\x03 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\x06docUrl\x12\x12\n" +
-	"\x04file\x18\x04 \x01(\fR\x04file\x12'\n" +
+	"\x04file\x18\x04 \x01(\fR\x04file\x12+\n" +
 	"\n" +
-	"request_id\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"9\n" +
+	"request_id\x18\x05 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x01R\trequestId\"9\n" +
 	"\x16UploadContractResponse\x12\x1f\n" +
 	"\vcontract_id\x18\x01 \x01(\tR\n" +
-	"contractId\"\xba\x01\n" +
-	"\x15UploadTemplateRequest\x12;\n" +
-	"\vtemplate_id\x18\x01 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{0,32}$R\n" +
+	"contractId\"\xc0\x01\n" +
+	"\x15UploadTemplateRequest\x12=\n" +
+	"\vtemplate_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x18 2\x13^[A-Za-z0-9]{0,32}$R\n" +
 	"templateId\x12'\n" +
 	"\adoc_url\x18\x02 \x01(\tB\x0e\xbaH\v\xd8\x01\x01r\x06\x18\x80\x10\x88\x01\x01R\x06docUrl\x12\x12\n" +
-	"\x04file\x18\x03 \x01(\fR\x04file\x12'\n" +
+	"\x04file\x18\x03 \x01(\fR\x04file\x12+\n" +
 	"\n" +
-	"request_id\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"9\n" +
+	"request_id\x18\x04 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x01R\trequestId\"9\n" +
 	"\x16UploadTemplateResponse\x12\x1f\n" +
 	"\vtemplate_id\x18\x01 \x01(\tR\n" +
-	"templateId\"\x8a\x03\n" +
-	"\fDynamicTable\x12\x18\n" +
-	"\aheaders\x18\x01 \x03(\tR\aheaders\x129\n" +
-	"\x04rows\x18\x02 \x03(\v2%.vendorgate.esign.v1.DynamicTable.RowR\x04rows\x12*\n" +
+	"templateId\"\xc4\x03\n" +
+	"\fDynamicTable\x12*\n" +
+	"\aheaders\x18\x01 \x03(\tB\x10\xbaH\r\x92\x01\n" +
+	"\x10@\"\x06r\x04\xe0\xb7,\x01R\aheaders\x12D\n" +
+	"\x04rows\x18\x02 \x03(\v2%.vendorgate.esign.v1.DynamicTable.RowB\t\xbaH\x06\x92\x01\x03\x10\xe8\aR\x04rows\x12*\n" +
 	"\x11col_width_percent\x18\x03 \x03(\x05R\x0fcolWidthPercent\x12\x1f\n" +
 	"\vcell_height\x18\x04 \x01(\x01R\n" +
 	"cellHeight\x12:\n" +
 	"\x19cell_horizontal_alignment\x18\x05 \x01(\x05R\x17cellHorizontalAlignment\x126\n" +
 	"\x17cell_vertical_alignment\x18\x06 \x01(\x05R\x15cellVerticalAlignment\x12\x1d\n" +
 	"\n" +
-	"page_begin\x18\a \x01(\x05R\tpageBegin\x12(\n" +
-	"\x10the_first_header\x18\b \x01(\tR\x0etheFirstHeader\x1a\x1b\n" +
-	"\x03Row\x12\x14\n" +
-	"\x05cells\x18\x01 \x03(\tR\x05cells\"\xd1\x04\n" +
-	"\x17GenerateContractRequest\x12;\n" +
-	"\vtemplate_id\x18\x01 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{1,32}$R\n" +
-	"templateId\x12;\n" +
-	"\vcontract_id\x18\x02 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{1,32}$R\n" +
-	"contractId\x12'\n" +
-	"\tdoc_title\x18\x03 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\x80\x02R\bdocTitle\x12c\n" +
-	"\rparameter_map\x18\x04 \x03(\v2>.vendorgate.esign.v1.GenerateContractRequest.ParameterMapEntryR\fparameterMap\x12H\n" +
-	"\x0edynamic_tables\x18\x05 \x03(\v2!.vendorgate.esign.v1.DynamicTableR\rdynamicTables\x124\n" +
+	"page_begin\x18\a \x01(\x05R\tpageBegin\x123\n" +
+	"\x10the_first_header\x18\b \x01(\tB\t\xbaH\x06r\x04\xe0\xb7,\x01R\x0etheFirstHeader\x1a-\n" +
+	"\x03Row\x12&\n" +
+	"\x05cells\x18\x01 \x03(\tB\x10\xbaH\r\x92\x01\n" +
+	"\x10@\"\x06r\x04\xe0\xb7,\x01R\x05cells\"\x81\x05\n" +
+	"\x17GenerateContractRequest\x12=\n" +
+	"\vtemplate_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x18 2\x13^[A-Za-z0-9]{1,32}$R\n" +
+	"templateId\x12=\n" +
+	"\vcontract_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x18 2\x13^[A-Za-z0-9]{1,32}$R\n" +
+	"contractId\x12+\n" +
+	"\tdoc_title\x18\x03 \x01(\tB\x0e\xbaH\vr\t\x80\xb8,\x01\x10\x01\x18\x80\x02R\bdocTitle\x12}\n" +
+	"\rparameter_map\x18\x04 \x03(\v2>.vendorgate.esign.v1.GenerateContractRequest.ParameterMapEntryB\x18\xbaH\x15\x9a\x01\x12\x10@\"\x06r\x04ȷ,\x01*\x06r\x04\xf8\xb7,\x01R\fparameterMap\x12R\n" +
+	"\x0edynamic_tables\x18\x05 \x03(\v2!.vendorgate.esign.v1.DynamicTableB\b\xbaH\x05\x92\x01\x02\x10\x10R\rdynamicTables\x124\n" +
 	"\tfont_size\x18\x06 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00R@)\x00\x00\x00\x00\x00\x00\x00\x00R\bfontSize\x12D\n" +
-	"\tfont_type\x18\a \x01(\x0e2\x1d.vendorgate.esign.v1.FontTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\bfontType\x12'\n" +
+	"\tfont_type\x18\a \x01(\x0e2\x1d.vendorgate.esign.v1.FontTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\bfontType\x12+\n" +
 	"\n" +
-	"request_id\x18\b \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\x1a?\n" +
+	"request_id\x18\b \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x01R\trequestId\x1a?\n" +
 	"\x11ParameterMapEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb6\x01\n" +
@@ -2832,29 +2842,31 @@ const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"\bview_url\x18\x02 \x01(\tR\aviewUrl\x12!\n" +
 	"\fdownload_url\x18\x03 \x01(\tR\vdownloadUrl\x12;\n" +
 	"\vexpire_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"V\n" +
-	"\x17GetContractLinksRequest\x12;\n" +
-	"\vcontract_id\x18\x01 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{1,32}$R\n" +
+	"expireTime\"X\n" +
+	"\x17GetContractLinksRequest\x12=\n" +
+	"\vcontract_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x18 2\x13^[A-Za-z0-9]{1,32}$R\n" +
 	"contractId\"\x95\x01\n" +
 	"\x18GetContractLinksResponse\x12\x19\n" +
 	"\bview_url\x18\x01 \x01(\tR\aviewUrl\x12!\n" +
 	"\fdownload_url\x18\x02 \x01(\tR\vdownloadUrl\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"V\n" +
-	"\x17DownloadContractRequest\x12;\n" +
-	"\vcontract_id\x18\x01 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{1,32}$R\n" +
-	"contractId\"~\n" +
-	"\x16ArchiveContractRequest\x12;\n" +
-	"\vcontract_id\x18\x01 \x01(\tB\x1a\xbaH\x17r\x152\x13^[A-Za-z0-9]{1,32}$R\n" +
-	"contractId\x12'\n" +
+	"expireTime\"X\n" +
+	"\x17DownloadContractRequest\x12=\n" +
+	"\vcontract_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x18 2\x13^[A-Za-z0-9]{1,32}$R\n" +
+	"contractId\"\x84\x01\n" +
+	"\x16ArchiveContractRequest\x12=\n" +
+	"\vcontract_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x18 2\x13^[A-Za-z0-9]{1,32}$R\n" +
+	"contractId\x12+\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x01R\trequestId\"3\n" +
+	"request_id\x18\x02 \x01(\tB\f\xbaH\tr\a\x80\xb8,\x01\x18\x80\x01R\trequestId\"3\n" +
 	"\x17ArchiveContractResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage\"W\n" +
-	"\x1dGetPersonCertificationRequest\x126\n" +
-	"\x11verified_serialno\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18 R\x10verifiedSerialno\"X\n" +
-	"\x1eGetCompanyCertificationRequest\x126\n" +
-	"\x11verified_serialno\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18 R\x10verifiedSerialno\"\xc0\x01\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"[\n" +
+	"\x1dGetPersonCertificationRequest\x12:\n" +
+	"\x11verified_serialno\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18 R\x10verifiedSerialno\"\\\n" +
+	"\x1eGetCompanyCertificationRequest\x12:\n" +
+	"\x11verified_serialno\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18 R\x10verifiedSerialno\"\xc0\x01\n" +
 	"\rCertification\x12%\n" +
 	"\x0etransaction_no\x18\x01 \x01(\tR\rtransactionNo\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12;\n" +
@@ -2903,24 +2915,24 @@ const file_vendorgate_esign_v1_esign_service_proto_rawDesc = "" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\tstartTime\x12=\n" +
 	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\aendTime\"L\n" +
 	"\x10GetUsageResponse\x128\n" +
-	"\x06report\x18\x01 \x01(\v2 .vendorgate.usage.v1.UsageReportR\x06report\"\xb0\x01\n" +
+	"\x06report\x18\x01 \x01(\v2 .vendorgate.usage.v1.UsageReportR\x06report\"\xb4\x01\n" +
 	"\x1fListUnresolvedOperationsRequest\x12&\n" +
 	"\x05state\x18\x01 \x01(\tB\x10\xbaH\rr\vR\x00R\aUNKNOWNR\x05state\x12'\n" +
 	"\tpage_size\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12<\n" +
+	"\xbaH\a\x1a\x05\x18\xf4\x03(\x00R\bpageSize\x12@\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x18\x18\x80\x022\x13^[^\\x00-\\x1F\\x7F]*$R\tpageToken\"\x8a\x01\n" +
+	"page_token\x18\x03 \x01(\tB!\xbaH\x1er\x1c\x80\xb8,\x01\x18\x80\x022\x13^[^\\x00-\\x1F\\x7F]*$R\tpageToken\"\x8a\x01\n" +
 	" ListUnresolvedOperationsResponse\x12>\n" +
 	"\n" +
 	"operations\x18\x01 \x03(\v2\x1e.vendorgate.esign.v1.OperationR\n" +
 	"operations\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xdc\x01\n" +
-	"\x17ResolveOperationRequest\x12>\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe4\x01\n" +
+	"\x17ResolveOperationRequest\x12B\n" +
 	"\n" +
-	"request_id\x18\x01 \x01(\tB\x1f\xbaH\x1cr\x1a\x10\x01\x18\x80\x012\x13^[^\\x00-\\x1F\\x7F]*$R\trequestId\x12L\n" +
+	"request_id\x18\x01 \x01(\tB#\xbaH r\x1e\x80\xb8,\x01\x10\x01\x18\x80\x012\x13^[^\\x00-\\x1F\\x7F]*$R\trequestId\x12L\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2&.vendorgate.esign.v1.ResolutionOutcomeB\n" +
-	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\aoutcome\x123\n" +
-	"\x04note\x18\x03 \x01(\tB\x1f\xbaH\x1cr\x1a\x10\x01\x18\xe8\a2\x13^[^\\x00-\\x1F\\x7F]*$R\x04note\"X\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\aoutcome\x127\n" +
+	"\x04note\x18\x03 \x01(\tB#\xbaH r\x1e\x80\xb8,\x01\x10\x01\x18\xe8\a2\x13^[^\\x00-\\x1F\\x7F]*$R\x04note\"X\n" +
 	"\x18ResolveOperationResponse\x12<\n" +
 	"\toperation\x18\x01 \x01(\v2\x1e.vendorgate.esign.v1.OperationR\toperation\"\xb2\x02\n" +
 	"\tOperation\x12\x1d\n" +
