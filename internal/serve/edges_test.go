@@ -565,3 +565,18 @@ func TestBadKeyFloodOverREST(t *testing.T) {
 		t.Errorf("a good key after the flood: REST %d, gRPC %v; want both served", goodCode, grpcErr)
 	}
 }
+
+func TestRedactPath(t *testing.T) {
+	t.Parallel()
+	secrets := []string{"/v1/esign/links/"}
+	for in, want := range map[string]string{
+		"/v1/esign/links/abc.def":              "/v1/esign/links/…",
+		"/v1/esign/links/abc.def/static/x.css": "/v1/esign/links/…/static/x.css",
+		"/v1/esign/links/":                     "/v1/esign/links/",
+		"/v1/delivery/orders/A1":               "/v1/delivery/orders/A1",
+	} {
+		if got := redactPath(in, secrets); got != want {
+			t.Errorf("redactPath(%q): got %q, want %q", in, got, want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,9 +32,10 @@ const flushEvery = 32 << 10
 // the gateway's responses and streams (google.api.HttpBody) and every
 // WrapREST and ExtraHTTP handler, so no handler can forget it.
 type writeProgress struct {
-	idle time.Duration
-	log  *slog.Logger
-	cuts prometheus.Counter
+	idle    time.Duration
+	log     *slog.Logger
+	cuts    prometheus.Counter
+	secrets []string // Options.SecretPathPrefixes
 }
 
 func newWriteProgress(idle time.Duration, log *slog.Logger, reg prometheus.Registerer) (*writeProgress, error) {
@@ -65,7 +67,7 @@ func (p *writeProgress) wrap(h http.Handler) http.Handler {
 			p.cuts.Inc()
 			p.log.LogAttrs(r.Context(), slog.LevelWarn, "REST response cut: the client took nothing for REST_WRITE_IDLE_TIMEOUT",
 				slog.String("http.method", r.Method),
-				slog.String("http.path", r.URL.Path),
+				slog.String("http.path", redactPath(r.URL.Path, p.secrets)),
 				slog.String("peer.address", r.RemoteAddr),
 				slog.Int64("written_bytes", pw.written),
 				slog.String("timeout", p.idle.String()))
@@ -213,4 +215,19 @@ func resetOnClose(ctx context.Context) {
 	if tc := tcpConnOf(c); tc != nil {
 		_ = tc.SetLinger(0)
 	}
+}
+
+// redactPath is path for a log line: the segment after any of the secret
+// prefixes (a link or callback token) is shown as "…".
+func redactPath(path string, secrets []string) string {
+	for _, prefix := range secrets {
+		if rest, ok := strings.CutPrefix(path, prefix); ok && rest != "" {
+			_, tail, _ := strings.Cut(rest, "/")
+			if tail != "" {
+				tail = "/" + tail
+			}
+			return prefix + "…" + tail
+		}
+	}
+	return path
 }

@@ -138,6 +138,7 @@ const (
 // times the body, names the route, writes every error in the one error
 // shape, counts every request and logs those the gRPC access log did not.
 type restFace struct {
+	secrets     []string // Options.SecretPathPrefixes
 	domain      string
 	log         *slog.Logger
 	routes      routeTable
@@ -479,7 +480,7 @@ func (f *restFace) finish(r *http.Request, sw *statusWriter, call *restCall, sta
 	attrs := []slog.Attr{
 		slog.String("protocol", "rest"),
 		slog.String("http.method", r.Method),
-		slog.String("http.path", r.URL.Path),
+		slog.String("http.path", redactPath(r.URL.Path, f.secrets)),
 		slog.String("http.route", route),
 		slog.Int("http.status", code),
 		slog.String("peer.address", call.client),

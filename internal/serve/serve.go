@@ -67,8 +67,13 @@ type Options struct {
 	// are cut. 0 means 10s.
 	ShutdownTimeout time.Duration
 	// ExtraHTTP holds more HTTP routes, pattern (as for http.ServeMux) to
-	// handler, e.g. a vendor callback endpoint.
+	// handler, e.g. a vendor callback endpoint. They run no Guard: a route
+	// here authenticates its requests itself (e.g. a signed link token).
 	ExtraHTTP map[string]http.Handler
+	// SecretPathPrefixes are path prefixes whose next segment is a secret
+	// (a link or callback token), e.g. "/v1/esign/links/": logs show the
+	// prefix and "…" in its place.
+	SecretPathPrefixes []string
 	// WrapREST holds REST routes, pattern (as for http.ServeMux, e.g.
 	// "POST /v1/esign/contracts") to a handler built around the REST face:
 	// it may serve some requests itself (e.g. a multipart upload streamed
@@ -252,6 +257,9 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		extra[pattern] = face.withSelfCalls(face.timeBodies(wrap(face)))
 	}
 	progress, err := newWriteProgress(cmp.Or(opts.REST.WriteIdleTimeout, DefaultWriteIdleTimeout), logger, opts.Registry)
+	if progress != nil {
+		progress.secrets = opts.SecretPathPrefixes
+	}
 	if err != nil {
 		return err
 	}
@@ -429,6 +437,7 @@ func newRESTFace(opts Options, logger *slog.Logger, srv *grpc.Server, secret str
 		return nil, err
 	}
 	return &restFace{
+		secrets:     opts.SecretPathPrefixes,
 		domain:      opts.Domain,
 		log:         logger,
 		routes:      table,

@@ -171,11 +171,13 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		// The links open without an API key: ExtraHTTP routes are served
 		// beside the REST face, where no guard runs; the token is the
 		// permission.
-		ExtraHTTP:    linkRoutes,
-		OpenAPI:      doc,
-		Guard:        acc.Guard,
-		TLS:          acc.TLS,
-		RegisterGRPC: func(s *grpc.Server) { esignv1.RegisterEsignServiceServer(s, srv) },
+		ExtraHTTP: linkRoutes,
+		// A link's token is a credential: logs never show it.
+		SecretPathPrefixes: []string{links.PathPrefix},
+		OpenAPI:            doc,
+		Guard:              acc.Guard,
+		TLS:                acc.TLS,
+		RegisterGRPC:       func(s *grpc.Server) { esignv1.RegisterEsignServiceServer(s, srv) },
 		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
 			return esignv1.RegisterEsignServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
 		},
