@@ -1015,16 +1015,16 @@ var File_vendorgate_logistics_v1_billing_service_proto protoreflect.FileDescript
 
 const file_vendorgate_logistics_v1_billing_service_proto_rawDesc = "" +
 	"\n" +
-	"-vendorgate/logistics/v1/billing_service.proto\x12\x17vendorgate.logistics.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\"vendorgate/validate/v1/rules.proto\"\xd3\x02\n" +
+	"-vendorgate/logistics/v1/billing_service.proto\x12\x17vendorgate.logistics.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\x1a\"vendorgate/validate/v1/rules.proto\"\x8a\x03\n" +
 	"\x0fRechargeRequest\x12<\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9_.:-]+$R\trequestId\x122\n" +
 	"\x05phone\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x18\x142\x13^(\\+?[0-9]{8,15})?$R\x05phone\x124\n" +
 	"\x05email\x18\x03 \x01(\tB\x1e\xbaH\x1br\x19\x18\xfe\x012\x14^([^@\\s]+@[^@\\s]+)?$R\x05email\x12=\n" +
-	"\x06amount\x18\x04 \x01(\tB%\xbaH\"r \x18\x102\x1c^[0-9]{1,12}(\\.[0-9]{1,2})?$R\x06amount:Y\xbaHV\x1aT\n" +
-	"\x10account_required\x12\x1aphone or email is required\x1a$this.phone != '' || this.email != ''\"T\n" +
+	"\x06amount\x18\x04 \x01(\tB%\xbaH\"r \x18\x102\x1c^[0-9]{1,12}(\\.[0-9]{1,2})?$R\x06amount:\x8f\x01\xbaH\x8b\x01\x1a\x88\x01\n" +
+	"\x16phone.account_required\x12Hphone or email is required: give the account's phone, its email, or both\x1a$this.phone != '' || this.email != ''\"T\n" +
 	"\x10RechargeResponse\x12@\n" +
-	"\toperation\x18\x01 \x01(\v2\".vendorgate.logistics.v1.OperationR\toperation\"\xff\x02\n" +
+	"\toperation\x18\x01 \x01(\v2\".vendorgate.logistics.v1.OperationR\toperation\"\xb6\x03\n" +
 	"\rDeductRequest\x12<\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x10\x01\x18@2\x12^[A-Za-z0-9_.:-]+$R\trequestId\x122\n" +
@@ -1033,8 +1033,8 @@ const file_vendorgate_logistics_v1_billing_service_proto_rawDesc = "" +
 	"\x06amount\x18\x04 \x01(\tB%\xbaH\"r \x18\x102\x1c^[0-9]{1,12}(\\.[0-9]{1,2})?$R\x06amount\x12,\n" +
 	"\n" +
 	"express_no\x18\x05 \x01(\tB\r\xbaH\n" +
-	"r\b\x80\xb8,\x01\x10\x01\x18@R\texpressNo:Y\xbaHV\x1aT\n" +
-	"\x10account_required\x12\x1aphone or email is required\x1a$this.phone != '' || this.email != ''\"R\n" +
+	"r\b\x80\xb8,\x01\x10\x01\x18@R\texpressNo:\x8f\x01\xbaH\x8b\x01\x1a\x88\x01\n" +
+	"\x16phone.account_required\x12Hphone or email is required: give the account's phone, its email, or both\x1a$this.phone != '' || this.email != ''\"R\n" +
 	"\x0eDeductResponse\x12@\n" +
 	"\toperation\x18\x01 \x01(\v2\".vendorgate.logistics.v1.OperationR\toperation\"O\n" +
 	"\x11CloseBatchRequest\x12:\n" +
