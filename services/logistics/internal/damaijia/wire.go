@@ -13,7 +13,7 @@ import (
 // parameters and JSON fields, in requests and replies. The raw document
 // publishes only user_login and the status codes; everything else comes
 // from the vendor's public pages or is an assumption, marked as such
-// (README, "damaijia: what vendorgate assumes"). A reply's drift in type
+// (docs/logistics.md, "damaijia: what vendorgate assumes"). A reply's drift in type
 // (a number sent as a string, a time as text) is decode.go's to tolerate;
 // a change of name is this file's to follow.
 

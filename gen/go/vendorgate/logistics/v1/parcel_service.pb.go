@@ -987,7 +987,7 @@ type ListPackagesRequest struct {
 	PageToken string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only packages of this order, by the caller's id given to
 	// CreateParcelOrder (vendor: filter.site_order_id, a parameter name the
-	// vendor does not publish; the README lists every such assumption).
+	// vendor does not publish; docs/logistics.md lists every such assumption).
 	SiteOrderId   string `protobuf:"bytes,8,opt,name=site_order_id,json=siteOrderId,proto3" json:"site_order_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
