@@ -2,8 +2,11 @@ package logging
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 func TestNewRedactsSecretKeys(t *testing.T) {
@@ -20,5 +23,29 @@ func TestNewRedactsSecretKeys(t *testing.T) {
 	}
 	if !strings.Contains(out, `"vendor":"dingdang"`) {
 		t.Errorf("got %s, want ordinary attributes kept", out)
+	}
+}
+
+func TestNewAddsTraceContext(t *testing.T) {
+	t.Parallel()
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	ctx := trace.ContextWithSpanContext(context.Background(),
+		trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	var buf bytes.Buffer
+	log := New(&buf, "debug").With("service", "delivery")
+	log.InfoContext(ctx, "traced")
+	log.Info("untraced")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want 2: %s", len(lines), buf.String())
+	}
+	for _, want := range []string{`"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"`, `"span_id":"00f067aa0ba902b7"`, `"service":"delivery"`} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("got %s, want %s", lines[0], want)
+		}
+	}
+	if strings.Contains(lines[1], "trace_id") {
+		t.Errorf("got %s, want no trace_id outside a span", lines[1])
 	}
 }
