@@ -140,12 +140,14 @@ func (c *Caller) ReadStream(ctx context.Context, endpoint string, p RetryPolicy,
 
 // read runs a read's attempts, with either decode or consume.
 func (c *Caller) read(ctx context.Context, endpoint string, p RetryPolicy, build func() (*http.Request, error), decode Decoder, consume StreamDecoder) error {
+	attempt := 0
 	once := func() error {
+		attempt++
 		req, err := build()
 		if err != nil {
 			return err
 		}
-		return c.call(ctx, endpoint, false, req, decode, consume)
+		return c.call(ctx, endpoint, false, attempt, req, decode, consume)
 	}
 	// The first attempt runs outside the back-off machinery: it is the
 	// one that nearly always succeeds, and this is a hot path.
@@ -165,12 +167,12 @@ func (c *Caller) read(ctx context.Context, endpoint string, p RetryPolicy, build
 // its kind (KindUnavailable for a refused dial, KindRateLimited,
 // KindCircuitOpen), and an answer keeps the vendor's classification.
 func (c *Caller) Mutate(ctx context.Context, endpoint string, req *http.Request, decode Decoder) error {
-	return c.call(ctx, endpoint, true, req, decode, nil)
+	return c.call(ctx, endpoint, true, 1, req, decode, nil)
 }
 
 // MutateStream is Mutate for a response handed to consume as a stream.
 func (c *Caller) MutateStream(ctx context.Context, endpoint string, req *http.Request, consume StreamDecoder) error {
-	return c.call(ctx, endpoint, true, req, nil, consume)
+	return c.call(ctx, endpoint, true, 1, req, nil, consume)
 }
 
 // unreadable marks an answer whose transfer broke before its end.
@@ -282,15 +284,18 @@ func (c *Caller) readBody(r io.Reader) ([]byte, error) {
 	return body, nil
 }
 
-// call makes one attempt: rate limit, breaker, send, classify, observe.
-// The body goes to decode, or to consume when decode is nil.
-func (c *Caller) call(ctx context.Context, endpoint string, mutation bool, req *http.Request, decode Decoder, consume StreamDecoder) error {
+// call makes one attempt (attempt counts from 1): rate limit, breaker,
+// send, classify, observe, each in a client span when ctx is traced. The
+// body goes to decode, or to consume when decode is nil.
+func (c *Caller) call(ctx context.Context, endpoint string, mutation bool, attempt int, req *http.Request, decode Decoder, consume StreamDecoder) error {
+	ctx, span := startSpan(ctx, c.vendor, endpoint, mutation, attempt)
 	start := time.Now()
 	err := c.attempt(ctx, endpoint, mutation, req, decode, consume)
 	if vendorerr.IsKind(err, vendorerr.KindThrottled) {
 		c.pause.throttled(err)
 	}
-	outcome := c.record(endpoint, start, err)
+	outcome := c.record(ctx, endpoint, start, err)
+	endSpan(span, outcome, err)
 	if c.observe != nil && !vendorerr.NotSent(err) {
 		c.observe(ctx, Observation{Vendor: c.vendor, Endpoint: endpoint, Outcome: outcome, Latency: time.Since(start)})
 	}
@@ -382,7 +387,7 @@ func (c *Caller) attempt(ctx context.Context, endpoint string, mutation bool, re
 		// The answer could not be read to its end: the connection broke.
 		return c.transportError(parent, ctx, endpoint, mutation, true, resp.StatusCode, e.err)
 	case undecodable:
-		return c.undecodable(endpoint, mutation, resp.StatusCode, e)
+		return c.undecodable(ctx, endpoint, mutation, resp.StatusCode, e)
 	}
 	return err
 }
@@ -462,9 +467,9 @@ func (c *Caller) transportError(parent, ctx context.Context, endpoint string, mu
 // is unreadable (logged with an excerpt, at most once a minute per
 // endpoint); a mutation's is an unknown outcome, since the vendor may well
 // have applied it.
-func (c *Caller) undecodable(endpoint string, mutation bool, status int, u undecodable) error {
+func (c *Caller) undecodable(ctx context.Context, endpoint string, mutation bool, status int, u undecodable) error {
 	if c.unreadableLog.allow(endpoint) {
-		c.log.Error("vendor answered in a shape vendorgate cannot read; the decoder needs to learn it",
+		c.log.ErrorContext(ctx, "vendor answered in a shape vendorgate cannot read; the decoder needs to learn it",
 			"vendor", c.vendor, "endpoint", endpoint, "error", u.err.Error(), "excerpt", excerpt(u.body))
 	}
 	if mutation {
@@ -498,7 +503,7 @@ func (c *Caller) httpError(endpoint string, mutation bool, resp *http.Response) 
 	}
 	if e.Kind == vendorerr.KindAuth {
 		// Our credentials or clock are wrong: nothing a caller can fix.
-		c.log.Error("vendor rejected our signature or credentials: check the vendor's secret and the clock",
+		c.log.ErrorContext(resp.Request.Context(), "vendor rejected our signature or credentials: check the vendor's secret and the clock",
 			"vendor", c.vendor, "endpoint", endpoint, "http_status", resp.StatusCode, "vendor_message", e.Message)
 	}
 	return e
@@ -520,7 +525,7 @@ func defaultKind(status int) vendorerr.Kind {
 
 // record logs and counts one call and returns its outcome: "ok" or the
 // failure's reason.
-func (c *Caller) record(endpoint string, start time.Time, err error) string {
+func (c *Caller) record(ctx context.Context, endpoint string, start time.Time, err error) string {
 	elapsed := time.Since(start)
 	outcome, code := "ok", ""
 	if err != nil {
@@ -531,7 +536,7 @@ func (c *Caller) record(endpoint string, start time.Time, err error) string {
 		if ve, ok := vendorerr.As(err); ok {
 			outcome, code = ve.ReasonString(), ve.Code
 		}
-		c.log.Warn("vendor call failed", "vendor", c.vendor, "endpoint", endpoint,
+		c.log.WarnContext(ctx, "vendor call failed", "vendor", c.vendor, "endpoint", endpoint,
 			"duration_ms", elapsed.Milliseconds(), "reason", outcome, "error", err.Error())
 	}
 	if c.metrics == nil {
