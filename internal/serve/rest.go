@@ -28,6 +28,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vendorgate/vendorgate/internal/rpcstatus"
+	"github.com/vendorgate/vendorgate/internal/tracing"
 )
 
 // Defaults for REST fields left zero.
@@ -154,6 +155,8 @@ type restFace struct {
 	requests  *prometheus.CounterVec
 	gateway   http.Handler
 	marshaler runtime.Marshaler
+	// tracing starts the REST server spans and propagates them to gRPC.
+	tracing *tracing.Provider
 }
 
 // restCall is what one REST request learned on its way; the gateway's
@@ -223,7 +226,9 @@ func (f *restFace) muxOptions() []runtime.ServeMuxOption {
 // incomingHeader forwards HTTP headers to gRPC as the gateway does by
 // default, except the ones that would pose as the gateway's own metadata.
 func incomingHeader(key string) (string, bool) {
-	if strings.HasPrefix(strings.ToLower(key), strings.ToLower(runtime.MetadataHeaderPrefix)+"vendorgate-") {
+	lower := strings.ToLower(key)
+	prefix := strings.ToLower(runtime.MetadataHeaderPrefix)
+	if strings.HasPrefix(lower, prefix+"vendorgate-") || isTraceHeader(strings.TrimPrefix(lower, prefix)) {
 		return "", false
 	}
 	return runtime.DefaultHeaderMatcher(key)
@@ -254,6 +259,7 @@ func (f *restFace) metadata(ctx context.Context, r *http.Request) metadata.MD {
 	if name := restCertName(r.Context()); name != "" {
 		md.Set(mdClientCert, url.PathEscape(name))
 	}
+	f.injectTrace(ctx, md)
 	return md
 }
 

@@ -33,6 +33,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/vendorgate/vendorgate/internal/tracing"
 )
 
 // defaultShutdownTimeout bounds the graceful shutdown when Options leaves it 0.
@@ -116,6 +118,14 @@ type Options struct {
 	// that is taken is logged and skipped (a second process on the host);
 	// an explicit METRICS_ADDR that is taken is an error.
 	DefaultMetricsAddr string
+	// Environ holds the OTEL_* variables (as os.Environ() does) from which
+	// Run sets up traces with internal/tracing: off unless
+	// OTEL_TRACES_EXPORTER names an exporter. Run flushes them when it
+	// returns.
+	Environ []string
+	// Tracing, when set, is used instead of a provider built from Environ;
+	// its owner shuts it down.
+	Tracing *tracing.Provider
 }
 
 // check reports the first required option that is missing.
@@ -151,7 +161,7 @@ func (o *Options) check() error {
 // ShutdownTimeout are cut, and Run then returns an error wrapping
 // context.DeadlineExceeded. Run closes lis, and returns only after every
 // goroutine it started has ended; it returns nil after a clean shutdown.
-func Run(ctx context.Context, lis net.Listener, opts Options) error {
+func Run(ctx context.Context, lis net.Listener, opts Options) (err error) {
 	defer lis.Close()
 	if err := opts.check(); err != nil {
 		return err
@@ -163,6 +173,23 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		opts.ShutdownTimeout = defaultShutdownTimeout
 	}
 	logger := opts.Logger.With("service", opts.Name)
+	traces := opts.Tracing
+	if traces == nil {
+		if traces, err = tracing.New(ctx, tracing.Options{Service: opts.Name, Environ: opts.Environ}); err != nil {
+			return err
+		}
+		defer func() {
+			// After the servers stopped: the last calls' spans are sent.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ShutdownTimeout)
+			defer cancel()
+			if err := traces.Shutdown(sctx); err != nil {
+				logger.Warn("traces not flushed at shutdown", "error", err)
+			}
+		}()
+		if traces.Enabled() {
+			logger.InfoContext(ctx, "tracing", "exporter", traces.Exporter())
+		}
+	}
 
 	validator, err := protovalidate.New()
 	if err != nil {
@@ -192,11 +219,12 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 	if opts.TLS != nil {
 		gw.tls = true
 	}
-	serverOpts := append([]grpc.ServerOption{
+	serverOpts := append(grpcTracing(traces), []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(gw.unary),
 		grpc.ChainStreamInterceptor(gw.stream),
 		grpc.MaxRecvMsgSize(grpcLimit),
-	}, interceptors(logger, opts.Domain, metrics, guard, validator)...)
+	}...)
+	serverOpts = append(serverOpts, interceptors(logger, opts.Domain, metrics, guard, validator)...)
 	serverOpts = append(serverOpts, connectionLimits()...)
 	if opts.TLS != nil {
 		serverOpts = append(serverOpts, grpc.Creds(handshaken{}))
@@ -227,6 +255,7 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 	if err != nil {
 		return err
 	}
+	face.tracing = traces
 	gateway := runtime.NewServeMux(face.muxOptions()...)
 	face.gateway = gateway
 	if opts.RegisterGateway != nil {
@@ -254,7 +283,7 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		if _, dup := extra[pattern]; dup {
 			return fmt.Errorf("serve: route %q is in both ExtraHTTP and WrapREST", pattern)
 		}
-		extra[pattern] = face.withSelfCalls(face.timeBodies(wrap(face)))
+		extra[pattern] = face.traced(face.withSelfCalls(face.timeBodies(wrap(face))))
 	}
 	progress, err := newWriteProgress(cmp.Or(opts.REST.WriteIdleTimeout, DefaultWriteIdleTimeout), logger, opts.Registry)
 	if progress != nil {
@@ -278,7 +307,7 @@ func Run(ctx context.Context, lis net.Listener, opts Options) error {
 		mm.Handle("GET /metrics", metricsHandler(opts.Registry))
 		metricsSrv = &http.Server{Handler: progress.wrap(mm), ReadHeaderTimeout: maxSniffTimeout, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	}
-	handler, err := routes(p, mainMetrics, extra, face, opts.OpenAPI)
+	handler, err := routes(p, mainMetrics, extra, face.traced(face), opts.OpenAPI)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

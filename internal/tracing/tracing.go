@@ -119,8 +119,9 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	}, nil
 }
 
-// Enabled reports whether spans are recorded and exported.
-func (p *Provider) Enabled() bool { return p.sdk != nil }
+// Enabled reports whether spans are recorded and exported; a nil Provider's
+// are not.
+func (p *Provider) Enabled() bool { return p != nil && p.sdk != nil }
 
 // Exporter names the exporter: "none", "console", "otlp" (or "injected"
 // for Options.Exporter).
