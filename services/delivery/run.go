@@ -172,6 +172,9 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	}
 	g.Go(func() error {
 		return serve.Run(gctx, lis, serve.Options{
+			// OTEL_TRACES_EXPORTER and the other OTEL_* variables turn traces on.
+			Environ: environ,
+
 			Guard: acc.Guard,
 			TLS:   acc.TLS,
 			Name:  "delivery",

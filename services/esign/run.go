@@ -155,6 +155,9 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		return fmt.Errorf("OpenAPI document: %w", err)
 	}
 	return serve.Run(ctx, lis, serve.Options{
+		// OTEL_TRACES_EXPORTER and the other OTEL_* variables turn traces on.
+		Environ: environ,
+
 		Name: "esign",
 		// /metrics stays off the API port unless METRICS_ADDR says so.
 		DefaultMetricsAddr: "127.0.0.1:9092",

@@ -145,6 +145,9 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		onListen(lis.Addr())
 	}
 	return serve.Run(ctx, lis, serve.Options{
+		// OTEL_TRACES_EXPORTER and the other OTEL_* variables turn traces on.
+		Environ: environ,
+
 		Name: "logistics",
 		// /metrics stays off the API port unless METRICS_ADDR says so.
 		DefaultMetricsAddr: "127.0.0.1:9093",
