@@ -161,4 +161,4 @@ func TestOffPropagatesNothing(t *testing.T) {
 type noExporter struct{}
 
 func (noExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
-func (noExporter) Shutdown(context.Context) error                            { return nil }
+func (noExporter) Shutdown(context.Context) error                             { return nil }
