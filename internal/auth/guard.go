@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/vendorgate/vendorgate/internal/domainerr"
+	"github.com/vendorgate/vendorgate/internal/refusal"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 )
 
@@ -73,6 +74,10 @@ type Options struct {
 	Now func() time.Time
 }
 
+// ReasonAuthFailuresRateLimited refuses a source that failed to
+// authenticate too often: it must slow down, whatever key it sends next.
+const ReasonAuthFailuresRateLimited = "AUTH_FAILURES_RATE_LIMITED"
+
 // Guard admits or refuses calls. It is safe for concurrent use.
 type Guard struct {
 	opts       Options
@@ -85,7 +90,7 @@ type Guard struct {
 	// explicit is PaidOrMoneyRPCs and Options.Explicit.
 	explicit map[string]bool
 	// refusals limits and samples failed authentications per source.
-	refusals *refusals
+	refusals *refusal.Table
 
 	limitersMu sync.Mutex
 	limiters   map[string]*callerLimiter
@@ -116,7 +121,7 @@ func New(ctx context.Context, opts Options) (*Guard, error) {
 		opts.Now = time.Now
 	}
 	g := &Guard{opts: opts, log: opts.Logger, limiters: map[string]*callerLimiter{},
-		explicit: explicitSet(opts.Explicit), refusals: newRefusals(opts.Now)}
+		explicit: explicitSet(opts.Explicit), refusals: refusal.New(opts.Now)}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -432,18 +437,18 @@ func (g *Guard) refuse(reason, caller, source, method string, err error) error {
 	if g.failures != nil {
 		g.failures.WithLabelValues(reason, label).Inc()
 	}
-	v := g.refusals.note(source)
-	if v.log {
+	v := g.refusals.Note(source)
+	if v.Log {
 		g.log.Warn("call refused", "service", g.opts.Service, "reason", reason, "claimed_caller", label,
-			"source", source, "method", method, "suppressed", v.suppressed, "throttled", v.retryAfter > 0)
+			"source", source, "method", method, "suppressed", v.Suppressed, "throttled", v.RetryAfter > 0)
 	}
-	if v.retryAfter <= 0 {
+	if v.RetryAfter <= 0 {
 		return err
 	}
 	throttled := domainerr.ResourceExhausted(ReasonAuthFailuresRateLimited,
 		"too many failed authentications from this address; slow down and check the credentials",
 		map[string]string{"quota": "failed_authentications_per_address"})
-	throttled.RetryAfter = v.retryAfter
+	throttled.RetryAfter = v.RetryAfter
 	return throttled
 }
 

@@ -3,7 +3,9 @@ package tracking
 import (
 	"errors"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 
 	"golang.org/x/time/rate"
 
@@ -14,10 +16,13 @@ import (
 const (
 	outcomeAccepted     = "accepted"
 	outcomeUnknownToken = "unknown_token"
-	outcomeRateLimited  = "rate_limited"
-	outcomeTooLarge     = "too_large"
-	outcomeVendorError  = "vendor_error"
-	outcomeStoreError   = "store_error"
+	// outcomeSourceThrottled: a source that sent too many unknown tokens,
+	// turned away before any lookup.
+	outcomeSourceThrottled = "source_throttled"
+	outcomeRateLimited     = "rate_limited"
+	outcomeTooLarge        = "too_large"
+	outcomeVendorError     = "vendor_error"
+	outcomeStoreError      = "store_error"
 )
 
 // Handler serves the vendor's status pushes at CallbackPath, for the
@@ -35,6 +40,14 @@ func (t *Tracker) Handler() http.Handler {
 // changed.
 func (t *Tracker) servePush(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if d := t.strangers.Throttled(r.RemoteAddr); d > 0 {
+		// This source sent too many unknown tokens: turned away before
+		// the store is asked about another one.
+		t.pushes.WithLabelValues(outcomeSourceThrottled).Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+		http.Error(w, http.StatusText(http.StatusTooManyRequests), http.StatusTooManyRequests)
+		return
+	}
 	token := r.PathValue("token")
 	originID := ""
 	if validToken(token) {
@@ -50,7 +63,12 @@ func (t *Tracker) servePush(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if originID == "" {
-		t.refuse(w, http.StatusNotFound, outcomeUnknownToken, "")
+		t.pushes.WithLabelValues(outcomeUnknownToken).Inc()
+		if v := t.strangers.Note(r.RemoteAddr); v.Log {
+			t.opts.Logger.Info("tracking: push refused", "outcome", outcomeUnknownToken, "source", r.RemoteAddr,
+				"status", http.StatusNotFound, "suppressed", v.Suppressed)
+		}
+		http.Error(w, http.StatusText(http.StatusNotFound), http.StatusNotFound)
 		return
 	}
 	if lim := t.limiter(originID); !lim.Allow() {

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/vendorgate/vendorgate/internal/refusal"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdang"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/store"
 )
@@ -97,6 +98,9 @@ type Tracker struct {
 	locks  Locker
 	opts   Options
 	pushes *prometheus.CounterVec
+	// strangers limits and samples the refusals of unknown tokens per
+	// source address, so that guessing tokens costs the guesser.
+	strangers *refusal.Table
 
 	mu       sync.Mutex
 	pollers  map[string]*poller
@@ -135,11 +139,12 @@ func New(ctx context.Context, st *store.Store, vendor Vendor, notes Notifier, lo
 		ctx: ctx, st: st, vendor: vendor, notes: notes, locks: locks, opts: opts,
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vendorgate_delivery_callback_pushes_total",
-			Help: "Status pushes received on the Dingdang callback endpoint, by outcome (accepted, unknown_token, rate_limited, too_large, vendor_error, store_error).",
+			Help: "Status pushes received on the Dingdang callback endpoint, by outcome (accepted, unknown_token, source_throttled, rate_limited, too_large, vendor_error, store_error).",
 		}, []string{"outcome"}),
-		pollers:  map[string]*poller{},
-		limiters: map[string]*rate.Limiter{},
-		trailing: map[string]bool{},
+		pollers:   map[string]*poller{},
+		limiters:  map[string]*rate.Limiter{},
+		strangers: refusal.New(opts.Now),
+		trailing:  map[string]bool{},
 	}
 	for _, o := range []string{outcomeAccepted, outcomeUnknownToken, outcomeRateLimited, outcomeTooLarge, outcomeVendorError, outcomeStoreError} {
 		t.pushes.WithLabelValues(o)

@@ -2,6 +2,8 @@ package tracking_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -154,3 +156,48 @@ func TestWatchEndsWithTheService(t *testing.T) {
 		t.Fatal("the watch outlived the service")
 	}
 }
+
+// TestGuessedTokensCostTheGuesser: 1000 pushes with unknown tokens from one
+// source are refused; after a small budget the source is turned away (429
+// with Retry-After) before any store lookup, its refusals are logged a few
+// times at most, and the vendor is never read.
+func TestGuessedTokensCostTheGuesser(t *testing.T) {
+	t.Parallel()
+	v := &vendor{status: "0"}
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	_, _, base := newTracker(t, v, tracking.Options{PublicURL: "https://hooks.example.com", Logger: logger})
+	codes := map[int]int{}
+	for i := range 1000 {
+		resp, err := http.Post(fmt.Sprintf("%s/callbacks/dingdang/guess%026d", base, i), "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Fatal("a throttled source got no Retry-After")
+		}
+		_ = resp.Body.Close()
+		codes[resp.StatusCode]++
+	}
+	if codes[http.StatusNotFound] > 40 || codes[http.StatusTooManyRequests] < 900 {
+		t.Errorf("got %v, want at most a burst of 404s, then 429s", codes)
+	}
+	mu.Lock()
+	lines := strings.Count(logs.String(), "push refused")
+	mu.Unlock()
+	if lines > 5 {
+		t.Errorf("got %d log lines for 1000 guesses, want a few", lines)
+	}
+	if n := v.count(); n != 0 {
+		t.Errorf("got %d vendor reads for guessed tokens, want 0", n)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
