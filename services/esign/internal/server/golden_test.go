@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"net/http"
 	"net/http/httptest"
@@ -14,12 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/testing/protocmp"
 
 	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
+	"github.com/vendorgate/vendorgate/internal/golden"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
@@ -230,65 +226,8 @@ func companyCert(s *Server) (proto.Message, error) {
 	return s.GetCompanyCertification(context.Background(), &esignv1.GetCompanyCertificationRequest{VerifiedSerialno: "verified-serialno-33"})
 }
 
-// golden is one golden file: the forms Fadada received, in order, and the
-// answer as protojson.
-type golden struct {
-	Sent     []any           `json:"sent,omitempty"`
-	Response json.RawMessage `json:"response"`
-}
-
-// checkGolden compares the forms sent and the answer with
-// testdata/<name>.golden.json, the answer as a proto (protocmp), or
-// rewrites the file under -update.
+// checkGolden is golden.Check under this package's -update flag.
 func checkGolden(t *testing.T, name string, sent []any, resp proto.Message) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden.json")
-	respJSON, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(resp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *update {
-		var generic any
-		if err := json.Unmarshal(respJSON, &generic); err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		enc := json.NewEncoder(&out)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"sent": sent, "response": generic}); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	var want golden
-	if err := json.Unmarshal(b, &want); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	wantResp := resp.ProtoReflect().New().Interface()
-	if err := protojson.Unmarshal(want.Response, wantResp); err != nil {
-		t.Fatalf("%s: response: %v", path, err)
-	}
-	if d := cmp.Diff(wantResp, resp, protocmp.Transform()); d != "" {
-		t.Errorf("%s: got a different response (-want +got):\n%s", path, d)
-	}
-	// Through JSON, so that sent compares as the file holds it.
-	sentJSON, err := json.Marshal(sent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gotSent []any
-	if err := json.Unmarshal(sentJSON, &gotSent); err != nil {
-		t.Fatal(err)
-	}
-	if d := cmp.Diff(want.Sent, gotSent); d != "" {
-		t.Errorf("%s: sent a different request (-want +got):\n%s", path, d)
-	}
+	golden.Check(t, name, sent, resp, *update)
 }
