@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"sort"
@@ -22,6 +23,10 @@ import (
 // On error the T is still filled as far as it parses: every field but
 // the ones named in the error holds its value or default, so that a
 // caller can check the rest and report every problem at once (see Join).
+//
+// Every variable may instead be read from a file named by <VAR>_FILE (as
+// a Kubernetes or Docker secret is mounted): the file's content, without a
+// trailing line break, is the value. Setting both is an error.
 func Parse[T any](environ []string) (T, error) {
 	vars := make(map[string]string, len(environ))
 	for _, kv := range environ {
@@ -30,10 +35,52 @@ func Parse[T any](environ []string) (T, error) {
 		}
 	}
 	var cfg T
+	fileErrs := fromFiles(&cfg, vars)
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: vars}); err != nil {
-		return cfg, namedParseErrors[T](err, vars)
+		return cfg, errors.Join(append(fileErrs, namedParseErrors[T](err, vars))...)
 	}
-	return cfg, nil
+	return cfg, errors.Join(fileErrs...)
+}
+
+// fileSuffix names the variable that holds the path of another's value.
+const fileSuffix = "_FILE"
+
+// fromFiles sets in vars each variable of cfg's type whose <VAR>_FILE is
+// set, from that file, and returns one error per file that cannot be read
+// or variable set both ways. A <VAR>_FILE that is itself a variable of the
+// type (e.g. AUTH_KEYS_FILE) is left alone.
+func fromFiles(cfg any, vars map[string]string) []error {
+	params, err := env.GetFieldParamsWithOptions(cfg, env.Options{Environment: vars})
+	if err != nil {
+		return nil // Parse reports the type's own problems
+	}
+	known := make(map[string]bool, len(params))
+	keys := make([]string, 0, len(params))
+	for _, p := range params {
+		if !known[p.Key] {
+			keys = append(keys, p.Key)
+		}
+		known[p.Key] = true
+	}
+	sort.Strings(keys)
+	var errs []error
+	for _, key := range keys {
+		path, ok := vars[key+fileSuffix]
+		if !ok || known[key+fileSuffix] {
+			continue
+		}
+		if _, set := vars[key]; set {
+			errs = append(errs, fmt.Errorf("%s and %s%s are both set: set one", key, key, fileSuffix))
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s%s: %w", key, fileSuffix, err))
+			continue
+		}
+		vars[key] = strings.TrimRight(string(b), "\r\n")
+	}
+	return errs
 }
 
 // Join joins errs into one error with a stable order, or returns nil.

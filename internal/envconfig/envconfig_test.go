@@ -2,6 +2,7 @@ package envconfig
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +70,40 @@ func TestJoinKeepsTheFirstProblemOfEachVariable(t *testing.T) {
 	want := "config: SAMPLE_ADDR is wrong; SAMPLE_TIMEOUT: unable to parse duration: time: invalid duration \"soon\""
 	if got == nil || got.Error() != want {
 		t.Errorf("got %v, want %s", got, want)
+	}
+}
+
+type withSecret struct {
+	Vendor struct {
+		Secret string `env:"SECRET"`
+	} `envPrefix:"SAMPLE_VENDOR_"`
+	KeysFile string `env:"SAMPLE_KEYS_FILE"`
+	Need     string `env:"SAMPLE_NEED,required"`
+}
+
+// TestValuesFromFiles: <VAR>_FILE supplies a variable's value from a file
+// (a mounted secret), nested prefixes included; a trailing line break is
+// not part of it; both ways at once, or an unreadable file, is an error
+// naming the variable; a variable whose own name ends in _FILE is itself.
+func TestValuesFromFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	secret := dir + "/secret"
+	if err := os.WriteFile(secret, []byte("s3cr3t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	need := dir + "/need"
+	if err := os.WriteFile(need, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse[withSecret]([]string{"SAMPLE_VENDOR_SECRET_FILE=" + secret, "SAMPLE_NEED_FILE=" + need, "SAMPLE_KEYS_FILE=/etc/keys.yaml"})
+	if err != nil || cfg.Vendor.Secret != "s3cr3t" || cfg.Need != "x" || cfg.KeysFile != "/etc/keys.yaml" {
+		t.Fatalf("got %+v, %v", cfg, err)
+	}
+	_, err = Parse[withSecret]([]string{"SAMPLE_VENDOR_SECRET=a", "SAMPLE_VENDOR_SECRET_FILE=" + secret, "SAMPLE_NEED_FILE=" + dir + "/missing"})
+	for _, want := range []string{"SAMPLE_VENDOR_SECRET and SAMPLE_VENDOR_SECRET_FILE are both set", "SAMPLE_NEED_FILE:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want it to say %q", err, want)
+		}
 	}
 }
