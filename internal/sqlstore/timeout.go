@@ -74,26 +74,34 @@ func unavailable(ctx context.Context, err error) error {
 
 // ExecContext is sql.DB's, bounded by the store timeout.
 func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx, span := db.startSpan(ctx, "EXEC", query)
 	ctx, release := db.bound(ctx)
 	defer release()
 	res, err := db.DB.ExecContext(ctx, query, args...)
-	return res, unavailable(ctx, err)
+	err = unavailable(ctx, err)
+	endSpan(span, err)
+	return res, err
 }
 
 // QueryContext is sql.DB's, bounded by the store timeout (reading the rows
 // included).
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx, span := db.startSpan(ctx, "QUERY", query)
 	ctx, release := db.bound(ctx)
 	rows, err := db.DB.QueryContext(ctx, query, args...)
 	if err != nil {
 		release()
 	}
-	return rows, unavailable(ctx, err)
+	err = unavailable(ctx, err)
+	endSpan(span, err)
+	return rows, err
 }
 
 // QueryRowContext is sql.DB's, bounded by the store timeout (Scan
 // included).
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx, span := db.startSpan(ctx, "QUERY", query)
+	defer endSpan(span, nil)
 	ctx, _ = db.bound(ctx)
 	return db.DB.QueryRowContext(ctx, query, args...)
 }
@@ -101,12 +109,15 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 // BeginTx is sql.DB's; the whole transaction is bounded by the store
 // timeout.
 func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
+	ctx, span := db.startSpan(ctx, "BEGIN", "BEGIN")
 	ctx, release := db.bound(ctx)
 	tx, err := db.DB.BeginTx(ctx, opts)
 	if err != nil {
 		release()
 	}
-	return tx, unavailable(ctx, err)
+	err = unavailable(ctx, err)
+	endSpan(span, err)
+	return tx, err
 }
 
 // PingContext is sql.DB's, bounded by the store timeout.
