@@ -141,14 +141,15 @@ const outcomeNotApplied = "NOT_APPLIED"
 // Observe records a vendor call: vendorcall.Options.Observe. A paid call
 // costs its price when it succeeded, and when its outcome is unknown: the
 // vendor may have charged for it, so it is booked until resolved
-// (Resolve).
-func (l *Ledger) Observe(ctx context.Context, o vendorcall.Observation) {
+// (Resolve). It returns the cost booked, in fen, for the call's span.
+func (l *Ledger) Observe(ctx context.Context, o vendorcall.Observation) int64 {
 	var cost int64
 	if o.Outcome == "ok" || o.Outcome == vendorerr.ReasonOutcomeUnknown {
 		cost = l.opts.Prices[o.Vendor+" "+o.Endpoint]
 	}
 	l.Record(Call{Vendor: o.Vendor, Endpoint: o.Endpoint, Caller: auth.CallerFrom(ctx), RequestID: RequestIDFrom(ctx),
 		Outcome: o.Outcome, Latency: o.Latency, CostFen: cost, At: l.opts.Now()})
+	return cost
 }
 
 // Record queues c for the next batch. It never blocks on the database.

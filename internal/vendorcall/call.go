@@ -58,9 +58,10 @@ type Options struct {
 	// Logger receives call failures (never a header value); nil discards.
 	Logger *slog.Logger
 	// Observe, when set, learns of every call that was sent or may have
-	// been (not those our own rate limit or open circuit refused), e.g.
-	// the usage ledger's usage.Ledger.Observe. ctx is the call's.
-	Observe func(ctx context.Context, o Observation)
+	// been (not those refused before sending), e.g. the usage ledger's
+	// usage.Ledger.Observe, and returns what the call cost in fen (0 for a
+	// free one), for the call's span. ctx is the call's.
+	Observe func(ctx context.Context, o Observation) (costFen int64)
 }
 
 // Observation is one vendor call, for Options.Observe.
@@ -79,7 +80,7 @@ type Caller struct {
 	cfg      Config
 	client   *http.Client
 	classify Classifier
-	observe  func(context.Context, Observation)
+	observe  func(context.Context, Observation) int64
 	limiter  *rate.Limiter
 	pause    pause
 	breaker  *breaker
@@ -295,10 +296,11 @@ func (c *Caller) call(ctx context.Context, endpoint string, mutation bool, attem
 		c.pause.throttled(err)
 	}
 	outcome := c.record(ctx, endpoint, start, err)
-	endSpan(span, outcome, err)
+	var cost int64
 	if c.observe != nil && !vendorerr.NotSent(err) {
-		c.observe(ctx, Observation{Vendor: c.vendor, Endpoint: endpoint, Outcome: outcome, Latency: time.Since(start)})
+		cost = c.observe(ctx, Observation{Vendor: c.vendor, Endpoint: endpoint, Outcome: outcome, Latency: time.Since(start)})
 	}
+	endSpan(span, outcome, cost, err)
 	if ce, ok := err.(callerError); ok {
 		return ce.err
 	}

@@ -27,7 +27,10 @@ const (
 	AttrCode = attribute.Key("vendorgate.vendor.code")
 	// AttrOutcome is "ok" or the failure's reason (a vendorerr kind, e.g.
 	// VENDOR_UNAVAILABLE, OUTCOME_UNKNOWN), as the metrics count it.
-	AttrOutcome    = attribute.Key("vendorgate.vendor.outcome")
+	AttrOutcome = attribute.Key("vendorgate.vendor.outcome")
+	// AttrCostFen is what the call cost in fen, when it was paid for (or
+	// may have been: an unknown outcome is booked at its price).
+	AttrCostFen    = attribute.Key("vendorgate.vendor.cost_fen")
 	attrHTTPStatus = attribute.Key("http.response.status_code")
 )
 
@@ -51,11 +54,14 @@ func startSpan(ctx context.Context, vendor, endpoint string, mutation bool, atte
 }
 
 // endSpan records an attempt's outcome on its span and ends it.
-func endSpan(span trace.Span, outcome string, err error) {
+func endSpan(span trace.Span, outcome string, costFen int64, err error) {
 	if !span.IsRecording() {
 		return
 	}
 	span.SetAttributes(AttrOutcome.String(outcome))
+	if costFen > 0 {
+		span.SetAttributes(AttrCostFen.Int64(costFen))
+	}
 	if ve, ok := vendorerr.As(err); ok {
 		if ve.Code != "" {
 			span.SetAttributes(AttrCode.String(ve.Code))

@@ -104,6 +104,26 @@ func TestCallSpans(t *testing.T) {
 			t.Errorf("got %v, want attempt 1 of a mutation, OUTCOME_UNKNOWN", got)
 		}
 	})
+	t.Run("paid mutation carries its cost", func(t *testing.T) {
+		t.Parallel()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(`{"code":1}`))
+		}))
+		defer srv.Close()
+		ctx, rec := traced(t)
+		c, err := New("test", Config{}, Options{HTTPClient: srv.Client(),
+			Observe: func(context.Context, Observation) int64 { return 1700 }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/buy", nil)
+		if err := c.Mutate(ctx, "/buy", req, decodeEnvelope); err != nil {
+			t.Fatal(err)
+		}
+		if got := attrs(rec.Ended()[0])[AttrCostFen].AsInt64(); got != 1700 {
+			t.Errorf("got cost_fen %d, want 1700", got)
+		}
+	})
 	t.Run("untraced", func(t *testing.T) {
 		t.Parallel()
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -66,7 +66,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Observe learns of every vendor call sent, e.g. the usage ledger's
 	// usage.Ledger.Observe; nil records none.
-	Observe func(context.Context, vendorcall.Observation)
+	Observe func(context.Context, vendorcall.Observation) int64
 }
 
 // Client calls the Dingdang API.

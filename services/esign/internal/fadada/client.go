@@ -60,7 +60,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Observe learns of every call sent to Fadada, uploads and downloads
 	// included (the usage ledger's usage.Ledger.Observe); nil records none.
-	Observe func(context.Context, vendorcall.Observation)
+	Observe func(context.Context, vendorcall.Observation) int64
 	// Now is the clock of the timestamps; nil means time.Now.
 	Now func() time.Time
 }

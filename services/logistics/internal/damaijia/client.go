@@ -45,7 +45,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Observe learns of every call sent (the usage ledger's Observe); nil
 	// records none.
-	Observe func(ctx context.Context, o vendorcall.Observation)
+	Observe func(ctx context.Context, o vendorcall.Observation) int64
 }
 
 // Client calls damaijia. It is safe for concurrent use.

@@ -58,7 +58,7 @@ type Options struct {
 	Now func() time.Time
 	// Observe learns of every call sent (the usage ledger's Observe); nil
 	// records none.
-	Observe func(ctx context.Context, o vendorcall.Observation)
+	Observe func(ctx context.Context, o vendorcall.Observation) int64
 }
 
 // Client calls 30post. It is safe for concurrent use.

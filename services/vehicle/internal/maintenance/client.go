@@ -44,7 +44,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Observe, when set, learns of every call sent (the usage ledger's
 	// usage.Ledger.Observe).
-	Observe func(ctx context.Context, o vendorcall.Observation)
+	Observe func(ctx context.Context, o vendorcall.Observation) int64
 }
 
 // Client calls the maintenance-record API. It is safe for concurrent use.

@@ -136,7 +136,7 @@ func start(t *testing.T, s setup) *service {
 	}
 	var (
 		ledger  *usage.Ledger
-		observe func(context.Context, vendorcall.Observation)
+		observe func(context.Context, vendorcall.Observation) int64
 	)
 	if s.usageLedger {
 		ledger, err = usage.New(context.Background(), st.DB(), "vehicle", usage.Options{
