@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -108,6 +109,31 @@ func (s *Store) ListUnresolved(ctx context.Context, after Cursor, limit int) ([]
 		}
 	}
 	return ops, nil
+}
+
+// CountUnresolved counts the operations whose outcome is unknown, of the
+// given methods (every method when none), in one query: for a gauge, which
+// must neither page through the records nor take their locks. A record
+// whose process died in flight counts once Reap (or ListUnresolved, or
+// the reconciler) has marked it unknown.
+func (s *Store) CountUnresolved(ctx context.Context, methods ...string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	query := `SELECT COUNT(*) FROM idempotency_records WHERE service = $1 AND state = $2`
+	args := []any{s.service, stateUnknown}
+	if len(methods) > 0 {
+		marks := make([]string, len(methods))
+		for i, m := range methods {
+			args = append(args, m)
+			marks[i] = fmt.Sprintf("$%d", len(args))
+		}
+		query += ` AND method IN (` + strings.Join(marks, ", ") + `)`
+	}
+	var n int64
+	if err := s.db.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+		return 0, domainerr.StoreUnavailable(fmt.Errorf("idempotency: count unresolved: %w", err))
+	}
+	return n, nil
 }
 
 // Get returns requestID's operation, or a NOT_FOUND domain error.

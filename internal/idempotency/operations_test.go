@@ -245,3 +245,31 @@ func TestFoundNotAppliedSettlesTheRecord(t *testing.T) {
 		}
 	})
 }
+
+// TestCountUnresolved counts unknown outcomes per method in one query.
+func TestCountUnresolved(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		for _, rid := range []string{"rid-a", "rid-b"} {
+			_, _ = idempotency.Run(ctx, f.a, "Pay", rid, wrapperspb.String(rid), lost)
+		}
+		_, _ = idempotency.Run(ctx, f.a, "Order", "rid-c", wrapperspb.String("c"), lost)
+		req := wrapperspb.String("ok")
+		if _, err := idempotency.Run(ctx, f.a, "Pay", "rid-ok", req, f.echo(req)); err != nil {
+			t.Fatal(err)
+		}
+		for methods, want := range map[string]int64{"": 3, "Pay": 2, "Order": 1, "Other": 0} {
+			var ms []string
+			if methods != "" {
+				ms = []string{methods}
+			}
+			if n, err := f.b.CountUnresolved(ctx, ms...); err != nil || n != want {
+				t.Errorf("CountUnresolved(%q): got %d, %v; want %d", methods, n, err, want)
+			}
+		}
+		if n, _ := f.b.CountUnresolved(ctx, "Pay", "Order"); n != 3 {
+			t.Errorf("CountUnresolved(Pay, Order): got %d, want 3", n)
+		}
+	})
+}

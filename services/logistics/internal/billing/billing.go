@@ -107,7 +107,6 @@ type Vendor interface {
 // the unresolved ones, for the gauge.
 type Records interface {
 	Get(ctx context.Context, requestID string) (idempotency.Operation, error)
-	ListUnresolved(ctx context.Context, after idempotency.Cursor, limit int) ([]idempotency.Operation, error)
 }
 
 // Options configure a Service.

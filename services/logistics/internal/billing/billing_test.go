@@ -36,10 +36,6 @@ type records struct{ op idempotency.Operation }
 
 func (r records) Get(context.Context, string) (idempotency.Operation, error) { return r.op, nil }
 
-func (r records) ListUnresolved(context.Context, idempotency.Cursor, int) ([]idempotency.Operation, error) {
-	return []idempotency.Operation{r.op}, nil
-}
-
 func TestCheckAmounts(t *testing.T) {
 	t.Parallel()
 	s := billing.New(&vendor{}, records{}, billing.Options{MaxAmountFen: 100_000})

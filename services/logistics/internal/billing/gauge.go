@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/vendorgate/vendorgate/internal/idempotency"
 )
 
 // gaugeName is the unresolved movements' gauge, watched by an alert.
@@ -19,13 +17,19 @@ const gaugeName = "vendorgate_billing_unresolved_operations"
 // refreshed by the service when a movement's outcome becomes unknown or is
 // resolved on this replica, and every interval for the other replicas'.
 type Gauge struct {
-	records Records
+	records Counter
 	log     *slog.Logger
 	n       atomic.Int64
 }
 
+// Counter counts the unresolved operations of some methods
+// (idempotency.Store).
+type Counter interface {
+	CountUnresolved(ctx context.Context, methods ...string) (int64, error)
+}
+
 // NewGauge registers the gauge on reg and counts from records.
-func NewGauge(reg prometheus.Registerer, records Records, log *slog.Logger) (*Gauge, error) {
+func NewGauge(reg prometheus.Registerer, records Counter, log *slog.Logger) (*Gauge, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -55,26 +59,7 @@ func (g *Gauge) Refresh(ctx context.Context) {
 }
 
 func (g *Gauge) count(ctx context.Context) (int64, error) {
-	const page = 500
-	var (
-		n     int64
-		after idempotency.Cursor
-	)
-	for {
-		ops, err := g.records.ListUnresolved(ctx, after, page)
-		if err != nil {
-			return 0, err
-		}
-		for _, op := range ops {
-			if op.Method == MethodRecharge || op.Method == MethodDeduct {
-				n++
-			}
-			after = idempotency.Cursor{CreatedAt: op.CreatedAt, RequestID: op.RequestID}
-		}
-		if len(ops) < page {
-			return n, nil
-		}
-	}
+	return g.records.CountUnresolved(ctx, MethodRecharge, MethodDeduct)
 }
 
 // RefreshEvery refreshes the gauge now and every interval until ctx ends.
