@@ -139,7 +139,7 @@ func (s *Server) check(ctx context.Context, op idempotency.Operation) (idempoten
 // started (StateBuying), has an unknown outcome in the engine's record,
 // and marks its row so: the call is not in flight, and its answer never
 // came or its process died. The engine tells a dead process's record from
-// one in flight when it lists the unresolved operations.
+// one in flight (Reap).
 func (s *Server) abandoned(ctx context.Context, requestID string) (bool, error) {
 	op, err := s.opts.Requests.Get(ctx, requestID)
 	if d, ok := domainerr.As(err); ok && d.Kind == domainerr.KindNotFound {
@@ -149,7 +149,7 @@ func (s *Server) abandoned(ctx context.Context, requestID string) (bool, error) 
 		return false, err
 	}
 	if op.Unresolved() && op.State != engineUnknown {
-		if _, err := s.opts.Requests.ListUnresolved(ctx, idempotency.Cursor{}, 1); err != nil {
+		if err := s.opts.Requests.Reap(ctx); err != nil {
 			return false, err
 		}
 		if op, err = s.opts.Requests.Get(ctx, requestID); err != nil {
