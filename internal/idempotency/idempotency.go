@@ -186,6 +186,21 @@ type Attempt struct {
 	// response without sending (e.g. from the vendor's state, or from the
 	// request), or return ErrCannotTell.
 	Applied bool
+
+	found *Outcome // where Found records, for the engine
+}
+
+// Found tells the engine what an Interrupted attempt learned from the
+// vendor about the earlier call: Applied (it had landed, late or not) or
+// NotApplied (it had not, and this attempt sent it anew). The cost the
+// usage ledger booked for the earlier call, while its outcome was unknown,
+// then becomes known or goes away (OnResolve). An interrupted attempt that
+// succeeds and says nothing is taken as having found the earlier call
+// applied.
+func (a Attempt) Found(o Outcome) {
+	if a.found != nil {
+		*a.found = o
+	}
 }
 
 // ErrCannotTell is what a call returns for an Interrupted attempt whose
@@ -325,8 +340,13 @@ func run[Resp proto.Message](ctx context.Context, s *Store, method, requestID, f
 		// UNKNOWN: the vendor may have applied it.
 		attempt.Interrupted = true
 	}
+	var finding Outcome
+	attempt.found = &finding
 
 	resp, err := call(ctx, attempt)
+	if attempt.Interrupted && finding != "" {
+		settle = func() { s.settled(context.WithoutCancel(ctx), requestID, finding == Applied) }
+	}
 	var settled foundNotApplied
 	switch {
 	case err == nil:
@@ -371,9 +391,9 @@ func run[Resp proto.Message](ctx context.Context, s *Store, method, requestID, f
 		go s.markUnknownWhenBack(requestID, method, "the vendor answered, and its answer could not be recorded: "+err.Error())
 		return zero, OutcomeUnknown(requestID, err)
 	}
-	if attempt.Interrupted {
-		// The attempt found the earlier call's outcome (applied, or
-		// applied now): what the ledger booked as unknown is settled.
+	if attempt.Interrupted && finding == "" {
+		// The attempt succeeded and said nothing of the earlier call
+		// (Found): it is taken as applied, which errs on the money side.
 		settle = func() { s.settled(context.WithoutCancel(ctx), requestID, true) }
 	}
 	return resp, nil

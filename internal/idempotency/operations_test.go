@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -270,6 +271,45 @@ func TestCountUnresolved(t *testing.T) {
 		}
 		if n, _ := f.b.CountUnresolved(ctx, "Pay", "Order"); n != 3 {
 			t.Errorf("CountUnresolved(Pay, Order): got %d, want 3", n)
+		}
+	})
+}
+
+// TestFoundSettlesTheLedger: what an interrupted attempt reports of the
+// earlier call (Found) reaches OnResolve; one that says nothing and
+// succeeds is taken as applied.
+func TestFoundSettlesTheLedger(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		var mu sync.Mutex
+		settled := map[string]bool{}
+		f.b.OnResolve(func(_ context.Context, rid string, applied bool) error {
+			mu.Lock()
+			defer mu.Unlock()
+			settled[rid] = applied
+			return nil
+		})
+		for rid, report := range map[string]idempotency.Outcome{"rid-resent": idempotency.NotApplied, "rid-landed": idempotency.Applied, "rid-silent": ""} {
+			req := wrapperspb.String(rid)
+			_, _ = idempotency.Run(ctx, f.a, "Order", rid, req, lost)
+			_, err := idempotency.Run(ctx, f.b, "Order", rid, req, func(_ context.Context, a idempotency.Attempt) (*wrapperspb.StringValue, error) {
+				if report != "" {
+					a.Found(report)
+				}
+				return wrapperspb.String("ok"), nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		want := map[string]bool{"rid-resent": false, "rid-landed": true, "rid-silent": true}
+		for rid, applied := range want {
+			if got, ok := settled[rid]; !ok || got != applied {
+				t.Errorf("%s: got settled %v (%v), want %v", rid, got, ok, applied)
+			}
 		}
 	})
 }

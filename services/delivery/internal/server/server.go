@@ -60,9 +60,6 @@ type Usage interface {
 	Reserve(ctx context.Context, costFen int64) (release func(applied bool), err error)
 	// Report is GetUsage's answer.
 	Report(ctx context.Context, start, end *timestamppb.Timestamp) (*usagev1.UsageReport, error)
-	// Resolve settles the ledger's calls of requestID whose outcome was
-	// unknown: applied, they cost their price; not applied, nothing.
-	Resolve(ctx context.Context, requestID string, applied bool) error
 }
 
 // Options are the server's collaborators beyond the vendor.
@@ -132,7 +129,7 @@ func (s *Server) CreateOrder(ctx context.Context, req *deliveryv1.CreateOrderReq
 			if !a.Interrupted {
 				return s.dispatch(ctx, o)
 			}
-			resp, found, err := s.readBackCreated(ctx, req.GetRequestId(), o)
+			resp, found, err := s.readBackCreated(ctx, a, o)
 			if found || err != nil {
 				return resp, err
 			}
@@ -142,11 +139,11 @@ func (s *Server) CreateOrder(ctx context.Context, req *deliveryv1.CreateOrderReq
 			case err == nil:
 				// The vendor took a new order under the origin_id, so the
 				// interrupted one never landed: its booked cost goes away.
-				s.settle(ctx, req.GetRequestId(), false)
+				a.Found(idempotency.NotApplied)
 			case vendorerr.IsKind(err, vendorerr.KindAlreadyExists):
 				// The interrupted dispatch reached the vendor after our
 				// read: the order is there now.
-				if resp, found, rerr := s.readBackCreated(ctx, req.GetRequestId(), o); found || rerr != nil {
+				if resp, found, rerr := s.readBackCreated(ctx, a, o); found || rerr != nil {
 					return resp, rerr
 				}
 			}
@@ -158,14 +155,14 @@ func (s *Server) CreateOrder(ctx context.Context, req *deliveryv1.CreateOrderReq
 // reading it back: found says an order is there under its origin_id (resp
 // is the result, or err, settling the record NOT_APPLIED, when the order is
 // another's); neither found nor err means no order is there.
-func (s *Server) readBackCreated(ctx context.Context, requestID string, o dingdang.NewOrder) (resp *deliveryv1.CreateOrderResponse, found bool, err error) {
+func (s *Server) readBackCreated(ctx context.Context, a idempotency.Attempt, o dingdang.NewOrder) (resp *deliveryv1.CreateOrderResponse, found bool, err error) {
 	f, err := outcome.Created(ctx, s.vendor, o)
 	switch {
 	case err != nil:
 		return nil, false, cannotTellNow(err)
 	case f.Outcome == idempotency.Applied:
 		s.observe(ctx, f.Order)
-		s.settle(ctx, requestID, true)
+		a.Found(idempotency.Applied)
 		return createdResponse(o.OriginID), true, nil
 	case f.Order != nil:
 		// Settled for good: the vendor refuses a second order under an
@@ -174,18 +171,6 @@ func (s *Server) readBackCreated(ctx context.Context, requestID string, o dingda
 			Endpoint: dingdang.EndpointCreateOrder, Message: "origin_id " + o.OriginID + " is another order's"})
 	}
 	return nil, false, nil
-}
-
-// settle tells the usage ledger what an interrupted attempt under
-// requestID found of the earlier call, so that its cost, booked while
-// unknown, becomes known or goes away (resolutions by the reconciler or an
-// operator reach the ledger through the engine's OnResolve hook).
-func (s *Server) settle(ctx context.Context, requestID string, applied bool) {
-	if s.usage == nil || requestID == "" {
-		return
-	}
-	// A failure costs the report an unknown row; the caller's answer stands.
-	_ = s.usage.Resolve(ctx, requestID, applied)
 }
 
 // dispatch books the dispatch against the caller's daily cap and sends
@@ -302,7 +287,7 @@ func (s *Server) CancelOrder(ctx context.Context, req *deliveryv1.CancelOrderReq
 					return nil, cannotTellNow(err)
 				}
 				if f.Outcome != "" {
-					s.settle(ctx, req.GetRequestId(), f.Outcome == idempotency.Applied)
+					a.Found(f.Outcome)
 				}
 				if f.Outcome == idempotency.Applied {
 					s.observe(ctx, f.Order)
@@ -345,10 +330,11 @@ func (s *Server) UpsertShop(ctx context.Context, req *deliveryv1.UpsertShopReque
 				if err != nil {
 					return nil, cannotTellNow(err)
 				}
-				s.settle(ctx, req.GetRequestId(), f.Outcome == idempotency.Applied)
 				if f.Outcome == idempotency.Applied {
+					a.Found(idempotency.Applied)
 					return &deliveryv1.UpsertShopResponse{PerUserid: req.GetPerUserid()}, nil
 				}
+				a.Found(idempotency.NotApplied)
 			}
 			msg, err := s.vendor.UpsertShop(ctx, shopUpsert(req))
 			if err != nil {

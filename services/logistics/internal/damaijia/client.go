@@ -285,22 +285,24 @@ func interruptedErr(endpoint, siteOrderID string, err error) error {
 // it reads the order back by site_order_id and returns its number; only
 // when the vendor has no such order does it send it, still under the
 // site_order_id guard (a 234 then means the earlier attempt landed: read
-// back again). charge is called only when the order is sent, never when it
-// is found: the earlier attempt booked it.
-func (c *Client) ResumeCreateOrder(ctx context.Context, o Order, charge Charge) (string, error) {
-	sn, err := c.FindOrder(ctx, o.SiteOrderID)
+// back again). landed reports whether the earlier attempt had placed the
+// order (read back) rather than this one. charge is called only when the
+// order is sent, never when it is found: the earlier attempt booked it.
+func (c *Client) ResumeCreateOrder(ctx context.Context, o Order, charge Charge) (sn string, landed bool, err error) {
+	sn, err = c.FindOrder(ctx, o.SiteOrderID)
 	if err != nil {
-		return "", interruptedErr(PathCreate, o.SiteOrderID, err)
+		return "", false, interruptedErr(PathCreate, o.SiteOrderID, err)
 	}
 	if sn != "" {
 		c.logger().InfoContext(ctx, "an interrupted order_create had been applied; read back", "vendor", Vendor, "site_order_id", o.SiteOrderID)
-		return sn, nil
+		return sn, true, nil
 	}
 	sn, err = c.CreateOrder(ctx, o, charge)
 	if vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
-		return c.readBack(ctx, o.SiteOrderID)
+		sn, err = c.readBack(ctx, o.SiteOrderID)
+		return sn, err == nil, err
 	}
-	return sn, err
+	return sn, false, err
 }
 
 // ResumeCancelOrder finishes a cancellation whose earlier attempt may

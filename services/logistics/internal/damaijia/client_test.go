@@ -103,13 +103,13 @@ func TestResume(t *testing.T) {
 		i := len(charges) - 1
 		return func(created bool) { charges[i] = created }, nil
 	}
-	sn, err := c.ResumeCreateOrder(ctx, o, charge)
-	if err != nil || sn == "" || sim.Creates() != 1 {
-		t.Fatalf("resume of an order damaijia lacks: got %q, %v after %d creates; want it sent once", sn, err, sim.Creates())
+	sn, landed, err := c.ResumeCreateOrder(ctx, o, charge)
+	if err != nil || sn == "" || landed || sim.Creates() != 1 {
+		t.Fatalf("resume of an order damaijia lacks: got %q, landed %v, %v after %d creates; want it sent once", sn, landed, err, sim.Creates())
 	}
-	again, err := c.ResumeCreateOrder(ctx, o, charge)
-	if err != nil || again != sn || sim.Creates() != 1 {
-		t.Errorf("resume of an order damaijia has: got %q, %v after %d creates; want %q read back, no create", again, err, sim.Creates(), sn)
+	again, landed, err := c.ResumeCreateOrder(ctx, o, charge)
+	if err != nil || again != sn || !landed || sim.Creates() != 1 {
+		t.Errorf("resume of an order damaijia has: got %q, landed %v, %v after %d creates; want %q read back, no create", again, landed, err, sim.Creates(), sn)
 	}
 	if len(charges) != 1 || !charges[0] {
 		t.Errorf("got charges %v, want one, kept (the send), none for the read-back", charges)

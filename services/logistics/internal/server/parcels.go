@@ -25,7 +25,8 @@ type ParcelVendor interface {
 	// ResumeCreateOrder finishes an order whose earlier attempt may have
 	// been applied, by reading it back first; charge is called only when
 	// the order is sent.
-	ResumeCreateOrder(ctx context.Context, o damaijia.Order, charge damaijia.Charge) (string, error)
+	// landed reports that the earlier attempt had placed the order.
+	ResumeCreateOrder(ctx context.Context, o damaijia.Order, charge damaijia.Charge) (sn string, landed bool, err error)
 	// FindOrder reads an order's number back by site_order_id ("" when
 	// damaijia has no such order), never sending anything.
 	FindOrder(ctx context.Context, siteOrderID string) (string, error)
@@ -180,13 +181,21 @@ func (p *Parcels) CreateParcelOrder(ctx context.Context, req *logisticsv1.Create
 				// never order again.
 				return p.readBackApplied(ctx, req.GetRequestId(), o.SiteOrderID)
 			}
-			create := p.vendor.CreateOrder
+			var sn string
+			var err error
 			if a.Interrupted {
 				// An earlier attempt may have ordered: damaijia's
 				// site_order_id tells, so read it back, never re-send blindly.
-				create = p.vendor.ResumeCreateOrder
+				var landed bool
+				sn, landed, err = p.vendor.ResumeCreateOrder(ctx, o, p.charge)
+				if err == nil && landed {
+					a.Found(idempotency.Applied)
+				} else if err == nil {
+					a.Found(idempotency.NotApplied) // ordered now: the earlier one never landed
+				}
+			} else {
+				sn, err = p.vendor.CreateOrder(ctx, o, p.charge)
 			}
-			sn, err := create(ctx, o, p.charge)
 			if err != nil {
 				return nil, parcelError(err)
 			}
