@@ -330,7 +330,9 @@ func TestWrappedUploadKeepsItsContext(t *testing.T) {
 // all; the timeout bounds the pauses, not the total.
 func TestWrappedUploadIsBoundedByProgress(t *testing.T) {
 	t.Parallel()
-	const timeout = 300 * time.Millisecond
+	// The pauses are a quarter of the timeout: wide enough that a loaded
+	// machine running the race detector does not stretch one past it.
+	const timeout = time.Second
 	s := start(t, func(o *Options) {
 		o.REST.BodyReadTimeout = timeout
 		o.WrapREST = map[string]func(http.Handler) http.Handler{"POST /v1/echo": uploads}
@@ -340,12 +342,12 @@ func TestWrappedUploadIsBoundedByProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
 	fmt.Fprint(conn, multipartHead(len(multipartBody), ""))
 	start := time.Now()
 	for i := 0; i < len(multipartBody); i += 8 {
 		_, _ = io.WriteString(conn, multipartBody[i:min(i+8, len(multipartBody))])
-		time.Sleep(timeout / 3)
+		time.Sleep(timeout / 4)
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
