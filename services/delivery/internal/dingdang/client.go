@@ -1,7 +1,8 @@
 // Package dingdang is the HTTP client of the 叮叮聚合配送 (Dingdang) delivery
 // API behind the cloud-market gateway: its endpoints, its header-borne
-// parameters, its JSON and its failure codes. Its types are the delivery
-// domain's; proto types never reach it.
+// parameters, its JSON and its failure codes. It takes and returns the
+// delivery domain's types (internal/dispatch); its JSON types stay
+// unexported inside it, and proto types never reach it.
 package dingdang
 
 import (

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/dispatch"
 )
 
 // scripted answers the n-th request with answers[n]: "ok", "refused"
@@ -68,7 +69,7 @@ func TestCreateOrderIsSentOnce(t *testing.T) {
 		t.Run(tt.answer, func(t *testing.T) {
 			t.Parallel()
 			c, sent := scripted(t, tt.answer)
-			msg, err := c.CreateOrder(context.Background(), NewOrder{OriginID: "N1", ReceiverPhone: "18942249050"})
+			msg, err := c.CreateOrder(context.Background(), dispatch.NewOrder{OriginID: "N1", ReceiverPhone: "18942249050"})
 			if n := sent.Load(); n != 1 {
 				t.Errorf("got %d sends, want 1", n)
 			}
@@ -101,7 +102,7 @@ func TestControlCharactersInHeadersAreRefusedNamingTheField(t *testing.T) {
 		field string
 	}{
 		{"NUL in createOrder's info", func(c *Client) error {
-			_, err := c.CreateOrder(ctx, NewOrder{OriginID: "N1", Remark: "放门口\x00"})
+			_, err := c.CreateOrder(ctx, dispatch.NewOrder{OriginID: "N1", Remark: "放门口\x00"})
 			return err
 		}, "remark"},
 		{"LF in getShopInfo's username", func(c *Client) error {
@@ -117,11 +118,11 @@ func TestControlCharactersInHeadersAreRefusedNamingTheField(t *testing.T) {
 			return err
 		}, "reason"},
 		{"DEL in createUpdateN's station_name", func(c *Client) error {
-			_, err := c.UpsertShop(ctx, ShopUpsert{PerUserID: "u1", ShopName: "店\x7f"})
+			_, err := c.UpsertShop(ctx, dispatch.ShopUpsert{PerUserID: "u1", ShopName: "店\x7f"})
 			return err
 		}, "shop_name"},
 		{"LF in getToken's password", func(c *Client) error {
-			_, err := c.IssueToken(ctx, TokenRequest{PerUserID: "u1", Password: "pw\n"})
+			_, err := c.IssueToken(ctx, dispatch.TokenRequest{PerUserID: "u1", Password: "pw\n"})
 			return err
 		}, "password"},
 	}

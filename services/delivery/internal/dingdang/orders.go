@@ -9,98 +9,11 @@ import (
 
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/internal/vendorjson"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/dispatch"
 )
 
-// LatLng is a GCJ-02 point.
-type LatLng struct {
-	// Lat is the latitude in degrees.
-	Lat float64
-	// Lng is the longitude in degrees.
-	Lng float64
-}
-
-// Goods is one line of an order's goods.
-type Goods struct {
-	// Name of the item.
-	Name string `json:"name"`
-	// Quantity of the item.
-	Quantity uint32 `json:"quantity"`
-	// Price of one item in yuan, optional.
-	Price string `json:"price,omitempty"`
-}
-
-// NewOrder is an order to dispatch.
-type NewOrder struct {
-	OriginID          string    // origin_id: the caller's order id
-	ShopNo            string    // shop_no
-	City              string    // city
-	DailySerial       string    // bigNumb
-	CargoPrice        string    // cargo_price, yuan
-	WeightKg          float64   // weight
-	DoorTime          time.Time // door_time; zero dispatches now
-	ReceiverName      string    // receiver_name
-	ReceiverAddress   string    // receiver_address
-	ReceiverPhone     string    // receiver_phone
-	ReceiverExtension string    // receiver_mobile: a virtual number's extension
-	Receiver          LatLng    // receiver_lat, receiver_lng
-	Mode              int       // mode_distribution: 1 cheapest, 3 fastest
-	Remark            string    // info
-	Goods             []Goods   // goods
-	Callback          string    // callback: this order's status push URL; "" means Options.CallbackURL
-}
-
-// Order is one order's delivery detail (orderRecord).
-type Order struct {
-	OriginID          string
-	VendorOrderNumber string
-	Carrier           string
-	CarrierIcon       string
-	RawStatus         string
-	Remark            string
-	DistanceMeters    int64
-	DeliveryFee       string
-	ClientID          string
-	RiderName         string
-	RiderPhone        string
-	RiderDistance     string
-	RiderLocation     *LatLng
-	CreateTime        time.Time // zero when unknown, like the other times
-	AcceptTime        time.Time
-	FetchTime         time.Time
-	FinishTime        time.Time
-	ShopAddress       string
-	ShopContact       string
-	ShopPhone         string
-	ShopLocation      *LatLng
-	Goods             string
-	ReceiverName      string
-	ReceiverAddress   string
-	ReceiverPhone     string
-	ReceiverLocation  *LatLng
-	WeightKg          float64
-	Mode              int
-	Scheduled         string
-}
-
-// OrderSummary is one row of the order list.
-type OrderSummary struct {
-	OriginID          string
-	VendorOrderNumber string
-	Carrier           string
-	ReceiverName      string
-	City              string
-	RawStatus         string
-	AcceptTime        time.Time
-	FetchTime         time.Time
-	FinishTime        time.Time
-	CancelTime        time.Time
-}
-
-// CancelReason is a reason an order can be cancelled with.
-type CancelReason struct {
-	ID   uint32
-	Text string
-}
+// Order is dispatch.Order under the name internal/tracking knows it by.
+type Order = dispatch.Order
 
 // ReasonOther is the cancel reason id that needs a free-text reason.
 const ReasonOther = 10000
@@ -111,7 +24,7 @@ const ReasonOther = 10000
 // resolve by reading the order back by origin_id (GetOrder), never by
 // sending it again. The vendor's duplicate refusal (订单号重复) is
 // KindAlreadyExists.
-func (c *Client) CreateOrder(ctx context.Context, o NewOrder) (string, error) {
+func (c *Client) CreateOrder(ctx context.Context, o dispatch.NewOrder) (string, error) {
 	callback := o.Callback
 	if callback == "" {
 		callback = c.opts.CallbackURL
@@ -123,8 +36,19 @@ func (c *Client) CreateOrder(ctx context.Context, o NewOrder) (string, error) {
 	return c.write(ctx, pathCreate, headers, form, nil, nil)
 }
 
-func createParams(o NewOrder, callback string) ([]header, map[string][]string, error) {
-	goods, err := json.Marshal(o.Goods)
+// goodsJSON is one line of createOrder's goods parameter, a JSON array.
+type goodsJSON struct {
+	Name     string `json:"name"`
+	Quantity uint32 `json:"quantity"`
+	Price    string `json:"price,omitempty"`
+}
+
+func createParams(o dispatch.NewOrder, callback string) ([]header, map[string][]string, error) {
+	lines := make([]goodsJSON, 0, len(o.Goods))
+	for _, g := range o.Goods {
+		lines = append(lines, goodsJSON(g))
+	}
+	goods, err := json.Marshal(lines)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -198,7 +122,7 @@ type recordJSON struct {
 }
 
 // GetOrder returns one order's delivery detail.
-func (c *Client) GetOrder(ctx context.Context, originID string) (*Order, error) {
+func (c *Client) GetOrder(ctx context.Context, originID string) (*dispatch.Order, error) {
 	var res vendorjson.Object[recordJSON]
 	if err := c.read(ctx, pathRecord, []header{{"origin_id", "origin_id", originID}}, &res, unknownOrder); err != nil {
 		return nil, err
@@ -208,7 +132,7 @@ func (c *Client) GetOrder(ctx context.Context, originID string) (*Order, error) 
 			Message: "the vendor returned no order for origin_id " + originID}
 	}
 	r := res.Value
-	o := &Order{
+	o := &dispatch.Order{
 		OriginID: string(r.OriginID), VendorOrderNumber: string(r.OrderNumber), Carrier: string(r.Name),
 		CarrierIcon: string(r.Icon), RawStatus: string(r.OrderStatus), Remark: string(r.Info),
 		DistanceMeters: int64(r.Distance), DeliveryFee: string(r.DeliverFee), ClientID: string(r.ClientID),
@@ -247,13 +171,13 @@ func timeOf(u vendorjson.UnixTime) time.Time {
 }
 
 // parseLatLng returns nil unless both coordinates are numbers.
-func parseLatLng(lat, lng vendorjson.String) *LatLng {
+func parseLatLng(lat, lng vendorjson.String) *dispatch.LatLng {
 	la, err1 := strconv.ParseFloat(string(lat), 64)
 	ln, err2 := strconv.ParseFloat(string(lng), 64)
 	if err1 != nil || err2 != nil {
 		return nil
 	}
-	return &LatLng{Lat: la, Lng: ln}
+	return &dispatch.LatLng{Lat: la, Lng: ln}
 }
 
 // listJSON is one element of order/list's result.
@@ -273,7 +197,7 @@ type listJSON struct {
 
 // ListOrders lists orders; types is the vendor filter (1 waiting,
 // 2 accepted, 3 done, 4 cancelled, 0 all).
-func (c *Client) ListOrders(ctx context.Context, types int) ([]OrderSummary, error) {
+func (c *Client) ListOrders(ctx context.Context, types int) ([]dispatch.OrderSummary, error) {
 	filter := ""
 	if types > 0 {
 		filter = strconv.Itoa(types)
@@ -282,13 +206,13 @@ func (c *Client) ListOrders(ctx context.Context, types int) ([]OrderSummary, err
 	if err := c.read(ctx, pathList, []header{{"types", "filter", filter}}, &rows, nil); err != nil {
 		return nil, err
 	}
-	out := make([]OrderSummary, 0, len(rows))
+	out := make([]dispatch.OrderSummary, 0, len(rows))
 	for _, r := range rows {
 		city := string(r.City)
 		if city == "" {
 			city = string(r.CityName)
 		}
-		out = append(out, OrderSummary{
+		out = append(out, dispatch.OrderSummary{
 			OriginID: string(r.OriginID), VendorOrderNumber: string(r.OrderNumber), Carrier: string(r.Name),
 			ReceiverName: string(r.Receiver), City: city, RawStatus: string(r.OrderStatus),
 			AcceptTime: timeOf(r.AcceptTime), FetchTime: timeOf(r.FetchTime),
@@ -305,14 +229,14 @@ type reasonJSON struct {
 }
 
 // ListCancelReasons lists the reasons originID can be cancelled with.
-func (c *Client) ListCancelReasons(ctx context.Context, originID string) ([]CancelReason, error) {
+func (c *Client) ListCancelReasons(ctx context.Context, originID string) ([]dispatch.CancelReason, error) {
 	var rows vendorjson.List[reasonJSON]
 	if err := c.read(ctx, pathReason, []header{{"origin_id", "origin_id", originID}}, &rows, unknownOrder); err != nil {
 		return nil, err
 	}
-	out := make([]CancelReason, 0, len(rows))
+	out := make([]dispatch.CancelReason, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, CancelReason{ID: uint32(r.ID), Text: string(r.Reason)})
+		out = append(out, dispatch.CancelReason{ID: uint32(r.ID), Text: string(r.Reason)})
 	}
 	return out, nil
 }
@@ -343,7 +267,7 @@ func (c *Client) whyCancelRefused(ctx context.Context, ve *vendorerr.Error, orig
 		ve.Message += ": no order with this origin_id"
 	case err != nil:
 		return
-	case !slices.ContainsFunc(reasons, func(r CancelReason) bool { return r.ID == reasonID }):
+	case !slices.ContainsFunc(reasons, func(r dispatch.CancelReason) bool { return r.ID == reasonID }):
 		ve.Kind = vendorerr.KindInvalidArgument
 		ve.Message += ": cancel_id is not one of the order's cancel reasons"
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/dispatch"
 )
 
 // sampleServer answers every request with testdata/<file>, verbatim from the
@@ -44,35 +45,35 @@ func TestDocumentSuccessSamples(t *testing.T) {
 		call func(*Client) (any, error)
 		want any
 	}{
-		{"list_ok.json", func(c *Client) (any, error) { return c.ListOrders(ctx, 0) }, []OrderSummary{
+		{"list_ok.json", func(c *Client) (any, error) { return c.ListOrders(ctx, 0) }, []dispatch.OrderSummary{
 			{OriginID: "124632328463092732", VendorOrderNumber: "OID15262779918877", Carrier: "闪送", ReceiverName: "杨文斌",
 				City: "上海", RawStatus: "5", AcceptTime: unix(1526278009), CancelTime: unix(1526279093)},
 			{OriginID: "124632328463092734", VendorOrderNumber: "OID15262784019764", Carrier: "闪送", ReceiverName: "杨文斌",
 				City: "上海", RawStatus: "0"},
 		}},
-		{"reason_ok.json", func(c *Client) (any, error) { return c.ListCancelReasons(ctx, "x") }, []CancelReason{
-			{1, "没有配送员接单"}, {2, "配送员没来取货"}, {3, "配送员态度太差"}, {4, "顾客取消订单"}, {5, "订单填写错误"},
-			{34, "配送员让我取消此单"}, {35, "配送员不愿上门取货"}, {36, "我不需要配送了"}, {37, "配送员以各种理由表示无法完成订单"}, {10000, "其他"},
+		{"reason_ok.json", func(c *Client) (any, error) { return c.ListCancelReasons(ctx, "x") }, []dispatch.CancelReason{
+			{ID: 1, Text: "没有配送员接单"}, {ID: 2, Text: "配送员没来取货"}, {ID: 3, Text: "配送员态度太差"}, {ID: 4, Text: "顾客取消订单"}, {ID: 5, Text: "订单填写错误"},
+			{ID: 34, Text: "配送员让我取消此单"}, {ID: 35, Text: "配送员不愿上门取货"}, {ID: 36, Text: "我不需要配送了"}, {ID: 37, Text: "配送员以各种理由表示无法完成订单"}, {ID: 10000, Text: "其他"},
 		}},
-		{"record_ok.json", func(c *Client) (any, error) { return c.GetOrder(ctx, "1530697644255") }, &Order{
+		{"record_ok.json", func(c *Client) (any, error) { return c.GetOrder(ctx, "1530697644255") }, &dispatch.Order{
 			OriginID: "1530697644255", VendorOrderNumber: "OID15306976452268", Carrier: "点我达",
 			CarrierIcon: "http://localhost/logistics/public/../upload/153017103534.png", RawStatus: "4", Remark: "1号",
 			DistanceMeters: 661, DeliveryFee: "8.00", ClientID: "320368412553386496", RiderName: "外卖小哥",
 			RiderPhone: "18758303002", ShopAddress: "上海嘉定上海嘉定上海嘉定区江桥万达9号写字楼", ShopContact: "宋江",
-			ShopPhone: "18942212346", ShopLocation: &LatLng{31.240639, 121.323422}, Goods: "测绘师",
+			ShopPhone: "18942212346", ShopLocation: &dispatch.LatLng{Lat: 31.240639, Lng: 121.323422}, Goods: "测绘师",
 			ReceiverName: "林冲", ReceiverAddress: "上海市嘉定区江桥万达9号楼1106", ReceiverPhone: "18942249050",
-			ReceiverLocation: &LatLng{31.238808, 121.323932}, WeightKg: 1, Mode: 3, Scheduled: "1",
+			ReceiverLocation: &dispatch.LatLng{Lat: 31.238808, Lng: 121.323932}, WeightKg: 1, Mode: 3, Scheduled: "1",
 		}},
 		{"cancel_ok.json", func(c *Client) (any, error) { return c.CancelOrder(ctx, "x", 1, "") }, "取消成功"},
-		{"create_ok.json", func(c *Client) (any, error) { return c.CreateOrder(ctx, NewOrder{OriginID: "x"}) }, "成功"},
-		{"token_ok.json", func(c *Client) (any, error) { return c.IssueToken(ctx, TokenRequest{Mobile: "1"}) }, "token值"},
-		{"shopinfo_ok.json", func(c *Client) (any, error) { return c.GetShop(ctx, "multi_toozan_729", "test", "") }, &Shop{
+		{"create_ok.json", func(c *Client) (any, error) { return c.CreateOrder(ctx, dispatch.NewOrder{OriginID: "x"}) }, "成功"},
+		{"token_ok.json", func(c *Client) (any, error) { return c.IssueToken(ctx, dispatch.TokenRequest{Mobile: "1"}) }, "token值"},
+		{"shopinfo_ok.json", func(c *Client) (any, error) { return c.GetShop(ctx, "multi_toozan_729", "test", "") }, &dispatch.Shop{
 			ID: 1771, PerUserID: "multi_toozan_729", Username: "test", Balance: "95.8", AdminBalance: "10.70", Fee: "85.10",
 			ShopName: "新百联超市朔方北街店", ShopCode: "MD1545130259123", CargoTypeCode: "1", CityName: "银川市",
 			AreaName: "贺兰县", ShopAddress: "银川市贺兰县贺兰县朔方北街与兴贸路交叉口", ContactName: "王宏雁",
 			Mobile: "13895666331", Phone: "13895666331", Status: 1, Mode: 1, HasShop: true, UpdateTime: unix(1550282890),
 		}},
-		{"shopupsert_ok.json", func(c *Client) (any, error) { return c.UpsertShop(ctx, ShopUpsert{}) }, "更新成功"},
+		{"shopupsert_ok.json", func(c *Client) (any, error) { return c.UpsertShop(ctx, dispatch.ShopUpsert{}) }, "更新成功"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -101,10 +102,10 @@ func TestDocumentFailureSamples(t *testing.T) {
 		{"reason_fail.json", func(c *Client) error { _, err := c.ListCancelReasons(ctx, "x"); return err }, vendorerr.KindNotFound, "参数无效"},
 		{"record_fail.json", func(c *Client) error { _, err := c.GetOrder(ctx, "x"); return err }, vendorerr.KindNotFound, "参数无效"},
 		{"cancel_fail.json", func(c *Client) error { _, err := c.CancelOrder(ctx, "x", 1, ""); return err }, vendorerr.KindNotFound, "参数无效: no order with this origin_id"},
-		{"create_fail.json", func(c *Client) error { _, err := c.CreateOrder(ctx, NewOrder{OriginID: "x"}); return err }, vendorerr.KindAlreadyExists, "订单号重复"},
-		{"token_fail.json", func(c *Client) error { _, err := c.IssueToken(ctx, TokenRequest{}); return err }, vendorerr.KindRefused, "失败: 手机号不能为空"},
+		{"create_fail.json", func(c *Client) error { _, err := c.CreateOrder(ctx, dispatch.NewOrder{OriginID: "x"}); return err }, vendorerr.KindAlreadyExists, "订单号重复"},
+		{"token_fail.json", func(c *Client) error { _, err := c.IssueToken(ctx, dispatch.TokenRequest{}); return err }, vendorerr.KindRefused, "失败: 手机号不能为空"},
 		{"shopinfo_fail.json", func(c *Client) error { _, err := c.GetShop(ctx, "x", "y", ""); return err }, vendorerr.KindNotFound, "失败: 格式错误"},
-		{"shopupsert_fail.json", func(c *Client) error { _, err := c.UpsertShop(ctx, ShopUpsert{}); return err }, vendorerr.KindRefused, "手机号码填写错误!"},
+		{"shopupsert_fail.json", func(c *Client) error { _, err := c.UpsertShop(ctx, dispatch.ShopUpsert{}); return err }, vendorerr.KindRefused, "手机号码填写错误!"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

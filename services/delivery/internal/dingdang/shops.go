@@ -4,35 +4,15 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/internal/vendorjson"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/dispatch"
 )
-
-// ShopUpsert creates (Create) or updates a merchant user and its shop.
-type ShopUpsert struct {
-	Create             bool   // isadd: 1 create, 0 update
-	PerUserID          string // per_userid
-	Username           string // username
-	Password           string // password
-	Mobile             string // mobile
-	Phone              string // phone
-	ContactName        string // contact_name
-	ShopName           string // station_name
-	ShopAddress        string // station_address
-	CityName           string // city_name
-	AreaName           string // area_name
-	Location           LatLng // lat, lng
-	CargoTypeCode      string // cargotype_code
-	Mode               int    // mode_distribution: 0 any … 4 other
-	FranchiseAppID     string // appid
-	HeadquartersMobile string // upmobile
-}
 
 // UpsertShop creates or updates a shop and returns the vendor's message.
 // It is never retried: a create is not safe to repeat.
-func (c *Client) UpsertShop(ctx context.Context, s ShopUpsert) (string, error) {
+func (c *Client) UpsertShop(ctx context.Context, s dispatch.ShopUpsert) (string, error) {
 	isadd := "0"
 	if s.Create {
 		isadd = "1"
@@ -56,30 +36,6 @@ func (c *Client) UpsertShop(ctx context.Context, s ShopUpsert) (string, error) {
 		{"upmobile", "headquarters_mobile", s.HeadquartersMobile},
 		{"username", "username", s.Username},
 	}, nil, nil, nil)
-}
-
-// Shop is a merchant's shop and account.
-type Shop struct {
-	ID            int64
-	PerUserID     string
-	Username      string
-	Balance       string // yuan
-	AdminBalance  string // yuan
-	Fee           string // yuan
-	ShopName      string
-	ShopCode      string
-	CargoTypeCode string
-	CityName      string
-	AreaName      string
-	ShopAddress   string
-	ContactName   string
-	Mobile        string
-	Phone         string
-	Status        int32
-	Mode          int
-	HasShop       bool
-	CreateTime    time.Time // zero when unknown
-	UpdateTime    time.Time // zero when unknown
 }
 
 // shopJSON is getShopInfo's result.
@@ -117,7 +73,7 @@ func unknownMerchant(ve *vendorerr.Error) {
 }
 
 // GetShop returns a merchant's shop; an unknown merchant is KindNotFound.
-func (c *Client) GetShop(ctx context.Context, perUserID, username, headquartersID string) (*Shop, error) {
+func (c *Client) GetShop(ctx context.Context, perUserID, username, headquartersID string) (*dispatch.Shop, error) {
 	var res vendorjson.Object[shopJSON]
 	err := c.read(ctx, pathShopInfo, []header{
 		{"headquarters_id", "headquarters_id", headquartersID},
@@ -132,7 +88,7 @@ func (c *Client) GetShop(ctx context.Context, perUserID, username, headquartersI
 			Message: "the vendor returned no shop for per_userid " + perUserID}
 	}
 	r := res.Value
-	return &Shop{
+	return &dispatch.Shop{
 		ID: int64(r.ID), PerUserID: string(r.PerUserID), Username: string(r.Username), Balance: string(r.Money),
 		AdminBalance: string(r.AdminMoney), Fee: string(r.Fee), ShopName: string(r.StationName),
 		ShopCode: string(r.Code), CargoTypeCode: string(r.CargoTypeCode), CityName: string(r.CityName),
@@ -142,16 +98,8 @@ func (c *Client) GetShop(ctx context.Context, perUserID, username, headquartersI
 	}, nil
 }
 
-// TokenRequest identifies a merchant for IssueToken.
-type TokenRequest struct {
-	PerUserID string // per_userid
-	Username  string // username
-	Mobile    string // mobile
-	Password  string // password
-}
-
 // IssueToken returns a merchant console login token.
-func (c *Client) IssueToken(ctx context.Context, t TokenRequest) (string, error) {
+func (c *Client) IssueToken(ctx context.Context, t dispatch.TokenRequest) (string, error) {
 	var token vendorjson.String
 	_, err := c.write(ctx, pathToken, []header{
 		{"mobile", "mobile", t.Mobile},

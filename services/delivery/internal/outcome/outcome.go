@@ -11,13 +11,13 @@ import (
 
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
-	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdang"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/dispatch"
 )
 
 // Reader is what reading back needs from the Dingdang client: reads only.
 type Reader interface {
-	GetOrder(ctx context.Context, originID string) (*dingdang.Order, error)
-	GetShop(ctx context.Context, perUserID, username, headquartersID string) (*dingdang.Shop, error)
+	GetOrder(ctx context.Context, originID string) (*dispatch.Order, error)
+	GetShop(ctx context.Context, perUserID, username, headquartersID string) (*dispatch.Shop, error)
 }
 
 // Statuses says what the vendor's raw order_status means, as far as the
@@ -35,7 +35,7 @@ type Finding struct {
 	Outcome idempotency.Outcome
 	// Order is the order read back, when the vendor has one under the
 	// origin_id.
-	Order *dingdang.Order
+	Order *dispatch.Order
 	// Note says what the vendor showed, for the operator.
 	Note string
 }
@@ -47,7 +47,7 @@ type Finding struct {
 // since the vendor refuses a second order under one origin_id, so o cannot
 // have been dispatched (Finding.Order is that other order). An error is a
 // read that failed: the vendor cannot be asked now.
-func Created(ctx context.Context, r Reader, o dingdang.NewOrder) (Finding, error) {
+func Created(ctx context.Context, r Reader, o dispatch.NewOrder) (Finding, error) {
 	got, err := r.GetOrder(ctx, o.OriginID)
 	if vendorerr.IsKind(err, vendorerr.KindNotFound) {
 		return Finding{Outcome: idempotency.NotApplied, Note: "orderRecord has no order with origin_id " + o.OriginID}, nil
@@ -65,7 +65,7 @@ func Created(ctx context.Context, r Reader, o dingdang.NewOrder) (Finding, error
 
 // sameReceiver reports whether the order read back is o's: the receiver's
 // phone and name match where the vendor reports them.
-func sameReceiver(got *dingdang.Order, o dingdang.NewOrder) bool {
+func sameReceiver(got *dispatch.Order, o dispatch.NewOrder) bool {
 	same := func(read, sent string) bool {
 		read = strings.TrimSpace(read)
 		return read == "" || read == strings.TrimSpace(sent)
@@ -99,7 +99,7 @@ func Cancelled(ctx context.Context, r Reader, st Statuses, originID string) (Fin
 // ShopCreated reads back the creation of the merchant s (getShopInfo by
 // per_userid and username): found, Applied; the vendor knows no such
 // merchant, NotApplied. An error is a read that failed.
-func ShopCreated(ctx context.Context, r Reader, s dingdang.ShopUpsert) (Finding, error) {
+func ShopCreated(ctx context.Context, r Reader, s dispatch.ShopUpsert) (Finding, error) {
 	_, err := r.GetShop(ctx, s.PerUserID, s.Username, "")
 	if vendorerr.IsKind(err, vendorerr.KindNotFound) {
 		return Finding{Outcome: idempotency.NotApplied, Note: "getShopInfo knows no merchant " + s.PerUserID}, nil

@@ -7,20 +7,20 @@ import (
 
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
-	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdang"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/dispatch"
 )
 
 // vendor is a hand-written Reader: the order under every origin_id is
 // order, or the read fails with err.
 type vendor struct {
-	order *dingdang.Order
+	order *dispatch.Order
 	err   error
 }
 
-func (v vendor) GetOrder(context.Context, string) (*dingdang.Order, error) { return v.order, v.err }
+func (v vendor) GetOrder(context.Context, string) (*dispatch.Order, error) { return v.order, v.err }
 
-func (v vendor) GetShop(context.Context, string, string, string) (*dingdang.Shop, error) {
-	return &dingdang.Shop{}, v.err
+func (v vendor) GetShop(context.Context, string, string, string) (*dispatch.Shop, error) {
+	return &dispatch.Shop{}, v.err
 }
 
 // statuses knows "5" as cancelled and "0" as waiting.
@@ -32,17 +32,17 @@ var notFound = &vendorerr.Error{Kind: vendorerr.KindNotFound}
 
 func TestCreated(t *testing.T) {
 	t.Parallel()
-	sent := dingdang.NewOrder{OriginID: "A1", ReceiverName: "林冲", ReceiverPhone: "18942249050"}
+	sent := dispatch.NewOrder{OriginID: "A1", ReceiverName: "林冲", ReceiverPhone: "18942249050"}
 	tests := []struct {
 		name    string
 		v       vendor
 		want    idempotency.Outcome
 		wantErr bool
 	}{
-		{"ours", vendor{order: &dingdang.Order{ReceiverName: "林冲", ReceiverPhone: "18942249050"}}, idempotency.Applied, false},
-		{"ours, receiver not reported", vendor{order: &dingdang.Order{}}, idempotency.Applied, false},
-		{"another phone", vendor{order: &dingdang.Order{ReceiverName: "林冲", ReceiverPhone: "13812345678"}}, idempotency.NotApplied, false},
-		{"another name", vendor{order: &dingdang.Order{ReceiverName: "宋江", ReceiverPhone: "18942249050"}}, idempotency.NotApplied, false},
+		{"ours", vendor{order: &dispatch.Order{ReceiverName: "林冲", ReceiverPhone: "18942249050"}}, idempotency.Applied, false},
+		{"ours, receiver not reported", vendor{order: &dispatch.Order{}}, idempotency.Applied, false},
+		{"another phone", vendor{order: &dispatch.Order{ReceiverName: "林冲", ReceiverPhone: "13812345678"}}, idempotency.NotApplied, false},
+		{"another name", vendor{order: &dispatch.Order{ReceiverName: "宋江", ReceiverPhone: "18942249050"}}, idempotency.NotApplied, false},
 		{"no such order", vendor{err: notFound}, idempotency.NotApplied, false},
 		{"vendor unavailable", vendor{err: &vendorerr.Error{Kind: vendorerr.KindUnavailable}}, "", true},
 	}
@@ -67,9 +67,9 @@ func TestCancelled(t *testing.T) {
 		v    vendor
 		want idempotency.Outcome
 	}{
-		{"cancelled", vendor{order: &dingdang.Order{RawStatus: "5"}}, idempotency.Applied},
-		{"waiting", vendor{order: &dingdang.Order{RawStatus: "0"}}, idempotency.NotApplied},
-		{"a status the map does not name", vendor{order: &dingdang.Order{RawStatus: "9"}}, ""},
+		{"cancelled", vendor{order: &dispatch.Order{RawStatus: "5"}}, idempotency.Applied},
+		{"waiting", vendor{order: &dispatch.Order{RawStatus: "0"}}, idempotency.NotApplied},
+		{"a status the map does not name", vendor{order: &dispatch.Order{RawStatus: "9"}}, ""},
 		{"no such order", vendor{err: notFound}, idempotency.NotApplied},
 	}
 	for _, tt := range tests {
@@ -89,7 +89,7 @@ func TestCancelled(t *testing.T) {
 
 func TestShopCreated(t *testing.T) {
 	t.Parallel()
-	s := dingdang.ShopUpsert{PerUserID: "m1", Username: "shop1"}
+	s := dispatch.ShopUpsert{PerUserID: "m1", Username: "shop1"}
 	if f, err := ShopCreated(context.Background(), vendor{}, s); err != nil || f.Outcome != idempotency.Applied {
 		t.Errorf("found: got %+v, %v, want APPLIED", f, err)
 	}

@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
-	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdang"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/dispatch"
 )
 
 // StatusMap maps the vendor's raw order_status to OrderStatus. The vendor
@@ -73,32 +73,32 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
-func latLng(p *dingdang.LatLng) *deliveryv1.LatLng {
+func latLng(p *dispatch.LatLng) *deliveryv1.LatLng {
 	if p == nil {
 		return nil
 	}
 	return &deliveryv1.LatLng{Latitude: p.Lat, Longitude: p.Lng}
 }
 
-func newOrder(r *deliveryv1.CreateOrderRequest) dingdang.NewOrder {
-	o := dingdang.NewOrder{
+func newOrder(r *deliveryv1.CreateOrderRequest) dispatch.NewOrder {
+	o := dispatch.NewOrder{
 		OriginID: r.GetOriginId(), ShopNo: r.GetShopNo(), City: r.GetCity(), DailySerial: r.GetDailySerial(),
 		CargoPrice: r.GetCargoPrice(), WeightKg: r.GetWeightKg(), ReceiverName: r.GetReceiverName(),
 		ReceiverAddress: r.GetReceiverAddress(), ReceiverPhone: r.GetReceiverPhone(),
 		ReceiverExtension: r.GetReceiverPhoneExtension(),
-		Receiver:          dingdang.LatLng{Lat: r.GetReceiverLocation().GetLatitude(), Lng: r.GetReceiverLocation().GetLongitude()},
+		Receiver:          dispatch.LatLng{Lat: r.GetReceiverLocation().GetLatitude(), Lng: r.GetReceiverLocation().GetLongitude()},
 		Mode:              int(r.GetMode()), Remark: r.GetRemark(),
 	}
 	if r.GetDoorTime() != nil {
 		o.DoorTime = r.GetDoorTime().AsTime()
 	}
 	for _, g := range r.GetGoods() {
-		o.Goods = append(o.Goods, dingdang.Goods{Name: g.GetName(), Quantity: g.GetQuantity(), Price: g.GetPrice()})
+		o.Goods = append(o.Goods, dispatch.Goods{Name: g.GetName(), Quantity: g.GetQuantity(), Price: g.GetPrice()})
 	}
 	return o
 }
 
-func (s *Server) order(o *dingdang.Order) *deliveryv1.Order {
+func (s *Server) order(o *dispatch.Order) *deliveryv1.Order {
 	out := &deliveryv1.Order{
 		OriginId: o.OriginID, VendorOrderNumber: o.VendorOrderNumber, Carrier: o.Carrier,
 		CarrierIconUrl: o.CarrierIcon, Status: s.statuses.status(o.RawStatus), RawStatus: o.RawStatus,
@@ -117,7 +117,7 @@ func (s *Server) order(o *dingdang.Order) *deliveryv1.Order {
 	return out
 }
 
-func (s *Server) orderSummary(o *dingdang.OrderSummary) *deliveryv1.OrderSummary {
+func (s *Server) orderSummary(o *dispatch.OrderSummary) *deliveryv1.OrderSummary {
 	return &deliveryv1.OrderSummary{
 		OriginId: o.OriginID, VendorOrderNumber: o.VendorOrderNumber, Carrier: o.Carrier,
 		ReceiverName: o.ReceiverName, City: o.City, Status: s.statuses.status(o.RawStatus), RawStatus: o.RawStatus,
@@ -126,18 +126,18 @@ func (s *Server) orderSummary(o *dingdang.OrderSummary) *deliveryv1.OrderSummary
 	}
 }
 
-func shopUpsert(r *deliveryv1.UpsertShopRequest) dingdang.ShopUpsert {
-	return dingdang.ShopUpsert{
+func shopUpsert(r *deliveryv1.UpsertShopRequest) dispatch.ShopUpsert {
+	return dispatch.ShopUpsert{
 		Create: r.GetCreate(), PerUserID: r.GetPerUserid(), Username: r.GetUsername(), Password: r.GetPassword(),
 		Mobile: r.GetMobile(), Phone: r.GetPhone(), ContactName: r.GetContactName(), ShopName: r.GetShopName(),
 		ShopAddress: r.GetShopAddress(), CityName: r.GetCityName(), AreaName: r.GetAreaName(),
-		Location:      dingdang.LatLng{Lat: r.GetLocation().GetLatitude(), Lng: r.GetLocation().GetLongitude()},
+		Location:      dispatch.LatLng{Lat: r.GetLocation().GetLatitude(), Lng: r.GetLocation().GetLongitude()},
 		CargoTypeCode: r.GetCargoTypeCode(), Mode: int(r.GetMode()), FranchiseAppID: r.GetFranchiseAppId(),
 		HeadquartersMobile: r.GetHeadquartersMobile(),
 	}
 }
 
-func shopProto(s *dingdang.Shop) *deliveryv1.Shop {
+func shopProto(s *dispatch.Shop) *deliveryv1.Shop {
 	return &deliveryv1.Shop{
 		Id: s.ID, PerUserid: s.PerUserID, Username: s.Username, Balance: s.Balance, AdminBalance: s.AdminBalance,
 		Fee: s.Fee, ShopName: s.ShopName, ShopCode: s.ShopCode, CargoTypeCode: s.CargoTypeCode,

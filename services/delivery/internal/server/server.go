@@ -18,6 +18,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdang"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/dispatch"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/outcome"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/store"
 )
@@ -35,20 +36,20 @@ const (
 
 // Vendor is what the server needs from the Dingdang client.
 type Vendor interface {
-	CreateOrder(ctx context.Context, o dingdang.NewOrder) (string, error)
-	GetOrder(ctx context.Context, originID string) (*dingdang.Order, error)
-	ListOrders(ctx context.Context, types int) ([]dingdang.OrderSummary, error)
-	ListCancelReasons(ctx context.Context, originID string) ([]dingdang.CancelReason, error)
+	CreateOrder(ctx context.Context, o dispatch.NewOrder) (string, error)
+	GetOrder(ctx context.Context, originID string) (*dispatch.Order, error)
+	ListOrders(ctx context.Context, types int) ([]dispatch.OrderSummary, error)
+	ListCancelReasons(ctx context.Context, originID string) ([]dispatch.CancelReason, error)
 	CancelOrder(ctx context.Context, originID string, reasonID uint32, reason string) (string, error)
-	UpsertShop(ctx context.Context, s dingdang.ShopUpsert) (string, error)
-	GetShop(ctx context.Context, perUserID, username, headquartersID string) (*dingdang.Shop, error)
-	IssueToken(ctx context.Context, t dingdang.TokenRequest) (string, error)
+	UpsertShop(ctx context.Context, s dispatch.ShopUpsert) (string, error)
+	GetShop(ctx context.Context, perUserID, username, headquartersID string) (*dispatch.Shop, error)
+	IssueToken(ctx context.Context, t dispatch.TokenRequest) (string, error)
 }
 
 // Tracking is what the server needs from the order tracker.
 type Tracking interface {
 	CallbackURL(ctx context.Context, originID string) (string, error)
-	Observe(ctx context.Context, o *dingdang.Order, source store.Source) (store.Event, error)
+	Observe(ctx context.Context, o *dispatch.Order, source store.Source) (store.Event, error)
 	Watch(ctx context.Context, originID string, afterID int64, send func(store.Event) error) error
 	Events(ctx context.Context, originID string, afterID int64, limit int) ([]store.Event, error)
 }
@@ -155,7 +156,7 @@ func (s *Server) CreateOrder(ctx context.Context, req *deliveryv1.CreateOrderReq
 // reading it back: found says an order is there under its origin_id (resp
 // is the result, or err, settling the record NOT_APPLIED, when the order is
 // another's); neither found nor err means no order is there.
-func (s *Server) readBackCreated(ctx context.Context, a idempotency.Attempt, o dingdang.NewOrder) (resp *deliveryv1.CreateOrderResponse, found bool, err error) {
+func (s *Server) readBackCreated(ctx context.Context, a idempotency.Attempt, o dispatch.NewOrder) (resp *deliveryv1.CreateOrderResponse, found bool, err error) {
 	f, err := outcome.Created(ctx, s.vendor, o)
 	switch {
 	case err != nil:
@@ -175,7 +176,7 @@ func (s *Server) readBackCreated(ctx context.Context, a idempotency.Attempt, o d
 
 // dispatch books the dispatch against the caller's daily cap and sends
 // createOrder, once.
-func (s *Server) dispatch(ctx context.Context, o dingdang.NewOrder) (*deliveryv1.CreateOrderResponse, error) {
+func (s *Server) dispatch(ctx context.Context, o dispatch.NewOrder) (*deliveryv1.CreateOrderResponse, error) {
 	// The dispatch is paid: book it against the caller's daily cap before
 	// anything is sent.
 	release, err := s.reserve(ctx)
@@ -242,7 +243,7 @@ const readBackMessage = "成功"
 
 // observe records an order read back, for its watchers; a failure only
 // costs them an event they will get from the next push or poll.
-func (s *Server) observe(ctx context.Context, o *dingdang.Order) {
+func (s *Server) observe(ctx context.Context, o *dispatch.Order) {
 	if s.tracking != nil {
 		_, _ = s.tracking.Observe(ctx, o, store.SourceRead)
 	}
@@ -365,7 +366,7 @@ func (s *Server) IssueMerchantToken(ctx context.Context, req *deliveryv1.IssueMe
 					"the token of request_id "+req.GetRequestId()+" was issued and never recorded, and the vendor cannot "+
 						"show it again; issue another under a new request_id")
 			}
-			token, err := s.vendor.IssueToken(ctx, dingdang.TokenRequest{
+			token, err := s.vendor.IssueToken(ctx, dispatch.TokenRequest{
 				PerUserID: req.GetPerUserid(), Username: req.GetUsername(), Mobile: req.GetMobile(), Password: req.GetPassword(),
 			})
 			if err != nil {
