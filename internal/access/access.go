@@ -17,6 +17,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/usage"
+	"github.com/vendorgate/vendorgate/internal/vendorcall"
 )
 
 // Config is the caller part of every service's configuration.
@@ -58,7 +59,10 @@ type Options struct {
 	// Prices are the unit costs of paid vendor calls, in fen, keyed
 	// "vendor endpoint".
 	Prices map[string]int64
-	// Registerer and Logger are the service's.
+	// Registerer and Logger are the service's. The Registerer receives
+	// the guard's counters and, for every caller with a daily spend cap,
+	// vendorgate_caller_daily_spend_cap_yuan and
+	// vendorgate_caller_spend_today_yuan.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 }
@@ -112,6 +116,14 @@ func Open(ctx context.Context, opts Options) (*Access, error) {
 	case guard.SandboxKey() != "":
 		log.Warn("SANDBOX: development API key (send it as \"authorization: Bearer <key>\"); it is allowed every RPC of this process and nothing else",
 			"api_key", guard.SandboxKey(), "export", "export VENDORGATE_KEY="+guard.SandboxKey())
+	}
+	if opts.Registerer != nil {
+		// The callers are read at each scrape: a reload's new caps count
+		// from the next one.
+		if _, err := vendorcall.Register(opts.Registerer, prometheus.Collector(newSpendCollector(guard.SpendCaps, ledger, log))); err != nil {
+			_ = ledger.Close(ctx)
+			return nil, err
+		}
 	}
 	var serverTLS *tls.Config
 	if opts.Config.Auth.Mode == auth.ModeMTLS {

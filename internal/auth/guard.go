@@ -474,3 +474,16 @@ func (g *Guard) callerLabel(caller string) string {
 	}
 	return caller
 }
+
+// SpendCaps is the daily spend cap in fen of each caller loaded now that
+// has one (Caller.DailySpendCapYuan), by name: the callers a spend gauge
+// follows from the start, before any of them spends.
+func (g *Guard) SpendCaps() map[string]int64 {
+	caps := map[string]int64{}
+	for name, c := range g.dir.Load().byName {
+		if fen, ok := c.SpendCapFen(); ok {
+			caps[name] = fen
+		}
+	}
+	return caps
+}

@@ -18,11 +18,17 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/vendorgate/vendorgate/internal/auth"
 )
 
 // sandboxKey is the development key every service of the test runs with
 // (SANDBOX_API_KEY), as scripts/sandbox sets one.
 const sandboxKey = "vg_sandbox-dev_deploycheck0000000000000000"
+
+// cappedCaller is the caller with a daily spend cap in every service's
+// AUTH_KEYS_FILE.
+const cappedCaller = "capped-shop"
 
 // runningService is a service binary running in sandbox mode on loopback.
 type runningService struct {
@@ -137,6 +143,14 @@ func startService(dir, name string) (*runningService, error) {
 	case "esign":
 		env = append(env, "ESIGN_SPOOL_DIR="+work)
 	}
+	// A caller with a daily spend cap, as a production keys file has: the
+	// spend gauges have series for it from the start, before any traffic.
+	keys := filepath.Join(work, "keys.yaml")
+	if err := os.WriteFile(keys, []byte(fmt.Sprintf("callers:\n  - name: %s\n    keys: [%q]\n    allow: [\"*\"]\n    daily_spend_cap_yuan: \"100\"\n",
+		cappedCaller, auth.HashKey("vg_"+cappedCaller+"_deploycheck"))), 0o600); err != nil {
+		return nil, err
+	}
+	env = append(env, "AUTH_KEYS_FILE="+keys)
 	log := filepath.Join(dir, name+".log")
 	out, err := os.Create(log)
 	if err != nil {

@@ -361,6 +361,31 @@ func (l *Ledger) Reserve(ctx context.Context, costFen int64) (release func(appli
 	}, nil
 }
 
+// SpentToday is what each caller has booked against its daily cap on this
+// service so far today (the China day), in fen, across replicas: the sum
+// Reserve compares with the cap. Callers with no booking today are absent.
+func (l *Ledger) SpentToday(ctx context.Context) (map[string]int64, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT caller, CAST(SUM(cost_fen) AS BIGINT) FROM usage_spend
+		WHERE service = $1 AND day = $2 GROUP BY caller`, l.service, Day(l.opts.Now()))
+	if err != nil {
+		return nil, fmt.Errorf("usage: read today's spend: %w", err)
+	}
+	defer rows.Close()
+	spent := map[string]int64{}
+	for rows.Next() {
+		var caller string
+		var fen int64
+		if err := rows.Scan(&caller, &fen); err != nil {
+			return nil, fmt.Errorf("usage: read today's spend: %w", err)
+		}
+		spent[caller] = fen
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("usage: read today's spend: %w", err)
+	}
+	return spent, nil
+}
+
 // Resolve settles the ledger rows of requestID's calls whose outcome was
 // unknown: applied, they become successful calls at their price; not
 // applied, they cost nothing. It is the hook of the request_id engine's
