@@ -41,6 +41,7 @@ const (
 	orderSource      = "5" // createOrder's source: fixed by the vendor
 	doorTimeNow      = "1" // createOrder's door_time for "dispatch now"
 	codeSuccess      = 1
+	msgSuccess       = "成功"
 	msgDuplicate     = "订单号重复"
 	msgInvalidParams = "参数无效"
 	msgTooFrequent   = "频繁"

@@ -43,6 +43,19 @@ type goodsJSON struct {
 	Price    string `json:"price,omitempty"`
 }
 
+// DuplicateOrigin is the refusal createOrder gives a second order under
+// originID (订单号重复): KindAlreadyExists. It answers a dispatch found,
+// by reading its origin_id back, to have lost its id to another order.
+func (c *Client) DuplicateOrigin(originID string) error {
+	return &vendorerr.Error{Kind: vendorerr.KindAlreadyExists, Vendor: Vendor, Endpoint: pathCreate,
+		Message: "origin_id " + originID + " is another order's"}
+}
+
+// SuccessMessage is the vendor's message for a call that succeeded (成功),
+// given for a dispatch confirmed by reading it back rather than by its own
+// answer.
+func (c *Client) SuccessMessage() string { return msgSuccess }
+
 func createParams(o dispatch.NewOrder, callback string) ([]header, map[string][]string, error) {
 	lines := make([]goodsJSON, 0, len(o.Goods))
 	for _, g := range o.Goods {

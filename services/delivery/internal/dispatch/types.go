@@ -1,6 +1,10 @@
 package dispatch
 
-import "time"
+import (
+	"time"
+
+	"github.com/vendorgate/vendorgate/services/delivery/internal/store"
+)
 
 // The delivery domain's types: what a dispatch, an order and a shop are to
 // the service, whatever the vendor calls them. The vendor client returns
@@ -149,3 +153,20 @@ type TokenRequest struct {
 	Mobile    string // mobile
 	Password  string // password
 }
+
+// Event is one recorded status change of an order, as order tracking
+// (internal/tracking) hands it out: its record in the store.
+type Event = store.Event
+
+// Source says how the service learnt of a status change.
+type Source = store.Source
+
+// The event sources.
+const (
+	// SourcePush is a vendor push, confirmed by reading the order back.
+	SourcePush = store.SourcePush
+	// SourcePoll is a periodic read of the order.
+	SourcePoll = store.SourcePoll
+	// SourceRead is a read by the service itself.
+	SourceRead = store.SourceRead
+)

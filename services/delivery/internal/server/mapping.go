@@ -146,3 +146,8 @@ func shopProto(s *dispatch.Shop) *deliveryv1.Shop {
 		HasShop: s.HasShop, CreateTime: timestamp(s.CreateTime), UpdateTime: timestamp(s.UpdateTime),
 	}
 }
+
+// createdProto is CreateOrder's answer for a dispatch.
+func createdProto(c dispatch.Created) *deliveryv1.CreateOrderResponse {
+	return &deliveryv1.CreateOrderResponse{OriginId: c.OriginID, VendorMessage: c.VendorMessage}
+}

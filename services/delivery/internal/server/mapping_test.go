@@ -20,6 +20,7 @@ import (
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdang"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/dispatch"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/server"
 )
 
@@ -122,7 +123,7 @@ func TestMappingGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			client, rec := serveSample(t, tt.sample)
-			resp, err := tt.call(server.New(client, statuses, server.Options{}))
+			resp, err := tt.call(server.New(dispatch.New(client, statuses, dispatch.Options{}), statuses, server.Options{}))
 			if err != nil {
 				t.Fatalf("got error %v, want none", err)
 			}

@@ -10,7 +10,7 @@ import (
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
 	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
-	"github.com/vendorgate/vendorgate/services/delivery/internal/outcome"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/dispatch"
 )
 
 // ListUnresolvedOperations implements DeliveryService: the request_id
@@ -49,62 +49,54 @@ func (s *Server) ResolveOperation(ctx context.Context, req *deliveryv1.ResolveOp
 	return &deliveryv1.ResolveOperationResponse{Operation: operationProto(op)}, nil
 }
 
-// Checkers are the reconciler's questions to the vendor, per method: a
-// dispatch by its origin_id, a cancel by its order's status, a shop's
-// creation by the shop; they ask exactly what a repeat of an interrupted
-// request_id asks (package outcome). An update of a shop and a token leave
-// nothing to read back: they wait for a repeat or an operator.
+// Checkers are the reconciler's questions to the vendor, per method, asked
+// by the use-case (dispatch.Dispatcher's Check methods) of each kept
+// request: they ask exactly what a repeat of an interrupted request_id
+// asks. A token leaves nothing to read back: it waits for a repeat or an
+// operator.
 func (s *Server) Checkers() map[string]idempotency.Checker {
 	return map[string]idempotency.Checker{
-		methodCreateOrder: func(ctx context.Context, op idempotency.Operation) (idempotency.Finding, error) {
+		dispatch.MethodCreateOrder: func(ctx context.Context, op idempotency.Operation) (idempotency.Finding, error) {
 			req := &deliveryv1.CreateOrderRequest{}
 			if err := proto.Unmarshal(op.Request, req); err != nil {
 				return idempotency.Finding{}, fmt.Errorf("the kept request of %s: %w", op.RequestID, err)
 			}
-			f, err := outcome.Created(ctx, s.vendor, newOrder(req))
+			f, err := s.dispatch.CheckCreated(ctx, newOrder(req))
 			if err != nil {
 				return idempotency.Finding{}, err
 			}
-			var resp proto.Message
 			if f.Outcome == idempotency.Applied {
-				s.observe(ctx, f.Order)
-				resp = createdResponse(req.GetOriginId())
+				f.Response = createdProto(s.dispatch.Confirmed(req.GetOriginId()))
 			}
-			return idempotency.Finding{Outcome: f.Outcome, Response: resp, Note: f.Note}, nil
+			return f, nil
 		},
-		methodCancelOrder: func(ctx context.Context, op idempotency.Operation) (idempotency.Finding, error) {
+		dispatch.MethodCancelOrder: func(ctx context.Context, op idempotency.Operation) (idempotency.Finding, error) {
 			req := &deliveryv1.CancelOrderRequest{}
 			if err := proto.Unmarshal(op.Request, req); err != nil {
 				return idempotency.Finding{}, fmt.Errorf("the kept request of %s: %w", op.RequestID, err)
 			}
-			f, err := outcome.Cancelled(ctx, s.vendor, s.statuses, req.GetOriginId())
+			f, err := s.dispatch.CheckCancelled(ctx, req.GetOriginId())
 			if err != nil {
 				return idempotency.Finding{}, err
 			}
-			var resp proto.Message
 			if f.Outcome == idempotency.Applied {
-				s.observe(ctx, f.Order)
-				resp = &deliveryv1.CancelOrderResponse{OriginId: req.GetOriginId()}
+				f.Response = &deliveryv1.CancelOrderResponse{OriginId: req.GetOriginId()}
 			}
-			return idempotency.Finding{Outcome: f.Outcome, Response: resp, Note: f.Note}, nil
+			return f, nil
 		},
-		methodUpsertShop: func(ctx context.Context, op idempotency.Operation) (idempotency.Finding, error) {
+		dispatch.MethodUpsertShop: func(ctx context.Context, op idempotency.Operation) (idempotency.Finding, error) {
 			req := &deliveryv1.UpsertShopRequest{}
 			if err := proto.Unmarshal(op.Request, req); err != nil {
 				return idempotency.Finding{}, fmt.Errorf("the kept request of %s: %w", op.RequestID, err)
 			}
-			if !req.GetCreate() {
-				return idempotency.Finding{}, nil
-			}
-			f, err := outcome.ShopCreated(ctx, s.vendor, shopUpsert(req))
+			f, err := s.dispatch.CheckShopCreated(ctx, shopUpsert(req))
 			if err != nil {
 				return idempotency.Finding{}, err
 			}
-			var resp proto.Message
 			if f.Outcome == idempotency.Applied {
-				resp = &deliveryv1.UpsertShopResponse{PerUserid: req.GetPerUserid()}
+				f.Response = &deliveryv1.UpsertShopResponse{PerUserid: req.GetPerUserid()}
 			}
-			return idempotency.Finding{Outcome: f.Outcome, Response: resp, Note: f.Note}, nil
+			return f, nil
 		},
 	}
 }
@@ -130,9 +122,9 @@ func originOf(op idempotency.Operation) string {
 		GetOriginId() string
 	}
 	switch op.Method {
-	case methodCreateOrder:
+	case dispatch.MethodCreateOrder:
 		req = &deliveryv1.CreateOrderRequest{}
-	case methodCancelOrder:
+	case dispatch.MethodCancelOrder:
 		req = &deliveryv1.CancelOrderRequest{}
 	default:
 		return ""

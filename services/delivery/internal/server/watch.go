@@ -6,7 +6,7 @@ import (
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
 	"github.com/vendorgate/vendorgate/internal/pagetoken"
-	"github.com/vendorgate/vendorgate/services/delivery/internal/store"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/dispatch"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/tracking"
 )
 
@@ -23,7 +23,7 @@ func (s *Server) WatchOrder(req *deliveryv1.WatchOrderRequest, stream deliveryv1
 	if s.tracking == nil {
 		return errNoTracking
 	}
-	return s.tracking.Watch(stream.Context(), req.GetOriginId(), req.GetAfterEventId(), func(e store.Event) error {
+	return s.tracking.Watch(stream.Context(), req.GetOriginId(), req.GetAfterEventId(), func(e dispatch.Event) error {
 		ev, err := s.event(e)
 		if err != nil {
 			return err
@@ -77,7 +77,7 @@ func (s *Server) ListOrderEvents(ctx context.Context, req *deliveryv1.ListOrderE
 }
 
 // event maps a recorded status change.
-func (s *Server) event(e store.Event) (*deliveryv1.OrderEvent, error) {
+func (s *Server) event(e dispatch.Event) (*deliveryv1.OrderEvent, error) {
 	o, err := tracking.Order(e)
 	if err != nil {
 		return nil, err
@@ -89,8 +89,8 @@ func (s *Server) event(e store.Event) (*deliveryv1.OrderEvent, error) {
 	}, nil
 }
 
-var eventSources = map[store.Source]deliveryv1.OrderEventSource{
-	store.SourcePush: deliveryv1.OrderEventSource_ORDER_EVENT_SOURCE_PUSH,
-	store.SourcePoll: deliveryv1.OrderEventSource_ORDER_EVENT_SOURCE_POLL,
-	store.SourceRead: deliveryv1.OrderEventSource_ORDER_EVENT_SOURCE_READ,
+var eventSources = map[dispatch.Source]deliveryv1.OrderEventSource{
+	dispatch.SourcePush: deliveryv1.OrderEventSource_ORDER_EVENT_SOURCE_PUSH,
+	dispatch.SourcePoll: deliveryv1.OrderEventSource_ORDER_EVENT_SOURCE_POLL,
+	dispatch.SourceRead: deliveryv1.OrderEventSource_ORDER_EVENT_SOURCE_READ,
 }
