@@ -27,7 +27,6 @@ import (
 	"github.com/vendorgate/vendorgate/services/delivery/internal/config"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdang"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdangsim"
-	"github.com/vendorgate/vendorgate/services/delivery/internal/dispatch"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/server"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/store"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/tracking"
@@ -137,9 +136,8 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
-	dispatcher := dispatch.New(client, statuses, dispatch.Options{Tracker: tracker, Usage: acc.Ledger,
-		DispatchPriceFen: cfg.DispatchPriceFen()})
-	srv := server.New(dispatcher, statuses, server.Options{Tracking: tracker, Requests: requests, Usage: acc.Ledger})
+	srv := server.New(client, statuses, server.Options{Tracking: tracker, Requests: requests,
+		Usage: acc.Ledger, DispatchPriceFen: cfg.DispatchPriceFen()})
 
 	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
@@ -189,9 +187,9 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 			ShutdownTimeout:    cfg.ShutdownTimeout,
 			REST:               cfg.REST,
 			OpenAPI:            doc,
-			RegisterGRPC:       func(s *grpc.Server) { deliveryv1.RegisterDeliveryServiceServer(s, srv) },
-			RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
-				return deliveryv1.RegisterDeliveryServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
+			RegisterGRPC:       func(s grpc.ServiceRegistrar) { deliveryv1.RegisterDeliveryServiceServer(s, srv) },
+			RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
+				return deliveryv1.RegisterDeliveryServiceHandlerClient(ctx, mux, deliveryv1.NewDeliveryServiceClient(conn))
 			},
 		})
 	})
