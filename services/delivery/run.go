@@ -27,6 +27,7 @@ import (
 	"github.com/vendorgate/vendorgate/services/delivery/internal/config"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdang"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/dingdangsim"
+	"github.com/vendorgate/vendorgate/services/delivery/internal/dispatch"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/server"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/store"
 	"github.com/vendorgate/vendorgate/services/delivery/internal/tracking"
@@ -136,8 +137,9 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
-	srv := server.New(client, statuses, server.Options{Tracking: tracker, Requests: requests,
-		Usage: acc.Ledger, DispatchPriceFen: cfg.DispatchPriceFen()})
+	dispatcher := dispatch.New(client, statuses, dispatch.Options{Tracker: tracker, Usage: acc.Ledger,
+		DispatchPriceFen: cfg.DispatchPriceFen()})
+	srv := server.New(dispatcher, statuses, server.Options{Tracking: tracker, Requests: requests, Usage: acc.Ledger})
 
 	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
