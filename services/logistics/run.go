@@ -28,6 +28,7 @@ import (
 	"github.com/vendorgate/vendorgate/services/logistics/internal/config"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/damaijia"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/damaijiasim"
+	"github.com/vendorgate/vendorgate/services/logistics/internal/parcels"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/post30"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/post30sim"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/server"
@@ -117,7 +118,8 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	// (a parcel order's price).
 	ids.OnResolve(acc.Ledger.Resolve)
 	bill := billing.New(p30, ids, billing.Options{MaxAmountFen: cfg.MaxAmountFen})
-	parcels, billingSrv := server.NewParcels(dmj, ids, acc.Ledger, cfg.OrderPriceFen), server.NewBilling(bill, p30, ids, gauge)
+	ship := parcels.New(dmj, acc.Ledger, parcels.Options{OrderPriceFen: cfg.OrderPriceFen, Logger: log})
+	parcels, billingSrv := server.NewParcels(ship, ids, acc.Ledger), server.NewBilling(bill, p30, ids, gauge)
 	// Money movements recorded before the one request_id engine are handed
 	// to it once, so that no repeat across the upgrade re-sends one.
 	if n, err := billingSrv.ImportLegacy(ctx, st, cfg.RequestIDTTL, log); err != nil {
@@ -160,15 +162,15 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		Ready:              st.Ping,
 		Guard:              acc.Guard,
 		TLS:                acc.TLS,
-		RegisterGRPC: func(s grpc.ServiceRegistrar) {
+		RegisterGRPC: func(s *grpc.Server) {
 			logisticsv1.RegisterParcelServiceServer(s, parcels)
 			logisticsv1.RegisterBillingServiceServer(s, billingSrv)
 		},
-		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
-			if err := logisticsv1.RegisterParcelServiceHandlerClient(ctx, mux, logisticsv1.NewParcelServiceClient(conn)); err != nil {
+		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
+			if err := logisticsv1.RegisterParcelServiceHandlerFromEndpoint(ctx, mux, endpoint, opts); err != nil {
 				return err
 			}
-			return logisticsv1.RegisterBillingServiceHandlerClient(ctx, mux, logisticsv1.NewBillingServiceClient(conn))
+			return logisticsv1.RegisterBillingServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
 		},
 	})
 }

@@ -149,9 +149,9 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		TLS:                acc.TLS,
 		OpenAPI:            doc,
 		Ready:              st.Ping,
-		RegisterGRPC:       func(s grpc.ServiceRegistrar) { vehiclev1.RegisterVehicleServiceServer(s, srv) },
-		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
-			return vehiclev1.RegisterVehicleServiceHandlerClient(ctx, mux, vehiclev1.NewVehicleServiceClient(conn))
+		RegisterGRPC:       func(s *grpc.Server) { vehiclev1.RegisterVehicleServiceServer(s, srv) },
+		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
+			return vehiclev1.RegisterVehicleServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
 		},
 	})
 }

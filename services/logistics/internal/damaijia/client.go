@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -202,61 +201,27 @@ func (c *Client) ListPackages(ctx context.Context, f PackageFilter) ([]Package, 
 	return ps, int(out.Total), nil
 }
 
-// Charge books what an order_create costs before it is sent (a daily
-// spending cap may refuse it: the error is returned and nothing is sent).
-// done is told whether the order may have been created: false only when
-// damaijia surely did not create it, and the booking may be undone. A nil
-// Charge books nothing.
-type Charge func(ctx context.Context) (done func(mayHaveCreated bool), err error)
-
-// CreateOrder orders parcels and returns the vendor's order number,
-// calling charge (when not nil) before the order is sent.
+// CreateOrder orders parcels and returns the vendor's order number.
 //
 // It is a mutation, sent once: a lost reply is vendorerr.KindOutcomeUnknown
 // and is never re-sent here. Whether it was applied is for FindOrder to
-// tell, by site_order_id: the next attempt under the request_id
-// (ResumeCreateOrder), or the service's reconciler.
-func (c *Client) CreateOrder(ctx context.Context, o Order, charge Charge) (string, error) {
+// tell, by site_order_id.
+func (c *Client) CreateOrder(ctx context.Context, o Order) (string, error) {
 	body, err := json.Marshal(o.json())
 	if err != nil {
 		return "", &vendorerr.Error{Kind: vendorerr.KindUnsendable, Vendor: Vendor, Endpoint: PathCreate, NotSent: true,
 			Message: "the order cannot be encoded", Err: err}
 	}
-	done := func(bool) {}
-	if charge != nil {
-		if done, err = charge(ctx); err != nil {
-			return "", err
-		}
-	}
 	var out createJSON
-	err = c.mutate(ctx, PathCreate, body, &out)
-	// A refusal, or a failure before sending, created nothing; an unknown
-	// outcome keeps the booking: the safe side of a spending cap.
-	done(err == nil || vendorerr.IsKind(err, vendorerr.KindOutcomeUnknown))
-	if err != nil {
+	if err := c.mutate(ctx, PathCreate, body, &out); err != nil {
 		return "", err
 	}
 	return string(out.OrderSN), nil
 }
 
-// readBack returns the order number of an order the vendor says exists.
-func (c *Client) readBack(ctx context.Context, siteOrderID string) (string, error) {
-	sn, err := c.FindOrder(ctx, siteOrderID)
-	if err != nil {
-		return "", fmt.Errorf("read back order %s: %w", siteOrderID, err)
-	}
-	if sn == "" {
-		return "", &vendorerr.Error{Kind: vendorerr.KindOutcomeUnknown, Vendor: Vendor, Endpoint: PathCreate,
-			Message: "the order exists but could not be read back", Err: errors.New("no package for site_order_id " + siteOrderID)}
-	}
-	return sn, nil
-}
-
 // FindOrder returns the order number of the order siteOrderID, or "" when
 // the vendor has none (a read: package_get_list by site_order_id). It is
-// the one read-back of an order_create whose outcome is unknown: the next
-// attempt under its request_id (ResumeCreateOrder) and the service's
-// reconciler both ask it.
+// the one read-back of an order_create whose outcome is unknown.
 func (c *Client) FindOrder(ctx context.Context, siteOrderID string) (string, error) {
 	pkgs, _, err := c.ListPackages(ctx, PackageFilter{SiteOrderID: siteOrderID, Page: 1, Size: 1})
 	if err != nil {
@@ -271,58 +236,9 @@ func (c *Client) FindOrder(ctx context.Context, siteOrderID string) (string, err
 	return "", nil
 }
 
-// interruptedErr keeps an interrupted call's outcome unknown when the
-// vendor's state could not be read: a repeat reads it again, never sends
-// blindly.
-func interruptedErr(endpoint, siteOrderID string, err error) error {
-	return &vendorerr.Error{Kind: vendorerr.KindOutcomeUnknown, Vendor: Vendor, Endpoint: endpoint,
-		Message: "an earlier attempt may have reached damaijia and its state could not be read; retry with the same request_id",
-		Err:     fmt.Errorf("read order %s: %w", siteOrderID, err)}
-}
-
-// ResumeCreateOrder finishes an order whose earlier attempt may have
-// reached the vendor without its answer being recorded (its process died):
-// it reads the order back by site_order_id and returns its number; only
-// when the vendor has no such order does it send it, still under the
-// site_order_id guard (a 234 then means the earlier attempt landed: read
-// back again). landed reports whether the earlier attempt had placed the
-// order (read back) rather than this one. charge is called only when the
-// order is sent, never when it is found: the earlier attempt booked it.
-func (c *Client) ResumeCreateOrder(ctx context.Context, o Order, charge Charge) (sn string, landed bool, err error) {
-	sn, err = c.FindOrder(ctx, o.SiteOrderID)
-	if err != nil {
-		return "", false, interruptedErr(PathCreate, o.SiteOrderID, err)
-	}
-	if sn != "" {
-		c.logger().InfoContext(ctx, "an interrupted order_create had been applied; read back", "vendor", Vendor, "site_order_id", o.SiteOrderID)
-		return sn, true, nil
-	}
-	sn, err = c.CreateOrder(ctx, o, charge)
-	if vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
-		sn, err = c.readBack(ctx, o.SiteOrderID)
-		return sn, err == nil, err
-	}
-	return sn, false, err
-}
-
-// ResumeCancelOrder finishes a cancellation whose earlier attempt may
-// have reached the vendor: when every package of the order is cancelled
-// already it succeeds without a call; otherwise it sends the cancel.
-func (c *Client) ResumeCancelOrder(ctx context.Context, siteOrderID string) error {
-	pkgs, _, err := c.ListPackages(ctx, PackageFilter{SiteOrderID: siteOrderID, Page: 1, Size: 100})
-	if err != nil {
-		return interruptedErr(c.opts.CancelPath, siteOrderID, err)
-	}
-	cancelled := len(pkgs) > 0
-	for _, p := range pkgs {
-		cancelled = cancelled && p.Status == PackageCancelled
-	}
-	if cancelled {
-		c.logger().InfoContext(ctx, "an interrupted cancel had been applied; read back", "vendor", Vendor, "site_order_id", siteOrderID)
-		return nil
-	}
-	return c.CancelOrder(ctx, siteOrderID)
-}
+// CancelPath is the cancel endpoint (DAMAIJIA_CANCEL_PATH, or
+// DefaultCancelPath), as errors and metrics name it.
+func (c *Client) CancelPath() string { return c.opts.CancelPath }
 
 // CancelOrder cancels the shipment of the order siteOrderID.
 func (c *Client) CancelOrder(ctx context.Context, siteOrderID string) error {
@@ -331,11 +247,4 @@ func (c *Client) CancelOrder(ctx context.Context, siteOrderID string) error {
 		return err
 	}
 	return c.mutate(ctx, c.opts.CancelPath, body, nil)
-}
-
-func (c *Client) logger() *slog.Logger {
-	if c.opts.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return c.opts.Logger
 }

@@ -2,10 +2,8 @@ package damaijia_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -81,89 +79,6 @@ func failedLogins(t *testing.T, reg *prometheus.Registry) float64 {
 	return 0
 }
 
-// TestResume: an interrupted order is read back by site_order_id when
-// damaijia has it (no order_create), and sent only when it has none; an
-// interrupted cancel of a cancelled order makes no cancel call.
-func TestResume(t *testing.T) {
-	t.Parallel()
-	sim := damaijiasim.New(damaijiasim.Options{AppID: "id", AppSecret: "secret"})
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	c, err := damaijia.New(srv.Client(), srv.URL, damaijia.Options{AppID: "id", AppSecret: "secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	o := damaijia.Order{SiteOrderID: "RES-1", ProductID: "P001", ProductNumber: 1, Source: damaijia.SourceJD,
-		Consignees: []damaijia.Consignee{{Consignee: "张三", Mobile: "13800138000", Province: "浙江省", City: "杭州市", District: "西湖区", Address: "文三路 1 号"}}}
-
-	var charges []bool
-	charge := func(context.Context) (func(bool), error) {
-		charges = append(charges, false)
-		i := len(charges) - 1
-		return func(created bool) { charges[i] = created }, nil
-	}
-	sn, landed, err := c.ResumeCreateOrder(ctx, o, charge)
-	if err != nil || sn == "" || landed || sim.Creates() != 1 {
-		t.Fatalf("resume of an order damaijia lacks: got %q, landed %v, %v after %d creates; want it sent once", sn, landed, err, sim.Creates())
-	}
-	again, landed, err := c.ResumeCreateOrder(ctx, o, charge)
-	if err != nil || again != sn || !landed || sim.Creates() != 1 {
-		t.Errorf("resume of an order damaijia has: got %q, landed %v, %v after %d creates; want %q read back, no create", again, landed, err, sim.Creates(), sn)
-	}
-	if len(charges) != 1 || !charges[0] {
-		t.Errorf("got charges %v, want one, kept (the send), none for the read-back", charges)
-	}
-
-	if err := c.ResumeCancelOrder(ctx, "RES-1"); err != nil || sim.Cancels() != 1 {
-		t.Fatalf("resume of a cancel not applied: got %v after %d cancels; want it sent", err, sim.Cancels())
-	}
-	if err := c.ResumeCancelOrder(ctx, "RES-1"); err != nil || sim.Cancels() != 1 {
-		t.Errorf("resume of an applied cancel: got %v after %d cancels; want success without a call", err, sim.Cancels())
-	}
-}
-
-// TestCreateOrderCharge: the charge comes before the send; a refused
-// charge sends nothing; damaijia's refusal (the caller's own duplicate
-// site_order_id) undoes the booking; a created order keeps it.
-func TestCreateOrderCharge(t *testing.T) {
-	t.Parallel()
-	sim := damaijiasim.New(damaijiasim.Options{AppID: "id", AppSecret: "secret"})
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	c, err := damaijia.New(srv.Client(), srv.URL, damaijia.Options{AppID: "id", AppSecret: "secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	o := damaijia.Order{SiteOrderID: "CHG-1", ProductID: "P001", ProductNumber: 1, Source: damaijia.SourceJD,
-		Consignees: []damaijia.Consignee{{Consignee: "张三", Mobile: "13800138000", Province: "浙江省", City: "杭州市", District: "西湖区", Address: "文三路 1 号"}}}
-
-	capped := errors.New("over the cap")
-	if _, err := c.CreateOrder(ctx, o, func(context.Context) (func(bool), error) { return nil, capped }); !errors.Is(err, capped) || sim.Received(damaijia.PathCreate) != 0 {
-		t.Fatalf("refused charge: got %v after %d order_create requests, want the charge's error and none", err, sim.Received(damaijia.PathCreate))
-	}
-	var outcomes []bool
-	charge := func(context.Context) (func(bool), error) {
-		creates := sim.Creates()
-		return func(created bool) {
-			if sim.Creates() != creates+1 {
-				t.Errorf("charge made after the send, or no send")
-			}
-			outcomes = append(outcomes, created)
-		}, nil
-	}
-	if _, err := c.CreateOrder(ctx, o, charge); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CreateOrder(ctx, o, charge); !vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
-		t.Fatalf("duplicate site_order_id: got %v, want AlreadyExists", err)
-	}
-	if want := []bool{true, false}; !slices.Equal(outcomes, want) {
-		t.Errorf("got outcomes %v, want %v (kept, then undone)", outcomes, want)
-	}
-}
-
 // TestLostCreateIsNotResent: order_create's reply is lost after damaijia
 // created the order; the client answers an unknown outcome and sends
 // nothing more (FindOrder, the one read-back, then finds the order).
@@ -185,7 +100,7 @@ func TestLostCreateIsNotResent(t *testing.T) {
 	lose.Store(true)
 	o := damaijia.Order{SiteOrderID: "LOST-1", ProductID: "P001", ProductNumber: 1, Source: damaijia.SourceJD,
 		Consignees: []damaijia.Consignee{{Consignee: "张三", Mobile: "13800138000", Province: "浙江省", City: "杭州市", District: "西湖区", Address: "文三路 1 号"}}}
-	if _, err := c.CreateOrder(ctx, o, nil); !vendorerr.IsKind(err, vendorerr.KindOutcomeUnknown) {
+	if _, err := c.CreateOrder(ctx, o); !vendorerr.IsKind(err, vendorerr.KindOutcomeUnknown) {
 		t.Fatalf("got %v, want an unknown outcome", err)
 	}
 	if got := sim.Received(damaijia.PathCreate); got != 1 {

@@ -37,6 +37,7 @@ import (
 	"github.com/vendorgate/vendorgate/services/logistics/internal/billing"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/damaijia"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/damaijiasim"
+	"github.com/vendorgate/vendorgate/services/logistics/internal/parcels"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/post30"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/post30sim"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/server"
@@ -145,7 +146,7 @@ func start(t *testing.T, s setup) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parcels, bsrv := server.NewParcels(dc, ids, ledger, 0), server.NewBilling(bill, pc, ids, gauge)
+	parcels, bsrv := server.NewParcels(parcels.New(dc, ledger, parcels.Options{}), ids, ledger), server.NewBilling(bill, pc, ids, gauge)
 	if s.before != nil {
 		s.before(st.DB())
 	}

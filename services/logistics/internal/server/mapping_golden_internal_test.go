@@ -21,6 +21,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/billing"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/damaijia"
+	"github.com/vendorgate/vendorgate/services/logistics/internal/parcels"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/post30"
 )
 
@@ -129,7 +130,7 @@ func handlers(t *testing.T, stub *vendorStub) (*Parcels, *Billing) {
 		t.Fatal(err)
 	}
 	mover := billing.New(pc, nil, billing.Options{MaxAmountFen: 1_000_000_00, Now: fixedNow})
-	return NewParcels(dc, nil, freeLedger{}, 100), NewBilling(mover, pc, nil, nil)
+	return NewParcels(parcels.New(dc, freeLedger{}, parcels.Options{OrderPriceFen: 100}), nil, freeLedger{}), NewBilling(mover, pc, nil, nil)
 }
 
 // TestMappingGolden runs each RPC against a vendor that answers with one

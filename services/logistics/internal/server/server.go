@@ -1,7 +1,10 @@
 // Package server holds the logistics service's gRPC handlers,
-// ParcelService (damaijia) and BillingService (30post), and their proto ↔
-// domain mapping. Handlers return Go errors; internal/serve's interceptor
-// alone turns them into statuses.
+// ParcelService (over internal/parcels, damaijia's gift parcels) and
+// BillingService (over internal/billing, 30post's money movements), and
+// their proto ↔ domain mapping; the rules are the use-case packages'. It
+// runs the request_id engine (internal/idempotency), whose records are
+// protos. Handlers return Go errors; internal/serve's interceptor alone
+// turns them into statuses.
 package server
 
 import (
