@@ -119,7 +119,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	ids.OnResolve(acc.Ledger.Resolve)
 	bill := billing.New(p30, ids, billing.Options{MaxAmountFen: cfg.MaxAmountFen})
 	ship := parcels.New(dmj, acc.Ledger, parcels.Options{OrderPriceFen: cfg.OrderPriceFen, Logger: log})
-	parcels, billingSrv := server.NewParcels(ship, ids, acc.Ledger), server.NewBilling(bill, p30, ids, gauge)
+	parcels, billingSrv := server.NewParcels(ship, ids, acc.Ledger), server.NewBilling(bill, ids, gauge)
 	// Money movements recorded before the one request_id engine are handed
 	// to it once, so that no repeat across the upgrade re-sends one.
 	if n, err := billingSrv.ImportLegacy(ctx, st, cfg.RequestIDTTL, log); err != nil {

@@ -100,6 +100,7 @@ type Movement struct {
 type Vendor interface {
 	Recharge(ctx context.Context, a post30.Account, amount string) (post30.Reply, error)
 	Deduct(ctx context.Context, a post30.Account, amount, expressNo string) (post30.Reply, error)
+	CloseBatch(ctx context.Context, batchName string) (post30.Reply, error)
 }
 
 // Records is what billing needs of the engine's records
@@ -210,4 +211,14 @@ func verdict(err error) error {
 		}
 	}
 	return out
+}
+
+// CloseBatch closes 30post's batch batchName and returns 30post's
+// message. It moves no money: a failure goes back as it is.
+func (s *Service) CloseBatch(ctx context.Context, batchName string) (string, error) {
+	r, err := s.vendor.CloseBatch(ctx, batchName)
+	if err != nil {
+		return "", err
+	}
+	return r.Message, nil
 }

@@ -31,6 +31,10 @@ func (v *vendor) Deduct(ctx context.Context, a post30.Account, amount, _ string)
 	return v.Recharge(ctx, a, amount)
 }
 
+func (v *vendor) CloseBatch(ctx context.Context, _ string) (post30.Reply, error) {
+	return v.Recharge(ctx, post30.Account{}, "")
+}
+
 // records is the engine's records holding one operation.
 type records struct{ op idempotency.Operation }
 

@@ -3,7 +3,9 @@ package server
 import (
 	"cmp"
 	"context"
+	"log/slog"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -13,7 +15,6 @@ import (
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/billing"
-	"github.com/vendorgate/vendorgate/services/logistics/internal/post30"
 )
 
 // Mover is what BillingService needs of the billing use case.
@@ -22,11 +23,11 @@ type Mover interface {
 	Check(r billing.Request) (billing.Request, error)
 	// Move is the engine's call for a checked movement.
 	Move(ctx context.Context, requestID string, a idempotency.Attempt, r billing.Request) (billing.Movement, error)
-}
-
-// BatchCloser is what CloseBatch needs of 30post.
-type BatchCloser interface {
-	CloseBatch(ctx context.Context, batchName string) (post30.Reply, error)
+	// CloseBatch closes a batch and returns 30post's message.
+	CloseBatch(ctx context.Context, batchName string) (string, error)
+	// ImportLegacy hands record the movements recorded before issue 15.
+	ImportLegacy(ctx context.Context, src billing.LegacySource, ttl time.Duration,
+		record func(context.Context, billing.Legacy) error, log *slog.Logger) (int, error)
 }
 
 // Refresher is the unresolved movements' gauge (*billing.Gauge): told when
@@ -38,17 +39,16 @@ type Refresher interface {
 // Billing implements BillingService.
 type Billing struct {
 	logisticsv1.UnimplementedBillingServiceServer
-	mover  Mover
-	closer BatchCloser
-	ids    *idempotency.Store
-	gauge  Refresher
+	mover Mover
+	ids   *idempotency.Store
+	gauge Refresher
 }
 
 // NewBilling returns the BillingService handlers: movements through mover
 // under the request_id records of ids (the service's one engine, shared
 // with ParcelService), the unresolved count in gauge (nil: none).
-func NewBilling(mover Mover, closer BatchCloser, ids *idempotency.Store, gauge Refresher) *Billing {
-	return &Billing{mover: mover, closer: closer, ids: ids, gauge: gauge}
+func NewBilling(mover Mover, ids *idempotency.Store, gauge Refresher) *Billing {
+	return &Billing{mover: mover, ids: ids, gauge: gauge}
 }
 
 // refresh tells the gauge that the unresolved movements may have changed.
@@ -62,19 +62,28 @@ func (b *Billing) refresh(ctx context.Context) {
 // engine fingerprints and keeps, with its amount as sent.
 func move[Resp proto.Message](ctx context.Context, b *Billing, requestID string, kept proto.Message, r billing.Request,
 	wrap func(*logisticsv1.Operation) Resp) (Resp, error) {
-	resp, err := idempotency.Run(ctx, b.ids, r.Kind.Method(), requestID, kept,
+	resp, err := record(ctx, b, r.Kind.Method(), requestID, kept, func(ctx context.Context, a idempotency.Attempt) (billing.Movement, error) {
+		return b.mover.Move(ctx, requestID, a, r)
+	}, wrap)
+	if d, ok := domainerr.As(err); ok && d.Reason == idempotency.ReasonOutcomeUnknown {
+		b.refresh(ctx)
+	}
+	return resp, err
+}
+
+// record runs call under requestID in the engine, keeping kept (the
+// request a repeat is compared with) and the movement's answer.
+func record[Resp proto.Message](ctx context.Context, b *Billing, method, requestID string, kept proto.Message,
+	call func(context.Context, idempotency.Attempt) (billing.Movement, error), wrap func(*logisticsv1.Operation) Resp) (Resp, error) {
+	return idempotency.Run(ctx, b.ids, method, requestID, kept,
 		func(ctx context.Context, a idempotency.Attempt) (Resp, error) {
-			m, err := b.mover.Move(ctx, requestID, a, r)
+			m, err := call(ctx, a)
 			if err != nil {
 				var zero Resp
 				return zero, err
 			}
 			return wrap(movementProto(m)), nil
 		})
-	if d, ok := domainerr.As(err); ok && d.Reason == idempotency.ReasonOutcomeUnknown {
-		b.refresh(ctx)
-	}
-	return resp, err
 }
 
 // Recharge implements BillingService.
@@ -106,11 +115,11 @@ func (b *Billing) Deduct(ctx context.Context, req *logisticsv1.DeductRequest) (*
 
 // CloseBatch implements BillingService.
 func (b *Billing) CloseBatch(ctx context.Context, req *logisticsv1.CloseBatchRequest) (*logisticsv1.CloseBatchResponse, error) {
-	r, err := b.closer.CloseBatch(ctx, req.GetBatchName())
+	msg, err := b.mover.CloseBatch(ctx, req.GetBatchName())
 	if err != nil {
 		return nil, err
 	}
-	return &logisticsv1.CloseBatchResponse{BatchName: req.GetBatchName(), Message: r.Message}, nil
+	return &logisticsv1.CloseBatchResponse{BatchName: req.GetBatchName(), Message: msg}, nil
 }
 
 // ListUnresolvedOperations implements BillingService: every operation of

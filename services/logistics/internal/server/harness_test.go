@@ -146,7 +146,7 @@ func start(t *testing.T, s setup) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parcels, bsrv := server.NewParcels(parcels.New(dc, ledger, parcels.Options{}), ids, ledger), server.NewBilling(bill, pc, ids, gauge)
+	parcels, bsrv := server.NewParcels(parcels.New(dc, ledger, parcels.Options{}), ids, ledger), server.NewBilling(bill, ids, gauge)
 	if s.before != nil {
 		s.before(st.DB())
 	}

@@ -130,7 +130,7 @@ func handlers(t *testing.T, stub *vendorStub) (*Parcels, *Billing) {
 		t.Fatal(err)
 	}
 	mover := billing.New(pc, nil, billing.Options{MaxAmountFen: 1_000_000_00, Now: fixedNow})
-	return NewParcels(parcels.New(dc, freeLedger{}, parcels.Options{OrderPriceFen: 100}), nil, freeLedger{}), NewBilling(mover, pc, nil, nil)
+	return NewParcels(parcels.New(dc, freeLedger{}, parcels.Options{OrderPriceFen: 100}), nil, freeLedger{}), NewBilling(mover, nil, nil)
 }
 
 // TestMappingGolden runs each RPC against a vendor that answers with one
