@@ -120,7 +120,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
-	srv := server.New(client, contracts.New(client, st), ids, server.Options{
+	srv := server.New(contracts.New(client, st), ids, server.Options{
 		MaxUploadBytes: cfg.MaxUploadBytes,
 		Links:          linker,
 		LinkValidity:   cfg.LinkValidity,

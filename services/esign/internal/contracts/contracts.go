@@ -1,6 +1,7 @@
-// Package contracts holds esign's rules beyond mapping: how Fadada's state
-// tells whether an upload or a generation whose answer never came was
-// applied. The at-most-once bookkeeping (request_id records, unknown
+// Package contracts is esign's use case: every Fadada call of the service
+// goes through it (the server maps protos to its types and back), and it
+// holds the rules beyond mapping: how Fadada's state tells whether an
+// upload or a generation whose answer never came was applied. The at-most-once bookkeeping (request_id records, unknown
 // outcomes, their resolution) is internal/idempotency's; every call here
 // is sent once, and this package supplies only the reading back:
 //
@@ -12,7 +13,10 @@
 //   - a template is applied when Fadada's duplicate guard (2507) meets an
 //     id this service sent itself (the store), since a template cannot be
 //     read back;
-//   - an archive is applied when Fadada says it is archived (1402).
+//   - an archive is applied when Fadada says it is archived
+//     (Vendor.Archived);
+//   - a certificate application is applied when Fadada refuses a second
+//     one (Vendor.CertApplied).
 //
 // Fadada's duplicate guard on contract ids (2510 合同id重复) is what makes a
 // send after an absent read-back safe: an earlier attempt that lands late
@@ -31,18 +35,7 @@ import (
 
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
-	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
 )
-
-// Vendor is what the use case needs of the Fadada client.
-type Vendor interface {
-	UploadDocs(ctx context.Context, contractID, title string, doc fadada.Document) error
-	UploadTemplate(ctx context.Context, templateID string, doc fadada.Document) error
-	GenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error)
-	DownloadContract(ctx context.Context, contractID string, consume fadada.FileConsumer) error
-	ContractLinks(contractID string) (fadada.Links, error)
-	ContractFiling(ctx context.Context, contractID string) (string, error)
-}
 
 // Templates records the template ids sent to the vendor, for every process
 // and replica (the store).
@@ -58,9 +51,6 @@ type Templates interface {
 // contract_id Fadada holds with other bytes than the upload's
 // (FAILED_PRECONDITION, metadata contract_id).
 const ReasonContentMismatch = "CONTRACT_CONTENT_MISMATCH"
-
-// CodeArchived is contractFiling.api's 合同已归档 (the contract is archived).
-const CodeArchived = "1402"
 
 // Service sends uploads and generations once each and reads Fadada back
 // for the ones whose answer never came.
@@ -89,14 +79,14 @@ type File struct {
 }
 
 // document rewinds f and returns it as a vendor document.
-func (f File) document() (fadada.Document, error) {
+func (f File) document() (Document, error) {
 	if f.Content == nil {
-		return fadada.Document{URL: f.URL}, nil
+		return Document{URL: f.URL}, nil
 	}
 	if _, err := f.Content.Seek(0, io.SeekStart); err != nil {
-		return fadada.Document{}, fmt.Errorf("rewind the upload: %w", err)
+		return Document{}, fmt.Errorf("rewind the upload: %w", err)
 	}
-	return fadada.Document{Name: f.Name, ContentType: f.ContentType, Content: f.Content}, nil
+	return Document{Name: f.Name, ContentType: f.ContentType, Content: f.Content}, nil
 }
 
 // Upload is what an UploadContract's request_id record keeps for the
@@ -248,7 +238,7 @@ func (s *Service) UploadTemplate(ctx context.Context, templateID string, f File)
 }
 
 // GenerateContract fills a template into contract g.ContractID, once.
-func (s *Service) GenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error) {
+func (s *Service) GenerateContract(ctx context.Context, g Generate) (Generated, error) {
 	return s.v.GenerateContract(ctx, g)
 }
 
@@ -258,10 +248,10 @@ func (s *Service) GenerateContract(ctx context.Context, g fadada.Generate) (fada
 // GetContractLinks) and is not generated again; an absent one is generated
 // (Fadada's duplicate guard stops a second one, and a duplicate met then
 // is the earlier attempt landing late).
-func (s *Service) ResumeGenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error) {
+func (s *Service) ResumeGenerateContract(ctx context.Context, g Generate) (Generated, error) {
 	exists, err := s.ContractExists(ctx, g.ContractID)
 	if err != nil {
-		return fadada.Generated{}, err
+		return Generated{}, err
 	}
 	if exists {
 		return s.Links(g.ContractID)
@@ -275,24 +265,41 @@ func (s *Service) ResumeGenerateContract(ctx context.Context, g fadada.Generate)
 	return out, err
 }
 
+// VendorLinks are Fadada's signed browser links to contractID.
+func (s *Service) VendorLinks(contractID string) (VendorLinks, error) {
+	return s.v.ContractLinks(contractID)
+}
+
+// DownloadContract streams contractID's PDF to consume.
+func (s *Service) DownloadContract(ctx context.Context, contractID string, consume FileConsumer) error {
+	return s.v.DownloadContract(ctx, contractID, consume)
+}
+
 // Links are a contract's signed browser links, in place of the ones a
 // generate_contract reply would have carried.
-func (s *Service) Links(contractID string) (fadada.Generated, error) {
+func (s *Service) Links(contractID string) (Generated, error) {
 	l, err := s.v.ContractLinks(contractID)
 	if err != nil {
-		return fadada.Generated{}, err
+		return Generated{}, err
 	}
-	return fadada.Generated{ViewURL: l.View, DownloadURL: l.Download}, nil
+	return Generated{ViewURL: l.View, DownloadURL: l.Download}, nil
+}
+
+// ArchiveContract archives contractID, once, and returns the vendor's
+// message.
+func (s *Service) ArchiveContract(ctx context.Context, contractID string) (string, error) {
+	return s.v.ContractFiling(ctx, contractID)
 }
 
 // ResumeArchiveContract resumes an interrupted ArchiveContract. Archiving
 // is naturally idempotent at the vendor: a second contractFiling.api of
-// an archived contract changes nothing and answers 1402 合同已归档, which
-// here is the earlier attempt's success.
+// an archived contract changes nothing and answers that it is archived
+// (Vendor.Archived), which here is the earlier attempt's success, with
+// the vendor's message.
 func (s *Service) ResumeArchiveContract(ctx context.Context, contractID string) (string, error) {
 	msg, err := s.v.ContractFiling(ctx, contractID)
-	if ve, ok := vendorerr.As(err); ok && ve.Code == CodeArchived {
-		return ve.Message, nil
+	if archived, ok := s.v.Archived(err); ok {
+		return archived, nil
 	}
 	return msg, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"strings"
 	"sync"
@@ -12,7 +13,6 @@ import (
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
-	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
 	"github.com/vendorgate/vendorgate/services/esign/internal/store"
 )
 
@@ -56,7 +56,7 @@ type fakeVendor struct {
 	held      string
 }
 
-func (f *fakeVendor) next(doc fadada.Document) error {
+func (f *fakeVendor) next(doc Document) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b := ""
@@ -74,27 +74,27 @@ func (f *fakeVendor) next(doc fadada.Document) error {
 	return err
 }
 
-func (f *fakeVendor) UploadDocs(_ context.Context, _, _ string, doc fadada.Document) error {
+func (f *fakeVendor) UploadDocs(_ context.Context, _, _ string, doc Document) error {
 	return f.next(doc)
 }
 
-func (f *fakeVendor) UploadTemplate(_ context.Context, _ string, doc fadada.Document) error {
+func (f *fakeVendor) UploadTemplate(_ context.Context, _ string, doc Document) error {
 	return f.next(doc)
 }
 
-func (f *fakeVendor) GenerateContract(context.Context, fadada.Generate) (fadada.Generated, error) {
-	return fadada.Generated{ViewURL: "v"}, f.next(fadada.Document{})
+func (f *fakeVendor) GenerateContract(context.Context, Generate) (Generated, error) {
+	return Generated{ViewURL: "v"}, f.next(Document{})
 }
 
-func (f *fakeVendor) ContractLinks(id string) (fadada.Links, error) {
-	return fadada.Links{View: "view/" + id, Download: "download/" + id}, nil
+func (f *fakeVendor) ContractLinks(id string) (VendorLinks, error) {
+	return VendorLinks{View: "view/" + id, Download: "download/" + id}, nil
 }
 
 func (f *fakeVendor) ContractFiling(context.Context, string) (string, error) {
-	return "操作成功", f.next(fadada.Document{})
+	return "操作成功", f.next(Document{})
 }
 
-func (f *fakeVendor) DownloadContract(_ context.Context, _ string, consume fadada.FileConsumer) error {
+func (f *fakeVendor) DownloadContract(_ context.Context, _ string, consume FileConsumer) error {
 	f.mu.Lock()
 	var err error
 	if len(f.downloads) > 0 {
@@ -109,6 +109,48 @@ func (f *fakeVendor) DownloadContract(_ context.Context, _ string, consume fadad
 		held = body
 	}
 	return consume("application/pdf", strings.NewReader(held))
+}
+
+func (f *fakeVendor) RegisterAccount(context.Context, string, AccountType) (string, error) {
+	return "customer", f.next(Document{})
+}
+
+func (f *fakeVendor) ApplyCert(context.Context, string, string) error { return f.next(Document{}) }
+
+func (f *fakeVendor) AddSignature(context.Context, string, []byte) (string, error) {
+	return "signature", f.next(Document{})
+}
+
+func (f *fakeVendor) CustomSignature(context.Context, string, string) ([]byte, error) {
+	return []byte("seal"), f.next(Document{})
+}
+
+func (f *fakeVendor) PersonCertInfo(context.Context, string) (Certification, error) {
+	return Certification{Person: &Person{Name: "p"}}, f.next(Document{})
+}
+
+func (f *fakeVendor) CompanyCertInfo(context.Context, string) (Certification, error) {
+	return Certification{Company: &Company{Name: "c"}}, f.next(Document{})
+}
+
+func (f *fakeVendor) GetFile(_ context.Context, _ string, consume FileConsumer) error {
+	return consume("image/png", strings.NewReader("photo"))
+}
+
+// The fake's refusals that Fadada's client names (fadada.Client's
+// CertApplied and Archived).
+var (
+	certApplied = &vendorerr.Error{Kind: vendorerr.KindAlreadyExists, Vendor: "fadada", Code: "3201", Message: "不能重复申请证书"}
+	archived    = &vendorerr.Error{Kind: vendorerr.KindRefused, Vendor: "fadada", Code: "1402", Message: "合同已归档"}
+)
+
+func (f *fakeVendor) CertApplied(err error) bool { return errors.Is(err, certApplied) }
+
+func (f *fakeVendor) Archived(err error) (string, bool) {
+	if ve, ok := vendorerr.As(err); ok && errors.Is(err, archived) {
+		return ve.Message, true
+	}
+	return "", false
 }
 
 var (
@@ -249,7 +291,6 @@ func TestUploadTemplateNotSentIsForgotten(t *testing.T) {
 
 func TestResume(t *testing.T) {
 	t.Parallel()
-	archived := &vendorerr.Error{Kind: vendorerr.KindRefused, Vendor: "fadada", Code: CodeArchived, Message: "合同已归档"}
 	tests := []struct {
 		name      string
 		script    []error
@@ -259,18 +300,18 @@ func TestResume(t *testing.T) {
 		wantSends int
 	}{
 		{"generate: contract exists, not sent again", nil, nil, func(s *Service) error {
-			out, err := s.ResumeGenerateContract(context.Background(), fadada.Generate{TemplateID: "T", ContractID: "C2"})
+			out, err := s.ResumeGenerateContract(context.Background(), Generate{TemplateID: "T", ContractID: "C2"})
 			if err == nil && out.DownloadURL != "download/C2" {
 				t.Errorf("download url: got %q, want download/C2", out.DownloadURL)
 			}
 			return err
 		}, -1, 0},
 		{"generate: contract missing, sent", nil, missing, func(s *Service) error {
-			_, err := s.ResumeGenerateContract(context.Background(), fadada.Generate{TemplateID: "T", ContractID: "C2"})
+			_, err := s.ResumeGenerateContract(context.Background(), Generate{TemplateID: "T", ContractID: "C2"})
 			return err
 		}, -1, 1},
 		{"generate: contract missing, then the earlier attempt lands first", []error{dup}, missing, func(s *Service) error {
-			out, err := s.ResumeGenerateContract(context.Background(), fadada.Generate{TemplateID: "T", ContractID: "C2"})
+			out, err := s.ResumeGenerateContract(context.Background(), Generate{TemplateID: "T", ContractID: "C2"})
 			if err == nil && out.ViewURL != "view/C2" {
 				t.Errorf("view url: got %q, want the signed link view/C2", out.ViewURL)
 			}
@@ -287,6 +328,19 @@ func TestResume(t *testing.T) {
 			_, err := s.ResumeArchiveContract(context.Background(), "C3")
 			return err
 		}, vendorerr.KindNotFound, 1},
+		{"archive: not resumed, already archived stays a refusal", []error{archived}, nil, func(s *Service) error {
+			_, err := s.ArchiveContract(context.Background(), "C3")
+			return err
+		}, vendorerr.KindRefused, 1},
+		{"certificate: already applied is the earlier success", []error{certApplied}, nil, func(s *Service) error {
+			return s.ResumeApplyCertificate(context.Background(), "CU", "SN")
+		}, -1, 1},
+		{"certificate: another refusal stays", []error{missing}, nil, func(s *Service) error {
+			return s.ResumeApplyCertificate(context.Background(), "CU", "SN")
+		}, vendorerr.KindNotFound, 1},
+		{"certificate: not resumed, already applied stays a refusal", []error{certApplied}, nil, func(s *Service) error {
+			return s.ApplyCertificate(context.Background(), "CU", "SN")
+		}, vendorerr.KindAlreadyExists, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

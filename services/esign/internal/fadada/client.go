@@ -3,7 +3,9 @@
 // its JSON and its failure codes. Every call carries both signing layers:
 // the cloud-market HMAC from the http.Client's transport
 // (cloudmarket.Signer) and the msg_digest form signature (formsign, with
-// Credentials.Signer). Proto types never reach it.
+// Credentials.Signer). It implements the use case's contracts.Vendor: its
+// JSON types stay here, and it answers in the use case's types. Proto
+// types never reach it.
 package fadada
 
 import (
@@ -17,7 +19,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +27,9 @@ import (
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/formsign"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/internal/vendorjson"
+	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
 )
 
 // Vendor names Fadada in errors, logs and metrics.
@@ -74,6 +77,8 @@ type Client struct {
 	now    func() time.Time
 }
 
+var _ contracts.Vendor = (*Client)(nil)
+
 // New returns a Client. hc must carry the cloud-market signature
 // (cloudmarket.Signer); baseURL is the API root up to and including /api2.
 // It fails when China's time zone cannot be loaded (the binary embeds
@@ -111,48 +116,50 @@ func (c *Client) post(endpoint string, form url.Values) (*http.Request, error) {
 }
 
 // read sends a retryable call and decodes its envelope into data.
-func (c *Client) read(ctx context.Context, endpoint string, form url.Values, data any) (Envelope, error) {
-	var env Envelope
+func (c *Client) read(ctx context.Context, endpoint string, form url.Values, data any) (envelope, error) {
+	var env envelope
 	err := c.caller.Read(ctx, endpoint, vendorcall.RetryPolicy{},
 		func() (*http.Request, error) { return c.post(endpoint, form) },
 		func(body []byte) error {
 			var err error
-			env, err = Decode(endpoint, body, data)
+			env, err = decode(endpoint, body, data)
 			return err
 		})
 	return env, err
 }
 
 // mutate sends req once and decodes its envelope into data.
-func (c *Client) mutate(ctx context.Context, endpoint string, req *http.Request, data any) (Envelope, error) {
-	var env Envelope
+func (c *Client) mutate(ctx context.Context, endpoint string, req *http.Request, data any) (envelope, error) {
+	var env envelope
 	err := c.caller.Mutate(ctx, endpoint, req, func(body []byte) error {
 		var err error
-		env, err = Decode(endpoint, body, data)
+		env, err = decode(endpoint, body, data)
 		return err
 	})
 	return env, err
 }
 
-// AccountType is account_type: 1 person, 2 company.
-type AccountType int
-
-// The account types.
+// account_type's values.
 const (
-	AccountPerson  AccountType = 1
-	AccountCompany AccountType = 2
+	accountPerson  = "1"
+	accountCompany = "2"
 )
 
 // RegisterAccount registers a signer and returns their customer_id. The
 // vendor gives the same customer for the same open_id, so it is a read:
 // repeating it is harmless.
-func (c *Client) RegisterAccount(ctx context.Context, openID string, t AccountType) (string, error) {
+func (c *Client) RegisterAccount(ctx context.Context, openID string, t contracts.AccountType) (string, error) {
+	accountType := accountPerson
+	if t == contracts.AccountCompany {
+		accountType = accountCompany
+	}
 	var customerID string
-	_, err := c.read(ctx, PathAccountRegister, url.Values{"open_id": {openID}, "account_type": {strconv.Itoa(int(t))}}, &customerID)
+	_, err := c.read(ctx, PathAccountRegister, url.Values{"open_id": {openID}, "account_type": {accountType}}, &customerID)
 	return customerID, err
 }
 
-// ApplyCert applies for a signer's certificate; sent once.
+// ApplyCert applies for a signer's certificate; sent once. A second
+// application is refused with codeCertApplied (CertApplied).
 func (c *Client) ApplyCert(ctx context.Context, customerID, verifiedSerialNo string) error {
 	req, err := c.post(PathApplyCert, url.Values{"customer_id": {customerID}, "verified_serialno": {verifiedSerialNo}})
 	if err != nil {
@@ -160,6 +167,17 @@ func (c *Client) ApplyCert(ctx context.Context, customerID, verifiedSerialNo str
 	}
 	_, err = c.mutate(ctx, PathApplyCert, req, nil)
 	return err
+}
+
+// codeCertApplied is apply_cert.api's 不能重复申请证书: the signer's
+// certificate is applied for already.
+const codeCertApplied = "3201"
+
+// CertApplied reports whether err is apply_cert.api's refusal of a second
+// application (不能重复申请证书).
+func (*Client) CertApplied(err error) bool {
+	ve, ok := vendorerr.As(err)
+	return ok && ve.Code == codeCertApplied
 }
 
 // AddSignature uploads a seal image and returns its signature_id; sent once.
@@ -205,22 +223,9 @@ func (b *base64Image) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// Document is a file to upload: Content streamed as a multipart part, or
-// URL for the vendor to fetch (exactly one).
-type Document struct {
-	// URL is doc_url.
-	URL string
-	// Name is the file name sent with Content, e.g. "contract.pdf".
-	Name string
-	// ContentType is the part's media type.
-	ContentType string
-	// Content is the file, read once while the request is sent.
-	Content io.Reader
-}
-
-// request builds a signed upload of endpoint: multipart when doc has
-// Content, url-encoded otherwise.
-func (c *Client) upload(endpoint string, form url.Values, doc Document) (*http.Request, error) {
+// upload builds a signed upload of endpoint: multipart (the part "file")
+// when doc has Content, url-encoded with doc_url otherwise.
+func (c *Client) upload(endpoint string, form url.Values, doc contracts.Document) (*http.Request, error) {
 	if doc.Content == nil {
 		form.Set("doc_url", doc.URL)
 		return c.post(endpoint, form)
@@ -232,7 +237,7 @@ func (c *Client) upload(endpoint string, form url.Values, doc Document) (*http.R
 
 // UploadDocs uploads a PDF contract under contractID; sent once. A
 // duplicate contract id is vendorerr.KindAlreadyExists.
-func (c *Client) UploadDocs(ctx context.Context, contractID, title string, doc Document) error {
+func (c *Client) UploadDocs(ctx context.Context, contractID, title string, doc contracts.Document) error {
 	req, err := c.upload(PathUploadDocs, url.Values{"contract_id": {contractID}, "doc_title": {title}, "doc_type": {".pdf"}}, doc)
 	if err != nil {
 		return err
@@ -243,7 +248,7 @@ func (c *Client) UploadDocs(ctx context.Context, contractID, title string, doc D
 
 // UploadTemplate uploads a template under templateID; sent once. A
 // duplicate template id is vendorerr.KindAlreadyExists.
-func (c *Client) UploadTemplate(ctx context.Context, templateID string, doc Document) error {
+func (c *Client) UploadTemplate(ctx context.Context, templateID string, doc contracts.Document) error {
 	req, err := c.upload(PathUploadTemplate, url.Values{"template_id": {templateID}}, doc)
 	if err != nil {
 		return err
@@ -252,8 +257,8 @@ func (c *Client) UploadTemplate(ctx context.Context, templateID string, doc Docu
 	return err
 }
 
-// DynamicTable is one element of dynamic_tables.
-type DynamicTable struct {
+// dynamicTable is one element of dynamic_tables.
+type dynamicTable struct {
 	Datas                   [][]string `json:"datas"`
 	Headers                 []string   `json:"headers"`
 	ColWidthPercent         []int32    `json:"colWidthPercent,omitempty"`
@@ -264,38 +269,19 @@ type DynamicTable struct {
 	TheFirstHeader          string     `json:"theFirstHeader,omitempty"`
 }
 
-// Generate is what generate_contract fills.
-type Generate struct {
-	TemplateID    string
-	ContractID    string
-	DocTitle      string
-	ParameterMap  map[string]string
-	DynamicTables []DynamicTable
-	// FontSize is font_size; empty leaves the template's.
-	FontSize string
-	// FontType is font_type ("0" 宋体 … "4" 微软雅黑); empty leaves the template's.
-	FontType string
-}
-
-// Generated are the vendor's links to a generated contract.
-type Generated struct {
-	ViewURL     string
-	DownloadURL string
-}
-
 // GenerateContract fills a template into a new contract; sent once. A
 // duplicate contract id is vendorerr.KindAlreadyExists.
-func (c *Client) GenerateContract(ctx context.Context, g Generate) (Generated, error) {
+func (c *Client) GenerateContract(ctx context.Context, g contracts.Generate) (contracts.Generated, error) {
 	form := url.Values{"template_id": {g.TemplateID}, "contract_id": {g.ContractID}, "doc_title": {g.DocTitle}}
 	pm, err := json.Marshal(nonNil(g.ParameterMap))
 	if err != nil {
-		return Generated{}, err
+		return contracts.Generated{}, err
 	}
 	form.Set("parameter_map", string(pm))
 	if len(g.DynamicTables) > 0 {
-		dt, err := json.Marshal(g.DynamicTables)
+		dt, err := json.Marshal(dynamicTables(g.DynamicTables))
 		if err != nil {
-			return Generated{}, err
+			return contracts.Generated{}, err
 		}
 		form.Set("dynamic_tables", string(dt))
 	}
@@ -307,10 +293,23 @@ func (c *Client) GenerateContract(ctx context.Context, g Generate) (Generated, e
 	}
 	req, err := c.post(PathGenerateContract, form)
 	if err != nil {
-		return Generated{}, err
+		return contracts.Generated{}, err
 	}
 	env, err := c.mutate(ctx, PathGenerateContract, req, nil)
-	return Generated{ViewURL: env.ViewPDFURL, DownloadURL: env.DownloadURL}, err
+	return contracts.Generated{ViewURL: env.ViewPDFURL, DownloadURL: env.DownloadURL}, err
+}
+
+// dynamicTables is dynamic_tables' JSON of ts.
+func dynamicTables(ts []contracts.DynamicTable) []dynamicTable {
+	out := make([]dynamicTable, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, dynamicTable{
+			Datas: t.Rows, Headers: t.Headers, ColWidthPercent: t.ColWidthPercent, CellHeight: t.CellHeight,
+			CellHorizontalAlignment: t.CellHorizontalAlignment, CellVerticalAlignment: t.CellVerticalAlignment,
+			PageBegin: t.PageBegin, TheFirstHeader: t.TheFirstHeader,
+		})
+	}
+	return out
 }
 
 func nonNil(m map[string]string) map[string]string {
@@ -320,33 +319,27 @@ func nonNil(m map[string]string) map[string]string {
 	return m
 }
 
-// Links are signed browser links to a contract.
-type Links struct {
-	View     string
-	Download string
-	// SignedAt is the links' timestamp.
-	SignedAt time.Time
-}
-
 // ContractLinks signs browser links to viewContract and downLoadContract.
 // They carry app_id, v, timestamp, contract_id and msg_digest only: no
 // cloud-market signature (a browser cannot send one) and no secret, so
 // they open only where the gateway lets a request through without its
 // signature (OpenPage opens them with it).
-func (c *Client) ContractLinks(contractID string) (Links, error) {
+func (c *Client) ContractLinks(contractID string) (contracts.VendorLinks, error) {
 	at := c.now().In(c.china)
 	view, err := c.link(PageView, contractID, nil, at)
 	if err != nil {
-		return Links{}, err
+		return contracts.VendorLinks{}, err
 	}
 	download, err := c.link(PageDownload, contractID, nil, at)
 	if err != nil {
-		return Links{}, err
+		return contracts.VendorLinks{}, err
 	}
-	return Links{View: view, Download: download, SignedAt: at}, nil
+	return contracts.VendorLinks{View: view, Download: download, SignedAt: at}, nil
 }
 
-// ContractFiling archives a contract; sent once.
+// ContractFiling archives a contract and returns the vendor's message;
+// sent once. An archived contract is refused with codeArchived
+// (Archived).
 func (c *Client) ContractFiling(ctx context.Context, contractID string) (string, error) {
 	req, err := c.post(PathContractFiling, url.Values{"contract_id": {contractID}})
 	if err != nil {
@@ -356,37 +349,47 @@ func (c *Client) ContractFiling(ctx context.Context, contractID string) (string,
 	return env.Msg, err
 }
 
+// codeArchived is contractFiling.api's 合同已归档: the contract is archived.
+const codeArchived = "1402"
+
+// Archived reports whether err is contractFiling.api's refusal of an
+// archived contract (合同已归档), and returns the vendor's message.
+func (*Client) Archived(err error) (string, bool) {
+	ve, ok := vendorerr.As(err)
+	if !ok || ve.Code != codeArchived {
+		return "", false
+	}
+	return ve.Message, true
+}
+
 // PersonCertInfo returns a person's real-name verification.
-func (c *Client) PersonCertInfo(ctx context.Context, verifiedSerialNo string) (CertInfo, error) {
-	var info CertInfo
+func (c *Client) PersonCertInfo(ctx context.Context, verifiedSerialNo string) (contracts.Certification, error) {
+	var info certInfo
 	_, err := c.read(ctx, PathPersonCertInfo, url.Values{"verified_serialno": {verifiedSerialNo}}, &info)
-	return info, err
+	return info.certification(), err
 }
 
 // CompanyCertInfo returns a company's real-name verification.
-func (c *Client) CompanyCertInfo(ctx context.Context, verifiedSerialNo string) (CertInfo, error) {
-	var info CertInfo
+func (c *Client) CompanyCertInfo(ctx context.Context, verifiedSerialNo string) (contracts.Certification, error) {
+	var info certInfo
 	_, err := c.read(ctx, PathCompanyCertInfo, url.Values{"verified_serialno": {verifiedSerialNo}}, &info)
-	return info, err
+	return info.certification(), err
 }
-
-// FileConsumer receives a downloaded file's media type and bytes.
-type FileConsumer func(contentType string, body io.Reader) error
 
 // DownloadContract streams a contract's PDF to consume. The vendor answers
 // with the PDF or with an error page; only a body that starts as a PDF
 // reaches consume. It is sent once (NoRetry): bytes already handed on
 // cannot be taken back.
-func (c *Client) DownloadContract(ctx context.Context, contractID string, consume FileConsumer) error {
+func (c *Client) DownloadContract(ctx context.Context, contractID string, consume contracts.FileConsumer) error {
 	return c.download(ctx, PathDownloadContract, url.Values{"contract_id": {contractID}}, consume)
 }
 
 // GetFile streams a file kept by the vendor to consume.
-func (c *Client) GetFile(ctx context.Context, uuid string, consume FileConsumer) error {
+func (c *Client) GetFile(ctx context.Context, uuid string, consume contracts.FileConsumer) error {
 	return c.download(ctx, PathGetFile, url.Values{"uuid": {uuid}}, consume)
 }
 
-func (c *Client) download(ctx context.Context, endpoint string, form url.Values, consume FileConsumer) error {
+func (c *Client) download(ctx context.Context, endpoint string, form url.Values, consume contracts.FileConsumer) error {
 	return c.caller.ReadStream(ctx, endpoint, vendorcall.NoRetry,
 		func() (*http.Request, error) { return c.post(endpoint, form) },
 		func(h http.Header, body io.Reader) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
+	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadadasim"
 )
@@ -44,11 +45,11 @@ func TestFlowAgainstSimulator(t *testing.T) {
 	ctx := context.Background()
 	c, sim, _ := start(t, "key", app)
 
-	cid, err := c.RegisterAccount(ctx, "user-1", fadada.AccountPerson)
+	cid, err := c.RegisterAccount(ctx, "user-1", contracts.AccountPerson)
 	if err != nil || cid == "" {
 		t.Fatalf("RegisterAccount: got %q, %v, want a customer id", cid, err)
 	}
-	again, err := c.RegisterAccount(ctx, "user-1", fadada.AccountPerson)
+	again, err := c.RegisterAccount(ctx, "user-1", contracts.AccountPerson)
 	if err != nil || again != cid {
 		t.Fatalf("RegisterAccount again: got %q, %v, want %q", again, err, cid)
 	}
@@ -91,22 +92,22 @@ func TestFlowAgainstSimulator(t *testing.T) {
 	}
 
 	pdf := fadadasim.PDF("contract")
-	if err := c.UploadDocs(ctx, "C1", "Loan", fadada.Document{Name: "c.pdf", ContentType: "application/pdf", Content: bytes.NewReader(pdf)}); err != nil {
+	if err := c.UploadDocs(ctx, "C1", "Loan", contracts.Document{Name: "c.pdf", ContentType: "application/pdf", Content: bytes.NewReader(pdf)}); err != nil {
 		t.Fatalf("UploadDocs: %v", err)
 	}
-	if err := c.UploadDocs(ctx, "C1", "Loan", fadada.Document{Name: "c.pdf", Content: bytes.NewReader(pdf)}); !vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
+	if err := c.UploadDocs(ctx, "C1", "Loan", contracts.Document{Name: "c.pdf", Content: bytes.NewReader(pdf)}); !vendorerr.IsKind(err, vendorerr.KindAlreadyExists) {
 		t.Errorf("UploadDocs again: got %v, want KindAlreadyExists", err)
 	}
-	if err := c.UploadTemplate(ctx, "T1", fadada.Document{URL: "https://example.com/t.docx"}); err != nil {
+	if err := c.UploadTemplate(ctx, "T1", contracts.Document{URL: "https://example.com/t.docx"}); err != nil {
 		t.Fatalf("UploadTemplate: %v", err)
 	}
-	gen, err := c.GenerateContract(ctx, fadada.Generate{TemplateID: "T1", ContractID: "C2", DocTitle: "Gen",
+	gen, err := c.GenerateContract(ctx, contracts.Generate{TemplateID: "T1", ContractID: "C2", DocTitle: "Gen",
 		ParameterMap:  map[string]string{"borrower": "Boss Horse"},
-		DynamicTables: []fadada.DynamicTable{{Headers: []string{"n"}, Datas: [][]string{{"1"}}}}})
+		DynamicTables: []contracts.DynamicTable{{Headers: []string{"n"}, Rows: [][]string{{"1"}}}}})
 	if err != nil || gen.ViewURL == "" || gen.DownloadURL == "" {
 		t.Fatalf("GenerateContract: got %+v, %v, want links", gen, err)
 	}
-	if _, err := c.GenerateContract(ctx, fadada.Generate{TemplateID: "NOPE", ContractID: "C3", DocTitle: "x"}); !vendorerr.IsKind(err, vendorerr.KindNotFound) {
+	if _, err := c.GenerateContract(ctx, contracts.Generate{TemplateID: "NOPE", ContractID: "C3", DocTitle: "x"}); !vendorerr.IsKind(err, vendorerr.KindNotFound) {
 		t.Errorf("GenerateContract of an unknown template: got %v, want KindNotFound", err)
 	}
 	var got bytes.Buffer
@@ -158,7 +159,7 @@ func TestPages(t *testing.T) {
 	c, sim, _ := start(t, "key", app)
 	sim.SignLinks(true)
 	pdf := fadadasim.PDF("signed pages")
-	if err := c.UploadDocs(ctx, "P1", "Lease", fadada.Document{Name: "p.pdf", ContentType: "application/pdf", Content: bytes.NewReader(pdf)}); err != nil {
+	if err := c.UploadDocs(ctx, "P1", "Lease", contracts.Document{Name: "p.pdf", ContentType: "application/pdf", Content: bytes.NewReader(pdf)}); err != nil {
 		t.Fatalf("UploadDocs: %v", err)
 	}
 	links, err := c.ContractLinks("P1")
@@ -241,7 +242,7 @@ func TestWrongCredentials(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c, _, _ := start(t, tt.secretKey, tt.creds)
-			_, err := c.RegisterAccount(context.Background(), "u", fadada.AccountCompany)
+			_, err := c.RegisterAccount(context.Background(), "u", contracts.AccountCompany)
 			ve, ok := vendorerr.As(err)
 			if !ok || ve.Kind != vendorerr.KindAuth || ve.Code != tt.wantCode {
 				t.Fatalf("RegisterAccount: got %v, want KindAuth with code %q", err, tt.wantCode)

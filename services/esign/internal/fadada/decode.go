@@ -10,10 +10,10 @@ import (
 	"github.com/vendorgate/vendorgate/internal/vendorjson"
 )
 
-// Envelope is every JSON reply's outer object. code is a number in some
+// envelope is every JSON reply's outer object. code is a number in some
 // replies (1, 3100) and a string in others ("1000", "2002"); result is
 // present in some only.
-type Envelope struct {
+type envelope struct {
 	// Code is the vendor's code as text.
 	Code vendorjson.String `json:"code"`
 	// Msg is the vendor's message, often Chinese.
@@ -28,32 +28,43 @@ type Envelope struct {
 	ViewPDFURL string `json:"viewpdf_url"`
 }
 
-// Success reports whether the reply is a success: result "success", or no
-// result and code 1 or 1000 (code 2 is the vendor's "success, repeated
-// request").
-func (e Envelope) Success() bool {
+// The envelope's values that mean success.
+const (
+	// resultSuccess is result's success; its failure is "error".
+	resultSuccess = "success"
+	// codeOK and codeOperationOK are the success codes of the replies
+	// without a result (1 success, 1000 操作成功).
+	codeOK          = "1"
+	codeOperationOK = "1000"
+	// codeRepeated is the vendor's "success, repeated request".
+	codeRepeated = "2"
+)
+
+// success reports whether the reply is a success: result "success", or no
+// result and a success code.
+func (e envelope) success() bool {
 	switch e.Result {
-	case "success":
+	case resultSuccess:
 		return true
 	case "":
-		return e.Code == "1" || e.Code == "1000" || e.Code == "2"
+		return e.Code == codeOK || e.Code == codeOperationOK || e.Code == codeRepeated
 	default:
 		return false
 	}
 }
 
-// Decode decodes a reply of endpoint: on success it unmarshals data into
+// decode decodes a reply of endpoint: on success it unmarshals data into
 // out (when out is not nil and data is not null); otherwise it returns the
 // vendor's refusal as a *vendorerr.Error classified by Classify. A reply
 // it cannot read is a plain error, which the call layer makes
 // VENDOR_RESPONSE_UNREADABLE for a read and OUTCOME_UNKNOWN for a
 // mutation (the vendor may well have applied it).
-func Decode(endpoint string, body []byte, out any) (Envelope, error) {
-	var env Envelope
+func decode(endpoint string, body []byte, out any) (envelope, error) {
+	var env envelope
 	if err := vendorjson.Decode(body, &env); err != nil {
 		return env, fmt.Errorf("unreadable reply: %w", err)
 	}
-	if !env.Success() {
+	if !env.success() {
 		return env, Refusal(endpoint, string(env.Code), env.Msg)
 	}
 	if out != nil && len(env.Data) > 0 && !bytes.Equal(env.Data, []byte("null")) {
@@ -160,44 +171,4 @@ func containsAny(s string, subs ...string) bool {
 		}
 	}
 	return false
-}
-
-// CertInfo is find_personCertInfo's and find_companyCertInfo's data.
-type CertInfo struct {
-	AuthenticationSubmitTime vendorjson.String `json:"authenticationSubmitTime"`
-	PassTime                 vendorjson.String `json:"passTime"`
-	TransactionNo            string            `json:"transactionNo"`
-	Type                     vendorjson.String `json:"type"`
-	Person                   *PersonInfo       `json:"person"`
-	Manager                  *PersonInfo       `json:"manager"`
-	Company                  *CompanyInfo      `json:"company"`
-}
-
-// PersonInfo is a verified person.
-type PersonInfo struct {
-	AuditFailReason string            `json:"auditFailReason"`
-	AuditorTime     string            `json:"auditorTime"`
-	HeadPhotoPath   string            `json:"headPhotoPath"`
-	IDCard          string            `json:"idCard"`
-	Mobile          string            `json:"mobile"`
-	PersonName      string            `json:"personName"`
-	Status          vendorjson.String `json:"status"`
-	Type            vendorjson.String `json:"type"`
-	VerifyType      vendorjson.String `json:"verifyType"`
-}
-
-// CompanyInfo is a verified company.
-type CompanyInfo struct {
-	AuditFailReason      string            `json:"auditFailReason"`
-	AuditorTime          string            `json:"auditorTime"`
-	CompanyName          string            `json:"companyName"`
-	HasAgent             vendorjson.String `json:"hasagent"`
-	Legal                string            `json:"legal"`
-	LegalName            string            `json:"legalName"`
-	Organization         string            `json:"organization"`
-	OrganizationPath     string            `json:"organizationPath"`
-	RegFormPath          string            `json:"regFormPath"`
-	RelatedTransactionNo string            `json:"relatedTransactionNo"`
-	Status               vendorjson.String `json:"status"`
-	VerifyType           vendorjson.String `json:"verifyType"`
 }

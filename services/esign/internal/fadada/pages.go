@@ -154,7 +154,7 @@ func replyError(endpoint string, body io.Reader) error {
 	if err != nil {
 		return err
 	}
-	_, err = Decode(endpoint, reply, nil)
+	_, err = decode(endpoint, reply, nil)
 	if err == nil {
 		err = errors.New("the reply is neither a file nor an error")
 	}

@@ -647,7 +647,7 @@ func (s *Simulator) generateContract(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if dt := form.Get("dynamic_tables"); dt != "" {
-		var tables []fadada.DynamicTable
+		var tables []dynamicTable
 		if err := json.Unmarshal([]byte(dt), &tables); err != nil {
 			fail(w, 1004, "请求参数非法")
 			return
@@ -850,4 +850,17 @@ func (s *Simulator) Contract(id string) (exists, archived bool) {
 // Files returns the paths of the simulator's kept files, for tests.
 func (s *Simulator) Files() ([]string, error) {
 	return filepath.Glob(filepath.Join(s.dir, "*"))
+}
+
+// dynamicTable is one element of generate_contract's dynamic_tables, as
+// the simulator reads it: a table that does not decode is 1004.
+type dynamicTable struct {
+	Datas                   [][]string `json:"datas"`
+	Headers                 []string   `json:"headers"`
+	ColWidthPercent         []int32    `json:"colWidthPercent,omitempty"`
+	CellHeight              float64    `json:"cellHeight,omitempty"`
+	CellHorizontalAlignment int32      `json:"cellHorizontalAlignment,omitempty"`
+	CellVerticalAlignment   int32      `json:"cellVerticalAlignment,omitempty"`
+	PageBegin               int32      `json:"pageBegin,omitempty"`
+	TheFirstHeader          string     `json:"theFirstHeader,omitempty"`
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
+	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
 	"github.com/vendorgate/vendorgate/services/esign/internal/fadadasim"
 	"github.com/vendorgate/vendorgate/services/esign/internal/links"
@@ -148,7 +149,7 @@ func start(t *testing.T) *harness {
 
 func (h *harness) upload(t *testing.T, id string, data []byte) {
 	t.Helper()
-	if err := h.client.UploadDocs(context.Background(), id, "Lease "+id, fadada.Document{Name: id + ".pdf", Content: bytes.NewReader(data)}); err != nil {
+	if err := h.client.UploadDocs(context.Background(), id, "Lease "+id, contracts.Document{Name: id + ".pdf", Content: bytes.NewReader(data)}); err != nil {
 		t.Fatalf("UploadDocs %s: %v", id, err)
 	}
 }

@@ -290,14 +290,14 @@ func sendFile(stream grpc.ServerStreamingServer[httpbody.HttpBody], name, conten
 
 // DownloadContract implements EsignServiceServer.
 func (s *Server) DownloadContract(req *esignv1.DownloadContractRequest, stream grpc.ServerStreamingServer[httpbody.HttpBody]) error {
-	return s.vendor.DownloadContract(stream.Context(), req.GetContractId(), func(ct string, body io.Reader) error {
+	return s.contracts.DownloadContract(stream.Context(), req.GetContractId(), func(ct string, body io.Reader) error {
 		return sendFile(stream, req.GetContractId(), ct, body)
 	})
 }
 
 // GetFile implements EsignServiceServer.
 func (s *Server) GetFile(req *esignv1.GetFileRequest, stream grpc.ServerStreamingServer[httpbody.HttpBody]) error {
-	return s.vendor.GetFile(stream.Context(), req.GetUuid(), func(ct string, body io.Reader) error {
+	return s.contracts.GetFile(stream.Context(), req.GetUuid(), func(ct string, body io.Reader) error {
 		return sendFile(stream, req.GetUuid(), ct, body)
 	})
 }

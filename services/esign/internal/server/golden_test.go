@@ -108,7 +108,7 @@ func goldenServer(t *testing.T, stub *fadadaStub, proxy bool) *Server {
 		}
 		opts.Links = issuer
 	}
-	return New(client, contracts.New(client, nil), nil, opts)
+	return New(contracts.New(client, nil), nil, opts)
 }
 
 // TestMappingGolden runs each RPC against a Fadada that answers with one

@@ -2,13 +2,12 @@ package server
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
-	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
+	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
 )
 
 // sniff is the media type of b by its first bytes.
@@ -19,42 +18,41 @@ func sniff(b []byte) string {
 	return http.DetectContentType(b)
 }
 
-// millis is an epoch-milliseconds string as a timestamp; empty or
-// malformed is nil.
-func millis(s string) *timestamppb.Timestamp {
-	ms, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || ms <= 0 {
+// timestamp is t as a proto timestamp; the zero time (the vendor did not
+// say) is nil.
+func timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
 		return nil
 	}
-	return timestamppb.New(time.UnixMilli(ms))
+	return timestamppb.New(t)
 }
 
-func certification(c fadada.CertInfo) *esignv1.Certification {
+func certification(c contracts.Certification) *esignv1.Certification {
 	return &esignv1.Certification{
 		TransactionNo: c.TransactionNo,
-		Type:          string(c.Type),
-		SubmitTime:    millis(string(c.AuthenticationSubmitTime)),
-		PassTime:      millis(string(c.PassTime)),
+		Type:          c.Type,
+		SubmitTime:    timestamp(c.SubmitTime),
+		PassTime:      timestamp(c.PassTime),
 	}
 }
 
-func person(p *fadada.PersonInfo) *esignv1.PersonCertification {
+func person(p *contracts.Person) *esignv1.PersonCertification {
 	if p == nil {
 		return nil
 	}
 	return &esignv1.PersonCertification{
-		PersonName: p.PersonName, IdCard: p.IDCard, Mobile: p.Mobile, Status: string(p.Status), Type: string(p.Type),
-		VerifyType: string(p.VerifyType), AuditFailReason: p.AuditFailReason, AuditorTime: p.AuditorTime, HeadPhotoPath: p.HeadPhotoPath,
+		PersonName: p.Name, IdCard: p.IDCard, Mobile: p.Mobile, Status: p.Status, Type: p.Type,
+		VerifyType: p.VerifyType, AuditFailReason: p.AuditFailReason, AuditorTime: p.AuditorTime, HeadPhotoPath: p.HeadPhotoPath,
 	}
 }
 
-func company(c *fadada.CompanyInfo) *esignv1.CompanyCertification {
+func company(c *contracts.Company) *esignv1.CompanyCertification {
 	if c == nil {
 		return nil
 	}
 	return &esignv1.CompanyCertification{
-		CompanyName: c.CompanyName, Organization: c.Organization, LegalName: c.LegalName, Status: string(c.Status),
-		VerifyType: string(c.VerifyType), HasAgent: string(c.HasAgent), AuditFailReason: c.AuditFailReason,
+		CompanyName: c.Name, Organization: c.Organization, LegalName: c.LegalName, Status: c.Status,
+		VerifyType: c.VerifyType, HasAgent: c.HasAgent, AuditFailReason: c.AuditFailReason,
 		AuditorTime: c.AuditorTime, OrganizationPath: c.OrganizationPath, RegFormPath: c.RegFormPath,
 		RelatedTransactionNo: c.RelatedTransactionNo, Legal: c.Legal,
 	}

@@ -1,5 +1,5 @@
 // Package server implements vendorgate.esign.v1.EsignService on top of the
-// Fadada client and the contracts use case: proto ↔ domain mapping, the
+// contracts use case (which alone calls Fadada): proto ↔ domain mapping, the
 // spooling of streamed uploads (size limit and file type checked before
 // anything reaches the vendor) and the streaming of downloads. Handlers
 // return Go errors (internal/domainerr for the service's own refusals);
@@ -8,8 +8,8 @@
 // Every mutation runs through internal/idempotency with the caller's
 // optional request_id (AIP-155). Each handler says how an interrupted
 // attempt (one that may have reached the vendor, then lost its answer or
-// its process) is resolved: by reading Fadada back (contracts), by the
-// vendor's own duplicate guard where there is one, by sending again where
+// its process) is resolved: by reading Fadada back, by the vendor's own
+// duplicate guard where there is one (both in contracts), by sending again where
 // the call is naturally idempotent, and otherwise not at all
 // (idempotency.ErrCannotTell: UNKNOWN until an operator resolves it); and
 // how a call resolved applied without a recorded answer
@@ -27,40 +27,37 @@ import (
 	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
-	"github.com/vendorgate/vendorgate/internal/vendorerr"
 	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
-	"github.com/vendorgate/vendorgate/services/esign/internal/fadada"
 	"github.com/vendorgate/vendorgate/services/esign/internal/links"
 )
 
 // Domain is the google.rpc.ErrorInfo domain of the esign service.
 const Domain = "esign.vendorgate.dev"
 
-// Vendor is what the server needs from the Fadada client.
-type Vendor interface {
-	RegisterAccount(ctx context.Context, openID string, t fadada.AccountType) (string, error)
-	ApplyCert(ctx context.Context, customerID, verifiedSerialNo string) error
+// Contracts is what the server needs from the contracts use case
+// (contracts.Service), through which every Fadada call goes.
+type Contracts interface {
+	RegisterAccount(ctx context.Context, openID string, t contracts.AccountType) (string, error)
+	ApplyCertificate(ctx context.Context, customerID, verifiedSerialNo string) error
+	ResumeApplyCertificate(ctx context.Context, customerID, verifiedSerialNo string) error
 	AddSignature(ctx context.Context, customerID string, image []byte) (string, error)
 	CustomSignature(ctx context.Context, customerID, content string) ([]byte, error)
-	ContractLinks(contractID string) (fadada.Links, error)
-	DownloadContract(ctx context.Context, contractID string, consume fadada.FileConsumer) error
-	ContractFiling(ctx context.Context, contractID string) (string, error)
-	PersonCertInfo(ctx context.Context, verifiedSerialNo string) (fadada.CertInfo, error)
-	CompanyCertInfo(ctx context.Context, verifiedSerialNo string) (fadada.CertInfo, error)
-	GetFile(ctx context.Context, uuid string, consume fadada.FileConsumer) error
-}
+	PersonCertification(ctx context.Context, verifiedSerialNo string) (contracts.Certification, error)
+	CompanyCertification(ctx context.Context, verifiedSerialNo string) (contracts.Certification, error)
+	GetFile(ctx context.Context, uuid string, consume contracts.FileConsumer) error
 
-// Contracts is what the server needs from the contracts use case.
-type Contracts interface {
 	UploadContract(ctx context.Context, u contracts.Upload, f contracts.File) error
 	ResumeUploadContract(ctx context.Context, u contracts.Upload, f contracts.File) error
 	CheckUpload(ctx context.Context, u contracts.Upload) (contracts.Copy, error)
 	UploadTemplate(ctx context.Context, templateID string, f contracts.File) error
-	GenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error)
-	ResumeGenerateContract(ctx context.Context, g fadada.Generate) (fadada.Generated, error)
+	GenerateContract(ctx context.Context, g contracts.Generate) (contracts.Generated, error)
+	ResumeGenerateContract(ctx context.Context, g contracts.Generate) (contracts.Generated, error)
 	ContractExists(ctx context.Context, contractID string) (bool, error)
 	RequireContract(ctx context.Context, contractID string) error
-	Links(contractID string) (fadada.Generated, error)
+	Links(contractID string) (contracts.Generated, error)
+	VendorLinks(contractID string) (contracts.VendorLinks, error)
+	DownloadContract(ctx context.Context, contractID string, consume contracts.FileConsumer) error
+	ArchiveContract(ctx context.Context, contractID string) (string, error)
 	ResumeArchiveContract(ctx context.Context, contractID string) (string, error)
 }
 
@@ -107,7 +104,6 @@ type Options struct {
 // checked against their protovalidate rules.
 type Server struct {
 	esignv1.UnimplementedEsignServiceServer
-	vendor    Vendor
 	contracts Contracts
 	ids       *idempotency.Store
 	opts      Options
@@ -116,7 +112,7 @@ type Server struct {
 
 // New returns a Server whose mutations keep their request_id records in
 // ids.
-func New(v Vendor, c Contracts, ids *idempotency.Store, opts Options) *Server {
+func New(c Contracts, ids *idempotency.Store, opts Options) *Server {
 	if opts.MaxUploadBytes <= 0 {
 		opts.MaxUploadBytes = DefaultMaxUploadBytes
 	}
@@ -130,7 +126,7 @@ func New(v Vendor, c Contracts, ids *idempotency.Store, opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{vendor: v, contracts: c, ids: ids, opts: opts, log: log}
+	return &Server{contracts: c, ids: ids, opts: opts, log: log}
 }
 
 // RegisterAccount implements EsignServiceServer. Interrupted: sent again,
@@ -139,11 +135,11 @@ func New(v Vendor, c Contracts, ids *idempotency.Store, opts Options) *Server {
 func (s *Server) RegisterAccount(ctx context.Context, req *esignv1.RegisterAccountRequest) (*esignv1.RegisterAccountResponse, error) {
 	return idempotency.Run(ctx, s.ids, "RegisterAccount", req.GetRequestId(), req,
 		func(ctx context.Context, _ idempotency.Attempt) (*esignv1.RegisterAccountResponse, error) {
-			t := fadada.AccountPerson
+			t := contracts.AccountPerson
 			if req.GetAccountType() == esignv1.AccountType_ACCOUNT_TYPE_COMPANY {
-				t = fadada.AccountCompany
+				t = contracts.AccountCompany
 			}
-			id, err := s.vendor.RegisterAccount(ctx, req.GetOpenId(), t)
+			id, err := s.contracts.RegisterAccount(ctx, req.GetOpenId(), t)
 			if err != nil {
 				return nil, err
 			}
@@ -151,25 +147,22 @@ func (s *Server) RegisterAccount(ctx context.Context, req *esignv1.RegisterAccou
 		})
 }
 
-// codeCertApplied is apply_cert.api's 不能重复申请证书: the signer's
-// certificate is applied for already.
-const codeCertApplied = "3201"
-
 // ApplyCertificate implements EsignServiceServer. Interrupted: resolved by
 // the vendor's duplicate guard. apply_cert.api refuses a second
-// application with 3201, so it is sent again and 3201 is the earlier
-// attempt's success; any other answer is the answer.
+// application, so it is sent again and that refusal is the earlier
+// attempt's success; any other answer is the answer
+// (contracts.Service.ResumeApplyCertificate).
 func (s *Server) ApplyCertificate(ctx context.Context, req *esignv1.ApplyCertificateRequest) (*esignv1.ApplyCertificateResponse, error) {
 	return idempotency.Run(ctx, s.ids, "ApplyCertificate", req.GetRequestId(), req,
 		func(ctx context.Context, a idempotency.Attempt) (*esignv1.ApplyCertificateResponse, error) {
 			if a.Applied {
 				return &esignv1.ApplyCertificateResponse{}, nil
 			}
-			err := s.vendor.ApplyCert(ctx, req.GetCustomerId(), req.GetVerifiedSerialno())
-			if ve, ok := vendorerr.As(err); ok && a.Interrupted && ve.Code == codeCertApplied {
-				err = nil
+			send := s.contracts.ApplyCertificate
+			if a.Interrupted {
+				send = s.contracts.ResumeApplyCertificate
 			}
-			if err != nil {
+			if err := send(ctx, req.GetCustomerId(), req.GetVerifiedSerialno()); err != nil {
 				return nil, err
 			}
 			return &esignv1.ApplyCertificateResponse{}, nil
@@ -198,7 +191,7 @@ func (s *Server) AddSignature(ctx context.Context, req *esignv1.AddSignatureRequ
 			case a.Interrupted:
 				return nil, idempotency.ErrCannotTell
 			}
-			id, err := s.vendor.AddSignature(ctx, req.GetCustomerId(), req.GetFile())
+			id, err := s.contracts.AddSignature(ctx, req.GetCustomerId(), req.GetFile())
 			if err != nil {
 				return nil, err
 			}
@@ -212,7 +205,7 @@ func (s *Server) AddSignature(ctx context.Context, req *esignv1.AddSignatureRequ
 func (s *Server) CreateCustomSignature(ctx context.Context, req *esignv1.CreateCustomSignatureRequest) (*esignv1.CreateCustomSignatureResponse, error) {
 	return idempotency.Run(ctx, s.ids, "CreateCustomSignature", req.GetRequestId(), req,
 		func(ctx context.Context, _ idempotency.Attempt) (*esignv1.CreateCustomSignatureResponse, error) {
-			img, err := s.vendor.CustomSignature(ctx, req.GetCustomerId(), req.GetContent())
+			img, err := s.contracts.CustomSignature(ctx, req.GetCustomerId(), req.GetContent())
 			if err != nil {
 				return nil, err
 			}
@@ -233,9 +226,11 @@ func (s *Server) GenerateContract(ctx context.Context, req *esignv1.GenerateCont
 			send := s.contracts.GenerateContract
 			switch {
 			case a.Applied && s.opts.Links != nil:
-				send = func(context.Context, fadada.Generate) (fadada.Generated, error) { return fadada.Generated{}, nil }
+				send = func(context.Context, contracts.Generate) (contracts.Generated, error) {
+					return contracts.Generated{}, nil
+				}
 			case a.Applied:
-				send = func(context.Context, fadada.Generate) (fadada.Generated, error) {
+				send = func(context.Context, contracts.Generate) (contracts.Generated, error) {
 					return s.contracts.Links(g.ContractID)
 				}
 			case a.Interrupted:
@@ -262,20 +257,20 @@ func (s *Server) GenerateContract(ctx context.Context, req *esignv1.GenerateCont
 	return resp, nil
 }
 
-// generate maps a GenerateContractRequest to the vendor's fields.
-func generate(req *esignv1.GenerateContractRequest) fadada.Generate {
-	g := fadada.Generate{
+// generate maps a GenerateContractRequest to the use case's.
+func generate(req *esignv1.GenerateContractRequest) contracts.Generate {
+	g := contracts.Generate{
 		TemplateID: req.GetTemplateId(), ContractID: req.GetContractId(), DocTitle: req.GetDocTitle(),
 		ParameterMap: req.GetParameterMap(),
 	}
 	for _, t := range req.GetDynamicTables() {
-		dt := fadada.DynamicTable{
+		dt := contracts.DynamicTable{
 			Headers: t.GetHeaders(), ColWidthPercent: t.GetColWidthPercent(), CellHeight: t.GetCellHeight(),
 			CellHorizontalAlignment: t.GetCellHorizontalAlignment(), CellVerticalAlignment: t.GetCellVerticalAlignment(),
 			PageBegin: t.GetPageBegin(), TheFirstHeader: t.GetTheFirstHeader(),
 		}
 		for _, r := range t.GetRows() {
-			dt.Datas = append(dt.Datas, r.GetCells())
+			dt.Rows = append(dt.Rows, r.GetCells())
 		}
 		g.DynamicTables = append(g.DynamicTables, dt)
 	}
@@ -305,7 +300,7 @@ func (s *Server) GetContractLinks(ctx context.Context, req *esignv1.GetContractL
 		}
 		return &esignv1.GetContractLinksResponse{ViewUrl: l.View, DownloadUrl: l.Download, ExpireTime: timestamppb.New(l.ExpireTime)}, nil
 	}
-	links, err := s.vendor.ContractLinks(req.GetContractId())
+	links, err := s.contracts.VendorLinks(req.GetContractId())
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +322,7 @@ func (s *Server) ArchiveContract(ctx context.Context, req *esignv1.ArchiveContra
 				// was never read.
 				return &esignv1.ArchiveContractResponse{}, nil
 			}
-			send := s.vendor.ContractFiling
+			send := s.contracts.ArchiveContract
 			if a.Interrupted {
 				send = s.contracts.ResumeArchiveContract
 			}
@@ -341,7 +336,7 @@ func (s *Server) ArchiveContract(ctx context.Context, req *esignv1.ArchiveContra
 
 // GetPersonCertification implements EsignServiceServer.
 func (s *Server) GetPersonCertification(ctx context.Context, req *esignv1.GetPersonCertificationRequest) (*esignv1.GetPersonCertificationResponse, error) {
-	info, err := s.vendor.PersonCertInfo(ctx, req.GetVerifiedSerialno())
+	info, err := s.contracts.PersonCertification(ctx, req.GetVerifiedSerialno())
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +345,7 @@ func (s *Server) GetPersonCertification(ctx context.Context, req *esignv1.GetPer
 
 // GetCompanyCertification implements EsignServiceServer.
 func (s *Server) GetCompanyCertification(ctx context.Context, req *esignv1.GetCompanyCertificationRequest) (*esignv1.GetCompanyCertificationResponse, error) {
-	info, err := s.vendor.CompanyCertInfo(ctx, req.GetVerifiedSerialno())
+	info, err := s.contracts.CompanyCertification(ctx, req.GetVerifiedSerialno())
 	if err != nil {
 		return nil, err
 	}
