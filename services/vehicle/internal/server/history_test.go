@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
@@ -18,7 +19,9 @@ import (
 // vendor call of its own throughout.
 func TestGetHistoryNeverCallsTheVendor(t *testing.T) {
 	t.Parallel()
-	svc := start(t, setup{freshness: 2 * time.Second})
+	// The report is ready 30 ms after its purchase, so that its bought and
+	// ready times differ.
+	svc := start(t, setup{freshness: 2 * time.Second, readyAfter: 30 * time.Millisecond})
 	vin := maintenancesim.SampleVIN
 	get := func(t *testing.T) (*vehiclev1.GetHistoryResponse, codes.Code) {
 		t.Helper()
@@ -52,6 +55,10 @@ func TestGetHistoryNeverCallsTheVendor(t *testing.T) {
 	if got.GetOrderId() != looked.GetOrderId() || got.GetState() != vehiclev1.ReportState_REPORT_STATE_READY ||
 		got.GetReport().GetBrand() != looked.GetReport().GetBrand() || got.GetVin() != vin {
 		t.Errorf("got %v, want the stored report of order %s", got, looked.GetOrderId())
+	}
+	if !proto.Equal(got.GetBoughtTime(), looked.GetBoughtTime()) || !proto.Equal(got.GetReadyTime(), looked.GetReadyTime()) {
+		t.Errorf("got bought %v ready %v, want the lookup's bought %v ready %v", got.GetBoughtTime(), got.GetReadyTime(),
+			looked.GetBoughtTime(), looked.GetReadyTime())
 	}
 	time.Sleep(2100 * time.Millisecond) // past the 2 s freshness
 	if _, code := get(t); code != codes.NotFound {

@@ -101,6 +101,11 @@ func TestLookupHistory(t *testing.T) {
 				if got.GetOrderId() == "" || got.GetBoughtTime() == nil || got.GetReadyTime() == nil {
 					t.Errorf("got order %q bought %v ready %v, want all set", got.GetOrderId(), got.GetBoughtTime(), got.GetReadyTime())
 				}
+				// The simulator makes the report ready 30 ms after the
+				// purchase, so the two times cannot be swapped unseen.
+				if bought, ready := got.GetBoughtTime().AsTime(), got.GetReadyTime().AsTime(); !ready.After(bought) {
+					t.Errorf("got bought %v ready %v, want ready after bought", bought, ready)
+				}
 				if tt.want.Report != nil {
 					r := got.GetReport()
 					if n := [3]int{len(r.GetRepairRecords()), len(r.GetComponentRecords()), len(r.GetExteriorRecords())}; n != [3]int{11, 2, 2} {
