@@ -26,6 +26,7 @@ import (
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/config"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/reports"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/server"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
@@ -100,7 +101,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	go requests.SweepEvery(ctx, time.Hour)
 	// A resolution settles the cost the ledger booked while it was unknown.
 	requests.OnResolve(acc.Ledger.Resolve)
-	srv, err := server.New(client, st, server.Options{
+	rep, err := reports.New(client, st, reports.Options{
 		Freshness:       cfg.ReportFreshness,
 		CostFen:         cfg.ReportCostFen(),
 		PollInterval:    cfg.PollInterval,
@@ -115,10 +116,11 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if err != nil {
 		return err
 	}
-	if _, err := srv.Adopt(ctx, time.Now().Add(-cfg.RequestIDTTL)); err != nil {
+	if _, err := rep.Adopt(ctx, time.Now().Add(-cfg.RequestIDTTL)); err != nil {
 		return fmt.Errorf("hand earlier purchases to the request_id engine: %w", err)
 	}
-	go requests.NewReconciler(srv.Checkers()).Run(ctx, cfg.ReconcileInterval)
+	go requests.NewReconciler(rep.Checkers()).Run(ctx, cfg.ReconcileInterval)
+	srv := server.New(rep, server.Options{Usage: acc.Ledger})
 
 	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
@@ -149,9 +151,9 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		TLS:                acc.TLS,
 		OpenAPI:            doc,
 		Ready:              st.Ping,
-		RegisterGRPC:       func(s *grpc.Server) { vehiclev1.RegisterVehicleServiceServer(s, srv) },
-		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
-			return vehiclev1.RegisterVehicleServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
+		RegisterGRPC:       func(s grpc.ServiceRegistrar) { vehiclev1.RegisterVehicleServiceServer(s, srv) },
+		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
+			return vehiclev1.RegisterVehicleServiceHandlerClient(ctx, mux, vehiclev1.NewVehicleServiceClient(conn))
 		},
 	})
 }

@@ -10,7 +10,7 @@ import (
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
-	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/reports"
 )
 
 // TestAdoptEarlierPurchases: purchases recorded before the request_id
@@ -24,7 +24,7 @@ func TestAdoptEarlierPurchases(t *testing.T) {
 	svc := start(t, setup{})
 	const otherVIN = "LSVAU2180N2183294"
 	at := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Millisecond)
-	for _, p := range []store.Purchase{{VIN: maintenancesim.SampleVIN, PlateNumber: "沪A12345", RequestID: "old-unknown"},
+	for _, p := range []reports.Purchase{{VIN: maintenancesim.SampleVIN, PlateNumber: "沪A12345", RequestID: "old-unknown"},
 		{VIN: otherVIN, RequestID: "lookup-old"}} {
 		if _, err := svc.store.Begin(ctx, p, at); err != nil {
 			t.Fatal(err)
@@ -33,7 +33,7 @@ func TestAdoptEarlierPurchases(t *testing.T) {
 	if err := svc.store.MarkUnknownByRequestID(ctx, "old-unknown"); err != nil {
 		t.Fatal(err)
 	}
-	id, err := svc.store.Begin(ctx, store.Purchase{VIN: maintenancesim.SampleVIN, RequestID: "old-bought"}, at)
+	id, err := svc.store.Begin(ctx, reports.Purchase{VIN: maintenancesim.SampleVIN, RequestID: "old-bought"}, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestAdoptEarlierPurchases(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if n, err := svc.server.Adopt(ctx, time.Now().Add(-time.Hour)); err != nil || n != 3 {
+	if n, err := svc.reports.Adopt(ctx, time.Now().Add(-time.Hour)); err != nil || n != 3 {
 		t.Fatalf("got %d adopted, %v, want 3", n, err)
 	}
 	list, err := svc.grpc.ListUnresolvedOperations(ctx, &vehiclev1.ListUnresolvedOperationsRequest{})
@@ -69,7 +69,7 @@ func TestAdoptEarlierPurchases(t *testing.T) {
 	if n := svc.sim.Purchases(); n != 0 {
 		t.Errorf("got %d purchases, want 0", n)
 	}
-	if n, err := svc.server.Adopt(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+	if n, err := svc.reports.Adopt(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
 		t.Errorf("second start: got %d adopted, %v, want 0", n, err)
 	}
 }

@@ -19,8 +19,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/money"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
-	"github.com/vendorgate/vendorgate/services/vehicle/internal/server"
-	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/reports"
 )
 
 // TestNotSentPurchaseLeavesRequestIDFree: while the vendor refuses
@@ -77,7 +76,7 @@ func TestNotSentPurchaseLeavesRequestIDFree(t *testing.T) {
 // failingStore fails Bought once, as a store that went away between the
 // vendor's sale and the local record.
 type failingStore struct {
-	server.Store
+	reports.Store
 	failed atomic.Bool
 }
 
@@ -97,7 +96,7 @@ func (s *failingStore) Bought(ctx context.Context, id, orderID string, at time.T
 func TestStoreFailureAfterSaleIsUnknown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	svc := start(t, setup{wrapStore: func(st server.Store) server.Store { return &failingStore{Store: st} }})
+	svc := start(t, setup{wrapStore: func(st reports.Store) reports.Store { return &failingStore{Store: st} }})
 	req := &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "store-down-1"}
 	wantUnknown := func(what string) {
 		t.Helper()
@@ -126,7 +125,7 @@ func TestStoreFailureAfterSaleIsUnknown(t *testing.T) {
 	if _, err := svc.grpc.LookupHistory(ctx, &vehiclev1.LookupHistoryRequest{Vin: maintenancesim.SampleVIN}); status.Code(err) != codes.Unknown {
 		t.Errorf("lookup: got %v, want Unknown", err)
 	}
-	reconciler := svc.requests.NewReconciler(svc.server.Checkers())
+	reconciler := svc.requests.NewReconciler(svc.reports.Checkers())
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		n, err := reconciler.Once(ctx)
 		if err != nil {
@@ -170,10 +169,10 @@ func TestReconcilerResolvesARecordedSale(t *testing.T) {
 		}
 	}
 	sold := svc.sim.OrdersFor(maintenancesim.SampleVIN)
-	if err := svc.store.Settle(ctx, "recorded-1", store.OutcomeApplied, sold[0]); err != nil {
+	if err := svc.store.Settle(ctx, "recorded-1", reports.OutcomeApplied, sold[0]); err != nil {
 		t.Fatal(err)
 	}
-	n, err := svc.requests.NewReconciler(svc.server.Checkers()).Once(ctx)
+	n, err := svc.requests.NewReconciler(svc.reports.Checkers()).Once(ctx)
 	if err != nil || n != 1 {
 		t.Fatalf("reconciler: got %d resolved, %v, want 1", n, err)
 	}

@@ -38,6 +38,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/vendorcall/vendorcalltest"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenancesim"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/reports"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/server"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
@@ -57,8 +58,9 @@ type setup struct {
 	// loseReply, when set, picks the requests whose reply the vendor
 	// loses on a reused keep-alive connection, after applying them.
 	loseReply func(*http.Request) bool
-	// ledger, when set, is the server's usage ledger.
-	ledger server.Ledger
+	// ledger, when set, is the usage ledger: the use-case books purchases
+	// against it and the server answers GetUsage from it.
+	ledger spendLedger
 	// call, when set, configures the vendor call layer (e.g. its breaker).
 	call vendorcall.Config
 	// down, when set, makes every new connection to the vendor refused
@@ -66,13 +68,20 @@ type setup struct {
 	down *atomic.Bool
 	// costFen is the report's price; zero means 1700 (¥17).
 	costFen int64
-	// wrapStore, when set, wraps the store the server sees (to make it
+	// wrapStore, when set, wraps the store the use-case sees (to make it
 	// fail).
-	wrapStore func(server.Store) server.Store
+	wrapStore func(reports.Store) reports.Store
 	// usageLedger, when set, wires the real usage ledger in the store as
 	// run does (the vendor calls' observer, the spend cap, the
 	// resolutions), in place of ledger.
 	usageLedger bool
+}
+
+// spendLedger is the usage ledger as run wires it: to the use-case and to the
+// server.
+type spendLedger interface {
+	reports.Ledger
+	server.Usage
 }
 
 // service is a vehicle server on loopback behind serve.Run, in front of a
@@ -87,8 +96,9 @@ type service struct {
 	store *store.Store
 	// requests is the service's request_id engine.
 	requests *idempotency.Store
-	// server is the service, for its reconciler's checks.
-	server *server.Server
+	// reports is the service's use-case, for its reconciler's checks and
+	// its adoption of earlier purchases.
+	reports *reports.Service
 	// ledger is the real usage ledger when setup.usageLedger.
 	ledger *usage.Ledger
 	// stop stops the service and closes its store (a SQLite file is then
@@ -171,11 +181,11 @@ func start(t *testing.T, s setup) *service {
 		// As run wires the usage ledger.
 		requests.OnResolve(r.Resolve)
 	}
-	var seen server.Store = st
+	var seen reports.Store = st
 	if s.wrapStore != nil {
 		seen = s.wrapStore(st)
 	}
-	srv, err := server.New(client, seen, server.Options{
+	rep, err := reports.New(client, seen, reports.Options{
 		Freshness:       s.freshness,
 		CostFen:         s.costFen,
 		PollInterval:    5 * time.Millisecond,
@@ -189,6 +199,7 @@ func start(t *testing.T, s setup) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv := server.New(rep, server.Options{Usage: s.ledger})
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -202,9 +213,9 @@ func start(t *testing.T, s setup) *service {
 			Domain:       server.Domain,
 			Logger:       slog.New(slog.DiscardHandler),
 			Registry:     reg,
-			RegisterGRPC: func(g *grpc.Server) { vehiclev1.RegisterVehicleServiceServer(g, srv) },
-			RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
-				return vehiclev1.RegisterVehicleServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
+			RegisterGRPC: func(g grpc.ServiceRegistrar) { vehiclev1.RegisterVehicleServiceServer(g, srv) },
+			RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
+				return vehiclev1.RegisterVehicleServiceHandlerClient(ctx, mux, vehiclev1.NewVehicleServiceClient(conn))
 			},
 		})
 	}()
@@ -225,7 +236,7 @@ func start(t *testing.T, s setup) *service {
 	})
 	t.Cleanup(stop)
 	return &service{sim: sim, registry: reg, addr: lis.Addr().String(), grpc: vehiclev1.NewVehicleServiceClient(conn), dbURL: s.databaseURL,
-		store: st, requests: requests, server: srv, ledger: ledger, stop: stop}
+		store: st, requests: requests, reports: rep, ledger: ledger, stop: stop}
 }
 
 // transport calls the three RPCs one way: gRPC, or REST through the

@@ -1,15 +1,14 @@
 package server
 
 import (
-	"fmt"
 	"math"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
-	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
-	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
+	"github.com/vendorgate/vendorgate/internal/idempotency"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/reports"
 )
 
 // reportView is an order's state and report as the proto has them.
@@ -18,24 +17,24 @@ type reportView struct {
 	report *vehiclev1.Report
 }
 
-// view maps a stored order to its proto state, decoding a ready report
-// from the vendor answer the store kept.
-func view(o store.Order) (reportView, error) {
+// view maps an order to its proto state, with its report decoded from the
+// vendor answer the store kept when it is ready.
+func view(o reports.Order) (reportView, error) {
 	switch o.State {
-	case store.StateNoRecords:
+	case reports.StateNoRecords:
 		return reportView{state: vehiclev1.ReportState_REPORT_STATE_NO_RECORDS}, nil
-	case store.StateReady:
-		res, err := maintenance.DecodeResult(o.Report)
-		if err != nil || res.Report == nil {
-			return reportView{}, fmt.Errorf("stored report of order %s: %w", o.OrderID, err)
+	case reports.StateReady:
+		r, err := o.DecodedReport()
+		if err != nil {
+			return reportView{}, err
 		}
-		return reportView{state: vehiclev1.ReportState_REPORT_STATE_READY, report: report(res.Report)}, nil
+		return reportView{state: vehiclev1.ReportState_REPORT_STATE_READY, report: report(r)}, nil
 	default:
 		return reportView{state: vehiclev1.ReportState_REPORT_STATE_PENDING}, nil
 	}
 }
 
-func report(r *maintenance.Report) *vehiclev1.Report {
+func report(r *reports.Report) *vehiclev1.Report {
 	return &vehiclev1.Report{
 		Brand:               r.Brand,
 		ModelName:           r.ModelName,
@@ -64,7 +63,7 @@ func report(r *maintenance.Report) *vehiclev1.Report {
 	}
 }
 
-func records(in []maintenance.Record) []*vehiclev1.RepairRecord {
+func records(in []reports.Record) []*vehiclev1.RepairRecord {
 	out := make([]*vehiclev1.RepairRecord, 0, len(in))
 	for _, r := range in {
 		rec := &vehiclev1.RepairRecord{
@@ -80,6 +79,38 @@ func records(in []maintenance.Record) []*vehiclev1.RepairRecord {
 			rec.Parts = append(rec.Parts, &vehiclev1.Part{Name: p.Name, Quantity: int32Of(p.Quantity)})
 		}
 		out = append(out, rec)
+	}
+	return out
+}
+
+// operation maps a purchase of the request_id engine's records.
+func operation(op reports.Operation) *vehiclev1.Operation {
+	rec, p := op.Record, op.Purchase
+	out := &vehiclev1.Operation{
+		RequestId:    rec.RequestID,
+		Vin:          p.VIN,
+		EngineNumber: p.EngineNumber,
+		PlateNumber:  p.PlateNumber,
+		OrderId:      op.OrderID,
+		CreateTime:   timestamp(rec.CreatedAt),
+		Method:       rec.Method,
+		Note:         rec.Note,
+	}
+	switch rec.Outcome() {
+	case idempotency.Applied:
+		out.State = vehiclev1.OperationState_OPERATION_STATE_APPLIED
+	case idempotency.NotApplied:
+		out.State = vehiclev1.OperationState_OPERATION_STATE_NOT_APPLIED
+	default:
+		out.State = vehiclev1.OperationState_OPERATION_STATE_UNKNOWN
+	}
+	for _, r := range rec.Resolutions {
+		res := &vehiclev1.Resolution{Outcome: vehiclev1.ResolutionOutcome_RESOLUTION_OUTCOME_NOT_APPLIED, Note: r.Note,
+			ResolveTime: timestamp(r.At), ResolvedBy: r.By}
+		if r.Outcome == idempotency.Applied {
+			res.Outcome, res.OrderId = vehiclev1.ResolutionOutcome_RESOLUTION_OUTCOME_APPLIED, op.OrderID
+		}
+		out.Resolutions = append(out.Resolutions, res)
 	}
 	return out
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/reports"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the mapping's output")
@@ -40,7 +40,7 @@ func TestReportMappingGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			v, err := view(store.Order{OrderID: "o1", State: store.StateReady, Report: body})
+			v, err := view(reports.Order{OrderID: "o1", State: reports.StateReady, Report: body})
 			if err != nil {
 				t.Fatalf("got error %v, want none", err)
 			}

@@ -4,25 +4,16 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/reports"
 )
 
-// Outcome is a finding about a purchase of unknown outcome.
-type Outcome string
-
-// The outcomes.
-const (
-	// OutcomeApplied: the vendor sold the report.
-	OutcomeApplied Outcome = "APPLIED"
-	// OutcomeNotApplied: the vendor did not sell it.
-	OutcomeNotApplied Outcome = "NOT_APPLIED"
-)
-
-// CountUnresolved counts the purchases in StateUnknown, and those in
-// StateBuying since before buyingBefore (their process most likely died).
+// CountUnresolved counts the purchases in reports.StateUnknown, and those in
+// reports.StateBuying since before buyingBefore (their process most likely died).
 func (s *Store) CountUnresolved(ctx context.Context, buyingBefore time.Time) (int, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM vehicle_orders
-		WHERE state = $1 OR (state = $2 AND created_at < $3)`, StateUnknown, StateBuying, buyingBefore.UnixMilli()).Scan(&n)
+		WHERE state = $1 OR (state = $2 AND created_at < $3)`, reports.StateUnknown, reports.StateBuying, buyingBefore.UnixMilli()).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: count unresolved: %w", err)
 	}
@@ -30,22 +21,22 @@ func (s *Store) CountUnresolved(ctx context.Context, buyingBefore time.Time) (in
 }
 
 // MarkUnknownByRequestID moves the purchase made for requestID from
-// StateBuying to StateUnknown: the request_id engine holds its outcome as
+// reports.StateBuying to reports.StateUnknown: the request_id engine holds its outcome as
 // unknown. A purchase in any other state is left as it is.
 func (s *Store) MarkUnknownByRequestID(ctx context.Context, requestID string) error {
 	return s.exec(ctx, "mark purchase unknown", `UPDATE vehicle_orders SET state = $2 WHERE request_id = $1 AND state = $3`,
-		requestID, StateUnknown, StateBuying)
+		requestID, reports.StateUnknown, reports.StateBuying)
 }
 
 // Settle applies a finding about the purchase made for requestID, whose
-// outcome was unknown (StateBuying or StateUnknown): OutcomeApplied gives
-// it the vendor's orderID and makes it a bought order (StatePending,
+// outcome was unknown (reports.StateBuying or reports.StateUnknown): reports.OutcomeApplied gives
+// it the vendor's orderID and makes it a bought order (reports.StatePending,
 // bought when its purchase started), whose report GetReport and lookups
-// then fetch; OutcomeNotApplied makes it StateNotApplied. A purchase whose
+// then fetch; reports.OutcomeNotApplied makes it reports.StateNotApplied. A purchase whose
 // outcome is known is left as it is, unless it already holds orderID.
-// ErrNotFound is no purchase for requestID; ErrOrderIDTaken an orderID
+// reports.ErrNotFound is no purchase for requestID; reports.ErrOrderIDTaken an orderID
 // that another purchase holds.
-func (s *Store) Settle(ctx context.Context, requestID string, outcome Outcome, orderID string) error {
+func (s *Store) Settle(ctx context.Context, requestID string, outcome reports.Outcome, orderID string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: settle: %w", err)
@@ -55,24 +46,24 @@ func (s *Store) Settle(ctx context.Context, requestID string, outcome Outcome, o
 	if err != nil {
 		return err
 	}
-	if o.State != StateBuying && o.State != StateUnknown {
+	if o.State != reports.StateBuying && o.State != reports.StateUnknown {
 		return nil
 	}
 	switch outcome {
-	case OutcomeApplied:
+	case reports.OutcomeApplied:
 		var taken int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM vehicle_orders WHERE order_id = $1 AND id <> $2`,
 			orderID, o.ID).Scan(&taken); err != nil {
 			return fmt.Errorf("store: settle: %w", err)
 		}
 		if taken > 0 {
-			return ErrOrderIDTaken
+			return reports.ErrOrderIDTaken
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE vehicle_orders
 			SET state = $2, order_id = $3, bought_at = created_at, report_json = NULL, ready_at = NULL
-			WHERE id = $1`, o.ID, StatePending, orderID)
-	case OutcomeNotApplied:
-		_, err = tx.ExecContext(ctx, `UPDATE vehicle_orders SET state = $2 WHERE id = $1`, o.ID, StateNotApplied)
+			WHERE id = $1`, o.ID, reports.StatePending, orderID)
+	case reports.OutcomeNotApplied:
+		_, err = tx.ExecContext(ctx, `UPDATE vehicle_orders SET state = $2 WHERE id = $1`, o.ID, reports.StateNotApplied)
 	default:
 		return fmt.Errorf("store: settle with outcome %q", outcome)
 	}
@@ -86,13 +77,13 @@ func (s *Store) Settle(ctx context.Context, requestID string, outcome Outcome, o
 }
 
 // many runs a query of columns and scans every row.
-func (s *Store) many(ctx context.Context, query string, args ...any) ([]Order, error) {
+func (s *Store) many(ctx context.Context, query string, args ...any) ([]reports.Order, error) {
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: read orders: %w", err)
 	}
 	defer rows.Close()
-	var out []Order
+	var out []reports.Order
 	for rows.Next() {
 		o, err := scanOrder(rows)
 		if err != nil {
@@ -107,13 +98,13 @@ func (s *Store) many(ctx context.Context, query string, args ...any) ([]Order, e
 }
 
 // WithRequestID returns the purchases with a request id that may need the
-// request_id engine's record: those of unknown outcome (StateUnknown, and
-// StateBuying since before buyingBefore) and the orders bought since
+// request_id engine's record: those of unknown outcome (reports.StateUnknown, and
+// reports.StateBuying since before buyingBefore) and the orders bought since
 // boughtSince, oldest first.
-func (s *Store) WithRequestID(ctx context.Context, buyingBefore, boughtSince time.Time) ([]Order, error) {
+func (s *Store) WithRequestID(ctx context.Context, buyingBefore, boughtSince time.Time) ([]reports.Order, error) {
 	return s.many(ctx, `SELECT `+columns+` FROM vehicle_orders
 		WHERE request_id IS NOT NULL AND (state = $1 OR (state = $2 AND created_at < $3)
 			OR (order_id IS NOT NULL AND state IN ($4, $5, $6) AND created_at >= $7))
 		ORDER BY created_at, id`,
-		StateUnknown, StateBuying, buyingBefore.UnixMilli(), StatePending, StateReady, StateNoRecords, boughtSince.UnixMilli())
+		reports.StateUnknown, reports.StateBuying, buyingBefore.UnixMilli(), reports.StatePending, reports.StateReady, reports.StateNoRecords, boughtSince.UnixMilli())
 }

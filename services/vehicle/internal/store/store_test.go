@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
+	"github.com/vendorgate/vendorgate/services/vehicle/internal/reports"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
 
@@ -44,7 +45,7 @@ func open(t *testing.T, url string) *store.Store {
 var t0 = time.Date(2026, 3, 1, 8, 0, 0, 123e6, time.UTC)
 
 // buy records a purchase through to its vendor order id.
-func buy(t *testing.T, s *store.Store, p store.Purchase, orderID string, at time.Time) {
+func buy(t *testing.T, s *store.Store, p reports.Purchase, orderID string, at time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	id, err := s.Begin(ctx, p, at)
@@ -61,7 +62,7 @@ func TestLifecycle(t *testing.T) {
 	dialects(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		s := open(t, url)
-		p := store.Purchase{VIN: "SALWA2FK7EA402383", EngineNumber: "306DT", PlateNumber: "沪A12345", RequestID: "req-1"}
+		p := reports.Purchase{VIN: "SALWA2FK7EA402383", EngineNumber: "306DT", PlateNumber: "沪A12345", RequestID: "req-1"}
 		id, err := s.Begin(ctx, p, t0)
 		if err != nil {
 			t.Fatal(err)
@@ -70,8 +71,8 @@ func TestLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := store.Order{ID: id, VIN: p.VIN, EngineNumber: "306DT", PlateNumber: "沪A12345", RequestID: "req-1",
-			State: store.StateBuying, CreatedAt: t0}
+		want := reports.Order{ID: id, VIN: p.VIN, EngineNumber: "306DT", PlateNumber: "沪A12345", RequestID: "req-1",
+			State: reports.StateBuying, CreatedAt: t0}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("buying mismatch (-want +got):\n%s", diff)
 		}
@@ -80,18 +81,18 @@ func TestLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		report := []byte(`{"code":"0","data":{"result":"1","detail":{"brand":"路虎","content":"前杠线束֐¤"}}}`)
-		if err := s.Finish(ctx, "order-1", store.StateReady, report, t0.Add(time.Minute)); err != nil {
+		if err := s.Finish(ctx, "order-1", reports.StateReady, report, t0.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		// A second, later report does not replace the first.
-		if err := s.Finish(ctx, "order-1", store.StateNoRecords, []byte(`{}`), t0.Add(time.Hour)); err != nil {
+		if err := s.Finish(ctx, "order-1", reports.StateNoRecords, []byte(`{}`), t0.Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		got, err = s.ByOrderID(ctx, "order-1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		want.OrderID, want.State, want.Report = "order-1", store.StateReady, report
+		want.OrderID, want.State, want.Report = "order-1", reports.StateReady, report
 		want.BoughtAt, want.ReadyAt = t0.Add(time.Second), t0.Add(time.Minute)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("ready mismatch (-want +got):\n%s", diff)
@@ -110,7 +111,7 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("after reopening mismatch (-want +got):\n%s", diff)
 		}
 
-		if _, err := again.ByOrderID(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := again.ByOrderID(ctx, "nope"); !errors.Is(err, reports.ErrNotFound) {
 			t.Errorf("got %v, want ErrNotFound", err)
 		}
 	})
@@ -128,13 +129,13 @@ func TestBeginRequestIDOnce(t *testing.T) {
 		)
 		for range 20 {
 			wg.Go(func() {
-				_, err := s.Begin(ctx, store.Purchase{VIN: "V", RequestID: "same"}, t0)
+				_, err := s.Begin(ctx, reports.Purchase{VIN: "V", RequestID: "same"}, t0)
 				switch {
 				case err == nil:
 					mu.Lock()
 					wins++
 					mu.Unlock()
-				case !errors.Is(err, store.ErrDuplicateRequest):
+				case !errors.Is(err, reports.ErrDuplicateRequest):
 					t.Errorf("got %v, want nil or ErrDuplicateRequest", err)
 				}
 			})
@@ -145,7 +146,7 @@ func TestBeginRequestIDOnce(t *testing.T) {
 		}
 		// Purchases without a request id never conflict.
 		for range 3 {
-			if _, err := s.Begin(ctx, store.Purchase{VIN: "V"}, t0); err != nil {
+			if _, err := s.Begin(ctx, reports.Purchase{VIN: "V"}, t0); err != nil {
 				t.Errorf("got %v, want nil", err)
 			}
 		}
@@ -157,22 +158,22 @@ func TestAbandon(t *testing.T) {
 	dialects(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		s := open(t, url)
-		id, err := s.Begin(ctx, store.Purchase{VIN: "V", RequestID: "r"}, t0)
+		id, err := s.Begin(ctx, reports.Purchase{VIN: "V", RequestID: "r"}, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Abandon(ctx, id); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.ByRequestID(ctx, "r"); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.ByRequestID(ctx, "r"); !errors.Is(err, reports.ErrNotFound) {
 			t.Errorf("got %v, want the abandoned purchase gone", err)
 		}
 		// Its vendor answer arriving late is reported, not lost silently.
-		if err := s.Bought(ctx, id, "late", t0); !errors.Is(err, store.ErrNotFound) {
+		if err := s.Bought(ctx, id, "late", t0); !errors.Is(err, reports.ErrNotFound) {
 			t.Errorf("got %v, want ErrNotFound", err)
 		}
 		// The request id is free again, and a bought order is never abandoned.
-		buy(t, s, store.Purchase{VIN: "V", RequestID: "r"}, "o", t0)
+		buy(t, s, reports.Purchase{VIN: "V", RequestID: "r"}, "o", t0)
 		o, err := s.ByRequestID(ctx, "r")
 		if err != nil {
 			t.Fatal(err)
@@ -198,34 +199,34 @@ func TestReusable(t *testing.T) {
 	}{
 		{"nothing", func(*testing.T, *store.Store) {}, ""},
 		{"only buying", func(t *testing.T, s *store.Store) {
-			if _, err := s.Begin(context.Background(), store.Purchase{VIN: vin}, t0); err != nil {
+			if _, err := s.Begin(context.Background(), reports.Purchase{VIN: vin}, t0); err != nil {
 				t.Fatal(err)
 			}
 		}, ""},
 		{"pending", func(t *testing.T, s *store.Store) {
-			buy(t, s, store.Purchase{VIN: vin}, "pending", t0)
+			buy(t, s, reports.Purchase{VIN: vin}, "pending", t0)
 		}, "pending"},
 		{"stale pending", func(t *testing.T, s *store.Store) {
-			buy(t, s, store.Purchase{VIN: vin}, "old", since.Add(-time.Hour))
+			buy(t, s, reports.Purchase{VIN: vin}, "old", since.Add(-time.Hour))
 		}, ""},
 		{"ready beats a newer pending", func(t *testing.T, s *store.Store) {
-			buy(t, s, store.Purchase{VIN: vin}, "ready", t0.Add(-time.Hour))
-			finish(t, s, "ready", store.StateReady, t0.Add(-time.Hour))
-			buy(t, s, store.Purchase{VIN: vin}, "pending", t0)
+			buy(t, s, reports.Purchase{VIN: vin}, "ready", t0.Add(-time.Hour))
+			finish(t, s, "ready", reports.StateReady, t0.Add(-time.Hour))
+			buy(t, s, reports.Purchase{VIN: vin}, "pending", t0)
 		}, "ready"},
 		{"newest finished", func(t *testing.T, s *store.Store) {
-			buy(t, s, store.Purchase{VIN: vin}, "older", t0.Add(-2*time.Hour))
-			finish(t, s, "older", store.StateReady, t0.Add(-2*time.Hour))
-			buy(t, s, store.Purchase{VIN: vin}, "newer", t0.Add(-time.Hour))
-			finish(t, s, "newer", store.StateNoRecords, t0.Add(-time.Hour))
+			buy(t, s, reports.Purchase{VIN: vin}, "older", t0.Add(-2*time.Hour))
+			finish(t, s, "older", reports.StateReady, t0.Add(-2*time.Hour))
+			buy(t, s, reports.Purchase{VIN: vin}, "newer", t0.Add(-time.Hour))
+			finish(t, s, "newer", reports.StateNoRecords, t0.Add(-time.Hour))
 		}, "newer"},
 		{"stale ready, fresh pending", func(t *testing.T, s *store.Store) {
-			buy(t, s, store.Purchase{VIN: vin}, "stale", since.Add(-time.Hour))
-			finish(t, s, "stale", store.StateReady, since.Add(-time.Minute))
-			buy(t, s, store.Purchase{VIN: vin}, "pending", t0)
+			buy(t, s, reports.Purchase{VIN: vin}, "stale", since.Add(-time.Hour))
+			finish(t, s, "stale", reports.StateReady, since.Add(-time.Minute))
+			buy(t, s, reports.Purchase{VIN: vin}, "pending", t0)
 		}, "pending"},
 		{"other VIN", func(t *testing.T, s *store.Store) {
-			buy(t, s, store.Purchase{VIN: "LFV2A21K6A3123456"}, "other", t0)
+			buy(t, s, reports.Purchase{VIN: "LFV2A21K6A3123456"}, "other", t0)
 		}, ""},
 	}
 	for _, tt := range tests {
@@ -236,7 +237,7 @@ func TestReusable(t *testing.T) {
 				tt.setup(t, s)
 				o, err := s.Reusable(context.Background(), vin, since)
 				if tt.want == "" {
-					if !errors.Is(err, store.ErrNotFound) {
+					if !errors.Is(err, reports.ErrNotFound) {
 						t.Errorf("got %+v, %v, want ErrNotFound", o, err)
 					}
 					return
@@ -249,7 +250,7 @@ func TestReusable(t *testing.T) {
 	}
 }
 
-func finish(t *testing.T, s *store.Store, orderID string, state store.State, at time.Time) {
+func finish(t *testing.T, s *store.Store, orderID string, state reports.State, at time.Time) {
 	t.Helper()
 	if err := s.Finish(context.Background(), orderID, state, []byte(`{"code":"0"}`), at); err != nil {
 		t.Fatal(err)
@@ -261,7 +262,7 @@ func TestUnknownOutcomeIsKept(t *testing.T) {
 	dialects(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		s := open(t, url)
-		id, err := s.Begin(ctx, store.Purchase{VIN: "V", RequestID: "r"}, t0)
+		id, err := s.Begin(ctx, reports.Purchase{VIN: "V", RequestID: "r"}, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,14 +270,14 @@ func TestUnknownOutcomeIsKept(t *testing.T) {
 			t.Fatal(err)
 		}
 		o, err := s.ByRequestID(ctx, "r")
-		if err != nil || o.State != store.StateUnknown {
+		if err != nil || o.State != reports.StateUnknown {
 			t.Fatalf("got %v, %v, want the purchase kept as UNKNOWN", o, err)
 		}
 		// It is not abandoned, so its request id is not free for another purchase.
 		if err := s.Abandon(ctx, id); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Begin(ctx, store.Purchase{VIN: "V", RequestID: "r"}, t0); !errors.Is(err, store.ErrDuplicateRequest) {
+		if _, err := s.Begin(ctx, reports.Purchase{VIN: "V", RequestID: "r"}, t0); !errors.Is(err, reports.ErrDuplicateRequest) {
 			t.Errorf("got %v, want ErrDuplicateRequest", err)
 		}
 		got, err := s.Unsettled(ctx, "V", t0.Add(-time.Minute))
@@ -286,7 +287,7 @@ func TestUnknownOutcomeIsKept(t *testing.T) {
 		if got, err := s.Unsettled(ctx, "V", t0.Add(time.Minute)); err != nil || len(got) != 0 {
 			t.Errorf("got %v, %v for a window after it, want none", got, err)
 		}
-		if _, err := s.Reusable(ctx, "V", t0.Add(-time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.Reusable(ctx, "V", t0.Add(-time.Hour)); !errors.Is(err, reports.ErrNotFound) {
 			t.Errorf("got %v, want an unknown purchase never reused as a report", err)
 		}
 	})

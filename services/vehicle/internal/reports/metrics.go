@@ -1,4 +1,4 @@
-package server
+package reports
 
 import (
 	"context"
@@ -112,7 +112,7 @@ func newMetrics(reg prometheus.Registerer, costFen int64, st Store) (*metrics, e
 	})
 	for _, c := range []prometheus.Collector{m.purchases, m.spend, m.lookups, m.resolved, unresolved} {
 		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("server: register metrics: %w", err)
+			return nil, fmt.Errorf("reports: register metrics: %w", err)
 		}
 	}
 	return m, nil

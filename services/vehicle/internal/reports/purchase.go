@@ -1,4 +1,4 @@
-package server
+package reports
 
 import (
 	"context"
@@ -10,14 +10,46 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/internal/crashpoint"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/usage"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
-	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
+
+// Receipt is what a purchase answers: the order bought, or the one an
+// earlier request with its request_id bought.
+type Receipt struct {
+	// OrderID is the vendor's order id.
+	OrderID string
+	// VIN is the VIN bought for.
+	VIN string
+	// BoughtAt is when the vendor confirmed the purchase; zero when not
+	// known.
+	BoughtAt time.Time
+	// Replayed says the order was not bought by this call: an earlier
+	// request with the request_id bought it, or a resolution found it sold.
+	Replayed bool
+}
+
+// Order buys the report p names (OrderReport) at most once under
+// requestID; "" makes one ("order-…"), so that an unknown outcome can be
+// listed and resolved. asked is the request as the caller sent it, which
+// the request_id engine fingerprints (a repeat must ask the same) and keeps
+// for the operator.
+func (s *Service) Order(ctx context.Context, requestID string, asked proto.Message, p Purchase) (Receipt, error) {
+	if requestID == "" {
+		var err error
+		if requestID, err = newRequestID(viaOrderReport); err != nil {
+			return Receipt{}, err
+		}
+	}
+	resp, err := s.purchase(ctx, viaOrderReport, requestID, asked, p)
+	if err != nil {
+		return Receipt{}, err
+	}
+	return receiptOf(resp), nil
+}
 
 // purchase buys a report under requestID at most once, through the
 // request_id engine (internal/idempotency), which owns the request id: its
@@ -33,14 +65,14 @@ import (
 // order the vendor sold is always recorded; the vendor call's own timeout
 // bounds it. The usage ledger's rows of the vendor call carry requestID,
 // for a resolution to settle.
-func (s *Server) purchase(ctx context.Context, via, requestID string, req proto.Message, p store.Purchase) (*vehiclev1.OrderReportResponse, error) {
+func (s *Service) purchase(ctx context.Context, via, requestID string, req proto.Message, p Purchase) (*orderReply, error) {
 	ctx = usage.WithRequestID(context.WithoutCancel(ctx), requestID)
 	p.RequestID = requestID
 	bought := false
 	resp, err := idempotency.Run(ctx, s.opts.Requests, via, requestID, req,
-		func(ctx context.Context, a idempotency.Attempt) (*vehiclev1.OrderReportResponse, error) {
+		func(ctx context.Context, a idempotency.Attempt) (*orderReply, error) {
 			var (
-				o   store.Order
+				o   Order
 				err error
 			)
 			if a.Interrupted || a.Applied {
@@ -71,31 +103,26 @@ func (s *Server) purchase(ctx context.Context, via, requestID string, req proto.
 // VIN's lookups); none recorded was never sent, since the record is
 // written before the vendor is called, and an interrupted attempt buys now
 // (bought).
-func (s *Server) settled(ctx context.Context, p store.Purchase, via string, a idempotency.Attempt) (o store.Order, bought bool, err error) {
+func (s *Service) settled(ctx context.Context, p Purchase, via string, a idempotency.Attempt) (o Order, bought bool, err error) {
 	o, err = s.store.ByRequestID(ctx, p.RequestID)
 	switch {
-	case errors.Is(err, store.ErrNotFound) && a.Interrupted:
+	case errors.Is(err, ErrNotFound) && a.Interrupted:
 		o, err = s.buy(ctx, p, via)
 		return o, err == nil, err
-	case errors.Is(err, store.ErrNotFound):
-		return store.Order{}, false, idempotency.ErrCannotTell
+	case errors.Is(err, ErrNotFound):
+		return Order{}, false, idempotency.ErrCannotTell
 	case err != nil:
-		return store.Order{}, false, domainerr.StoreUnavailable(err)
+		return Order{}, false, domainerr.StoreUnavailable(err)
 	case sold(o):
 		return o, false, nil
 	case a.Applied:
 		// Found sold by a resolution that named no order.
-		return store.Order{}, false, idempotency.ErrCannotTell
+		return Order{}, false, idempotency.ErrCannotTell
 	}
 	if err := s.store.MarkUnknownByRequestID(ctx, p.RequestID); err != nil {
 		s.log.ErrorContext(ctx, "purchase of unknown outcome not marked for its VIN's lookups", "request_id", p.RequestID, "error", err.Error())
 	}
-	return store.Order{}, false, idempotency.ErrCannotTell
-}
-
-// sold reports whether the store holds o as an order the vendor sold.
-func sold(o store.Order) bool {
-	return o.OrderID != "" && (o.State == store.StatePending || o.State.Finished())
+	return Order{}, false, idempotency.ErrCannotTell
 }
 
 // buy books the report's price against the caller's spend cap, records the
@@ -106,22 +133,22 @@ func sold(o store.Order) bool {
 // frees its request id for a retry. One that may have been sold keeps both,
 // and is marked unknown: neither its request id nor a lookup of its VIN
 // buys again on its own.
-func (s *Server) buy(ctx context.Context, p store.Purchase, via string) (store.Order, error) {
+func (s *Service) buy(ctx context.Context, p Purchase, via string) (Order, error) {
 	release, err := s.reserve(ctx)
 	if err != nil {
-		return store.Order{}, err
+		return Order{}, err
 	}
 	started := now()
 	id, err := s.store.Begin(ctx, p, started)
-	if errors.Is(err, store.ErrDuplicateRequest) {
+	if errors.Is(err, ErrDuplicateRequest) {
 		// A purchase of unknown outcome holds the request id that the
 		// engine no longer records (e.g. one made before it kept them).
 		release(false)
-		return store.Order{}, idempotency.ErrCannotTell
+		return Order{}, idempotency.ErrCannotTell
 	}
 	if err != nil {
 		release(false)
-		return store.Order{}, domainerr.StoreUnavailable(err)
+		return Order{}, domainerr.StoreUnavailable(err)
 	}
 	vo, err := s.vendor.Order(ctx, maintenance.OrderRequest{VIN: p.VIN, EngineNumber: p.EngineNumber, PlateNumber: p.PlateNumber})
 	// A purchase the vendor may have made keeps its booking: the cap
@@ -133,13 +160,13 @@ func (s *Server) buy(ctx context.Context, p store.Purchase, via string) (store.O
 		if merr := s.store.MarkUnknownByRequestID(ctx, p.RequestID); merr != nil {
 			s.log.ErrorContext(ctx, "purchase of unknown outcome not marked for its VIN's lookups", "purchase", id, "error", merr.Error())
 		}
-		return store.Order{}, err
+		return Order{}, err
 	}
 	if err != nil {
 		if aerr := s.store.Abandon(ctx, id); aerr != nil {
 			s.log.ErrorContext(ctx, "failed purchase not removed", "purchase", id, "error", aerr.Error())
 		}
-		return store.Order{}, err
+		return Order{}, err
 	}
 	s.metrics.bought(via)
 	// Tests kill the process here: sold, and not yet recorded.
@@ -154,14 +181,14 @@ func (s *Server) buy(ctx context.Context, p store.Purchase, via string) (store.O
 		s.log.ErrorContext(ctx, "bought report order not recorded: recording it once the store is back", "order_id", vo.ID,
 			"vin", p.VIN, "request_id", p.RequestID, "error", err.Error())
 		go s.recordWhenBack(id, vo.ID, bought)
-		return store.Order{}, domainerr.Unknown(idempotency.ReasonOutcomeUnknown, fmt.Sprintf(
+		return Order{}, domainerr.Unknown(idempotency.ReasonOutcomeUnknown, fmt.Sprintf(
 			"the vendor sold order %s for VIN %s, and the purchase could not be recorded (%v): resolve it APPLIED with that order_id",
 			vo.ID, p.VIN, err)).WithCause(err)
 	}
 	s.log.InfoContext(ctx, "report bought", "order_id", vo.ID, "vin", p.VIN, "via", via, "request_id", p.RequestID)
-	return store.Order{
+	return Order{
 		ID: id, OrderID: vo.ID, VIN: p.VIN, EngineNumber: p.EngineNumber, PlateNumber: p.PlateNumber,
-		RequestID: p.RequestID, State: store.StatePending, CreatedAt: started, BoughtAt: bought,
+		RequestID: p.RequestID, State: StatePending, CreatedAt: started, BoughtAt: bought,
 	}, nil
 }
 
@@ -174,7 +201,7 @@ const (
 // recordWhenBack records purchase id's sold order, which the store failed
 // to take, with growing waits for up to recordRetryFor: once recorded, the
 // reconciler resolves the purchase's unknown outcome APPLIED from it.
-func (s *Server) recordWhenBack(id, orderID string, at time.Time) {
+func (s *Service) recordWhenBack(id, orderID string, at time.Time) {
 	wait := time.Second
 	for deadline := time.Now().Add(recordRetryFor); time.Now().Before(deadline); wait = min(2*wait, time.Minute) {
 		time.Sleep(wait)
@@ -185,7 +212,7 @@ func (s *Server) recordWhenBack(id, orderID string, at time.Time) {
 		case err == nil:
 			s.log.Warn("bought report order recorded now that the store is back", "purchase", id, "order_id", orderID)
 			return
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, ErrNotFound):
 			s.log.Error("bought report order not recorded: its purchase was resolved meanwhile", "purchase", id,
 				"order_id", orderID, "error", err.Error())
 			return
@@ -194,18 +221,12 @@ func (s *Server) recordWhenBack(id, orderID string, at time.Time) {
 	s.log.Error("bought report order never recorded: the store stayed away", "purchase", id, "order_id", orderID)
 }
 
-// orderResponse is a bought order as OrderReport answers it, and as the
-// engine records it for a repeat of its request id.
-func orderResponse(o store.Order) *vehiclev1.OrderReportResponse {
-	return &vehiclev1.OrderReportResponse{OrderId: o.OrderID, Vin: o.VIN, BoughtTime: timestamp(o.BoughtAt)}
-}
-
 // reserve books one report's price against the caller's daily spend cap,
 // refusing the purchase (RESOURCE_EXHAUSTED, DAILY_SPEND_CAP_REACHED)
 // before any vendor call when it would go over. Only buy calls it: a
 // report served from the store, or a lookup or request_id that joined
 // another's purchase, costs the caller nothing.
-func (s *Server) reserve(ctx context.Context) (release func(applied bool), err error) {
+func (s *Service) reserve(ctx context.Context) (release func(applied bool), err error) {
 	if s.opts.Ledger == nil {
 		return func(bool) {}, nil
 	}

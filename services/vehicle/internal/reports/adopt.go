@@ -1,17 +1,12 @@
-package server
+package reports
 
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
-	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
-	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
 
 // Adopt hands to the request_id engine the purchases recorded before the
@@ -22,7 +17,7 @@ import (
 // returns them instead of buying again. A purchase the engine knows is
 // left alone, so Adopt may run at every start. It returns how many it
 // handed over.
-func (s *Server) Adopt(ctx context.Context, boughtSince time.Time) (int, error) {
+func (s *Service) Adopt(ctx context.Context, boughtSince time.Time) (int, error) {
 	rows, err := s.store.WithRequestID(ctx, time.Now().Add(-buyingSuspectAfter), boughtSince)
 	if err != nil {
 		return 0, err
@@ -36,13 +31,9 @@ func (s *Server) Adopt(ctx context.Context, boughtSince time.Time) (int, error) 
 			}
 			continue // the engine knows it
 		}
-		method, req := viaOrderReport, proto.Message(&vehiclev1.OrderReportRequest{
-			Vin: o.VIN, EngineNumber: o.EngineNumber, PlateNumber: o.PlateNumber, RequestId: o.RequestID})
-		if strings.HasPrefix(o.RequestID, "lookup-") {
-			method, req = viaLookupHistory, &vehiclev1.LookupHistoryRequest{Vin: o.VIN}
-		}
+		method, req := adoptedRequest(o)
 		_, err = idempotency.Run(ctx, s.opts.Requests, method, o.RequestID, req,
-			func(context.Context, idempotency.Attempt) (*vehiclev1.OrderReportResponse, error) {
+			func(context.Context, idempotency.Attempt) (*orderReply, error) {
 				if sold(o) {
 					return orderResponse(o), nil
 				}
@@ -51,7 +42,7 @@ func (s *Server) Adopt(ctx context.Context, boughtSince time.Time) (int, error) 
 		if d, _ := domainerr.As(err); err != nil && (d == nil || d.Reason != idempotency.ReasonOutcomeUnknown) {
 			return adopted, err
 		}
-		if o.State == store.StateBuying {
+		if o.State == StateBuying {
 			if err := s.store.MarkUnknownByRequestID(ctx, o.RequestID); err != nil {
 				return adopted, err
 			}

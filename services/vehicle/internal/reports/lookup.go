@@ -1,4 +1,4 @@
-package server
+package reports
 
 import (
 	"context"
@@ -9,19 +9,21 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"golang.org/x/sync/singleflight"
 
-	vehiclev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/vehicle/v1"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/usage"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/vehicle/internal/maintenance"
-	"github.com/vendorgate/vendorgate/services/vehicle/internal/store"
 )
 
-// lookupResult is what one shared lookup found.
-type lookupResult struct {
-	order     store.Order
-	purchased bool
+// Found is what a lookup found: vin's order, finished unless the caller's
+// wait ran out first.
+type Found struct {
+	// Order is the VIN's order, with its report once finished.
+	Order Order
+	// Purchased says the order was bought for this call (since it came
+	// in), rather than reused.
+	Purchased bool
 }
 
 // unknownHold is how long a purchase of unknown outcome stops lookups of
@@ -47,19 +49,19 @@ const retryInFlightAfter = time.Second
 // errNotReady makes the poll loop try again.
 var errNotReady = errors.New("report not ready")
 
-// lookup returns vin's report, sharing the work with every concurrent
+// Lookup returns vin's report (LookupHistory; vin normalised), sharing the work with every concurrent
 // lookup of vin in this process: a stored fresh report, or an order in
 // flight, or else one purchase. The caller waits until its deadline (less a
 // reserve to answer in) or LookupWait, whichever is first; the shared work
 // goes on without it, up to LookupWait, so that the report is stored for the
 // next caller.
-func (s *Server) lookup(ctx context.Context, vin string) (lookupResult, error) {
+func (s *Service) Lookup(ctx context.Context, vin string) (Found, error) {
 	called := now()
 	wait, cancel := s.waitBudget(ctx)
 	defer cancel()
 	work := context.WithoutCancel(ctx)
 	var (
-		res lookupResult
+		res Found
 		led bool
 		err error
 	)
@@ -67,7 +69,7 @@ func (s *Server) lookup(ctx context.Context, vin string) (lookupResult, error) {
 	// caller who led it, which says nothing of this caller's: it then
 	// looks again, leading its own lookup or joining a newer one.
 	for range maxLookupRounds {
-		res, led, err = share(wait, &s.lookups, vin, func() (lookupResult, error) {
+		res, led, err = share(wait, &s.lookups, vin, func() (Found, error) {
 			ctx, cancel := context.WithTimeout(work, s.opts.LookupWait)
 			defer cancel()
 			return s.lookupOnce(ctx, vin)
@@ -78,13 +80,13 @@ func (s *Server) lookup(ctx context.Context, vin string) (lookupResult, error) {
 	}
 	if !led && overSpendCap(err) {
 		// Never hand one caller another's refusal: it names that caller.
-		return lookupResult{}, domainerr.Aborted("LOOKUP_CONTENDED",
+		return Found{}, domainerr.Aborted("LOOKUP_CONTENDED",
 			"concurrent lookups of this VIN were refused; retry in a second", retryInFlightAfter)
 	}
 	if err == nil && !led {
 		// A call that joined another's lookup bought only what was
 		// bought after it came in.
-		res.purchased = res.purchased && !res.order.CreatedAt.Before(called)
+		res.Purchased = res.Purchased && !res.Order.CreatedAt.Before(called)
 	}
 	if err == nil || ctx.Err() != nil || wait.Err() == nil {
 		return res, err
@@ -93,16 +95,16 @@ func (s *Server) lookup(ctx context.Context, vin string) (lookupResult, error) {
 	// for it to fetch later. One begun since this call came in was bought
 	// for it.
 	o, err := s.store.Reusable(ctx, vin, time.Now().Add(-s.opts.Freshness))
-	if errors.Is(err, store.ErrNotFound) {
-		return lookupResult{}, domainerr.DeadlineExceeded("PURCHASE_NOT_COMPLETE",
+	if errors.Is(err, ErrNotFound) {
+		return Found{}, domainerr.DeadlineExceeded("PURCHASE_NOT_COMPLETE",
 			"the report purchase did not complete in time; call again to reuse it")
 	}
-	return lookupResult{order: o, purchased: !o.CreatedAt.Before(called)}, err
+	return Found{Order: o, Purchased: !o.CreatedAt.Before(called)}, err
 }
 
 // waitBudget is how long a caller waits for a shared lookup: until its
 // deadline less a tenth (at most a second) to answer in, else LookupWait.
-func (s *Server) waitBudget(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *Service) waitBudget(ctx context.Context) (context.Context, context.CancelFunc) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		return context.WithTimeout(ctx, s.opts.LookupWait)
@@ -112,38 +114,38 @@ func (s *Server) waitBudget(ctx context.Context) (context.Context, context.Cance
 }
 
 // lookupOnce does one lookup's work, bounded by ctx.
-func (s *Server) lookupOnce(ctx context.Context, vin string) (lookupResult, error) {
+func (s *Service) lookupOnce(ctx context.Context, vin string) (Found, error) {
 	o, ok, err := s.reusable(ctx, vin)
 	if err != nil {
-		return lookupResult{}, err
+		return Found{}, err
 	}
 	purchased := false
 	if !ok {
 		if o, purchased, err = s.buyForLookup(ctx, vin); err != nil {
-			return lookupResult{}, err
+			return Found{}, err
 		}
 	}
 	switch {
 	case o.State.Finished():
 		s.metrics.lookups.WithLabelValues(sourceStored).Inc()
-		return lookupResult{order: o}, nil
+		return Found{Order: o}, nil
 	case purchased:
 		s.metrics.lookups.WithLabelValues(sourcePurchased).Inc()
 	default:
 		s.metrics.lookups.WithLabelValues(sourceInFlight).Inc()
 	}
 	o, err = s.poll(ctx, o)
-	return lookupResult{order: o, purchased: purchased}, err
+	return Found{Order: o, Purchased: purchased}, err
 }
 
 // reusable returns vin's stored report or order in flight (ok), or the
 // refusal of a purchase of unknown outcome that holds the VIN back.
-func (s *Server) reusable(ctx context.Context, vin string) (store.Order, bool, error) {
+func (s *Service) reusable(ctx context.Context, vin string) (Order, bool, error) {
 	o, err := s.store.Reusable(ctx, vin, time.Now().Add(-s.opts.Freshness))
-	if !errors.Is(err, store.ErrNotFound) {
+	if !errors.Is(err, ErrNotFound) {
 		return o, err == nil, err
 	}
-	return store.Order{}, false, s.heldBack(ctx, vin)
+	return Order{}, false, s.heldBack(ctx, vin)
 }
 
 // buyForLookup buys vin's report under the VIN's lock, which every replica
@@ -153,10 +155,10 @@ func (s *Server) reusable(ctx context.Context, vin string) (store.Order, bool, e
 // The purchase goes through the request_id engine under a request id made
 // for it ("lookup-…"), so that an unknown outcome is listed and resolved
 // like any other.
-func (s *Server) buyForLookup(ctx context.Context, vin string) (store.Order, bool, error) {
+func (s *Service) buyForLookup(ctx context.Context, vin string) (Order, bool, error) {
 	unlock, err := s.opts.Locks.Lock(ctx, vinKey(vin))
 	if err != nil {
-		return store.Order{}, false, err
+		return Order{}, false, err
 	}
 	defer unlock()
 	o, ok, err := s.reusable(ctx, vin)
@@ -165,15 +167,15 @@ func (s *Server) buyForLookup(ctx context.Context, vin string) (store.Order, boo
 	}
 	requestID, err := newRequestID(viaLookupHistory)
 	if err != nil {
-		return store.Order{}, false, err
+		return Order{}, false, err
 	}
-	resp, err := s.purchase(ctx, viaLookupHistory, requestID, &vehiclev1.LookupHistoryRequest{Vin: vin}, store.Purchase{VIN: vin})
+	resp, err := s.purchase(ctx, viaLookupHistory, requestID, lookupRequest(vin), Purchase{VIN: vin})
 	if err != nil {
-		return store.Order{}, false, err
+		return Order{}, false, err
 	}
 	o, err = s.store.ByOrderID(ctx, resp.GetOrderId())
 	if err != nil {
-		return store.Order{}, false, err
+		return Order{}, false, err
 	}
 	return o, true, nil
 }
@@ -184,14 +186,14 @@ func (s *Server) buyForLookup(ctx context.Context, vin string) (store.Order, boo
 // purchase's own request_id gets, UNKNOWN OUTCOME_UNKNOWN with that
 // request_id, which an operator resolves. A purchase in flight does not
 // hold the VIN back; one whose process died does, once the engine says so.
-func (s *Server) heldBack(ctx context.Context, vin string) error {
+func (s *Service) heldBack(ctx context.Context, vin string) error {
 	since := time.Now().Add(-unknownHold)
 	unsettled, err := s.store.Unsettled(ctx, vin, since)
 	if err != nil {
 		return err
 	}
 	for _, o := range unsettled {
-		if o.State == store.StateBuying {
+		if o.State == StateBuying {
 			dead, err := s.abandoned(ctx, o.RequestID)
 			if err != nil {
 				return err
@@ -206,7 +208,7 @@ func (s *Server) heldBack(ctx context.Context, vin string) error {
 }
 
 // errHeldBack is heldBack's refusal because of purchase o.
-func errHeldBack(o store.Order) error {
+func errHeldBack(o Order) error {
 	return &domainerr.Error{Kind: domainerr.KindUnknown, Reason: idempotency.ReasonOutcomeUnknown,
 		Metadata: map[string]string{"request_id": o.RequestID},
 		Message: fmt.Sprintf("an earlier purchase for VIN %s (started %s, request_id %s) got no answer from the vendor and may "+
@@ -218,7 +220,7 @@ func errHeldBack(o store.Order) error {
 // until it is finished or ctx ends; then the order is returned as it
 // stands, still pending if ctx ended first. Failures the vendor may recover
 // from are polled through; others end the poll.
-func (s *Server) poll(ctx context.Context, o store.Order) (store.Order, error) {
+func (s *Service) poll(ctx context.Context, o Order) (Order, error) {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = s.opts.PollInterval
 	b.MaxInterval = s.opts.PollMaxInterval
@@ -247,17 +249,17 @@ func (s *Server) poll(ctx context.Context, o store.Order) (store.Order, error) {
 // refresh asks the vendor for a pending order's report with fetch (one of
 // Vendor's two report methods, by who owns the retrying) and records it
 // when it is finished.
-func (s *Server) refresh(ctx context.Context, o store.Order, fetch func(context.Context, string) (maintenance.Result, error)) (store.Order, error) {
+func (s *Service) refresh(ctx context.Context, o Order, fetch func(context.Context, string) (maintenance.Result, error)) (Order, error) {
 	res, err := fetch(ctx, o.OrderID)
 	if err != nil {
 		return o, err
 	}
-	var state store.State
+	var state State
 	switch res.State {
 	case maintenance.StateReady:
-		state = store.StateReady
+		state = StateReady
 	case maintenance.StateNoRecords:
-		state = store.StateNoRecords
+		state = StateNoRecords
 	default:
 		return o, nil
 	}
