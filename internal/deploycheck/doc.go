@@ -8,7 +8,8 @@
 //     a service requires;
 //   - deploy/kubernetes, built with kustomize and decoded strictly into the
 //     Kubernetes API types, keeps SQLite to one sandbox replica, reads
-//     production credentials from Secrets and probes paths the running
+//     production credentials from files of read-only Secret volumes
+//     (<VAR>_FILE), never the environment, and probes paths the running
 //     services serve;
 //   - deploy/prometheus/alerts.yaml and deploy/grafana/vendorgate.json
 //     parse as PromQL and name only metrics the services export, scraped

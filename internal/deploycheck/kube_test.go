@@ -156,18 +156,42 @@ func checkOverlay(m manifests, services map[string]kubeService, production bool)
 			continue
 		}
 		where := "Deployment " + s.name
+		// plain holds the variables set by value, fromSecret those read
+		// from a file of a mounted Secret (<VAR>_FILE, as envconfig reads
+		// every variable) or, outside production, a secretKeyRef.
 		plain, fromSecret := map[string]string{}, map[string]bool{}
+		sources := map[string]int{}
 		for _, e := range c.Env {
-			if !s.vars[e.Name] {
-				fail("%s env: got %s, want only variables with env:\"...\" tags in services/%s/internal/config or SANDBOX", where, e.Name, s.name)
+			name, file := e.Name, false
+			if v, ok := strings.CutSuffix(e.Name, fileSuffix); ok && !s.vars[e.Name] && s.vars[v] {
+				name, file = v, true
+			}
+			sources[name]++
+			if !s.vars[name] {
+				fail("%s env: got %s, want only variables with env:\"...\" tags in services/%s/internal/config or SANDBOX, or one of them with %s", where, e.Name, s.name, fileSuffix)
 			}
 			switch {
+			case file && e.ValueFrom != nil:
+				fail("%s env %s: got valueFrom, want the path of a file as its value", where, e.Name)
+			case file:
+				if err := secretFile(pod.Spec, c, e.Value); err != nil {
+					fail("%s env %s: %v", where, e.Name, err)
+				}
+				fromSecret[name] = true
 			case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
-				fromSecret[e.Name] = true
+				if production {
+					fail("%s env %s: got a secretKeyRef, want %s%s naming a file of a mounted Secret (a value in the environment shows in kubectl describe and /proc/<pid>/environ)", where, e.Name, e.Name, fileSuffix)
+				}
+				fromSecret[name] = true
 			case e.ValueFrom != nil:
-				fail("%s env %s: got valueFrom other than a Secret, want a value or a secretKeyRef", where, e.Name)
+				fail("%s env %s: got valueFrom other than a Secret, want a value or a file of a mounted Secret", where, e.Name)
 			default:
-				plain[e.Name] = e.Value
+				plain[name] = e.Value
+			}
+		}
+		for name, n := range sources {
+			if n > 1 {
+				fail("%s env: got %s set %d times (as itself, %s%s or a secretKeyRef), want once (the service refuses both)", where, name, n, name, fileSuffix)
 			}
 		}
 
@@ -205,7 +229,7 @@ func checkOverlay(m manifests, services map[string]kubeService, production bool)
 				fail("%s SANDBOX: got %q, want 0 or unset", where, plain["SANDBOX"])
 			}
 			if !fromSecret[dbVar] {
-				fail("%s %s: got a plain value, want a secretKeyRef (it holds the database password)", where, dbVar)
+				fail("%s %s: got a plain value, want it from a file of a mounted Secret (it holds the database password)", where, dbVar)
 			}
 			for _, v := range s.required {
 				_, isPlain := plain[v]
@@ -215,7 +239,7 @@ func checkOverlay(m manifests, services map[string]kubeService, production bool)
 						fail("%s %s: got none, want the vendor's API root", where, v)
 					}
 				case !fromSecret[v]:
-					fail("%s %s: got plain %t, want it from a Secret (secretKeyRef)", where, v, isPlain)
+					fail("%s %s: got plain %t, want it from a file of a mounted Secret (%s%s)", where, v, isPlain, v, fileSuffix)
 				}
 			}
 		} else if plain["SANDBOX"] != "1" {
@@ -389,6 +413,50 @@ func sqliteDir(url string) string {
 	return path.Dir(p)
 }
 
+// fileSuffix makes the variable that names the file of another's value
+// (internal/envconfig).
+const fileSuffix = "_FILE"
+
+// secretFile checks that file lies on a Secret volume mounted read-only
+// into c, and that the Secret has that key (when it lists the keys it
+// projects).
+func secretFile(spec corev1.PodSpec, c *corev1.Container, file string) error {
+	if !path.IsAbs(file) {
+		return fmt.Errorf("got %q, want an absolute path on a mounted Secret", file)
+	}
+	for _, vm := range c.VolumeMounts {
+		dir := strings.TrimSuffix(vm.MountPath, "/")
+		if path.Dir(file) != dir && !(vm.SubPath != "" && file == vm.MountPath) {
+			continue
+		}
+		for _, v := range spec.Volumes {
+			if v.Name != vm.Name {
+				continue
+			}
+			if v.Secret == nil {
+				return fmt.Errorf("got %s on volume %s, want a Secret volume", file, v.Name)
+			}
+			if !vm.ReadOnly {
+				return fmt.Errorf("got Secret volume %s mounted writable on %s, want readOnly", v.Name, vm.MountPath)
+			}
+			key := path.Base(file)
+			if vm.SubPath != "" {
+				key = vm.SubPath
+			}
+			if len(v.Secret.Items) == 0 {
+				return nil
+			}
+			for _, it := range v.Secret.Items {
+				if it.Path == key {
+					return nil
+				}
+			}
+			return fmt.Errorf("got %s, want a path the Secret volume %s projects (its items)", file, v.Name)
+		}
+	}
+	return fmt.Errorf("got %q, want a file of a Secret volume mounted into the container", file)
+}
+
 // writableMount says whether dir lies on a volume mounted into c.
 func writableMount(spec corev1.PodSpec, c *corev1.Container, dir string) bool {
 	if dir == "" {
@@ -557,9 +625,10 @@ spec:
       containers:
         - name: vehicle
           env:
+            - name: VEHICLE_DATABASE_URL_FILE
+              $patch: delete
             - name: VEHICLE_DATABASE_URL
               value: sqlite:///tmp/vehicle.db
-              valueFrom: null
 `,
 			production: true,
 			want:       "want PostgreSQL in production",
@@ -592,26 +661,114 @@ spec:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			fsys := memFS(t, root)
-			dir := filepath.Join(root, kubeDir, "overlays", "broken")
-			if err := fsys.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(tt.kustomization)); err != nil {
-				t.Fatal(err)
-			}
 			name := "patch.yaml"
 			if strings.Contains(tt.kustomization, "hpa.yaml") {
 				name = "hpa.yaml"
 			}
-			if err := fsys.WriteFile(filepath.Join(dir, name), []byte(tt.patch)); err != nil {
-				t.Fatal(err)
-			}
-			m, err := buildOverlay(fsys, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			errs := checkOverlay(m, services, tt.production)
-			if !slices.ContainsFunc(errs, func(err error) bool { return strings.Contains(err.Error(), tt.want) }) {
-				t.Errorf("checkOverlay: got %v, want an error containing %q", errors.Join(errs...), tt.want)
-			}
+			wantCheckError(t, root, services, tt.kustomization, name, tt.patch, tt.production, tt.want)
+		})
+	}
+}
+
+// wantCheckError builds an overlay "broken" of kustomization and one more
+// file (name, content) next to the real ones, and wants checkOverlay to
+// find a problem containing want.
+func wantCheckError(t *testing.T, root string, services map[string]kubeService, kustomization, name, content string, production bool, want string) {
+	t.Helper()
+	fsys := memFS(t, root)
+	dir := filepath.Join(root, kubeDir, "overlays", "broken")
+	if err := fsys.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kustomization)); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.WriteFile(filepath.Join(dir, name), []byte(content)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := buildOverlay(fsys, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := checkOverlay(m, services, production)
+	if !slices.ContainsFunc(errs, func(err error) bool { return strings.Contains(err.Error(), want) }) {
+		t.Errorf("checkOverlay: got %v, want an error containing %q", errors.Join(errs...), want)
+	}
+}
+
+// TestKubernetesChecksWantSecretFiles runs checkOverlay on production
+// overlays broken on purpose: a credential in the environment, a
+// <VAR>_FILE off the Secret volume, a writable Secret mount, a variable set
+// twice, and a <VAR>_FILE of a variable the service does not read are all
+// refused.
+func TestKubernetesChecksWantSecretFiles(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	services := kubeServices(t, root)
+	const kustomization = `resources: ["../production"]
+patches:
+  - path: patch.yaml
+`
+	deployment := func(env, rest string) string {
+		if env != "" {
+			env = "          env:\n" + env
+		}
+		return `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: vehicle
+spec:
+  template:
+    spec:
+      containers:
+        - name: vehicle
+` + env + rest
+	}
+	tests := []struct {
+		name, patch, want string
+	}{
+		{
+			name: "secret in the environment",
+			patch: deployment(`            - name: MAINTENANCE_SECRET_KEY_FILE
+              $patch: delete
+            - name: MAINTENANCE_SECRET_KEY
+              valueFrom:
+                secretKeyRef: {name: vendorgate-vehicle, key: MAINTENANCE_SECRET_KEY}
+`, ""),
+			want: "env MAINTENANCE_SECRET_KEY: got a secretKeyRef, want MAINTENANCE_SECRET_KEY_FILE",
+		},
+		{
+			name: "file off the Secret volume",
+			patch: deployment(`            - name: MAINTENANCE_SECRET_KEY_FILE
+              value: /tmp/MAINTENANCE_SECRET_KEY
+`, ""),
+			want: "env MAINTENANCE_SECRET_KEY_FILE: got /tmp/MAINTENANCE_SECRET_KEY on volume tmp, want a Secret volume",
+		},
+		{
+			name: "writable Secret mount",
+			patch: deployment("", `          volumeMounts:
+            - name: secrets
+              mountPath: /var/run/secrets/vendorgate
+              readOnly: false
+`),
+			want: "mounted writable on /var/run/secrets/vendorgate, want readOnly",
+		},
+		{
+			name: "value and file both",
+			patch: deployment(`            - name: MAINTENANCE_SECRET_ID
+              value: plain-id
+`, ""),
+			want: "got MAINTENANCE_SECRET_ID set 2 times",
+		},
+		{
+			name: "file of an unknown variable",
+			patch: deployment(`            - name: MAINTENANCE_PASSWORD_FILE
+              value: /var/run/secrets/vendorgate/MAINTENANCE_PASSWORD
+`, ""),
+			want: "env: got MAINTENANCE_PASSWORD_FILE, want only variables",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			wantCheckError(t, root, services, kustomization, "patch.yaml", tt.patch, true, tt.want)
 		})
 	}
 }
