@@ -22,6 +22,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -116,6 +118,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// TracerProvider starts the root span of each operation the
+	// Reconciler checks with its vendor (the service's provider, the one
+	// its servers trace with), so that the vendor and store spans of that
+	// background work form a trace; nil records none.
+	TracerProvider trace.TracerProvider
 }
 
 // Store keeps one service's request_id records. It is safe for concurrent
@@ -130,6 +137,7 @@ type Store struct {
 	now     func() time.Time
 
 	onResolve func(ctx context.Context, requestID string, applied bool) error
+	tracer    trace.Tracer
 }
 
 // OnResolve sets f to learn of every resolution after it is recorded, e.g.
@@ -169,6 +177,11 @@ func New(ctx context.Context, db *sqlstore.DB, service string, opts Options) (*S
 	if s.now == nil {
 		s.now = time.Now
 	}
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	s.tracer = tp.Tracer(tracerName)
 	return s, nil
 }
 

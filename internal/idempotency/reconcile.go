@@ -70,33 +70,55 @@ func (r *Reconciler) Once(ctx context.Context) (int, error) {
 			if check == nil {
 				continue
 			}
-			f, err := check(ctx, op)
+			ok, err := r.reconcile(ctx, op, check)
 			if err != nil {
-				s.log.Warn("reconciler could not ask the vendor; trying again next pass", "service", s.service,
-					"request_id", op.RequestID, "method", op.Method, "error", err)
-				continue
-			}
-			if f.Outcome == "" {
-				continue
-			}
-			note := f.Note
-			if note == "" {
-				note = "read back from the vendor"
-			}
-			_, err = s.Resolve(ctx, op.RequestID, f.Outcome, f.Response, ResolvedByReconciler, note)
-			var de *domainerr.Error
-			switch {
-			case err == nil:
-				resolved++
-			case errors.As(err, &de) && (de.Reason == ReasonInFlight || de.Reason == ReasonOutcomeKnown):
-				// A repeat of the request_id is resolving it right now.
-			default:
 				return resolved, err
+			}
+			if ok {
+				resolved++
 			}
 		}
 		if len(ops) < 100 {
 			return resolved, nil
 		}
+	}
+}
+
+// reconcile asks check about op and records what it found, under a root
+// span of its own (SpanReconcile), so that its vendor calls form a trace.
+// It reports whether it resolved op; an error is the store's, and ends
+// the pass.
+func (r *Reconciler) reconcile(ctx context.Context, op Operation, check Checker) (bool, error) {
+	s := r.store
+	ctx, span := s.startReconcileSpan(ctx, op)
+	f, err := check(ctx, op)
+	if err != nil {
+		endReconcileSpan(span, "error", err)
+		s.log.WarnContext(ctx, "reconciler could not ask the vendor; trying again next pass", "service", s.service,
+			"request_id", op.RequestID, "method", op.Method, "error", err)
+		return false, nil
+	}
+	if f.Outcome == "" {
+		endReconcileSpan(span, "unknown", nil)
+		return false, nil
+	}
+	note := f.Note
+	if note == "" {
+		note = "read back from the vendor"
+	}
+	_, err = s.Resolve(ctx, op.RequestID, f.Outcome, f.Response, ResolvedByReconciler, note)
+	var de *domainerr.Error
+	switch {
+	case err == nil:
+		endReconcileSpan(span, string(f.Outcome), nil)
+		return true, nil
+	case errors.As(err, &de) && (de.Reason == ReasonInFlight || de.Reason == ReasonOutcomeKnown):
+		// A repeat of the request_id is resolving it right now.
+		endReconcileSpan(span, string(f.Outcome), nil)
+		return false, nil
+	default:
+		endReconcileSpan(span, "error", err)
+		return false, err
 	}
 }
 

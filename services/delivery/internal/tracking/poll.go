@@ -4,8 +4,22 @@ import (
 	"context"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/vendorgate/vendorgate/services/delivery/internal/store"
 )
+
+// tracerName is the instrumentation scope of the poll spans.
+const tracerName = "github.com/vendorgate/vendorgate/services/delivery/internal/tracking"
+
+// SpanPoll names the root span of one poll of an order: the vendor's read
+// and the store calls of the event it records are its children.
+const SpanPoll = "vendorgate.delivery.poll"
+
+// AttrOriginID is the polled order's origin_id, on a poll span.
+const AttrOriginID = attribute.Key("vendorgate.delivery.origin_id")
 
 // poller reads one order from the vendor for all of its watchers.
 type poller struct {
@@ -72,15 +86,29 @@ func (t *Tracker) runPoller(ctx context.Context, originID string) {
 			}
 			unlock = u
 		}
-		e, err := t.Refresh(ctx, originID, store.SourcePoll)
+		e, err := t.pollOnce(ctx, originID)
 		if err != nil {
-			if ctx.Err() == nil {
-				t.opts.Logger.Warn("tracking: poll order", "origin_id", originID, "err", err)
-			}
 			continue
 		}
 		if t.Final(e) {
 			return
 		}
 	}
+}
+
+// pollOnce reads originID from the vendor once, under a root span of its
+// own (SpanPoll), so that the vendor read and its store calls form a trace.
+func (t *Tracker) pollOnce(ctx context.Context, originID string) (store.Event, error) {
+	ctx, span := t.opts.TracerProvider.Tracer(tracerName).Start(ctx, SpanPoll, trace.WithNewRoot(),
+		trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(AttrOriginID.String(originID)))
+	defer span.End()
+	e, err := t.Refresh(ctx, originID, store.SourcePoll)
+	if err != nil {
+		// Not the error's text: a vendor's message may quote what was sent.
+		span.SetStatus(codes.Error, "poll failed")
+		if ctx.Err() == nil {
+			t.opts.Logger.WarnContext(ctx, "tracking: poll order", "origin_id", originID, "err", err)
+		}
+	}
+	return e, err
 }

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/time/rate"
 
 	"github.com/vendorgate/vendorgate/internal/refusal"
@@ -87,6 +89,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// TracerProvider starts the root span of each poll of an order
+	// (SpanPoll), under which its vendor read and store calls are traced
+	// (the service's provider); nil records none.
+	TracerProvider trace.TracerProvider
 }
 
 // Tracker follows orders. It is safe for concurrent use.
@@ -133,6 +139,9 @@ func New(ctx context.Context, st *store.Store, vendor Vendor, notes Notifier, lo
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.TracerProvider == nil {
+		opts.TracerProvider = noop.NewTracerProvider()
 	}
 	opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
 	t := &Tracker{

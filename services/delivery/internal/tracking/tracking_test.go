@@ -46,7 +46,7 @@ func (v *vendor) count() int {
 	return v.reads
 }
 
-func newTracker(t *testing.T, v *vendor, opts tracking.Options) (*tracking.Tracker, *store.Store, string) {
+func newTracker(t *testing.T, v tracking.Vendor, opts tracking.Options) (*tracking.Tracker, *store.Store, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
