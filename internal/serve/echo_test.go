@@ -93,7 +93,7 @@ func (s *echoService) request(text, mode string) *dynamicpb.Message {
 }
 
 // register is an Options.RegisterGRPC.
-func (s *echoService) register(srv *grpc.Server) {
+func (s *echoService) register(srv grpc.ServiceRegistrar) {
 	srv.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "test.v1.EchoService",
 		HandlerType: (*any)(nil),
@@ -181,13 +181,8 @@ func (s *echoService) echo(ctx context.Context, req *dynamicpb.Message) (*dynami
 }
 
 // registerGateway is an Options.RegisterGateway serving POST /v1/echo, the way
-// generated RegisterXHandlerFromEndpoint functions do.
-func (s *echoService) registerGateway(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
-	conn, err := grpc.NewClient(endpoint, opts...)
-	if err != nil {
-		return err
-	}
-	context.AfterFunc(ctx, func() { _ = conn.Close() })
+// generated RegisterXHandlerClient functions do.
+func (s *echoService) registerGateway(_ context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
 	return mux.HandlePath(http.MethodPost, "/v1/echo", func(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 		inbound, outbound := runtime.MarshalerForRequest(mux, r)
 		ctx, err := runtime.AnnotateContext(r.Context(), mux, r, echoMethod, runtime.WithHTTPPathPattern("/v1/echo"))

@@ -23,7 +23,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
 )
 
-// interceptors builds the server options that chain, from the outside in:
+// interceptors are the chains, unary and stream, from the outside in:
 // recovery, metrics, the guard (authentication, permission, caller rate;
 // it logs its own refusals), logging, validation, error mapping and
 // recovery again.
@@ -32,7 +32,7 @@ import (
 // makes INTERNAL and logs, and that the metrics and the access log count
 // like any other failure; the outer one is the safety net for a panic in
 // the interceptors themselves.
-func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMetrics, g *guarding, validator protovalidate.Validator) []grpc.ServerOption {
+func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMetrics, g *guarding, validator protovalidate.Validator) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
 	recoverer := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		method, _ := grpc.Method(ctx)
 		logger.ErrorContext(ctx, "panic in gRPC interceptor",
@@ -46,8 +46,7 @@ func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMe
 	v := validating{validator: validator, domain: domain}
 	m := mapping{domain: domain, log: logger}
 
-	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(
+	return []grpc.UnaryServerInterceptor{
 			recovery.UnaryServerInterceptor(recoverer),
 			metrics.UnaryServerInterceptor(),
 			g.unary,
@@ -55,8 +54,7 @@ func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMe
 			v.unary,
 			m.unary,
 			recovery.UnaryServerInterceptor(handlerPanic),
-		),
-		grpc.ChainStreamInterceptor(
+		}, []grpc.StreamServerInterceptor{
 			recovery.StreamServerInterceptor(recoverer),
 			metrics.StreamServerInterceptor(),
 			g.stream,
@@ -64,8 +62,7 @@ func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMe
 			v.stream,
 			m.stream,
 			recovery.StreamServerInterceptor(handlerPanic),
-		),
-	}
+		}
 }
 
 // validating rejects requests that break their protovalidate rules before the

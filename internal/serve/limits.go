@@ -31,13 +31,6 @@ const (
 	// grpc-go acknowledges connection-level data on receipt, so a stalled
 	// stream does not hold the others back.
 	serverConnWindow = 4 << 20
-	// selfStreamWindow is how much of a response stream the gateway and
-	// the WrapREST handlers' clients buffer ahead of their REST client: a
-	// download that nobody reads holds this, its chunk and net/http's few
-	// KiB, far under 1 MiB.
-	selfStreamWindow = 128 << 10
-	// selfConnWindow is the self clients' connection window.
-	selfConnWindow = 4 << 20
 )
 
 // Keepalive: how often a client may ping, and how the server finds dead or
@@ -84,16 +77,6 @@ func connectionLimits() []grpc.ServerOption {
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: maxConnectionIdle, Time: keepaliveTime, Timeout: keepaliveTimeout}),
 		grpc.InitialWindowSize(serverStreamWindow),
 		grpc.InitialConnWindowSize(serverConnWindow),
-	}
-}
-
-// selfWindows are the dial options that fix the gateway's and the WrapREST
-// handlers' flow-control windows and message buffers.
-func selfWindows() []grpc.DialOption {
-	return []grpc.DialOption{
-		experimental.WithBufferPool(bufferPool()),
-		grpc.WithInitialWindowSize(selfStreamWindow),
-		grpc.WithInitialConnWindowSize(selfConnWindow),
 	}
 }
 

@@ -3,8 +3,6 @@ package serve
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +11,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -119,22 +117,6 @@ func parsePrefixes(cidrs []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// Metadata keys the REST gateway adds to the gRPC calls it makes, so that
-// the gRPC access log shows the REST caller. They count only with the
-// process's secret: any caller can send them, but only the gateway knows it.
-const (
-	mdGatewaySecret = "vendorgate-gateway-secret"
-	mdClientAddress = "vendorgate-client-address"
-	mdHTTPMethod    = "vendorgate-http-method"
-	mdHTTPPath      = "vendorgate-http-path"
-	// mdClientCert is the caller the REST request's verified client
-	// certificate names (AUTH_MODE=mtls).
-	mdClientCert = "vendorgate-client-cert"
-	// mdLogged is the trailer with which the gRPC access log tells the
-	// gateway it has logged the call, so the REST face logs it only once.
-	mdLogged = "vendorgate-logged"
-)
-
 // restFace is the HTTP handler in front of the REST gateway: it bounds and
 // times the body, names the route, writes every error in the one error
 // shape, counts every request and logs those the gRPC access log did not.
@@ -147,25 +129,30 @@ type restFace struct {
 	maxBody     int64
 	readTimeout time.Duration
 	trusted     []netip.Prefix
-	// secret marks the gateway's own gRPC calls.
-	secret string
-	// grpcLimit is the gRPC message limit, for the error of a REST body
-	// whose message grew over it.
-	grpcLimit int64
-	requests  *prometheus.CounterVec
-	gateway   http.Handler
-	marshaler runtime.Marshaler
+	requests    *prometheus.CounterVec
+	gateway     http.Handler
+	marshaler   runtime.Marshaler
 	// tracing starts the REST server spans and propagates them to gRPC.
 	tracing *tracing.Provider
 }
 
 // restCall is what one REST request learned on its way; the gateway's
-// handlers find it in their context.
+// handlers find it in their context, and the service's interceptors in
+// the client context of their in-process call.
 type restCall struct {
-	route     string
-	client    string
-	reachedRP bool
+	route string
+	// client is the caller's address, method and path the request's,
+	// cert the caller its verified client certificate names (mTLS).
+	client, method, path, cert string
+	// reachedRP is set when the call reached the service's interceptors,
+	// whose access log then writes its line.
+	reachedRP atomic.Bool
 	st        *status.Status
+}
+
+// newCall is r's restCall.
+func (f *restFace) newCall(r *http.Request) *restCall {
+	return &restCall{client: f.clientAddress(r), method: r.Method, path: r.URL.Path, cert: restCertName(r.Context())}
 }
 
 type restCallKey struct{}
@@ -173,14 +160,6 @@ type restCallKey struct{}
 func callFrom(ctx context.Context) *restCall {
 	c, _ := ctx.Value(restCallKey{}).(*restCall)
 	return c
-}
-
-func newSecret() (string, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("serve: gateway secret: %w", err)
-	}
-	return hex.EncodeToString(b), nil
 }
 
 // registerRESTMetrics registers vendorgate_rest_requests_total, or finds it
@@ -213,7 +192,6 @@ func (f *restFace) muxOptions() []runtime.ServeMuxOption {
 		runtime.WithRoutingErrorHandler(f.routingError),
 		runtime.WithMetadata(f.metadata),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
-		runtime.WithOutgoingTrailerMatcher(outgoingTrailer),
 		runtime.WithForwardResponseOption(f.forwarded),
 		// A form-encoded POST must not run the GET handler of its path,
 		// and X-HTTP-Method-Override must not turn a POST into a GET the
@@ -234,31 +212,10 @@ func incomingHeader(key string) (string, bool) {
 	return runtime.DefaultHeaderMatcher(key)
 }
 
-// outgoingTrailer forwards trailers as the gateway does by default, except
-// the access log's marker.
-func outgoingTrailer(key string) (string, bool) {
-	if key == mdLogged {
-		return "", false
-	}
-	return runtime.MetadataTrailerPrefix + key, true
-}
-
-// metadata is the gateway's runtime.WithMetadata: who called, and how.
-func (f *restFace) metadata(ctx context.Context, r *http.Request) metadata.MD {
-	client := ""
-	if c := callFrom(ctx); c != nil {
-		client = c.client
-	}
-	md := metadata.Pairs(
-		mdGatewaySecret, f.secret,
-		mdClientAddress, client,
-		mdHTTPMethod, r.Method,
-		// Escaped: gRPC metadata values must be printable ASCII.
-		mdHTTPPath, r.URL.EscapedPath(),
-	)
-	if name := restCertName(r.Context()); name != "" {
-		md.Set(mdClientCert, url.PathEscape(name))
-	}
+// metadata is the gateway's runtime.WithMetadata: the trace context of
+// the REST server span, for the gRPC server span to continue.
+func (f *restFace) metadata(ctx context.Context, _ *http.Request) metadata.MD {
+	md := metadata.MD{}
 	f.injectTrace(ctx, md)
 	return md
 }
@@ -270,8 +227,7 @@ func (f *restFace) forwarded(ctx context.Context, _ http.ResponseWriter, _ proto
 	return nil
 }
 
-// noteGRPC marks the call as logged by the gRPC access log when its
-// trailer says so.
+// noteGRPC names the call's route from the gateway's.
 func (f *restFace) noteGRPC(ctx context.Context) {
 	c := callFrom(ctx)
 	if c == nil {
@@ -288,22 +244,47 @@ func (f *restFace) noteGRPC(ctx context.Context) {
 			}
 		}
 	}
-	if md, ok := runtime.ServerMetadataFromContext(ctx); ok && len(md.TrailerMD.Get(mdLogged)) > 0 {
-		c.reachedRP = true
-	}
 }
 
-// ServeHTTP serves one REST request through the gateway.
+// ServeHTTP serves one REST request through the gateway, counted and
+// logged once: by account, unless a WrapREST handler's account already
+// does.
 func (f *restFace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
-	call := &restCall{client: f.clientAddress(r)}
+	if callFrom(r.Context()) == nil {
+		f.account("", http.HandlerFunc(f.serveGateway)).ServeHTTP(w, r)
+		return
+	}
+	f.serveGateway(w, r)
+}
+
+// account is the one accounting path of every REST request, JSON,
+// multipart upload, raw download or NDJSON stream: it gives the request its
+// restCall, names its route (pattern when the route table has none) and,
+// once h is done, counts it in vendorgate_rest_requests_total and logs it
+// unless the service's access log did.
+func (f *restFace) account(pattern string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		call := f.newCall(r)
+		call.route = pattern
+		if rt, _ := f.routes.match(r.Method, r.URL.EscapedPath()); rt != nil {
+			call.route = rt.key()
+		}
+		r = r.WithContext(context.WithValue(r.Context(), restCallKey{}, call))
+		defer f.finish(r, sw, call, start)
+		h.ServeHTTP(sw, r)
+	})
+}
+
+// serveGateway bounds and times a JSON body and passes the request to the
+// gateway.
+func (f *restFace) serveGateway(w http.ResponseWriter, r *http.Request) {
+	sw := w
 	if body, ok := r.Context().Value(timedBodyKey{}).(*timedBody); ok {
 		// A WrapREST handler passed the request on: the body is ours.
 		body.passed.Store(true)
 	}
-	r = r.WithContext(context.WithValue(r.Context(), restCallKey{}, call))
-	defer func() { f.finish(r, sw, call, start) }()
 	// net/http reads the rest of a body the face answers without, before
 	// it reuses or closes the connection; letGo bounds that wait.
 	unread := hasBody(r)
@@ -314,9 +295,6 @@ func (f *restFace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	rt, allowed := f.routes.match(r.Method, r.URL.EscapedPath())
-	if rt != nil {
-		call.route = rt.key()
-	}
 	if rt == nil && len(allowed) > 0 {
 		sw.Header().Set("Allow", strings.Join(allowed, ", "))
 		f.writeError(sw, r, methodNotAllowed(f.domain, r.Method, allowed))
@@ -469,7 +447,7 @@ func (f *restFace) finish(r *http.Request, sw *statusWriter, call *restCall, sta
 		route = "unmatched"
 	}
 	f.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-	if call.reachedRP {
+	if call.reachedRP.Load() {
 		return
 	}
 	level := slog.LevelDebug
@@ -617,13 +595,8 @@ func (f *restFace) classify(ctx context.Context, err error) *status.Status {
 	if errorInfo(st) != nil {
 		return st // the service's own error
 	}
-	if c := callFrom(ctx); c == nil || !c.reachedRP {
-		switch st.Code() {
-		case codes.ResourceExhausted:
-			if strings.Contains(st.Message(), "larger than max") {
-				return rpcstatus.RequestTooLarge(f.domain, f.grpcLimit)
-			}
-		case codes.InvalidArgument:
+	if c := callFrom(ctx); c == nil || !c.reachedRP.Load() {
+		if st.Code() == codes.InvalidArgument {
 			rpc, _ := runtime.RPCMethod(ctx)
 			var in *route
 			if rpc != "" {

@@ -269,7 +269,7 @@ func TestCallerAddressInAccessLog(t *testing.T) {
 	t.Run("gRPC caller claiming the gateway's metadata", func(t *testing.T) {
 		t.Parallel()
 		s := start(t, nil)
-		ctx := metadata.AppendToOutgoingContext(t.Context(), mdGatewaySecret, "guess", mdClientAddress, "192.0.2.66", mdHTTPMethod, "GET")
+		ctx := metadata.AppendToOutgoingContext(t.Context(), "vendorgate-gateway-secret", "guess", "vendorgate-client-address", "192.0.2.66", "vendorgate-http-method", "GET")
 		if _, err := s.call(ctx, "hi", "ok"); err != nil {
 			t.Fatal(err)
 		}

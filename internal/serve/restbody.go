@@ -160,7 +160,7 @@ func (f *restFace) timeBodies(h http.Handler) http.Handler {
 		case body.passed.Load():
 			// The REST face has answered for the body.
 		case body.timedOut.Load() && !tw.wrote:
-			f.answerTimedOut(w, r, body.received.Load(), start)
+			f.answerTimedOut(w, r, body.received.Load())
 			letGo(w)
 		case !body.done.Load():
 			letGo(w)
@@ -169,21 +169,15 @@ func (f *restFace) timeBodies(h http.Handler) http.Handler {
 }
 
 // answerTimedOut answers a WrapREST request whose body timed out with 408,
-// in place of what its handler meant to answer, and counts and logs it as
-// the REST face does its own.
-func (f *restFace) answerTimedOut(w http.ResponseWriter, r *http.Request, received int64, start time.Time) {
-	call := callFrom(r.Context())
-	if call == nil {
-		call = &restCall{client: f.clientAddress(r)}
-		r = r.WithContext(context.WithValue(r.Context(), restCallKey{}, call))
+// in place of what its handler meant to answer; the REST face counts it
+// and logs it as its own, whatever the service's access log wrote of the
+// call the handler had started.
+func (f *restFace) answerTimedOut(w http.ResponseWriter, r *http.Request, received int64) {
+	if call := callFrom(r.Context()); call != nil {
+		call.reachedRP.Store(false)
 	}
-	if rt, _ := f.routes.match(r.Method, r.URL.EscapedPath()); rt != nil {
-		call.route = rt.key()
-	}
-	sw := &statusWriter{ResponseWriter: w}
-	clear(sw.Header())
+	clear(w.Header())
 	// The client may still send the rest of the body.
-	sw.Header().Set("Connection", "close")
-	f.writeError(sw, r, f.bodyTimedOut(received))
-	f.finish(r, sw, call, start)
+	w.Header().Set("Connection", "close")
+	f.writeError(w, r, f.bodyTimedOut(received))
 }

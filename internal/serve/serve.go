@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -27,8 +26,6 @@ import (
 	"github.com/soheilhy/cmux"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -55,13 +52,19 @@ type Options struct {
 	// Registry receives the gRPC server, Go runtime and process metrics and
 	// is what /metrics serves; the global default registry is never used.
 	Registry *prometheus.Registry
-	// RegisterGRPC registers the service implementation.
-	RegisterGRPC func(*grpc.Server)
-	// RegisterGateway registers the REST gateway, e.g.
-	// deliveryv1.RegisterDeliveryServiceHandlerFromEndpoint. It dials the
-	// service's own gRPC endpoint, so every REST call goes through the same
-	// interceptors exactly once. Nil serves no REST API.
-	RegisterGateway func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error
+	// RegisterGRPC registers the service implementation, on the gRPC
+	// server and on the in-process channel (Local) the REST face calls.
+	RegisterGRPC func(grpc.ServiceRegistrar)
+	// RegisterGateway registers the REST gateway's handlers on mux with a
+	// client of conn, the service's in-process channel, e.g.
+	// deliveryv1.RegisterDeliveryServiceHandlerClient(ctx, mux,
+	// deliveryv1.NewDeliveryServiceClient(conn)): every REST call goes
+	// through the same interceptors as a gRPC call, exactly once, with no
+	// socket in between. Nil serves no REST API.
+	RegisterGateway func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error
+	// Local is the service's in-process channel, for WrapREST handlers
+	// that call the service themselves; nil makes one for the gateway.
+	Local *Local
 	// Ready is the optional readiness check behind /readyz; nil means always
 	// ready until shutdown starts.
 	Ready func(ctx context.Context) error
@@ -79,10 +82,10 @@ type Options struct {
 	// WrapREST holds REST routes, pattern (as for http.ServeMux, e.g.
 	// "POST /v1/esign/contracts") to a handler built around the REST face:
 	// it may serve some requests itself (e.g. a multipart upload streamed
-	// into the service's own gRPC endpoint, with a client dialed with
-	// SelfDialOptions and calls made with OutgoingContext) and pass the
-	// others to next, the gateway with its body limits, error shape and
-	// access log. A body the handler reads itself has REST.BodyReadTimeout
+	// into the service through Local, with calls made with
+	// OutgoingContext) and pass the others to next, the gateway with its
+	// body limits and error shape. Both are counted and logged as every
+	// REST request is. A body the handler reads itself has REST.BodyReadTimeout
 	// to arrive too: past it, the answer is the REST face's 408, whatever
 	// the handler makes of its failed read.
 	WrapREST map[string]func(next http.Handler) http.Handler
@@ -208,50 +211,33 @@ func Run(ctx context.Context, lis net.Listener, opts Options) (err error) {
 	opts.REST.BodyReadTimeout = cmp.Or(opts.REST.BodyReadTimeout, DefaultBodyReadTimeout)
 	opts.REST.IdleTimeout = cmp.Or(opts.REST.IdleTimeout, DefaultIdleTimeout)
 	grpcLimit := grpcMessageLimit(opts.REST.MaxBodyBytes, opts.RouteBodyLimits)
-	secret, err := newSecret()
-	if err != nil {
-		return err
-	}
 
-	// The gateway-call interceptors come first, so that the access log
-	// already sees the REST caller.
-	gw := gatewayCalls{secret: secret}
-	if opts.TLS != nil {
-		gw.tls = true
-	}
-	serverOpts := append(grpcTracing(traces), []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(gw.unary),
-		grpc.ChainStreamInterceptor(gw.stream),
+	unary, streams := interceptors(logger, opts.Domain, metrics, guard, validator)
+	serverOpts := append(grpcTracing(traces),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(streams...),
 		grpc.MaxRecvMsgSize(grpcLimit),
-	}...)
-	serverOpts = append(serverOpts, interceptors(logger, opts.Domain, metrics, guard, validator)...)
+		grpc.MaxConcurrentStreams(cmp.Or(opts.REST.GRPCMaxConcurrentStreams, DefaultGRPCMaxConcurrentStreams)),
+	)
 	serverOpts = append(serverOpts, connectionLimits()...)
 	if opts.TLS != nil {
 		serverOpts = append(serverOpts, grpc.Creds(handshaken{}))
 	}
-	// Callers' connections are served by grpcSrv, which caps the streams
-	// of each; the gateway's and the WrapREST handlers' own connections
-	// by gatewaySrv, the same service without the cap, since one of those
-	// connections carries the calls of every REST client at once.
-	grpcSrv := grpc.NewServer(append(slices.Clip(serverOpts),
-		grpc.MaxConcurrentStreams(cmp.Or(opts.REST.GRPCMaxConcurrentStreams, DefaultGRPCMaxConcurrentStreams)))...)
-	gatewaySrv := grpc.NewServer(serverOpts...)
+	grpcSrv := grpc.NewServer(serverOpts...)
 	healthSrv := health.NewServer()
 	healthSrv.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthSrv.SetServingStatus(opts.Name, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(grpcSrv, healthSrv)
-	healthpb.RegisterHealthServer(gatewaySrv, healthSrv)
 	reflection.Register(grpcSrv)
 	opts.RegisterGRPC(grpcSrv)
-	opts.RegisterGRPC(gatewaySrv)
 	metrics.InitializeMetrics(grpcSrv)
 
-	// The gateway's connection to our own endpoint must outlive ctx: REST
-	// calls still in flight when ctx ends need it until the HTTP server has
-	// drained them.
-	gatewayCtx, closeGateway := context.WithCancel(context.WithoutCancel(ctx))
-	defer closeGateway()
-	face, err := newRESTFace(opts, logger, grpcSrv, secret, grpcLimit)
+	// REST calls reach the service in process, through the same chain.
+	local := cmp.Or(opts.Local, NewLocal())
+	if err := local.setUp(opts.RegisterGRPC, unary, streams, localTracing(traces)); err != nil {
+		return err
+	}
+	face, err := newRESTFace(opts, logger, grpcSrv)
 	if err != nil {
 		return err
 	}
@@ -259,17 +245,9 @@ func Run(ctx context.Context, lis net.Listener, opts Options) (err error) {
 	gateway := runtime.NewServeMux(face.muxOptions()...)
 	face.gateway = gateway
 	if opts.RegisterGateway != nil {
-		// The gateway may send what the server accepts, so that a body
-		// under the REST limit never meets the gRPC one.
-		creds := insecure.NewCredentials()
-		if opts.TLS != nil {
-			creds = credentials.NewTLS(gatewayTLS(opts.TLS))
-		}
-		dial := append([]grpc.DialOption{
-			grpc.WithTransportCredentials(creds),
-			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(grpcLimit), grpc.MaxCallRecvMsgSize(grpcLimit)),
-		}, selfWindows()...)
-		if err := opts.RegisterGateway(gatewayCtx, gateway, lis.Addr().String(), dial); err != nil {
+		// The gateway's handlers must outlive ctx: REST calls still in
+		// flight when ctx ends run until the HTTP server has drained them.
+		if err := opts.RegisterGateway(context.WithoutCancel(ctx), gateway, local); err != nil {
 			return fmt.Errorf("serve: register REST gateway: %w", err)
 		}
 	}
@@ -283,7 +261,7 @@ func Run(ctx context.Context, lis net.Listener, opts Options) (err error) {
 		if _, dup := extra[pattern]; dup {
 			return fmt.Errorf("serve: route %q is in both ExtraHTTP and WrapREST", pattern)
 		}
-		extra[pattern] = face.traced(face.withSelfCalls(face.timeBodies(wrap(face))))
+		extra[pattern] = face.traced(face.account(pattern, face.timeBodies(wrap(face))))
 	}
 	progress, err := newWriteProgress(cmp.Or(opts.REST.WriteIdleTimeout, DefaultWriteIdleTimeout), logger, opts.Registry)
 	if progress != nil {
@@ -330,11 +308,8 @@ func Run(ctx context.Context, lis net.Listener, opts Options) (err error) {
 	// slower); everything else, HTTP/1 included, to the HTTP server. The
 	// SendSettings matcher answers the client's SETTINGS, which some gRPC
 	// clients wait for before they send the headers the match needs.
-	// The gateway's connections are told by the process's secret in the
-	// metadata of their first call.
 	mux := cmux.New(lis)
 	mux.SetReadTimeout(min(maxSniffTimeout, opts.ShutdownTimeout))
-	gatewayLis := mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings(mdGatewaySecret, secret))
 	grpcLis := mux.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
 	httpLis := mux.Match(cmux.Any())
 
@@ -355,7 +330,6 @@ func Run(ctx context.Context, lis net.Listener, opts Options) (err error) {
 		})
 	}
 	serve("gRPC server", func() error { return grpcSrv.Serve(grpcLis) })
-	serve("gateway gRPC server", func() error { return gatewaySrv.Serve(gatewayLis) })
 	serve("HTTP server", func() error { return httpSrv.Serve(httpLis) })
 	serve("connection mux", mux.Serve)
 	if metricsSrv != nil {
@@ -367,12 +341,11 @@ func Run(ctx context.Context, lis net.Listener, opts Options) (err error) {
 		p.stopping.Store(true)
 		healthSrv.Shutdown()
 		logger.InfoContext(ctx, "shutting down", "timeout", opts.ShutdownTimeout.String())
-		err := shutdown([]*grpc.Server{grpcSrv, gatewaySrv}, httpSrv, opts.ShutdownTimeout)
+		err := shutdown(grpcSrv, httpSrv, opts.ShutdownTimeout)
 		if metricsSrv != nil {
 			// Scrapes are short: metrics go last, so the shutdown shows.
 			_ = metricsSrv.Close()
 		}
-		closeGateway()
 		// Stop the mux's accept loop and release connections it still holds.
 		mux.Close()
 		_ = lis.Close()
@@ -387,29 +360,26 @@ func Run(ctx context.Context, lis net.Listener, opts Options) (err error) {
 
 // shutdown stops the servers gracefully in parallel, and forcibly once
 // timeout has passed.
-func shutdown(grpcSrvs []*grpc.Server, httpSrv *http.Server, timeout time.Duration) error {
+func shutdown(grpcSrv *grpc.Server, httpSrv *http.Server, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
 	var wg sync.WaitGroup
-	var grpcForced atomic.Bool
-	var httpForced bool
-	for _, grpcSrv := range grpcSrvs {
-		wg.Go(func() {
-			stopped := make(chan struct{})
-			go func() {
-				grpcSrv.GracefulStop()
-				close(stopped)
-			}()
-			select {
-			case <-stopped:
-			case <-ctx.Done():
-				grpcForced.Store(true)
-				grpcSrv.Stop()
-				<-stopped
-			}
-		})
-	}
+	var grpcForced, httpForced bool
+	wg.Go(func() {
+		stopped := make(chan struct{})
+		go func() {
+			grpcSrv.GracefulStop()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			grpcForced = true
+			grpcSrv.Stop()
+			<-stopped
+		}
+	})
 	wg.Go(func() {
 		// Shutdown also reports failing to close a listener the gRPC side
 		// closed first (cmux's listeners share the root one); only running
@@ -420,7 +390,7 @@ func shutdown(grpcSrvs []*grpc.Server, httpSrv *http.Server, timeout time.Durati
 		}
 	})
 	wg.Wait()
-	if grpcForced.Load() || httpForced {
+	if grpcForced || httpForced {
 		return fmt.Errorf("serve: graceful shutdown did not finish within %s, in-flight calls were cut: %w",
 			timeout, context.DeadlineExceeded)
 	}
@@ -440,7 +410,7 @@ func grpcMessageLimit(maxBody int64, perRoute map[string]int64) int {
 }
 
 // newRESTFace builds the REST face for the services registered on srv.
-func newRESTFace(opts Options, logger *slog.Logger, srv *grpc.Server, secret string, grpcLimit int) (*restFace, error) {
+func newRESTFace(opts Options, logger *slog.Logger, srv *grpc.Server) (*restFace, error) {
 	files := opts.Files
 	if files == nil {
 		files = protoregistry.GlobalFiles
@@ -474,8 +444,6 @@ func newRESTFace(opts Options, logger *slog.Logger, srv *grpc.Server, secret str
 		maxBody:     opts.REST.MaxBodyBytes,
 		readTimeout: opts.REST.BodyReadTimeout,
 		trusted:     trusted,
-		secret:      secret,
-		grpcLimit:   int64(grpcLimit),
 		requests:    requests,
 		marshaler:   jsonMarshaler(),
 	}, nil

@@ -657,7 +657,7 @@ func TestRunRejectsBadOptions(t *testing.T) {
 			Domain:       testDomain,
 			Logger:       slog.New(slog.DiscardHandler),
 			Registry:     prometheus.NewRegistry(),
-			RegisterGRPC: func(*grpc.Server) {},
+			RegisterGRPC: func(grpc.ServiceRegistrar) {},
 		}
 	}
 	tests := []struct {
@@ -685,7 +685,7 @@ func TestRunRejectsBadOptions(t *testing.T) {
 		{
 			name: "gateway fails",
 			edit: func(o *Options) {
-				o.RegisterGateway = func(context.Context, *runtime.ServeMux, string, []grpc.DialOption) error {
+				o.RegisterGateway = func(context.Context, *runtime.ServeMux, grpc.ClientConnInterface) error {
 					return errors.New("boom")
 				}
 			},

@@ -1,10 +1,8 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
 
@@ -86,30 +84,4 @@ func restCertName(ctx context.Context) string {
 		return ""
 	}
 	return auth.CertName(chains[0][0])
-}
-
-// gatewayTLS is what the gateway dials its own TLS listener with: it pins
-// the server's own certificate instead of checking a name, since the
-// address is loopback and the certificate names the public host.
-func gatewayTLS(server *tls.Config) *tls.Config {
-	var own [][]byte
-	for _, c := range server.Certificates {
-		own = append(own, c.Certificate...)
-	}
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"h2"},
-		// Checked by VerifyPeerCertificate below, against our own.
-		InsecureSkipVerify: true, //nolint:gosec // pinned to the server's own certificate
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			for _, r := range raw {
-				for _, o := range own {
-					if bytes.Equal(r, o) {
-						return nil
-					}
-				}
-			}
-			return errors.New("serve: the gateway reached a server that is not this one")
-		},
-	}
 }

@@ -135,8 +135,7 @@ func TestMTLSOverGRPCAndREST(t *testing.T) {
 }
 
 // TestSelfCallsCarryTheRESTCaller: a WrapREST handler that serves a REST
-// request through its own client of the gRPC endpoint (SelfDialOptions,
-// OutgoingContext) is admitted or refused as the REST caller: with
+// request through the service's Local channel (with OutgoingContext) is admitted or refused as the REST caller: with
 // AUTH_MODE=mtls over TLS, the client certificate decides.
 func TestSelfCallsCarryTheRESTCaller(t *testing.T) {
 	t.Parallel()
@@ -153,20 +152,16 @@ func TestSelfCallsCarryTheRESTCaller(t *testing.T) {
 	}
 	serverTLS := &tls.Config{Certificates: []tls.Certificate{pki.server}, ClientCAs: pki.pool, ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
 	var echo *echoService // set once start returns; the handler runs later
+	local := NewLocal()
 	s := start(t, func(o *Options) {
 		o.TLS = serverTLS
 		o.Guard = g
+		o.Local = local
 		o.WrapREST = map[string]func(http.Handler) http.Handler{
 			"POST /v1/echo-self": func(http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					conn, err := grpc.NewClient(r.Host, SelfDialOptions(serverTLS)...)
-					if err != nil {
-						http.Error(w, err.Error(), http.StatusInternalServerError)
-						return
-					}
-					defer conn.Close()
 					resp := dynamicpb.NewMessage(echo.resp)
-					err = conn.Invoke(OutgoingContext(r), echoMethod, echo.request("hi", "ok"), resp)
+					err := local.Invoke(OutgoingContext(r), echoMethod, echo.request("hi", "ok"), resp)
 					w.WriteHeader(runtime.HTTPStatusFromCode(status.Code(err)))
 				})
 			},

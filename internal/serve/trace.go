@@ -33,7 +33,16 @@ func grpcTracing(p *tracing.Provider) []grpc.ServerOption {
 	if !p.Enabled() {
 		return nil
 	}
-	return []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(
+	return []grpc.ServerOption{grpc.StatsHandler(localTracing(p))}
+}
+
+// localTracing is the stats handler that gives every gRPC call a server
+// span, on the network or in process; nil when traces are off.
+func localTracing(p *tracing.Provider) stats.Handler {
+	if !p.Enabled() {
+		return nil
+	}
+	return otelgrpc.NewServerHandler(
 		otelgrpc.WithTracerProvider(p.TracerProvider()),
 		otelgrpc.WithPropagators(p.Propagator()),
 		// /metrics already has the gRPC metrics; these spans are traces only.
@@ -41,7 +50,7 @@ func grpcTracing(p *tracing.Provider) []grpc.ServerOption {
 		otelgrpc.WithFilter(func(info *stats.RPCTagInfo) bool {
 			return !strings.HasPrefix(info.FullMethodName, "/grpc.health.v1.Health/")
 		}),
-	))}
+	)
 }
 
 // restSpanKey marks a request whose REST server span is started.

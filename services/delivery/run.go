@@ -189,9 +189,9 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 			ShutdownTimeout:    cfg.ShutdownTimeout,
 			REST:               cfg.REST,
 			OpenAPI:            doc,
-			RegisterGRPC:       func(s *grpc.Server) { deliveryv1.RegisterDeliveryServiceServer(s, srv) },
-			RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
-				return deliveryv1.RegisterDeliveryServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
+			RegisterGRPC:       func(s grpc.ServiceRegistrar) { deliveryv1.RegisterDeliveryServiceServer(s, srv) },
+			RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
+				return deliveryv1.RegisterDeliveryServiceHandlerClient(ctx, mux, deliveryv1.NewDeliveryServiceClient(conn))
 			},
 		})
 	})

@@ -137,15 +137,12 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 	if onListen != nil {
 		onListen(lis.Addr())
 	}
-	// Multipart uploads and raw downloads go through a stream to our own
-	// endpoint, so that the interceptors run once, as for every REST call.
-	self, err := grpc.NewClient(lis.Addr().String(), serve.SelfDialOptions(acc.TLS)...)
-	if err != nil {
-		return fmt.Errorf("self client: %w", err)
-	}
-	defer self.Close()
-	downloads := restfiles.Downloads{Client: esignv1.NewEsignServiceClient(self)}
-	uploads := restfiles.Uploads{Client: esignv1.NewEsignServiceClient(self), MaxUploadBytes: cfg.MaxUploadBytes, Domain: server.Domain}
+	// Multipart uploads and raw downloads go through a stream to the
+	// service in process, so that the interceptors run once, as for every
+	// REST call.
+	local := serve.NewLocal()
+	downloads := restfiles.Downloads{Client: esignv1.NewEsignServiceClient(local)}
+	uploads := restfiles.Uploads{Client: esignv1.NewEsignServiceClient(local), MaxUploadBytes: cfg.MaxUploadBytes, Domain: server.Domain}
 	// A JSON upload carries the file in base64 (4/3 of its size) plus the
 	// other fields.
 	jsonUpload := cfg.MaxUploadBytes/3*4 + 1<<20
@@ -180,9 +177,10 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		OpenAPI:            doc,
 		Guard:              acc.Guard,
 		TLS:                acc.TLS,
-		RegisterGRPC:       func(s *grpc.Server) { esignv1.RegisterEsignServiceServer(s, srv) },
-		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
-			return esignv1.RegisterEsignServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
+		RegisterGRPC:       func(s grpc.ServiceRegistrar) { esignv1.RegisterEsignServiceServer(s, srv) },
+		Local:              local,
+		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
+			return esignv1.RegisterEsignServiceHandlerClient(ctx, mux, esignv1.NewEsignServiceClient(conn))
 		},
 	})
 }

@@ -162,15 +162,15 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		Ready:              st.Ping,
 		Guard:              acc.Guard,
 		TLS:                acc.TLS,
-		RegisterGRPC: func(s *grpc.Server) {
+		RegisterGRPC: func(s grpc.ServiceRegistrar) {
 			logisticsv1.RegisterParcelServiceServer(s, parcels)
 			logisticsv1.RegisterBillingServiceServer(s, billingSrv)
 		},
-		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
-			if err := logisticsv1.RegisterParcelServiceHandlerFromEndpoint(ctx, mux, endpoint, opts); err != nil {
+		RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
+			if err := logisticsv1.RegisterParcelServiceHandlerClient(ctx, mux, logisticsv1.NewParcelServiceClient(conn)); err != nil {
 				return err
 			}
-			return logisticsv1.RegisterBillingServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
+			return logisticsv1.RegisterBillingServiceHandlerClient(ctx, mux, logisticsv1.NewBillingServiceClient(conn))
 		},
 	})
 }

@@ -1,0 +1,180 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/fullstorydev/grpchan/inprocgrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vendorgate/vendorgate/internal/auth"
+)
+
+// Local is a service's in-process gRPC channel: the REST gateway and the
+// WrapREST handlers call the service through it, in the same process,
+// through the same interceptor chain as a gRPC caller (guard, metrics,
+// access log, validation, error mapping), with no socket and no second
+// encoding of the messages (grpchan's inprocgrpc copies them). Run
+// registers the service on it and sets its interceptors; a call made
+// before Run has is refused UNAVAILABLE.
+//
+// It is a grpc.ClientConnInterface: a generated client wraps it, e.g.
+// esignv1.NewEsignServiceClient(local).
+type Local struct {
+	ch inprocgrpc.Channel
+	// used is set by the Run that sets the channel up, ready once it has.
+	used, ready atomic.Bool
+}
+
+// NewLocal returns a channel for Options.Local.
+func NewLocal() *Local { return &Local{} }
+
+var errLocalNotReady = status.Error(codes.Unavailable, "the service is not serving yet")
+
+// Invoke implements grpc.ClientConnInterface.
+func (l *Local) Invoke(ctx context.Context, method string, req, resp any, opts ...grpc.CallOption) error {
+	if !l.ready.Load() {
+		return errLocalNotReady
+	}
+	return l.ch.Invoke(ctx, method, req, resp, opts...)
+}
+
+// NewStream implements grpc.ClientConnInterface.
+func (l *Local) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	if !l.ready.Load() {
+		return nil, errLocalNotReady
+	}
+	return l.ch.NewStream(ctx, desc, method, opts...)
+}
+
+// setUp registers the service through register and chains the
+// interceptors: first the one that makes a REST request's caller the
+// call's peer, then the gRPC server's own. It may run once.
+func (l *Local) setUp(register func(grpc.ServiceRegistrar), unary []grpc.UnaryServerInterceptor, streams []grpc.StreamServerInterceptor, sh stats.Handler) error {
+	if !l.used.CompareAndSwap(false, true) {
+		return errors.New("serve: Options.Local is already in use by another Run")
+	}
+	register(&l.ch)
+	l.ch.WithCloner(protoCloner{})
+	l.ch.WithServerUnaryInterceptor(chainUnary(append([]grpc.UnaryServerInterceptor{restCaller}, unary...)))
+	l.ch.WithServerStreamInterceptor(chainStream(append([]grpc.StreamServerInterceptor{restCallerStream}, streams...)))
+	if sh != nil {
+		l.ch.WithServerStatsHandler(sh)
+	}
+	l.ready.Store(true)
+	return nil
+}
+
+// protoCloner copies messages between the REST side and the service with
+// google.golang.org/protobuf, where inprocgrpc's default goes through the
+// older APIv1 reflection.
+type protoCloner struct{}
+
+func (protoCloner) Copy(out, in any) error {
+	o, ok1 := out.(proto.Message)
+	i, ok2 := in.(proto.Message)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("serve: in-process copy of %T into %T: not protobuf messages", in, out)
+	}
+	if o.ProtoReflect().Descriptor() != i.ProtoReflect().Descriptor() {
+		return fmt.Errorf("serve: in-process copy of %T into %T: different messages", in, out)
+	}
+	proto.Reset(o)
+	proto.Merge(o, i)
+	return nil
+}
+
+func (protoCloner) Clone(in any) (any, error) {
+	m, ok := in.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("serve: in-process clone of %T: not a protobuf message", in)
+	}
+	return proto.Clone(m), nil
+}
+
+// restCaller is the first interceptor of an in-process call: the REST
+// request it serves becomes the call's peer (its caller's address), its
+// origin (HTTP method and path, for the access log) and, under
+// AUTH_MODE=mtls, its verified certificate's caller. inprocgrpc gives the
+// server side none of the client context's values; ClientContext reaches
+// them. The REST face learns that the call reached the service, so that
+// the access log's line is the only one.
+func restCaller(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	return handler(fromREST(ctx), req)
+}
+
+func restCallerStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return handler(srv, &contextStream{ServerStream: ss, ctx: fromREST(ss.Context())})
+}
+
+func fromREST(ctx context.Context) context.Context {
+	call := callFrom(inprocgrpc.ClientContext(ctx))
+	if call == nil {
+		return ctx
+	}
+	call.reachedRP.Store(true)
+	if call.client != "" {
+		ctx = peer.NewContext(ctx, &peer.Peer{Addr: textAddr(call.client)})
+	}
+	if call.cert != "" {
+		ctx = auth.WithRESTCertificate(ctx, call.cert)
+	}
+	return context.WithValue(ctx, restOriginKey{}, restOrigin{method: call.method, path: call.path})
+}
+
+// OutgoingContext is, for a WrapREST handler that serves request r through
+// the service's Local channel, r's context carrying the request's
+// Authorization header as metadata, so that the guard admits or refuses the
+// REST caller. Outside a WrapREST handler it is r's context.
+func OutgoingContext(r *http.Request) context.Context {
+	if callFrom(r.Context()) == nil {
+		return r.Context()
+	}
+	md := metadata.MD{}
+	if v := r.Header.Get("Authorization"); v != "" {
+		md.Set("authorization", v)
+	}
+	return metadata.NewOutgoingContext(r.Context(), md)
+}
+
+// chainUnary makes one interceptor of several, the first outermost, as
+// grpc.ChainUnaryInterceptor does for a server.
+func chainUnary(ics []grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		return ics[0](ctx, req, info, unaryNext(ics, 0, info, handler))
+	}
+}
+
+func unaryNext(ics []grpc.UnaryServerInterceptor, i int, info *grpc.UnaryServerInfo, last grpc.UnaryHandler) grpc.UnaryHandler {
+	if i == len(ics)-1 {
+		return last
+	}
+	return func(ctx context.Context, req any) (any, error) {
+		return ics[i+1](ctx, req, info, unaryNext(ics, i+1, info, last))
+	}
+}
+
+// chainStream is chainUnary for streams.
+func chainStream(ics []grpc.StreamServerInterceptor) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		return ics[0](srv, ss, info, streamNext(ics, 0, info, handler))
+	}
+}
+
+func streamNext(ics []grpc.StreamServerInterceptor, i int, info *grpc.StreamServerInfo, last grpc.StreamHandler) grpc.StreamHandler {
+	if i == len(ics)-1 {
+		return last
+	}
+	return func(srv any, ss grpc.ServerStream) error {
+		return ics[i+1](srv, ss, info, streamNext(ics, i+1, info, last))
+	}
+}

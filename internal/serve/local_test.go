@@ -1,0 +1,133 @@
+package serve
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+)
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int32
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
+}
+
+// TestRESTStaysInProcess: REST calls, JSON through the gateway and a
+// download through a WrapREST handler, reach the service through its Local
+// channel: the listener accepts only the REST client's one connection, the
+// service's access log names the REST caller, and the REST metrics count
+// both routes.
+func TestRESTStaysInProcess(t *testing.T) {
+	t.Parallel()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis := &countingListener{Listener: inner}
+	echo := newEchoService(t)
+	logs := &logBuffer{}
+	local := NewLocal()
+	var started atomic.Int32
+	var sent atomic.Int64
+	opts := Options{
+		Name:     "echo",
+		Domain:   testDomain,
+		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Registry: prometheus.NewRegistry(),
+		RegisterGRPC: func(s grpc.ServiceRegistrar) {
+			echo.register(s)
+			registerBlob(s, &started, &sent)
+		},
+		RegisterGateway: echo.registerGateway,
+		Local:           local,
+		WrapREST:        map[string]func(http.Handler) http.Handler{"GET /v1/blob": downloadHandler(local)},
+		ShutdownTimeout: 5 * time.Second,
+		REST:            REST{MetricsAddr: MetricsOff},
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	result := make(chan error, 1)
+	go func() { result <- Run(ctx, lis, opts) }()
+	defer func() {
+		stop()
+		if err := <-result; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	base := "http://" + inner.Addr().String()
+	transport := &http.Transport{MaxConnsPerHost: 1}
+	defer transport.CloseIdleConnections()
+	hc := &http.Client{Transport: transport, Timeout: 10 * time.Second}
+	for i := range 20 {
+		resp, err := hc.Post(base+"/v1/echo", "application/json", strings.NewReader(`{"text":"hi"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"text":"hi"`) {
+			t.Fatalf("call %d: got HTTP %d %s, want 200 echoing hi", i, resp.StatusCode, body)
+		}
+	}
+	resp, err := hc.Get(base + "/v1/blob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || n != downloadBytes {
+		t.Fatalf("download: got HTTP %d, %d bytes; want 200, %d", resp.StatusCode, n, downloadBytes)
+	}
+
+	if got := lis.accepted.Load(); got != 1 {
+		t.Errorf("the listener accepted %d connections, want 1 (the REST client's): something dials the service's own port", got)
+	}
+	lines := logs.lines(t, "finished call")
+	if len(lines) != 21 {
+		t.Fatalf("got %d access-log lines, want 21", len(lines))
+	}
+	for _, l := range lines {
+		if l["protocol"] != "rest" || l["peer.address"] == nil || !strings.HasPrefix(l["peer.address"].(string), "127.0.0.1:") {
+			t.Errorf("access-log line %v: want protocol rest from the REST client's 127.0.0.1 address", l)
+			break
+		}
+	}
+	if n := len(logs.lines(t, "finished REST request")); n != 0 {
+		t.Errorf("got %d REST access lines for calls the service's access log wrote, want 0", n)
+	}
+	metrics := gatherText(t, opts.Registry)
+	for _, want := range []string{
+		`vendorgate_rest_requests_total{code="200",route="unmatched"} 20`,
+		`vendorgate_rest_requests_total{code="200",route="GET /v1/blob"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// gatherText is reg's metrics in the text exposition format.
+func gatherText(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	metricsHandler(reg).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	return rec.Body.String()
+}

@@ -1,0 +1,35 @@
+package serve
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+)
+
+// restOrigin is the REST request a gateway call serves.
+type restOrigin struct {
+	method, path string
+}
+
+type restOriginKey struct{}
+
+// originFrom returns the REST request behind a gRPC call, if it came
+// through the gateway.
+func originFrom(ctx context.Context) (restOrigin, bool) {
+	o, ok := ctx.Value(restOriginKey{}).(restOrigin)
+	return o, ok
+}
+
+// textAddr is a REST caller's address as the REST face saw it.
+type textAddr string
+
+func (a textAddr) Network() string { return "tcp" }
+func (a textAddr) String() string  { return string(a) }
+
+// contextStream is a ServerStream with another context.
+type contextStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *contextStream) Context() context.Context { return s.ctx }
