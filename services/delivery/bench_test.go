@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
@@ -28,17 +30,24 @@ import (
 
 // BenchmarkGetOrder compares one GetOrder through the whole vendorgate
 // service (interceptors, validation, metrics, logging, the vendor call layer,
-// drift-tolerant decoding) with a bare grpc-go handler that only signs, calls
-// the same simulator with a shared http.Client and decodes. Both include the
-// simulator's own CPU, which runs in this process. The budget is
-// vendorgate's CPU time per call ≤ 1.25× the baseline's; the
-// "cpu-ns/op" metric is process CPU time (user+system) per call.
+// drift-tolerant decoding) with a bare handler that only signs, calls the
+// same simulator with a shared http.Client and decodes. Every side includes
+// the simulator's own CPU, which runs in this process. The "cpu-ns/op"
+// metric is process CPU time (user+system) per call. Its sides, whose names
+// scripts/bench reads the ratios by:
 //
-// "vendorgate" runs with AUTH_MODE=none; "vendorgate-auth" is the same with
-// the caller layer of issue 11 on: an API key checked against a keys file
-// on every call, the per-caller request metric, and every vendor call
-// recorded in the usage ledger (written in batches to the store). The
-// budget of that layer is ≤ 5% over "vendorgate" (docs/benchmarks.md).
+//   - vendorgate: the service as run() wires it, AUTH_MODE=none, over gRPC;
+//   - vendorgate-auth: the same with an API key checked on every call, the
+//     per-caller metrics and the usage ledger;
+//   - vendorgate-rest: vendorgate-auth's service called through its REST
+//     face (GET /v1/delivery/orders/{origin_id}) on a keep-alive client;
+//   - baseline: a bare grpc-go handler;
+//   - baseline-rest: the same handler behind a bare net/http route that
+//     writes the Order with protojson.
+//
+// Budgets (issue 19): vendorgate ÷ baseline ≤ 1.10, vendorgate-auth ÷
+// baseline ≤ 1.12, vendorgate-rest ÷ baseline-rest ≤ 1.15, medians of
+// rotated rounds (scripts/bench).
 func BenchmarkGetOrder(b *testing.B) {
 	b.Run("vendorgate", func(b *testing.B) {
 		h := startLogging(b, &logtest.Buffer{}, "LOG_LEVEL=info", "AUTH_MODE=none")
@@ -62,6 +71,17 @@ func BenchmarkGetOrder(b *testing.B) {
 		req := &deliveryv1.GetOrderRequest{OriginId: "bench-1"}
 		measure(b, func() error { _, err := h.client.GetOrder(ctx, req); return err })
 	})
+	b.Run("vendorgate-rest", func(b *testing.B) {
+		keys := filepath.Join(b.TempDir(), "keys.yaml")
+		if err := os.WriteFile(keys, []byte(keysFile(shopKey)), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		h := startLogging(b, &logtest.Buffer{}, "LOG_LEVEL=info", "AUTH_MODE=api-key", "AUTH_KEYS_FILE="+keys)
+		if _, err := h.client.CreateOrder(bearer(context.Background(), shopKey), validOrder("bench-1")); err != nil {
+			b.Fatal(err)
+		}
+		measure(b, restGetter(b, h.rest+"/v1/delivery/orders/bench-1", "Bearer "+shopKey))
+	})
 	b.Run("baseline", func(b *testing.B) {
 		client, create := startBaseline(b)
 		ctx := context.Background()
@@ -69,6 +89,37 @@ func BenchmarkGetOrder(b *testing.B) {
 		req := &deliveryv1.GetOrderRequest{OriginId: "bench-1"}
 		measure(b, func() error { _, err := client.GetOrder(ctx, req); return err })
 	})
+	b.Run("baseline-rest", func(b *testing.B) {
+		base, create := startBaselineREST(b)
+		create("bench-1")
+		measure(b, restGetter(b, base+"/v1/delivery/orders/bench-1", ""))
+	})
+}
+
+// restGetter is a REST GetOrder of url on a shared keep-alive client, read
+// whole, that fails unless it answers 200.
+func restGetter(b *testing.B, url, authorization string) func() error {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	b.Cleanup(hc.CloseIdleConnections)
+	return func() error {
+		req, err := http.NewRequest(http.MethodGet, url, http.NoBody)
+		if err != nil {
+			return err
+		}
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("GET %s: HTTP %d %s", url, resp.StatusCode, body)
+		}
+		return err
+	}
 }
 
 // measure runs call b.N times and reports process CPU time per call.
@@ -171,17 +222,62 @@ func (s *baselineServer) GetOrder(ctx context.Context, req *deliveryv1.GetOrderR
 	return &deliveryv1.GetOrderResponse{Order: o}, nil
 }
 
-func startBaseline(b *testing.B) (deliveryv1.DeliveryServiceClient, func(originID string)) {
+// startBaselineREST serves the bare handler's GetOrder as REST: a bare
+// net/http handler that takes the origin_id from the path, calls the same
+// code as the gRPC baseline (sign, call the simulator on a shared client,
+// decode, map) and writes the Order as the REST face's JSON (protojson,
+// proto field names). It returns the base URL.
+func startBaselineREST(b *testing.B) (string, func(originID string)) {
+	b.Helper()
+	srv, create := startBaselineVendor(b)
+	json := protojson.MarshalOptions{UseProtoNames: true}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/delivery/orders/{origin_id}", func(w http.ResponseWriter, r *http.Request) {
+		resp, err := srv.GetOrder(r.Context(), &deliveryv1.GetOrderRequest{OriginId: r.PathValue("origin_id")})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		body, err := json.Marshal(resp)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})
+	hs := httptest.NewServer(mux)
+	b.Cleanup(hs.Close)
+	return hs.URL, create
+}
+
+// startBaselineVendor starts the simulator and the bare handler that
+// calls it.
+func startBaselineVendor(b *testing.B) (*baselineServer, func(originID string)) {
 	b.Helper()
 	sim := dingdangsim.New(dingdangsim.Options{Keys: map[string]string{testSecretID: testSecretKey}})
 	vendor := httptest.NewServer(sim.Handler())
 	b.Cleanup(vendor.Close)
+	// The order is created through the simulator by a vendorgate that
+	// shares it: the baseline only implements GetOrder.
+	create := func(originID string) {
+		h := startLogging(b, &logtest.Buffer{}, "DINGDANG_BASE_URL="+vendor.URL, "LOG_LEVEL=error")
+		if _, err := h.client.CreateOrder(context.Background(), validOrder(originID)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return &baselineServer{hc: &http.Client{}, url: vendor.URL}, create
+}
+
+func startBaseline(b *testing.B) (deliveryv1.DeliveryServiceClient, func(originID string)) {
+	b.Helper()
+	handler, create := startBaselineVendor(b)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	deliveryv1.RegisterDeliveryServiceServer(srv, &baselineServer{hc: &http.Client{}, url: vendor.URL})
+	deliveryv1.RegisterDeliveryServiceServer(srv, handler)
 	go func() { _ = srv.Serve(lis) }()
 	b.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -189,15 +285,5 @@ func startBaseline(b *testing.B) (deliveryv1.DeliveryServiceClient, func(originI
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = conn.Close() })
-	// The order is created through the simulator directly: the baseline
-	// only implements GetOrder.
-	signed := &http.Client{Transport: &cloudmarket.Signer{SecretID: testSecretID, SecretKey: testSecretKey}}
-	create := func(originID string) {
-		h := startLogging(b, &logtest.Buffer{}, "DINGDANG_BASE_URL="+vendor.URL, "LOG_LEVEL=error")
-		if _, err := h.client.CreateOrder(context.Background(), validOrder(originID)); err != nil {
-			b.Fatal(err)
-		}
-		_ = signed
-	}
 	return deliveryv1.NewDeliveryServiceClient(conn), create
 }
