@@ -223,6 +223,12 @@ const signatureRejected = "签名错误"
 // signatureConfig names the settings a wrong sign comes from.
 const signatureConfig = "POST30_ACCESS_KEY, POST30_SECRET_KEY, POST30_SIGN_ENCODING"
 
+// The reply's success values.
+const (
+	replySucceeded = 1
+	replyRefused   = "0"
+)
+
 // replyJSON is every reply: {"success": 1|0, "message", "Expressno"}.
 type replyJSON struct {
 	Success   *vendorjson.Int   `json:"success"`
@@ -240,8 +246,8 @@ func decodeReply(endpoint string, body []byte) (Reply, error) {
 	if r.Success == nil {
 		return Reply{}, errors.New("post30: reply has no success field")
 	}
-	if *r.Success != 1 {
-		e := &vendorerr.Error{Kind: vendorerr.KindRefused, Vendor: Vendor, Endpoint: endpoint, Code: "0", Message: string(r.Message)}
+	if *r.Success != replySucceeded {
+		e := &vendorerr.Error{Kind: vendorerr.KindRefused, Vendor: Vendor, Endpoint: endpoint, Code: replyRefused, Message: string(r.Message)}
 		if strings.Contains(string(r.Message), signatureRejected) {
 			// Our keys or signing settings are wrong: nothing a caller can
 			// fix, and nothing was applied. The status's message is the
