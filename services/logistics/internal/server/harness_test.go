@@ -167,15 +167,15 @@ func start(t *testing.T, s setup) *service {
 	go func() {
 		done <- serve.Run(ctx, lis, serve.Options{
 			Name: "logistics", Domain: server.Domain, Logger: slog.New(slog.DiscardHandler), Registry: reg,
-			RegisterGRPC: func(g *grpc.Server) {
+			RegisterGRPC: func(g grpc.ServiceRegistrar) {
 				logisticsv1.RegisterParcelServiceServer(g, parcels)
 				logisticsv1.RegisterBillingServiceServer(g, bsrv)
 			},
-			RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error {
-				if err := logisticsv1.RegisterParcelServiceHandlerFromEndpoint(ctx, mux, endpoint, opts); err != nil {
+			RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
+				if err := logisticsv1.RegisterParcelServiceHandlerClient(ctx, mux, logisticsv1.NewParcelServiceClient(conn)); err != nil {
 					return err
 				}
-				return logisticsv1.RegisterBillingServiceHandlerFromEndpoint(ctx, mux, endpoint, opts)
+				return logisticsv1.RegisterBillingServiceHandlerClient(ctx, mux, logisticsv1.NewBillingServiceClient(conn))
 			},
 		})
 	}()
