@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync/atomic"
 
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/vendorgate/vendorgate/internal/auth"
 )
@@ -53,7 +55,37 @@ func (l *Local) NewStream(ctx context.Context, desc *grpc.StreamDesc, method str
 	if !l.ready.Load() {
 		return nil, errLocalNotReady
 	}
-	return l.ch.NewStream(ctx, desc, method, opts...)
+	cs, err := l.ch.NewStream(ctx, desc, method, opts...)
+	if err != nil || !desc.ServerStreams || desc.ClientStreams {
+		return cs, err
+	}
+	return &requestStream{ClientStream: cs}, nil
+}
+
+// requestStream is the client side of a server-streaming call (one
+// request, a stream of answers). A generated client returns the error of
+// sending the request as the call's; inprocgrpc's is io.EOF when the
+// service has already ended the call (the guard refused it before the
+// handler read the request), and the call's status is what RecvMsg then
+// reads. requestStream gives that status instead, so that a refused REST
+// watch is its 401, not an unexplained INTERNAL.
+type requestStream struct {
+	grpc.ClientStream
+}
+
+func (s *requestStream) SendMsg(m any) error {
+	err := s.ClientStream.SendMsg(m)
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	// The service answered nothing before it ended: what is left is its
+	// status (a message cannot come before the request was read).
+	if rerr := s.ClientStream.RecvMsg(&emptypb.Empty{}); rerr != nil {
+		if _, ok := status.FromError(rerr); ok && status.Code(rerr) != codes.OK {
+			return rerr
+		}
+	}
+	return err
 }
 
 // setUp registers the service through register and chains the

@@ -13,7 +13,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vendorgate/vendorgate/internal/rpcstatus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // countingListener counts the connections it accepts.
@@ -130,4 +135,46 @@ func gatherText(t *testing.T, reg *prometheus.Registry) string {
 	rec := httptest.NewRecorder()
 	metricsHandler(reg).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	return rec.Body.String()
+}
+
+// refuseAll is a Guard that admits no call.
+type refuseAll struct{}
+
+func (refuseAll) Admit(ctx context.Context, _, _ string) (context.Context, error) {
+	return ctx, rpcstatus.Refused(codes.Unauthenticated, testDomain, "API_KEY_MISSING", "no key", nil).Err()
+}
+
+// TestLocalStreamRefusalIsItsStatus: a server-streaming call the guard
+// refuses before the handler reads the request fails with the guard's
+// status when the request is sent after the refusal, not with io.EOF
+// (which a generated client returns as the call's error, and the gateway
+// answered as INTERNAL).
+func TestLocalStreamRefusalIsItsStatus(t *testing.T) {
+	t.Parallel()
+	local := NewLocal()
+	var started atomic.Int32
+	var sent atomic.Int64
+	start(t, func(o *Options) {
+		echo := o.RegisterGRPC
+		o.RegisterGRPC = func(srv grpc.ServiceRegistrar) { echo(srv); registerBlob(srv, &started, &sent) }
+		o.Local = local
+		o.Guard = refuseAll{}
+	})
+	waitUntil(t, "the channel is set up", func() bool { return local.ready.Load() })
+	// inprocgrpc's send after the end is io.EOF or, when the request
+	// still fits its buffer, nil: twenty tries meet the first.
+	for i := range 20 {
+		cs, err := local.NewStream(t.Context(), &grpc.StreamDesc{ServerStreams: true}, blobMethod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // the refusal has ended the call
+		err = cs.SendMsg(&wrapperspb.StringValue{Value: "contract"})
+		if err == nil {
+			err = cs.RecvMsg(&wrapperspb.BytesValue{})
+		}
+		if status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("call %d, refused before its request was sent: got %v, want UNAUTHENTICATED", i, err)
+		}
+	}
 }
