@@ -123,6 +123,9 @@ type Wired struct {
 	// Background runs beside the servers until its context ends (a
 	// callback listener, a gauge's refresh); an error stops the service.
 	Background []func(ctx context.Context) error
+	// Close releases what Wire opened (a notifier, a listener), after the
+	// servers and Background have stopped.
+	Close []func() error
 	// Listening are more attributes of the "listening" log line.
 	Listening []any
 	// The REST extras of serve.Options.
@@ -195,6 +198,13 @@ func Run(ctx context.Context, spec Spec) error {
 	if err != nil {
 		return err
 	}
+	defer func() {
+		for _, c := range w.Close {
+			if err := c(); err != nil {
+				log.Warn("closing at shutdown", "error", err)
+			}
+		}
+	}()
 	if w.Register == nil {
 		return errors.New("app: Wire registered no service")
 	}
