@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/metadata"
 
@@ -259,6 +260,7 @@ func TestRateIsSharedByReplicas(t *testing.T) {
 	}
 	admitted := 0
 	var last error
+	start := time.Now()
 	for range 20 {
 		if _, err := g.Admit(withKey("busy-key"), deliveryGet, ""); err != nil {
 			last = err
@@ -266,8 +268,11 @@ func TestRateIsSharedByReplicas(t *testing.T) {
 		}
 		admitted++
 	}
-	if admitted < 5 || admitted > 6 {
-		t.Errorf("admitted %d of 20 at once, want the burst of 5 (10/s over 2 replicas)", admitted)
+	// The burst, one token of rounding, and what 5/s refilled while the
+	// loop ran (nothing in a fast run; a loaded one may take a while).
+	allowed := 5 + 1 + int(5*time.Since(start).Seconds())
+	if admitted < 5 || admitted > allowed {
+		t.Errorf("admitted %d of 20 at once, want the burst of 5 (10/s over 2 replicas), at most %d", admitted, allowed)
 	}
 	d, ok := domainerr.As(last)
 	if !ok || d.Kind != domainerr.KindResourceExhausted || d.Reason != auth.ReasonRateLimited || d.Metadata["quota"] != "rate_per_second" || d.RetryAfter <= 0 {
