@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -17,10 +16,11 @@ type Usage interface {
 }
 
 // GetUsage implements EsignServiceServer: the ledger's report of the
-// service's Fadada calls.
+// service's Fadada calls; UNIMPLEMENTED without a ledger, as in every
+// service.
 func (s *Server) GetUsage(ctx context.Context, req *esignv1.GetUsageRequest) (*esignv1.GetUsageResponse, error) {
 	if s.opts.Usage == nil {
-		return nil, errors.New("server: no usage ledger configured")
+		return s.UnimplementedEsignServiceServer.GetUsage(ctx, req)
 	}
 	r, err := s.opts.Usage.Report(ctx, req.GetStartTime(), req.GetEndTime())
 	if err != nil {

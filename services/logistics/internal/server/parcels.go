@@ -35,8 +35,11 @@ func NewParcels(svc *parcels.Service, ids *idempotency.Store, usage Usage) *Parc
 }
 
 // GetUsage implements ParcelService: the whole service's usage, both
-// vendors.
+// vendors; UNIMPLEMENTED without a ledger, as in every service.
 func (p *Parcels) GetUsage(ctx context.Context, req *logisticsv1.GetUsageRequest) (*logisticsv1.GetUsageResponse, error) {
+	if p.usage == nil {
+		return p.UnimplementedParcelServiceServer.GetUsage(ctx, req)
+	}
 	r, err := p.usage.Report(ctx, req.GetStartTime(), req.GetEndTime())
 	if err != nil {
 		return nil, err
