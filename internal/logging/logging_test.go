@@ -3,6 +3,7 @@ package logging
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -47,5 +48,31 @@ func TestNewAddsTraceContext(t *testing.T) {
 	}
 	if strings.Contains(lines[1], "trace_id") {
 		t.Errorf("got %s, want no trace_id outside a span", lines[1])
+	}
+}
+
+// TestGRPCLinesAreJSON: grpc-go's and grpc-gateway's own lines come out
+// as JSON lines of the service's logger, marked as gRPC's.
+func TestGRPCLinesAreJSON(t *testing.T) {
+	var buf bytes.Buffer
+	g := GRPC(New(&buf, "info"))
+	g.Infof("dialing %s", "x") // debug: not written at info
+	g.Warningf("transport: %s", "closing")
+	g.Errorln("gateway: failed to write response")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want 2 (warning and error):\n%s", len(lines), buf.String())
+	}
+	for i, want := range []struct{ level, msg string }{{"WARN", "transport: closing"}, {"ERROR", "gateway: failed to write response"}} {
+		var l map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &l); err != nil {
+			t.Fatalf("line %d is not JSON: %v\n%s", i, err, lines[i])
+		}
+		if l["level"] != want.level || l["msg"] != want.msg || l["component"] != "grpc" {
+			t.Errorf("line %d: got %v, want level %s, msg %q, component grpc", i, l, want.level, want.msg)
+		}
+	}
+	if g.V(1) {
+		t.Error("V(1) is true, want false")
 	}
 }

@@ -12,15 +12,21 @@ import (
 	"os/signal"
 	"syscall"
 
+	"google.golang.org/grpc/grpclog"
+
 	// Fadada's timestamps are China time whatever the host's zone, and a
 	// container may have no zoneinfo.
 	_ "time/tzdata"
 
 	"github.com/vendorgate/vendorgate/internal/healthprobe"
+	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/services/esign/internal/config"
 )
 
 func main() {
+	// gRPC's and the gateway's own lines are JSON lines of the service's
+	// log, set before any gRPC call.
+	grpclog.SetLoggerV2(logging.GRPC(logging.New(os.Stderr, os.Getenv("LOG_LEVEL"))))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error

@@ -12,13 +12,19 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"google.golang.org/grpc/grpclog"
 	_ "time/tzdata" // POST30_TIMEZONE must load in a container without zoneinfo
 
 	"github.com/vendorgate/vendorgate/internal/healthprobe"
+	"github.com/vendorgate/vendorgate/internal/logging"
 	"github.com/vendorgate/vendorgate/services/logistics/internal/config"
 )
 
 func main() {
+	// gRPC's and the gateway's own lines are JSON lines of the service's
+	// log, set before any gRPC call.
+	grpclog.SetLoggerV2(logging.GRPC(logging.New(os.Stderr, os.Getenv("LOG_LEVEL"))))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
