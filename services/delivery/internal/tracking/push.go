@@ -71,7 +71,7 @@ func (t *Tracker) servePush(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(http.StatusNotFound), http.StatusNotFound)
 		return
 	}
-	if lim := t.limiter(originID); !lim.Allow() {
+	if lim := t.limiter(originID); !lim.AllowN(t.opts.Now(), 1) {
 		t.refreshLater(originID, lim)
 		t.refuse(w, http.StatusTooManyRequests, outcomeRateLimited, originID)
 		return
@@ -135,8 +135,17 @@ func (t *Tracker) refreshLater(originID string, lim *rate.Limiter) {
 			delete(t.trailing, originID)
 			t.mu.Unlock()
 		}()
-		if err := lim.Wait(t.ctx); err != nil {
+		// The limiter runs on the tracker's clock, so that tests drive it.
+		now := t.opts.Now()
+		r := lim.ReserveN(now, 1)
+		if !r.OK() {
 			return
+		}
+		select {
+		case <-t.ctx.Done():
+			r.CancelAt(t.opts.Now())
+			return
+		case <-t.opts.After(r.DelayFrom(now)):
 		}
 		if _, err := t.Refresh(t.ctx, originID, store.SourcePush); err != nil && t.ctx.Err() == nil {
 			t.opts.Logger.Warn("tracking: read back rate-limited order", "origin_id", originID, "err", err)

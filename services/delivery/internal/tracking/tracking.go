@@ -89,6 +89,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// After waits d on the clock Now reads (time.After's contract): the
+	// read of an order whose pushes were rate-limited waits on it. nil
+	// means time.After.
+	After func(d time.Duration) <-chan time.Time
 	// TracerProvider starts the root span of each poll of an order
 	// (SpanPoll), under which its vendor read and store calls are traced
 	// (the service's provider); nil records none.
@@ -139,6 +143,9 @@ func New(ctx context.Context, st *store.Store, vendor Vendor, notes Notifier, lo
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.After == nil {
+		opts.After = time.After
 	}
 	if opts.TracerProvider == nil {
 		opts.TracerProvider = noop.NewTracerProvider()

@@ -69,13 +69,74 @@ func newTracker(t *testing.T, v tracking.Vendor, opts tracking.Options) (*tracki
 	return tr, st, srv.URL
 }
 
+// clock is a hand-driven clock for the rules that run on time (push rate
+// limits, refusal budgets): it moves only when the test advances it, so a
+// slow run does not refill a bucket behind the test's back.
+type clock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []clockWaiter
+}
+
+type clockWaiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// After fires once the clock has been advanced by d.
+func (c *clock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now
+		return ch
+	}
+	c.waiters = append(c.waiters, clockWaiter{at: c.now.Add(d), ch: ch})
+	return ch
+}
+
+// Advance moves the clock by d and fires the timers due by then.
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.at.After(c.now) {
+			kept = append(kept, w)
+			continue
+		}
+		w.ch <- c.now
+	}
+	c.waiters = kept
+}
+
+// waiting reports how many timers wait on the clock.
+func (c *clock) waiting() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.waiters)
+}
+
 // TestRateLimitedPushesAreReadOnceLater: pushes over an order's rate are
 // refused, and the order is read once when the limit allows, so the last
-// change of a burst is not lost.
+// change of a burst is not lost. The limiter runs on a hand-driven clock:
+// however slow the run, no token comes back until the test says so.
 func TestRateLimitedPushesAreReadOnceLater(t *testing.T) {
 	t.Parallel()
 	v := &vendor{status: "0"}
-	tr, st, base := newTracker(t, v, tracking.Options{PublicURL: "https://hooks.example.com", PushRate: rate.Every(300 * time.Millisecond), PushBurst: 1})
+	clk := newClock()
+	tr, st, base := newTracker(t, v, tracking.Options{PublicURL: "https://hooks.example.com",
+		PushRate: rate.Every(300 * time.Millisecond), PushBurst: 1, Now: clk.Now, After: clk.After})
 	ctx := context.Background()
 	cb, err := tr.CallbackURL(ctx, "R1")
 	if err != nil {
@@ -103,23 +164,42 @@ func TestRateLimitedPushesAreReadOnceLater(t *testing.T) {
 			t.Errorf("push over the rate: got HTTP %d, want 429", code)
 		}
 	}
+	// The one trailing read waits for the limiter on the clock.
+	waitUntil(t, "the trailing read waiting on the clock", func() bool { return clk.waiting() == 1 })
 	if n := v.count(); n != 1 {
 		t.Errorf("got %d reads right after the refused pushes, want 1", n)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		e, err := st.Latest(ctx, "R1")
-		if err == nil && e.RawStatus == "4" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the change behind the refused pushes was never read (last %+v, %v)", e, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if e, err := st.Latest(ctx, "R1"); err != nil || e.RawStatus != "0" {
+		t.Errorf("before the limit allows: got last event %+v, %v, want status 0", e, err)
 	}
-	time.Sleep(400 * time.Millisecond)
+	// Not yet: the next token is 300ms after the accepted push.
+	clk.Advance(299 * time.Millisecond)
+	if n := clk.waiting(); n != 1 {
+		t.Errorf("got %d timers after 299ms, want the trailing read still waiting", n)
+	}
+	clk.Advance(time.Millisecond)
+	waitUntil(t, "the change behind the refused pushes read", func() bool {
+		e, err := st.Latest(ctx, "R1")
+		return err == nil && e.RawStatus == "4"
+	})
+	// Nothing else reads the order, however long the clock runs.
+	clk.Advance(time.Hour)
+	time.Sleep(50 * time.Millisecond)
 	if n := v.count(); n != 2 {
 		t.Errorf("got %d reads, want 2 (one for the accepted push, one for the three refused)", n)
+	}
+}
+
+// waitUntil waits (in real time: the work runs in goroutines of its own)
+// for cond, failing after 10s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -160,7 +240,8 @@ func TestWatchEndsWithTheService(t *testing.T) {
 // TestGuessedTokensCostTheGuesser: 1000 pushes with unknown tokens from one
 // source are refused; after a small budget the source is turned away (429
 // with Retry-After) before any store lookup, its refusals are logged a few
-// times at most, and the vendor is never read.
+// times at most, and the vendor is never read. The refusal budget runs on a
+// clock that stands still, so a slow run refills none of it.
 func TestGuessedTokensCostTheGuesser(t *testing.T) {
 	t.Parallel()
 	v := &vendor{status: "0"}
@@ -171,7 +252,8 @@ func TestGuessedTokensCostTheGuesser(t *testing.T) {
 		defer mu.Unlock()
 		return logs.Write(p)
 	}), nil))
-	_, _, base := newTracker(t, v, tracking.Options{PublicURL: "https://hooks.example.com", Logger: logger})
+	_, _, base := newTracker(t, v, tracking.Options{PublicURL: "https://hooks.example.com", Logger: logger,
+		Now: newClock().Now})
 	codes := map[int]int{}
 	for i := range 1000 {
 		resp, err := http.Post(fmt.Sprintf("%s/callbacks/dingdang/guess%026d", base, i), "text/plain", strings.NewReader("x"))
