@@ -87,6 +87,10 @@ type Ledger struct {
 
 	replica  string       // this process's id in usage_replicas
 	replicas atomic.Int64 // live replicas of the service, this one included
+
+	// rowAtATime writes a batch one INSERT per row, as the ledger did
+	// before batched writes: kept for BenchmarkLedgerWrite's "before".
+	rowAtATime bool
 }
 
 // heartbeatEvery is how often a replica says it is alive; one silent for
@@ -236,31 +240,6 @@ func (l *Ledger) writer() {
 		}
 		cancel()
 	}
-}
-
-func (l *Ledger) write(ctx context.Context, batch []Call) error {
-	tx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("usage: write: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO usage_calls
-		(id, service, vendor, endpoint, caller, request_id, outcome, latency_ms, cost_fen, at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`)
-	if err != nil {
-		return fmt.Errorf("usage: write: %w", err)
-	}
-	defer stmt.Close()
-	for _, c := range batch {
-		if _, err := stmt.ExecContext(ctx, rand.Text(), l.service, c.Vendor, c.Endpoint, c.Caller, c.RequestID,
-			c.Outcome, c.Latency.Milliseconds(), c.CostFen, c.At.UnixMilli()); err != nil {
-			return fmt.Errorf("usage: write: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("usage: write: %w", err)
-	}
-	return nil
 }
 
 // sweep deletes rows older than the retention.

@@ -1,0 +1,176 @@
+package usage_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/vendorgate/vendorgate/internal/sqlstore"
+	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
+	"github.com/vendorgate/vendorgate/internal/usage"
+)
+
+// openLedger opens a ledger of service "vehicle" that writes only when
+// flushed, on a new database of the dialect, and returns its database too.
+func openLedger(t testing.TB, d sqlstore.Dialect) (*usage.Ledger, *sqlstore.DB) {
+	t.Helper()
+	ctx := context.Background()
+	url := sqlstoretest.SQLiteURL(t)
+	if d == sqlstore.Postgres {
+		url = sqlstoretest.PostgresURL(t, "usagewrite")
+	}
+	db, err := sqlstore.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := usage.New(ctx, db, "vehicle", usage.Options{BatchSize: 1 << 30, FlushEvery: time.Hour})
+	if err != nil {
+		_ = db.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close(context.Background()); _ = db.Close() })
+	return l, db
+}
+
+// call is the i-th of a test batch: every field differs from row to row,
+// and its cost is i fen.
+func call(i int, at time.Time) usage.Call {
+	return usage.Call{Vendor: fmt.Sprintf("vendor-%d", i%3), Endpoint: fmt.Sprintf("/endpoint/%d", i%7),
+		Caller: fmt.Sprintf("caller-%d", i%5), RequestID: fmt.Sprintf("rid-%d", i), Outcome: "ok",
+		Latency: time.Duration(i) * time.Millisecond, CostFen: int64(i), At: at.Add(time.Duration(i) * time.Millisecond)}
+}
+
+// totals are what the store holds of service vehicle's calls.
+type totals struct{ Calls, CostFen, LatencyMs, RequestIDs, IDs int64 }
+
+func readTotals(t testing.TB, db *sqlstore.DB) totals {
+	t.Helper()
+	var got totals
+	if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*), CAST(COALESCE(SUM(cost_fen), 0) AS BIGINT),
+		CAST(COALESCE(SUM(latency_ms), 0) AS BIGINT), COUNT(DISTINCT request_id), COUNT(DISTINCT id)
+		FROM usage_calls WHERE service = 'vehicle'`).Scan(&got.Calls, &got.CostFen, &got.LatencyMs, &got.RequestIDs, &got.IDs); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// wantTotals are the totals of calls 0 … n-1.
+func wantTotals(n int64) totals {
+	return totals{Calls: n, CostFen: n * (n - 1) / 2, LatencyMs: n * (n - 1) / 2, RequestIDs: n, IDs: n}
+}
+
+// TestBatchIsWrittenExactly: a batch bigger than one multi-row INSERT
+// (and not a multiple of it) is written whole, once, every field in its
+// column.
+func TestBatchIsWrittenExactly(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
+		ctx := context.Background()
+		l, db := openLedger(t, d)
+		at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+		const n = 1234
+		for i := range n {
+			l.Record(call(i, at))
+		}
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := readTotals(t, db), wantTotals(n); got != want {
+			t.Errorf("got %+v, want %+v", got, want)
+		}
+		var got usage.Call
+		var latencyMs, atMs int64
+		if err := db.QueryRowContext(ctx, `SELECT vendor, endpoint, caller, request_id, outcome, latency_ms, cost_fen, at
+			FROM usage_calls WHERE service = 'vehicle' AND request_id = 'rid-1000'`).Scan(
+			&got.Vendor, &got.Endpoint, &got.Caller, &got.RequestID, &got.Outcome, &latencyMs, &got.CostFen, &atMs); err != nil {
+			t.Fatal(err)
+		}
+		got.Latency, got.At = time.Duration(latencyMs)*time.Millisecond, time.UnixMilli(atMs).UTC()
+		if want := call(1000, at); got != want {
+			t.Errorf("row rid-1000: got %+v, want %+v", got, want)
+		}
+		// Nothing is written twice by a second flush.
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := readTotals(t, db), wantTotals(n); got != want {
+			t.Errorf("after a second flush: got %+v, want %+v", got, want)
+		}
+	})
+}
+
+// failOn makes the store refuse any usage_calls row whose endpoint is
+// endpoint, until the returned function drops the trigger.
+func failOn(t *testing.T, db *sqlstore.DB, endpoint string) (heal func()) {
+	t.Helper()
+	ctx := context.Background()
+	stmts := []string{`CREATE TRIGGER usage_fail BEFORE INSERT ON usage_calls
+		WHEN NEW.endpoint = '` + endpoint + `' BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
+	drop := []string{`DROP TRIGGER usage_fail`}
+	if db.Dialect == sqlstore.Postgres {
+		stmts = []string{`CREATE FUNCTION usage_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN IF NEW.endpoint = '` + endpoint + `' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$`,
+			`CREATE TRIGGER usage_fail BEFORE INSERT ON usage_calls FOR EACH ROW EXECUTE FUNCTION usage_fail()`}
+		drop = []string{`DROP TRIGGER usage_fail ON usage_calls`, `DROP FUNCTION usage_fail()`}
+	}
+	for _, s := range stmts {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() {
+		t.Helper()
+		for _, s := range drop {
+			if _, err := db.ExecContext(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestFailedBatchIsRetriedWhole: a store failure in the middle of a batch
+// (a row past the first multi-row INSERT) leaves none of its rows; the
+// batch stays queued, ahead of the calls recorded since, and the flush
+// after the store recovers writes each call exactly once.
+func TestFailedBatchIsRetriedWhole(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
+		ctx := context.Background()
+		l, db := openLedger(t, d)
+		at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+		const n, bad = 1000, 700
+		heal := failOn(t, db, "/fail")
+		for i := range n {
+			c := call(i, at)
+			if i == bad {
+				c.Endpoint = "/fail"
+			}
+			l.Record(c)
+		}
+		for attempt := range 2 {
+			if err := l.Flush(ctx); err == nil {
+				t.Fatalf("flush %d: got no error from a failing store", attempt)
+			}
+			if got := readTotals(t, db); got != (totals{}) {
+				t.Fatalf("after failed flush %d: got %+v in the store, want nothing", attempt, got)
+			}
+		}
+		for i := n; i < n+10; i++ {
+			l.Record(call(i, at))
+		}
+		heal()
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := readTotals(t, db), wantTotals(n+10); got != want {
+			t.Errorf("after recovery: got %+v, want %+v", got, want)
+		}
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := readTotals(t, db), wantTotals(n+10); got != want {
+			t.Errorf("after another flush: got %+v, want %+v", got, want)
+		}
+	})
+}
