@@ -18,7 +18,7 @@ import (
 // left alone, so Adopt may run at every start. It returns how many it
 // handed over.
 func (s *Service) Adopt(ctx context.Context, boughtSince time.Time) (int, error) {
-	rows, err := s.store.WithRequestID(ctx, time.Now().Add(-buyingSuspectAfter), boughtSince)
+	rows, err := s.store.WithRequestID(ctx, s.opts.Now().Add(-buyingSuspectAfter), boughtSince)
 	if err != nil {
 		return 0, err
 	}

@@ -32,7 +32,7 @@ func (s *Service) Get(ctx context.Context, orderID string) (Order, error) {
 // store only: it never buys and never calls the vendor, which is what makes
 // it safe behind a GET.
 func (s *Service) Stored(ctx context.Context, vin string) (Order, error) {
-	o, err := s.store.Reusable(ctx, vin, now().Add(-s.opts.Freshness))
+	o, err := s.store.Reusable(ctx, vin, s.now().Add(-s.opts.Freshness))
 	if err == nil && !o.State.Finished() {
 		// Reusable prefers a finished report, so there is none; the
 		// pending order is Lookup's or Get's to follow.

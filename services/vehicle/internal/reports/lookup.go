@@ -56,7 +56,7 @@ var errNotReady = errors.New("report not ready")
 // goes on without it, up to LookupWait, so that the report is stored for the
 // next caller.
 func (s *Service) Lookup(ctx context.Context, vin string) (Found, error) {
-	called := now()
+	called := s.now()
 	wait, cancel := s.waitBudget(ctx)
 	defer cancel()
 	work := context.WithoutCancel(ctx)
@@ -94,7 +94,7 @@ func (s *Service) Lookup(ctx context.Context, vin string) (Found, error) {
 	// The caller's budget ran out first: answer with the order in flight,
 	// for it to fetch later. One begun since this call came in was bought
 	// for it.
-	o, err := s.store.Reusable(ctx, vin, time.Now().Add(-s.opts.Freshness))
+	o, err := s.store.Reusable(ctx, vin, s.opts.Now().Add(-s.opts.Freshness))
 	if errors.Is(err, ErrNotFound) {
 		return Found{}, domainerr.DeadlineExceeded("PURCHASE_NOT_COMPLETE",
 			"the report purchase did not complete in time; call again to reuse it")
@@ -141,7 +141,7 @@ func (s *Service) lookupOnce(ctx context.Context, vin string) (Found, error) {
 // reusable returns vin's stored report or order in flight (ok), or the
 // refusal of a purchase of unknown outcome that holds the VIN back.
 func (s *Service) reusable(ctx context.Context, vin string) (Order, bool, error) {
-	o, err := s.store.Reusable(ctx, vin, time.Now().Add(-s.opts.Freshness))
+	o, err := s.store.Reusable(ctx, vin, s.opts.Now().Add(-s.opts.Freshness))
 	if !errors.Is(err, ErrNotFound) {
 		return o, err == nil, err
 	}
@@ -187,7 +187,7 @@ func (s *Service) buyForLookup(ctx context.Context, vin string) (Order, bool, er
 // request_id, which an operator resolves. A purchase in flight does not
 // hold the VIN back; one whose process died does, once the engine says so.
 func (s *Service) heldBack(ctx context.Context, vin string) error {
-	since := time.Now().Add(-unknownHold)
+	since := s.opts.Now().Add(-unknownHold)
 	unsettled, err := s.store.Unsettled(ctx, vin, since)
 	if err != nil {
 		return err
@@ -263,7 +263,7 @@ func (s *Service) refresh(ctx context.Context, o Order, fetch func(context.Conte
 	default:
 		return o, nil
 	}
-	ready := now()
+	ready := s.now()
 	if err := s.store.Finish(ctx, o.OrderID, state, res.Body, ready); err != nil {
 		return o, err
 	}

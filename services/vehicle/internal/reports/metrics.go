@@ -78,7 +78,7 @@ const buyingSuspectAfter = 5 * time.Minute
 // gaugeScrapeTimeout bounds the unresolved gauge's query.
 const gaugeScrapeTimeout = 2 * time.Second
 
-func newMetrics(reg prometheus.Registerer, costFen int64, st Store) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, costFen int64, st Store, now func() time.Time) (*metrics, error) {
 	m := &metrics{
 		costFen: costFen,
 		spend:   newSpend(),
@@ -104,7 +104,7 @@ func newMetrics(reg prometheus.Registerer, costFen int64, st Store) (*metrics, e
 	}, func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), gaugeScrapeTimeout)
 		defer cancel()
-		n, err := st.CountUnresolved(ctx, time.Now().Add(-buyingSuspectAfter))
+		n, err := st.CountUnresolved(ctx, now().Add(-buyingSuspectAfter))
 		if err != nil {
 			return -1
 		}

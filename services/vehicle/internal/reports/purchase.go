@@ -138,7 +138,7 @@ func (s *Service) buy(ctx context.Context, p Purchase, via string) (Order, error
 	if err != nil {
 		return Order{}, err
 	}
-	started := now()
+	started := s.now()
 	id, err := s.store.Begin(ctx, p, started)
 	if errors.Is(err, ErrDuplicateRequest) {
 		// A purchase of unknown outcome holds the request id that the
@@ -171,7 +171,7 @@ func (s *Service) buy(ctx context.Context, p Purchase, via string) (Order, error
 	s.metrics.bought(via)
 	// Tests kill the process here: sold, and not yet recorded.
 	crashpoint.Hit("vehicle.purchase.after-vendor")
-	bought := now()
+	bought := s.now()
 	if err := s.store.Bought(ctx, id, vo.ID, bought); err != nil {
 		// Sold, and not recorded: the caller is told the outcome is
 		// unknown (never INTERNAL, which invites a new request_id and a
@@ -204,7 +204,7 @@ const (
 func (s *Service) recordWhenBack(id, orderID string, at time.Time) {
 	wait := time.Second
 	for deadline := time.Now().Add(recordRetryFor); time.Now().Before(deadline); wait = min(2*wait, time.Minute) {
-		time.Sleep(wait)
+		s.opts.Sleep(wait)
 		ctx, cancel := context.WithTimeout(context.Background(), recordRetryTimeout)
 		err := s.store.Bought(ctx, id, orderID, at)
 		cancel()
@@ -233,10 +233,11 @@ func (s *Service) reserve(ctx context.Context) (release func(applied bool), err 
 	return s.opts.Ledger.Reserve(ctx, s.costFen)
 }
 
-// now is the time as the store keeps it (milliseconds, UTC), so that an
-// order reads the same fresh from a purchase as from the store.
-func now() time.Time {
-	return time.Now().UTC().Truncate(time.Millisecond)
+// now is the time of Options.Now as the store keeps it (milliseconds,
+// UTC), so that an order reads the same fresh from a purchase as from the
+// store.
+func (s *Service) now() time.Time {
+	return s.opts.Now().UTC().Truncate(time.Millisecond)
 }
 
 // newRequestID makes the request id of a purchase whose caller gave none:

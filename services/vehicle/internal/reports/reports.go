@@ -123,6 +123,13 @@ type Options struct {
 	// Logger receives what callers cannot be told (a bought order that
 	// could not be recorded, a purchase of unknown outcome); nil discards it.
 	Logger *slog.Logger
+	// Now is the clock of the rules that depend on time (the freshness,
+	// the hold on a VIN whose purchase has an unknown outcome) and of the
+	// times recorded; nil means time.Now.
+	Now func() time.Time
+	// Sleep waits between the attempts to record a sold order the store
+	// failed to take; nil means time.Sleep. Tests pass one they release.
+	Sleep func(time.Duration)
 }
 
 // Service buys, polls, stores and resolves the service's report purchases.
@@ -147,7 +154,10 @@ func New(vendor Vendor, st Store, opts Options) (*Service, error) {
 	if opts.Requests == nil {
 		return nil, errors.New("reports: Options.Requests is required")
 	}
-	m, err := newMetrics(opts.Registry, opts.CostFen, st)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	m, err := newMetrics(opts.Registry, opts.CostFen, st, opts.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -159,5 +169,8 @@ func New(vendor Vendor, st Store, opts Options) (*Service, error) {
 	opts.PollInterval = cmp.Or(opts.PollInterval, DefaultPollInterval)
 	opts.PollMaxInterval = max(cmp.Or(opts.PollMaxInterval, DefaultPollMaxInterval), opts.PollInterval)
 	opts.LookupWait = cmp.Or(opts.LookupWait, DefaultLookupWait)
+	if opts.Sleep == nil {
+		opts.Sleep = time.Sleep
+	}
 	return &Service{vendor: vendor, store: st, opts: opts, log: log, metrics: m, costFen: opts.CostFen}, nil
 }

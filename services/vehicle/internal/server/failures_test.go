@@ -96,7 +96,23 @@ func (s *failingStore) Bought(ctx context.Context, id, orderID string, at time.T
 func TestStoreFailureAfterSaleIsUnknown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	svc := start(t, setup{wrapStore: func(st reports.Store) reports.Store { return &failingStore{Store: st} }})
+	// The store is back when the test says so: the use-case's first wait
+	// before it records the sale again lasts until then, however slowly
+	// the checks below run (its later waits are real ones).
+	back := make(chan struct{})
+	storeBack := sync.OnceFunc(func() { close(back) })
+	t.Cleanup(storeBack)
+	var waited atomic.Bool
+	svc := start(t, setup{
+		wrapStore: func(st reports.Store) reports.Store { return &failingStore{Store: st} },
+		recordSleep: func(d time.Duration) {
+			if waited.CompareAndSwap(false, true) {
+				<-back
+				return
+			}
+			time.Sleep(d)
+		},
+	})
 	req := &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "store-down-1"}
 	wantUnknown := func(what string) {
 		t.Helper()
@@ -125,6 +141,7 @@ func TestStoreFailureAfterSaleIsUnknown(t *testing.T) {
 	if _, err := svc.grpc.LookupHistory(ctx, &vehiclev1.LookupHistoryRequest{Vin: maintenancesim.SampleVIN}); status.Code(err) != codes.Unknown {
 		t.Errorf("lookup: got %v, want Unknown", err)
 	}
+	storeBack()
 	reconciler := svc.requests.NewReconciler(svc.reports.Checkers())
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		n, err := reconciler.Once(ctx)

@@ -75,6 +75,15 @@ type setup struct {
 	// run does (the vendor calls' observer, the spend cap, the
 	// resolutions), in place of ledger.
 	usageLedger bool
+	// recordSleep, when set, is the use-case's wait before it retries
+	// recording a sale the store failed to take (reports.Options.Sleep).
+	recordSleep func(time.Duration)
+	// requestIDNow, when set, is the request_id engine's clock
+	// (idempotency.Options.Now).
+	requestIDNow func() time.Time
+	// reportsNow, when set, is the use-case's clock (reports.Options.Now):
+	// of the freshness, and of the times it records.
+	reportsNow func() time.Time
 }
 
 // spendLedger is the usage ledger as run wires it: to the use-case and to the
@@ -171,7 +180,7 @@ func start(t *testing.T, s setup) *service {
 	}
 	reg := prometheus.NewRegistry()
 	locks := coord.NewLocks(st.DB())
-	requests, err := idempotency.New(context.Background(), st.DB(), "vehicle", idempotency.Options{TTL: s.requestIDTTL, Locks: locks})
+	requests, err := idempotency.New(context.Background(), st.DB(), "vehicle", idempotency.Options{TTL: s.requestIDTTL, Locks: locks, Now: s.requestIDNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +204,8 @@ func start(t *testing.T, s setup) *service {
 		Requests:        requests,
 		Locks:           locks,
 		Ledger:          s.ledger,
+		Sleep:           s.recordSleep,
+		Now:             s.reportsNow,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -237,6 +248,35 @@ func start(t *testing.T, s setup) *service {
 	t.Cleanup(stop)
 	return &service{sim: sim, registry: reg, addr: lis.Addr().String(), grpc: vehiclev1.NewVehicleServiceClient(conn), dbURL: s.databaseURL,
 		store: st, requests: requests, reports: rep, ledger: ledger, stop: stop}
+}
+
+// testClock is a clock that moves step each time it is read (zero: never),
+// and when Advance says so: however slowly a loaded machine runs a test,
+// its clock moves the same.
+type testClock struct {
+	mu   sync.Mutex
+	now  time.Time
+	step time.Duration
+}
+
+func newTestClock(step time.Duration) *testClock {
+	return &testClock{now: time.Now().UTC().Truncate(time.Millisecond), step: step}
+}
+
+// Now returns the clock's time and moves it one step.
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.now
+	c.now = c.now.Add(c.step)
+	return t
+}
+
+// Advance moves the clock d forward.
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 // transport calls the three RPCs one way: gRPC, or REST through the

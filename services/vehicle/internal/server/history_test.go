@@ -19,9 +19,11 @@ import (
 // vendor call of its own throughout.
 func TestGetHistoryNeverCallsTheVendor(t *testing.T) {
 	t.Parallel()
-	// The report is ready 30 ms after its purchase, so that its bought and
-	// ready times differ.
-	svc := start(t, setup{freshness: 2 * time.Second, readyAfter: 30 * time.Millisecond})
+	// The report is ready 30 ms after its purchase, and the use-case's
+	// clock moves 1 ms a reading, so that its bought and ready times
+	// differ; it moves past the freshness when the test says so.
+	clock := newTestClock(time.Millisecond)
+	svc := start(t, setup{freshness: 2 * time.Second, readyAfter: 30 * time.Millisecond, reportsNow: clock.Now})
 	vin := maintenancesim.SampleVIN
 	get := func(t *testing.T) (*vehiclev1.GetHistoryResponse, codes.Code) {
 		t.Helper()
@@ -60,7 +62,7 @@ func TestGetHistoryNeverCallsTheVendor(t *testing.T) {
 		t.Errorf("got bought %v ready %v, want the lookup's bought %v ready %v", got.GetBoughtTime(), got.GetReadyTime(),
 			looked.GetBoughtTime(), looked.GetReadyTime())
 	}
-	time.Sleep(2100 * time.Millisecond) // past the 2 s freshness
+	clock.Advance(2100 * time.Millisecond) // past the 2 s freshness
 	if _, code := get(t); code != codes.NotFound {
 		t.Errorf("after the freshness: got %s, want NOT_FOUND", code)
 	}

@@ -253,7 +253,10 @@ func TestRequestIDInFlightOnAnotherReplica(t *testing.T) {
 func TestRequestIDExpires(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	svc := start(t, setup{requestIDTTL: 300 * time.Millisecond})
+	// The engine's clock moves only when the test moves it: a slow run
+	// neither expires the request_id early nor needs to sleep for it.
+	clock := newTestClock(0)
+	svc := start(t, setup{requestIDTTL: 300 * time.Millisecond, requestIDNow: clock.Now})
 	req := &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "ttl-1"}
 	first, err := svc.grpc.OrderReport(ctx, req)
 	if err != nil {
@@ -262,7 +265,11 @@ func TestRequestIDExpires(t *testing.T) {
 	if again, err := svc.grpc.OrderReport(ctx, req); err != nil || !again.GetReplayed() || again.GetOrderId() != first.GetOrderId() {
 		t.Errorf("within the TTL: got %v, %v, want the first order replayed", again, err)
 	}
-	time.Sleep(400 * time.Millisecond)
+	clock.Advance(299 * time.Millisecond)
+	if again, err := svc.grpc.OrderReport(ctx, req); err != nil || !again.GetReplayed() || again.GetOrderId() != first.GetOrderId() {
+		t.Errorf("just within the TTL: got %v, %v, want the first order replayed", again, err)
+	}
+	clock.Advance(101 * time.Millisecond)
 	later, err := svc.grpc.OrderReport(ctx, req)
 	if err != nil || later.GetReplayed() || later.GetOrderId() == first.GetOrderId() {
 		t.Errorf("after the TTL: got %v, %v, want a new purchase", later, err)

@@ -557,14 +557,18 @@ func TestFreshnessAndRestart(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			url := db.url(t)
-			svc := start(t, setup{databaseURL: url, freshness: 2 * time.Second})
+			// The use-case's clock moves 1 ms a reading and past the
+			// freshness when the test says so: a slow restart does not
+			// age the stored report.
+			clock := newTestClock(time.Millisecond)
+			svc := start(t, setup{databaseURL: url, freshness: 2 * time.Second, reportsNow: clock.Now})
 			first, err := svc.grpc.LookupHistory(ctx, &vehiclev1.LookupHistoryRequest{Vin: maintenancesim.SampleVIN})
 			if err != nil {
 				t.Fatal(err)
 			}
 			// A restarted service on the same database serves the stored report.
 			svc.stop()
-			restarted := start(t, setup{databaseURL: url, freshness: 2 * time.Second, sim: svc.sim})
+			restarted := start(t, setup{databaseURL: url, freshness: 2 * time.Second, sim: svc.sim, reportsNow: clock.Now})
 			again, err := restarted.grpc.LookupHistory(ctx, &vehiclev1.LookupHistoryRequest{Vin: maintenancesim.SampleVIN})
 			if err != nil {
 				t.Fatal(err)
@@ -580,7 +584,7 @@ func TestFreshnessAndRestart(t *testing.T) {
 				t.Errorf("stored report mismatch (-lookup +get):\n%s", diff)
 			}
 			// Once the report is older than the freshness, a lookup buys again.
-			time.Sleep(2100 * time.Millisecond)
+			clock.Advance(2100 * time.Millisecond)
 			stale, err := restarted.grpc.LookupHistory(ctx, &vehiclev1.LookupHistoryRequest{Vin: maintenancesim.SampleVIN})
 			if err != nil {
 				t.Fatal(err)
