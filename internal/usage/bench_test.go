@@ -29,11 +29,16 @@ func BenchmarkLedgerWrite(b *testing.B) {
 						ctx := context.Background()
 						// Calls come in time order, as they do in service.
 						at := time.Now()
+						sample := make([]usage.Call, batch)
+						for i := range sample {
+							sample[i] = call(i, at)
+						}
 						calls := 0
 						cpu0 := cpuTime()
 						for b.Loop() {
-							for i := range batch {
-								l.Record(call(i, at))
+							for i, c := range sample {
+								c.At = at.Add(time.Duration(i) * time.Millisecond)
+								l.Record(c)
 							}
 							at = at.Add(time.Duration(batch) * time.Millisecond)
 							if err := l.Flush(ctx); err != nil {
