@@ -7,6 +7,7 @@ package usage
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -91,6 +92,9 @@ type Ledger struct {
 	// rowAtATime writes a batch one INSERT per row, as the ledger did
 	// before batched writes: kept for BenchmarkLedgerWrite's "before".
 	rowAtATime bool
+
+	chunkMu sync.Mutex
+	chunk   *sql.Stmt // see chunkStmt
 }
 
 // heartbeatEvery is how often a replica says it is alive; one silent for
@@ -206,7 +210,13 @@ func (l *Ledger) Close(ctx context.Context) error {
 	l.mu.Unlock()
 	close(l.kick)
 	<-l.done
-	return l.Flush(ctx)
+	err := l.Flush(ctx)
+	l.chunkMu.Lock()
+	if l.chunk != nil {
+		_ = l.chunk.Close()
+	}
+	l.chunkMu.Unlock()
+	return err
 }
 
 func (l *Ledger) writer() {

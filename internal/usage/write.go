@@ -3,6 +3,7 @@ package usage
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -19,8 +20,9 @@ var callColumns = []string{"id", "service", "vendor", "endpoint", "caller", "req
 
 // maxRowsPerInsert bounds the rows of one multi-row INSERT: its 10
 // parameters a row stay far below SQLite's limit of 32766 variables (and
-// Postgres's 65535), and a bigger statement buys little.
-const maxRowsPerInsert = 500
+// Postgres's 65535), and a bigger statement buys little. A batch of the
+// default size (200) is two of them.
+const maxRowsPerInsert = 100
 
 // write stores batch as a whole or not at all: one COPY on Postgres, one
 // transaction of multi-row INSERTs elsewhere. A failed write leaves no row
@@ -101,38 +103,55 @@ func (g *ids) next() string {
 	return id
 }
 
-// insertRows writes batch in one transaction of multi-row INSERTs of at
-// most maxRowsPerInsert rows each.
+// insertRows writes batch in one transaction of multi-row INSERTs: full
+// chunks of maxRowsPerInsert rows through one statement prepared once for
+// the ledger (preparing a 100-row INSERT cost as much as running it), the
+// rest through one prepared for its size.
 func (l *Ledger) insertRows(ctx context.Context, batch []Call) error {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	full := ""
 	ids := newIDs()
 	args := make([]any, 0, len(callColumns)*min(len(batch), maxRowsPerInsert))
 	for len(batch) > 0 {
 		chunk := batch[:min(len(batch), maxRowsPerInsert)]
 		batch = batch[len(chunk):]
-		query := full
-		if query == "" || len(chunk) < maxRowsPerInsert {
-			query = insertQuery(l.db.Dialect, len(chunk))
-			if len(chunk) == maxRowsPerInsert {
-				full = query
-			}
-		}
 		args = args[:0]
 		for i := range chunk {
 			c := &chunk[i]
 			args = append(args, ids.next(), l.service, c.Vendor, c.Endpoint, c.Caller, c.RequestID,
 				c.Outcome, c.Latency.Milliseconds(), c.CostFen, c.At.UnixMilli())
 		}
-		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		if len(chunk) < maxRowsPerInsert {
+			_, err = tx.ExecContext(ctx, insertQuery(l.db.Dialect, len(chunk)), args...)
+		} else {
+			var stmt *sql.Stmt
+			if stmt, err = l.chunkStmt(ctx); err == nil {
+				_, err = tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
+			}
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
+}
+
+// chunkStmt is the INSERT of maxRowsPerInsert rows, prepared on first use;
+// database/sql prepares it again on each connection that runs it.
+func (l *Ledger) chunkStmt(ctx context.Context) (*sql.Stmt, error) {
+	l.chunkMu.Lock()
+	defer l.chunkMu.Unlock()
+	if l.chunk == nil {
+		stmt, err := l.db.PrepareContext(ctx, insertQuery(l.db.Dialect, maxRowsPerInsert))
+		if err != nil {
+			return nil, err
+		}
+		l.chunk = stmt
+	}
+	return l.chunk, nil
 }
 
 // insertQuery is the INSERT of n rows. SQLite gets anonymous "?"
