@@ -100,7 +100,11 @@ func TestBreaker(t *testing.T) {
 	var status, calls atomic.Int32
 	srv := countingVendor(t, &status, &calls)
 	reg := prometheus.NewRegistry()
-	c, err := vendorcall.New("test", vendorcall.Config{BreakerFailures: 5, BreakerOpenFor: 200 * time.Millisecond},
+	// The breaker's window is wide enough for the checks made while it is
+	// open on a loaded machine; the test then waits out only what is left
+	// of it (gobreaker reads the wall clock).
+	const openFor = 2 * time.Second
+	c, err := vendorcall.New("test", vendorcall.Config{BreakerFailures: 5, BreakerOpenFor: openFor},
 		vendorcall.Options{HTTPClient: srv.Client(), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +127,7 @@ func TestBreaker(t *testing.T) {
 			t.Fatalf("unavailability %d: got %v, want %s", i+1, err, vendorerr.KindUnavailable)
 		}
 	}
+	opened := time.Now() // after the breaker opened
 	if got := gauge(); got != 2 {
 		t.Errorf("got breaker gauge %v after 5 unavailabilities, want 2 (open)", got)
 	}
@@ -138,7 +143,7 @@ func TestBreaker(t *testing.T) {
 	}
 	// After BreakerOpenFor, a good probe closes it.
 	status.Store(http.StatusOK)
-	time.Sleep(250 * time.Millisecond)
+	time.Sleep(time.Until(opened.Add(openFor + 10*time.Millisecond)))
 	if err := read(c, ctx, srv.URL); err != nil {
 		t.Fatalf("probe: got %v, want nil", err)
 	}
