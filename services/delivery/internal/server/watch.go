@@ -18,17 +18,35 @@ const (
 
 var errNoTracking = errors.New("order tracking is not configured")
 
+// sharedMessages is what *tracking.Tracker offers beside Tracking: a value
+// made of an event once for all the watchers of its order, here the
+// message they are sent (it is only read: marshalled for each stream).
+type sharedMessages interface {
+	Derived(e dispatch.Event, build func(dispatch.Event) (any, error)) (any, error)
+}
+
 // WatchOrder implements DeliveryService.
 func (s *Server) WatchOrder(req *deliveryv1.WatchOrderRequest, stream deliveryv1.DeliveryService_WatchOrderServer) error {
 	if s.tracking == nil {
 		return errNoTracking
 	}
-	return s.tracking.Watch(stream.Context(), req.GetOriginId(), req.GetAfterEventId(), func(e dispatch.Event) error {
+	message := func(e dispatch.Event) (any, error) {
 		ev, err := s.event(e)
+		if err != nil {
+			return nil, err
+		}
+		return &deliveryv1.WatchOrderResponse{Event: ev}, nil
+	}
+	if shared, ok := s.tracking.(sharedMessages); ok {
+		own := message
+		message = func(e dispatch.Event) (any, error) { return shared.Derived(e, own) }
+	}
+	return s.tracking.Watch(stream.Context(), req.GetOriginId(), req.GetAfterEventId(), func(e dispatch.Event) error {
+		m, err := message(e)
 		if err != nil {
 			return err
 		}
-		return stream.Send(&deliveryv1.WatchOrderResponse{Event: ev})
+		return stream.Send(m.(*deliveryv1.WatchOrderResponse))
 	})
 }
 

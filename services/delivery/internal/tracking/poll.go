@@ -86,10 +86,12 @@ func (t *Tracker) runPoller(ctx context.Context, originID string) {
 			}
 			unlock = u
 		}
+		at := t.opts.Now()
 		e, err := t.pollOnce(ctx, originID)
 		if err != nil {
 			continue
 		}
+		t.polled(originID, e, at)
 		if t.Final(e) {
 			return
 		}

@@ -12,7 +12,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -112,8 +111,12 @@ type Tracker struct {
 	// source address, so that guessing tokens costs the guesser.
 	strangers *refusal.Table
 
+	// routeOnce subscribes the tracker to the notifier, for every feed.
+	routeOnce sync.Once
+
 	mu       sync.Mutex
 	pollers  map[string]*poller
+	feeds    map[string]*feed // watched orders
 	limiters map[string]*rate.Limiter
 	trailing map[string]bool // orders with a refresh waiting for their limiter
 }
@@ -158,6 +161,7 @@ func New(ctx context.Context, st *store.Store, vendor Vendor, notes Notifier, lo
 			Help: "Status pushes received on the Dingdang callback endpoint, by outcome (accepted, unknown_token, source_throttled, rate_limited, too_large, vendor_error, store_error).",
 		}, []string{"outcome"}),
 		pollers:   map[string]*poller{},
+		feeds:     map[string]*feed{},
 		limiters:  map[string]*rate.Limiter{},
 		strangers: refusal.New(opts.Now),
 		trailing:  map[string]bool{},
@@ -245,28 +249,26 @@ func (t *Tracker) Final(e store.Event) bool { return t.opts.Final(e.RawStatus) }
 // Watch sends originID's current state (or, when afterID > 0, the events
 // after afterID) and then every change, until the order is final, send
 // fails, or ctx or the service ends. The current state is the last event
-// recorded when pushes keep the store current, else read from the vendor.
+// recorded when pushes keep the store current, else read from the vendor
+// (one read for the watches that start within two poll intervals). The
+// watchers of an order share its feed: a change costs one store read
+// whatever their number.
 func (t *Tracker) Watch(ctx context.Context, originID string, afterID int64, send func(store.Event) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(t.ctx, cancel)
 	defer stop()
-	// Subscribe before reading, so that no change falls between the two.
-	notes, unsubscribe := t.notes.Subscribe()
-	defer unsubscribe()
+	// Join (and so subscribe) before reading, so that no change falls
+	// between the two.
+	f, leave := t.join(originID)
+	defer leave()
+	if err := t.start(ctx, f); err != nil {
+		return err
+	}
 
 	last := afterID
 	if afterID == 0 {
-		// With pushes the store is current; without them it is only as
-		// fresh as the last poll, so the vendor is asked.
-		var e store.Event
-		err := store.ErrNotFound
-		if t.Pushes() {
-			e, err = t.st.Latest(ctx, originID)
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			e, err = t.Refresh(ctx, originID, store.SourceRead)
-		}
+		e, err := t.first(ctx, f)
 		if err != nil {
 			return err
 		}
@@ -277,19 +279,21 @@ func (t *Tracker) Watch(ctx context.Context, originID string, afterID int64, sen
 			return nil
 		}
 		last = e.ID
-	} else if e, err := t.st.Latest(ctx, originID); err == nil && e.ID <= afterID && t.Final(e) {
+	} else if e := f.last(); e.ID != 0 && e.ID <= afterID && t.Final(e) {
 		return nil
 	}
 	if !t.Pushes() {
 		release := t.poll(originID)
 		defer release()
 	}
-	recheck := time.NewTicker(t.opts.Recheck)
-	defer recheck.Stop()
 	for {
-		events, err := t.st.Events(ctx, originID, last, eventsPerRead)
-		if err != nil {
-			return err
+		events, changed, ok := f.since(last)
+		if !ok {
+			// Further behind than the feed keeps: from the store.
+			var err error
+			if events, err = t.st.Events(ctx, originID, last, eventsPerRead); err != nil {
+				return err
+			}
 		}
 		for _, e := range events {
 			if err := send(e); err != nil {
@@ -300,24 +304,13 @@ func (t *Tracker) Watch(ctx context.Context, originID string, afterID int64, sen
 				return nil
 			}
 		}
-		if len(events) == eventsPerRead {
+		if len(events) > 0 {
 			continue
 		}
-	wait:
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-recheck.C:
-		case id, ok := <-notes:
-			if !ok {
-				notes = nil // the notifier closed: the re-check carries on
-				goto wait
-			}
-			// coord.Resync ("") means notifications may have been missed:
-			// re-read the store like for our own order.
-			if id != originID && id != "" {
-				goto wait
-			}
+		case <-changed:
 		}
 	}
 }

@@ -283,3 +283,68 @@ func TestGuessedTokensCostTheGuesser(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestWatchersShareTheirOrdersReads: fifty watches of a polled order
+// started together read it from the vendor once, all of them see its
+// change, and what Derived makes of the change is made once for them all.
+func TestWatchersShareTheirOrdersReads(t *testing.T) {
+	t.Parallel()
+	v := &vendor{status: "0"}
+	tr, _, _ := newTracker(t, v, tracking.Options{PollInterval: time.Hour, Final: func(raw string) bool { return raw == "5" }})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const watchers = 50
+	var built, firsts sync.WaitGroup
+	var builds sync.Map // event id → *int32 builds
+	var mu sync.Mutex
+	seen := map[string]int{}
+	firsts.Add(watchers)
+	built.Add(watchers)
+	for range watchers {
+		go func() {
+			defer built.Done()
+			n := 0
+			err := tr.Watch(ctx, "F1", 0, func(e store.Event) error {
+				if _, err := tr.Derived(e, func(e store.Event) (any, error) {
+					c, _ := builds.LoadOrStore(e.ID, new(int))
+					mu.Lock()
+					*c.(*int)++
+					mu.Unlock()
+					return e.RawStatus, nil
+				}); err != nil {
+					return err
+				}
+				mu.Lock()
+				seen[e.RawStatus]++
+				mu.Unlock()
+				if n++; n == 1 {
+					firsts.Done()
+				}
+				return nil
+			})
+			if err != nil {
+				t.Errorf("watch: %v", err)
+			}
+		}()
+	}
+	firsts.Wait()
+	if n := v.count(); n != 1 {
+		t.Errorf("got %d vendor reads for %d watches starting together, want 1", n, watchers)
+	}
+	// The order changes (a push or a poll would record it so).
+	if _, err := tr.Observe(ctx, &dingdang.Order{OriginID: "F1", RawStatus: "5"}, store.SourcePush); err != nil {
+		t.Fatal(err)
+	}
+	built.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["0"] != watchers || seen["5"] != watchers {
+		t.Errorf("got statuses %v, want each of 0 and 5 seen by %d watchers", seen, watchers)
+	}
+	builds.Range(func(id, c any) bool {
+		if *c.(*int) != 1 {
+			t.Errorf("event %v: built %d times, want once", id, *c.(*int))
+		}
+		return true
+	})
+}
