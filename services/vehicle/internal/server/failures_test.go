@@ -33,12 +33,20 @@ func TestNotSentPurchaseLeavesRequestIDFree(t *testing.T) {
 	down := &atomic.Bool{}
 	down.Store(true)
 	ledger := &fakeLedger{}
+	// The breaker's window is wide enough for the calls made while it is
+	// open on a loaded machine; the test then waits out only what is left
+	// of it (gobreaker reads the wall clock).
+	const openFor = 2 * time.Second
 	svc := start(t, setup{down: down, ledger: ledger,
-		call: vendorcall.Config{BreakerFailures: 2, BreakerOpenFor: 300 * time.Millisecond}})
+		call: vendorcall.Config{BreakerFailures: 2, BreakerOpenFor: openFor}})
 	req := &vehiclev1.OrderReportRequest{Vin: maintenancesim.SampleVIN, RequestId: "breaker-1"}
 	var reasons []string
-	for range 4 {
+	var opened time.Time // after the breaker opened
+	for i := range 4 {
 		_, err := svc.grpc.OrderReport(ctx, req)
+		if i == 1 {
+			opened = time.Now()
+		}
 		st := status.Convert(err)
 		if st.Code() != codes.Unavailable {
 			t.Fatalf("vendor down: got %v, want Unavailable", st)
@@ -56,7 +64,7 @@ func TestNotSentPurchaseLeavesRequestIDFree(t *testing.T) {
 	}
 
 	down.Store(false)
-	time.Sleep(400 * time.Millisecond) // the breaker lets a probe through
+	time.Sleep(time.Until(opened.Add(openFor + 10*time.Millisecond))) // the breaker lets a probe through
 	first, err := svc.grpc.OrderReport(ctx, req)
 	if err != nil || first.GetReplayed() {
 		t.Fatalf("vendor back: got %v, %v, want a fresh purchase under the same request_id", first, err)
