@@ -124,7 +124,13 @@ func start(t *testing.T) *harness {
 	vendor := httptest.NewServer(meter)
 	t.Cleanup(vendor.Close)
 	hc := &http.Client{Transport: &cloudmarket.Signer{SecretID: "id", SecretKey: "key", Base: vendorcall.NewTransport()}}
-	cfg := vendorcall.Config{Timeout: 5 * time.Second, IdleTimeout: 5 * time.Second, MaxResponseBytes: 1 << 20, MaxStreamBytes: 64 << 20}
+	// The idle timeout is the default's, not a test's short one: the
+	// vendor's idle clock runs while the link's client reads nothing (the
+	// service then reads nothing from the vendor either), and a client that
+	// copies 48 MiB under -race on a loaded machine pauses for seconds
+	// (TestLinkBackPressure was cut short once by a 5 s one). The upload's
+	// wait for its answer is the same (the longer of the two timeouts).
+	cfg := vendorcall.Config{Timeout: 5 * time.Second, IdleTimeout: vendorcall.DefaultIdleTimeout, MaxResponseBytes: 1 << 20, MaxStreamBytes: 64 << 20}
 	client, err := fadada.New(hc, vendor.URL+fadadasim.Prefix, app, fadada.Options{Call: cfg})
 	if err != nil {
 		t.Fatal(err)
