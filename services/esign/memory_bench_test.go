@@ -61,11 +61,9 @@ func peaks(b *testing.B, roundTrip func()) (rss, heap, allocs int64) {
 		b.Skipf("cannot reset VmHWM: %v", err)
 	}
 	base := procStatus(b, "VmRSS")
-	b.Logf("DEBUG base rss %d KiB", base>>10)
 	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(sample)
 	heapBase, allocBase := int64(sample[0].Value.Uint64()), int64(sample[1].Value.Uint64())
-	b.Logf("DEBUG heap base %d KiB", heapBase>>10)
 	stop, done := make(chan struct{}), make(chan int64)
 	go func() {
 		t := time.NewTicker(2 * time.Millisecond)
