@@ -90,6 +90,17 @@ type Store interface {
 	Close() error
 }
 
+// Opener makes a service's store.Open a Spec.Open.
+func Opener[S Store](open func(ctx context.Context, url string, log *slog.Logger) (S, error)) func(context.Context, string, *slog.Logger) (Store, error) {
+	return func(ctx context.Context, url string, log *slog.Logger) (Store, error) {
+		st, err := open(ctx, url, log)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+}
+
 // Deps are the shared parts a service's Wire builds on.
 type Deps struct {
 	Log      *slog.Logger

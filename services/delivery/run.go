@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 
 	"github.com/vendorgate/vendorgate/gen/openapiv2"
@@ -44,9 +43,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		Environ: environ, Logger: log, OnListen: onListen,
 		MetricsAddr: "127.0.0.1:9091", OpenAPI: doc,
 		Prices: map[string]int64{dingdang.Vendor + " " + dingdang.EndpointCreateOrder: cfg.DispatchPriceFen()},
-		Open: func(ctx context.Context, url string, log *slog.Logger) (app.Store, error) {
-			return store.Open(ctx, url, log)
-		},
-		Wire: func(ctx context.Context, d *app.Deps) (*app.Wired, error) { return wire(ctx, cfg, statuses, d) },
+		Open:   app.Opener(store.Open),
+		Wire:   func(ctx context.Context, d *app.Deps) (*app.Wired, error) { return wire(ctx, cfg, statuses, d) },
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 
 	"github.com/vendorgate/vendorgate/gen/openapiv2"
@@ -47,9 +46,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		MetricsAddr: "127.0.0.1:9092", OpenAPI: doc,
 		// Fadada is a prepaid package: its calls are counted, and none has
 		// a unit price, so no call is capped by a daily spend.
-		Open: func(ctx context.Context, url string, log *slog.Logger) (app.Store, error) {
-			return store.Open(ctx, url, log)
-		},
+		Open: app.Opener(store.Open),
 		Wire: func(ctx context.Context, d *app.Deps) (*app.Wired, error) { return wire(cfg, d) },
 	})
 }

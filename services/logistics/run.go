@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 
 	"github.com/vendorgate/vendorgate/internal/app"
@@ -39,9 +38,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		// The callers and the usage ledger live in the service's database,
 		// shared by its replicas: spending caps hold across them.
 		Prices: prices(cfg),
-		Open: func(ctx context.Context, url string, log *slog.Logger) (app.Store, error) {
-			return store.Open(ctx, url, log)
-		},
-		Wire: func(ctx context.Context, d *app.Deps) (*app.Wired, error) { return wire(ctx, cfg, d) },
+		Open:   app.Opener(store.Open),
+		Wire:   func(ctx context.Context, d *app.Deps) (*app.Wired, error) { return wire(ctx, cfg, d) },
 	})
 }

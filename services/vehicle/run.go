@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 
 	"github.com/vendorgate/vendorgate/gen/openapiv2"
@@ -47,9 +46,7 @@ func run(ctx context.Context, environ []string, logw io.Writer, onListen func(ne
 		MetricsAddr: "127.0.0.1:9094", OpenAPI: doc,
 		// A report purchase is the one paid call; a report fetch is free.
 		Prices: map[string]int64{maintenance.Vendor + " " + maintenance.PathOrder: cfg.ReportCostFen()},
-		Open: func(ctx context.Context, url string, log *slog.Logger) (app.Store, error) {
-			return store.Open(ctx, url, log)
-		},
-		Wire: func(ctx context.Context, d *app.Deps) (*app.Wired, error) { return wire(ctx, cfg, d) },
+		Open:   app.Opener(store.Open),
+		Wire:   func(ctx context.Context, d *app.Deps) (*app.Wired, error) { return wire(ctx, cfg, d) },
 	})
 }
