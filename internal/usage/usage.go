@@ -107,6 +107,9 @@ type Call struct {
 	Latency                                      time.Duration
 	CostFen                                      int64
 	At                                           time.Time
+	// id is the call's row id, drawn at its first write attempt and kept
+	// for the next ones.
+	id string
 }
 
 // New opens service's ledger in db and starts its writer; Close flushes

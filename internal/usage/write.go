@@ -26,14 +26,25 @@ const maxRowsPerInsert = 100
 
 // write stores batch as a whole or not at all: one COPY on Postgres, one
 // transaction of multi-row INSERTs elsewhere. A failed write leaves no row
-// of the batch behind, so that Flush may queue it again without counting
-// any call twice. Row ids are drawn at each attempt.
+// of the batch behind, so that Flush may queue it again. A call's row id
+// is drawn at its first attempt and kept: a batch tried again after a
+// write whose commit went through but whose answer was lost is written
+// with INSERTs that skip the rows already there, so no call counts twice.
 func (l *Ledger) write(ctx context.Context, batch []Call) error {
+	again := false
+	g := newIDs()
+	for i := range batch {
+		if batch[i].id == "" {
+			batch[i].id = g.next()
+		} else {
+			again = true
+		}
+	}
 	var err error
 	switch {
 	case l.rowAtATime:
 		err = l.writeRows(ctx, batch)
-	case l.db.Dialect == sqlstore.Postgres:
+	case l.db.Dialect == sqlstore.Postgres && !again:
 		err = l.copyRows(ctx, batch)
 	default:
 		err = l.insertRows(ctx, batch)
@@ -59,7 +70,6 @@ func (l *Ledger) copyRows(ctx context.Context, batch []Call) error {
 	}
 	defer conn.Close()
 	notPgx := false
-	ids := newIDs()
 	err = conn.Raw(func(dc any) error {
 		pc, ok := dc.(*stdlib.Conn)
 		if !ok {
@@ -69,7 +79,7 @@ func (l *Ledger) copyRows(ctx context.Context, batch []Call) error {
 		_, err := pc.Conn().CopyFrom(ctx, pgx.Identifier{"usage_calls"}, callColumns,
 			pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
 				c := &batch[i]
-				return []any{ids.next(), l.service, c.Vendor, c.Endpoint, c.Caller, c.RequestID,
+				return []any{c.id, l.service, c.Vendor, c.Endpoint, c.Caller, c.RequestID,
 					c.Outcome, c.Latency.Milliseconds(), c.CostFen, c.At.UnixMilli()}, nil
 			}))
 		return err
@@ -80,7 +90,7 @@ func (l *Ledger) copyRows(ctx context.Context, batch []Call) error {
 	return err
 }
 
-// ids draws the row ids of one write attempt: the time, in fixed-width
+// ids draws the row ids of a batch's calls: the time, in fixed-width
 // hex, then a random part drawn once, then the row's number. Unique across
 // attempts and replicas like the random ids before them, they keep the
 // primary key's index growing at its right end: a batch of random ids
@@ -113,7 +123,6 @@ func (l *Ledger) insertRows(ctx context.Context, batch []Call) error {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	ids := newIDs()
 	args := make([]any, 0, len(callColumns)*min(len(batch), maxRowsPerInsert))
 	for len(batch) > 0 {
 		chunk := batch[:min(len(batch), maxRowsPerInsert)]
@@ -121,7 +130,7 @@ func (l *Ledger) insertRows(ctx context.Context, batch []Call) error {
 		args = args[:0]
 		for i := range chunk {
 			c := &chunk[i]
-			args = append(args, ids.next(), l.service, c.Vendor, c.Endpoint, c.Caller, c.RequestID,
+			args = append(args, c.id, l.service, c.Vendor, c.Endpoint, c.Caller, c.RequestID,
 				c.Outcome, c.Latency.Milliseconds(), c.CostFen, c.At.UnixMilli())
 		}
 		if len(chunk) < maxRowsPerInsert {
@@ -158,16 +167,18 @@ func (l *Ledger) chunkStmt(ctx context.Context) (*sql.Stmt, error) {
 // parameters: it looks a numbered one ($7) up by a linear scan of the
 // statement's parameters, in preparing and in binding, which made a
 // 500-row INSERT of $N parameters slower than 500 single-row ones. And it
-// gets OR FAIL: a multi-row INSERT that aborts undoes its own rows, for
-// which SQLite copies every page it changes to a statement journal (14 %
-// of the write's CPU); a failure rolls the whole transaction back here
-// anyway.
+// gets OR IGNORE: a multi-row INSERT that may abort undoes its own rows,
+// for which SQLite copies every page it changes to a statement journal
+// (14 % of the write's CPU), and one that skips a row whose id is already
+// there never aborts on it; a failure rolls the whole transaction back
+// here anyway. Postgres gets ON CONFLICT (id) DO NOTHING. Either skips
+// the rows of a batch whose earlier write committed unseen.
 func insertQuery(d sqlstore.Dialect, n int) string {
 	cols := len(callColumns)
 	var b strings.Builder
-	b.Grow(120 + n*cols*6)
+	b.Grow(160 + n*cols*6)
 	if d == sqlstore.SQLite {
-		b.WriteString("INSERT OR FAIL")
+		b.WriteString("INSERT OR IGNORE")
 	} else {
 		b.WriteString("INSERT")
 	}
@@ -189,6 +200,9 @@ func insertQuery(d sqlstore.Dialect, n int) string {
 			}
 		}
 		b.WriteByte(')')
+	}
+	if d != sqlstore.SQLite {
+		b.WriteString(" ON CONFLICT (id) DO NOTHING")
 	}
 	return b.String()
 }

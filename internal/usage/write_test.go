@@ -174,3 +174,36 @@ func TestFailedBatchIsRetriedWhole(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchCommittedUnseenIsNotCountedTwice: a batch whose write committed
+// but whose answer was lost (Flush saw an error and queued it again) is
+// written again with the same row ids, and the rows already there are
+// skipped: every call counts once, on every store, the COPY of Postgres
+// included.
+func TestBatchCommittedUnseenIsNotCountedTwice(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
+		ctx := context.Background()
+		l, db := openLedger(t, d)
+		at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+		const n = 250
+		batch := make([]usage.Call, n)
+		for i := range batch {
+			batch[i] = call(i, at)
+		}
+		if err := usage.Write(ctx, l, batch); err != nil {
+			t.Fatal(err)
+		}
+		// The answer was lost: the same batch comes back, with calls
+		// recorded since behind it.
+		for i := n; i < n+5; i++ {
+			batch = append(batch, call(i, at))
+		}
+		if err := usage.Write(ctx, l, batch); err != nil {
+			t.Fatalf("the batch again: %v", err)
+		}
+		if got, want := readTotals(t, db), wantTotals(n+5); got != want {
+			t.Errorf("got %+v, want %+v: each call once", got, want)
+		}
+	})
+}
