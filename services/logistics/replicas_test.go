@@ -96,9 +96,10 @@ func reason(err error) string {
 // a caller is told to: after a restart the service's first count of the
 // unresolved operations holds each orphaned request_id for a moment.
 func afterInFlight[T any](call func() (T, error)) (T, error) {
-	for i := 0; ; i++ {
+	// A moment on a loaded machine may be seconds.
+	for deadline := time.Now().Add(15 * time.Second); ; {
 		resp, err := call()
-		if reason(err) != "REQUEST_ID_IN_FLIGHT" || i == 20 {
+		if reason(err) != "REQUEST_ID_IN_FLIGHT" || time.Now().After(deadline) {
 			return resp, err
 		}
 		time.Sleep(100 * time.Millisecond)
