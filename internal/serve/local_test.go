@@ -17,7 +17,9 @@ import (
 	"github.com/vendorgate/vendorgate/internal/rpcstatus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -176,5 +178,35 @@ func TestLocalStreamRefusalIsItsStatus(t *testing.T) {
 		if status.Code(err) != codes.Unauthenticated {
 			t.Fatalf("call %d, refused before its request was sent: got %v, want UNAUTHENTICATED", i, err)
 		}
+	}
+}
+
+// TestLocalUnaryCallCarriesMetadata: a unary call through Local, which runs
+// in the caller's goroutine, takes the caller's outgoing metadata as its
+// incoming, and hands the headers the service sets to grpc.Header, as a
+// call over the network does.
+func TestLocalUnaryCallCarriesMetadata(t *testing.T) {
+	t.Parallel()
+	local := NewLocal()
+	s := start(t, func(o *Options) { o.Local = local })
+	waitUntil(t, "the channel is set up", func() bool { return local.ready.Load() })
+	if local.unary == nil {
+		t.Fatal("traces are off, but unary calls are not direct")
+	}
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "x-request-id", "req-9")
+	var header metadata.MD
+	resp := dynamicpb.NewMessage(s.echo.resp)
+	err := local.Invoke(ctx, echoMethod, s.echo.request("hi", "not-found"), resp, grpc.Header(&header))
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("got %v, want NOT_FOUND", err)
+	}
+	if got := header.Get("x-request-id"); len(got) != 1 || got[0] != "req-9" {
+		t.Errorf("response header x-request-id: got %q, want [req-9]", got)
+	}
+	if err := local.Invoke(t.Context(), echoMethod, s.echo.request("hi", "ok"), resp); err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Get(s.echo.resp.Fields().ByName("text")).String(); got != "hi" {
+		t.Errorf("answer text: got %q, want hi", got)
 	}
 }
