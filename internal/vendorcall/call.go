@@ -346,7 +346,7 @@ func (c *Caller) attempt(ctx context.Context, endpoint string, mutation bool, re
 		defer watch.stop()
 		if streamedBody {
 			req = withBody(req, &progressReader{r: req.Body, watch: watch, idle: c.cfg.IdleTimeout,
-				waitAnswer: max(c.cfg.Timeout, c.cfg.IdleTimeout)})
+				waitAnswer: max(c.cfg.Timeout, c.cfg.IdleTimeout), upload: true})
 		} else {
 			watch.extend(c.cfg.Timeout)
 		}
@@ -438,6 +438,7 @@ func (c *Caller) transportError(parent, ctx context.Context, endpoint string, mu
 	if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
 		err = fmt.Errorf("%w: %w", cause, err) // the watchdog's word on why
 	}
+	stalled := errors.Is(context.Cause(ctx), errCallerStalled)
 	switch {
 	case mutation && sent:
 		cause := err
@@ -452,6 +453,10 @@ func (c *Caller) transportError(parent, ctx context.Context, endpoint string, mu
 		// The caller left or ran out of its own time: that says nothing
 		// about the vendor.
 		return fmt.Errorf("%s %s: %w", c.vendor, endpoint, parent.Err())
+	case stalled:
+		// Our caller stopped sending its upload or taking the download:
+		// the vendor is not at fault, and no breaker counts it.
+		return fmt.Errorf("%s %s: %w for %s: %w", c.vendor, endpoint, errCallerStalled, c.cfg.IdleTimeout, context.DeadlineExceeded)
 	default:
 		msg := "no answer from the vendor"
 		if ctx.Err() != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -167,14 +168,37 @@ func excerpt(body []byte) string {
 // errIdle is the cause of a streamed call cut because no byte moved.
 var errIdle = errors.New("no byte moved within the idle timeout")
 
+// errCallerStalled is the cause of a streamed call cut because no byte
+// moved while it was our caller's turn: the caller sent no more of its
+// upload, or took none of the download. It says nothing of the vendor.
+var errCallerStalled = errors.New("the caller moved no byte within the idle timeout")
+
+// Whose turn it is in a streamed call, for the watchdog to blame the right
+// side when nothing moves.
+const (
+	turnVendor int32 = iota // the vendor sends or takes bytes
+	turnCaller              // our caller sends or takes bytes
+)
+
 // watchdog cancels a streamed call when its deadline passes without
-// progress; every byte moved pushes the deadline out.
+// progress; every byte moved pushes the deadline out. It blames whoever
+// had the turn: the vendor (errIdle, an outage) or our caller
+// (errCallerStalled, which a breaker must not count).
 type watchdog struct {
 	timer *time.Timer
+	turn  atomic.Int32
 }
 
 func newWatchdog(idle time.Duration, cancel context.CancelCauseFunc) *watchdog {
-	return &watchdog{timer: time.AfterFunc(idle, func() { cancel(errIdle) })}
+	w := &watchdog{}
+	w.timer = time.AfterFunc(idle, func() {
+		if w.turn.Load() == turnCaller {
+			cancel(errCallerStalled)
+			return
+		}
+		cancel(errIdle)
+	})
+	return w
 }
 
 // extend sets the deadline to d from now.
@@ -184,20 +208,33 @@ func (w *watchdog) extend(d time.Duration) { w.timer.Reset(d) }
 func (w *watchdog) stop() { w.timer.Stop() }
 
 // progressReader reports every byte read to its watchdog; at the end of a
-// request body it gives the vendor waitAnswer to answer.
+// request body it gives the vendor waitAnswer to answer. upload says
+// whose turn a Read is: an upload's Read waits for our caller's bytes,
+// the time between its Reads is the vendor's (taking what was read); a
+// download's Read waits for the vendor's bytes, the time between them is
+// our caller's (taking what was read).
 type progressReader struct {
 	r          io.Reader
 	watch      *watchdog
 	idle       time.Duration
 	waitAnswer time.Duration
+	upload     bool
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
+	in, out := turnVendor, turnCaller
+	if p.upload {
+		in, out = turnCaller, turnVendor
+	}
+	p.watch.turn.Store(in)
 	n, err := p.r.Read(b)
+	p.watch.turn.Store(out)
 	if n > 0 {
 		p.watch.extend(p.idle)
 	}
 	if err == io.EOF && p.waitAnswer > 0 {
+		// The whole body is read: what remains is the vendor's answer.
+		p.watch.turn.Store(turnVendor)
 		p.watch.extend(p.waitAnswer)
 	}
 	return n, err

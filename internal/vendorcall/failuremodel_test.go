@@ -2,6 +2,7 @@ package vendorcall
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -295,6 +296,95 @@ func TestStreamsAreBoundedByProgress(t *testing.T) {
 		_, err := upload(c, srv.URL)
 		if !vendorerr.IsKind(err, vendorerr.KindOutcomeUnknown) || !strings.Contains(err.Error(), "no byte moved") {
 			t.Fatalf("got %v, want an unknown outcome cut for no progress", err)
+		}
+	})
+}
+
+// TestStalledCallerIsNotTheVendors: a download whose consumer (our caller,
+// e.g. a REST client that reads nothing) takes no byte for IdleTimeout,
+// and an upload whose caller sends no more, are cut, but as the caller's
+// doing: DEADLINE_EXCEEDED-like, not an unavailability, and the breaker,
+// which opens after one unavailability here, stays closed for the next
+// caller. A vendor that stops sending is still an outage.
+func TestStalledCallerIsNotTheVendors(t *testing.T) {
+	t.Parallel()
+	const chunk = 16 << 10
+	cfg := Config{Timeout: time.Second, IdleTimeout: 300 * time.Millisecond, BreakerFailures: 1, BreakerOpenFor: time.Minute}
+	// The vendor sends 64 chunks as fast as they are taken, or, with
+	// stall, 4 chunks and then nothing.
+	vendor := func(stall bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			buf := make([]byte, chunk)
+			for i := range 64 {
+				if stall && i == 4 {
+					<-r.Context().Done()
+					return
+				}
+				if _, err := w.Write(buf); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+			}
+		}
+	}
+	get := func(c *Caller, url string, consume StreamDecoder) error {
+		return c.ReadStream(context.Background(), "/file", NoRetry, func() (*http.Request, error) {
+			return http.NewRequest(http.MethodGet, url, nil)
+		}, consume)
+	}
+	readAll := func(_ http.Header, body io.Reader) error { _, err := io.Copy(io.Discard, body); return err }
+
+	t.Run("download consumer stalls", func(t *testing.T) {
+		t.Parallel()
+		srv := httptest.NewServer(vendor(false))
+		defer srv.Close()
+		c := newCaller(t, srv, cfg, nil)
+		err := get(c, srv.URL, func(_ http.Header, body io.Reader) error {
+			buf := make([]byte, chunk)
+			if _, err := io.ReadFull(body, buf); err != nil {
+				return err
+			}
+			time.Sleep(time.Second) // the caller takes nothing
+			_, err := io.Copy(io.Discard, body)
+			return err
+		})
+		if vendorerr.IsKind(err, vendorerr.KindUnavailable) || !errors.Is(err, context.DeadlineExceeded) ||
+			!strings.Contains(err.Error(), "the caller moved no byte") {
+			t.Fatalf("got %v, want the caller's stall (deadline exceeded), not an unavailability", err)
+		}
+		if err := get(c, srv.URL, readAll); err != nil {
+			t.Errorf("the next caller: got %v, want served (the breaker must not have opened)", err)
+		}
+	})
+	t.Run("upload caller stalls", func(t *testing.T) {
+		t.Parallel()
+		srv := httptest.NewServer(vendor(false))
+		defer srv.Close()
+		c := newCaller(t, srv, cfg, nil)
+		pr, pw := io.Pipe()
+		go func() {
+			_, _ = pw.Write(make([]byte, chunk))
+			time.Sleep(time.Second) // the caller sends no more
+			_ = pw.Close()
+		}()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, pr)
+		err := c.MutateStream(context.Background(), "/up", req, readAll)
+		if vendorerr.IsKind(err, vendorerr.KindUnavailable) || !strings.Contains(err.Error(), "the caller moved no byte") {
+			t.Fatalf("got %v, want the caller's stall, not an unavailability", err)
+		}
+		if err := get(c, srv.URL, readAll); err != nil {
+			t.Errorf("the next caller: got %v, want served (the breaker must not have opened)", err)
+		}
+	})
+	t.Run("vendor stalls", func(t *testing.T) {
+		t.Parallel()
+		srv := httptest.NewServer(vendor(true))
+		defer srv.Close()
+		c := newCaller(t, srv, cfg, nil)
+		err := get(c, srv.URL, readAll)
+		if !vendorerr.IsKind(err, vendorerr.KindUnavailable) || !strings.Contains(err.Error(), "no byte moved") {
+			t.Fatalf("got %v, want an unavailability cut for no progress", err)
 		}
 	})
 }
