@@ -87,54 +87,10 @@ func BenchmarkContract20MiB(b *testing.B) {
 		for i := -1; i == -1 || b.Loop(); i++ {
 			stop := make(chan struct{})
 			peak := heapPeak(stop)
-			cid := id()
-			ctx := context.Background()
-			s, err := c.UploadContract(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			buf := make([]byte, 64<<10)
-			r := bigPDF()
-			first := true
-			for {
-				k, err := io.ReadFull(r, buf)
-				if k > 0 {
-					m := &esignv1.UploadContractRequest{File: buf[:k]}
-					if first {
-						m.ContractId, m.DocTitle, first = cid, "bench", false
-					}
-					if err := s.Send(m); err != nil {
-						break
-					}
-				}
-				if err != nil {
-					break
-				}
-			}
-			if _, err := s.CloseAndRecv(); err != nil {
-				b.Fatal(err)
-			}
-			d, err := c.DownloadContract(ctx, &esignv1.DownloadContractRequest{ContractId: cid})
-			if err != nil {
-				b.Fatal(err)
-			}
-			got := 0
-			for {
-				m, err := d.Recv()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				got += len(m.GetData())
-			}
+			roundTripGRPC(b, c, id(), 64<<10)
 			close(stop)
 			if p := <-peak; i >= 0 {
 				worst = max(worst, p)
-			}
-			if got != contractBytes {
-				b.Fatalf("downloaded %d bytes, want %d", got, contractBytes)
 			}
 		}
 		b.ReportMetric(float64(worst)/(1<<20), "heap-MiB")
@@ -184,4 +140,54 @@ func BenchmarkContract20MiB(b *testing.B) {
 		}
 		b.ReportMetric(float64(worst)/(1<<20), "heap-MiB")
 	})
+}
+
+// roundTripGRPC uploads bigPDF as contract cid through UploadContract in
+// chunks of chunk bytes, downloads it through DownloadContract and fails
+// unless every byte came back.
+func roundTripGRPC(b *testing.B, c esignv1.EsignServiceClient, cid string, chunk int) {
+	b.Helper()
+	ctx := context.Background()
+	s, err := c.UploadContract(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, chunk)
+	r := bigPDF()
+	for first := true; ; first = false {
+		k, rerr := io.ReadFull(r, buf)
+		if k > 0 {
+			m := &esignv1.UploadContractRequest{File: buf[:k]}
+			if first {
+				m.ContractId, m.DocTitle = cid, "bench"
+			}
+			if s.Send(m) != nil {
+				break // the status comes from CloseAndRecv
+			}
+		}
+		if rerr != nil {
+			break
+		}
+	}
+	if _, err := s.CloseAndRecv(); err != nil {
+		b.Fatal(err)
+	}
+	d, err := c.DownloadContract(ctx, &esignv1.DownloadContractRequest{ContractId: cid})
+	if err != nil {
+		b.Fatal(err)
+	}
+	got := 0
+	for {
+		m, err := d.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		got += len(m.GetData())
+	}
+	if got != contractBytes {
+		b.Fatalf("downloaded %d bytes, want %d", got, contractBytes)
+	}
 }

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	esignv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/esign/v1"
 	"github.com/vendorgate/vendorgate/internal/cloudmarket"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 	"github.com/vendorgate/vendorgate/services/esign/internal/contracts"
@@ -170,49 +169,7 @@ func BenchmarkContractRoundTrip(b *testing.B) {
 	b.Run("grpc", func(b *testing.B) {
 		c := dial(b, addr)
 		measure(b, func(cid string) {
-			ctx := context.Background()
-			s, err := c.UploadContract(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			buf := make([]byte, grpcClientChunk)
-			r := bigPDF()
-			for first := true; ; first = false {
-				k, rerr := io.ReadFull(r, buf)
-				if k > 0 {
-					m := &esignv1.UploadContractRequest{File: buf[:k]}
-					if first {
-						m.ContractId, m.DocTitle = cid, "bench"
-					}
-					if s.Send(m) != nil {
-						break // the status comes from CloseAndRecv
-					}
-				}
-				if rerr != nil {
-					break
-				}
-			}
-			if _, err := s.CloseAndRecv(); err != nil {
-				b.Fatal(err)
-			}
-			d, err := c.DownloadContract(ctx, &esignv1.DownloadContractRequest{ContractId: cid})
-			if err != nil {
-				b.Fatal(err)
-			}
-			got := 0
-			for {
-				m, err := d.Recv()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				got += len(m.GetData())
-			}
-			if got != contractBytes {
-				b.Fatalf("downloaded %d bytes, want %d", got, contractBytes)
-			}
+			roundTripGRPC(b, c, cid, grpcClientChunk)
 		})
 	})
 
