@@ -83,8 +83,12 @@ type Ledger struct {
 	mu      sync.Mutex
 	pending []Call
 	closed  bool
-	kick    chan struct{}
-	done    chan struct{}
+	// flushing is held through a Flush's write, so that a Flush (Resolve's,
+	// Close's) that finds nothing queued has waited for a batch another
+	// Flush took and is still writing.
+	flushing sync.Mutex
+	kick     chan struct{}
+	done     chan struct{}
 
 	replica  string       // this process's id in usage_replicas
 	replicas atomic.Int64 // live replicas of the service, this one included
@@ -182,8 +186,11 @@ func (l *Ledger) Record(c Call) {
 	}
 }
 
-// Flush writes every queued record now.
+// Flush writes every queued record now: when it returns nil, every call
+// recorded before it was called is in the store.
 func (l *Ledger) Flush(ctx context.Context) error {
+	l.flushing.Lock()
+	defer l.flushing.Unlock()
 	l.mu.Lock()
 	batch := l.pending
 	l.pending = nil

@@ -207,3 +207,46 @@ func TestBatchCommittedUnseenIsNotCountedTwice(t *testing.T) {
 		}
 	})
 }
+
+// TestFlushWaitsForAWriteInFlight: a Flush that finds nothing queued
+// returns only once the batch another Flush took is in the store, so that
+// Resolve (which flushes, then updates the request's rows) never updates
+// rows that are still on their way and leaves their cost unknown. On
+// Postgres, whose trigger can make the first write slow.
+func TestFlushWaitsForAWriteInFlight(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
+		if d != sqlstore.Postgres {
+			t.Skip("needs a store that can make a write slow (a Postgres trigger with pg_sleep)")
+		}
+		ctx := context.Background()
+		l, db := openLedger(t, d)
+		for _, stmt := range []string{`CREATE FUNCTION usage_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN IF NEW.endpoint = '/slow' THEN PERFORM pg_sleep(0.5); END IF; RETURN NEW; END $$`,
+			`CREATE TRIGGER usage_slow BEFORE INSERT ON usage_calls FOR EACH ROW EXECUTE FUNCTION usage_slow()`} {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+		for i := range 200 {
+			c := call(i, at)
+			if i == 0 {
+				c.Endpoint = "/slow"
+			}
+			l.Record(c)
+		}
+		first := make(chan error, 1)
+		go func() { first <- l.Flush(ctx) }()
+		time.Sleep(100 * time.Millisecond) // the first flush has taken the queue and is writing
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := readTotals(t, db).Calls; got != 200 {
+			t.Errorf("right after the second flush the store has %d calls, want 200", got)
+		}
+		if err := <-first; err != nil {
+			t.Fatal(err)
+		}
+	})
+}

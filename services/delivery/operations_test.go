@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
+	usagev1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/usage/v1"
 	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
 	"github.com/vendorgate/vendorgate/internal/idempotency/contracttest"
@@ -376,7 +377,17 @@ func TestUnknownDispatchCostSettles(t *testing.T) {
 		t.Fatalf("502 before the vendor: got %v, want UNKNOWN", err)
 	}
 	waitFor(t, 5*time.Second, "the dispatch never applied resolved", func() bool { return len(unresolved(t, h, ctx)) == 0 })
-	if got := report().GetReport(); got.GetTotalCostYuan() != "6.50" || got.GetTotalUnknownCostYuan() != "0.00" {
+	// The ledger learns of a resolution after it is recorded (OnResolve
+	// runs once the request_id's lock is released): it settles shortly.
+	var got *usagev1.UsageReport
+	settled := func() bool {
+		got = report().GetReport()
+		return got.GetTotalCostYuan() == "6.50" && got.GetTotalUnknownCostYuan() == "0.00"
+	}
+	for deadline := time.Now().Add(5 * time.Second); !settled() && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !settled() {
 		t.Errorf("after the reconciler found it not applied: got cost ¥%s (unknown ¥%s), want ¥6.50 (unknown ¥0.00)",
 			got.GetTotalCostYuan(), got.GetTotalUnknownCostYuan())
 	}
