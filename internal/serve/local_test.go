@@ -210,3 +210,59 @@ func TestLocalUnaryCallCarriesMetadata(t *testing.T) {
 		t.Errorf("answer text: got %q, want hi", got)
 	}
 }
+
+// TestLocalStreamKeepsWhatWasSent: a stream's sender may reuse its message
+// once SendMsg returns; the receiver, which takes over the copy in between
+// instead of copying it again, still gets what was sent.
+func TestLocalStreamKeepsWhatWasSent(t *testing.T) {
+	t.Parallel()
+	const n = 50
+	local := NewLocal()
+	start(t, func(o *Options) {
+		echo := o.RegisterGRPC
+		o.RegisterGRPC = func(srv grpc.ServiceRegistrar) {
+			echo(srv)
+			srv.RegisterService(&grpc.ServiceDesc{
+				ServiceName: "test.v1.CountService",
+				HandlerType: (*any)(nil),
+				Streams: []grpc.StreamDesc{{StreamName: "Count", ServerStreams: true,
+					Handler: func(_ any, stream grpc.ServerStream) error {
+						var req wrapperspb.StringValue
+						if err := stream.RecvMsg(&req); err != nil {
+							return err
+						}
+						m := &wrapperspb.BytesValue{Value: make([]byte, 4)}
+						for i := range n {
+							m.Value[0] = byte(i) // the same message, rewritten
+							if err := stream.SendMsg(m); err != nil {
+								return err
+							}
+						}
+						return nil
+					}}},
+				Metadata: "test/v1/count.proto",
+			}, struct{}{})
+		}
+		o.Local = local
+	})
+	waitUntil(t, "the channel is set up", func() bool { return local.ready.Load() })
+	cs, err := local.NewStream(t.Context(), &grpc.StreamDesc{ServerStreams: true}, "/test.v1.CountService/Count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.SendMsg(&wrapperspb.StringValue{Value: "go"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		var m wrapperspb.BytesValue
+		if err := cs.RecvMsg(&m); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if len(m.GetValue()) != 4 || m.GetValue()[0] != byte(i) {
+			t.Fatalf("message %d: got %v, want [%d 0 0 0]", i, m.GetValue(), i)
+		}
+	}
+}
