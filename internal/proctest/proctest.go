@@ -181,6 +181,9 @@ func (p *Proc) Kill() {
 // Logs returns what the child has logged so far.
 func (p *Proc) Logs() string { return p.logs.String() }
 
+// Pid is the child's process id, e.g. to read its /proc/<pid>/status.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 // FreePort returns a loopback address with a port free at the time of the
 // call, for a child's extra listener.
 func FreePort(t testing.TB) string {
