@@ -289,3 +289,15 @@ func TestHashKeyFormat(t *testing.T) {
 		t.Errorf("HashKey(abc): got %s, want %s", got, want)
 	}
 }
+
+// TestCallerNameLength: a caller's name may be 255 bytes long, not 256.
+func TestCallerNameLength(t *testing.T) {
+	t.Parallel()
+	longest := strings.Repeat("ab-", 85) // 255 bytes
+	if err := (auth.Caller{Name: longest, Allow: []string{"*"}}).Check(); err != nil {
+		t.Errorf("a 255-byte name: got %v, want it accepted", err)
+	}
+	if err := (auth.Caller{Name: longest + "c", Allow: []string{"*"}}).Check(); err == nil {
+		t.Error("a 256-byte name: accepted, want it refused")
+	}
+}
