@@ -202,7 +202,8 @@ func (f *restFace) muxOptions() []runtime.ServeMuxOption {
 }
 
 // incomingHeader forwards HTTP headers to gRPC as the gateway does by
-// default, except the ones that would pose as the gateway's own metadata.
+// default, except vendorgate- metadata, which no REST caller may set, and
+// the trace headers, which the REST face's own span sends.
 func incomingHeader(key string) (string, bool) {
 	lower := strings.ToLower(key)
 	prefix := strings.ToLower(runtime.MetadataHeaderPrefix)
@@ -280,7 +281,6 @@ func (f *restFace) account(pattern string, h http.Handler) http.Handler {
 // serveGateway bounds and times a JSON body and passes the request to the
 // gateway.
 func (f *restFace) serveGateway(w http.ResponseWriter, r *http.Request) {
-	sw := w
 	if body, ok := r.Context().Value(timedBodyKey{}).(*timedBody); ok {
 		// A WrapREST handler passed the request on: the body is ours.
 		body.passed.Store(true)
@@ -296,13 +296,13 @@ func (f *restFace) serveGateway(w http.ResponseWriter, r *http.Request) {
 
 	rt, allowed := f.routes.match(r.Method, r.URL.EscapedPath())
 	if rt == nil && len(allowed) > 0 {
-		sw.Header().Set("Allow", strings.Join(allowed, ", "))
-		f.writeError(sw, r, methodNotAllowed(f.domain, r.Method, allowed))
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		f.writeError(w, r, methodNotAllowed(f.domain, r.Method, allowed))
 		return
 	}
 	if hasBody(r) {
 		if st := checkContentType(f.domain, r.Header.Get("Content-Type")); st != nil {
-			f.writeError(sw, r, st)
+			f.writeError(w, r, st)
 			return
 		}
 		limit := f.maxBody
@@ -313,15 +313,15 @@ func (f *restFace) serveGateway(w http.ResponseWriter, r *http.Request) {
 		if st != nil {
 			// The connection may still hold the rest of a body nobody
 			// will read.
-			sw.Header().Set("Connection", "close")
-			f.writeError(sw, r, st)
+			w.Header().Set("Connection", "close")
+			f.writeError(w, r, st)
 			return
 		}
 		unread = false
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 	}
-	f.gateway.ServeHTTP(sw, r)
+	f.gateway.ServeHTTP(w, r)
 }
 
 // hasBody reports whether r may carry a body.
