@@ -1,6 +1,8 @@
 package vendorjson
 
 import (
+	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -71,5 +73,59 @@ func TestIntRejectsText(t *testing.T) {
 	var i Int
 	if err := i.UnmarshalJSON([]byte(`"abc"`)); err == nil {
 		t.Error("got nil error for \"abc\", want one")
+	}
+}
+
+// TestDecodeAgreesWithEncodingJSON decodes each document with Decode (the
+// JSON v2 engine, the types' UnmarshalJSONFrom) and with encoding/json (their
+// UnmarshalJSON): both must give the same value, and fail together.
+func TestDecodeAgreesWithEncodingJSON(t *testing.T) {
+	t.Parallel()
+	type inner struct {
+		Name String `json:"name"`
+		N    Int    `json:"n"`
+	}
+	type doc struct {
+		S     String        `json:"s"`
+		I     Int           `json:"i"`
+		F     Float         `json:"f"`
+		B     Bool          `json:"b"`
+		T     UnixTime      `json:"t"`
+		M     UnixMillis    `json:"m"`
+		O     Object[inner] `json:"o"`
+		L     List[inner]   `json:"l"`
+		Plain string        `json:"plain"`
+		Any   any           `json:"any"`
+	}
+	bodies := []string{
+		`{"s":"x","i":3,"f":1.5,"b":true,"t":1526278009,"m":1577836800000,"o":{"name":"a","n":"2"},"l":[{"name":"b"},{"n":1.0}]}`,
+		`{"s":"  padded  ","i":"661","f":"8.00","b":"是","t":"1550282890","m":"1577836800000"}`,
+		`{"s":"\u4e2d\"q\" \\ /","plain":"p","any":{"k":[1,"2",null]}}`,
+		`{"s":{"nested":1},"i":[1,2],"f":{},"b":[],"t":{},"o":"格式错误","l":"失败"}`,
+		`{"s":null,"i":null,"f":null,"b":null,"t":null,"m":null,"o":null,"l":null}`,
+		`{"S":"upper","NAME":"ignored","O":{"NAME":"folded"}}`,
+		`{"s":"first","s":"second"}`,
+		`{"s":false,"i":-7,"f":-1e3,"b":1,"t":"0","m":0}`,
+		`{"i":"1.9e2","b":"Yes","o":{"name":12}}`,
+		`{"unknown":{"deep":[{"a":1}]},"s":"after"}`,
+		`{"i":"abc"}`,
+		`{"f":"x"}`,
+		`{"o":{"n":"abc"}}`,
+		`{"s":"x"} trailing`,
+		`{"s":"x",}`,
+		`[]`,
+		"{\"s\":\"a\xffb\",\"plain\":\"\xc3\"}",
+	}
+	for _, body := range bodies {
+		var got, want doc
+		gotErr := Decode([]byte(body), &got)
+		wantErr := json.Unmarshal([]byte(body), &want)
+		if (gotErr != nil) != (wantErr != nil) {
+			t.Errorf("%s: Decode error %v, encoding/json error %v", body, gotErr, wantErr)
+			continue
+		}
+		if gotErr == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("%q:\n Decode        %#v\n encoding/json %#v", body, got, want)
+		}
 	}
 }
