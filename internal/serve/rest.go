@@ -204,13 +204,25 @@ func (f *restFace) muxOptions() []runtime.ServeMuxOption {
 // incomingHeader forwards HTTP headers to gRPC as the gateway does by
 // default, except vendorgate- metadata, which no REST caller may set, and
 // the trace headers, which the REST face's own span sends.
+// It runs for every header of every REST request: it compares without
+// lower-casing copies of the name.
 func incomingHeader(key string) (string, bool) {
-	lower := strings.ToLower(key)
-	prefix := strings.ToLower(runtime.MetadataHeaderPrefix)
-	if strings.HasPrefix(lower, prefix+"vendorgate-") || isTraceHeader(strings.TrimPrefix(lower, prefix)) {
+	name := key
+	if hasPrefixFold(key, runtime.MetadataHeaderPrefix) {
+		name = key[len(runtime.MetadataHeaderPrefix):]
+		if hasPrefixFold(name, "vendorgate-") {
+			return "", false
+		}
+	}
+	if isTraceHeader(name) {
 		return "", false
 	}
 	return runtime.DefaultHeaderMatcher(key)
+}
+
+// hasPrefixFold is strings.HasPrefix under Unicode case folding.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // metadata is the gateway's runtime.WithMetadata: the trace context of

@@ -129,9 +129,8 @@ func (c mdCarrier) Keys() []string {
 // isTraceHeader reports whether an HTTP header (after the gateway's
 // Grpc-Metadata- prefix) is one of the trace context's.
 func isTraceHeader(key string) bool {
-	k := strings.ToLower(key)
 	for _, h := range traceHeaders {
-		if k == h {
+		if strings.EqualFold(key, h) {
 			return true
 		}
 	}
