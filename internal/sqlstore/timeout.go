@@ -120,6 +120,28 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
 	return tx, err
 }
 
+// RawConn runs f on the driver connection of one pooled connection (pgx's
+// *stdlib.Conn for a COPY, say) as the other store calls run: in a span
+// "store <verb>", bounded by the store timeout (taking the connection
+// included; f gets the bounded context), with a failure of the store itself
+// returned as STORE_UNAVAILABLE.
+func (db *DB) RawConn(ctx context.Context, verb string, f func(ctx context.Context, driverConn any) error) error {
+	ctx, span := db.startSpan(ctx, verb, verb)
+	ctx, release := db.bound(ctx)
+	defer release()
+	err := func() error {
+		conn, err := db.DB.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		return conn.Raw(func(dc any) error { return f(ctx, dc) })
+	}()
+	err = unavailable(ctx, err)
+	endSpan(span, err)
+	return err
+}
+
 // PingContext is sql.DB's, bounded by the store timeout.
 func (db *DB) PingContext(ctx context.Context) error {
 	ctx, release := db.bound(ctx)

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
@@ -45,6 +48,12 @@ func TestSilentStoreFailsFast(t *testing.T) {
 			return err
 		},
 		"ping": func() error { return db.PingContext(ctx) },
+		"raw": func() error {
+			return db.RawConn(ctx, "COPY", func(ctx context.Context, dc any) error {
+				_, err := dc.(*stdlib.Conn).Conn().CopyFrom(ctx, pgx.Identifier{"t"}, []string{"x"}, pgx.CopyFromRows([][]any{{int64(1)}}))
+				return err
+			})
+		},
 	}
 	for name, call := range calls {
 		start := time.Now()

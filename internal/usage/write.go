@@ -57,20 +57,12 @@ func (l *Ledger) write(ctx context.Context, batch []Call) error {
 
 // copyRows writes batch with one COPY through the pgx connection under
 // database/sql: a single statement, so all or nothing without a
-// transaction of its own. A connection of another driver falls back to
-// insertRows.
+// transaction of its own. The store bounds it, traces it and reports a
+// store that fails as STORE_UNAVAILABLE, as it does every other statement.
+// A connection of another driver falls back to insertRows.
 func (l *Ledger) copyRows(ctx context.Context, batch []Call) error {
-	// A connection taken from the pool is not bounded by the store's
-	// timeout as its statements are: bound the COPY here.
-	ctx, cancel := context.WithTimeout(ctx, l.db.Timeout())
-	defer cancel()
-	conn, err := l.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
 	notPgx := false
-	err = conn.Raw(func(dc any) error {
+	err := l.db.RawConn(ctx, "COPY", func(ctx context.Context, dc any) error {
 		pc, ok := dc.(*stdlib.Conn)
 		if !ok {
 			notPgx = true

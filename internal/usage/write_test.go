@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/internal/usage"
@@ -249,4 +250,49 @@ func TestFlushWaitsForAWriteInFlight(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestSilentStoreFailsTheCopy: a Postgres that stops answering under a
+// flush (its COPY) fails it within the store timeout as STORE_UNAVAILABLE,
+// like every other statement; once the store answers again the batch is
+// written, every call exactly once.
+func TestSilentStoreFailsTheCopy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	proxy := sqlstoretest.NewProxy(t, sqlstoretest.PostgresURL(t, "usagesilent"))
+	db, err := sqlstore.Open(ctx, proxy.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := usage.New(ctx, db, "vehicle", usage.Options{BatchSize: 1 << 30, FlushEvery: time.Hour})
+	if err != nil {
+		_ = db.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Speak(); _ = l.Close(context.Background()); _ = db.Close() })
+	const timeout = 300 * time.Millisecond
+	db.SetTimeout(timeout)
+	at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	const n = 50
+	for i := range n {
+		l.Record(call(i, at))
+	}
+	proxy.Silence()
+	start := time.Now()
+	err = l.Flush(ctx)
+	took := time.Since(start)
+	if d, ok := domainerr.As(err); !ok || d.Reason != domainerr.ReasonStoreUnavailable {
+		t.Fatalf("flush on a silent store: got %v, want STORE_UNAVAILABLE", err)
+	}
+	// Bounded by the store timeout, not by the flush's own (none here).
+	if took > 10*timeout {
+		t.Errorf("flush on a silent store took %v, want about the %v store timeout", took, timeout)
+	}
+	proxy.Speak()
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := readTotals(t, db), wantTotals(n); got != want {
+		t.Errorf("after the store came back: got %+v, want %+v", got, want)
+	}
 }
