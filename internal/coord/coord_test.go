@@ -180,7 +180,10 @@ func TestDeadHolderReleasesItsLock(t *testing.T) {
 }
 
 // TestNotifierReachesEveryReplica: a payload published by one replica
-// reaches the subscribers of all, well within a second.
+// reaches the subscribers of all. How fast is logged, not asserted: a
+// loaded CI machine stretches it, and the push latency is measured by
+// BenchmarkManyWatchers (services/delivery); 10 s only bounds a wait for
+// a payload that never comes.
 func TestNotifierReachesEveryReplica(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
@@ -211,8 +214,8 @@ func TestNotifierReachesEveryReplica(t *testing.T) {
 				if got != "order-1" {
 					t.Errorf("replica %d: got %q, want order-1", i, got)
 				}
-			case <-time.After(time.Second):
-				t.Fatalf("replica %d: nothing within 1 s", i)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("replica %d: nothing within 10 s", i)
 			}
 		}
 		t.Logf("%s: delivered to %d replicas in %s", d, n, time.Since(start))
