@@ -54,22 +54,29 @@ type Signer struct {
 	last atomic.Pointer[signed]
 }
 
-// signed is one second's X-Date and Authorization.
+// signed is one second's X-Date and Authorization, and their header
+// values: every request of that second shares them (a transport never
+// writes to a request's header values).
 type signed struct {
 	unix       int64
 	date, auth string
+	values     struct{ date, auth []string }
 }
 
+// source is the X-Source header value every request shares.
+var source = []string{Source}
+
 // header returns the X-Date and Authorization for t.
-func (s *Signer) header(t time.Time) (date, auth string) {
+func (s *Signer) header(t time.Time) *signed {
 	sec := t.Unix()
 	if c := s.last.Load(); c != nil && c.unix == sec {
-		return c.date, c.auth
+		return c
 	}
-	date = t.UTC().Format(DateFormat)
-	auth = Authorization(s.SecretID, s.SecretKey, date, Source)
-	s.last.Store(&signed{unix: sec, date: date, auth: auth})
-	return date, auth
+	c := &signed{unix: sec, date: t.UTC().Format(DateFormat)}
+	c.auth = Authorization(s.SecretID, s.SecretKey, c.date, Source)
+	c.values.date, c.values.auth = []string{c.date}, []string{c.auth}
+	s.last.Store(c)
+	return c
 }
 
 // RoundTrip signs a clone of req and sends it. The caller's request is not
@@ -79,7 +86,7 @@ func (s *Signer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if s.Now != nil {
 		now = s.Now
 	}
-	date, auth := s.header(now())
+	signed := s.header(now())
 	// A shallow copy with its own header map, as golang.org/x/oauth2's
 	// transport does: Request.Clone's deep copy was a tenth of a call's CPU.
 	out := new(http.Request)
@@ -88,9 +95,9 @@ func (s *Signer) RoundTrip(req *http.Request) (*http.Response, error) {
 	for k, v := range req.Header {
 		out.Header[k] = v
 	}
-	out.Header["X-Source"] = []string{Source}
-	out.Header["X-Date"] = []string{date}
-	out.Header["Authorization"] = []string{auth}
+	out.Header["X-Source"] = source
+	out.Header["X-Date"] = signed.values.date
+	out.Header["Authorization"] = signed.values.auth
 	base := s.Base
 	if base == nil {
 		base = http.DefaultTransport

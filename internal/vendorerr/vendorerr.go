@@ -182,7 +182,13 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // As returns the *Error in err's chain, if any.
+// A nil err returns at once: errors.As's target escapes, so the call
+// allocates, and the breaker and the retry policy ask it of every call that
+// succeeded.
 func As(err error) (*Error, bool) {
+	if err == nil {
+		return nil, false
+	}
 	var ve *Error
 	ok := errors.As(err, &ve)
 	return ve, ok
