@@ -201,28 +201,18 @@ func (f *restFace) muxOptions() []runtime.ServeMuxOption {
 	}
 }
 
-// incomingHeader forwards HTTP headers to gRPC as the gateway does by
-// default, except vendorgate- metadata, which no REST caller may set, and
-// the trace headers, which the REST face's own span sends.
-// It runs for every header of every REST request: it compares without
-// lower-casing copies of the name.
+// incomingHeader is the gateway's header matcher: of a REST request's
+// headers only X-Request-Id becomes metadata (x-request-id, the id the
+// service logs and returns, as a gRPC caller sends it). Authorization the
+// gateway forwards by itself; the trace context is the REST face's own
+// span's. The service reads no other header, and forwarding the gateway's
+// default set (User-Agent, Accept… as grpcgateway-*) cost allocations on
+// every call; no caller's header can become vendorgate- or trace metadata.
 func incomingHeader(key string) (string, bool) {
-	name := key
-	if hasPrefixFold(key, runtime.MetadataHeaderPrefix) {
-		name = key[len(runtime.MetadataHeaderPrefix):]
-		if hasPrefixFold(name, "vendorgate-") {
-			return "", false
-		}
+	if strings.EqualFold(key, "X-Request-Id") {
+		return requestIDKey, true
 	}
-	if isTraceHeader(name) {
-		return "", false
-	}
-	return runtime.DefaultHeaderMatcher(key)
-}
-
-// hasPrefixFold is strings.HasPrefix under Unicode case folding.
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+	return "", false
 }
 
 // metadata is the gateway's runtime.WithMetadata: the trace context of
@@ -592,8 +582,20 @@ func setRetryAfter(h http.Header, code int, st *status.Status) {
 // service, is written in the one shape.
 func (f *restFace) gatewayError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	f.noteGRPC(ctx)
+	// The request id the service answered with, for the caller to quote,
+	// as the gateway's own error handler forwards header metadata.
+	if md, ok := runtime.ServerMetadataFromContext(ctx); ok {
+		for _, id := range md.HeaderMD.Get(requestIDKey) {
+			w.Header().Add(restRequestIDHeader, id)
+		}
+	}
 	f.writeError(w, r, f.classify(ctx, err))
 }
+
+// restRequestIDHeader is the response header of a REST call's request id:
+// the x-request-id header metadata, named as the gateway names the header
+// metadata of a call that succeeded.
+const restRequestIDHeader = runtime.MetadataHeaderPrefix + "X-Request-Id"
 
 // classify turns a gateway error into a status with ErrorInfo, and with a
 // snake_case BadRequest field for the decoding errors that name one.

@@ -345,3 +345,27 @@ func TestUnknownRouteBodyLimitIsAnError(t *testing.T) {
 		t.Errorf("got %v, want an error naming the route", err)
 	}
 }
+
+// TestRESTRequestID: a REST caller's X-Request-Id is the call's request
+// id, as a gRPC caller's x-request-id metadata is: a failed call returns
+// it for the caller to quote.
+func TestRESTRequestID(t *testing.T) {
+	t.Parallel()
+	s := start(t, nil)
+	req, err := http.NewRequest(http.MethodPost, s.base+"/v1/echo", strings.NewReader(`{"text":"hi","mode":"not-found"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Request-Id", "rest-rid-1")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("got HTTP %d, want 404", resp.StatusCode)
+	}
+	if got := resp.Header.Get("Grpc-Metadata-X-Request-Id"); got != "rest-rid-1" {
+		t.Errorf("got request id %q, want rest-rid-1; headers %v", got, resp.Header)
+	}
+}
