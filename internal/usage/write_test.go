@@ -16,11 +16,17 @@ import (
 // flushed, on a new database of the dialect, and returns its database too.
 func openLedger(t testing.TB, d sqlstore.Dialect) (*usage.Ledger, *sqlstore.DB) {
 	t.Helper()
-	ctx := context.Background()
 	url := sqlstoretest.SQLiteURL(t)
 	if d == sqlstore.Postgres {
 		url = sqlstoretest.PostgresURL(t, "usagewrite")
 	}
+	return openLedgerAt(t, url)
+}
+
+// openLedgerAt is openLedger on the database at url.
+func openLedgerAt(t testing.TB, url string) (*usage.Ledger, *sqlstore.DB) {
+	t.Helper()
+	ctx := context.Background()
 	db, err := sqlstore.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -260,16 +266,10 @@ func TestSilentStoreFailsTheCopy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	proxy := sqlstoretest.NewProxy(t, sqlstoretest.PostgresURL(t, "usagesilent"))
-	db, err := sqlstore.Open(ctx, proxy.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := usage.New(ctx, db, "vehicle", usage.Options{BatchSize: 1 << 30, FlushEvery: time.Hour})
-	if err != nil {
-		_ = db.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Speak(); _ = l.Close(context.Background()); _ = db.Close() })
+	l, db := openLedgerAt(t, proxy.URL)
+	// Cleanups run last first: the store speaks again before the ledger
+	// closes.
+	t.Cleanup(proxy.Speak)
 	const timeout = 300 * time.Millisecond
 	db.SetTimeout(timeout)
 	at := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
@@ -279,7 +279,7 @@ func TestSilentStoreFailsTheCopy(t *testing.T) {
 	}
 	proxy.Silence()
 	start := time.Now()
-	err = l.Flush(ctx)
+	err := l.Flush(ctx)
 	took := time.Since(start)
 	if d, ok := domainerr.As(err); !ok || d.Reason != domainerr.ReasonStoreUnavailable {
 		t.Fatalf("flush on a silent store: got %v, want STORE_UNAVAILABLE", err)

@@ -7,22 +7,29 @@ import (
 	"time"
 )
 
+// inner and doc are what the tests decode: a field of each tolerant type,
+// and plain ones beside them.
+type inner struct {
+	Name String `json:"name"`
+	N    Int    `json:"n"`
+}
+
+type doc struct {
+	S     String        `json:"s"`
+	I     Int           `json:"i"`
+	F     Float         `json:"f"`
+	B     Bool          `json:"b"`
+	T     UnixTime      `json:"t"`
+	M     UnixMillis    `json:"m"`
+	O     Object[inner] `json:"o"`
+	L     List[inner]   `json:"l"`
+	Null  String        `json:"null"`
+	Plain string        `json:"plain"`
+	Any   any           `json:"any"`
+}
+
 func TestDriftTolerance(t *testing.T) {
 	t.Parallel()
-	type inner struct {
-		Name String `json:"name"`
-	}
-	type doc struct {
-		S    String        `json:"s"`
-		I    Int           `json:"i"`
-		F    Float         `json:"f"`
-		B    Bool          `json:"b"`
-		T    UnixTime      `json:"t"`
-		M    UnixMillis    `json:"m"`
-		O    Object[inner] `json:"o"`
-		L    List[inner]   `json:"l"`
-		Null String        `json:"null"`
-	}
 	tests := []struct {
 		name string
 		body string
@@ -30,7 +37,7 @@ func TestDriftTolerance(t *testing.T) {
 	}{
 		{"native types", `{"s":"x","i":3,"f":1.5,"b":true,"t":1526278009,"m":1577836800000,"o":{"name":"a"},"l":[{"name":"b"}]}`,
 			doc{S: "x", I: 3, F: 1.5, B: true, T: UnixTime{time.Unix(1526278009, 0).UTC(), true},
-				M: UnixMillis{time.Unix(1577836800, 0).UTC(), true}, O: Object[inner]{Value: inner{"a"}, Present: true}, L: List[inner]{{"b"}}}},
+				M: UnixMillis{time.Unix(1577836800, 0).UTC(), true}, O: Object[inner]{Value: inner{Name: "a"}, Present: true}, L: List[inner]{{Name: "b"}}}},
 		{"strings for numbers", `{"s":12,"i":"661","f":"8.00","b":"1","t":"1550282890","m":"1577836800000"}`,
 			doc{S: "12", I: 661, F: 8, B: true, T: UnixTime{time.Unix(1550282890, 0).UTC(), true}, M: UnixMillis{time.Unix(1577836800, 0).UTC(), true}}},
 		{"empties", `{"s":null,"i":"","f":null,"b":0,"t":"0","m":null,"o":[],"l":{},"null":null}`, doc{}},
@@ -81,22 +88,6 @@ func TestIntRejectsText(t *testing.T) {
 // UnmarshalJSON): both must give the same value, and fail together.
 func TestDecodeAgreesWithEncodingJSON(t *testing.T) {
 	t.Parallel()
-	type inner struct {
-		Name String `json:"name"`
-		N    Int    `json:"n"`
-	}
-	type doc struct {
-		S     String        `json:"s"`
-		I     Int           `json:"i"`
-		F     Float         `json:"f"`
-		B     Bool          `json:"b"`
-		T     UnixTime      `json:"t"`
-		M     UnixMillis    `json:"m"`
-		O     Object[inner] `json:"o"`
-		L     List[inner]   `json:"l"`
-		Plain string        `json:"plain"`
-		Any   any           `json:"any"`
-	}
 	bodies := []string{
 		`{"s":"x","i":3,"f":1.5,"b":true,"t":1526278009,"m":1577836800000,"o":{"name":"a","n":"2"},"l":[{"name":"b"},{"n":1.0}]}`,
 		`{"s":"  padded  ","i":"661","f":"8.00","b":"是","t":"1550282890","m":"1577836800000"}`,
