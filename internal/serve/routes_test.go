@@ -40,6 +40,15 @@ func TestRouteTableMatch(t *testing.T) {
 		{"GET", "/v1/d/orders/A1/x", "", nil},
 		{"GET", "/v1/files/a/b/c", "GET /v1/files/{name=**}", nil},
 		{"GET", "/v2/nothing", "", nil},
+		{"POST", "/v1/d/orders/A1:cancelx", "", []string{"GET"}},
+		{"POST", "/v1/d/orders/A1cancel", "", []string{"GET"}},
+		{"POST", "/v1/d/orders/:cancel", "", []string{"GET"}},
+		{"GET", "/v1/d//orders", "", nil},
+		{"GET", "/v1/d", "", nil},
+		{"GET", "/", "", nil},
+		{"GET", "", "", nil},
+		{"GET", "/v1/files/", "GET /v1/files/{name=**}", nil},
+		{"GET", "/v1/files", "GET /v1/files/{name=**}", nil}, // ** takes zero segments too
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
