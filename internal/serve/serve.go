@@ -158,6 +158,21 @@ func (o *Options) check() error {
 	return nil
 }
 
+// requestValidator is the process's one request validator. A
+// protovalidate.Validator is safe for concurrent use and keeps no state of
+// a call; building one registers every proto file linked into the binary
+// with CEL (about 8 ms of CPU, 10-15 % of a service's start, and 1 MB), so
+// it is built once, however many servers a process runs (tests run
+// dozens), and Prepare lets a service build it while its store opens.
+var requestValidator = sync.OnceValues(func() (protovalidate.Validator, error) { return protovalidate.New() })
+
+// Prepare builds, once per process, what Run needs that depends on no
+// service (the request validator). A service calls it in a goroutine of its
+// own at start, so that the work overlaps the store's connection and
+// migrations instead of following them; Run waits for it when it has not
+// finished.
+func Prepare() { _, _ = requestValidator() }
+
 // Run serves gRPC and HTTP on lis until ctx ends, then shuts down gracefully:
 // /readyz and the gRPC health service report not serving, new connections
 // are refused and in-flight calls finish. Calls still running after
@@ -194,7 +209,7 @@ func Run(ctx context.Context, lis net.Listener, opts Options) (err error) {
 		}
 	}
 
-	validator, err := protovalidate.New()
+	validator, err := requestValidator()
 	if err != nil {
 		return fmt.Errorf("serve: build request validator: %w", err)
 	}
