@@ -196,7 +196,7 @@ func (u undecodable) Unwrap() error { return u.err }
 // a *vendorerr.Error for the vendor's refusal, an unreadable for a broken
 // transfer and an undecodable for an answer we cannot read.
 func (c *Caller) whole(resp *http.Response, decode Decoder) error {
-	body, err := c.readBody(resp.Body)
+	body, err := c.readBody(resp.Body, resp.ContentLength)
 	if errors.Is(err, errTooLarge) {
 		return undecodable{err: err, body: body}
 	}
@@ -274,8 +274,8 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 }
 
 // readBody reads a body whole, up to MaxResponseBytes.
-func (c *Caller) readBody(r io.Reader) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r, c.cfg.MaxResponseBytes+1))
+func (c *Caller) readBody(r io.Reader, declared int64) ([]byte, error) {
+	body, err := readAll(io.LimitReader(r, c.cfg.MaxResponseBytes+1), declared, c.cfg.MaxResponseBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -490,7 +490,7 @@ func (c *Caller) undecodable(ctx context.Context, endpoint string, mutation bool
 // default. A mutation's 5xx may come from a gateway whose upstream applied
 // the call, so it is an unknown outcome.
 func (c *Caller) httpError(endpoint string, mutation bool, resp *http.Response) error {
-	body, _ := c.readBody(resp.Body)
+	body, _ := c.readBody(resp.Body, resp.ContentLength)
 	var e *vendorerr.Error
 	if c.classify != nil {
 		e = c.classify(resp.StatusCode, resp.Header, body)
@@ -555,4 +555,28 @@ func (c *Caller) record(ctx context.Context, endpoint string, start time.Time, e
 		c.metrics.failures.WithLabelValues(c.vendor, endpoint, outcome, code).Inc()
 	}
 	return outcome
+}
+
+// readAll is io.ReadAll into a buffer of the body's declared length (and a
+// byte more, to see its end) when the vendor declared one within limit: one
+// allocation, where io.ReadAll starts at 512 bytes and grows by copying.
+// A body longer or shorter than declared reads all the same.
+func readAll(r io.Reader, declared, limit int64) ([]byte, error) {
+	if declared <= 0 || declared > limit {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, declared+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }

@@ -3,11 +3,13 @@ package vendorcall
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -168,5 +170,22 @@ func TestReadRetriesOnlyRetryable(t *testing.T) {
 				t.Errorf("got %d calls, want %d", got, tt.wantCalls)
 			}
 		})
+	}
+}
+
+// TestReadAllDeclaredLength: a body read into a buffer of its declared
+// length is read whole whatever the declaration says: shorter, exact,
+// longer, none, or over the limit.
+func TestReadAllDeclaredLength(t *testing.T) {
+	t.Parallel()
+	body := strings.Repeat("0123456789", 100)
+	for _, declared := range []int64{-1, 0, 1, 999, 1000, 1001, 5000, 1 << 40} {
+		got, err := readAll(iotest.OneByteReader(strings.NewReader(body)), declared, 4096)
+		if err != nil || string(got) != body {
+			t.Errorf("declared %d: got %d bytes, %v; want the %d bytes", declared, len(got), err, len(body))
+		}
+	}
+	if _, err := readAll(iotest.ErrReader(io.ErrUnexpectedEOF), 10, 4096); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("got %v from a broken body, want io.ErrUnexpectedEOF", err)
 	}
 }
