@@ -25,6 +25,11 @@ const DefaultWriteIdleTimeout = 30 * time.Second
 // chunking, 4 KiB on the connection) are all a response holds of it.
 const flushEvery = 32 << 10
 
+// bufferedBody is how much of a body net/http's response keeps in memory
+// before it writes to the connection (its bufferBeforeChunkingSize): a
+// write that fits reaches no socket, so cannot block on the client.
+const bufferedBody = 2048
+
 // writeProgress bounds every HTTP response by its progress: each write
 // must be taken by the client within the idle timeout, or the connection
 // is cut, the request's context ended (so is the gRPC stream behind a
@@ -136,6 +141,15 @@ func (w *progressWriter) finish() {
 }
 
 func (w *progressWriter) Write(p []byte) (int, error) {
+	if w.unflushed+int64(len(p)) <= bufferedBody {
+		// Into net/http's buffer, which reaches no socket: nothing to
+		// time (what is left there when the handler returns is bounded
+		// by wrap's deadline). Most JSON answers are one such write.
+		n, err := w.ResponseWriter.Write(p)
+		w.written += int64(n)
+		w.unflushed += int64(n)
+		return n, err
+	}
 	w.arm()
 	defer w.disarm()
 	n, err := w.ResponseWriter.Write(p)
@@ -148,11 +162,14 @@ func (w *progressWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// WriteHeader is bounded like a write: with no body buffered yet, it
-// usually returns at once.
+// WriteHeader only records a final header: net/http writes it with the
+// body's first bytes, or when the handler returns. An informational one
+// (1xx) goes out at once, bounded like a write.
 func (w *progressWriter) WriteHeader(code int) {
-	w.arm()
-	defer w.disarm()
+	if code < http.StatusOK {
+		w.arm()
+		defer w.disarm()
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
