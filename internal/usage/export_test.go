@@ -9,3 +9,6 @@ func SetRowAtATime(l *Ledger, on bool) { l.rowAtATime = on }
 // Write writes batch as Flush does, keeping the row ids it draws in batch
 // for a next attempt.
 func Write(ctx context.Context, l *Ledger, batch []Call) error { return l.write(ctx, batch) }
+
+// Fold is fold, for tests that write batches themselves.
+func Fold(batch []Call) []Call { return fold(batch) }

@@ -98,7 +98,7 @@ type Ledger struct {
 	rowAtATime bool
 
 	chunkMu sync.Mutex
-	chunk   *sql.Stmt // see chunkStmt
+	chunk   [2]*sql.Stmt // by table; see chunkStmt
 }
 
 // heartbeatEvery is how often a replica says it is alive; one silent for
@@ -114,6 +114,48 @@ type Call struct {
 	// id is the call's row id, drawn at its first write attempt and kept
 	// for the next ones.
 	id string
+	// calls is how many calls a counted entry (countable) stands for once
+	// Flush has folded them together (0 before: one); Latency is then their
+	// sum and At the first one's.
+	calls int64
+}
+
+// countable reports whether c is counted with the calls like it, in
+// usage_counts, rather than written as a row of its own: a free call that
+// carries no request_id, which no resolution or audit looks up (a read,
+// mostly). A call that cost money or belongs to a request keeps its row.
+func (c *Call) countable() bool { return c.RequestID == "" && c.CostFen == 0 }
+
+// countKey is what the calls counted in one entry share: the second they
+// were made in keeps a report's days (and the retention's cut) exact.
+type countKey struct {
+	vendor, endpoint, caller, outcome string
+	second                            int64
+}
+
+// fold folds batch's countable calls that have no row id yet into one
+// entry per countKey, in place, keeping the order of the entries' first
+// calls. Entries with a row id were written, or tried, before: they stay as
+// they are, so that a write tried again writes the same rows.
+func fold(batch []Call) []Call {
+	at := make(map[countKey]int)
+	out := batch[:0]
+	for _, c := range batch {
+		if c.id != "" || !c.countable() {
+			out = append(out, c)
+			continue
+		}
+		k := countKey{c.Vendor, c.Endpoint, c.Caller, c.Outcome, c.At.Unix()}
+		if i, ok := at[k]; ok {
+			out[i].calls += max(c.calls, 1)
+			out[i].Latency += c.Latency
+			continue
+		}
+		at[k] = len(out)
+		c.calls = max(c.calls, 1)
+		out = append(out, c)
+	}
+	return out
 }
 
 // New opens service's ledger in db and starts its writer; Close flushes
@@ -198,6 +240,9 @@ func (l *Ledger) Flush(ctx context.Context) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	if !l.rowAtATime {
+		batch = fold(batch)
+	}
 	if err := l.write(ctx, batch); err != nil {
 		// Put them back in front, to be tried again.
 		l.mu.Lock()
@@ -222,8 +267,10 @@ func (l *Ledger) Close(ctx context.Context) error {
 	<-l.done
 	err := l.Flush(ctx)
 	l.chunkMu.Lock()
-	if l.chunk != nil {
-		_ = l.chunk.Close()
+	for _, stmt := range l.chunk {
+		if stmt != nil {
+			_ = stmt.Close()
+		}
 	}
 	l.chunkMu.Unlock()
 	return err
@@ -267,8 +314,10 @@ func (l *Ledger) sweep() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cut := l.opts.Now().Add(-l.opts.Retention)
-	if _, err := l.db.ExecContext(ctx, `DELETE FROM usage_calls WHERE service = $1 AND at < $2`, l.service, cut.UnixMilli()); err != nil {
-		l.log.Warn("usage ledger sweep failed", "error", err)
+	for _, table := range []string{"usage_calls", "usage_counts"} {
+		if _, err := l.db.ExecContext(ctx, `DELETE FROM `+table+` WHERE service = $1 AND at < $2`, l.service, cut.UnixMilli()); err != nil {
+			l.log.Warn("usage ledger sweep failed", "table", table, "error", err)
+		}
 	}
 	if _, err := l.db.ExecContext(ctx, `DELETE FROM usage_spend WHERE service = $1 AND at < $2`, l.service, cut.UnixMilli()); err != nil {
 		l.log.Warn("usage spend sweep failed", "error", err)
@@ -426,12 +475,23 @@ func (l *Ledger) Summary(ctx context.Context, from, to time.Time) ([]Row, error)
 	}
 	const dayMs = 24 * 60 * 60 * 1000
 	const offsetMs = 8 * 60 * 60 * 1000
+	// A row of usage_calls is one call; a row of usage_counts is calls
+	// calls, free, of one outcome.
 	rows, err := l.db.QueryContext(ctx, `
-		SELECT (at + $4) / $5 AS d, caller, vendor, endpoint, COUNT(*),
-			CAST(SUM(CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END) AS BIGINT), CAST(SUM(cost_fen) AS BIGINT),
-			CAST(SUM(CASE WHEN outcome = $6 THEN 1 ELSE 0 END) AS BIGINT),
-			CAST(SUM(CASE WHEN outcome = $6 THEN cost_fen ELSE 0 END) AS BIGINT)
-		FROM usage_calls WHERE service = $1 AND at >= $2 AND at < $3
+		SELECT d, caller, vendor, endpoint, CAST(SUM(calls) AS BIGINT), CAST(SUM(failures) AS BIGINT),
+			CAST(SUM(cost_fen) AS BIGINT), CAST(SUM(unknown_calls) AS BIGINT), CAST(SUM(unknown_cost_fen) AS BIGINT)
+		FROM (
+			SELECT (at + $4) / $5 AS d, caller, vendor, endpoint, 1 AS calls,
+				CASE WHEN outcome = 'ok' THEN 0 ELSE 1 END AS failures, cost_fen,
+				CASE WHEN outcome = $6 THEN 1 ELSE 0 END AS unknown_calls,
+				CASE WHEN outcome = $6 THEN cost_fen ELSE 0 END AS unknown_cost_fen
+			FROM usage_calls WHERE service = $1 AND at >= $2 AND at < $3
+			UNION ALL
+			SELECT (at + $4) / $5, caller, vendor, endpoint, calls,
+				CASE WHEN outcome = 'ok' THEN 0 ELSE calls END, 0,
+				CASE WHEN outcome = $6 THEN calls ELSE 0 END, 0
+			FROM usage_counts WHERE service = $1 AND at >= $2 AND at < $3
+		) AS u
 		GROUP BY d, caller, vendor, endpoint ORDER BY d, caller, vendor, endpoint`,
 		l.service, from.UnixMilli(), to.UnixMilli(), offsetMs, dayMs, vendorerr.ReasonOutcomeUnknown)
 	if err != nil {

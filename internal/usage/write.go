@@ -18,6 +18,42 @@ import (
 // callColumns are usage_calls' columns in the order a batch writes them.
 var callColumns = []string{"id", "service", "vendor", "endpoint", "caller", "request_id", "outcome", "latency_ms", "cost_fen", "at"}
 
+// countColumns are usage_counts' columns in the order a batch writes them.
+var countColumns = []string{"id", "service", "vendor", "endpoint", "caller", "outcome", "calls", "latency_ms", "at"}
+
+// A table is where a batch's entries go: usage_calls, a row per call, or
+// usage_counts, a row per count of free calls (Call.counted).
+type table int
+
+const (
+	callsTable table = iota
+	countsTable
+)
+
+func (t table) name() string { return [...]string{"usage_calls", "usage_counts"}[t] }
+
+func (t table) columns() []string { return [...][]string{callColumns, countColumns}[t] }
+
+// row is the values of entry c's row in t, in t's columns' order.
+func (l *Ledger) row(t table, c *Call) []any {
+	if t == countsTable {
+		return []any{c.id, l.service, c.Vendor, c.Endpoint, c.Caller, c.Outcome, max(c.calls, 1), c.Latency.Milliseconds(), c.At.UnixMilli()}
+	}
+	return []any{c.id, l.service, c.Vendor, c.Endpoint, c.Caller, c.RequestID, c.Outcome, c.Latency.Milliseconds(), c.CostFen, c.At.UnixMilli()}
+}
+
+// split returns batch's entries for each table.
+func split(batch []Call) (calls, counts []Call) {
+	for _, c := range batch {
+		if c.countable() {
+			counts = append(counts, c)
+		} else {
+			calls = append(calls, c)
+		}
+	}
+	return calls, counts
+}
+
 // maxRowsPerInsert bounds the rows of one multi-row INSERT: its 10
 // parameters a row stay far below SQLite's limit of 32766 variables (and
 // Postgres's 65535), and a bigger statement buys little. A batch of the
@@ -55,12 +91,14 @@ func (l *Ledger) write(ctx context.Context, batch []Call) error {
 	return nil
 }
 
-// copyRows writes batch with one COPY through the pgx connection under
-// database/sql: a single statement, so all or nothing without a
-// transaction of its own. The store bounds it, traces it and reports a
-// store that fails as STORE_UNAVAILABLE, as it does every other statement.
-// A connection of another driver falls back to insertRows.
+// copyRows writes batch with COPY through the pgx connection under
+// database/sql: one COPY into each table that has entries, in one
+// transaction when both do, so all or nothing. The store bounds it, traces
+// it and reports a store that fails as STORE_UNAVAILABLE, as it does every
+// other statement. A connection of another driver falls back to
+// insertRows.
 func (l *Ledger) copyRows(ctx context.Context, batch []Call) error {
+	calls, counts := split(batch)
 	notPgx := false
 	err := l.db.RawConn(ctx, "COPY", func(ctx context.Context, dc any) error {
 		pc, ok := dc.(*stdlib.Conn)
@@ -68,13 +106,31 @@ func (l *Ledger) copyRows(ctx context.Context, batch []Call) error {
 			notPgx = true
 			return nil
 		}
-		_, err := pc.Conn().CopyFrom(ctx, pgx.Identifier{"usage_calls"}, callColumns,
-			pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
-				c := &batch[i]
-				return []any{c.id, l.service, c.Vendor, c.Endpoint, c.Caller, c.RequestID,
-					c.Outcome, c.Latency.Milliseconds(), c.CostFen, c.At.UnixMilli()}, nil
-			}))
-		return err
+		var q interface {
+			CopyFrom(context.Context, pgx.Identifier, []string, pgx.CopyFromSource) (int64, error)
+		} = pc.Conn()
+		var tx pgx.Tx
+		if len(calls) > 0 && len(counts) > 0 {
+			var err error
+			if tx, err = pc.Conn().Begin(ctx); err != nil {
+				return err
+			}
+			defer func() { _ = tx.Rollback(ctx) }()
+			q = tx
+		}
+		for t, entries := range [...][]Call{calls, counts} {
+			if len(entries) == 0 {
+				continue
+			}
+			if _, err := q.CopyFrom(ctx, pgx.Identifier{table(t).name()}, table(t).columns(),
+				pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) { return l.row(table(t), &entries[i]), nil })); err != nil {
+				return err
+			}
+		}
+		if tx != nil {
+			return tx.Commit(ctx)
+		}
+		return nil
 	})
 	if notPgx {
 		return l.insertRows(ctx, batch)
@@ -105,31 +161,41 @@ func (g *ids) next() string {
 	return id
 }
 
-// insertRows writes batch in one transaction of multi-row INSERTs: full
-// chunks of maxRowsPerInsert rows through one statement prepared once for
-// the ledger (preparing it for each batch was 15 % of the write's CPU), the
-// rest through one prepared for its size.
+// insertRows writes batch in one transaction of multi-row INSERTs into
+// its tables: full chunks of maxRowsPerInsert rows through one statement
+// per table prepared once for the ledger (preparing it for each batch was
+// 15 % of the write's CPU), the rest through one prepared for its size.
 func (l *Ledger) insertRows(ctx context.Context, batch []Call) error {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	args := make([]any, 0, len(callColumns)*min(len(batch), maxRowsPerInsert))
-	for len(batch) > 0 {
-		chunk := batch[:min(len(batch), maxRowsPerInsert)]
-		batch = batch[len(chunk):]
+	calls, counts := split(batch)
+	for t, entries := range [...][]Call{calls, counts} {
+		if err := l.insertInto(ctx, tx, table(t), entries); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// insertInto writes entries into t within tx.
+func (l *Ledger) insertInto(ctx context.Context, tx *sql.Tx, t table, entries []Call) error {
+	args := make([]any, 0, len(t.columns())*min(len(entries), maxRowsPerInsert))
+	for len(entries) > 0 {
+		chunk := entries[:min(len(entries), maxRowsPerInsert)]
+		entries = entries[len(chunk):]
 		args = args[:0]
 		for i := range chunk {
-			c := &chunk[i]
-			args = append(args, c.id, l.service, c.Vendor, c.Endpoint, c.Caller, c.RequestID,
-				c.Outcome, c.Latency.Milliseconds(), c.CostFen, c.At.UnixMilli())
+			args = append(args, l.row(t, &chunk[i])...)
 		}
+		var err error
 		if len(chunk) < maxRowsPerInsert {
-			_, err = tx.ExecContext(ctx, insertQuery(l.db.Dialect, len(chunk)), args...)
+			_, err = tx.ExecContext(ctx, insertQuery(l.db.Dialect, t, len(chunk)), args...)
 		} else {
 			var stmt *sql.Stmt
-			if stmt, err = l.chunkStmt(ctx); err == nil {
+			if stmt, err = l.chunkStmt(ctx, t); err == nil {
 				_, err = tx.StmtContext(ctx, stmt).ExecContext(ctx, args...)
 			}
 		}
@@ -137,22 +203,22 @@ func (l *Ledger) insertRows(ctx context.Context, batch []Call) error {
 			return err
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
-// chunkStmt is the INSERT of maxRowsPerInsert rows, prepared on first use;
+// chunkStmt is t's INSERT of maxRowsPerInsert rows, prepared on first use;
 // database/sql prepares it again on each connection that runs it.
-func (l *Ledger) chunkStmt(ctx context.Context) (*sql.Stmt, error) {
+func (l *Ledger) chunkStmt(ctx context.Context, t table) (*sql.Stmt, error) {
 	l.chunkMu.Lock()
 	defer l.chunkMu.Unlock()
-	if l.chunk == nil {
-		stmt, err := l.db.PrepareContext(ctx, insertQuery(l.db.Dialect, maxRowsPerInsert))
+	if l.chunk[t] == nil {
+		stmt, err := l.db.PrepareContext(ctx, insertQuery(l.db.Dialect, t, maxRowsPerInsert))
 		if err != nil {
 			return nil, err
 		}
-		l.chunk = stmt
+		l.chunk[t] = stmt
 	}
-	return l.chunk, nil
+	return l.chunk[t], nil
 }
 
 // insertQuery is the INSERT of n rows. SQLite gets anonymous "?"
@@ -165,8 +231,8 @@ func (l *Ledger) chunkStmt(ctx context.Context) (*sql.Stmt, error) {
 // there never aborts on it; a failure rolls the whole transaction back
 // here anyway. Postgres gets ON CONFLICT (id) DO NOTHING. Either skips
 // the rows of a batch whose earlier write committed unseen.
-func insertQuery(d sqlstore.Dialect, n int) string {
-	cols := len(callColumns)
+func insertQuery(d sqlstore.Dialect, t table, n int) string {
+	cols := len(t.columns())
 	var b strings.Builder
 	b.Grow(160 + n*cols*6)
 	if d == sqlstore.SQLite {
@@ -174,7 +240,7 @@ func insertQuery(d sqlstore.Dialect, n int) string {
 	} else {
 		b.WriteString("INSERT")
 	}
-	b.WriteString(" INTO usage_calls (" + strings.Join(callColumns, ", ") + ") VALUES ")
+	b.WriteString(" INTO " + t.name() + " (" + strings.Join(t.columns(), ", ") + ") VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")

@@ -107,19 +107,28 @@ func TestBatchIsWrittenExactly(t *testing.T) {
 	})
 }
 
-// failOn makes the store refuse any usage_calls row whose endpoint is
-// endpoint, until the returned function drops the trigger.
+// failOn makes the store refuse any usage_calls or usage_counts row whose
+// endpoint is endpoint, until the returned function drops the triggers.
 func failOn(t *testing.T, db *sqlstore.DB, endpoint string) (heal func()) {
 	t.Helper()
 	ctx := context.Background()
-	stmts := []string{`CREATE TRIGGER usage_fail BEFORE INSERT ON usage_calls
-		WHEN NEW.endpoint = '` + endpoint + `' BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
-	drop := []string{`DROP TRIGGER usage_fail`}
+	var stmts, drop []string
 	if db.Dialect == sqlstore.Postgres {
 		stmts = []string{`CREATE FUNCTION usage_fail() RETURNS trigger LANGUAGE plpgsql AS $$
-			BEGIN IF NEW.endpoint = '` + endpoint + `' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$`,
-			`CREATE TRIGGER usage_fail BEFORE INSERT ON usage_calls FOR EACH ROW EXECUTE FUNCTION usage_fail()`}
-		drop = []string{`DROP TRIGGER usage_fail ON usage_calls`, `DROP FUNCTION usage_fail()`}
+			BEGIN IF NEW.endpoint = '` + endpoint + `' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$`}
+	}
+	for _, table := range []string{"usage_calls", "usage_counts"} {
+		if db.Dialect == sqlstore.Postgres {
+			stmts = append(stmts, `CREATE TRIGGER usage_fail BEFORE INSERT ON `+table+` FOR EACH ROW EXECUTE FUNCTION usage_fail()`)
+			drop = append(drop, `DROP TRIGGER usage_fail ON `+table)
+			continue
+		}
+		stmts = append(stmts, `CREATE TRIGGER `+table+`_fail BEFORE INSERT ON `+table+`
+			WHEN NEW.endpoint = '`+endpoint+`' BEGIN SELECT RAISE(ABORT, 'injected failure'); END`)
+		drop = append(drop, `DROP TRIGGER `+table+`_fail`)
+	}
+	if db.Dialect == sqlstore.Postgres {
+		drop = append(drop, `DROP FUNCTION usage_fail()`)
 	}
 	for _, s := range stmts {
 		if _, err := db.ExecContext(ctx, s); err != nil {
@@ -295,4 +304,153 @@ func TestSilentStoreFailsTheCopy(t *testing.T) {
 	if got, want := readTotals(t, db), wantTotals(n); got != want {
 		t.Errorf("after the store came back: got %+v, want %+v", got, want)
 	}
+}
+
+// counted is what the store holds of service vehicle's calls in both
+// tables: the calls each row stands for, and the rows.
+type counted struct{ Calls, Failures, Rows, CountRows int64 }
+
+func readCounted(t testing.TB, db *sqlstore.DB) counted {
+	t.Helper()
+	var got counted
+	if err := db.QueryRowContext(context.Background(), `SELECT
+		(SELECT COUNT(*) FROM usage_calls WHERE service = 'vehicle') +
+			(SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) FROM usage_counts WHERE service = 'vehicle'),
+		(SELECT COUNT(*) FROM usage_calls WHERE service = 'vehicle' AND outcome <> 'ok') +
+			(SELECT CAST(COALESCE(SUM(calls), 0) AS BIGINT) FROM usage_counts WHERE service = 'vehicle' AND outcome <> 'ok'),
+		(SELECT COUNT(*) FROM usage_calls WHERE service = 'vehicle'),
+		(SELECT COUNT(*) FROM usage_counts WHERE service = 'vehicle')`).Scan(&got.Calls, &got.Failures, &got.Rows, &got.CountRows); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// freeCall is the i-th free read of a test: no request_id, no cost, one of
+// two callers, every tenth one failed, made i ms after at.
+func freeCall(i int, at time.Time) usage.Call {
+	outcome := "ok"
+	if i%10 == 0 {
+		outcome = "VENDOR_UNAVAILABLE"
+	}
+	return usage.Call{Vendor: "dingdang", Endpoint: "/open/order/orderRecord", Caller: fmt.Sprintf("caller-%d", i%2),
+		Outcome: outcome, Latency: time.Millisecond, At: at.Add(time.Duration(i) * time.Millisecond)}
+}
+
+// TestFreeCallsAreCounted: free calls without a request_id take a row per
+// caller, outcome and second in usage_counts, not one each, and the
+// summary counts every one of them (and its failures) beside the calls
+// that keep their rows.
+func TestFreeCallsAreCounted(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
+		ctx := context.Background()
+		l, db := openLedger(t, d)
+		at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+		const free, paid = 2500, 5 // over 2.5 s
+		for i := range free {
+			l.Record(freeCall(i, at))
+		}
+		for i := range paid {
+			l.Record(call(i+1, at))
+		}
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got := readCounted(t, db)
+		// caller-0's ok and failed calls, caller-1's ok ones (every tenth
+		// call is caller-0's), in each of 3 seconds.
+		if got.Calls != free+paid || got.Failures != free/10 || got.Rows != paid || got.CountRows != 9 {
+			t.Errorf("got %+v, want %d calls, %d failures, %d rows and 9 counting rows", got, free+paid, free/10, paid)
+		}
+		rows, err := l.Summary(ctx, at.Add(-time.Hour), at.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var calls, failures int64
+		for _, r := range rows {
+			if r.Endpoint == "/open/order/orderRecord" {
+				calls, failures = calls+r.Calls, failures+r.Failures
+				if r.CostFen != 0 || r.UnknownCalls != 0 {
+					t.Errorf("free calls' row %+v has a cost or unknown calls", r)
+				}
+			}
+		}
+		if calls != free || failures != free/10 {
+			t.Errorf("summary: got %d calls, %d failures of orderRecord, want %d, %d", calls, failures, free, free/10)
+		}
+	})
+}
+
+// TestCountedCallsAreWrittenOnce: a flush of counted calls that fails
+// leaves nothing in either table, and calls recorded since are counted
+// apart from the entries already folded (and numbered): once the store
+// takes them, every call counts once, however many flushes failed.
+func TestCountedCallsAreWrittenOnce(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
+		ctx := context.Background()
+		l, db := openLedger(t, d)
+		heal := failOn(t, db, "/fail")
+		at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+		bad := freeCall(0, at)
+		bad.Endpoint = "/fail"
+		l.Record(bad)
+		n := 1
+		for attempt := range 3 {
+			for range 100 {
+				l.Record(freeCall(n, at))
+				l.Record(call(n, at))
+				n++
+			}
+			if err := l.Flush(ctx); err == nil {
+				t.Fatalf("flush %d: got no error from a failing store", attempt)
+			}
+			if got := readCounted(t, db); got != (counted{}) {
+				t.Fatalf("after failed flush %d: got %+v in the store, want nothing", attempt, got)
+			}
+		}
+		heal()
+		for i := 0; i < 2; i++ {
+			if err := l.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// bad, and calls 1 … n-1 twice: a free one and a paid one each.
+		if got := readCounted(t, db); got.Calls != int64(1+2*(n-1)) || got.Rows != int64(n-1) {
+			t.Errorf("got %+v, want %d calls, %d of them in rows of their own", got, 1+2*(n-1), n-1)
+		}
+	})
+}
+
+// TestCountedCallsCommittedUnseenAreNotLost: a batch whose counts were
+// written but whose answer was lost comes back with calls recorded since
+// behind it; those are counted in entries of their own, not added to the
+// entries already written (which the store then skips): no call is lost,
+// none counted twice.
+func TestCountedCallsCommittedUnseenAreNotLost(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, d sqlstore.Dialect) {
+		ctx := context.Background()
+		l, db := openLedger(t, d)
+		at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+		var calls []usage.Call
+		for i := range 100 {
+			calls = append(calls, freeCall(i, at))
+		}
+		batch := usage.Fold(calls)
+		if err := usage.Write(ctx, l, batch); err != nil {
+			t.Fatal(err)
+		}
+		// The answer was lost: the batch comes back, and the same second's
+		// calls since join it.
+		for i := 100; i < 150; i++ {
+			batch = append(batch, freeCall(i, at))
+		}
+		if err := usage.Write(ctx, l, usage.Fold(batch)); err != nil {
+			t.Fatal(err)
+		}
+		if got := readCounted(t, db); got.Calls != 150 || got.Failures != 15 {
+			t.Errorf("got %+v, want 150 calls, 15 failed: each once", got)
+		}
+	})
 }
