@@ -268,7 +268,8 @@ func TestFlushWaitsForAWriteInFlight(t *testing.T) {
 }
 
 // TestSilentStoreFailsTheCopy: a Postgres that stops answering under a
-// flush (its COPY) fails it within the store timeout as STORE_UNAVAILABLE,
+// flush (its COPYs, into both tables in one transaction) fails it within
+// the store timeout as STORE_UNAVAILABLE,
 // like every other statement; once the store answers again the batch is
 // written, every call exactly once.
 func TestSilentStoreFailsTheCopy(t *testing.T) {
@@ -285,6 +286,7 @@ func TestSilentStoreFailsTheCopy(t *testing.T) {
 	const n = 50
 	for i := range n {
 		l.Record(call(i, at))
+		l.Record(freeCall(i, at)) // both tables: the COPYs' transaction
 	}
 	proxy.Silence()
 	start := time.Now()
@@ -303,6 +305,9 @@ func TestSilentStoreFailsTheCopy(t *testing.T) {
 	}
 	if got, want := readTotals(t, db), wantTotals(n); got != want {
 		t.Errorf("after the store came back: got %+v, want %+v", got, want)
+	}
+	if got := readCounted(t, db); got.Calls != 2*n {
+		t.Errorf("after the store came back: got %+v, want %d calls in all", got, 2*n)
 	}
 }
 
