@@ -269,9 +269,8 @@ func TestFlushWaitsForAWriteInFlight(t *testing.T) {
 
 // TestSilentStoreFailsTheCopy: a Postgres that stops answering under a
 // flush (its COPYs, into both tables in one transaction) fails it within
-// the store timeout as STORE_UNAVAILABLE,
-// like every other statement; once the store answers again the batch is
-// written, every call exactly once.
+// the store timeout as STORE_UNAVAILABLE, like every other statement; once
+// the store answers again the batch is written, every call exactly once.
 func TestSilentStoreFailsTheCopy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
