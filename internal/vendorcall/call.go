@@ -560,12 +560,14 @@ func (c *Caller) record(ctx context.Context, endpoint string, start time.Time, e
 // readAll is io.ReadAll into a buffer of the body's declared length (and a
 // byte more, to see its end) when the vendor declared one within limit: one
 // allocation, where io.ReadAll starts at 512 bytes and grows by copying.
-// A body longer or shorter than declared reads all the same.
+// The buffer taken before any byte came is at most maxPresized: a vendor
+// that declares megabytes and sends nothing holds no more. A body longer
+// or shorter than declared reads all the same.
 func readAll(r io.Reader, declared, limit int64) ([]byte, error) {
 	if declared <= 0 || declared > limit {
 		return io.ReadAll(r)
 	}
-	b := make([]byte, 0, declared+1)
+	b := make([]byte, 0, min(declared, maxPresized)+1)
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
@@ -580,3 +582,7 @@ func readAll(r io.Reader, declared, limit int64) ([]byte, error) {
 		}
 	}
 }
+
+// maxPresized bounds readAll's first buffer: vendor answers read whole are
+// a few kilobytes.
+const maxPresized = 64 << 10

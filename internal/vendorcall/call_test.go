@@ -179,7 +179,7 @@ func TestReadRetriesOnlyRetryable(t *testing.T) {
 func TestReadAllDeclaredLength(t *testing.T) {
 	t.Parallel()
 	body := strings.Repeat("0123456789", 100)
-	for _, declared := range []int64{-1, 0, 1, 999, 1000, 1001, 5000, 1 << 40} {
+	for _, declared := range []int64{-1, 0, 1, 999, 1000, 1001, 5000, maxPresized + 1, 1 << 40} {
 		got, err := readAll(iotest.OneByteReader(strings.NewReader(body)), declared, 4096)
 		if err != nil || string(got) != body {
 			t.Errorf("declared %d: got %d bytes, %v; want the %d bytes", declared, len(got), err, len(body))
@@ -187,5 +187,19 @@ func TestReadAllDeclaredLength(t *testing.T) {
 	}
 	if _, err := readAll(iotest.ErrReader(io.ErrUnexpectedEOF), 10, 4096); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("got %v from a broken body, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+// TestReadAllPresizesNoMoreThanItMay: a vendor that declares a large body
+// and sends a few bytes gets a buffer of maxPresized, not of what it
+// declared.
+func TestReadAllPresizesNoMoreThanItMay(t *testing.T) {
+	t.Parallel()
+	got, err := readAll(strings.NewReader("{}"), 32<<20, 64<<20)
+	if err != nil || string(got) != "{}" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if cap(got) > maxPresized+1 {
+		t.Errorf("got a buffer of %d bytes for a 2-byte body declared as 32 MiB, want at most %d", cap(got), maxPresized+1)
 	}
 }
