@@ -22,7 +22,7 @@ var callColumns = []string{"id", "service", "vendor", "endpoint", "caller", "req
 var countColumns = []string{"id", "service", "vendor", "endpoint", "caller", "outcome", "calls", "latency_ms", "at"}
 
 // A table is where a batch's entries go: usage_calls, a row per call, or
-// usage_counts, a row per count of free calls (Call.counted).
+// usage_counts, a row per count of free calls (Call.countable).
 type table int
 
 const (
