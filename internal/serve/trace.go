@@ -21,10 +21,6 @@ import (
 // tracerName is the instrumentation scope of the REST server spans.
 const tracerName = "github.com/vendorgate/vendorgate/internal/serve"
 
-// traceHeaders are the W3C headers of a trace context: the REST face's own
-// span sends them to the gRPC server, never a caller's Grpc-Metadata- copy.
-var traceHeaders = []string{"traceparent", "tracestate", "baggage"}
-
 // grpcTracing is the server option that gives every gRPC call a server
 // span (otelgrpc's stats handler), continuing the caller's trace context
 // from its metadata; the health service is not traced. No option when
@@ -124,15 +120,4 @@ func (c mdCarrier) Keys() []string {
 		keys = append(keys, k)
 	}
 	return keys
-}
-
-// isTraceHeader reports whether an HTTP header (after the gateway's
-// Grpc-Metadata- prefix) is one of the trace context's.
-func isTraceHeader(key string) bool {
-	for _, h := range traceHeaders {
-		if strings.EqualFold(key, h) {
-			return true
-		}
-	}
-	return false
 }
