@@ -37,12 +37,12 @@ func Decode(body []byte, v any) error {
 	if body[0] != '{' && body[0] != '[' {
 		return fmt.Errorf("vendorjson: body is not JSON (starts with %q)", preview(body))
 	}
-	err := jsonv2.Unmarshal(body, v, v1Options)
+	err := unmarshal(body, v)
 	if err != nil && bytes.ContainsRune(body, '“') {
 		// Some vendor documents (and the pages they are pasted from) turn
 		// JSON's quotes typographic. Only when the body does not parse as
 		// it is, try it with plain quotes.
-		if json.Unmarshal(straightQuotes.ReplaceAll(body, []byte(`"`)), v) == nil {
+		if unmarshal(straightQuotes.ReplaceAll(body, []byte(`"`)), v) == nil {
 			return nil
 		}
 	}
@@ -397,3 +397,7 @@ func (l *List[T]) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 // v1Options are encoding/json's semantics, but for the up-front scan of the
 // whole document before decoding: a malformed body fails all the same.
 var v1Options = jsonv2.JoinOptions(jsonv1.DefaultOptionsV1(), jsonv1.ReportErrorsWithLegacySemantics(false))
+
+// unmarshal is Decode's one way to decode a body, as it came or with its
+// quotes straightened.
+func unmarshal(body []byte, v any) error { return jsonv2.Unmarshal(body, v, v1Options) }
