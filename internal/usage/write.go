@@ -34,12 +34,13 @@ func (t table) name() string { return [...]string{"usage_calls", "usage_counts"}
 
 func (t table) columns() []string { return [...][]string{callColumns, countColumns}[t] }
 
-// row is the values of entry c's row in t, in t's columns' order.
-func (l *Ledger) row(t table, c *Call) []any {
+// appendRow appends the values of entry c's row in t to dst, in t's
+// columns' order.
+func (l *Ledger) appendRow(dst []any, t table, c *Call) []any {
 	if t == countsTable {
-		return []any{c.id, l.service, c.Vendor, c.Endpoint, c.Caller, c.Outcome, max(c.calls, 1), c.Latency.Milliseconds(), c.At.UnixMilli()}
+		return append(dst, c.id, l.service, c.Vendor, c.Endpoint, c.Caller, c.Outcome, max(c.calls, 1), c.Latency.Milliseconds(), c.At.UnixMilli())
 	}
-	return []any{c.id, l.service, c.Vendor, c.Endpoint, c.Caller, c.RequestID, c.Outcome, c.Latency.Milliseconds(), c.CostFen, c.At.UnixMilli()}
+	return append(dst, c.id, l.service, c.Vendor, c.Endpoint, c.Caller, c.RequestID, c.Outcome, c.Latency.Milliseconds(), c.CostFen, c.At.UnixMilli())
 }
 
 // split returns batch's entries for each table.
@@ -123,7 +124,7 @@ func (l *Ledger) copyRows(ctx context.Context, batch []Call) error {
 				continue
 			}
 			if _, err := q.CopyFrom(ctx, pgx.Identifier{table(t).name()}, table(t).columns(),
-				pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) { return l.row(table(t), &entries[i]), nil })); err != nil {
+				pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) { return l.appendRow(nil, table(t), &entries[i]), nil })); err != nil {
 				return err
 			}
 		}
@@ -188,7 +189,7 @@ func (l *Ledger) insertInto(ctx context.Context, tx *sql.Tx, t table, entries []
 		entries = entries[len(chunk):]
 		args = args[:0]
 		for i := range chunk {
-			args = append(args, l.row(t, &chunk[i])...)
+			args = l.appendRow(args, t, &chunk[i])
 		}
 		var err error
 		if len(chunk) < maxRowsPerInsert {
