@@ -141,17 +141,13 @@ func (w *progressWriter) finish() {
 }
 
 func (w *progressWriter) Write(p []byte) (int, error) {
-	if w.unflushed+int64(len(p)) <= bufferedBody {
-		// Into net/http's buffer, which reaches no socket: nothing to
-		// time (what is left there when the handler returns is bounded
-		// by wrap's deadline). Most JSON answers are one such write.
-		n, err := w.ResponseWriter.Write(p)
-		w.written += int64(n)
-		w.unflushed += int64(n)
-		return n, err
+	// A write that stays in net/http's buffer reaches no socket: nothing
+	// to time (what is left there when the handler returns is bounded by
+	// wrap's deadline). Most JSON answers are one such write.
+	if w.unflushed+int64(len(p)) > bufferedBody {
+		w.arm()
+		defer w.disarm()
 	}
-	w.arm()
-	defer w.disarm()
 	n, err := w.ResponseWriter.Write(p)
 	w.written += int64(n)
 	w.unflushed += int64(n)
