@@ -347,20 +347,6 @@ func (o *Object[T]) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	return err
 }
 
-// Target lets a caller that decodes an enclosing document decode the
-// object in the same pass when it is an object (the common case): decode
-// into ptr, then call done. When that decode fails, decode into o itself,
-// which tolerates the other shapes.
-func (o *Object[T]) Target() (ptr any, done func()) {
-	var p *T
-	return &p, func() {
-		*o = Object[T]{}
-		if p != nil {
-			o.Value, o.Present = *p, true
-		}
-	}
-}
-
 // List is a JSON array the vendor may replace by an object, a string or
 // null; anything but an array decodes as an empty list.
 type List[T any] []T

@@ -154,12 +154,6 @@ type envelope struct {
 	Result any               `json:"result"`
 }
 
-// target is implemented by vendorjson.Object: it can be decoded in the
-// envelope's own pass.
-type target interface {
-	Target() (ptr any, done func())
-}
-
 // decodeInto returns a Decoder that checks the envelope and, on success,
 // decodes result into out (nil to ignore it). msg receives the vendor's
 // message when non-nil. The common case, success, parses the body once.
@@ -170,14 +164,10 @@ func decodeInto(path string, out any, msg *string, classify func(*vendorerr.Erro
 	return func(body []byte) error {
 		var raw json.RawMessage
 		env := envelope{Result: &raw}
-		done := func() {}
-		if t, ok := out.(target); ok {
-			env.Result, done = t.Target()
-		} else if out != nil {
+		if out != nil {
 			env.Result = out
 		}
 		if err := vendorjson.Decode(body, &env); err == nil && env.Code == codeSuccess {
-			done()
 			if msg != nil {
 				*msg = string(env.Msg)
 			}
