@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"buf.build/go/protovalidate"
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -32,7 +31,7 @@ import (
 // makes INTERNAL and logs, and that the metrics and the access log count
 // like any other failure; the outer one is the safety net for a panic in
 // the interceptors themselves.
-func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMetrics, g *guarding, validator protovalidate.Validator) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
+func interceptors(logger *slog.Logger, domain string, metrics *rpcMetrics, g *guarding, validator protovalidate.Validator) ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
 	recoverer := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
 		method, _ := grpc.Method(ctx)
 		logger.ErrorContext(ctx, "panic in gRPC interceptor",
@@ -48,7 +47,7 @@ func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMe
 
 	return []grpc.UnaryServerInterceptor{
 			recovery.UnaryServerInterceptor(recoverer),
-			metrics.UnaryServerInterceptor(),
+			metrics.unary,
 			g.unary,
 			access.unary,
 			v.unary,
@@ -56,7 +55,7 @@ func interceptors(logger *slog.Logger, domain string, metrics *grpcprom.ServerMe
 			recovery.UnaryServerInterceptor(handlerPanic),
 		}, []grpc.StreamServerInterceptor{
 			recovery.StreamServerInterceptor(recoverer),
-			metrics.StreamServerInterceptor(),
+			metrics.stream,
 			g.stream,
 			access.stream,
 			v.stream,

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -245,7 +244,7 @@ func Run(ctx context.Context, lis net.Listener, opts Options) (err error) {
 	healthpb.RegisterHealthServer(grpcSrv, healthSrv)
 	reflection.Register(grpcSrv)
 	opts.RegisterGRPC(grpcSrv)
-	metrics.InitializeMetrics(grpcSrv)
+	metrics.initialize(grpcSrv)
 
 	// REST calls reach the service in process, through the same chain.
 	local := cmp.Or(opts.Local, NewLocal())
@@ -467,14 +466,14 @@ func newRESTFace(opts Options, logger *slog.Logger, srv *grpc.Server) (*restFace
 // registerMetrics registers the gRPC server metrics, with a handling-time
 // histogram, and the Go runtime and process collectors on reg. A registry
 // that already has them (Run called again) keeps its collectors.
-func registerMetrics(reg *prometheus.Registry) (*grpcprom.ServerMetrics, error) {
-	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+func registerMetrics(reg *prometheus.Registry) (*rpcMetrics, error) {
+	metrics := newRPCMetrics()
 	if err := reg.Register(metrics); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if !errors.As(err, &are) {
 			return nil, fmt.Errorf("serve: register gRPC metrics: %w", err)
 		}
-		existing, ok := are.ExistingCollector.(*grpcprom.ServerMetrics)
+		existing, ok := are.ExistingCollector.(*rpcMetrics)
 		if !ok {
 			return nil, fmt.Errorf("serve: register gRPC metrics: %w", err)
 		}
