@@ -649,11 +649,25 @@ func methodNotAllowed(domain, method string, allowed []string) *status.Status {
 
 // jsonMarshaler is the JSON the REST face speaks: snake_case field names out,
 // either form in, unknown fields refused.
-func jsonMarshaler() *runtime.JSONPb {
-	return &runtime.JSONPb{
+func jsonMarshaler() restJSON {
+	return restJSON{&runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+	}}
+}
+
+// restJSON is the gateway's JSONPb, but Marshal returns protojson's
+// encoding of a message as it is: JSONPb.Marshal writes it into a
+// bytes.Buffer and returns the buffer's copy, a second allocation of every
+// REST answer (776 of a REST GetOrder's 35,300 bytes).
+type restJSON struct{ *runtime.JSONPb }
+
+// Marshal implements runtime.Marshaler.
+func (j restJSON) Marshal(v any) ([]byte, error) {
+	if m, ok := v.(proto.Message); ok {
+		return j.MarshalOptions.Marshal(m)
 	}
+	return j.JSONPb.Marshal(v)
 }
 
 // WriteError writes st in the REST face's error shape (a google.rpc.Status

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -367,5 +368,31 @@ func TestRESTRequestID(t *testing.T) {
 	}
 	if got := resp.Header.Get("Grpc-Metadata-X-Request-Id"); got != "rest-rid-1" {
 		t.Errorf("got request id %q, want rest-rid-1; headers %v", got, resp.Header)
+	}
+}
+
+// TestRESTJSONMarshalsAsJSONPb holds restJSON.Marshal to the gateway's
+// JSONPb.Marshal it shortcuts, for messages and for the other values a
+// gateway marshals (a stream's error wrapper is a map).
+func TestRESTJSONMarshalsAsJSONPb(t *testing.T) {
+	ours := jsonMarshaler()
+	for _, v := range []any{
+		status.New(codes.NotFound, "no such order").Proto(),
+		&errdetails.ErrorInfo{Reason: "ORDER_NOT_FOUND", Domain: "delivery", Metadata: map[string]string{"origin_id": "a\u00e9\"<"}},
+		&errdetails.ErrorInfo{},
+		map[string]any{"error": map[string]any{"code": 5}},
+		[]string{"a", "b"},
+	} {
+		got, err := ours.Marshal(v)
+		if err != nil {
+			t.Fatalf("restJSON.Marshal(%v): %v", v, err)
+		}
+		want, err := ours.JSONPb.Marshal(v)
+		if err != nil {
+			t.Fatalf("JSONPb.Marshal(%v): %v", v, err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("restJSON.Marshal(%v) = %s, JSONPb's %s", v, got, want)
+		}
 	}
 }
