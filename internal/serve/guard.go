@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/vendorgate/vendorgate/internal/auth"
 	"github.com/vendorgate/vendorgate/internal/rpcstatus"
+	"github.com/vendorgate/vendorgate/internal/seriescache"
 	"github.com/vendorgate/vendorgate/internal/usage"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 )
@@ -33,7 +35,13 @@ var openMethods = []string{"/grpc.health.v1.Health/", "/grpc.reflection."}
 type guarding struct {
 	guard  Guard
 	domain string
-	calls  *prometheus.CounterVec
+	calls  *seriescache.Cache[callerCall, prometheus.Counter]
+}
+
+// callerCall names a series of vendorgate_caller_requests_total.
+type callerCall struct {
+	caller, method string
+	code           codes.Code
 }
 
 func newGuarding(g Guard, domain string, reg prometheus.Registerer) (*guarding, error) {
@@ -44,7 +52,9 @@ func newGuarding(g Guard, domain string, reg prometheus.Registerer) (*guarding, 
 	if err != nil {
 		return nil, err
 	}
-	return &guarding{guard: g, domain: domain, calls: calls}, nil
+	return &guarding{guard: g, domain: domain, calls: seriescache.New(func(k callerCall) prometheus.Counter {
+		return calls.WithLabelValues(k.caller, k.method, k.code.String())
+	})}, nil
 }
 
 func open(method string) bool {
@@ -67,7 +77,7 @@ func (g *guarding) admit(ctx context.Context, method string) (context.Context, e
 	ctx, err := g.guard.Admit(ctx, method, source)
 	if err != nil {
 		st := rpcstatus.FromError(err, g.domain)
-		g.calls.WithLabelValues(callerLabel(ctx), method, st.Code().String()).Inc()
+		g.calls.Get(callerCall{callerLabel(ctx), method, st.Code()}).Inc()
 		return ctx, st.Err()
 	}
 	return ctx, nil
@@ -85,7 +95,7 @@ func (g *guarding) unary(ctx context.Context, req any, info *grpc.UnaryServerInf
 		ctx = usage.WithRequestID(ctx, id)
 	}
 	resp, err := handler(ctx, req)
-	g.calls.WithLabelValues(callerLabel(ctx), info.FullMethod, status.Code(err).String()).Inc()
+	g.calls.Get(callerCall{callerLabel(ctx), info.FullMethod, status.Code(err)}).Inc()
 	return resp, err
 }
 
@@ -98,7 +108,7 @@ func (g *guarding) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServer
 		return err
 	}
 	err = handler(srv, &contextStream{ServerStream: ss, ctx: ctx})
-	g.calls.WithLabelValues(callerLabel(ctx), info.FullMethod, status.Code(err).String()).Inc()
+	g.calls.Get(callerCall{callerLabel(ctx), info.FullMethod, status.Code(err)}).Inc()
 	return err
 }
 

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vendorgate/vendorgate/internal/rpcstatus"
+	"github.com/vendorgate/vendorgate/internal/seriescache"
 	"github.com/vendorgate/vendorgate/internal/tracing"
 )
 
@@ -129,7 +130,7 @@ type restFace struct {
 	maxBody     int64
 	readTimeout time.Duration
 	trusted     []netip.Prefix
-	requests    *prometheus.CounterVec
+	requests    *seriescache.Cache[routeStatus, prometheus.Counter]
 	gateway     http.Handler
 	marshaler   runtime.Marshaler
 	// tracing starts the REST server spans and propagates them to gRPC.
@@ -162,9 +163,15 @@ func callFrom(ctx context.Context) *restCall {
 	return c
 }
 
+// routeStatus names a series of vendorgate_rest_requests_total.
+type routeStatus struct {
+	route string
+	code  int
+}
+
 // registerRESTMetrics registers vendorgate_rest_requests_total, or finds it
-// on a registry that has it.
-func registerRESTMetrics(reg *prometheus.Registry) (*prometheus.CounterVec, error) {
+// on a registry that has it, and returns its series by route and status.
+func registerRESTMetrics(reg *prometheus.Registry) (*seriescache.Cache[routeStatus, prometheus.Counter], error) {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vendorgate_rest_requests_total",
 		Help: "REST requests by route (\"POST /v1/delivery/orders\", or \"unmatched\") and HTTP status code.",
@@ -180,7 +187,9 @@ func registerRESTMetrics(reg *prometheus.Registry) (*prometheus.CounterVec, erro
 		}
 		c = existing
 	}
-	return c, nil
+	return seriescache.New(func(k routeStatus) prometheus.Counter {
+		return c.WithLabelValues(k.route, strconv.Itoa(k.code))
+	}), nil
 }
 
 // muxOptions are the gateway options that route the gateway's own errors,
@@ -448,7 +457,7 @@ func (f *restFace) finish(r *http.Request, sw *statusWriter, call *restCall, sta
 	if route == "" {
 		route = "unmatched"
 	}
-	f.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	f.requests.Get(routeStatus{route, code}).Inc()
 	if call.reachedRP.Load() {
 		return
 	}

@@ -549,8 +549,8 @@ func (c *Caller) record(ctx context.Context, endpoint string, start time.Time, e
 	if c.metrics == nil {
 		return outcome
 	}
-	c.metrics.requests.WithLabelValues(c.vendor, endpoint, outcome).Inc()
-	c.metrics.duration.WithLabelValues(c.vendor, endpoint).Observe(elapsed.Seconds())
+	c.metrics.requestsOf.Get(callSeries{c.vendor, endpoint, outcome}).Inc()
+	c.metrics.durationOf.Get(callSeries{vendor: c.vendor, endpoint: endpoint}).Observe(elapsed.Seconds())
 	if err != nil {
 		c.metrics.failures.WithLabelValues(c.vendor, endpoint, outcome, code).Inc()
 	}

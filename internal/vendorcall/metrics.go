@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vendorgate/vendorgate/internal/seriescache"
 )
 
 // metrics counts and times vendor calls per vendor and endpoint. One set
@@ -14,7 +16,13 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	failures *prometheus.CounterVec
 	breaker  *prometheus.GaugeVec
+	// requestsOf and durationOf are the series every call counts into.
+	requestsOf *seriescache.Cache[callSeries, prometheus.Counter]
+	durationOf *seriescache.Cache[callSeries, prometheus.Observer]
 }
+
+// callSeries names a call's series: outcome is empty for the duration's.
+type callSeries struct{ vendor, endpoint, outcome string }
 
 // newMetrics registers the vendor-call metrics on reg, or reuses the ones
 // an earlier Caller registered there.
@@ -46,6 +54,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}, []string{"vendor"})); err != nil {
 		return nil, err
 	}
+	m.requestsOf = seriescache.New(func(k callSeries) prometheus.Counter {
+		return m.requests.WithLabelValues(k.vendor, k.endpoint, k.outcome)
+	})
+	m.durationOf = seriescache.New(func(k callSeries) prometheus.Observer {
+		return m.duration.WithLabelValues(k.vendor, k.endpoint)
+	})
 	return &m, nil
 }
 
