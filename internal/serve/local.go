@@ -74,7 +74,7 @@ func (l *Local) Invoke(ctx context.Context, method string, req, resp any, opts .
 // invoke runs a unary call in the caller's goroutine, as inprocgrpc would
 // in its own: the request copied in, the caller's outgoing metadata as the
 // call's incoming, the headers and trailers the service sets handed to the
-// caller's grpc.Header and grpc.Trailer options, the answer copied out.
+// caller's grpc.Header and grpc.Trailer options, the answer moved out.
 func (l *Local) invoke(ctx context.Context, m localMethod, method string, req, resp any, opts []grpc.CallOption) error {
 	md, _ := metadata.FromOutgoingContext(ctx)
 	sts := &localTransport{method: method}
@@ -94,6 +94,13 @@ func (l *Local) invoke(ctx context.Context, m localMethod, method string, req, r
 	sts.mu.Unlock()
 	if err != nil {
 		return err
+	}
+	// The answer is the caller's now, as a gRPC answer is marshaled once
+	// the handler returns: its fields are moved, not deep-copied (3 µs of a
+	// REST GetOrder). The request is copied in: a handler may keep the one
+	// it was given, and the caller's may be used again.
+	if m, ok := out.(proto.Message); ok {
+		return moveMessage(resp, m)
 	}
 	return protoCloner{}.Copy(resp, out)
 }
