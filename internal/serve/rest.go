@@ -149,6 +149,12 @@ type restCall struct {
 	// whose access log then writes its line.
 	reachedRP atomic.Bool
 	st        *status.Status
+	// matched, allowed and escapedPath are account's route match, for
+	// serveGateway to reuse while the request's method and path are
+	// still the ones matched.
+	matched     *route
+	allowed     []string
+	escapedPath string
 }
 
 // newCall is r's restCall.
@@ -280,8 +286,10 @@ func (f *restFace) account(pattern string, h http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		call := f.newCall(r)
 		call.route = pattern
-		if rt, _ := f.routes.match(r.Method, r.URL.EscapedPath()); rt != nil {
-			call.route = rt.key()
+		call.escapedPath = r.URL.EscapedPath()
+		call.matched, call.allowed = f.routes.match(r.Method, call.escapedPath)
+		if call.matched != nil {
+			call.route = call.matched.key()
 		}
 		r = r.WithContext(context.WithValue(r.Context(), restCallKey{}, call))
 		defer f.finish(r, sw, call, start)
@@ -305,7 +313,7 @@ func (f *restFace) serveGateway(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	rt, allowed := f.routes.match(r.Method, r.URL.EscapedPath())
+	rt, allowed := f.match(r)
 	if rt == nil && len(allowed) > 0 {
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		f.writeError(w, r, methodNotAllowed(f.domain, r.Method, allowed))
@@ -333,6 +341,16 @@ func (f *restFace) serveGateway(w http.ResponseWriter, r *http.Request) {
 		r.ContentLength = int64(len(body))
 	}
 	f.gateway.ServeHTTP(w, r)
+}
+
+// match is the route table's match of r: account's, unless a handler
+// between them changed r's method or path.
+func (f *restFace) match(r *http.Request) (*route, []string) {
+	path := r.URL.EscapedPath()
+	if c := callFrom(r.Context()); c != nil && c.method == r.Method && c.escapedPath == path {
+		return c.matched, c.allowed
+	}
+	return f.routes.match(r.Method, path)
 }
 
 // hasBody reports whether r may carry a body.
