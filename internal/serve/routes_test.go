@@ -1,9 +1,13 @@
 package serve
 
 import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/genproto/googleapis/api/annotations"
 )
 
@@ -95,5 +99,41 @@ func TestIncomingHeader(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("incomingHeader(%q) = %q, %v; want %q", key, got, ok, want)
 		}
+	}
+}
+
+// TestFaceMatchFollowsTheRequest: serveGateway's match is account's while
+// the request is the one account matched, and the table's for a request
+// a handler between them rewrote.
+func TestFaceMatchFollowsTheRequest(t *testing.T) {
+	t.Parallel()
+	var table routeTable
+	for _, b := range []*annotations.HttpRule{
+		{Pattern: &annotations.HttpRule_Get{Get: "/v1/d/orders/{id}"}},
+		{Pattern: &annotations.HttpRule_Get{Get: "/v1/files/{name=**}"}},
+	} {
+		r, err := newRoute(b, "/x.S/M", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		table = append(table, r)
+	}
+	requests, err := registerRESTMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &restFace{routes: table, requests: requests, log: slog.New(slog.DiscardHandler)}
+	var got []string
+	h := f.account("", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt, _ := f.match(r)
+		got = append(got, rt.key())
+		r.URL.Path = "/v1/files/a/b"
+		rt, _ = f.match(r)
+		got = append(got, rt.key())
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/d/orders/A1", nil))
+	want := []string{"GET /v1/d/orders/{id}", "GET /v1/files/{name=**}"}
+	if !slices.Equal(got, want) {
+		t.Errorf("matched %q, want %q", got, want)
 	}
 }
