@@ -202,11 +202,10 @@ func registerRESTMetrics(reg *prometheus.Registry) (*seriescache.Cache[routeStat
 // muxOptions are the gateway options that route the gateway's own errors,
 // metadata and responses through f.
 func (f *restFace) muxOptions() []runtime.ServeMuxOption {
-	return []runtime.ServeMuxOption{
+	opts := []runtime.ServeMuxOption{
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: f.marshaler}),
 		runtime.WithErrorHandler(f.gatewayError),
 		runtime.WithRoutingErrorHandler(f.routingError),
-		runtime.WithMetadata(f.metadata),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithForwardResponseOption(f.forwarded),
 		// A form-encoded POST must not run the GET handler of its path,
@@ -215,6 +214,12 @@ func (f *restFace) muxOptions() []runtime.ServeMuxOption {
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithDisableHTTPMethodOverride(),
 	}
+	if f.tracing.Enabled() {
+		// Without traces there is nothing to add, and the gateway joins
+		// what an annotator returns into a new map on every request.
+		opts = append(opts, runtime.WithMetadata(f.metadata))
+	}
+	return opts
 }
 
 // incomingHeader is the gateway's header matcher: of a REST request's
