@@ -133,7 +133,15 @@ type restFace struct {
 	trusted     []netip.Prefix
 	requests    *seriescache.Cache[routeStatus, prometheus.Counter]
 	gateway     http.Handler
+	mux         *runtime.ServeMux
 	marshaler   runtime.Marshaler
+	// outbound is the gateway's marshaler: marshaler, but for HttpBody
+	// answers (downloads), which it writes raw.
+	outbound *runtime.HTTPBodyMarshaler
+	// direct are the routes served by calling the service's method
+	// (directly), by their gateway pattern; local calls them.
+	direct map[string]directRoute
+	local  *Local
 	// tracing starts the REST server spans and propagates them to gRPC.
 	tracing *tracing.Provider
 }
@@ -202,8 +210,9 @@ func registerRESTMetrics(reg *prometheus.Registry) (*seriescache.Cache[routeStat
 // muxOptions are the gateway options that route the gateway's own errors,
 // metadata and responses through f.
 func (f *restFace) muxOptions() []runtime.ServeMuxOption {
+	f.outbound = &runtime.HTTPBodyMarshaler{Marshaler: f.marshaler}
 	opts := []runtime.ServeMuxOption{
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{Marshaler: f.marshaler}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, f.outbound),
 		runtime.WithErrorHandler(f.gatewayError),
 		runtime.WithRoutingErrorHandler(f.routingError),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
@@ -213,6 +222,7 @@ func (f *restFace) muxOptions() []runtime.ServeMuxOption {
 		// route table does not expect.
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithMiddlewares(f.directly),
 	}
 	if f.tracing.Enabled() {
 		// Without traces there is nothing to add, and the gateway joins

@@ -7,8 +7,12 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 func TestRouteTableMatch(t *testing.T) {
@@ -135,5 +139,68 @@ func TestFaceMatchFollowsTheRequest(t *testing.T) {
 	want := []string{"GET /v1/d/orders/{id}", "GET /v1/files/{name=**}"}
 	if !slices.Equal(got, want) {
 		t.Errorf("matched %q, want %q", got, want)
+	}
+}
+
+// TestPathOnly: the routes the REST face serves directly are the GETs whose
+// request their path alone makes, of top-level string fields.
+func TestPathOnly(t *testing.T) {
+	t.Parallel()
+	str := (&wrapperspb.StringValue{}).ProtoReflect().Descriptor()
+	for _, c := range []struct {
+		rule  *annotations.HttpRule
+		input protoreflect.MessageDescriptor
+		want  []string
+	}{
+		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/x/{value}"}}, str, []string{"value"}},
+		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/x/{value=*}/y"}}, str, []string{"value"}},
+		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/x/{value}:watch"}}, str, []string{"value"}},
+		// Not a GET, no variable, a variable that is no field, a field the
+		// path leaves to the query, a field that is not a string.
+		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Post{Post: "/v1/x/{value}"}}, str, nil},
+		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/x"}}, str, nil},
+		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/x/{other}"}}, str, nil},
+		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/x/{type_url}"}}, (&anypb.Any{}).ProtoReflect().Descriptor(), nil},
+		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/x/{value}"}}, (&wrapperspb.Int64Value{}).ProtoReflect().Descriptor(), nil},
+	} {
+		r, err := newRoute(c.rule, "/x.S/M", c.input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := r.pathOnly()
+		if ok != (c.want != nil) || !slices.Equal(got, c.want) {
+			t.Errorf("%s of %s: pathOnly() = %q, %v; want %q", r.key(), c.input.FullName(), got, ok, c.want)
+		}
+	}
+}
+
+// TestPatternKey: a route's patternKey is what the gateway's Pattern, as
+// protoc-gen-grpc-gateway compiles the route's template, prints; the REST
+// face finds a direct route's handler by it.
+func TestPatternKey(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		rule *annotations.HttpRule
+		ops  []int
+		pool []string
+		verb string
+	}{
+		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/delivery/orders/{origin_id}"}},
+			[]int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "delivery", "orders", "origin_id"}, ""},
+		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/delivery/orders/{origin_id}:watch"}},
+			[]int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"v1", "delivery", "orders", "origin_id"}, "watch"},
+		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/delivery/orders/{origin_id}/cancel-reasons"}},
+			[]int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"v1", "delivery", "orders", "origin_id", "cancel-reasons"}, ""},
+		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/delivery/usage"}},
+			[]int{2, 0, 2, 1, 2, 2}, []string{"v1", "delivery", "usage"}, ""},
+	} {
+		r, err := newRoute(c.rule, "/x.S/M", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "GET " + runtime.MustPattern(runtime.NewPattern(1, c.ops, c.pool, c.verb)).String()
+		if got := r.patternKey(); got != want {
+			t.Errorf("patternKey() of %s = %q, the gateway's %q", r.key(), got, want)
+		}
 	}
 }

@@ -256,8 +256,9 @@ func Run(ctx context.Context, lis net.Listener, opts Options) (err error) {
 		return err
 	}
 	face.tracing = traces
+	face.setDirect(local)
 	gateway := runtime.NewServeMux(face.muxOptions()...)
-	face.gateway = gateway
+	face.gateway, face.mux = gateway, gateway
 	if opts.RegisterGateway != nil {
 		// The gateway's handlers must outlive ctx: REST calls still in
 		// flight when ctx ends run until the HTTP server has drained them.
