@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -99,7 +98,8 @@ func (f *restFace) setDirect(l *Local) {
 // directly is the gateway's middleware that serves a direct route's
 // request once the gateway matched it, instead of the route's generated
 // handler: it sets the path's variables in the request the method decodes
-// and calls the method through the Local chain (as Local.invoke does),
+// and calls the method through the Local chain (Local.call, as
+// Local.invoke does),
 // where the generated handler built the request, copied it in through the
 // channel and the answer out. The gateway still routes the request (its
 // precedence, a verb route's over a variable's, is untouched) and
@@ -137,8 +137,6 @@ func (f *restFace) serveDirect(w http.ResponseWriter, r *http.Request, params ma
 		f.gatewayError(r.Context(), f.mux, f.outbound, w, r, err)
 		return
 	}
-	sts := &localTransport{method: d.rt.rpc}
-	ctx = grpc.NewContextWithServerTransportStream(ctx, sts)
 	dec := func(in any) error {
 		msg := in.(proto.Message).ProtoReflect()
 		for _, n := range d.names {
@@ -150,10 +148,8 @@ func (f *restFace) serveDirect(w http.ResponseWriter, r *http.Request, params ma
 		}
 		return nil
 	}
-	out, err := d.method.handler(d.method.impl, ctx, dec, f.local.chain)
-	sts.mu.Lock()
-	ctx = runtime.NewServerMetadataContext(ctx, runtime.ServerMetadata{HeaderMD: sts.header, TrailerMD: sts.trailer})
-	sts.mu.Unlock()
+	out, header, trailer, err := f.local.call(ctx, d.method, d.rt.rpc, dec)
+	ctx = runtime.NewServerMetadataContext(ctx, runtime.ServerMetadata{HeaderMD: header, TrailerMD: trailer})
 	if err != nil {
 		f.gatewayError(ctx, f.mux, f.outbound, w, r, err)
 		return

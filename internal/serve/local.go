@@ -77,21 +77,17 @@ func (l *Local) Invoke(ctx context.Context, method string, req, resp any, opts .
 // caller's grpc.Header and grpc.Trailer options, the answer moved out.
 func (l *Local) invoke(ctx context.Context, m localMethod, method string, req, resp any, opts []grpc.CallOption) error {
 	md, _ := metadata.FromOutgoingContext(ctx)
-	sts := &localTransport{method: method}
-	sctx := grpc.NewContextWithServerTransportStream(
-		metadata.NewOutgoingContext(metadata.NewIncomingContext(ctx, md), nil), sts)
+	sctx := metadata.NewOutgoingContext(metadata.NewIncomingContext(ctx, md), nil)
 	dec := func(in any) error { return protoCloner{}.Copy(in, req) }
-	out, err := m.handler(m.impl, sctx, dec, l.chain)
-	sts.mu.Lock()
+	out, header, trailer, err := l.call(sctx, m, method, dec)
 	for _, o := range opts {
 		switch o := o.(type) {
 		case grpc.HeaderCallOption:
-			*o.HeaderAddr = sts.header
+			*o.HeaderAddr = header
 		case grpc.TrailerCallOption:
-			*o.TrailerAddr = sts.trailer
+			*o.TrailerAddr = trailer
 		}
 	}
-	sts.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -103,6 +99,18 @@ func (l *Local) invoke(ctx context.Context, m localMethod, method string, req, r
 		return moveMessage(resp, m)
 	}
 	return protoCloner{}.Copy(resp, out)
+}
+
+// call runs the unary method m in the caller's goroutine through l's
+// chain, with ctx (its metadata the call's incoming) as the call's context
+// and dec filling its request, and returns the answer and the headers and
+// trailers the service set.
+func (l *Local) call(ctx context.Context, m localMethod, method string, dec func(any) error) (out any, header, trailer metadata.MD, err error) {
+	sts := &localTransport{method: method}
+	out, err = m.handler(m.impl, grpc.NewContextWithServerTransportStream(ctx, sts), dec, l.chain)
+	sts.mu.Lock()
+	defer sts.mu.Unlock()
+	return out, sts.header, sts.trailer, err
 }
 
 // localTransport is a direct unary call's grpc.ServerTransportStream: it
