@@ -28,14 +28,10 @@ func (r *route) pathOnly() ([]string, bool) {
 		return nil, false
 	}
 	var names []string
-	for rest := r.template; ; {
-		_, v, ok := strings.Cut(rest, "{")
-		if !ok {
-			break
+	for _, v := range r.vars {
+		if v != "" {
+			names = append(names, v)
 		}
-		v, rest, _ = strings.Cut(v, "}")
-		name, _, _ := strings.Cut(v, "=")
-		names = append(names, name)
 	}
 	fields := r.input.Fields()
 	if len(names) == 0 || len(names) != fields.Len() {
@@ -55,19 +51,15 @@ func (r *route) pathOnly() ([]string, bool) {
 func (r *route) patternKey() string {
 	var b strings.Builder
 	b.WriteString(r.method + " ")
-	path, verb := r.template, ""
-	if r.verb != "" {
-		path, verb = strings.TrimSuffix(r.template, ":"+r.verb), r.verb
-	}
-	for _, seg := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
+	for i, seg := range r.segments {
 		b.WriteString("/")
-		if strings.HasPrefix(seg, "{") && !strings.Contains(seg, "=") {
-			seg = strings.TrimSuffix(seg, "}") + "=*}"
+		if r.vars[i] != "" {
+			seg = "{" + r.vars[i] + "=" + seg + "}"
 		}
 		b.WriteString(seg)
 	}
-	if verb != "" {
-		b.WriteString(":" + verb)
+	if r.verb != "" {
+		b.WriteString(":" + r.verb)
 	}
 	return b.String()
 }

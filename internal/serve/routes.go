@@ -25,6 +25,9 @@ type route struct {
 	// segments are the template's path segments; "*" matches one segment,
 	// "**" the rest of the path.
 	segments []string
+	// vars are the names of the variables segments capture, by segment
+	// ("" for a literal).
+	vars []string
 	// verb is the custom method after the last ":", e.g. "cancel".
 	verb string
 	// name is key's answer, built once: it names every request's route.
@@ -102,9 +105,11 @@ func newRoute(b *annotations.HttpRule, rpc string, input protoreflect.MessageDes
 		path, r.verb = path[:i], path[i+1:]
 	}
 	for _, seg := range strings.Split(path, "/") {
+		name := ""
 		switch {
 		case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}"):
-			_, pat, hasPat := strings.Cut(seg[1:len(seg)-1], "=")
+			v, pat, hasPat := strings.Cut(seg[1:len(seg)-1], "=")
+			name = v
 			switch {
 			case !hasPat || pat == "*":
 				seg = "*"
@@ -117,6 +122,7 @@ func newRoute(b *annotations.HttpRule, rpc string, input protoreflect.MessageDes
 			return nil, fmt.Errorf("route %s %q of %s: segment %q is not supported", method, tmpl, rpc, seg)
 		}
 		r.segments = append(r.segments, seg)
+		r.vars = append(r.vars, name)
 	}
 	return r, nil
 }
