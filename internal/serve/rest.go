@@ -132,9 +132,9 @@ type restFace struct {
 	readTimeout time.Duration
 	trusted     []netip.Prefix
 	requests    *seriescache.Cache[routeStatus, prometheus.Counter]
-	gateway     http.Handler
-	mux         *runtime.ServeMux
-	marshaler   runtime.Marshaler
+	// mux is the gateway, which serves every matched route.
+	mux       *runtime.ServeMux
+	marshaler runtime.Marshaler
 	// outbound is the gateway's marshaler: marshaler, but for HttpBody
 	// answers (downloads), which it writes raw.
 	outbound *runtime.HTTPBodyMarshaler
@@ -356,7 +356,7 @@ func (f *restFace) serveGateway(w http.ResponseWriter, r *http.Request) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 	}
-	f.gateway.ServeHTTP(w, r)
+	f.mux.ServeHTTP(w, r)
 }
 
 // match is the route table's match of r: account's, unless a handler

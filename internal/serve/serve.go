@@ -258,7 +258,7 @@ func Run(ctx context.Context, lis net.Listener, opts Options) (err error) {
 	face.tracing = traces
 	face.setDirect(local)
 	gateway := runtime.NewServeMux(face.muxOptions()...)
-	face.gateway, face.mux = gateway, gateway
+	face.mux = gateway
 	if opts.RegisterGateway != nil {
 		// The gateway's handlers must outlive ctx: REST calls still in
 		// flight when ctx ends run until the HTTP server has drained them.
