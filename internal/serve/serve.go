@@ -128,6 +128,10 @@ type Options struct {
 	// Tracing, when set, is used instead of a provider built from Environ;
 	// its owner shuts it down.
 	Tracing *tracing.Provider
+	// Serving, when set, is called once, in a goroutine of its own, when
+	// the servers are built and start to accept calls: where start-up's
+	// work ends (internal/app gives back what only start-up needed).
+	Serving func()
 }
 
 // check reports the first required option that is missing.
@@ -347,6 +351,9 @@ func Run(ctx context.Context, lis net.Listener, opts Options) (err error) {
 	serve("gRPC server", func() error { return grpcSrv.Serve(grpcLis) })
 	serve("HTTP server", func() error { return httpSrv.Serve(httpLis) })
 	serve("connection mux", mux.Serve)
+	if opts.Serving != nil {
+		go opts.Serving()
+	}
 	if metricsSrv != nil {
 		logger.InfoContext(ctx, "serving metrics", "address", metricsLis.Addr().String())
 		serve("metrics server", func() error { return metricsSrv.Serve(metricsLis) })

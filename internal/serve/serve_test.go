@@ -822,3 +822,23 @@ func TestWrapREST(t *testing.T) {
 		t.Errorf("ErrorInfo: got %v, want REQUEST_TOO_LARGE with limit_bytes 7", info)
 	}
 }
+
+// Serving is called once, when the servers take calls: a call made after
+// it is answered.
+func TestServingIsCalledOnceWhenTheServersTakeCalls(t *testing.T) {
+	serving := make(chan struct{}, 2)
+	s := start(t, func(o *Options) { o.Serving = func() { serving <- struct{}{} } })
+	select {
+	case <-serving:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serving was not called")
+	}
+	if _, err := s.call(t.Context(), "hi", ""); err != nil {
+		t.Fatal(err)
+	}
+	s.stop()
+	_ = s.wait(t, 10*time.Second)
+	if len(serving) != 0 {
+		t.Error("Serving was called again")
+	}
+}

@@ -3,11 +3,15 @@
 // on an empty store applies its migrations, the later ones are restarts.
 // It polls /readyz from this process every millisecond (a curl per poll
 // costs up to tens of milliseconds on a slow VM, which the figures would
-// include). scripts/startbench runs it; see there for its arguments.
+// include). With -idle D it also reports the process's resident memory
+// (VmRSS, and its RssAnon and RssFile parts, from /proc/<pid>/status) D
+// after it was ready. scripts/startbench runs it; see there for its
+// arguments.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -27,8 +31,14 @@ func main() {
 }
 
 func run(args []string) error {
+	flags := flag.NewFlagSet("startbench", flag.ContinueOnError)
+	idle := flags.Duration("idle", 0, "report the resident memory this long after ready (0: not)")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	args = flags.Args()
 	if len(args) < 3 || len(args) > 4 {
-		return fmt.Errorf("usage: startbench BIN SERVICE DATABASE_URL [N]")
+		return fmt.Errorf("usage: startbench [-idle D] BIN SERVICE DATABASE_URL [N]")
 	}
 	bin, service, db := args[0], args[1], args[2]
 	n := 5
@@ -39,28 +49,29 @@ func run(args []string) error {
 		}
 	}
 	for range n {
-		d, err := start(bin, strings.ToUpper(service), db)
+		d, memory, err := start(bin, strings.ToUpper(service), db, *idle)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%.1f ms\n", float64(d.Microseconds())/1000)
+		fmt.Printf("%.1f ms%s\n", float64(d.Microseconds())/1000, memory)
 	}
 	return nil
 }
 
 // start runs bin once and returns how long it took to answer /readyz with
-// 200, then stops it.
-func start(bin, svc, db string) (time.Duration, error) {
+// 200, and its resident memory idle after that when idle is not 0, then
+// stops it.
+func start(bin, svc, db string, idle time.Duration) (time.Duration, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), svc+"_DATABASE_URL="+db, svc+"_ADDR="+addr,
 		"AUTH_MODE=none", "LOG_LEVEL=warn", "METRICS_ADDR=off")
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -68,6 +79,18 @@ func start(bin, svc, db string) (time.Duration, error) {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		<-exited
 	}()
+	ready, err := waitReady(addr, began, exited, bin)
+	if err != nil || idle == 0 {
+		return ready, "", err
+	}
+	time.Sleep(idle)
+	memory, err := resident(cmd.Process.Pid)
+	return ready, fmt.Sprintf(", %s later: %s", idle, memory), err
+}
+
+// waitReady polls addr's /readyz until it answers 200 and returns the time
+// since began.
+func waitReady(addr string, began time.Time, exited chan error, bin string) (time.Duration, error) {
 	client := &http.Client{Timeout: time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -89,6 +112,30 @@ func start(bin, svc, db string) (time.Duration, error) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// resident is pid's VmRSS, RssAnon and RssFile.
+func resident(pid int) (string, error) {
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	for line := range strings.Lines(string(status)) {
+		key, value, _ := strings.Cut(line, ":")
+		switch key {
+		case "VmRSS", "RssAnon", "RssFile":
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 64)
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", key, err)
+			}
+			parts = append(parts, fmt.Sprintf("%s %.1f MiB", key, kb/1024))
+		}
+	}
+	if len(parts) != 3 {
+		return "", fmt.Errorf("/proc/%d/status: %d of VmRSS, RssAnon, RssFile", pid, len(parts))
+	}
+	return strings.Join(parts, ", "), nil
 }
 
 // freeAddr is a loopback address no one listens on now.
