@@ -5,14 +5,17 @@
 // costs up to tens of milliseconds on a slow VM, which the figures would
 // include). With -idle D it also reports the process's resident memory
 // (VmRSS, and its RssAnon and RssFile parts, from /proc/<pid>/status) D
-// after it was ready. scripts/startbench runs it; see there for its
+// after it was ready; with -probe P as well, it asks /readyz every P in
+// the meantime, as an orchestrator's readiness probe does. scripts/startbench runs it; see there for its
 // arguments.
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -33,12 +36,13 @@ func main() {
 func run(args []string) error {
 	flags := flag.NewFlagSet("startbench", flag.ContinueOnError)
 	idle := flags.Duration("idle", 0, "report the resident memory this long after ready (0: not)")
+	probe := flags.Duration("probe", 0, "with -idle, ask /readyz this often until then (0: not)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
 	args = flags.Args()
 	if len(args) < 3 || len(args) > 4 {
-		return fmt.Errorf("usage: startbench [-idle D] BIN SERVICE DATABASE_URL [N]")
+		return fmt.Errorf("usage: startbench [-idle D [-probe P]] BIN SERVICE DATABASE_URL [N]")
 	}
 	bin, service, db := args[0], args[1], args[2]
 	n := 5
@@ -49,7 +53,7 @@ func run(args []string) error {
 		}
 	}
 	for range n {
-		d, memory, err := start(bin, strings.ToUpper(service), db, *idle)
+		d, memory, err := start(bin, strings.ToUpper(service), db, *idle, *probe)
 		if err != nil {
 			return err
 		}
@@ -59,16 +63,16 @@ func run(args []string) error {
 }
 
 // start runs bin once and returns how long it took to answer /readyz with
-// 200, and its resident memory idle after that when idle is not 0, then
-// stops it.
-func start(bin, svc, db string, idle time.Duration) (time.Duration, string, error) {
+// 200, and its resident memory idle after that when idle is not 0 (asking
+// /readyz every probe meanwhile, when probe is not 0), then stops it.
+func start(bin, svc, db string, idle, probe time.Duration) (time.Duration, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return 0, "", err
 	}
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), svc+"_DATABASE_URL="+db, svc+"_ADDR="+addr,
-		"AUTH_MODE=none", "LOG_LEVEL=warn", "METRICS_ADDR=off")
+		"AUTH_MODE=none", "LOG_LEVEL="+cmp.Or(os.Getenv("LOG_LEVEL"), "warn"), "METRICS_ADDR=off")
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
 		return 0, "", err
@@ -83,8 +87,19 @@ func start(bin, svc, db string, idle time.Duration) (time.Duration, string, erro
 	if err != nil || idle == 0 {
 		return ready, "", err
 	}
-	time.Sleep(idle)
+	end := time.Now().Add(idle)
+	for probe > 0 && time.Until(end) > probe {
+		time.Sleep(probe)
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+	}
+	time.Sleep(time.Until(end))
 	memory, err := resident(cmd.Process.Pid)
+	if probe > 0 {
+		memory = "probed every " + probe.String() + ": " + memory
+	}
 	return ready, fmt.Sprintf(", %s later: %s", idle, memory), err
 }
 
