@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
@@ -253,6 +254,13 @@ type baselineServer struct {
 	url string
 }
 
+// baselineStatus is the service's default status map (server.DefaultStatusMap).
+var baselineStatus = map[string]deliveryv1.OrderStatus{
+	"0": deliveryv1.OrderStatus_ORDER_STATUS_WAITING,
+	"4": deliveryv1.OrderStatus_ORDER_STATUS_DELIVERING,
+	"5": deliveryv1.OrderStatus_ORDER_STATUS_CANCELLED,
+}
+
 // baselineRecord is orderRecord's answer as the simulator sends it,
 // decoded with plain types: the baseline needs no drift tolerance.
 type baselineRecord struct {
@@ -307,6 +315,7 @@ func (s *baselineServer) GetOrder(ctx context.Context, req *deliveryv1.GetOrderR
 		ReceiverAddress: r.ReceiverAddress, ReceiverPhone: r.ReceiverPhone,
 		ReceiverLocation: point(r.ReceiverLat, r.ReceiverLng), ShopLocation: point(r.Lat, r.Lng),
 		WeightKg: num(r.Weight), Mode: deliveryv1.DeliveryMode(num(r.ModeDistribution)), Scheduled: r.DelayPublishTime,
+		Status: baselineStatus[r.OrderStatus],
 	}
 	if r.PsyName != "" {
 		o.Rider = &deliveryv1.Rider{Name: r.PsyName, Phone: r.PsyMobile, Location: point(r.TransporterLat, r.TransporterLng), DistanceText: r.Juli}
@@ -319,9 +328,16 @@ func (s *baselineServer) GetOrder(ctx context.Context, req *deliveryv1.GetOrderR
 // code as the gRPC baseline (sign, call the simulator on a shared client,
 // decode, map) and writes the Order as the REST face's JSON (protojson,
 // proto field names). It returns the base URL.
-func startBaselineREST(b *testing.B) (string, func(originID string)) {
+func startBaselineREST(b testing.TB) (string, func(originID string)) {
 	b.Helper()
 	srv, create := startBaselineVendor(b)
+	hs := httptest.NewServer(baselineREST(srv))
+	b.Cleanup(hs.Close)
+	return hs.URL, create
+}
+
+// baselineREST is startBaselineREST's handler of srv's GetOrder.
+func baselineREST(srv *baselineServer) http.Handler {
 	json := protojson.MarshalOptions{UseProtoNames: true}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/delivery/orders/{origin_id}", func(w http.ResponseWriter, r *http.Request) {
@@ -338,14 +354,12 @@ func startBaselineREST(b *testing.B) (string, func(originID string)) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
 	})
-	hs := httptest.NewServer(mux)
-	b.Cleanup(hs.Close)
-	return hs.URL, create
+	return mux
 }
 
 // startBaselineVendor starts the simulator and the bare handler that
 // calls it.
-func startBaselineVendor(b *testing.B) (*baselineServer, func(originID string)) {
+func startBaselineVendor(b testing.TB) (*baselineServer, func(originID string)) {
 	b.Helper()
 	sim := dingdangsim.New(dingdangsim.Options{Keys: map[string]string{testSecretID: testSecretKey}})
 	vendor := httptest.NewServer(sim.Handler())
@@ -378,4 +392,47 @@ func startBaseline(b *testing.B) (deliveryv1.DeliveryServiceClient, func(originI
 	}
 	b.Cleanup(func() { _ = conn.Close() })
 	return deliveryv1.NewDeliveryServiceClient(conn), create
+}
+
+// The baselines answer GetOrder as the service does, over gRPC and REST:
+// BenchmarkGetOrder's ratios compare the same work.
+func TestBaselinesAnswerAsTheService(t *testing.T) {
+	srv, _ := startBaselineVendor(t)
+	h := startLogging(t, &logtest.Buffer{}, "DINGDANG_BASE_URL="+srv.url, "LOG_LEVEL=error")
+	ctx := t.Context()
+	if _, err := h.client.CreateOrder(ctx, validOrder("same-1")); err != nil {
+		t.Fatal(err)
+	}
+	req := &deliveryv1.GetOrderRequest{OriginId: "same-1"}
+	want, err := h.client.GetOrder(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := srv.GetOrder(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, want) {
+		t.Errorf("baseline answered\n%v\nthe service\n%v", got, want)
+	}
+	base := httptest.NewServer(baselineREST(srv))
+	t.Cleanup(base.Close)
+	for name, url := range map[string]string{"baseline-rest": base.URL, "vendorgate-rest": h.rest} {
+		resp, err := http.Get(url + "/v1/delivery/orders/same-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s %v", name, resp.StatusCode, body, err)
+		}
+		var rest deliveryv1.GetOrderResponse
+		if err := protojson.Unmarshal(body, &rest); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !proto.Equal(&rest, want) {
+			t.Errorf("%s answered\n%s\nthe service over gRPC\n%v", name, body, want)
+		}
+	}
 }
