@@ -19,10 +19,11 @@ import (
 	"github.com/vendorgate/vendorgate/internal/logging/logtest"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	deliveryv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/delivery/v1"
@@ -412,8 +413,8 @@ func TestBaselinesAnswerAsTheService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !proto.Equal(got, want) {
-		t.Errorf("baseline answered\n%v\nthe service\n%v", got, want)
+	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
+		t.Errorf("baseline's answer differs from the service's (-service +baseline):\n%s", diff)
 	}
 	base := httptest.NewServer(baselineREST(srv))
 	t.Cleanup(base.Close)
@@ -431,8 +432,8 @@ func TestBaselinesAnswerAsTheService(t *testing.T) {
 		if err := protojson.Unmarshal(body, &rest); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if !proto.Equal(&rest, want) {
-			t.Errorf("%s answered\n%s\nthe service over gRPC\n%v", name, body, want)
+		if diff := cmp.Diff(want, &rest, protocmp.Transform()); diff != "" {
+			t.Errorf("%s's answer differs from the service's over gRPC (-gRPC +REST):\n%s", name, diff)
 		}
 	}
 }
