@@ -8,10 +8,8 @@ import (
 	"maps"
 	"net/http"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 
-	logisticsv1 "github.com/vendorgate/vendorgate/gen/go/vendorgate/logistics/v1"
 	"github.com/vendorgate/vendorgate/gen/openapiv2"
 	"github.com/vendorgate/vendorgate/internal/app"
 	"github.com/vendorgate/vendorgate/internal/sandbox"
@@ -74,16 +72,8 @@ func wire(ctx context.Context, cfg config.Config, d *app.Deps) (*app.Wired, erro
 		d.Log.Warn("money movements recorded before the upgrade imported into the request_id records", "imported", n)
 	}
 	return &app.Wired{
-		Register: func(s grpc.ServiceRegistrar) {
-			logisticsv1.RegisterParcelServiceServer(s, parcelSrv)
-			logisticsv1.RegisterBillingServiceServer(s, billingSrv)
-		},
-		Gateway: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
-			if err := logisticsv1.RegisterParcelServiceHandlerClient(ctx, mux, logisticsv1.NewParcelServiceClient(conn)); err != nil {
-				return err
-			}
-			return logisticsv1.RegisterBillingServiceHandlerClient(ctx, mux, logisticsv1.NewBillingServiceClient(conn))
-		},
+		Register: func(s grpc.ServiceRegistrar) { server.Register(s, parcelSrv, billingSrv) },
+		Gateway:  server.RegisterGateway,
 		// damaijia can be asked about an order of unknown outcome; 30post
 		// cannot, and its movements wait for an operator.
 		Checkers: parcelSrv.Checkers(),

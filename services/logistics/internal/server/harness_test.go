@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
@@ -167,16 +166,8 @@ func start(t *testing.T, s setup) *service {
 	go func() {
 		done <- serve.Run(ctx, lis, serve.Options{
 			Name: "logistics", Domain: server.Domain, Logger: slog.New(slog.DiscardHandler), Registry: reg,
-			RegisterGRPC: func(g grpc.ServiceRegistrar) {
-				logisticsv1.RegisterParcelServiceServer(g, parcels)
-				logisticsv1.RegisterBillingServiceServer(g, bsrv)
-			},
-			RegisterGateway: func(ctx context.Context, mux *runtime.ServeMux, conn grpc.ClientConnInterface) error {
-				if err := logisticsv1.RegisterParcelServiceHandlerClient(ctx, mux, logisticsv1.NewParcelServiceClient(conn)); err != nil {
-					return err
-				}
-				return logisticsv1.RegisterBillingServiceHandlerClient(ctx, mux, logisticsv1.NewBillingServiceClient(conn))
-			},
+			RegisterGRPC:    func(g grpc.ServiceRegistrar) { server.Register(g, parcels, bsrv) },
+			RegisterGateway: server.RegisterGateway,
 		})
 	}()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
