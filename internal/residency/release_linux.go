@@ -23,7 +23,7 @@ func ReleaseExecutable() (int64, error) {
 	}
 	var released int64
 	for _, m := range maps {
-		if !m.releasable(exe) && !m.releasable(exe+" (deleted)") {
+		if !m.releasable(exe) {
 			continue
 		}
 		// The mapping's own addresses, not Go memory: no pointer is made

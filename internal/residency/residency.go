@@ -39,11 +39,13 @@ type mapping struct {
 	anonKB     int64
 }
 
-// releasable reports whether m is a mapping of exe that can be unmapped
+// releasable reports whether m is a mapping of exe (or of exe replaced on
+// disk since, which smaps shows as "exe (deleted)") that can be unmapped
 // without losing data: read-only, and with no page the process wrote or
 // that was copied on write.
 func (m mapping) releasable(exe string) bool {
-	return m.path == exe && !strings.Contains(m.perms, "w") && m.anonKB == 0 && m.rssKB > 0
+	return (m.path == exe || m.path == exe+" (deleted)") &&
+		!strings.Contains(m.perms, "w") && m.anonKB == 0 && m.rssKB > 0
 }
 
 // parseSmaps reads the mappings of an smaps file: a header line per

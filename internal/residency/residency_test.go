@@ -35,6 +35,10 @@ Anonymous:             0 kB
 Size:                 64 kB
 Rss:                   0 kB
 Anonymous:             0 kB
+7f0000020000-7f0000030000 r-xp 00000000 fd:01 1233 /srv/vehicle (deleted)
+Size:                 64 kB
+Rss:                  64 kB
+Anonymous:             0 kB
 7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0                          [stack]
 Rss:                  12 kB
 Anonymous:            12 kB
@@ -45,8 +49,8 @@ func TestOnlyTheBinarysCleanReadOnlyPagesAreReleasable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(maps) != 8 {
-		t.Fatalf("parsed %d mappings, want 8: %+v", len(maps), maps)
+	if len(maps) != 9 {
+		t.Fatalf("parsed %d mappings, want 9: %+v", len(maps), maps)
 	}
 	var got []string
 	for _, m := range maps {
@@ -54,8 +58,8 @@ func TestOnlyTheBinarysCleanReadOnlyPagesAreReleasable(t *testing.T) {
 			got = append(got, m.perms)
 		}
 	}
-	if strings.Join(got, " ") != "r-xp r--p" {
-		t.Errorf("releasable: %v, want the code and the clean read-only data only", got)
+	if strings.Join(got, " ") != "r-xp r--p r-xp" {
+		t.Errorf("releasable: %v, want the code and the clean read-only data only, of the binary as it was started too", got)
 	}
 	if maps[5].path != "/srv/other file.db" || maps[2].anonKB != 176 || maps[1].rssKB != 12100 {
 		t.Errorf("fields: %+v", maps)
