@@ -37,21 +37,15 @@ func (db *DB) Timeout() time.Duration {
 // bound returns ctx cut off after the store timeout, unless its own
 // deadline comes first, and a release for a call that is over. A query's
 // cut-off stays armed after it returns (not released), so that rows read
-// later and a transaction's later statements are bounded too; it ends by
-// itself within the timeout.
+// later and a transaction's later statements are bounded too: its timer
+// ends it, and releases it, within the timeout.
 func (db *DB) bound(ctx context.Context) (context.Context, func()) {
 	d := db.Timeout()
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
 		return ctx, func() {}
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, d, errTimedOut)
-	// A query's rows outlive the call: the context is released once its
-	// deadline has passed, unless the call is over first.
-	t := time.AfterFunc(2*d, cancel)
-	return ctx, func() {
-		t.Stop()
-		cancel()
-	}
+	return ctx, cancel
 }
 
 // errTimedOut is the cause of a store call cut off by the store timeout.
