@@ -55,6 +55,7 @@ type DB struct {
 
 	release func() // drops the SQLite file lock
 	timeout time.Duration
+	stmts   stmtCache
 
 	valuesMu sync.Mutex
 	values   map[any]any
@@ -81,6 +82,7 @@ func (db *DB) Value(key any, init func() any) any {
 // Close closes the database and, for a SQLite file, lets another process
 // open it.
 func (db *DB) Close() error {
+	db.stmts.close()
 	err := db.DB.Close()
 	if db.release != nil {
 		db.release()

@@ -71,7 +71,13 @@ func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 	ctx, span := db.startSpan(ctx, "EXEC", query)
 	ctx, release := db.bound(ctx)
 	defer release()
-	res, err := db.DB.ExecContext(ctx, query, args...)
+	var res sql.Result
+	var err error
+	if st := db.stmt(ctx, query); st != nil {
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = db.DB.ExecContext(ctx, query, args...)
+	}
 	err = unavailable(ctx, err)
 	endSpan(span, err)
 	return res, err
@@ -82,7 +88,13 @@ func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	ctx, span := db.startSpan(ctx, "QUERY", query)
 	ctx, release := db.bound(ctx)
-	rows, err := db.DB.QueryContext(ctx, query, args...)
+	var rows *sql.Rows
+	var err error
+	if st := db.stmt(ctx, query); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = db.DB.QueryContext(ctx, query, args...)
+	}
 	if err != nil {
 		release()
 	}
@@ -97,6 +109,9 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 	ctx, span := db.startSpan(ctx, "QUERY", query)
 	defer endSpan(span, nil)
 	ctx, _ = db.bound(ctx)
+	if st := db.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return db.DB.QueryRowContext(ctx, query, args...)
 }
 
@@ -136,9 +151,15 @@ func (db *DB) RawConn(ctx context.Context, verb string, f func(ctx context.Conte
 	return err
 }
 
-// PingContext is sql.DB's, bounded by the store timeout.
+// PingContext is sql.DB's, bounded by the store timeout. On SQLite it runs
+// a prepared "SELECT 1", which is what the driver's own ping runs, parsed
+// on every call.
 func (db *DB) PingContext(ctx context.Context) error {
 	ctx, release := db.bound(ctx)
 	defer release()
+	if st := db.stmt(ctx, "SELECT 1"); st != nil {
+		var one int
+		return unavailable(ctx, st.QueryRowContext(ctx).Scan(&one))
+	}
 	return unavailable(ctx, db.DB.PingContext(ctx))
 }
