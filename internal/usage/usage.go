@@ -190,7 +190,9 @@ func New(ctx context.Context, db *sqlstore.DB, service string, opts Options) (*L
 		l.log = slog.New(slog.DiscardHandler)
 	}
 	l.replicas.Store(1)
-	l.heartbeat(ctx)
+	if !db.OneProcessOnly() {
+		l.heartbeat(ctx)
+	}
 	go l.writer()
 	return l, nil
 }
@@ -295,8 +297,14 @@ func (l *Ledger) writer() {
 	defer t.Stop()
 	sweep := time.NewTicker(time.Hour)
 	defer sweep.Stop()
-	beat := time.NewTicker(heartbeatEvery)
-	defer beat.Stop()
+	// A SQLite store is one process's (its file lock refuses a second):
+	// that process is the only replica, with nothing to count.
+	var beats <-chan time.Time
+	if !l.db.OneProcessOnly() {
+		beat := time.NewTicker(heartbeatEvery)
+		defer beat.Stop()
+		beats = beat.C
+	}
 	for {
 		select {
 		case _, ok := <-l.kick:
@@ -308,7 +316,7 @@ func (l *Ledger) writer() {
 		case <-sweep.C:
 			l.sweep()
 			continue
-		case <-beat.C:
+		case <-beats:
 			ctx, cancel := context.WithTimeout(context.Background(), heartbeatEvery)
 			l.heartbeat(ctx)
 			cancel()
@@ -338,7 +346,8 @@ func (l *Ledger) sweep() {
 }
 
 // Replicas is how many replicas of the service are alive (at least 1), as
-// of the last heartbeat: a per-caller rate is shared out among them.
+// of the last heartbeat (1 on SQLite, whose store is one process's): a
+// per-caller rate is shared out among them.
 func (l *Ledger) Replicas() int { return int(max(1, l.replicas.Load())) }
 
 // heartbeat records this replica as alive and counts the live ones.

@@ -202,6 +202,32 @@ func TestReplicasCountEachOther(t *testing.T) {
 	}
 }
 
+// TestSQLiteLedgerHasNoHeartbeat: a SQLite store is one process's (its
+// file lock refuses a second), so its ledger is the only replica and
+// writes no heartbeat: an idle service on SQLite runs no statement every
+// few seconds.
+func TestSQLiteLedgerHasNoHeartbeat(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, sqlstoretest.SQLiteURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l, err := usage.New(ctx, db, "vehicle", usage.Options{Prices: prices})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	var beats int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM usage_replicas`).Scan(&beats); err != nil {
+		t.Fatal(err)
+	}
+	if beats != 0 || l.Replicas() != 1 {
+		t.Errorf("got %d heartbeat rows and %d replicas, want none and 1", beats, l.Replicas())
+	}
+}
+
 // TestUnknownOutcomesAreBookedUntilResolved: a paid call whose outcome is
 // unknown costs its price and shows as unknown; resolved applied it is a
 // known cost, resolved not applied it costs nothing.
