@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
@@ -65,10 +66,26 @@ func TestSQLiteStatementsArePreparedOnce(t *testing.T) {
 		t.Errorf("%d statements prepared, want 5, one per text", got)
 	}
 
+	// Calls that first use a text at once keep one statement, and each
+	// gets its answer.
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			var n int
+			if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM items`).Scan(&n); err != nil || n != 3 {
+				t.Errorf("got %d, %v; want 3", n, err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := cached(db); got != 6 {
+		t.Errorf("%d statements prepared after concurrent first uses, want 6", got)
+	}
+
 	if _, err := db.ExecContext(ctx, `INSERT INTO nowhere VALUES (1)`); err == nil || !strings.Contains(err.Error(), "no such table") {
 		t.Errorf("got %v, want the store's own failure", err)
 	}
-	if got := cached(db); got != 5 {
+	if got := cached(db); got != 6 {
 		t.Errorf("a text that does not prepare was kept: %d statements", got)
 	}
 
