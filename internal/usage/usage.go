@@ -82,6 +82,11 @@ type Ledger struct {
 
 	mu      sync.Mutex
 	pending []Call
+	// folded folds pending's counted calls as they are recorded, so that
+	// pending holds rows: a batch is BatchSize rows, not BatchSize calls
+	// that mostly fold into a few (a busy service's free reads wrote a
+	// transaction of one or two rows every 200 calls).
+	folded folder
 	// spare is the array of the last batch written, cleared, for the next
 	// one to fill: each batch growing its own array from nothing was
 	// 440 bytes allocated per call.
@@ -119,8 +124,8 @@ type Call struct {
 	// for the next ones.
 	id string
 	// calls is how many calls a counted entry (countable) stands for once
-	// Flush has folded them together (0 before: one); Latency is then their
-	// sum and At the first one's.
+	// Record has folded them together (0 before: one); Latency is then
+	// their sum and At the first one's.
 	calls int64
 }
 
@@ -137,27 +142,53 @@ type countKey struct {
 	second                            int64
 }
 
-// fold folds batch's countable calls that have no row id yet into one
-// entry per countKey, in place, keeping the order of the entries' first
+// folder folds countable calls that have no row id yet into one entry per
+// countKey as they are added, keeping the order of the entries' first
 // calls. Entries with a row id were written, or tried, before: they stay as
 // they are, so that a write tried again writes the same rows.
+type folder struct {
+	at map[countKey]int // an entry's index, by the key its calls share
+}
+
+// add appends c to entries, or adds it to the entry of its key.
+func (f *folder) add(entries []Call, c Call) []Call {
+	if c.id != "" || !c.countable() {
+		return append(entries, c)
+	}
+	k := countKey{c.Vendor, c.Endpoint, c.Caller, c.Outcome, c.At.Unix()}
+	if i, ok := f.at[k]; ok {
+		entries[i].calls += max(c.calls, 1)
+		entries[i].Latency += c.Latency
+		return entries
+	}
+	if f.at == nil {
+		f.at = make(map[countKey]int)
+	}
+	f.at[k] = len(entries)
+	c.calls = max(c.calls, 1)
+	return append(entries, c)
+}
+
+// index makes f fold into entries, whose countable entries without a row
+// id are already one per key.
+func (f *folder) index(entries []Call) {
+	clear(f.at)
+	for i := range entries {
+		if c := &entries[i]; c.id == "" && c.countable() {
+			if f.at == nil {
+				f.at = make(map[countKey]int)
+			}
+			f.at[countKey{c.Vendor, c.Endpoint, c.Caller, c.Outcome, c.At.Unix()}] = i
+		}
+	}
+}
+
+// fold folds batch as a folder does, in place.
 func fold(batch []Call) []Call {
-	at := make(map[countKey]int)
+	var f folder
 	out := batch[:0]
 	for _, c := range batch {
-		if c.id != "" || !c.countable() {
-			out = append(out, c)
-			continue
-		}
-		k := countKey{c.Vendor, c.Endpoint, c.Caller, c.Outcome, c.At.Unix()}
-		if i, ok := at[k]; ok {
-			out[i].calls += max(c.calls, 1)
-			out[i].Latency += c.Latency
-			continue
-		}
-		at[k] = len(out)
-		c.calls = max(c.calls, 1)
-		out = append(out, c)
+		out = f.add(out, c)
 	}
 	return out
 }
@@ -223,7 +254,11 @@ func (l *Ledger) Record(c Call) {
 		l.log.Error("usage ledger closed; call not recorded", "vendor", c.Vendor, "endpoint", c.Endpoint)
 		return
 	}
-	l.pending = append(l.pending, c)
+	if l.rowAtATime {
+		l.pending = append(l.pending, c)
+	} else {
+		l.pending = l.folded.add(l.pending, c)
+	}
 	full := len(l.pending) >= l.opts.BatchSize
 	l.mu.Unlock()
 	if full {
@@ -246,14 +281,15 @@ func (l *Ledger) Flush(ctx context.Context) error {
 		return nil
 	}
 	l.pending, l.spare = l.spare, nil
+	l.folded.index(nil)
 	l.mu.Unlock()
-	if !l.rowAtATime {
-		batch = fold(batch)
-	}
 	if err := l.write(ctx, batch); err != nil {
-		// Put them back in front, to be tried again.
+		// Put them back in front, to be tried again; the calls recorded
+		// since are counted apart from the entries tried (which now
+		// have row ids).
 		l.mu.Lock()
 		l.pending = append(batch, l.pending...)
+		l.folded.index(l.pending)
 		l.mu.Unlock()
 		return err
 	}

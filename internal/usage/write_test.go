@@ -458,3 +458,44 @@ func TestCountedCallsCommittedUnseenAreNotLost(t *testing.T) {
 		}
 	})
 }
+
+// TestABatchIsRowsNotCalls: the writer is woken by BatchSize rows queued,
+// not calls: a thousand free calls of one caller in one second are one
+// row, which waits for the flush interval, where they used to wake a write
+// every BatchSize calls; with 9 paid calls, a row each, the batch is
+// BatchSize rows and wakes it.
+func TestABatchIsRowsNotCalls(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, sqlstoretest.SQLiteURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l, err := usage.New(ctx, db, "vehicle", usage.Options{BatchSize: 10, FlushEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	for range 1000 {
+		l.Record(usage.Call{Vendor: "dingdang", Endpoint: "/open/order/orderRecord", Caller: "shop", Outcome: "ok", Latency: time.Millisecond, At: at})
+	}
+	time.Sleep(300 * time.Millisecond) // a woken writer writes in milliseconds
+	if got := readCounted(t, db); got != (counted{}) {
+		t.Fatalf("got %+v written: 1000 calls that fold into one row woke the writer", got)
+	}
+	for i := range 9 {
+		l.Record(call(i, at))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for readCounted(t, db).Rows != 9 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a batch of 10 rows was not written: %+v", readCounted(t, db))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := readCounted(t, db); got.Calls != 1009 || got.CountRows != 1 {
+		t.Errorf("got %+v, want 1009 calls, the free ones in one count row", got)
+	}
+}
