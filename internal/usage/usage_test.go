@@ -208,19 +208,9 @@ func TestReplicasCountEachOther(t *testing.T) {
 // few seconds.
 func TestSQLiteLedgerHasNoHeartbeat(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, sqlstoretest.SQLiteURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	l, err := usage.New(ctx, db, "vehicle", usage.Options{Prices: prices})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close(ctx)
+	l, db := openLedgerWith(t, sqlstoretest.SQLiteURL(t), usage.Options{Prices: prices})
 	var beats int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM usage_replicas`).Scan(&beats); err != nil {
+	if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM usage_replicas`).Scan(&beats); err != nil {
 		t.Fatal(err)
 	}
 	if beats != 0 || l.Replicas() != 1 {

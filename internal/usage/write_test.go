@@ -26,12 +26,19 @@ func openLedger(t testing.TB, d sqlstore.Dialect) (*usage.Ledger, *sqlstore.DB) 
 // openLedgerAt is openLedger on the database at url.
 func openLedgerAt(t testing.TB, url string) (*usage.Ledger, *sqlstore.DB) {
 	t.Helper()
+	return openLedgerWith(t, url, usage.Options{BatchSize: 1 << 30, FlushEvery: time.Hour})
+}
+
+// openLedgerWith opens service vehicle's ledger with opts on the database
+// at url, both closed when the test ends.
+func openLedgerWith(t testing.TB, url string, opts usage.Options) (*usage.Ledger, *sqlstore.DB) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlstore.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := usage.New(ctx, db, "vehicle", usage.Options{BatchSize: 1 << 30, FlushEvery: time.Hour})
+	l, err := usage.New(ctx, db, "vehicle", opts)
 	if err != nil {
 		_ = db.Close()
 		t.Fatal(err)
@@ -466,17 +473,7 @@ func TestCountedCallsCommittedUnseenAreNotLost(t *testing.T) {
 // BatchSize rows and wakes it.
 func TestABatchIsRowsNotCalls(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, sqlstoretest.SQLiteURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	l, err := usage.New(ctx, db, "vehicle", usage.Options{BatchSize: 10, FlushEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close(ctx)
+	l, db := openLedgerWith(t, sqlstoretest.SQLiteURL(t), usage.Options{BatchSize: 10, FlushEvery: time.Hour})
 	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 	for range 1000 {
 		l.Record(usage.Call{Vendor: "dingdang", Endpoint: "/open/order/orderRecord", Caller: "shop", Outcome: "ok", Latency: time.Millisecond, At: at})
