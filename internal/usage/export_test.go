@@ -10,5 +10,13 @@ func SetRowAtATime(l *Ledger, on bool) { l.rowAtATime = on }
 // for a next attempt.
 func Write(ctx context.Context, l *Ledger, batch []Call) error { return l.write(ctx, batch) }
 
-// Fold is fold, for tests that write batches themselves.
-func Fold(batch []Call) []Call { return fold(batch) }
+// Fold folds batch in place as Record does, for tests that write batches
+// themselves.
+func Fold(batch []Call) []Call {
+	var f folder
+	out := batch[:0]
+	for _, c := range batch {
+		out = f.add(out, c)
+	}
+	return out
+}

@@ -183,16 +183,6 @@ func (f *folder) index(entries []Call) {
 	}
 }
 
-// fold folds batch as a folder does, in place.
-func fold(batch []Call) []Call {
-	var f folder
-	out := batch[:0]
-	for _, c := range batch {
-		out = f.add(out, c)
-	}
-	return out
-}
-
 // New opens service's ledger in db and starts its writer; Close flushes
 // and stops it.
 func New(ctx context.Context, db *sqlstore.DB, service string, opts Options) (*Ledger, error) {
