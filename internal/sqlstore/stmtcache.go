@@ -22,7 +22,6 @@ const maxCachedStmts = 256
 type stmtCache struct {
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
-	full  bool
 }
 
 // stmt returns query's prepared statement, preparing it on first use, or
@@ -36,7 +35,7 @@ func (db *DB) stmt(ctx context.Context, query string) *sql.Stmt {
 	c := &db.stmts
 	c.mu.Lock()
 	s, ok := c.stmts[query]
-	full := c.full
+	full := len(c.stmts) >= maxCachedStmts
 	c.mu.Unlock()
 	if ok || full {
 		return s
@@ -47,7 +46,7 @@ func (db *DB) stmt(ctx context.Context, query string) *sql.Stmt {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if first, ok := c.stmts[query]; ok || c.full {
+	if first, ok := c.stmts[query]; ok || len(c.stmts) >= maxCachedStmts {
 		// Another call prepared it meanwhile, or the cache filled up.
 		_ = s.Close()
 		return first
@@ -56,7 +55,6 @@ func (db *DB) stmt(ctx context.Context, query string) *sql.Stmt {
 		c.stmts = map[string]*sql.Stmt{}
 	}
 	c.stmts[query] = s
-	c.full = len(c.stmts) >= maxCachedStmts
 	return s
 }
 
@@ -67,5 +65,5 @@ func (c *stmtCache) close() {
 	for _, s := range c.stmts {
 		_ = s.Close()
 	}
-	c.stmts, c.full = nil, false
+	c.stmts = nil
 }
