@@ -2,6 +2,7 @@ package serve
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -73,18 +74,110 @@ func (f *restFace) setDirect(l *Local) {
 		return
 	}
 	for _, rt := range f.routes {
-		m, ok := l.unary[rt.rpc]
-		if !ok {
-			continue
-		}
-		if names, ok := rt.pathOnly(); ok {
-			if f.direct == nil {
-				f.direct = map[string]directRoute{}
-			}
-			f.direct[rt.patternKey()] = directRoute{rt: rt, names: names, method: m}
+		if m, ok := l.unary[rt.rpc]; ok && f.addDirect(rt, m) {
 			f.local = l
 		}
 	}
+}
+
+// addDirect makes rt a direct route, served by calling m, when its request
+// its path alone makes; and one the face serves without the gateway's
+// router (shortcut) when the table is whole and rt alone in it.
+func (f *restFace) addDirect(rt *route, m localMethod) bool {
+	names, ok := rt.pathOnly()
+	if !ok {
+		return false
+	}
+	if f.direct == nil {
+		f.direct = map[string]directRoute{}
+	}
+	d := directRoute{rt: rt, names: names, method: m}
+	f.direct[rt.patternKey()] = d
+	if f.wholeTable && f.routes.alone(rt) {
+		if f.shortcuts == nil {
+			f.shortcuts = map[*route]*directRoute{}
+		}
+		f.shortcuts[rt] = &d
+	}
+	return true
+}
+
+// alone reports whether the gateway, given a path without a colon, can
+// route a GET rt matches to rt only: rt has no verb and no "**", and no
+// other GET route without a verb overlaps it (overlaps). A GET route with a
+// verb matches only a path whose last segment holds ":" and the verb.
+func (t routeTable) alone(rt *route) bool {
+	if rt.method != http.MethodGet || rt.verb != "" || slices.Contains(rt.segments, "**") {
+		return false
+	}
+	for _, o := range t {
+		if o != rt && o.method == http.MethodGet && o.verb == "" && overlaps(o.segments, rt.segments) {
+			return false
+		}
+	}
+	return true
+}
+
+// overlaps reports whether some path matches both templates' segments:
+// each pair equal or one a variable ("*"), until both end or one reaches
+// a "**".
+func overlaps(a, b []string) bool {
+	for i := 0; ; i++ {
+		switch {
+		case i == len(a) || i == len(b):
+			return len(a) == len(b) || (i < len(a) && a[i] == "**") || (i < len(b) && b[i] == "**")
+		case a[i] == "**" || b[i] == "**":
+			return true
+		case a[i] != "*" && b[i] != "*" && a[i] != b[i]:
+			return false
+		}
+	}
+}
+
+// shortcut is the direct route of a GET the face serves without the
+// gateway's router, and the values of its path's variables, when the
+// gateway would route r to the same route with the same values: rt, the
+// route the table matched, is alone (routeTable.alone); the path holds
+// no colon (no verb route can match it); and its segments, as the gateway
+// splits them (the unescaped path on "/", its default, legacy unescaping
+// mode), match rt's template with no variable empty. Any other request
+// takes the gateway's router, whose middleware (directly) still serves a
+// direct route's. The gateway's router tried every GET route before the
+// one that matched, each an allocation or more, and copied the request
+// to give its context the pattern. TestShortcutRoutesAsTheGateway holds
+// shortcut's answers to the gateway's router's.
+func (f *restFace) shortcut(r *http.Request, rt *route) (*directRoute, []string, bool) {
+	d, ok := f.shortcuts[rt]
+	if !ok || r.Method != http.MethodGet {
+		return nil, nil, false
+	}
+	path, ok := strings.CutPrefix(r.URL.Path, "/")
+	if !ok || strings.Contains(path, ":") {
+		return nil, nil, false
+	}
+	values := make([]string, 0, len(d.names))
+	more := true
+	for _, seg := range rt.segments {
+		if !more {
+			return nil, nil, false
+		}
+		var c string
+		c, path, more = strings.Cut(path, "/")
+		switch {
+		case seg != "*":
+			if c != seg {
+				return nil, nil, false
+			}
+		case c == "":
+			return nil, nil, false
+		default:
+			values = append(values, c)
+		}
+	}
+	if more || len(values) != len(d.names) {
+		return nil, nil, false
+	}
+	return d, values, true
 }
 
 // directly is the gateway's middleware that serves a direct route's
@@ -119,11 +212,22 @@ func (f *restFace) directly(next runtime.HandlerFunc) runtime.HandlerFunc {
 			next(w, r, params)
 			return
 		}
-		f.serveDirect(w, r, params, *d)
+		values := make([]string, len(d.names))
+		for i, n := range d.names {
+			v, ok := params[n]
+			if !ok {
+				f.gatewayError(r.Context(), f.mux, f.outbound, w, r, status.Errorf(codes.InvalidArgument, "missing parameter %s", n))
+				return
+			}
+			values[i] = v
+		}
+		f.serveDirect(w, r, values, d)
 	}
 }
 
-func (f *restFace) serveDirect(w http.ResponseWriter, r *http.Request, params map[string]string, d directRoute) {
+// serveDirect serves r by calling d's method with the request whose
+// fields d.names are values, and writes its answer as the gateway would.
+func (f *restFace) serveDirect(w http.ResponseWriter, r *http.Request, values []string, d *directRoute) {
 	ctx, err := runtime.AnnotateIncomingContext(r.Context(), f.mux, r, d.rt.rpc, runtime.WithHTTPPathPattern(d.rt.template))
 	if err != nil {
 		f.gatewayError(r.Context(), f.mux, f.outbound, w, r, err)
@@ -131,12 +235,8 @@ func (f *restFace) serveDirect(w http.ResponseWriter, r *http.Request, params ma
 	}
 	dec := func(in any) error {
 		msg := in.(proto.Message).ProtoReflect()
-		for _, n := range d.names {
-			v, ok := params[n]
-			if !ok {
-				return status.Errorf(codes.InvalidArgument, "missing parameter %s", n)
-			}
-			msg.Set(msg.Descriptor().Fields().ByName(protoreflect.Name(n)), protoreflect.ValueOfString(v))
+		for i, n := range d.names {
+			msg.Set(msg.Descriptor().Fields().ByName(protoreflect.Name(n)), protoreflect.ValueOfString(values[i]))
 		}
 		return nil
 	}

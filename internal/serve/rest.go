@@ -123,10 +123,13 @@ func parsePrefixes(cidrs []string) ([]netip.Prefix, error) {
 // times the body, names the route, writes every error in the one error
 // shape, counts every request and logs those the gRPC access log did not.
 type restFace struct {
-	secrets     []string // Options.SecretPathPrefixes
-	domain      string
-	log         *slog.Logger
-	routes      routeTable
+	secrets []string // Options.SecretPathPrefixes
+	domain  string
+	log     *slog.Logger
+	routes  routeTable
+	// wholeTable is set when routes holds every route the gateway has:
+	// the face knows every registered service's descriptor.
+	wholeTable  bool
 	limits      map[*route]int64
 	maxBody     int64
 	readTimeout time.Duration
@@ -141,7 +144,10 @@ type restFace struct {
 	// direct are the routes served by calling the service's method
 	// (directly), by their gateway pattern; local calls them.
 	direct map[string]directRoute
-	local  *Local
+	// shortcuts are the direct routes the face serves without the
+	// gateway's router (shortcut), by route.
+	shortcuts map[*route]*directRoute
+	local     *Local
 	// tracing starts the REST server spans and propagates them to gRPC.
 	tracing *tracing.Provider
 }
@@ -355,6 +361,10 @@ func (f *restFace) serveGateway(w http.ResponseWriter, r *http.Request) {
 		unread = false
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
+	}
+	if d, values, ok := f.shortcut(r, rt); ok {
+		f.serveDirect(w, r, values, d)
+		return
 	}
 	f.mux.ServeHTTP(w, r)
 }
