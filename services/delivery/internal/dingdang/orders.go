@@ -185,6 +185,10 @@ func timeOf(u vendorjson.UnixTime) time.Time {
 
 // parseLatLng returns nil unless both coordinates are numbers.
 func parseLatLng(lat, lng vendorjson.String) *dispatch.LatLng {
+	if lat == "" || lng == "" {
+		// No rider yet: strconv's error for "" is an allocation.
+		return nil
+	}
 	la, err1 := strconv.ParseFloat(string(lat), 64)
 	ln, err2 := strconv.ParseFloat(string(lng), 64)
 	if err1 != nil || err2 != nil {
