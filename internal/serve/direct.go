@@ -228,7 +228,7 @@ func (f *restFace) directly(next runtime.HandlerFunc) runtime.HandlerFunc {
 // serveDirect serves r by calling d's method with the request whose
 // fields d.names are values, and writes its answer as the gateway would.
 func (f *restFace) serveDirect(w http.ResponseWriter, r *http.Request, values []string, d *directRoute) {
-	ctx, err := runtime.AnnotateIncomingContext(r.Context(), f.mux, r, d.rt.rpc, runtime.WithHTTPPathPattern(d.rt.template))
+	ctx, err := f.incoming(r, d)
 	if err != nil {
 		f.gatewayError(r.Context(), f.mux, f.outbound, w, r, err)
 		return
