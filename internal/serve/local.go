@@ -290,12 +290,12 @@ func fromREST(ctx context.Context) context.Context {
 	}
 	call.reachedRP.Store(true)
 	if call.client != "" {
-		ctx = peer.NewContext(ctx, &peer.Peer{Addr: textAddr(call.client)})
+		ctx = peer.NewContext(ctx, &call.peer)
 	}
 	if call.cert != "" {
 		ctx = auth.WithRESTCertificate(ctx, call.cert)
 	}
-	return context.WithValue(ctx, restOriginKey{}, restOrigin{method: call.method, path: call.path})
+	return context.WithValue(ctx, restOriginKey{}, call)
 }
 
 // OutgoingContext is, for a WrapREST handler that serves request r through

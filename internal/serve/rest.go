@@ -22,6 +22,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -170,11 +171,20 @@ type restCall struct {
 	matched     *route
 	allowed     []string
 	escapedPath string
+	// addr and peer are client as the service's peer (fromREST); sw is
+	// the response's status, for the count: fields, not allocations of
+	// their own.
+	addr textAddr
+	peer peer.Peer
+	sw   statusWriter
 }
 
 // newCall is r's restCall.
 func (f *restFace) newCall(r *http.Request) *restCall {
-	return &restCall{client: f.clientAddress(r), method: r.Method, path: r.URL.Path, cert: restCertName(r.Context())}
+	c := &restCall{client: f.clientAddress(r), method: r.Method, path: r.URL.Path, cert: restCertName(r.Context())}
+	c.addr = textAddr(c.client)
+	c.peer.Addr = &c.addr
+	return c
 }
 
 type restCallKey struct{}
@@ -305,8 +315,9 @@ func (f *restFace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (f *restFace) account(pattern string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
 		call := f.newCall(r)
+		sw := &call.sw
+		sw.ResponseWriter = w
 		call.route = pattern
 		call.escapedPath = r.URL.EscapedPath()
 		call.matched, call.allowed = f.routes.match(r.Method, call.escapedPath)
@@ -664,10 +675,12 @@ func (f *restFace) classify(ctx context.Context, err error) *status.Status {
 	}
 	if c := callFrom(ctx); c == nil || !c.reachedRP.Load() {
 		if st.Code() == codes.InvalidArgument {
-			rpc, _ := runtime.RPCMethod(ctx)
 			var in *route
-			if rpc != "" {
+			if rpc, _ := runtime.RPCMethod(ctx); rpc != "" {
 				in = f.routes.byRPC(rpc)
+			} else if c != nil {
+				// A direct call's context has no gateway RPC method.
+				in = c.matched
 			}
 			return decodeError(f.domain, in, st.Message())
 		}

@@ -11,13 +11,18 @@ type restOrigin struct {
 	method, path string
 }
 
+// restOriginKey is the context key of the REST call (*restCall) a gRPC
+// call serves.
 type restOriginKey struct{}
 
 // originFrom returns the REST request behind a gRPC call, if it came
 // through the gateway.
 func originFrom(ctx context.Context) (restOrigin, bool) {
-	o, ok := ctx.Value(restOriginKey{}).(restOrigin)
-	return o, ok
+	c, ok := ctx.Value(restOriginKey{}).(*restCall)
+	if !ok {
+		return restOrigin{}, false
+	}
+	return restOrigin{method: c.method, path: c.path}, true
 }
 
 // textAddr is a REST caller's address as the REST face saw it.
