@@ -67,6 +67,54 @@ func TestSignerHeadersAndClone(t *testing.T) {
 	}
 }
 
+// TestSignRequestInPlace: a request its owner signed (SignRequest) goes
+// out as it is, without a copy; one that only carries equal header values,
+// or an older second's, is signed afresh as a copy, the caller's left as
+// it was.
+func TestSignRequestInPlace(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 13, 30, 0, 0, time.UTC)
+	var sent *http.Request
+	s := &Signer{SecretID: "sandbox-id", SecretKey: "sandbox-key", Now: func() time.Time { return now },
+		Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			sent = r
+			return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r}, nil
+		})}
+	want := `hmac id="sandbox-id", algorithm="hmac-sha1", headers="x-date x-source", signature="EhaL8+meCznvNG8TQmkeOzdkFVw="`
+
+	req := httptest.NewRequest(http.MethodPost, "http://vendor/x", nil)
+	s.SignRequest(req)
+	if a := req.Header.Get("Authorization"); a != want || req.Header.Get("X-Source") != "market" {
+		t.Fatalf("SignRequest set %v", req.Header)
+	}
+	if _, err := s.RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	if sent != req {
+		t.Error("a request signed in place was copied")
+	}
+
+	// Equal values, not SignRequest's: signed as a copy.
+	copied := httptest.NewRequest(http.MethodPost, "http://vendor/x", nil)
+	copied.Header = req.Header.Clone()
+	copied.Header.Set("Authorization", "forged")
+	if _, err := s.RoundTrip(copied); err != nil {
+		t.Fatal(err)
+	}
+	if sent == copied || sent.Header.Get("Authorization") != want || copied.Header.Get("Authorization") != "forged" {
+		t.Errorf("a request not signed in place went out as %v; the caller's is now %v", sent.Header, copied.Header)
+	}
+
+	// A second later, the request signed in place is out of date.
+	now = now.Add(time.Second)
+	if _, err := s.RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	if sent == req || sent.Header.Get("X-Date") != "Mon, 23 Nov 2026 13:30:01 GMT" || req.Header.Get("X-Date") != "Mon, 23 Nov 2026 13:30:00 GMT" {
+		t.Errorf("an out-of-date request went out with X-Date %q (the caller's %q)", sent.Header.Get("X-Date"), req.Header.Get("X-Date"))
+	}
+}
+
 func TestGatewayRejects(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 23, 13, 30, 0, 0, time.UTC)

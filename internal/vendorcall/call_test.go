@@ -203,3 +203,57 @@ func TestReadAllPresizesNoMoreThanItMay(t *testing.T) {
 		t.Errorf("got a buffer of %d bytes for a 2-byte body declared as 32 MiB, want at most %d", cap(got), maxPresized+1)
 	}
 }
+
+// inPlaceSigner is a RequestSigner that counts how each request reached
+// it: signed by its owner (the header it set) or not.
+type inPlaceSigner struct {
+	base           http.RoundTripper
+	signed, copied atomic.Int32
+}
+
+func (s *inPlaceSigner) SignRequest(r *http.Request) { r.Header.Set("X-Signed", "in place") }
+
+func (s *inPlaceSigner) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("X-Signed") == "in place" {
+		s.signed.Add(1)
+		return s.base.RoundTrip(r)
+	}
+	s.copied.Add(1)
+	out := r.Clone(r.Context())
+	out.Header.Set("X-Signed", "copy")
+	return s.base.RoundTrip(out)
+}
+
+// TestCallerSignsInPlace: with a RequestSigner for transport, every
+// attempt's request, a Read's retries and a Mutate's, is signed by the
+// Caller before it is sent, and so needs no copy.
+func TestCallerSignsInPlace(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Signed") != "in place" {
+			t.Errorf("the vendor got X-Signed %q", r.Header.Get("X-Signed"))
+		}
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, `{"code":1}`)
+	}))
+	t.Cleanup(srv.Close)
+	signer := &inPlaceSigner{base: srv.Client().Transport}
+	c, err := New("test", Config{}, Options{HTTPClient: &http.Client{Transport: signer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Read(t.Context(), "read", RetryPolicy{Tries: 2, InitialInterval: time.Millisecond}, post(srv.URL), decodeEnvelope); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("a=1"))
+	if err := c.Mutate(t.Context(), "mutate", req, decodeEnvelope); err != nil {
+		t.Fatal(err)
+	}
+	if s, cp := signer.signed.Load(), signer.copied.Load(); s != 3 || cp != 0 {
+		t.Errorf("%d requests signed in place, %d copied; want 3, 0", s, cp)
+	}
+}
