@@ -23,9 +23,10 @@ type directRoute struct {
 
 // pathOnly reports the route's path variables when the route binds every
 // field of its request, each a top-level string, from its path: a GET
-// whose request the path alone makes.
+// whose request the path alone makes, and that writes its whole answer
+// (the generated handler writes a response_body field alone).
 func (r *route) pathOnly() ([]string, bool) {
-	if r.method != http.MethodGet || r.input == nil {
+	if r.method != http.MethodGet || r.input == nil || r.responseBody != "" {
 		return nil, false
 	}
 	var names []string

@@ -32,6 +32,9 @@ type route struct {
 	verb string
 	// name is key's answer, built once: it names every request's route.
 	name string
+	// responseBody is the binding's response_body: the field of the
+	// answer the route writes, "" for all of it.
+	responseBody string
 }
 
 // key names the route in metrics, logs and Options.RouteBodyLimits:
@@ -98,7 +101,7 @@ func newRoute(b *annotations.HttpRule, rpc string, input protoreflect.MessageDes
 	if !strings.HasPrefix(tmpl, "/") {
 		return nil, fmt.Errorf("route %s %q of %s: the template does not start with /", method, tmpl, rpc)
 	}
-	r := &route{method: method, template: tmpl, rpc: rpc, input: input, name: method + " " + tmpl}
+	r := &route{method: method, template: tmpl, rpc: rpc, input: input, name: method + " " + tmpl, responseBody: b.GetResponseBody()}
 	path := tmpl[1:]
 	// A verb follows the last ":" that is outside braces.
 	if i := strings.LastIndex(path, ":"); i >= 0 && !strings.Contains(path[i:], "}") {

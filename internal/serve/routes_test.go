@@ -156,8 +156,10 @@ func TestPathOnly(t *testing.T) {
 		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/x/{value=*}/y"}}, str, []string{"value"}},
 		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/x/{value}:watch"}}, str, []string{"value"}},
 		// Not a GET, no variable, a variable that is no field, a field the
-		// path leaves to the query, a field that is not a string.
+		// path leaves to the query, a field that is not a string, an
+		// answer of which the route writes one field.
 		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Post{Post: "/v1/x/{value}"}}, str, nil},
+		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/x/{value}"}, ResponseBody: "value"}, str, nil},
 		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/x"}}, str, nil},
 		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/x/{other}"}}, str, nil},
 		{&annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/x/{type_url}"}}, (&anypb.Any{}).ProtoReflect().Descriptor(), nil},
