@@ -45,6 +45,23 @@ func newCaller(t *testing.T, srv *httptest.Server, cfg Config, reg prometheus.Re
 	return c
 }
 
+// failingOnce is a vendor that answers its first call with status and
+// every later one with success, after check has seen the request.
+func failingOnce(t *testing.T, status int, check func(*http.Request)) *httptest.Server {
+	t.Helper()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		check(r)
+		if calls.Add(1) == 1 {
+			w.WriteHeader(status)
+			return
+		}
+		_, _ = io.WriteString(w, `{"code":1}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // post returns a builder of an empty POST to url.
 func post(url string) func() (*http.Request, error) {
 	return func() (*http.Request, error) { return http.NewRequest(http.MethodPost, url, nil) }
@@ -229,18 +246,11 @@ func (s *inPlaceSigner) RoundTrip(r *http.Request) (*http.Response, error) {
 // Caller before it is sent, and so needs no copy.
 func TestCallerSignsInPlace(t *testing.T) {
 	t.Parallel()
-	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := failingOnce(t, http.StatusServiceUnavailable, func(r *http.Request) {
 		if r.Header.Get("X-Signed") != "in place" {
 			t.Errorf("the vendor got X-Signed %q", r.Header.Get("X-Signed"))
 		}
-		if calls.Add(1) == 1 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, `{"code":1}`)
-	}))
-	t.Cleanup(srv.Close)
+	})
 	signer := &inPlaceSigner{base: srv.Client().Transport}
 	c, err := New("test", Config{}, Options{HTTPClient: &http.Client{Transport: signer}})
 	if err != nil {

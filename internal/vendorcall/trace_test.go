@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -37,18 +36,11 @@ func TestCallSpans(t *testing.T) {
 	t.Parallel()
 	t.Run("read retried", func(t *testing.T) {
 		t.Parallel()
-		var calls atomic.Int32
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := failingOnce(t, http.StatusBadGateway, func(r *http.Request) {
 			if r.Header.Get("traceparent") != "" {
 				t.Errorf("got traceparent %q sent to the vendor, want none", r.Header.Get("traceparent"))
 			}
-			if calls.Add(1) == 1 {
-				w.WriteHeader(http.StatusBadGateway)
-				return
-			}
-			_, _ = w.Write([]byte(`{"code":1}`))
-		}))
-		defer srv.Close()
+		})
 		ctx, rec := traced(t)
 		c := newCaller(t, srv, Config{}, nil)
 		if err := c.Read(ctx, "/query", RetryPolicy{InitialInterval: 1}, post(srv.URL+"/query?secret=s3cr3t"), decodeEnvelope); err != nil {
