@@ -18,8 +18,8 @@ import (
 // when no route is direct), binary headers and header matchers other than
 // incomingHeader. The metadata is the gateway's, value for value and in
 // its order (TestIncomingMatchesTheGateway); the gateway built it as a list
-// of pairs, made it a map and copied the map, a third of a REST call's
-// allocations outside the service. The gateway's RPC method is not in the
+// of pairs, made it a map and copied the map: 20 allocations where this
+// makes 7 (BenchmarkIncoming). The gateway's RPC method is not in the
 // context (the gateway keeps its key to itself): the face reads the route
 // from the call (restCall.matched). A request with a Grpc-Timeout header,
 // or a gateway with a default timeout, takes the gateway's function.
