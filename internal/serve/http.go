@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"path"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -72,31 +74,102 @@ func writeText(w http.ResponseWriter, code int, text string) {
 // reg is nil: it has a listener of its own), the OpenAPI document and docs
 // page when there is a document, the extra routes and, for everything
 // else, the REST gateway.
-func routes(p *probes, reg *prometheus.Registry, extra map[string]http.Handler, gateway http.Handler, openAPI []byte) (*http.ServeMux, error) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", p.healthz)
-	mux.HandleFunc("GET /readyz", p.readyz)
+func routes(p *probes, reg *prometheus.Registry, extra map[string]http.Handler, gateway http.Handler, openAPI []byte) (*front, error) {
+	f := &front{mux: http.NewServeMux(), gateway: gateway, others: map[string]bool{}}
+	f.handle("GET /healthz", http.HandlerFunc(p.healthz))
+	f.handle("GET /readyz", http.HandlerFunc(p.readyz))
 	if reg != nil {
-		mux.Handle("GET /metrics", metricsHandler(reg))
+		f.handle("GET /metrics", metricsHandler(reg))
 	}
 	if openAPI != nil {
 		docs, err := docsHandler()
 		if err != nil {
 			return nil, fmt.Errorf("docs page: %w", err)
 		}
-		mux.Handle("GET /openapi.json", openAPIHandler(openAPI))
-		mux.Handle("GET /docs", docs)
-		mux.Handle("GET /docs/", docs)
+		f.handle("GET /openapi.json", openAPIHandler(openAPI))
+		f.handle("GET /docs", docs)
+		f.handle("GET /docs/", docs)
 	}
 	for _, pattern := range slices.Sorted(maps.Keys(extra)) {
-		if err := handle(mux, pattern, extra[pattern]); err != nil {
+		if err := f.handle(pattern, extra[pattern]); err != nil {
 			return nil, err
 		}
 	}
-	if err := handle(mux, "/", gateway); err != nil {
+	if err := handle(f.mux, "/", gateway); err != nil {
 		return nil, err
 	}
-	return mux, nil
+	return f, nil
+}
+
+// front is the HTTP side's router: a net/http ServeMux of the probes, the
+// metrics, the docs and the extra routes, with the REST gateway at "/".
+// A request the mux could only give the gateway goes to it straight: a
+// clean path (the mux would redirect another to its cleaned form) whose
+// first segment, unescaped as it stands, is no other route's (and not a
+// CONNECT, which the mux routes apart). The mux's match was 0.9 µs of a
+// REST GetOrder. TestFrontRoutesAsTheMux holds front's choices to the
+// mux's.
+type front struct {
+	mux     *http.ServeMux
+	gateway http.Handler
+	// others are the first path segments of the mux's other routes; nil
+	// when one of them could match any first segment (a wildcard or a
+	// host in its pattern), and every request takes the mux.
+	others map[string]bool
+}
+
+// handle registers h on the mux at pattern and notes the pattern's first
+// path segment.
+func (f *front) handle(pattern string, h http.Handler) error {
+	if err := handle(f.mux, pattern, h); err != nil {
+		return err
+	}
+	if f.others == nil {
+		return nil
+	}
+	_, path, _ := strings.Cut(pattern, " ")
+	if !strings.Contains(pattern, " ") {
+		path = pattern
+	}
+	seg, ok := firstSegment(strings.TrimSpace(path))
+	if !ok || seg == "" || strings.ContainsAny(seg, "{}%") {
+		f.others = nil
+		return nil
+	}
+	f.others[seg] = true
+	return nil
+}
+
+func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f.others != nil && r.Method != http.MethodConnect {
+		p := r.URL.EscapedPath()
+		if seg, ok := firstSegment(p); ok && seg != "" && !strings.Contains(seg, "%") && !f.others[seg] && isClean(p) {
+			f.gateway.ServeHTTP(w, r)
+			return
+		}
+	}
+	f.mux.ServeHTTP(w, r)
+}
+
+// firstSegment is the first segment of an absolute path: "v1" of
+// "/v1/delivery/orders".
+func firstSegment(p string) (string, bool) {
+	rest, ok := strings.CutPrefix(p, "/")
+	if !ok {
+		return "", false
+	}
+	seg, _, _ := strings.Cut(rest, "/")
+	return seg, true
+}
+
+// isClean reports whether net/http's ServeMux takes p as it is: the path
+// path.Clean makes of it, with its trailing slash kept.
+func isClean(p string) bool {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		return len(p) == len(c)+1 && strings.HasPrefix(p, c)
+	}
+	return c == p
 }
 
 // handle registers h on mux, returning as an error what ServeMux reports by
