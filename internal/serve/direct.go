@@ -1,6 +1,8 @@
 package serve
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -8,6 +10,8 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/grpclog"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -242,15 +246,53 @@ func (f *restFace) serveDirect(w http.ResponseWriter, r *http.Request, values []
 		return nil
 	}
 	out, header, trailer, err := f.local.call(ctx, d.method, d.rt.rpc, dec)
+	msg, ok := out.(proto.Message)
+	if err == nil && ok && !acceptsTrailers(r) {
+		f.answer(ctx, w, r, msg, header)
+		return
+	}
 	ctx = runtime.NewServerMetadataContext(ctx, runtime.ServerMetadata{HeaderMD: header, TrailerMD: trailer})
 	if err != nil {
 		f.gatewayError(ctx, f.mux, f.outbound, w, r, err)
 		return
 	}
-	msg, ok := out.(proto.Message)
 	if !ok {
 		f.gatewayError(ctx, f.mux, f.outbound, w, r, status.Errorf(codes.Internal, "serve: %s answered %T, not a message", d.rt.rpc, out))
 		return
 	}
 	runtime.ForwardResponseMessage(ctx, f.mux, f.outbound, w, r, msg, f.mux.GetForwardResponseOptions()...)
+}
+
+// acceptsTrailers reports whether the request takes trailers (TE:
+// trailers), as the gateway asks before it forwards trailer metadata.
+func acceptsTrailers(r *http.Request) bool {
+	return strings.Contains(strings.ToLower(r.Header.Get("TE")), "trailers")
+}
+
+// answer writes a direct call's answer as runtime.ForwardResponseMessage
+// does with the face's gateway options, for a request that takes no
+// trailers: the header metadata as Grpc-Metadata- headers (the gateway's
+// default outgoing header matcher: muxOptions sets none, nor a response
+// rewriter), the marshaler's content type, the forward-response option
+// (forwarded, which names the route and cannot fail) and the marshaled
+// answer. The gateway's function first put the metadata in the context
+// (two allocations) and read it back. TestDirectRESTMatchesTheGateway
+// (services/delivery) holds the answers to the generated handler's.
+func (f *restFace) answer(ctx context.Context, w http.ResponseWriter, r *http.Request, msg proto.Message, header metadata.MD) {
+	for k, vs := range header {
+		for _, v := range vs {
+			w.Header().Add(runtime.MetadataHeaderPrefix+k, v)
+		}
+	}
+	w.Header().Set("Content-Type", f.outbound.ContentType(msg))
+	f.noteGRPC(ctx)
+	buf, err := f.outbound.Marshal(msg)
+	if err != nil {
+		grpclog.Errorf("Marshal error: %v", err)
+		f.gatewayError(runtime.NewServerMetadataContext(ctx, runtime.ServerMetadata{HeaderMD: header}), f.mux, f.outbound, w, r, err)
+		return
+	}
+	if _, err := w.Write(buf); err != nil && !errors.Is(err, http.ErrBodyNotAllowed) {
+		grpclog.Errorf("Failed to write response: %v", err)
+	}
 }

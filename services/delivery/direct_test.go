@@ -47,6 +47,8 @@ func TestDirectRESTMatchesTheGateway(t *testing.T) {
 		{"too long", "/v1/delivery/orders/" + strings.Repeat("x", 65), ""},
 		{"query", "/v1/delivery/orders/DIRECT-1?origin_id=OTHER&x=1", ""},
 		{"body", "/v1/delivery/orders/DIRECT-1", `{"origin_id":"OTHER"}`},
+		{"trailers", "/v1/delivery/orders/DIRECT-1#te", ""},
+		{"trailers of a refusal", "/v1/delivery/orders/NOPE-1#te", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			want := restAnswer(t, gateway.rest+c.path, c.body)
@@ -58,12 +60,17 @@ func TestDirectRESTMatchesTheGateway(t *testing.T) {
 	}
 }
 
-// restAnswer is a GET's status, headers (but Date) and body, as text.
+// restAnswer is a GET's status, headers (but Date), body and trailers,
+// as text; a url ending in "#te" asks for trailers (TE: trailers).
 func restAnswer(t *testing.T, url, body string) string {
 	t.Helper()
+	url, te := strings.CutSuffix(url, "#te")
 	req, err := http.NewRequest(http.MethodGet, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if te {
+		req.Header.Set("TE", "trailers")
 	}
 	req.Header.Set("X-Request-Id", "direct-test-1")
 	if body != "" {
@@ -85,5 +92,8 @@ func restAnswer(t *testing.T, url, body string) string {
 		}
 	}
 	slices.Sort(lines)
+	for k, vs := range resp.Trailer {
+		lines = append(lines, "trailer "+k+": "+strings.Join(vs, ", "))
+	}
 	return resp.Status + "\n" + strings.Join(lines, "\n") + "\n" + string(b)
 }
