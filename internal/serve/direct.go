@@ -160,26 +160,8 @@ func (f *restFace) shortcut(r *http.Request, rt *route) (*directRoute, []string,
 	if !ok || strings.Contains(path, ":") {
 		return nil, nil, false
 	}
-	values := make([]string, 0, len(d.names))
-	more := true
-	for _, seg := range rt.segments {
-		if !more {
-			return nil, nil, false
-		}
-		var c string
-		c, path, more = strings.Cut(path, "/")
-		switch {
-		case seg != "*":
-			if c != seg {
-				return nil, nil, false
-			}
-		case c == "":
-			return nil, nil, false
-		default:
-			values = append(values, c)
-		}
-	}
-	if more || len(values) != len(d.names) {
+	values, ok := rt.walk(path, make([]string, 0, len(d.names)), true)
+	if !ok || len(values) != len(d.names) {
 		return nil, nil, false
 	}
 	return d, values, true

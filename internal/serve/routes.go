@@ -143,26 +143,41 @@ func (r *route) matches(path string) bool {
 		}
 		path = rest[:len(rest)-1]
 	}
+	_, ok := r.walk(path, nil, false)
+	return ok
+}
+
+// walk reports whether path, without its leading "/" and its verb, fills
+// the template's segments: each literal equal, each variable ("*") a
+// segment not empty, a "**" the rest. With capture it appends the
+// variables' values, as they stand in path, to values and returns them.
+func (r *route) walk(path string, values []string, capture bool) ([]string, bool) {
 	rest, more := path, true
 	for _, seg := range r.segments {
 		if seg == "**" {
-			return true
+			if capture {
+				values = append(values, rest)
+			}
+			return values, true
 		}
 		if !more {
-			return false
+			return values, false
 		}
 		var c string
 		c, rest, more = strings.Cut(rest, "/")
 		switch {
 		case seg == "*":
 			if c == "" {
-				return false
+				return values, false
+			}
+			if capture {
+				values = append(values, c)
 			}
 		case seg != c:
-			return false
+			return values, false
 		}
 	}
-	return !more
+	return values, !more
 }
 
 // match returns the route for method and the escaped path, or, when only
