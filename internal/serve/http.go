@@ -127,11 +127,12 @@ func (f *front) handle(pattern string, h http.Handler) error {
 	if f.others == nil {
 		return nil
 	}
-	_, path, _ := strings.Cut(pattern, " ")
-	if !strings.Contains(pattern, " ") {
-		path = pattern
+	// "[METHOD ]PATH": a pattern without a method is all path.
+	_, p, hasMethod := strings.Cut(pattern, " ")
+	if !hasMethod {
+		p = pattern
 	}
-	seg, ok := firstSegment(strings.TrimSpace(path))
+	seg, ok := firstSegment(strings.TrimSpace(p))
 	if !ok || seg == "" || strings.ContainsAny(seg, "{}%") {
 		f.others = nil
 		return nil
