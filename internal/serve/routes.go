@@ -45,17 +45,20 @@ func (r *route) key() string { return r.name }
 type routeTable []*route
 
 // newRouteTable reads the google.api.http options of the named services'
-// methods from files. A service files does not know has no routes: its
-// gateway handlers still serve, without per-route limits or an Allow list.
-func newRouteTable(files *protoregistry.Files, services []string) (routeTable, error) {
-	var t routeTable
+// methods from files, and reports whether it knew every service. A service
+// files does not know has no routes: its gateway handlers still serve,
+// without per-route limits or an Allow list.
+func newRouteTable(files *protoregistry.Files, services []string) (t routeTable, whole bool, err error) {
+	whole = true
 	for _, name := range services {
 		d, err := files.FindDescriptorByName(protoreflect.FullName(name))
 		if err != nil {
+			whole = false
 			continue
 		}
 		sd, ok := d.(protoreflect.ServiceDescriptor)
 		if !ok {
+			whole = false
 			continue
 		}
 		for i := range sd.Methods().Len() {
@@ -68,7 +71,7 @@ func newRouteTable(files *protoregistry.Files, services []string) (routeTable, e
 			for _, b := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
 				r, err := newRoute(b, rpc, md.Input())
 				if err != nil {
-					return nil, err
+					return nil, false, err
 				}
 				if r != nil {
 					t = append(t, r)
@@ -76,7 +79,7 @@ func newRouteTable(files *protoregistry.Files, services []string) (routeTable, e
 			}
 		}
 	}
-	return t, nil
+	return t, whole, nil
 }
 
 // newRoute parses one binding; a binding without a pattern is nil.

@@ -28,7 +28,6 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/vendorgate/vendorgate/internal/tracing"
@@ -438,17 +437,12 @@ func newRESTFace(opts Options, logger *slog.Logger, srv *grpc.Server) (*restFace
 	if files == nil {
 		files = protoregistry.GlobalFiles
 	}
-	services := slices.Sorted(maps.Keys(srv.GetServiceInfo()))
-	table, err := newRouteTable(files, services)
+	// A service files does not know may have gateway routes the table
+	// lacks: then the face routes no request past the gateway.
+	table, whole, err := newRouteTable(files, slices.Sorted(maps.Keys(srv.GetServiceInfo())))
 	if err != nil {
 		return nil, fmt.Errorf("serve: REST routes: %w", err)
 	}
-	// A service files does not know may have gateway routes the table
-	// lacks: then the face routes no request past the gateway.
-	whole := !slices.ContainsFunc(services, func(name string) bool {
-		_, err := files.FindDescriptorByName(protoreflect.FullName(name))
-		return err != nil
-	})
 	limits := map[*route]int64{}
 	for key, limit := range opts.RouteBodyLimits {
 		rt := table.byKey(key)
