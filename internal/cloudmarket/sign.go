@@ -85,10 +85,7 @@ func (s *Signer) SignRequest(req *http.Request) {
 	if req.Header == nil {
 		req.Header = make(http.Header, 3)
 	}
-	signed := s.header(s.now())
-	req.Header["X-Source"] = source
-	req.Header["X-Date"] = signed.values.date
-	req.Header["Authorization"] = signed.values.auth
+	s.header(s.now()).set(req.Header)
 }
 
 func (s *Signer) now() time.Time {
@@ -119,10 +116,16 @@ func (s *Signer) RoundTrip(req *http.Request) (*http.Response, error) {
 	for k, v := range req.Header {
 		out.Header[k] = v
 	}
-	out.Header["X-Source"] = source
-	out.Header["X-Date"] = signed.values.date
-	out.Header["Authorization"] = signed.values.auth
+	signed.set(out.Header)
 	return base.RoundTrip(out)
+}
+
+// set puts this second's header values in h: the slices themselves, which
+// carriedBy recognises.
+func (c *signed) set(h http.Header) {
+	h["X-Source"] = source
+	h["X-Date"] = c.values.date
+	h["Authorization"] = c.values.auth
 }
 
 // carriedBy reports whether h holds this second's header values
