@@ -142,6 +142,11 @@ type countKey struct {
 	second                            int64
 }
 
+// countKey is the count row a countable call folds into.
+func (c *Call) countKey() countKey {
+	return countKey{c.Vendor, c.Endpoint, c.Caller, c.Outcome, c.At.Unix()}
+}
+
 // folder folds countable calls that have no row id yet into one entry per
 // countKey as they are added, keeping the order of the entries' first
 // calls. Entries with a row id were written, or tried, before: they stay as
@@ -155,7 +160,7 @@ func (f *folder) add(entries []Call, c Call) []Call {
 	if c.id != "" || !c.countable() {
 		return append(entries, c)
 	}
-	k := countKey{c.Vendor, c.Endpoint, c.Caller, c.Outcome, c.At.Unix()}
+	k := c.countKey()
 	if i, ok := f.at[k]; ok {
 		entries[i].calls += max(c.calls, 1)
 		entries[i].Latency += c.Latency
@@ -178,7 +183,7 @@ func (f *folder) index(entries []Call) {
 			if f.at == nil {
 				f.at = make(map[countKey]int)
 			}
-			f.at[countKey{c.Vendor, c.Endpoint, c.Caller, c.Outcome, c.At.Unix()}] = i
+			f.at[c.countKey()] = i
 		}
 	}
 }
