@@ -258,8 +258,9 @@ func acceptsTrailers(r *http.Request) bool {
 // rewriter), the marshaler's content type, the forward-response option
 // (forwarded, which names the route and cannot fail) and the marshaled
 // answer. The gateway's function first put the metadata in the context
-// (two allocations) and read it back. TestDirectRESTMatchesTheGateway
-// (services/delivery) holds the answers to the generated handler's.
+// (two allocations) and read it back. TestAnswerMatchesTheGateway holds
+// answer to that function, and TestDirectRESTMatchesTheGateway
+// (services/delivery) the answers to the generated handler's.
 func (f *restFace) answer(ctx context.Context, w http.ResponseWriter, r *http.Request, msg proto.Message, header metadata.MD) {
 	for k, vs := range header {
 		for _, v := range vs {
