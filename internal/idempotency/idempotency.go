@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -138,6 +139,12 @@ type Store struct {
 
 	onResolve func(ctx context.Context, requestID string, applied bool) error
 	tracer    trace.Tracer
+
+	// begun counts begin's writes, each once it returned, whether it
+	// failed or not: every record that can become unresolved starts as
+	// one, so while the count stands still this process has added none
+	// (Reconciler.Run).
+	begun atomic.Uint64
 }
 
 // OnResolve sets f to learn of every resolution after it is recorded, e.g.
@@ -583,6 +590,7 @@ func (s *Store) get(ctx context.Context, requestID string) (record, bool, error)
 // keeps the request. It is committed before the call is sent, so that a
 // process dying mid-call leaves it behind for the next attempt to find.
 func (s *Store) begin(ctx context.Context, requestID, method, fingerprint string, kept []byte) error {
+	defer s.begun.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	_, err := s.db.ExecContext(ctx, `

@@ -75,9 +75,15 @@ type Cursor struct {
 // died (no replica holds their lock) are marked UNKNOWN first, so that
 // they are listed.
 func (s *Store) ListUnresolved(ctx context.Context, after Cursor, limit int) ([]Operation, error) {
-	if err := s.reap(ctx); err != nil {
+	if _, err := s.reap(ctx); err != nil {
 		return nil, domainerr.StoreUnavailable(err)
 	}
+	return s.listUnknown(ctx, after, limit)
+}
+
+// listUnknown is ListUnresolved without the reaping: the UNKNOWN records
+// only.
+func (s *Store) listUnknown(ctx context.Context, after Cursor, limit int) ([]Operation, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.db.QueryContext(ctx, `SELECT r.request_id, r.method, r.state, r.created_at, COALESCE(q.request, ''), COALESCE(q.note, '')
@@ -247,37 +253,41 @@ func (s *Store) resolveHeld(ctx context.Context, requestID string, outcome Outco
 // died with the call out), so that Get and ListUnresolved show them as the
 // unknown outcomes they are. A record whose call is in flight is left alone.
 func (s *Store) Reap(ctx context.Context) error {
-	if err := s.reap(ctx); err != nil {
+	if _, err := s.reap(ctx); err != nil {
 		return domainerr.StoreUnavailable(err)
 	}
 	return nil
 }
 
-// reap is Reap without the error's classification.
-func (s *Store) reap(ctx context.Context) error {
+// reap is Reap without the error's classification. It returns how many
+// IN_FLIGHT records it found, those it marked and those still held.
+func (s *Store) reap(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.db.QueryContext(ctx, `SELECT request_id FROM idempotency_records WHERE service = $1 AND state = $2 LIMIT 1000`,
 		s.service, stateInFlight)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			_ = rows.Close()
-			return err
+			return 0, err
 		}
 		ids = append(ids, id)
 	}
 	if err := rows.Close(); err != nil {
-		return err
+		return 0, err
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
 	}
 	for _, id := range ids {
 		unlock, ok, err := s.locks.TryLock(ctx, s.lockKey(id))
 		if err != nil {
-			return err
+			return len(ids), err
 		}
 		if !ok {
 			continue // in flight
@@ -285,10 +295,10 @@ func (s *Store) reap(ctx context.Context) error {
 		err = s.markUnknown(id, "the process sending it stopped before the vendor's answer was recorded")
 		unlock()
 		if err != nil {
-			return err
+			return len(ids), err
 		}
 	}
-	return nil
+	return len(ids), nil
 }
 
 func (s *Store) resolutions(ctx context.Context, requestID string) ([]Resolution, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/vendorgate/vendorgate/internal/coord"
 	"github.com/vendorgate/vendorgate/internal/domainerr"
 	"github.com/vendorgate/vendorgate/internal/idempotency"
+	"github.com/vendorgate/vendorgate/internal/logging/logtest"
 	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/internal/vendorerr"
@@ -312,4 +315,76 @@ func TestFoundSettlesTheLedger(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestReconcilerRestsUntilACallBegins: on SQLite, whose file only this
+// process writes, once a pass finds nothing to do the ticks ask the store
+// nothing (a table a pass reads is gone here, and no tick fails) until a
+// call begins, even one that failed half-way through its record. On
+// PostgreSQL, which other replicas write, every tick runs its pass.
+func TestReconcilerRestsUntilACallBegins(t *testing.T) {
+	t.Parallel()
+	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			url := sqlstoretest.SQLiteURL(t)
+			if d == sqlstore.Postgres {
+				url = sqlstoretest.PostgresURL(t, "idem")
+			}
+			db, err := sqlstore.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = db.Close() })
+			logs := &logtest.Buffer{}
+			s, err := idempotency.New(ctx, db, "test", idempotency.Options{Locks: coord.NewLocks(db), Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = idempotency.Run(ctx, s, "Pay", "rid-1", wrapperspb.String("pay 1"), lost)
+			checks := 0
+			r := s.NewReconciler(map[string]idempotency.Checker{"Pay": func(context.Context, idempotency.Operation) (idempotency.Finding, error) {
+				checks++
+				return idempotency.Finding{Outcome: idempotency.NotApplied}, nil
+			}})
+			tick := func(want bool) {
+				t.Helper()
+				if got := r.Tick(ctx); got != want {
+					t.Fatalf("a tick ran its pass: got %t, want %t", got, want)
+				}
+			}
+			tick(true) // resolves rid-1
+			tick(true) // finds nothing to do
+			if checks != 1 {
+				t.Fatalf("got %d checks, want 1", checks)
+			}
+			if _, err := db.ExecContext(ctx, `ALTER TABLE idempotency_requests RENAME TO gone`); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _, _ = db.ExecContext(ctx, `ALTER TABLE gone RENAME TO idempotency_requests`) })
+			failed := func() int { return strings.Count(logs.String(), "reconciler pass failed") }
+			if d == sqlstore.Postgres {
+				tick(true)
+				if failed() != 1 {
+					t.Fatalf("got %d failed passes logged, want 1:\n%s", failed(), logs)
+				}
+				return
+			}
+			tick(false)
+			tick(false)
+			if failed() != 0 {
+				t.Fatalf("a resting tick asked the store:\n%s", logs)
+			}
+			// A call begins; its record fails after its first row, the
+			// request's table being gone.
+			_, err = idempotency.Run(ctx, s, "Pay", "rid-2", wrapperspb.String("pay 2"), lost)
+			wantDomain(t, err, domainerr.KindUnavailable, domainerr.ReasonStoreUnavailable)
+			tick(true)
+			tick(true) // a failed pass found nothing to rest on
+			if failed() != 2 {
+				t.Fatalf("got %d failed passes logged, want 2:\n%s", failed(), logs)
+			}
+		})
+	}
 }
