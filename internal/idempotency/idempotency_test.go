@@ -34,13 +34,19 @@ type fixture struct {
 	calls atomic.Int32
 }
 
+// storeURL is a new database of dialect d for t.
+func storeURL(t *testing.T, d sqlstore.Dialect) string {
+	t.Helper()
+	if d == sqlstore.Postgres {
+		return sqlstoretest.PostgresURL(t, "idem")
+	}
+	return sqlstoretest.SQLiteURL(t)
+}
+
 func newFixture(t *testing.T, d sqlstore.Dialect) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	url := sqlstoretest.SQLiteURL(t)
-	if d == sqlstore.Postgres {
-		url = sqlstoretest.PostgresURL(t, "idem")
-	}
+	url := storeURL(t, d)
 	f := &fixture{clock: &clock{}}
 	f.clock.now.Store(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC).UnixMilli())
 	open := func() *idempotency.Store {

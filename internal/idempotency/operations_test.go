@@ -328,11 +328,7 @@ func TestReconcilerRestsUntilACallBegins(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			url := sqlstoretest.SQLiteURL(t)
-			if d == sqlstore.Postgres {
-				url = sqlstoretest.PostgresURL(t, "idem")
-			}
-			db, err := sqlstore.Open(ctx, url)
+			db, err := sqlstore.Open(ctx, storeURL(t, d))
 			if err != nil {
 				t.Fatal(err)
 			}
