@@ -152,8 +152,6 @@ type Wired struct {
 // Run runs the service until ctx ends.
 func Run(ctx context.Context, spec Spec) error {
 	cfg, log := spec.Config, spec.Logger
-	// CPU-bound, while what follows waits on the store.
-	go serve.Prepare()
 	traces, err := tracing.New(ctx, tracing.Options{Service: spec.Name, Environ: spec.Environ})
 	if err != nil {
 		return err
