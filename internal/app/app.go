@@ -232,7 +232,8 @@ func Run(ctx context.Context, spec Spec) error {
 	g.Go(func() error { acc.Run(gctx); return nil })
 	g.Go(func() error { requests.SweepEvery(gctx, sweepInterval); return nil })
 	// Unknown outcomes the vendor can tell are resolved without an operator.
-	g.Go(func() error { requests.NewReconciler(w.Checkers).Run(gctx, cfg.ReconcileInterval); return nil })
+	reconciler := requests.NewReconciler(w.Checkers)
+	g.Go(func() error { reconciler.Run(gctx, cfg.ReconcileInterval); return nil })
 	for _, bg := range w.Background {
 		g.Go(func() error { return bg(gctx) })
 	}
@@ -259,7 +260,15 @@ func Run(ctx context.Context, spec Spec) error {
 			ExtraHTTP:          w.ExtraHTTP,
 			RouteBodyLimits:    w.RouteBodyLimits,
 			SecretPathPrefixes: w.SecretPathPrefixes,
-			Serving:            func() { releaseStart(log) },
+			Serving: func() {
+				// The reconciler's first pass runs its queries in the
+				// store's engine: their pages go back with start-up's.
+				select {
+				case <-reconciler.FirstPassDone():
+					releaseStart(log)
+				case <-gctx.Done():
+				}
+			},
 		})
 	})
 	return g.Wait()

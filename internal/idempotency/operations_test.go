@@ -162,6 +162,39 @@ func TestReconcilerResolvesWhatTheVendorCanTell(t *testing.T) {
 	})
 }
 
+// TestReconcilerRunsAPassAtStart: Run resolves what a previous process
+// left unknown at once, not an interval later, and FirstPassDone closes
+// after that pass.
+func TestReconcilerRunsAPassAtStart(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, f *fixture) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		order := wrapperspb.String("order 1")
+		_, _ = idempotency.Run(ctx, f.a, "CreateOrder", "rid-order", order, lost)
+		r := f.b.NewReconciler(map[string]idempotency.Checker{
+			"CreateOrder": func(context.Context, idempotency.Operation) (idempotency.Finding, error) {
+				return idempotency.Finding{Outcome: idempotency.NotApplied, Note: "no such order"}, nil
+			},
+		})
+		select {
+		case <-r.FirstPassDone():
+			t.Fatal("FirstPassDone closed before Run")
+		default:
+		}
+		go r.Run(ctx, time.Hour)
+		select {
+		case <-r.FirstPassDone():
+		case <-time.After(10 * time.Second):
+			t.Fatal("no first pass within 10 s of Run, with an interval of an hour")
+		}
+		ops, err := f.a.ListUnresolved(ctx, idempotency.Cursor{}, 10)
+		if err != nil || len(ops) != 0 {
+			t.Fatalf("after the first pass: got %+v, %v; want nothing unresolved", ops, err)
+		}
+	})
+}
+
 // TestStoreFailureAfterTheVendorApplied: when the store fails between the
 // vendor's success and the record, the caller gets UNKNOWN
 // OUTCOME_UNKNOWN (never INTERNAL), and the operation is listed as

@@ -43,12 +43,18 @@ type Reconciler struct {
 	// this process writes, and store.begun when that pass started.
 	idle   bool
 	idleAt uint64
+	// firstDone is closed when Run's first pass has ended.
+	firstDone chan struct{}
 }
 
 // NewReconciler returns the Reconciler of s with a Checker per method.
 func (s *Store) NewReconciler(checks map[string]Checker) *Reconciler {
-	return &Reconciler{store: s, checks: checks}
+	return &Reconciler{store: s, checks: checks, firstDone: make(chan struct{})}
 }
+
+// FirstPassDone is closed when Run's first pass, the one it runs at once,
+// has ended, whatever it found.
+func (r *Reconciler) FirstPassDone() <-chan struct{} { return r.firstDone }
 
 // Once runs one pass and returns how many operations it resolved. It does
 // nothing when another replica's pass holds the lock.
@@ -142,8 +148,9 @@ func (r *Reconciler) reconcile(ctx context.Context, op Operation, check Checker)
 	}
 }
 
-// Run runs a pass every interval (DefaultReconcileInterval when 0) until
-// ctx ends, logging failures.
+// Run runs a pass at once, so that what a previous process left in flight
+// is resolved when a service starts, and then every interval
+// (DefaultReconcileInterval when 0) until ctx ends, logging failures.
 //
 // On a store that only this process writes (SQLite: its file lock refuses
 // a second one), a pass that found nothing to do stands until this
@@ -158,6 +165,8 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) {
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	r.tick(ctx)
+	close(r.firstDone)
 	for {
 		select {
 		case <-ctx.Done():
