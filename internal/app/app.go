@@ -231,9 +231,18 @@ func Run(ctx context.Context, spec Spec) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { acc.Run(gctx); return nil })
 	g.Go(func() error { requests.SweepEvery(gctx, sweepInterval); return nil })
-	// Unknown outcomes the vendor can tell are resolved without an operator.
-	reconciler := requests.NewReconciler(w.Checkers)
-	g.Go(func() error { reconciler.Run(gctx, cfg.ReconcileInterval); return nil })
+	// Unknown outcomes the vendor can tell are resolved without an
+	// operator, from when the service serves: its first pass does not
+	// compete with start-up for the store's connections.
+	reconciler, serving := requests.NewReconciler(w.Checkers), make(chan struct{})
+	g.Go(func() error {
+		select {
+		case <-serving:
+			reconciler.Run(gctx, cfg.ReconcileInterval)
+		case <-gctx.Done():
+		}
+		return nil
+	})
 	for _, bg := range w.Background {
 		g.Go(func() error { return bg(gctx) })
 	}
@@ -261,6 +270,7 @@ func Run(ctx context.Context, spec Spec) error {
 			RouteBodyLimits:    w.RouteBodyLimits,
 			SecretPathPrefixes: w.SecretPathPrefixes,
 			Serving: func() {
+				close(serving)
 				// The reconciler's first pass runs its queries in the
 				// store's engine: their pages go back with start-up's.
 				select {
