@@ -295,7 +295,9 @@ func Run(ctx context.Context, spec Spec) error {
 }
 
 // releaseStart gives back what start-up alone needed, once the service
-// serves.
+// serves and its reconciler's first pass has run (that pass's pages of the
+// store's engine go back too: 1.9 MiB of an idle service on SQLite, where
+// the reconciler then rests).
 //
 // Its garbage: goose parses each migration with a 4 MiB scan buffer from a
 // sync.Pool, and a pool keeps its buffers through one collection: the first
