@@ -44,6 +44,8 @@ type echoService struct {
 	calls atomic.Int32
 	// started receives a value when a "slow" or "hang" call is in the handler.
 	started chan struct{}
+	// slowDone counts the "slow" calls whose handler returned their answer.
+	slowDone atomic.Int32
 	// slowFor is how long a "slow" call takes.
 	slowFor time.Duration
 }
@@ -148,6 +150,7 @@ func (s *echoService) echo(ctx context.Context, req *dynamicpb.Message) (*dynami
 		s.started <- struct{}{}
 		select {
 		case <-time.After(s.slowFor):
+			defer s.slowDone.Add(1)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
