@@ -145,7 +145,16 @@ type Store struct {
 	// one, so while the count stands still this process has added none
 	// (Reconciler.Run).
 	begun atomic.Uint64
+	// written counts the writes to the service's records by every Store
+	// on this handle, each once it returned, whether it failed or not;
+	// counted is CountUnresolved's last answer on a store only this
+	// process writes, good while written stands still.
+	written *atomic.Uint64
+	counted countMemo
 }
+
+// writtenKey keys a service's write count among its handle's values.
+type writtenKey struct{ service string }
 
 // OnResolve sets f to learn of every resolution after it is recorded, e.g.
 // the usage ledger's usage.Ledger.Resolve, which turns the cost booked for
@@ -168,7 +177,8 @@ func New(ctx context.Context, db *sqlstore.DB, service string, opts Options) (*S
 	if err := sqlstore.Migrate(ctx, db, sub, service+"_idempotency_goose_db_version", opts.Logger); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, service: service, ttl: opts.TTL, timeout: opts.StoreTimeout, locks: opts.Locks, log: opts.Logger, now: opts.Now}
+	s := &Store{db: db, service: service, ttl: opts.TTL, timeout: opts.StoreTimeout, locks: opts.Locks, log: opts.Logger, now: opts.Now,
+		written: db.Value(writtenKey{service}, func() any { return new(atomic.Uint64) }).(*atomic.Uint64)}
 	if s.ttl <= 0 {
 		s.ttl = DefaultTTL
 	}
@@ -466,6 +476,7 @@ func (s *Store) markUnknownWhenBack(requestID, method, note string) {
 // markUnknown sets requestID's record UNKNOWN with note, unless it has a
 // known outcome.
 func (s *Store) markUnknown(requestID, note string) error {
+	defer s.written.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	if _, err := s.db.ExecContext(ctx, `UPDATE idempotency_records SET state = $3, finished_at = $4
@@ -483,6 +494,7 @@ func (s *Store) markUnknown(requestID, note string) error {
 // forget deletes requestID's record after a call that surely was not
 // applied: the request_id may be sent again.
 func (s *Store) forget(requestID string) {
+	defer s.written.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	_, err := s.db.ExecContext(ctx, `DELETE FROM idempotency_records WHERE service = $1 AND request_id = $2 AND state = $3`,
@@ -523,6 +535,7 @@ func Fingerprint(msg proto.Message, extra ...[]byte) string {
 // Sweep deletes the records with a known outcome older than the TTL and
 // returns how many. Unknown outcomes stay until they are resolved.
 func (s *Store) Sweep(ctx context.Context) (int64, error) {
+	defer s.written.Add(1)
 	res, err := s.db.ExecContext(ctx, `DELETE FROM idempotency_records WHERE service = $1 AND created_at < $2 AND state IN ($3, $4, $5)`,
 		s.service, s.now().Add(-s.ttl).UnixMilli(), stateDone, stateNotApplied, stateApplied)
 	if err != nil {
@@ -591,6 +604,7 @@ func (s *Store) get(ctx context.Context, requestID string) (record, bool, error)
 // process dying mid-call leaves it behind for the next attempt to find.
 func (s *Store) begin(ctx context.Context, requestID, method, fingerprint string, kept []byte) error {
 	defer s.begun.Add(1)
+	defer s.written.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	_, err := s.db.ExecContext(ctx, `
@@ -626,6 +640,7 @@ func (s *Store) done(requestID string, resp proto.Message) error {
 }
 
 func (s *Store) finish(requestID, state, response string) error {
+	defer s.written.Add(1)
 	// The caller's context may be over (its deadline is often why the call
 	// failed); the record must still be written.
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)

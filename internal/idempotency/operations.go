@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -122,7 +123,17 @@ func (s *Store) listUnknown(ctx context.Context, after Cursor, limit int) ([]Ope
 // must neither page through the records nor take their locks. A record
 // whose process died in flight counts once Reap (or ListUnresolved, or
 // the reconciler) has marked it unknown.
+//
+// On a store only this process writes (SQLite), a count is answered from
+// the last one when this Store has written no record since: an idle
+// service's gauge then reads no pages back into memory every interval
+// (docs/benchmarks.md).
 func (s *Store) CountUnresolved(ctx context.Context, methods ...string) (int64, error) {
+	key := strings.Join(methods, "\x00")
+	written := s.written.Load()
+	if n, ok := s.counted.get(key, written); ok {
+		return n, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	query := `SELECT COUNT(*) FROM idempotency_records WHERE service = $1 AND state = $2`
@@ -139,7 +150,34 @@ func (s *Store) CountUnresolved(ctx context.Context, methods ...string) (int64, 
 	if err := s.db.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
 		return 0, domainerr.StoreUnavailable(fmt.Errorf("idempotency: count unresolved: %w", err))
 	}
+	if s.db.OneProcessOnly() {
+		s.counted.set(key, written, n)
+	}
 	return n, nil
+}
+
+// countMemo is one count of CountUnresolved: of which methods, how many,
+// and Store.written when it began.
+type countMemo struct {
+	mu      sync.Mutex
+	held    bool
+	key     string
+	written uint64
+	n       int64
+}
+
+// get returns the count of key's methods if one began at written.
+func (m *countMemo) get(key string, written uint64) (int64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.n, m.held && m.key == key && m.written == written
+}
+
+// set keeps n, the count of key's methods that began at written.
+func (m *countMemo) set(key string, written uint64, n int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.held, m.key, m.written, m.n = true, key, written, n
 }
 
 // Get returns requestID's operation, or a NOT_FOUND domain error.
@@ -225,6 +263,7 @@ func (s *Store) resolveHeld(ctx context.Context, requestID string, outcome Outco
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	defer s.written.Add(1)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return Operation{}, domainerr.StoreUnavailable(err)

@@ -311,6 +311,82 @@ func TestCountUnresolved(t *testing.T) {
 	})
 }
 
+// TestCountUnresolvedRestsOnSQLite: on SQLite, whose file only this
+// process writes, a count is answered from the last one until a Store on
+// the handle writes a record (the records' table is gone while it rests,
+// and no count fails); every write counts, the one that marks a call
+// unknown and a resolution among them. On PostgreSQL, which other
+// replicas write, every count asks the store.
+func TestCountUnresolvedRestsOnSQLite(t *testing.T) {
+	t.Parallel()
+	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db, err := sqlstore.Open(ctx, storeURL(t, d))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = db.Close() })
+			store := func() *idempotency.Store {
+				s, err := idempotency.New(ctx, db, "test", idempotency.Options{Locks: coord.NewLocks(db)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			writer, counter := store(), store()
+			count := func(want int64) {
+				t.Helper()
+				if n, err := counter.CountUnresolved(ctx, "Pay"); err != nil || n != want {
+					t.Fatalf("CountUnresolved: got %d, %v; want %d", n, err, want)
+				}
+			}
+			hide := func() (restore func()) {
+				t.Helper()
+				if _, err := db.ExecContext(ctx, `ALTER TABLE idempotency_records RENAME TO gone`); err != nil {
+					t.Fatal(err)
+				}
+				return func() {
+					t.Helper()
+					if _, err := db.ExecContext(ctx, `ALTER TABLE gone RENAME TO idempotency_records`); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+
+			_, _ = idempotency.Run(ctx, writer, "Pay", "rid-1", wrapperspb.String("pay 1"), lost)
+			count(1)
+			restore := hide()
+			if d == sqlstore.Postgres {
+				if _, err := counter.CountUnresolved(ctx, "Pay"); err == nil {
+					t.Fatal("a count with the records' table gone answered")
+				}
+				restore()
+				return
+			}
+			count(1)
+			count(1)
+			restore()
+
+			// A call counted after its record began and before it was
+			// marked unknown.
+			_, _ = idempotency.Run(ctx, writer, "Pay", "rid-2", wrapperspb.String("pay 2"), func(ctx context.Context, a idempotency.Attempt) (*wrapperspb.StringValue, error) {
+				count(1)
+				return lost(ctx, a)
+			})
+			count(2)
+			if _, err := writer.Resolve(ctx, "rid-1", idempotency.NotApplied, nil, "operator", "checked"); err != nil {
+				t.Fatal(err)
+			}
+			count(1)
+			restore = hide()
+			count(1)
+			restore()
+		})
+	}
+}
+
 // TestFoundSettlesTheLedger: what an interrupted attempt reports of the
 // earlier call (Found) reaches OnResolve; one that says nothing and
 // succeeds is taken as applied.

@@ -16,6 +16,9 @@ const gaugeName = "vendorgate_billing_unresolved_operations"
 // scrape reads the last count and touches no database: the count is
 // refreshed by the service when a movement's outcome becomes unknown or is
 // resolved on this replica, and every interval for the other replicas'.
+// On SQLite, which has no other replicas, an interval's count finds no
+// record written since the last one and asks the store nothing
+// (idempotency.Store.CountUnresolved).
 type Gauge struct {
 	records Counter
 	log     *slog.Logger
