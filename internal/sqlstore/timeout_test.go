@@ -78,3 +78,53 @@ func TestSilentStoreFailsFast(t *testing.T) {
 		t.Errorf("after the store came back: %v", err)
 	}
 }
+
+// TestSQLitePingTellsWhatAStatementWould: on SQLite the ping takes a
+// connection instead of running "SELECT 1", and still fails, as
+// STORE_UNAVAILABLE within the timeout, where that statement would while
+// the pool is held by a call that does not return. It answers again when
+// the pool is given back, and fails once the handle is closed.
+func TestSQLitePingTellsWhatAStatementWould(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, sqlstoretest.SQLiteURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	db.SetTimeout(300 * time.Millisecond)
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	wantUnavailable := func(what string, call func() error) {
+		t.Helper()
+		start := time.Now()
+		err := call()
+		if d, ok := domainerr.As(err); !ok || d.Reason != domainerr.ReasonStoreUnavailable {
+			t.Errorf("%s: got %v, want STORE_UNAVAILABLE", what, err)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("%s: took %v, want about the 300ms timeout", what, took)
+		}
+	}
+
+	held, err := db.DB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantUnavailable("ping with the pool held", func() error { return db.PingContext(ctx) })
+	wantUnavailable("SELECT 1 with the pool held", func() error {
+		_, err := db.ExecContext(ctx, `SELECT 1`)
+		return err
+	})
+	_ = held.Close()
+	if err := db.PingContext(ctx); err != nil {
+		t.Errorf("ping with the pool given back: %v", err)
+	}
+
+	_ = db.Close()
+	if err := db.PingContext(ctx); err == nil {
+		t.Error("ping after Close: got no error")
+	}
+}
