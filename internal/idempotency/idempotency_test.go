@@ -43,6 +43,18 @@ func storeURL(t *testing.T, d sqlstore.Dialect) string {
 	return sqlstoretest.SQLiteURL(t)
 }
 
+// openDB opens the database at rawURL, failing the test when it does not
+// open, and closes it when the test ends.
+func openDB(t testing.TB, rawURL string) *sqlstore.DB {
+	t.Helper()
+	db, err := sqlstore.Open(context.Background(), rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 func newFixture(t *testing.T, d sqlstore.Dialect) *fixture {
 	t.Helper()
 	ctx := context.Background()
@@ -50,11 +62,7 @@ func newFixture(t *testing.T, d sqlstore.Dialect) *fixture {
 	f := &fixture{clock: &clock{}}
 	f.clock.now.Store(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC).UnixMilli())
 	open := func() *idempotency.Store {
-		db, err := sqlstore.Open(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = db.Close() })
+		db := openDB(t, url)
 		s, err := idempotency.New(ctx, db, "test", idempotency.Options{TTL: time.Hour, Now: f.clock.Now, Locks: coord.NewLocks(db)})
 		if err != nil {
 			t.Fatal(err)

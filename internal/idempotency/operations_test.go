@@ -202,11 +202,7 @@ func TestReconcilerRunsAPassAtStart(t *testing.T) {
 func TestStoreFailureAfterTheVendorApplied(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, sqlstoretest.SQLiteURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := openDB(t, sqlstoretest.SQLiteURL(t))
 	s, err := idempotency.New(ctx, db, "test", idempotency.Options{Locks: coord.NewLocks(db)})
 	if err != nil {
 		t.Fatal(err)
@@ -323,11 +319,7 @@ func TestCountUnresolvedRestsOnSQLite(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			db, err := sqlstore.Open(ctx, storeURL(t, d))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = db.Close() })
+			db := openDB(t, storeURL(t, d))
 			store := func() *idempotency.Store {
 				s, err := idempotency.New(ctx, db, "test", idempotency.Options{Locks: coord.NewLocks(db)})
 				if err != nil {
@@ -437,11 +429,7 @@ func TestReconcilerRestsUntilACallBegins(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			db, err := sqlstore.Open(ctx, storeURL(t, d))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = db.Close() })
+			db := openDB(t, storeURL(t, d))
 			logs := &logtest.Buffer{}
 			s, err := idempotency.New(ctx, db, "test", idempotency.Options{Locks: coord.NewLocks(db), Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 			if err != nil {

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/vendorgate/vendorgate/internal/idempotency"
-	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 	"github.com/vendorgate/vendorgate/internal/vendorcall"
 )
@@ -27,11 +26,7 @@ func TestReconcilerTracesEachCheck(t *testing.T) {
 	ctx := context.Background()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	db, err := sqlstore.Open(ctx, sqlstoretest.SQLiteURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := openDB(t, sqlstoretest.SQLiteURL(t))
 	s, err := idempotency.New(ctx, db, "delivery", idempotency.Options{TTL: time.Hour, TracerProvider: tp})
 	if err != nil {
 		t.Fatal(err)

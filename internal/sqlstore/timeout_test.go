@@ -13,6 +13,18 @@ import (
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 )
 
+// openDB opens the database at rawURL, failing the test when it does not
+// open, and closes it when the test ends.
+func openDB(t testing.TB, rawURL string) *sqlstore.DB {
+	t.Helper()
+	db, err := sqlstore.Open(context.Background(), rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 // TestSilentStoreFailsFast: a Postgres that accepts connections and then
 // answers nothing fails every kind of store call within the timeout, as
 // STORE_UNAVAILABLE, on open connections and on new ones.
@@ -20,11 +32,7 @@ func TestSilentStoreFailsFast(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	proxy := sqlstoretest.NewProxy(t, sqlstoretest.PostgresURL(t, "silent"))
-	db, err := sqlstore.Open(ctx, proxy.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := openDB(t, proxy.URL)
 	if _, err := db.ExecContext(ctx, `CREATE TABLE t (x BIGINT)`); err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +95,7 @@ func TestSilentStoreFailsFast(t *testing.T) {
 func TestSQLitePingTellsWhatAStatementWould(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, sqlstoretest.SQLiteURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := openDB(t, sqlstoretest.SQLiteURL(t))
 	db.SetTimeout(300 * time.Millisecond)
 	db.SetMaxOpenConns(1)
 	if err := db.PingContext(ctx); err != nil {

@@ -8,7 +8,6 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 )
 
@@ -18,11 +17,7 @@ import (
 func TestStoreSpans(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := sqlstore.Open(ctx, sqlstoretest.SQLiteURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := openDB(t, sqlstoretest.SQLiteURL(t))
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	if _, err := db.ExecContext(ctx, `CREATE TABLE t (x TEXT)`); err != nil {
