@@ -43,18 +43,6 @@ func storeURL(t *testing.T, d sqlstore.Dialect) string {
 	return sqlstoretest.SQLiteURL(t)
 }
 
-// openDB opens the database at rawURL, failing the test when it does not
-// open, and closes it when the test ends.
-func openDB(t testing.TB, rawURL string) *sqlstore.DB {
-	t.Helper()
-	db, err := sqlstore.Open(context.Background(), rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db
-}
-
 func newFixture(t *testing.T, d sqlstore.Dialect) *fixture {
 	t.Helper()
 	ctx := context.Background()
@@ -62,7 +50,7 @@ func newFixture(t *testing.T, d sqlstore.Dialect) *fixture {
 	f := &fixture{clock: &clock{}}
 	f.clock.now.Store(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC).UnixMilli())
 	open := func() *idempotency.Store {
-		db := openDB(t, url)
+		db := sqlstoretest.Open(t, url)
 		s, err := idempotency.New(ctx, db, "test", idempotency.Options{TTL: time.Hour, Now: f.clock.Now, Locks: coord.NewLocks(db)})
 		if err != nil {
 			t.Fatal(err)
@@ -90,6 +78,17 @@ func forEachDialect(t *testing.T, test func(t *testing.T, f *fixture)) {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			test(t, newFixture(t, d))
+		})
+	}
+}
+
+// forEachDialectHandle runs test for each dialect on a handle of its own,
+// for tests that build their own Stores rather than the fixture's.
+func forEachDialectHandle(t *testing.T, test func(t *testing.T, d sqlstore.Dialect, db *sqlstore.DB)) {
+	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			test(t, d, sqlstoretest.Open(t, storeURL(t, d)))
 		})
 	}
 }

@@ -202,7 +202,7 @@ func TestReconcilerRunsAPassAtStart(t *testing.T) {
 func TestStoreFailureAfterTheVendorApplied(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := openDB(t, sqlstoretest.SQLiteURL(t))
+	db := sqlstoretest.Open(t, sqlstoretest.SQLiteURL(t))
 	s, err := idempotency.New(ctx, db, "test", idempotency.Options{Locks: coord.NewLocks(db)})
 	if err != nil {
 		t.Fatal(err)
@@ -315,68 +315,64 @@ func TestCountUnresolved(t *testing.T) {
 // replicas write, every count asks the store.
 func TestCountUnresolvedRestsOnSQLite(t *testing.T) {
 	t.Parallel()
-	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
-		t.Run(string(d), func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := openDB(t, storeURL(t, d))
-			store := func() *idempotency.Store {
-				s, err := idempotency.New(ctx, db, "test", idempotency.Options{Locks: coord.NewLocks(db)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
-			writer, counter := store(), store()
-			count := func(want int64) {
-				t.Helper()
-				if n, err := counter.CountUnresolved(ctx, "Pay"); err != nil || n != want {
-					t.Fatalf("CountUnresolved: got %d, %v; want %d", n, err, want)
-				}
-			}
-			hide := func() (restore func()) {
-				t.Helper()
-				if _, err := db.ExecContext(ctx, `ALTER TABLE idempotency_records RENAME TO gone`); err != nil {
-					t.Fatal(err)
-				}
-				return func() {
-					t.Helper()
-					if _, err := db.ExecContext(ctx, `ALTER TABLE gone RENAME TO idempotency_records`); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-
-			_, _ = idempotency.Run(ctx, writer, "Pay", "rid-1", wrapperspb.String("pay 1"), lost)
-			count(1)
-			restore := hide()
-			if d == sqlstore.Postgres {
-				if _, err := counter.CountUnresolved(ctx, "Pay"); err == nil {
-					t.Fatal("a count with the records' table gone answered")
-				}
-				restore()
-				return
-			}
-			count(1)
-			count(1)
-			restore()
-
-			// A call counted after its record began and before it was
-			// marked unknown.
-			_, _ = idempotency.Run(ctx, writer, "Pay", "rid-2", wrapperspb.String("pay 2"), func(ctx context.Context, a idempotency.Attempt) (*wrapperspb.StringValue, error) {
-				count(1)
-				return lost(ctx, a)
-			})
-			count(2)
-			if _, err := writer.Resolve(ctx, "rid-1", idempotency.NotApplied, nil, "operator", "checked"); err != nil {
+	forEachDialectHandle(t, func(t *testing.T, d sqlstore.Dialect, db *sqlstore.DB) {
+		ctx := context.Background()
+		store := func() *idempotency.Store {
+			s, err := idempotency.New(ctx, db, "test", idempotency.Options{Locks: coord.NewLocks(db)})
+			if err != nil {
 				t.Fatal(err)
 			}
-			count(1)
-			restore = hide()
-			count(1)
+			return s
+		}
+		writer, counter := store(), store()
+		count := func(want int64) {
+			t.Helper()
+			if n, err := counter.CountUnresolved(ctx, "Pay"); err != nil || n != want {
+				t.Fatalf("CountUnresolved: got %d, %v; want %d", n, err, want)
+			}
+		}
+		hide := func() (restore func()) {
+			t.Helper()
+			if _, err := db.ExecContext(ctx, `ALTER TABLE idempotency_records RENAME TO gone`); err != nil {
+				t.Fatal(err)
+			}
+			return func() {
+				t.Helper()
+				if _, err := db.ExecContext(ctx, `ALTER TABLE gone RENAME TO idempotency_records`); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+
+		_, _ = idempotency.Run(ctx, writer, "Pay", "rid-1", wrapperspb.String("pay 1"), lost)
+		count(1)
+		restore := hide()
+		if d == sqlstore.Postgres {
+			if _, err := counter.CountUnresolved(ctx, "Pay"); err == nil {
+				t.Fatal("a count with the records' table gone answered")
+			}
 			restore()
+			return
+		}
+		count(1)
+		count(1)
+		restore()
+
+		// A call counted after its record began and before it was
+		// marked unknown.
+		_, _ = idempotency.Run(ctx, writer, "Pay", "rid-2", wrapperspb.String("pay 2"), func(ctx context.Context, a idempotency.Attempt) (*wrapperspb.StringValue, error) {
+			count(1)
+			return lost(ctx, a)
 		})
-	}
+		count(2)
+		if _, err := writer.Resolve(ctx, "rid-1", idempotency.NotApplied, nil, "operator", "checked"); err != nil {
+			t.Fatal(err)
+		}
+		count(1)
+		restore = hide()
+		count(1)
+		restore()
+	})
 }
 
 // TestFoundSettlesTheLedger: what an interrupted attempt reports of the
@@ -425,59 +421,55 @@ func TestFoundSettlesTheLedger(t *testing.T) {
 // PostgreSQL, which other replicas write, every tick runs its pass.
 func TestReconcilerRestsUntilACallBegins(t *testing.T) {
 	t.Parallel()
-	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
-		t.Run(string(d), func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := openDB(t, storeURL(t, d))
-			logs := &logtest.Buffer{}
-			s, err := idempotency.New(ctx, db, "test", idempotency.Options{Locks: coord.NewLocks(db), Logger: slog.New(slog.NewJSONHandler(logs, nil))})
-			if err != nil {
-				t.Fatal(err)
+	forEachDialectHandle(t, func(t *testing.T, d sqlstore.Dialect, db *sqlstore.DB) {
+		ctx := context.Background()
+		logs := &logtest.Buffer{}
+		s, err := idempotency.New(ctx, db, "test", idempotency.Options{Locks: coord.NewLocks(db), Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = idempotency.Run(ctx, s, "Pay", "rid-1", wrapperspb.String("pay 1"), lost)
+		checks := 0
+		r := s.NewReconciler(map[string]idempotency.Checker{"Pay": func(context.Context, idempotency.Operation) (idempotency.Finding, error) {
+			checks++
+			return idempotency.Finding{Outcome: idempotency.NotApplied}, nil
+		}})
+		tick := func(want bool) {
+			t.Helper()
+			if got := r.Tick(ctx); got != want {
+				t.Fatalf("a tick ran its pass: got %t, want %t", got, want)
 			}
-			_, _ = idempotency.Run(ctx, s, "Pay", "rid-1", wrapperspb.String("pay 1"), lost)
-			checks := 0
-			r := s.NewReconciler(map[string]idempotency.Checker{"Pay": func(context.Context, idempotency.Operation) (idempotency.Finding, error) {
-				checks++
-				return idempotency.Finding{Outcome: idempotency.NotApplied}, nil
-			}})
-			tick := func(want bool) {
-				t.Helper()
-				if got := r.Tick(ctx); got != want {
-					t.Fatalf("a tick ran its pass: got %t, want %t", got, want)
-				}
-			}
-			tick(true) // resolves rid-1
-			tick(true) // finds nothing to do
-			if checks != 1 {
-				t.Fatalf("got %d checks, want 1", checks)
-			}
-			if _, err := db.ExecContext(ctx, `ALTER TABLE idempotency_requests RENAME TO gone`); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _, _ = db.ExecContext(ctx, `ALTER TABLE gone RENAME TO idempotency_requests`) })
-			failed := func() int { return strings.Count(logs.String(), "reconciler pass failed") }
-			if d == sqlstore.Postgres {
-				tick(true)
-				if failed() != 1 {
-					t.Fatalf("got %d failed passes logged, want 1:\n%s", failed(), logs)
-				}
-				return
-			}
-			tick(false)
-			tick(false)
-			if failed() != 0 {
-				t.Fatalf("a resting tick asked the store:\n%s", logs)
-			}
-			// A call begins; its record fails after its first row, the
-			// request's table being gone.
-			_, err = idempotency.Run(ctx, s, "Pay", "rid-2", wrapperspb.String("pay 2"), lost)
-			wantDomain(t, err, domainerr.KindUnavailable, domainerr.ReasonStoreUnavailable)
+		}
+		tick(true) // resolves rid-1
+		tick(true) // finds nothing to do
+		if checks != 1 {
+			t.Fatalf("got %d checks, want 1", checks)
+		}
+		if _, err := db.ExecContext(ctx, `ALTER TABLE idempotency_requests RENAME TO gone`); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = db.ExecContext(ctx, `ALTER TABLE gone RENAME TO idempotency_requests`) })
+		failed := func() int { return strings.Count(logs.String(), "reconciler pass failed") }
+		if d == sqlstore.Postgres {
 			tick(true)
-			tick(true) // a failed pass found nothing to rest on
-			if failed() != 2 {
-				t.Fatalf("got %d failed passes logged, want 2:\n%s", failed(), logs)
+			if failed() != 1 {
+				t.Fatalf("got %d failed passes logged, want 1:\n%s", failed(), logs)
 			}
-		})
-	}
+			return
+		}
+		tick(false)
+		tick(false)
+		if failed() != 0 {
+			t.Fatalf("a resting tick asked the store:\n%s", logs)
+		}
+		// A call begins; its record fails after its first row, the
+		// request's table being gone.
+		_, err = idempotency.Run(ctx, s, "Pay", "rid-2", wrapperspb.String("pay 2"), lost)
+		wantDomain(t, err, domainerr.KindUnavailable, domainerr.ReasonStoreUnavailable)
+		tick(true)
+		tick(true) // a failed pass found nothing to rest on
+		if failed() != 2 {
+			t.Fatalf("got %d failed passes logged, want 2:\n%s", failed(), logs)
+		}
+	})
 }

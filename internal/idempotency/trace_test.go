@@ -26,7 +26,7 @@ func TestReconcilerTracesEachCheck(t *testing.T) {
 	ctx := context.Background()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	db := openDB(t, sqlstoretest.SQLiteURL(t))
+	db := sqlstoretest.Open(t, sqlstoretest.SQLiteURL(t))
 	s, err := idempotency.New(ctx, db, "delivery", idempotency.Options{TTL: time.Hour, TracerProvider: tp})
 	if err != nil {
 		t.Fatal(err)

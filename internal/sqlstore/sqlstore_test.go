@@ -116,3 +116,20 @@ func TestMigrateReportsFailingFile(t *testing.T) {
 		t.Errorf("got %v, want an error naming 00001_bad.sql", err)
 	}
 }
+
+// PostgreSQL's statements are pgx's to cache: the handle keeps none.
+func TestPostgresStatementsAreLeftToPgx(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := sqlstoretest.Open(t, sqlstoretest.PostgresURL(t, "stmtcache"))
+	var one int
+	if err := db.QueryRowContext(ctx, `SELECT $1::int`, 1).Scan(&one); err != nil || one != 1 {
+		t.Fatalf("got %d, %v", one, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := sqlstore.CachedStatements(db); got != 0 {
+		t.Errorf("%d statements prepared on PostgreSQL, want none", got)
+	}
+}

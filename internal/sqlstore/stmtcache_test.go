@@ -7,8 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 )
 
 // cached is how many statements db holds prepared.
@@ -19,7 +17,7 @@ func cached(db *DB) int {
 }
 
 // A SQLite handle prepares each statement's text once and runs it
-// prepared from then on, a ping's too; a text that does not prepare fails
+// prepared from then on (a ping prepares nothing); a text that does not prepare fails
 // as it always did; past the cache's bound, texts run unprepared and
 // still answer; a schema change under a prepared statement is picked up.
 func TestSQLiteStatementsArePreparedOnce(t *testing.T) {
@@ -114,27 +112,6 @@ func TestSQLiteStatementsArePreparedOnce(t *testing.T) {
 	}
 	if got := cached(db); got != 0 {
 		t.Errorf("%d statements left after Close", got)
-	}
-}
-
-// PostgreSQL's statements are pgx's to cache: the handle keeps none.
-func TestPostgresStatementsAreLeftToPgx(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	db, err := Open(ctx, sqlstoretest.PostgresURL(t, "stmtcache"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var one int
-	if err := db.QueryRowContext(ctx, `SELECT $1::int`, 1).Scan(&one); err != nil || one != 1 {
-		t.Fatalf("got %d, %v", one, err)
-	}
-	if err := db.PingContext(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := cached(db); got != 0 {
-		t.Errorf("%d statements prepared on PostgreSQL, want none", got)
 	}
 }
 

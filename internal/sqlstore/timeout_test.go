@@ -9,21 +9,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/vendorgate/vendorgate/internal/domainerr"
-	"github.com/vendorgate/vendorgate/internal/sqlstore"
 	"github.com/vendorgate/vendorgate/internal/sqlstore/sqlstoretest"
 )
-
-// openDB opens the database at rawURL, failing the test when it does not
-// open, and closes it when the test ends.
-func openDB(t testing.TB, rawURL string) *sqlstore.DB {
-	t.Helper()
-	db, err := sqlstore.Open(context.Background(), rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db
-}
 
 // TestSilentStoreFailsFast: a Postgres that accepts connections and then
 // answers nothing fails every kind of store call within the timeout, as
@@ -32,7 +19,7 @@ func TestSilentStoreFailsFast(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	proxy := sqlstoretest.NewProxy(t, sqlstoretest.PostgresURL(t, "silent"))
-	db := openDB(t, proxy.URL)
+	db := sqlstoretest.Open(t, proxy.URL)
 	if _, err := db.ExecContext(ctx, `CREATE TABLE t (x BIGINT)`); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +82,7 @@ func TestSilentStoreFailsFast(t *testing.T) {
 func TestSQLitePingTellsWhatAStatementWould(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := openDB(t, sqlstoretest.SQLiteURL(t))
+	db := sqlstoretest.Open(t, sqlstoretest.SQLiteURL(t))
 	db.SetTimeout(300 * time.Millisecond)
 	db.SetMaxOpenConns(1)
 	if err := db.PingContext(ctx); err != nil {

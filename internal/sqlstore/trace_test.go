@@ -17,7 +17,7 @@ import (
 func TestStoreSpans(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := openDB(t, sqlstoretest.SQLiteURL(t))
+	db := sqlstoretest.Open(t, sqlstoretest.SQLiteURL(t))
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	if _, err := db.ExecContext(ctx, `CREATE TABLE t (x TEXT)`); err != nil {

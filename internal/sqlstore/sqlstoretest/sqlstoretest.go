@@ -17,6 +17,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+
+	"github.com/vendorgate/vendorgate/internal/sqlstore"
 )
 
 // DefaultPostgresURL is the Postgres server tests use (CI starts it when it
@@ -27,6 +29,18 @@ const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disa
 func SQLiteURL(t testing.TB) string {
 	t.Helper()
 	return "sqlite://" + filepath.Join(t.TempDir(), "test.db")
+}
+
+// Open opens the database at rawURL (sqlstore.Open), failing the test when
+// it does not open, and closes it when the test ends.
+func Open(t testing.TB, rawURL string) *sqlstore.DB {
+	t.Helper()
+	db, err := sqlstore.Open(context.Background(), rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }
 
 // RequiredEnv, set to "required" (as .ci/run does), makes an unreachable
