@@ -125,9 +125,9 @@ func (s *Store) listUnknown(ctx context.Context, after Cursor, limit int) ([]Ope
 // the reconciler) has marked it unknown.
 //
 // On a store only this process writes (SQLite), a count is answered from
-// the last one when this Store has written no record since: an idle
-// service's gauge then reads no pages back into memory every interval
-// (docs/benchmarks.md).
+// the last one when no Store of the service on this handle has written a
+// record since: an idle service's gauge then reads no pages back into
+// memory every interval (docs/benchmarks.md).
 func (s *Store) CountUnresolved(ctx context.Context, methods ...string) (int64, error) {
 	key := strings.Join(methods, "\x00")
 	written := s.written.Load()
