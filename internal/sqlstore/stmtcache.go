@@ -13,7 +13,7 @@ const maxCachedStmts = 256
 
 // stmtCache keeps a SQLite handle's statements prepared, one per query
 // text. modernc.org/sqlite parses and plans a statement's text on every
-// call that is not prepared (even a ping's "select 1"), which runs the
+// call that is not prepared (even a "select 1"), which runs the
 // parser and planner, a large part of the engine's code, on every call and
 // on every background pass of an idle service: a prepared statement is
 // only executed. database/sql prepares it on each pooled connection at its

@@ -17,9 +17,10 @@ func cached(db *DB) int {
 }
 
 // A SQLite handle prepares each statement's text once and runs it
-// prepared from then on (a ping prepares nothing); a text that does not prepare fails
-// as it always did; past the cache's bound, texts run unprepared and
-// still answer; a schema change under a prepared statement is picked up.
+// prepared from then on (a ping prepares nothing); a text that does not
+// prepare fails as it always did; past the cache's bound, texts run
+// unprepared and still answer; a schema change under a prepared statement
+// is picked up.
 func TestSQLiteStatementsArePreparedOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
